@@ -1,0 +1,82 @@
+import TensorCore
+
+/// ONNX `Conv` for 1-D and 2-D inputs.
+///
+/// - X `[N, C, W]` or `[N, C, H, W]` float; W `[M, C/group, KW]` or `[M, C/group, KH, KW]`;
+///   B `[M]` optional; Y `[N, M, OW]` or `[N, M, OH, OW]` with
+///   `OH = ⌊(H + padTop + padBottom − dilation·(KH − 1) − 1) / stride⌋ + 1`.
+/// The weight stays in its OIHW layout, which is already the GEMM's row-major `[M, C/group·KH·KW]`.
+public struct Conv: Layer {
+    public var opType: String { "Conv" }
+    public let window: WindowAttributes
+    public let group: Int
+    public let activation: Activation?
+
+    public init(window: WindowAttributes, group: Int, activation: Activation? = nil) throws {
+        guard group >= 1 else { throw LayerError("group \(group) must be at least 1") }
+        self.window = window
+        self.group = group
+        self.activation = activation
+    }
+
+    public var fusedActivation: Activation? { activation }
+
+    public func fusing(_ activation: Activation) -> (any Layer)? {
+        guard self.activation == nil else { return nil }
+        return try? Conv(window: window, group: group, activation: activation)
+    }
+
+    func geometry(_ x: [Int], _ w: [Int]) throws -> Conv2DGeometry {
+        let spatialRank = window.kernelShape.count
+        guard x.count == spatialRank + 2 else { throw LayerError("X has shape \(x), expected rank \(spatialRank + 2)") }
+        guard w.count == spatialRank + 2, Array(w[2...]) == window.kernelShape else {
+            throw LayerError("W has shape \(w), expected [M, C/group] + kernel_shape \(window.kernelShape)")
+        }
+        guard x[1] % group == 0, w[0] % group == 0, w[1] == x[1] / group else {
+            throw LayerError("X has \(x[1]) channels and W shape \(w) with group \(group): expected W[1] = C/group = \(x[1] / max(group, 1)) and M divisible by group")
+        }
+        let r = try window.resolve(spatial: Array(x[2...]))
+        return Conv2DGeometry(
+            batch: x[0], inChannels: x[1], inHeight: r.inH, inWidth: r.inW, outChannels: w[0], outHeight: r.outH, outWidth: r.outW,
+            kernelHeight: r.kh, kernelWidth: r.kw, strideH: r.sh, strideW: r.sw, dilationH: r.dh, dilationW: r.dw,
+            padTop: r.padTop, padLeft: r.padLeft, groups: group)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        try requireFloat(x, "X")
+        let g = try geometry(x.shape, w.shape)
+        if inputs.count > 2, let b = inputs[2], b.shape != [w.shape[0]] {
+            throw LayerError("B has shape \(b.shape), expected [\(w.shape[0])]")
+        }
+        let spatial = window.kernelShape.count == 1 ? [g.outWidth] : [g.outHeight, g.outWidth]
+        return [TensorType(x.dtype, [g.batch, g.outChannels] + spatial)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        let b = inputs.count > 2 ? inputs[2] : nil
+        let g = try geometry(x.shape, w.shape)
+        try withFloat32([x, w, b], outputs[0]) { f, y in
+            Conv2D.forward(input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: g, activation: activation, scratch: context.scratch, threads: context.threads)
+        }
+    }
+
+    public func multiplyAdds(_ inputs: [TensorType?]) -> Int {
+        guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1], let g = try? geometry(x.shape, w.shape) else { return 0 }
+        return g.multiplyAdds
+    }
+}
+
+/// Runs an FP32 kernel for inputs of any float dtype: float32 passes through, float16 and
+/// float64 are converted in and the result converted out.
+func withFloat32(_ inputs: [Tensor?], _ output: Tensor, _ body: ([Tensor?], Tensor) throws -> Void) throws {
+    if inputs.allSatisfy({ $0 == nil || $0!.dtype == .float32 }) && output.dtype == .float32 {
+        try body(inputs, output)
+        return
+    }
+    let converted = inputs.map { $0.map { $0.dtype == .float32 ? $0 : $0.converted(to: .float32) } }
+    let y = Tensor(zeros: output.shape, dtype: .float32)
+    try body(converted, y)
+    y.convert(into: output)
+}

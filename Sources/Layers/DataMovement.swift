@@ -1,0 +1,324 @@
+import TensorCore
+
+/// ONNX `Transpose`. data `[d0, …]`, transposed `[d[perm[0]], …]`; perm defaults to reversed axes.
+public struct Transpose: Layer {
+    public var opType: String { "Transpose" }
+    public let perm: [Int]?
+    public init(perm: [Int]?) { self.perm = perm }
+
+    func resolvedPerm(_ rank: Int) throws -> [Int] {
+        let p = perm ?? Array((0..<rank).reversed())
+        guard p.count == rank, Set(p) == Set(0..<rank) else { throw LayerError("perm \(p) is not a permutation of 0..<\(rank)") }
+        return p
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data")
+        let p = try resolvedPerm(x.shape.count)
+        return [TensorType(x.dtype, p.map { x.shape[$0] })]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
+        Movement.transpose(x, perm: try resolvedPerm(x.shape.count), into: outputs[0])
+    }
+}
+
+/// ONNX `Concat` along `axis`. Inputs agree on every other dimension.
+public struct Concat: Layer {
+    public var opType: String { "Concat" }
+    public let axis: Int
+    public init(axis: Int) { self.axis = axis }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let present = inputs.compactMap { $0 }
+        guard let first = present.first else { throw LayerError("needs at least one input") }
+        let a = try normalizedAxis(axis, rank: first.shape.count)
+        var shape = first.shape
+        shape[a] = 0
+        for t in present {
+            guard t.dtype == first.dtype, t.shape.count == first.shape.count else {
+                throw LayerError("inputs \(present) differ in dtype or rank")
+            }
+            for i in 0..<shape.count where i != a && t.shape[i] != first.shape[i] {
+                throw LayerError("inputs \(present.map(\.shape)) differ outside axis \(a)")
+            }
+            shape[a] += t.shape[a]
+        }
+        return [TensorType(first.dtype, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let present = inputs.compactMap { $0 }
+        Movement.concat(present, axis: try normalizedAxis(axis, rank: outputs[0].shape.count), into: outputs[0])
+    }
+}
+
+/// ONNX `Split` along `axis`, by sizes (attribute before opset 13, input 1 after) or into equal
+/// parts (the last smaller when opset 18's `num_outputs` does not divide the axis).
+public struct Split: Layer {
+    public var opType: String { "Split" }
+    public let axis: Int
+    public let sizes: [Int]?
+    public let outputCount: Int
+
+    public init(axis: Int, sizes: [Int]?, outputCount: Int) {
+        self.axis = axis
+        self.sizes = sizes
+        self.outputCount = outputCount
+    }
+
+    func resolvedSizes(_ shape: [Int], _ constants: [Tensor?]) throws -> (Int, [Int]) {
+        let a = try normalizedAxis(axis, rank: shape.count)
+        let d = shape[a]
+        var s = sizes
+        if s == nil, constants.count > 1, constants[1] != nil { s = try constantInts(constants, 1, "split") }
+        if let s {
+            guard s.count == outputCount, s.allSatisfy({ $0 >= 0 }), s.reduce(0, +) == d else {
+                throw LayerError("split sizes \(s) do not add up to \(d) over \(outputCount) outputs")
+            }
+            return (a, s)
+        }
+        let part = (d + outputCount - 1) / outputCount
+        var out: [Int] = []
+        var left = d
+        for _ in 0..<outputCount { out.append(min(part, left)); left -= min(part, left) }
+        return (a, out)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        let (a, s) = try resolvedSizes(x.shape, constants)
+        return s.map { n in var sh = x.shape; sh[a] = n; return TensorType(x.dtype, sh) }
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        Movement.split(x, axis: try normalizedAxis(axis, rank: x.shape.count), into: outputs)
+    }
+}
+
+/// ONNX `Slice` (starts/ends/axes/steps as attributes before opset 10, inputs after).
+/// Negative steps walk backwards; bounds clamp as numpy's do.
+public struct Slice: Layer {
+    public var opType: String { "Slice" }
+    /// Attribute values for opset < 10; nil means "read inputs 1…4".
+    public let attributes: (starts: [Int], ends: [Int], axes: [Int]?)?
+
+    public init(starts: [Int], ends: [Int], axes: [Int]?) {
+        attributes = (starts, ends, axes)
+    }
+
+    public init() { attributes = nil }
+
+    struct Plan { var offset: Int; var strides: [Int]; var shape: [Int] }
+
+    func plan(_ shape: [Int], _ values: [Tensor?]) throws -> Plan {
+        let starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?
+        if let attr = attributes {
+            (starts, ends, axes, steps) = (attr.starts, attr.ends, attr.axes, nil)
+        } else {
+            starts = try constantInts(values, 1, "starts")
+            ends = try constantInts(values, 2, "ends")
+            axes = values.count > 3 && values[3] != nil ? try constantInts(values, 3, "axes") : nil
+            steps = values.count > 4 && values[4] != nil ? try constantInts(values, 4, "steps") : nil
+        }
+        let ax = axes ?? Array(0..<starts.count)
+        guard starts.count == ends.count, ax.count == starts.count, (steps?.count ?? starts.count) == starts.count else {
+            throw LayerError("starts \(starts), ends \(ends), axes \(ax) and steps \(steps ?? []) differ in length")
+        }
+        let inStrides = contiguousStrides(shape)
+        var outShape = shape
+        var strides = inStrides
+        var offset = 0
+        var seen = Set<Int>()
+        for i in 0..<starts.count {
+            let a = try normalizedAxis(ax[i], rank: shape.count)
+            guard seen.insert(a).inserted else { throw LayerError("axes \(ax) repeat axis \(a)") }
+            let d = shape[a]
+            let step = steps?[i] ?? 1
+            guard step != 0 else { throw LayerError("steps must not be 0") }
+            var s = starts[i], e = ends[i]
+            if s < 0 { s += d }
+            if e < 0 { e += d }
+            let count: Int
+            if step > 0 {
+                s = min(max(s, 0), d)
+                e = min(max(e, 0), d)
+                count = e > s ? (e - s + step - 1) / step : 0
+            } else {
+                s = min(max(s, -1), d - 1)
+                e = min(max(e, -1), d - 1)
+                count = s > e ? (s - e + (-step) - 1) / (-step) : 0
+            }
+            outShape[a] = count
+            strides[a] = inStrides[a] * step
+            if count > 0 { offset += s * inStrides[a] }
+        }
+        return Plan(offset: offset, strides: strides, shape: outShape)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data")
+        return [TensorType(x.dtype, try plan(x.shape, constants).shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
+        let p = try plan(x.shape, inputs)
+        Movement.stridedCopy(x, offset: p.offset, strides: p.strides, into: outputs[0])
+    }
+}
+
+/// ONNX `Gather` along `axis`: data `[…, d, …]`, indices `[k…]` (negative counts from the end),
+/// output `data.shape[..<axis] + indices.shape + data.shape[(axis+1)...]`.
+public struct Gather: Layer {
+    public var opType: String { "Gather" }
+    public let axis: Int
+    public init(axis: Int) { self.axis = axis }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
+        guard idx.dtype == .int64 || idx.dtype == .int32 else { throw LayerError("indices are \(idx.dtype), expected int64 or int32") }
+        let a = try normalizedAxis(axis, rank: x.shape.count)
+        return [TensorType(x.dtype, Array(x.shape[..<a]) + idx.shape + Array(x.shape[(a + 1)...]))]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
+        let a = try normalizedAxis(axis, rank: x.shape.count)
+        let d = x.shape[a]
+        let indices = try idx.int64s().map { v -> Int in
+            let i = v < 0 ? Int(v) + d : Int(v)
+            guard i >= 0 && i < d else { throw LayerError("index \(v) is out of range for axis \(a) of size \(d)") }
+            return i
+        }
+        Movement.gather(x, axis: a, indices: indices, into: outputs[0])
+    }
+}
+
+/// ONNX `Pad` (constant, reflect, edge, wrap). pads `[begin_0, …, end_0, …]` from the attribute
+/// (opset < 11) or input 1; constant value from the attribute or input 2; axes from input 3.
+public struct Pad: Layer {
+    public var opType: String { "Pad" }
+    public let mode: Movement.PadMode
+    public let attributePads: [Int]?
+    public let attributeValue: Double
+
+    public init(mode: Movement.PadMode, pads: [Int]?, value: Double) {
+        self.mode = mode
+        attributePads = pads
+        attributeValue = value
+    }
+
+    func resolvedPads(_ rank: Int, _ values: [Tensor?]) throws -> ([Int], [Int]) {
+        let raw = try attributePads ?? constantInts(values, 1, "pads")
+        let axes = values.count > 3 && values[3] != nil ? try constantInts(values, 3, "axes").map { try normalizedAxis($0, rank: rank) } : Array(0..<rank)
+        guard raw.count == 2 * axes.count else { throw LayerError("pads \(raw) needs 2 values for each of \(axes.count) axes") }
+        var before = [Int](repeating: 0, count: rank), after = before
+        for (i, a) in axes.enumerated() {
+            before[a] = raw[i]
+            after[a] = raw[i + axes.count]
+        }
+        return (before, after)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data")
+        let (b, e) = try resolvedPads(x.shape.count, constants)
+        let shape = (0..<x.shape.count).map { x.shape[$0] + b[$0] + e[$0] }
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw LayerError("pads \(b + e) crop \(x.shape) below zero") }
+        if mode != .constant {
+            for i in 0..<shape.count where x.shape[i] == 0 && shape[i] > 0 {
+                throw LayerError("\(mode.rawValue) padding needs a non-empty axis \(i)")
+            }
+        }
+        return [TensorType(x.dtype, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
+        let (b, _) = try resolvedPads(x.shape.count, inputs)
+        var value: Tensor
+        if inputs.count > 2, let v = inputs[2], v.count > 0 { value = v } else { value = Tensor(scalar: attributeValue) }
+        if value.dtype != x.dtype { value = value.converted(to: x.dtype) }
+        Movement.pad(x, before: b, mode: mode, constant: value, into: outputs[0])
+    }
+}
+
+/// ONNX `Cast` (and `CastLike`): elements converted to `to`.
+public struct Cast: Layer {
+    public var opType: String { "Cast" }
+    public let to: DType
+    public init(to: DType) { self.to = to }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        [TensorType(to, try required(inputs, 0, "input").shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try required(inputs, 0, "input").convert(into: outputs[0])
+    }
+}
+
+/// ONNX `Shape` (with opset 15's start/end): a 1-D int64 tensor of the input's dimensions.
+public struct ShapeOf: Layer {
+    public var opType: String { "Shape" }
+    public let start: Int, end: Int?
+    public init(start: Int = 0, end: Int? = nil) {
+        self.start = start
+        self.end = end
+    }
+
+    func range(_ rank: Int) -> Range<Int> {
+        func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + rank : v, 0), rank) }
+        let s = clamp(start), e = clamp(end ?? rank)
+        return s..<max(s, e)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data")
+        return [TensorType(.int64, [range(x.shape.count).count])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
+        Tensor(shape: [range(x.shape.count).count], scalars: x.shape[range(x.shape.count)].map { Int64($0) }).copy(into: outputs[0])
+    }
+}
+
+/// ONNX `ConstantOfShape`: a tensor of shape input 0 filled with `value` (default float32 0).
+public struct ConstantOfShape: Layer {
+    public var opType: String { "ConstantOfShape" }
+    public let value: Tensor
+    public init(value: Tensor) { self.value = value }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let shape = try constantInts(constants, 0, "input")
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw LayerError("shape \(shape) has a negative dimension") }
+        guard let n = try? NPY.checkedCount(shape, path: "", limit: 1 << 32) else { throw LayerError("shape \(shape) is too large") }
+        _ = n
+        return [TensorType(value.dtype, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Movement.broadcast(value.reshaped([]), into: outputs[0])
+    }
+}
+
+/// ONNX `Expand`: broadcast `input` with `shape` (numpy rules, either side may be 1).
+public struct Expand: Layer {
+    public var opType: String { "Expand" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        let shape = try constantInts(constants, 1, "shape")
+        guard let out = Broadcast.shape([x.shape, shape]) else { throw LayerError("\(x.shape) does not broadcast with \(shape)") }
+        return [TensorType(x.dtype, out)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Movement.broadcast(try required(inputs, 0, "input"), into: outputs[0])
+    }
+}

@@ -1,0 +1,108 @@
+import TensorCore
+
+/// The dtype and shape of a value flowing between layers.
+public struct TensorType: Sendable, Equatable, CustomStringConvertible {
+    public var dtype: DType
+    public var shape: [Int]
+
+    public init(_ dtype: DType, _ shape: [Int]) {
+        self.dtype = dtype
+        self.shape = shape
+    }
+
+    public var count: Int { shape.product }
+    public var description: String { "\(dtype)\(shape)" }
+}
+
+/// A layer's complaint about its inputs or attributes; the runtime adds the node's name and op.
+public struct LayerError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Per-run state a layer may use: the thread budget and reusable scratch memory.
+public final class ExecutionContext: @unchecked Sendable {
+    /// Threads Touchstone's own parallel loops may use.
+    public let threads: Int
+    /// Scratch memory for kernels (im2col columns).
+    public let scratch = Scratch()
+
+    public init(threads: Int) { self.threads = max(1, threads) }
+}
+
+/// One typed operation of a model.
+///
+/// A layer is an immutable value: attributes are `let`s, weights are prepacked when the layer is
+/// made. Inputs that the format allows to be absent arrive as `nil`.
+public protocol Layer: Sendable {
+    /// The ONNX op type this layer implements (also used for Keras layers, by the matching op).
+    var opType: String { get }
+
+    /// Infers output types from input types. `constants[i]` holds input i's value when it is known
+    /// before running (initializers and folded subgraphs): ops whose output shape depends on an
+    /// input's value (Reshape, Slice, …) read it from there and throw if it is unknown.
+    func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType]
+
+    /// Computes the outputs, whose storage the runtime allocated with the inferred types.
+    func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws
+
+    /// When true, output 0 has the same elements as input 0 in the same order (a reshape), and
+    /// the runtime lets it share storage instead of calling `forward`.
+    var isReshape: Bool { get }
+
+    /// A copy of this layer that also applies `activation` to its output in its own output pass,
+    /// or nil when it cannot.
+    func fusing(_ activation: Activation) -> (any Layer)?
+
+    /// Multiply-adds for one run with these input types (0 for data movement).
+    func multiplyAdds(_ inputs: [TensorType?]) -> Int
+
+    /// The activation fused into this layer, if any (for display).
+    var fusedActivation: Activation? { get }
+}
+
+extension Layer {
+    public var isReshape: Bool { false }
+    public func fusing(_ activation: Activation) -> (any Layer)? { nil }
+    public func multiplyAdds(_ inputs: [TensorType?]) -> Int { 0 }
+    public var fusedActivation: Activation? { nil }
+}
+
+// MARK: - Helpers for layer implementations
+
+/// Returns input `i`'s type, or throws naming it.
+@inlinable
+public func required(_ inputs: [TensorType?], _ i: Int, _ what: String) throws -> TensorType {
+    guard i < inputs.count, let t = inputs[i] else { throw LayerError("input \(i) (\(what)) is missing") }
+    return t
+}
+
+/// Returns input `i`'s tensor, or throws naming it.
+@inlinable
+public func required(_ inputs: [Tensor?], _ i: Int, _ what: String) throws -> Tensor {
+    guard i < inputs.count, let t = inputs[i] else { throw LayerError("input \(i) (\(what)) is missing") }
+    return t
+}
+
+/// Returns the constant value of input `i` as integers, or throws explaining that the value must
+/// be known before running.
+public func constantInts(_ constants: [Tensor?], _ i: Int, _ what: String) throws -> [Int] {
+    guard i < constants.count, let t = constants[i] else {
+        throw LayerError("input \(i) (\(what)) must be a constant or computable from shapes; it depends on data")
+    }
+    guard !t.dtype.isFloatingPoint || t.dtype == .float32 else { return t.int64s().map { Int($0) } }
+    return t.int64s().map { Int(clamping: $0) }
+}
+
+/// Normalises a possibly negative axis for a tensor of `rank`.
+public func normalizedAxis(_ axis: Int, rank: Int, _ what: String = "axis") throws -> Int {
+    let a = axis < 0 ? axis + rank : axis
+    guard a >= 0 && a < max(rank, 1) else { throw LayerError("\(what) \(axis) is out of range for rank \(rank)") }
+    return a
+}
+
+/// Checks that a tensor type is a floating-point type the kernels compute.
+public func requireFloat(_ t: TensorType, _ what: String) throws {
+    guard t.dtype.isFloatingPoint else { throw LayerError("\(what) has dtype \(t.dtype), expected a floating-point type") }
+}

@@ -1,0 +1,50 @@
+/// numpy broadcasting rules.
+public enum Broadcast {
+    /// The broadcast shape of several shapes, or nil when they are incompatible.
+    public static func shape(_ shapes: [[Int]]) -> [Int]? {
+        let rank = shapes.map(\.count).max() ?? 0
+        var out = [Int](repeating: 1, count: rank)
+        for s in shapes {
+            let offset = rank - s.count
+            for (i, d) in s.enumerated() {
+                let o = out[offset + i]
+                if o == d || d == 1 { continue }
+                if o == 1 { out[offset + i] = d } else { return nil }
+            }
+        }
+        return out
+    }
+
+    /// Element strides that read a tensor of `shape` as if it had `target` (a broadcast of it):
+    /// broadcast dimensions get stride 0.
+    public static func strides(of shape: [Int], broadcastTo target: [Int]) -> [Int] {
+        let own = contiguousStrides(shape)
+        let offset = target.count - shape.count
+        var out = [Int](repeating: 0, count: target.count)
+        for i in 0..<shape.count where shape[i] != 1 || target[offset + i] == 1 {
+            out[offset + i] = shape[i] == 1 ? 0 : own[i]
+        }
+        return out
+    }
+
+    /// Merges adjacent dimensions that every operand walks contiguously, to shorten index loops.
+    /// Returns the shorter shape and each operand's strides for it.
+    public static func coalesce(_ shape: [Int], _ strides: [[Int]]) -> ([Int], [[Int]]) {
+        var dims: [Int] = []
+        var st: [[Int]] = strides.map { _ in [] }
+        for i in 0..<shape.count where shape[i] != 1 {
+            if let last = dims.last,
+               strides.indices.allSatisfy({ strides[$0][i] * shape[i] == st[$0].last! || (strides[$0][i] == 0 && st[$0].last! == 0) })
+            {
+                // Dimension i continues the previous one for every operand.
+                dims[dims.count - 1] = last * shape[i]
+                for k in strides.indices { st[k][st[k].count - 1] = strides[k][i] }
+            } else {
+                dims.append(shape[i])
+                for k in strides.indices { st[k].append(strides[k][i]) }
+            }
+        }
+        if dims.isEmpty { return ([1], strides.map { _ in [1] }) }
+        return (dims, st)
+    }
+}

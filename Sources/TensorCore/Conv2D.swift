@@ -1,0 +1,266 @@
+/// Geometry of a 2-D convolution (or a 1-D one with `inHeight == kernelHeight == 1`).
+///
+/// Input `[N, C, H, W]`, weight `[M, C/groups, KH, KW]`, output `[N, M, OH, OW]` with
+/// `OH = (H + padTop + padBottom − dilationH·(KH − 1) − 1) / strideH + 1` (likewise OW).
+public struct Conv2DGeometry: Sendable, Equatable {
+    public var batch: Int
+    public var inChannels: Int, inHeight: Int, inWidth: Int
+    public var outChannels: Int, outHeight: Int, outWidth: Int
+    public var kernelHeight: Int, kernelWidth: Int
+    public var strideH: Int, strideW: Int
+    public var dilationH: Int, dilationW: Int
+    public var padTop: Int, padLeft: Int
+    public var groups: Int
+
+    public init(
+        batch: Int, inChannels: Int, inHeight: Int, inWidth: Int, outChannels: Int, outHeight: Int, outWidth: Int,
+        kernelHeight: Int, kernelWidth: Int, strideH: Int, strideW: Int, dilationH: Int, dilationW: Int,
+        padTop: Int, padLeft: Int, groups: Int
+    ) {
+        self.batch = batch
+        self.inChannels = inChannels; self.inHeight = inHeight; self.inWidth = inWidth
+        self.outChannels = outChannels; self.outHeight = outHeight; self.outWidth = outWidth
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
+        self.strideH = strideH; self.strideW = strideW
+        self.dilationH = dilationH; self.dilationW = dilationW
+        self.padTop = padTop; self.padLeft = padLeft
+        self.groups = groups
+    }
+
+    /// Whether each group has one input channel (depthwise, possibly with a channel multiplier).
+    public var isDepthwise: Bool { groups == inChannels && groups > 1 }
+    /// Whether the convolution is a plain matrix product over the input (1×1, stride 1, no padding).
+    public var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0
+            && outHeight == inHeight && outWidth == inWidth
+    }
+    /// Multiply-adds of the whole convolution.
+    public var multiplyAdds: Int {
+        batch * outChannels * outHeight * outWidth * (inChannels / groups) * kernelHeight * kernelWidth
+    }
+}
+
+/// 2-D convolution in FP32: im2col + GEMM in general, GEMM directly for 1×1, a direct kernel for
+/// depthwise. Bias and activation are applied in one pass over each output plane.
+public enum Conv2D {
+    /// Runs the convolution.
+    /// - input `[N, C, H, W]` float32; weight `[M, C/groups, KH, KW]`; bias `[M]` or nil;
+    ///   output `[N, M, OH, OW]`, fully overwritten.
+    public static func forward(
+        input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
+        activation: Activation?, scratch: Scratch, threads: Int
+    ) {
+        if g.isDepthwise {
+            depthwise(input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads)
+            return
+        }
+        let cg = g.inChannels / g.groups, mg = g.outChannels / g.groups
+        let kdim = cg * g.kernelHeight * g.kernelWidth
+        let plane = g.outHeight * g.outWidth
+        let inPlane = g.inHeight * g.inWidth
+        input.withUnsafeBufferPointer(as: Float.self) { inp in
+            weight.withUnsafeBufferPointer(as: Float.self) { w in
+                output.withUnsafeMutableBufferPointer(as: Float.self) { out in
+                    let col: UnsafeMutablePointer<Float> = g.isPointwise ? UnsafeMutablePointer(mutating: inp.baseAddress!) : scratch.floats(kdim * plane)
+                    for n in 0..<g.batch {
+                        for grp in 0..<g.groups {
+                            let src = inp.baseAddress! + (n * g.inChannels + grp * cg) * inPlane
+                            let b: UnsafePointer<Float>
+                            if g.isPointwise {
+                                b = src
+                            } else {
+                                im2col(src, channels: cg, geometry: g, into: col, threads: threads)
+                                b = UnsafePointer(col)
+                            }
+                            let c = out.baseAddress! + (n * g.outChannels + grp * mg) * plane
+                            GEMM.gemm(
+                                transA: false, transB: false, m: mg, n: plane, k: kdim, alpha: 1,
+                                a: w.baseAddress! + grp * mg * kdim, lda: kdim, b: b, ldb: plane,
+                                beta: 0, c: c, ldc: plane)
+                        }
+                        let o = out.baseAddress! + n * g.outChannels * plane
+                        biasActivation(o, channels: g.outChannels, plane: plane, bias: bias, activation: activation, threads: threads)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds `bias[c]` to each channel plane and applies the activation, in one pass.
+    /// - data `[channels, plane]` float32, in place.
+    public static func biasActivation(
+        _ data: UnsafeMutablePointer<Float>, channels: Int, plane: Int, bias: Tensor?, activation: Activation?, threads: Int
+    ) {
+        if bias == nil && activation == nil { return }
+        let biasPtr = bias.map { $0.storage.base.assumingMemoryBound(to: Float.self) }
+        let work = { (range: Range<Int>) in
+            for ch in range {
+                let p = data + ch * plane
+                if let bp = biasPtr {
+                    addScalar(bp[ch], p, count: plane)
+                }
+                activation?.apply(p, count: plane)
+            }
+        }
+        Parallel.forEachChunk(channels, threads: plane * channels > 1 << 15 ? threads : 1, grain: 1, work)
+    }
+
+    @inline(__always) static func addScalar(_ s: Float, _ p: UnsafeMutablePointer<Float>, count: Int) {
+        let sv = SIMD8<Float>(repeating: s)
+        var i = 0
+        while i + 8 <= count {
+            let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(p + i).storeBytes(of: v + sv, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { p[i] += s; i += 1 }
+    }
+
+    /// Unfolds one image's channels into GEMM columns.
+    /// - `[C, H, W] => [C·KH·KW, OH·OW]`; out-of-image taps are 0.
+    public static func im2col(
+        _ src: UnsafePointer<Float>, channels: Int, geometry g: Conv2DGeometry, into col: UnsafeMutablePointer<Float>, threads: Int
+    ) {
+        let kh = g.kernelHeight, kw = g.kernelWidth, oh = g.outHeight, ow = g.outWidth
+        let ih = g.inHeight, iw = g.inWidth
+        let plane = oh * ow
+        let rows = channels * kh * kw
+        Parallel.forEachChunk(rows, threads: rows * plane > 1 << 16 ? threads : 1, grain: 4) { range in
+            for r in range {
+                let c = r / (kh * kw)
+                let ky = (r / kw) % kh
+                let kx = r % kw
+                let dst = col + r * plane
+                let plane0 = src + c * ih * iw
+                let xOffset = kx * g.dilationW - g.padLeft
+                // Output columns whose input column is inside the image: [lo, hi).
+                let lo = min(ow, max(0, ceilDiv(-xOffset, g.strideW)))
+                let hi = max(lo, min(ow, ceilDiv(iw - xOffset, g.strideW)))
+                for y in 0..<oh {
+                    let row = dst + y * ow
+                    let iy = y * g.strideH - g.padTop + ky * g.dilationH
+                    if iy < 0 || iy >= ih {
+                        row.update(repeating: 0, count: ow)
+                        continue
+                    }
+                    if lo > 0 { row.update(repeating: 0, count: lo) }
+                    let line = plane0 + iy * iw + xOffset
+                    if g.strideW == 1 {
+                        (row + lo).update(from: line + lo, count: hi - lo)
+                    } else {
+                        let s = g.strideW
+                        for x in lo..<hi { row[x] = line[x * s] }
+                    }
+                    if hi < ow { (row + hi).update(repeating: 0, count: ow - hi) }
+                }
+            }
+        }
+    }
+
+    /// Direct depthwise convolution: each group reads one input channel and writes
+    /// `outChannels / groups` output channels.
+    /// - input `[N, C, H, W]`, weight `[M, 1, KH, KW]`, output `[N, M, OH, OW]`.
+    public static func depthwise(
+        input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
+        activation: Activation?, threads: Int
+    ) {
+        let mult = g.outChannels / g.groups
+        let ih = g.inHeight, iw = g.inWidth, oh = g.outHeight, ow = g.outWidth
+        let kh = g.kernelHeight, kw = g.kernelWidth
+        let inBase = input.storage.base.assumingMemoryBound(to: Float.self)
+        let wBase = weight.storage.base.assumingMemoryBound(to: Float.self)
+        let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
+        let biasPtr = bias.map { $0.storage.base.assumingMemoryBound(to: Float.self) }
+        let planes = g.batch * g.outChannels
+        Parallel.forEachChunk(planes, threads: planes * oh * ow * kh * kw > 1 << 15 ? threads : 1) { range in
+            for pIndex in range {
+                let n = pIndex / g.outChannels, m = pIndex % g.outChannels
+                let c = m / mult
+                let src = inBase + (n * g.inChannels + c) * ih * iw
+                let dst = outBase + pIndex * oh * ow
+                let wk = wBase + m * kh * kw
+                let b = biasPtr?[m] ?? 0
+                for y in 0..<oh {
+                    let row = dst + y * ow
+                    row.update(repeating: b, count: ow)
+                    for ky in 0..<kh {
+                        let iy = y * g.strideH - g.padTop + ky * g.dilationH
+                        if iy < 0 || iy >= ih { continue }
+                        let line = src + iy * iw
+                        for kx in 0..<kw {
+                            let wv = wk[ky * kw + kx]
+                            let xOffset = kx * g.dilationW - g.padLeft
+                            let lo = min(ow, max(0, ceilDiv(-xOffset, g.strideW)))
+                            let hi = max(lo, min(ow, ceilDiv(iw - xOffset, g.strideW)))
+                            if g.strideW == 1 {
+                                axpy(wv, line + xOffset, row, lo, hi)
+                            } else {
+                                let s = g.strideW
+                                for x in lo..<hi { row[x] += wv * line[x * s + xOffset] }
+                            }
+                        }
+                    }
+                    activation?.apply(row, count: ow)
+                }
+            }
+        }
+    }
+
+    /// `y[i] += a·x[i]` for i in lo..<hi.
+    @inline(__always) static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int) {
+        var i = lo
+        let av = SIMD8<Float>(repeating: a)
+        while i + 8 <= hi {
+            let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: yv + av * xv, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < hi { y[i] += a * x[i]; i += 1 }
+    }
+
+    /// The naive reference twin: direct loops, Double accumulation.
+    public static func reference(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry, activation: Activation?) {
+        let x = input.scalars(as: Float.self), w = weight.scalars(as: Float.self)
+        let b = bias?.scalars(as: Float.self)
+        let cg = g.inChannels / g.groups, mg = g.outChannels / g.groups
+        output.withUnsafeMutableBufferPointer(as: Float.self) { out in
+            for n in 0..<g.batch {
+                for m in 0..<g.outChannels {
+                    let grp = m / mg
+                    for y in 0..<g.outHeight {
+                        for xo in 0..<g.outWidth {
+                            var acc = Double(b?[m] ?? 0)
+                            for ci in 0..<cg {
+                                let c = grp * cg + ci
+                                for ky in 0..<g.kernelHeight {
+                                    let iy = y * g.strideH - g.padTop + ky * g.dilationH
+                                    if iy < 0 || iy >= g.inHeight { continue }
+                                    for kx in 0..<g.kernelWidth {
+                                        let ix = xo * g.strideW - g.padLeft + kx * g.dilationW
+                                        if ix < 0 || ix >= g.inWidth { continue }
+                                        let xv = x[((n * g.inChannels + c) * g.inHeight + iy) * g.inWidth + ix]
+                                        let wv = w[((m * cg + ci) * g.kernelHeight + ky) * g.kernelWidth + kx]
+                                        acc += Double(xv) * Double(wv)
+                                    }
+                                }
+                            }
+                            let v = Float(acc)
+                            out[((n * g.outChannels + m) * g.outHeight + y) * g.outWidth + xo] = activation?.apply(v) ?? v
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `ceil(a / b)` for positive `b`, correct for negative `a`.
+@inlinable public func ceilDiv(_ a: Int, _ b: Int) -> Int {
+    a >= 0 ? (a + b - 1) / b : -((-a) / b)
+}
+
+/// `floor(a / b)` for positive `b`, correct for negative `a`.
+@inlinable public func floorDiv(_ a: Int, _ b: Int) -> Int {
+    a >= 0 ? a / b : -((-a + b - 1) / b)
+}

@@ -1,0 +1,135 @@
+/// The element type of a tensor.
+///
+/// The raw values are ONNX's `TensorProto.DataType` codes, so importers map them directly.
+public enum DType: Int, Sendable, CaseIterable, CustomStringConvertible {
+    case float32 = 1
+    case uint8 = 2
+    case int8 = 3
+    case uint16 = 4
+    case int16 = 5
+    case int32 = 6
+    case int64 = 7
+    case bool = 9
+    case float16 = 10
+    case float64 = 11
+
+    /// Bytes per element.
+    public var byteSize: Int {
+        switch self {
+        case .bool, .int8, .uint8: return 1
+        case .float16, .int16, .uint16: return 2
+        case .float32, .int32: return 4
+        case .float64, .int64: return 8
+        }
+    }
+
+    /// Whether the type is a floating-point type.
+    public var isFloatingPoint: Bool {
+        self == .float32 || self == .float64 || self == .float16
+    }
+
+    /// The name numpy and ONNX use for the type.
+    public var description: String {
+        switch self {
+        case .float32: return "float32"
+        case .float64: return "float64"
+        case .float16: return "float16"
+        case .int8: return "int8"
+        case .uint8: return "uint8"
+        case .int16: return "int16"
+        case .uint16: return "uint16"
+        case .int32: return "int32"
+        case .int64: return "int64"
+        case .bool: return "bool"
+        }
+    }
+}
+
+/// A Swift scalar type that can be a tensor element.
+public protocol TensorScalar: Sendable {
+    /// The dtype of tensors holding this scalar.
+    static var dtype: DType { get }
+    /// Converts from Double (rounding toward zero for integers, saturating is not applied).
+    init(fromDouble value: Double)
+    /// The value as Double.
+    var doubleValue: Double { get }
+    /// Converts from Int64, wrapping like a C cast for narrower integers.
+    init(fromInt64 value: Int64)
+    /// The value as Int64 (floats round toward zero, saturating; NaN is 0).
+    var int64Value: Int64 { get }
+}
+
+extension TensorScalar where Self: BinaryFloatingPoint {
+    @inlinable public init(fromInt64 value: Int64) { self.init(fromDouble: Double(value)) }
+    @inlinable public var int64Value: Int64 { saturatingInt64(doubleValue) }
+}
+
+extension TensorScalar where Self: FixedWidthInteger {
+    @inlinable public init(fromInt64 value: Int64) { self.init(truncatingIfNeeded: value) }
+    @inlinable public var int64Value: Int64 { Int64(truncatingIfNeeded: self) }
+}
+
+extension Float: TensorScalar {
+    public static var dtype: DType { .float32 }
+    @inlinable public init(fromDouble value: Double) { self = Float(value) }
+    @inlinable public var doubleValue: Double { Double(self) }
+}
+extension Double: TensorScalar {
+    public static var dtype: DType { .float64 }
+    @inlinable public init(fromDouble value: Double) { self = value }
+    @inlinable public var doubleValue: Double { self }
+}
+extension Float16: TensorScalar {
+    public static var dtype: DType { .float16 }
+    @inlinable public init(fromDouble value: Double) { self = Float16(Float(value)) }
+    @inlinable public var doubleValue: Double { Double(Float(self)) }
+}
+extension Int8: TensorScalar {
+    public static var dtype: DType { .int8 }
+    @inlinable public init(fromDouble value: Double) { self = Int8(truncatingIfNeeded: saturatingInt64(value)) }
+    @inlinable public var doubleValue: Double { Double(self) }
+}
+extension UInt8: TensorScalar {
+    public static var dtype: DType { .uint8 }
+    @inlinable public init(fromDouble value: Double) { self = UInt8(truncatingIfNeeded: saturatingInt64(value)) }
+    @inlinable public var doubleValue: Double { Double(self) }
+}
+extension Int16: TensorScalar {
+    public static var dtype: DType { .int16 }
+    @inlinable public init(fromDouble value: Double) { self = Int16(truncatingIfNeeded: saturatingInt64(value)) }
+    @inlinable public var doubleValue: Double { Double(self) }
+}
+extension UInt16: TensorScalar {
+    public static var dtype: DType { .uint16 }
+    @inlinable public init(fromDouble value: Double) { self = UInt16(truncatingIfNeeded: saturatingInt64(value)) }
+    @inlinable public var doubleValue: Double { Double(self) }
+}
+extension Int32: TensorScalar {
+    public static var dtype: DType { .int32 }
+    @inlinable public init(fromDouble value: Double) { self = Int32(truncatingIfNeeded: saturatingInt64(value)) }
+    @inlinable public var doubleValue: Double { Double(self) }
+}
+extension Int64: TensorScalar {
+    public static var dtype: DType { .int64 }
+    @inlinable public init(fromDouble value: Double) {
+        // Out-of-range doubles (and NaN) would trap in Int64(_:); clamp instead.
+        self = saturatingInt64(value)
+    }
+    @inlinable public var doubleValue: Double { Double(self) }
+}
+extension Bool: TensorScalar {
+    public static var dtype: DType { .bool }
+    @inlinable public init(fromDouble value: Double) { self = value != 0 }
+    @inlinable public var doubleValue: Double { self ? 1 : 0 }
+    @inlinable public init(fromInt64 value: Int64) { self = value != 0 }
+    @inlinable public var int64Value: Int64 { self ? 1 : 0 }
+}
+
+/// Converts a Double to Int64 rounding toward zero; NaN becomes 0 and out-of-range values saturate
+/// (`Int64(_:)` would trap on them, and the values come from files).
+@inlinable public func saturatingInt64(_ value: Double) -> Int64 {
+    if value.isNaN { return 0 }
+    if value >= 9.223372036854775e18 { return .max }
+    if value <= -9.223372036854775e18 { return .min }
+    return Int64(value)
+}

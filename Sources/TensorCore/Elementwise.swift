@@ -1,0 +1,206 @@
+import Foundation
+
+/// A binary elementwise operation with numpy broadcasting.
+public enum BinaryOp: String, Sendable, CaseIterable {
+    case add, sub, mul, div, pow, max, min, mod, fmod
+    case equal, less, greater, lessOrEqual, greaterOrEqual
+    case and, or, xor
+    case bitShiftLeft, bitShiftRight
+
+    /// Whether the result is bool whatever the operand type.
+    public var isComparison: Bool {
+        switch self {
+        case .equal, .less, .greater, .lessOrEqual, .greaterOrEqual: return true
+        default: return false
+        }
+    }
+}
+
+/// Elementwise kernels with broadcasting, for every dtype.
+public enum Elementwise {
+    /// `out = a ⊙ b` with numpy broadcasting; `out` has the broadcast shape. Arithmetic needs
+    /// both operands of one dtype; comparisons write bool.
+    public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, into out: Tensor, activation: Activation? = nil) {
+        switch a.dtype {
+        case .float32: run(op, a, b, out, Float.self, activation)
+        case .float64: run(op, a, b, out, Double.self, activation)
+        case .float16:
+            // Computed in float32 and rounded once, as the node tests expect.
+            let o32 = Tensor(zeros: out.shape, dtype: op.isComparison ? .bool : .float32)
+            run(op, a.converted(to: .float32), b.converted(to: .float32), o32, Float.self, nil)
+            o32.convert(into: out)
+        case .int32: run(op, a, b, out, Int32.self, nil)
+        case .int64: run(op, a, b, out, Int64.self, nil)
+        case .int8: run(op, a, b, out, Int8.self, nil)
+        case .uint8: run(op, a, b, out, UInt8.self, nil)
+        case .int16: run(op, a, b, out, Int16.self, nil)
+        case .uint16: run(op, a, b, out, UInt16.self, nil)
+        case .bool: run(op, a, b, out, Bool.self, nil)
+        }
+    }
+
+    private static func run<T: TensorScalar>(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _: T.Type, _ activation: Activation?) {
+        if op.isComparison {
+            broadcastLoop(a, b, out, ClosureKernel(f: comparison(op, T.self)))
+        } else {
+            if T.self == Float.self, [.add, .sub, .mul, .div].contains(op) {
+                // Stateless kernel types let the compiler inline and vectorize the inner loop;
+                // a closure would cost an indirect call per element.
+                switch op {
+                case .add: broadcastLoop(a, b, out, FloatAdd())
+                case .sub: broadcastLoop(a, b, out, FloatSub())
+                case .mul: broadcastLoop(a, b, out, FloatMul())
+                default: broadcastLoop(a, b, out, FloatDiv())
+                }
+            } else {
+                broadcastLoop(a, b, out, ClosureKernel(f: arithmetic(op, T.self)))
+            }
+            if let act = activation, T.self == Float.self {
+                out.withUnsafeMutableBufferPointer(as: Float.self) { act.apply($0.baseAddress!, count: $0.count) }
+            }
+        }
+    }
+
+    private static func comparison<T: TensorScalar>(_ op: BinaryOp, _: T.Type) -> (T, T) -> Bool {
+        switch op {
+        case .equal: return { $0.doubleValue == $1.doubleValue && $0.int64Value == $1.int64Value }
+        case .less: return T.dtype == .int64 ? { $0.int64Value < $1.int64Value } : { $0.doubleValue < $1.doubleValue }
+        case .greater: return T.dtype == .int64 ? { $0.int64Value > $1.int64Value } : { $0.doubleValue > $1.doubleValue }
+        case .lessOrEqual: return T.dtype == .int64 ? { $0.int64Value <= $1.int64Value } : { $0.doubleValue <= $1.doubleValue }
+        default: return T.dtype == .int64 ? { $0.int64Value >= $1.int64Value } : { $0.doubleValue >= $1.doubleValue }
+        }
+    }
+
+    private static func arithmetic<T: TensorScalar>(_ op: BinaryOp, _: T.Type) -> (T, T) -> T {
+        if T.self == Float.self { return unsafeBitCast(floatOp(op), to: ((T, T) -> T).self) }
+        if T.self == Double.self { return unsafeBitCast(doubleOp(op), to: ((T, T) -> T).self) }
+        if T.self == Bool.self {
+            switch op {
+            case .and, .mul, .min: return { T(fromInt64: ($0.int64Value & $1.int64Value)) }
+            case .xor: return { T(fromInt64: ($0.int64Value ^ $1.int64Value)) }
+            default: return { T(fromInt64: ($0.int64Value | $1.int64Value)) }
+            }
+        }
+        // Integers: computed in Int64 and wrapped back, as C would for the narrow types.
+        let isUnsigned = T.dtype == .uint8 || T.dtype == .uint16
+        switch op {
+        case .add: return { T(fromInt64: $0.int64Value &+ $1.int64Value) }
+        case .sub: return { T(fromInt64: $0.int64Value &- $1.int64Value) }
+        case .mul: return { T(fromInt64: $0.int64Value &* $1.int64Value) }
+        case .div: return { let d = $1.int64Value; return T(fromInt64: d == 0 ? 0 : $0.int64Value / d) }
+        case .pow: return { T(fromInt64: saturatingInt64(Foundation.pow($0.doubleValue, $1.doubleValue))) }
+        case .max: return { $0.int64Value >= $1.int64Value ? $0 : $1 }
+        case .min: return { $0.int64Value <= $1.int64Value ? $0 : $1 }
+        case .mod:
+            // Integer Mod (fmod = 0) takes the sign of the divisor, like Python.
+            return { let d = $1.int64Value; if d == 0 { return T(fromInt64: 0) }
+                var r = $0.int64Value % d; if r != 0 && ((r < 0) != (d < 0)) { r += d }; return T(fromInt64: r) }
+        case .fmod: return { let d = $1.int64Value; return T(fromInt64: d == 0 ? 0 : $0.int64Value % d) }
+        case .and: return { T(fromInt64: $0.int64Value & $1.int64Value) }
+        case .or: return { T(fromInt64: $0.int64Value | $1.int64Value) }
+        case .xor: return { T(fromInt64: $0.int64Value ^ $1.int64Value) }
+        case .bitShiftLeft: return { let s = $1.int64Value; return T(fromInt64: s >= 64 || s < 0 ? 0 : $0.int64Value << s) }
+        case .bitShiftRight:
+            return { let s = $1.int64Value; return T(fromInt64: s >= 64 || s < 0 ? 0 : (isUnsigned ? Int64(bitPattern: UInt64(bitPattern: $0.int64Value) >> UInt64(s)) : $0.int64Value >> s)) }
+        default: return { a, _ in a }
+        }
+    }
+
+    private static func floatOp(_ op: BinaryOp) -> (Float, Float) -> Float {
+        switch op {
+        case .add: return { $0 + $1 }
+        case .sub: return { $0 - $1 }
+        case .mul: return { $0 * $1 }
+        case .div: return { $0 / $1 }
+        case .pow: return { Foundation.pow($0, $1) }
+        case .max: return { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
+        case .min: return { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) }
+        case .fmod: return { Foundation.fmod($0, $1) }
+        case .mod: return { let r = Foundation.fmod($0, $1); return r != 0 && ((r < 0) != ($1 < 0)) ? r + $1 : r }
+        default: return { a, _ in a }
+        }
+    }
+
+    private static func doubleOp(_ op: BinaryOp) -> (Double, Double) -> Double {
+        switch op {
+        case .add: return { $0 + $1 }
+        case .sub: return { $0 - $1 }
+        case .mul: return { $0 * $1 }
+        case .div: return { $0 / $1 }
+        case .pow: return { Foundation.pow($0, $1) }
+        case .max: return { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
+        case .min: return { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) }
+        case .fmod: return { Foundation.fmod($0, $1) }
+        case .mod: return { let r = Foundation.fmod($0, $1); return r != 0 && ((r < 0) != ($1 < 0)) ? r + $1 : r }
+        default: return { a, _ in a }
+        }
+    }
+
+    /// Walks the broadcast index space with the innermost dimension as a tight loop.
+    @inline(__always)
+    private static func broadcastLoop<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ f: K) {
+        typealias T = K.In
+        typealias U = K.Out
+        let shape = out.shape
+        let (dims, st) = Broadcast.coalesce(shape, [
+            Broadcast.strides(of: a.shape, broadcastTo: shape), Broadcast.strides(of: b.shape, broadcastTo: shape),
+        ])
+        let pa = a.storage.base.assumingMemoryBound(to: T.self)
+        let pb = b.storage.base.assumingMemoryBound(to: T.self)
+        let po = out.storage.base.assumingMemoryBound(to: U.self)
+        let inner = dims[dims.count - 1]
+        let sa = st[0][dims.count - 1], sb = st[1][dims.count - 1]
+        let outer = dims.dropLast().reduce(1, *)
+        var index = [Int](repeating: 0, count: max(0, dims.count - 1))
+        var offA = 0, offB = 0
+        for o in 0..<outer {
+            let dst = po + o * inner
+            let x = pa + offA, y = pb + offB
+            if sa == 1 && sb == 1 {
+                for i in 0..<inner { dst[i] = f(x[i], y[i]) }
+            } else if sa == 1 {
+                let yv = y[0]
+                for i in 0..<inner { dst[i] = f(x[i], yv) }
+            } else if sb == 1 {
+                let xv = x[0]
+                for i in 0..<inner { dst[i] = f(xv, y[i]) }
+            } else {
+                for i in 0..<inner { dst[i] = f(x[i * sa], y[i * sb]) }
+            }
+            // Advance the outer index (odometer), updating both offsets.
+            var d = index.count - 1
+            while d >= 0 {
+                index[d] += 1
+                offA += st[0][d]; offB += st[1][d]
+                if index[d] < dims[d] { break }
+                offA -= st[0][d] * dims[d]; offB -= st[1][d] * dims[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+}
+
+private protocol BinaryKernel {
+    associatedtype In: TensorScalar
+    associatedtype Out: TensorScalar
+    func callAsFunction(_ a: In, _ b: In) -> Out
+}
+
+private struct ClosureKernel<In: TensorScalar, Out: TensorScalar>: BinaryKernel {
+    let f: (In, In) -> Out
+    @inline(__always) func callAsFunction(_ a: In, _ b: In) -> Out { f(a, b) }
+}
+
+private struct FloatAdd: BinaryKernel {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b }
+}
+private struct FloatSub: BinaryKernel {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b }
+}
+private struct FloatMul: BinaryKernel {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b }
+}
+private struct FloatDiv: BinaryKernel {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b }
+}

@@ -1,0 +1,161 @@
+/// Data-movement kernels: they copy elements of any dtype without looking at them.
+public enum Movement {
+    /// Copies a strided view of `src` into the contiguous `dst`.
+    /// `dst[i0, …, ik] = src[offset + Σ ij·strides[j]]` for the index space `dst.shape`.
+    /// Strides are in elements and may be 0 (broadcast) or negative (reversed slices).
+    public static func stridedCopy(_ src: Tensor, offset: Int, strides: [Int], into dst: Tensor) {
+        precondition(strides.count == dst.shape.count && src.dtype == dst.dtype)
+        switch src.dtype.byteSize {
+        case 1: stridedCopy(src, offset, strides, dst, UInt8.self)
+        case 2: stridedCopy(src, offset, strides, dst, UInt16.self)
+        case 4: stridedCopy(src, offset, strides, dst, UInt32.self)
+        default: stridedCopy(src, offset, strides, dst, UInt64.self)
+        }
+    }
+
+    private static func stridedCopy<E>(_ src: Tensor, _ offset: Int, _ strides: [Int], _ dst: Tensor, _: E.Type) {
+        let n = dst.count
+        if n == 0 { return }
+        let (dims, st) = Broadcast.coalesce(dst.shape, [strides, contiguousStrides(dst.shape)])
+        let s = st[0]
+        let ps = UnsafePointer(src.storage.base.assumingMemoryBound(to: E.self)) + offset
+        let pd = dst.storage.base.assumingMemoryBound(to: E.self)
+        let inner = dims[dims.count - 1], si = s[dims.count - 1]
+        let outer = n / inner
+        var index = [Int](repeating: 0, count: dims.count - 1)
+        var off = 0
+        for o in 0..<outer {
+            let d = pd + o * inner
+            let x = ps + off
+            if si == 1 {
+                d.update(from: x, count: inner)
+            } else {
+                for i in 0..<inner { d[i] = x[i * si] }
+            }
+            var k = index.count - 1
+            while k >= 0 {
+                index[k] += 1
+                off += s[k]
+                if index[k] < dims[k] { break }
+                off -= s[k] * dims[k]
+                index[k] = 0
+                k -= 1
+            }
+        }
+    }
+
+    /// `dst = transpose(src, perm)`: `dst.shape[i] = src.shape[perm[i]]`.
+    public static func transpose(_ src: Tensor, perm: [Int], into dst: Tensor) {
+        let st = contiguousStrides(src.shape)
+        stridedCopy(src, offset: 0, strides: perm.map { st[$0] }, into: dst)
+    }
+
+    /// Broadcasts `src` to `dst.shape` (Expand, Tile's building block).
+    public static func broadcast(_ src: Tensor, into dst: Tensor) {
+        stridedCopy(src, offset: 0, strides: Broadcast.strides(of: src.shape, broadcastTo: dst.shape), into: dst)
+    }
+
+    /// Concatenates along `axis`: each input is `[outer, d_i, inner]`, the output `[outer, Σd_i, inner]`.
+    public static func concat(_ inputs: [Tensor], axis: Int, into dst: Tensor) {
+        let shape = dst.shape
+        let outer = shape[..<axis].reduce(1, *)
+        let inner = shape[(axis + 1)...].reduce(1, *) * dst.dtype.byteSize
+        let total = shape[axis] * inner
+        var start = 0
+        for t in inputs {
+            let chunk = t.shape[axis] * inner
+            if chunk > 0 {
+                for o in 0..<outer {
+                    (dst.storage.base + o * total + start).copyMemory(from: t.storage.base + o * chunk, byteCount: chunk)
+                }
+            }
+            start += chunk
+        }
+    }
+
+    /// Splits along `axis` into `outputs`, the inverse of `concat`.
+    public static func split(_ src: Tensor, axis: Int, into outputs: [Tensor]) {
+        let shape = src.shape
+        let outer = shape[..<axis].reduce(1, *)
+        let inner = shape[(axis + 1)...].reduce(1, *) * src.dtype.byteSize
+        let total = shape[axis] * inner
+        var start = 0
+        for t in outputs {
+            let chunk = t.shape[axis] * inner
+            if chunk > 0 {
+                for o in 0..<outer {
+                    (t.storage.base + o * chunk).copyMemory(from: src.storage.base + o * total + start, byteCount: chunk)
+                }
+            }
+            start += chunk
+        }
+    }
+
+    /// Gathers slices along `axis`: `src [outer, d, inner]`, indices (already made non-negative and
+    /// checked to be `< d`) `[k]`, `dst [outer, k, inner]`.
+    public static func gather(_ src: Tensor, axis: Int, indices: [Int], into dst: Tensor) {
+        let shape = src.shape
+        let outer = shape[..<axis].reduce(1, *)
+        let inner = shape[(axis + 1)...].reduce(1, *) * src.dtype.byteSize
+        let d = shape[axis]
+        for o in 0..<outer {
+            for (j, idx) in indices.enumerated() {
+                (dst.storage.base + (o * indices.count + j) * inner)
+                    .copyMemory(from: src.storage.base + (o * d + idx) * inner, byteCount: inner)
+            }
+        }
+    }
+
+    /// Pad modes.
+    public enum PadMode: String, Sendable { case constant, reflect, edge, wrap }
+
+    /// Pads `src` into `dst`: `dst.shape[i] = src.shape[i] + before[i] + after[i]`; negative pads crop.
+    /// `constantBits` is the fill element's bit pattern (its low `byteSize` bytes).
+    public static func pad(_ src: Tensor, before: [Int], mode: PadMode, constant: Tensor?, into dst: Tensor) {
+        let rank = src.shape.count
+        let inShape = src.shape, outShape = dst.shape
+        let esize = src.dtype.byteSize
+        let inStrides = contiguousStrides(inShape)
+        let n = dst.count
+        if n == 0 { return }
+        var index = [Int](repeating: 0, count: rank)
+        for o in 0..<n {
+            var srcOffset = 0
+            var inside = true
+            for k in 0..<rank {
+                var i = index[k] - before[k]
+                let d = inShape[k]
+                if i < 0 || i >= d {
+                    switch mode {
+                    case .constant: inside = false
+                    case .edge: i = i < 0 ? 0 : d - 1
+                    case .wrap: i = ((i % d) + d) % d
+                    case .reflect:
+                        if d == 1 { i = 0 } else {
+                            let period = 2 * (d - 1)
+                            i = ((i % period) + period) % period
+                            if i >= d { i = period - i }
+                        }
+                    }
+                }
+                if !inside { break }
+                srcOffset += i * inStrides[k]
+            }
+            let target = dst.storage.base + o * esize
+            if inside {
+                target.copyMemory(from: src.storage.base + srcOffset * esize, byteCount: esize)
+            } else if let c = constant {
+                target.copyMemory(from: c.storage.base, byteCount: esize)
+            } else {
+                target.initializeMemory(as: UInt8.self, repeating: 0, count: esize)
+            }
+            var k = rank - 1
+            while k >= 0 {
+                index[k] += 1
+                if index[k] < outShape[k] { break }
+                index[k] = 0
+                k -= 1
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+
+/// An error reading or writing a tensor file (.npy, .npz, TensorProto).
+public struct TensorFileError: Error, CustomStringConvertible, Equatable {
+    /// The file involved.
+    public let path: String
+    /// What was wrong, as one sentence fragment.
+    public let reason: String
+
+    public init(path: String, _ reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// The `.npy` format (versions 1.0–3.0): little-endian, C order, dtypes
+/// float32/float64/float16/int64/int32/int16/int8/uint8/uint16/bool.
+public enum NPY {
+    static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
+
+    /// Reads a `.npy` file.
+    public static func read(contentsOf url: URL) throws -> Tensor {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw TensorFileError(path: url.path, "cannot be read (\(error.localizedDescription))")
+        }
+        return try decode(data, path: url.path)
+    }
+
+    /// Decodes `.npy` bytes; `path` names the source in errors.
+    public static func decode(_ data: Data, path: String) throws -> Tensor {
+        let bytes = [UInt8](data)
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
+            throw TensorFileError(path: path, "is not a .npy file (the magic string \\x93NUMPY is missing)")
+        }
+        let major = bytes[6]
+        let headerLength: Int
+        let headerStart: Int
+        switch major {
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard bytes.count >= 12 else { throw TensorFileError(path: path, "is truncated inside the .npy preamble") }
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+            headerStart = 12
+        default:
+            throw TensorFileError(path: path, "has .npy format version \(major), expected 1, 2 or 3")
+        }
+        guard headerStart + headerLength <= bytes.count else {
+            throw TensorFileError(path: path, "is truncated: the header says \(headerLength) bytes, the file ends before")
+        }
+        guard let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: major == 3 ? .utf8 : .isoLatin1) else {
+            throw TensorFileError(path: path, "has a header that is not text")
+        }
+        let (dtype, fortran, shape) = try parseHeader(header, path: path)
+        if fortran { throw TensorFileError(path: path, "is in Fortran order; only C order is supported (save with np.ascontiguousarray)") }
+        let count = try checkedCount(shape, path: path)
+        let dataStart = headerStart + headerLength
+        let need = count * dtype.byteSize
+        guard bytes.count - dataStart >= need else {
+            throw TensorFileError(path: path, "is truncated: shape \(shape) of \(dtype) needs \(need) bytes of data, found \(bytes.count - dataStart)")
+        }
+        return bytes.withUnsafeBytes { raw in
+            Tensor(shape: shape, dtype: dtype, bytes: UnsafeRawBufferPointer(rebasing: raw[dataStart..<(dataStart + need)]))
+        }
+    }
+
+    /// The element count of a shape, refusing negative or overflowing dimensions.
+    public static func checkedCount(_ shape: [Int], path: String, limit: Int = 1 << 40) throws -> Int {
+        var count = 1
+        for d in shape {
+            guard d >= 0 else { throw TensorFileError(path: path, "has a negative dimension \(d) in shape \(shape)") }
+            let (p, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= limit else { throw TensorFileError(path: path, "has shape \(shape), too large to allocate") }
+            count = p
+        }
+        return count
+    }
+
+    static func dtype(descr: String, path: String) throws -> DType {
+        let table: [String: DType] = [
+            "f4": .float32, "f8": .float64, "f2": .float16, "i8": .int64, "i4": .int32, "i2": .int16,
+            "i1": .int8, "u1": .uint8, "u2": .uint16, "b1": .bool,
+        ]
+        var d = Substring(descr)
+        let order = d.first
+        if order == "<" || order == "|" || order == "=" {
+            d = d.dropFirst()
+        } else if order == ">" {
+            if descr.hasSuffix("1") { d = d.dropFirst() } else {
+                throw TensorFileError(path: path, "is big-endian (\(descr)); only little-endian data is supported")
+            }
+        }
+        guard let t = table[String(d)] else {
+            throw TensorFileError(path: path, "has dtype '\(descr)', expected one of float32, float64, float16, int64, int32, int16, int8, uint8, uint16, bool")
+        }
+        return t
+    }
+
+    static func descr(_ dtype: DType) -> String {
+        switch dtype {
+        case .float32: return "<f4"
+        case .float64: return "<f8"
+        case .float16: return "<f2"
+        case .int64: return "<i8"
+        case .int32: return "<i4"
+        case .int16: return "<i2"
+        case .uint16: return "<u2"
+        case .int8: return "|i1"
+        case .uint8: return "|u1"
+        case .bool: return "|b1"
+        }
+    }
+
+    /// Parses the Python-literal header `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
+    static func parseHeader(_ header: String, path: String) throws -> (DType, Bool, [Int]) {
+        func value(of key: String) throws -> Substring {
+            guard let r = header.range(of: "'\(key)'") else {
+                throw TensorFileError(path: path, "has a header without '\(key)': \(header.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            var rest = header[r.upperBound...].drop { $0 == " " }
+            guard rest.first == ":" else { throw TensorFileError(path: path, "has a malformed header near '\(key)'") }
+            rest = rest.dropFirst().drop { $0 == " " }
+            return rest
+        }
+        let descrRest = try value(of: "descr")
+        guard let q = descrRest.first, q == "'" || q == "\"", let end = descrRest.dropFirst().firstIndex(of: q) else {
+            throw TensorFileError(path: path, "has a header whose 'descr' is not a string")
+        }
+        let descr = String(descrRest[descrRest.index(after: descrRest.startIndex)..<end])
+        let fortran = try value(of: "fortran_order").hasPrefix("True")
+        let shapeRest = try value(of: "shape")
+        guard shapeRest.first == "(", let close = shapeRest.firstIndex(of: ")") else {
+            throw TensorFileError(path: path, "has a header whose 'shape' is not a tuple")
+        }
+        let inside = shapeRest[shapeRest.index(after: shapeRest.startIndex)..<close]
+        var shape: [Int] = []
+        for part in inside.split(separator: ",") {
+            let t = part.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "L", with: "")
+            if t.isEmpty { continue }
+            guard let v = Int(t) else { throw TensorFileError(path: path, "has a non-integer dimension '\(t)' in its shape") }
+            shape.append(v)
+        }
+        return (try dtype(descr: descr, path: path), fortran, shape)
+    }
+
+    /// Encodes a tensor as `.npy` (version 1.0).
+    public static func encode(_ tensor: Tensor) -> Data {
+        let shapeText = tensor.shape.isEmpty ? "()" : tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(descr(tensor.dtype))', 'fortran_order': False, 'shape': \(shapeText), }"
+        // Pad so that the data starts on a 64-byte boundary, with a final newline.
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var data = Data(magic + [1, 0])
+        let n = header.utf8.count
+        data.append(contentsOf: [UInt8(n & 0xFF), UInt8(n >> 8)])
+        data.append(contentsOf: Array(header.utf8))
+        tensor.withUnsafeBytes { data.append(contentsOf: $0) }
+        return data
+    }
+
+    /// Writes a tensor to a `.npy` file.
+    public static func write(_ tensor: Tensor, to url: URL) throws {
+        do { try encode(tensor).write(to: url) } catch {
+            throw TensorFileError(path: url.path, "cannot be written (\(error.localizedDescription))")
+        }
+    }
+}

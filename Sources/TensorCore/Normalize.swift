@@ -1,0 +1,49 @@
+import Foundation
+
+/// Per-channel affine transforms and cross-channel normalisation.
+public enum Normalize {
+    /// `y[n, c, s] = x[n, c, s]·scale[c] + shift[c]`, then the activation.
+    /// - x, y `[N, C, S]` float32 (S the flattened spatial size); scale, shift `[C]`.
+    public static func channelAffine(_ x: Tensor, scale: [Float], shift: [Float], into y: Tensor, activation: Activation?, threads: Int) {
+        let shape = x.shape
+        let n = shape.first ?? 1
+        let c = shape.count > 1 ? shape[1] : 1
+        let s = shape.count > 2 ? shape[2...].reduce(1, *) : 1
+        let src = UnsafePointer(x.storage.base.assumingMemoryBound(to: Float.self))
+        let dst = y.storage.base.assumingMemoryBound(to: Float.self)
+        Parallel.forEachChunk(n * c, threads: n * c * s > 1 << 15 ? threads : 1) { range in
+            for p in range {
+                let ch = p % c
+                let a = scale[ch], b = shift[ch]
+                let xs = src + p * s, ys = dst + p * s
+                for i in 0..<s { ys[i] = xs[i] * a + b }
+                activation?.apply(ys, count: s)
+            }
+        }
+    }
+
+    /// Local response normalisation across channels (ONNX LRN):
+    /// `y = x / (bias + alpha/size · Σ x²)^beta` over channels `c − ⌊(size−1)/2⌋ … c + ⌈(size−1)/2⌉`.
+    /// - x, y `[N, C, S]` float32.
+    public static func lrn(_ x: Tensor, into y: Tensor, size: Int, alpha: Float, beta: Float, bias: Float) {
+        let shape = x.shape
+        let n = shape[0], c = shape[1], s = shape[2...].reduce(1, *)
+        let src = x.scalars(as: Float.self)
+        let lo = (size - 1) / 2, hi = size - 1 - lo
+        y.withUnsafeMutableBufferPointer(as: Float.self) { dst in
+            for b in 0..<n {
+                for ch in 0..<c {
+                    for i in 0..<s {
+                        var sq: Float = 0
+                        for k in Swift.max(0, ch - lo)...Swift.min(c - 1, ch + hi) {
+                            let v = src[(b * c + k) * s + i]
+                            sq += v * v
+                        }
+                        let idx = (b * c + ch) * s + i
+                        dst[idx] = src[idx] / Foundation.pow(bias + alpha / Float(size) * sq, beta)
+                    }
+                }
+            }
+        }
+    }
+}

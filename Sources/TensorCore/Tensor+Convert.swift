@@ -1,0 +1,67 @@
+/// Element-type conversion (ONNX `Cast` semantics).
+///
+/// Float to integer rounds toward zero and saturates (NaN becomes 0); integer to integer wraps
+/// like a C cast; anything to bool is `value != 0`; float to float16 rounds to nearest even.
+extension Tensor {
+    /// A new tensor with the same shape and the elements converted to `target`.
+    public func converted(to target: DType) -> Tensor {
+        let out = Tensor(zeros: shape, dtype: target)
+        convert(into: out)
+        return out
+    }
+
+    /// Converts this tensor's elements into `out` (same count, any dtype).
+    public func convert(into out: Tensor) {
+        precondition(out.count == count)
+        if out.dtype == dtype { copy(into: out); return }
+        switch dtype {
+        case .float32: convertFrom(Float.self, into: out)
+        case .float64: convertFrom(Double.self, into: out)
+        case .float16: convertFrom(Float16.self, into: out)
+        case .int8: convertFrom(Int8.self, into: out)
+        case .uint8: convertFrom(UInt8.self, into: out)
+        case .int16: convertFrom(Int16.self, into: out)
+        case .uint16: convertFrom(UInt16.self, into: out)
+        case .int32: convertFrom(Int32.self, into: out)
+        case .int64: convertFrom(Int64.self, into: out)
+        case .bool: convertFrom(Bool.self, into: out)
+        }
+    }
+
+    private func convertFrom<S: TensorScalar>(_: S.Type, into out: Tensor) {
+        switch out.dtype {
+        case .float32: convertPair(S.self, Float.self, into: out)
+        case .float64: convertPair(S.self, Double.self, into: out)
+        case .float16: convertPair(S.self, Float16.self, into: out)
+        case .int8: convertPair(S.self, Int8.self, into: out)
+        case .uint8: convertPair(S.self, UInt8.self, into: out)
+        case .int16: convertPair(S.self, Int16.self, into: out)
+        case .uint16: convertPair(S.self, UInt16.self, into: out)
+        case .int32: convertPair(S.self, Int32.self, into: out)
+        case .int64: convertPair(S.self, Int64.self, into: out)
+        case .bool: convertPair(S.self, Bool.self, into: out)
+        }
+    }
+
+    private func convertPair<S: TensorScalar, D: TensorScalar>(_: S.Type, _: D.Type, into out: Tensor) {
+        let viaInteger = !dtype.isFloatingPoint && !out.dtype.isFloatingPoint
+        let toBool = out.dtype == .bool
+        withUnsafeBufferPointer(as: S.self) { src in
+            out.withUnsafeMutableBufferPointer(as: D.self) { dst in
+                if S.self == Float.self, D.self == Float16.self {
+                    // The hot path of simulated FP16: direct rounding, no detour through Double
+                    // (Float → Double → Float16 could double-round).
+                    let s = UnsafeRawBufferPointer(src).bindMemory(to: Float.self)
+                    let d = UnsafeMutableRawBufferPointer(dst).bindMemory(to: Float16.self)
+                    for i in 0..<s.count { d[i] = Float16(s[i]) }
+                } else if toBool {
+                    for i in 0..<src.count { dst[i] = D(fromDouble: src[i].doubleValue == 0 ? 0 : 1) }
+                } else if viaInteger {
+                    for i in 0..<src.count { dst[i] = D(fromInt64: src[i].int64Value) }
+                } else {
+                    for i in 0..<src.count { dst[i] = D(fromDouble: src[i].doubleValue) }
+                }
+            }
+        }
+    }
+}
