@@ -1,1 +1,82 @@
+import CJSONC
+import Foundation
 
+/// A JSON value read with json-c.
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let o) = self { return o[key] }
+        return nil
+    }
+
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+    public var number: Double? { if case .number(let n) = self { return n }; return nil }
+    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    public var object: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
+}
+
+/// An error parsing JSON: the file and json-c's description.
+public struct JSONError: Error, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Parses JSON text with json-c.
+public enum JSON {
+    /// Parses a whole file.
+    public static func parse(contentsOf url: URL) throws -> JSONValue {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw JSONError(path: url.path, message: "cannot be read")
+        }
+        return try parse(data, path: url.path)
+    }
+
+    /// Parses bytes; `path` names the source in errors.
+    public static func parse(_ data: Data, path: String) throws -> JSONValue {
+        guard let tok = json_tokener_new() else { throw JSONError(path: path, message: "json-c could not allocate a tokener") }
+        defer { json_tokener_free(tok) }
+        let obj: OpaquePointer? = data.withUnsafeBytes { raw in
+            raw.baseAddress.map { json_tokener_parse_ex(tok, $0.assumingMemoryBound(to: CChar.self), Int32(raw.count)) } ?? nil
+        }
+        let err = json_tokener_get_error(tok)
+        if err != json_tokener_success {
+            let text = json_tokener_error_desc(err).map { String(cString: $0) } ?? "error \(err)"
+            let where_ = json_tokener_get_parse_end(tok)
+            throw JSONError(path: path, message: "is not valid JSON (\(text) at byte \(where_)); it may be truncated")
+        }
+        defer { json_object_put(obj) }
+        return convert(obj)
+    }
+
+    private static func convert(_ o: OpaquePointer?) -> JSONValue {
+        guard let o else { return .null }
+        switch json_object_get_type(o) {
+        case json_type_null: return .null
+        case json_type_boolean: return .bool(json_object_get_boolean(o) != 0)
+        case json_type_double, json_type_int: return .number(json_object_get_double(o))
+        case json_type_string: return .string(String(cString: json_object_get_string(o)))
+        case json_type_array:
+            let n = json_object_array_length(o)
+            return .array((0..<n).map { convert(json_object_array_get_idx(o, $0)) })
+        case json_type_object:
+            var dict: [String: JSONValue] = [:]
+            var it = json_object_iter_begin(o)
+            let end = json_object_iter_end(o)
+            var endIt = end
+            while json_object_iter_equal(&it, &endIt) == 0 {
+                let key = String(cString: json_object_iter_peek_name(&it))
+                dict[key] = convert(json_object_iter_peek_value(&it))
+                json_object_iter_next(&it)
+            }
+            return .object(dict)
+        default: return .null
+        }
+    }
+}

@@ -283,7 +283,17 @@ public struct ShapeOf: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "data")
-        Tensor(shape: [range(x.shape.count).count], scalars: x.shape[range(x.shape.count)].map { Int64($0) }).copy(into: outputs[0])
+        value(x.shape).copy(into: outputs[0])
+    }
+
+    public func valuesFromTypes(_ inputs: [TensorType?]) -> [Tensor]? {
+        guard let t = inputs.first ?? nil else { return nil }
+        return [value(t.shape)]
+    }
+
+    func value(_ shape: [Int]) -> Tensor {
+        let r = range(shape.count)
+        return Tensor(shape: [r.count], scalars: shape[r].map { Int64($0) })
     }
 }
 

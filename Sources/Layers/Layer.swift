@@ -1,7 +1,7 @@
 import TensorCore
 
 /// The dtype and shape of a value flowing between layers.
-public struct TensorType: Sendable, Equatable, CustomStringConvertible {
+public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     public var dtype: DType
     public var shape: [Int]
 
@@ -60,6 +60,9 @@ public protocol Layer: Sendable {
 
     /// The activation fused into this layer, if any (for display).
     var fusedActivation: Activation? { get }
+
+    /// The outputs when they follow from the input types alone (Shape), else nil.
+    func valuesFromTypes(_ inputs: [TensorType?]) -> [Tensor]?
 }
 
 extension Layer {
@@ -67,6 +70,7 @@ extension Layer {
     public func fusing(_ activation: Activation) -> (any Layer)? { nil }
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int { 0 }
     public var fusedActivation: Activation? { nil }
+    public func valuesFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { nil }
 }
 
 // MARK: - Helpers for layer implementations

@@ -36,7 +36,7 @@ public enum Broadcast {
             if let last = dims.last,
                strides.indices.allSatisfy({ strides[$0][i] * shape[i] == st[$0].last! || (strides[$0][i] == 0 && st[$0].last! == 0) })
             {
-                // Dimension i continues the previous one for every operand.
+                // DeclaredDimension i continues the previous one for every operand.
                 dims[dims.count - 1] = last * shape[i]
                 for k in strides.indices { st[k][st[k].count - 1] = strides[k][i] }
             } else {

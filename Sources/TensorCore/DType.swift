@@ -1,7 +1,7 @@
 /// The element type of a tensor.
 ///
 /// The raw values are ONNX's `TensorProto.DataType` codes, so importers map them directly.
-public enum DType: Int, Sendable, CaseIterable, CustomStringConvertible {
+public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     case float32 = 1
     case uint8 = 2
     case int8 = 3

@@ -1,0 +1,97 @@
+"""Shared helpers for the ModelZoo scripts: paths, hashing, onnxruntime references, the manifest."""
+import hashlib
+import json
+import os
+import sys
+import types
+
+import numpy as np
+
+ZOO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GENERATED = os.path.join(ZOO, "generated")
+
+# Relative tolerance against the largest reference magnitude per output: two correct FP32
+# runtimes differ by up to about 3e-4 of the largest logit on deep nets (summation order).
+DEFAULT_TOLERANCE = 5e-4
+
+
+def import_torchvision():
+    """Imports torchvision's model definitions only.
+
+    The torchvision wheel's compiled operators are built against the CUDA build of torch; with the
+    CPU build its meta registrations fail at import. The architectures need none of them.
+    """
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    import torchvision  # noqa: E402
+
+    return torchvision
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ort_run(model_path, feeds, threads=1):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model_path, so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, feeds)))
+
+
+def safe_name(name):
+    return "".join(c if (c.isalnum() or c in "._-") else "_" for c in name)
+
+
+def write_entry(root, name, model_file, feeds, opset, tolerance=DEFAULT_TOLERANCE, extra=None):
+    """Saves inputs and onnxruntime's outputs beside the model and returns a manifest entry."""
+    data_dir = os.path.join(root, "data", name)
+    os.makedirs(data_dir, exist_ok=True)
+    inputs = {}
+    for k, v in feeds.items():
+        p = os.path.join(data_dir, "input_" + safe_name(k) + ".npy")
+        np.save(p, v)
+        inputs[k] = os.path.relpath(p, root)
+    outputs = {}
+    for k, v in ort_run(os.path.join(root, model_file), feeds).items():
+        p = os.path.join(data_dir, "expected_" + safe_name(k) + ".npy")
+        np.save(p, v)
+        outputs[k] = os.path.relpath(p, root)
+    entry = {
+        "name": name,
+        "file": model_file,
+        "sha256": sha256(os.path.join(root, model_file)),
+        "opset": opset,
+        "inputs": inputs,
+        "outputs": outputs,
+        "tolerance": tolerance,
+    }
+    if extra:
+        entry.update(extra)
+    return entry
+
+
+def update_manifest(root, entries, default=None):
+    """Merges entries (by name) into root/manifest.json."""
+    path = os.path.join(root, "manifest.json")
+    manifest = {"version": 1, "models": []}
+    if os.path.exists(path):
+        with open(path) as f:
+            manifest = json.load(f)
+    by_name = {m["name"]: m for m in manifest["models"]}
+    for e in entries:
+        by_name[e["name"]] = e
+    manifest["models"] = [by_name[k] for k in sorted(by_name)]
+    if default:
+        manifest["default"] = default
+    manifest["tolerance_rule"] = "max|got - expected| <= tolerance * max|expected|, per output"
+    with open(path, "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+        f.write("\n")

@@ -1,0 +1,227 @@
+import Foundation
+import Layers
+import Runtime
+import SwiftProtobuf
+import TensorCore
+
+/// Loads ONNX models into typed layers.
+///
+/// Three stages: decode the protobuf (sizes checked before allocating), look every node's op up
+/// in the import table (`ONNXOps.table`), build the graph in topological order.
+public enum ONNXLoader {
+    /// Default-domain opsets this loader accepts.
+    public static let supportedOpsets = 7...25
+    /// The newest IR version this loader reads.
+    public static let maxIRVersion = 14
+
+    /// Loads a model file; external data is read from beside it.
+    public static func load(contentsOf url: URL) throws -> Model {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw LoadError(file: url.path, "cannot be read (\(error.localizedDescription))")
+        }
+        return try load(data: data, path: url.path, baseDirectory: url.deletingLastPathComponent())
+    }
+
+    /// Loads a model from serialized bytes; `path` names it in errors.
+    public static func load(data: Data, path: String, baseDirectory: URL? = nil) throws -> Model {
+        let proto: Onnx_ModelProto
+        do {
+            var options = BinaryDecodingOptions()
+            options.messageDepthLimit = 64
+            proto = try Onnx_ModelProto(serializedBytes: data, options: options)
+        } catch {
+            throw LoadError(file: path, "is not a valid ONNX model: the protobuf cannot be decoded (\(error)); the file may be truncated or not ONNX")
+        }
+        guard proto.hasGraph else { throw LoadError(file: path, "has no graph; it may not be an ONNX model") }
+        if proto.irVersion > maxIRVersion {
+            throw LoadError(file: path, "has IR version \(proto.irVersion), newer than the newest supported (\(maxIRVersion))")
+        }
+        var opset: Int?
+        for o in proto.opsetImport where o.domain.isEmpty || o.domain == "ai.onnx" { opset = Int(o.version) }
+        // IR version 2 and older files carry no opset import; they are older than opset 7 anyway.
+        guard let opset else { throw LoadError(file: path, "declares no opset for the default ONNX domain") }
+        guard supportedOpsets.contains(opset) else {
+            let which = opset > supportedOpsets.upperBound ? "newer than the newest" : "older than the oldest"
+            throw LoadError(file: path, "uses opset \(opset), \(which) supported (\(supportedOpsets.lowerBound)–\(supportedOpsets.upperBound))")
+        }
+        var builder = GraphBuilder(graph: proto.graph, opset: opset, file: path, baseDirectory: baseDirectory)
+        let graph = try builder.build()
+        var meta: [String: String] = ["ir_version": "\(proto.irVersion)"]
+        if !proto.producerName.isEmpty { meta["producer"] = proto.producerName + (proto.producerVersion.isEmpty ? "" : " " + proto.producerVersion) }
+        if !proto.graph.name.isEmpty { meta["graph"] = proto.graph.name }
+        return Model(graph: graph, format: "onnx", source: path, opset: opset, metadata: meta)
+    }
+}
+
+/// Builds a `Graph` from a `GraphProto`.
+struct GraphBuilder {
+    let graph: Onnx_GraphProto
+    let opset: Int
+    let file: String
+    let baseDirectory: URL?
+
+    private var ids: [String: Int] = [:]
+    private var names: [String] = []
+
+    init(graph: Onnx_GraphProto, opset: Int, file: String, baseDirectory: URL?) {
+        self.graph = graph
+        self.opset = opset
+        self.file = file
+        self.baseDirectory = baseDirectory
+    }
+
+    private mutating func id(_ name: String) -> Int {
+        if let i = ids[name] { return i }
+        ids[name] = names.count
+        names.append(name)
+        return names.count - 1
+    }
+
+    mutating func build() throws -> Graph {
+        var constants: [Int: Tensor] = [:]
+        for t in graph.initializer {
+            guard !t.name.isEmpty else { throw LoadError(file: file, "has an initializer without a name") }
+            constants[id(t.name)] = try ONNXTensor.decode(t, file: file, baseDirectory: baseDirectory)
+        }
+        if !graph.sparseInitializer.isEmpty { throw LoadError(file: file, "has sparse initializers, which are not supported") }
+
+        var inputs: [(Int, ValueDeclaration)] = []
+        for v in graph.input where constants[ids[v.name] ?? -1] == nil {
+            inputs.append((id(v.name), try declaration(v, isInput: true)))
+        }
+        var available = Set(inputs.map(\.0)).union(constants.keys)
+
+        // Topological order (Kahn), also finding undefined inputs and cycles.
+        let protos = graph.node
+        var producerOf: [String: Int] = [:]
+        for (i, n) in protos.enumerated() {
+            for o in n.output where !o.isEmpty {
+                if producerOf[o] != nil || constants[ids[o] ?? -1] != nil || inputs.contains(where: { names[$0.0] == o }) {
+                    throw LoadError(file: file, node: nodeName(n, i), op: n.opType, "output '\(o)' is already defined elsewhere in the graph")
+                }
+                producerOf[o] = i
+            }
+        }
+        for (i, n) in protos.enumerated() {
+            for name in n.input where !name.isEmpty && producerOf[name] == nil {
+                if let id = ids[name], available.contains(id) { continue }
+                throw LoadError(file: file, node: nodeName(n, i), op: n.opType, "reads '\(name)', which no node, initializer or graph input defines")
+            }
+        }
+        var pending = [Int](repeating: 0, count: protos.count)
+        var readers: [Int: [Int]] = [:]
+        for (i, n) in protos.enumerated() {
+            let deps = Set(n.input.compactMap { producerOf[$0] })
+            pending[i] = deps.count
+            for d in deps { readers[d, default: []].append(i) }
+        }
+        var queue = (0..<protos.count).filter { pending[$0] == 0 }
+        var order: [Int] = []
+        while let i = queue.first {
+            queue.removeFirst()
+            order.append(i)
+            for r in readers[i] ?? [] {
+                pending[r] -= 1
+                if pending[r] == 0 { queue.append(r) }
+            }
+        }
+        if order.count < protos.count {
+            let stuck = (0..<protos.count).filter { pending[$0] > 0 }.prefix(5).map { "'\(nodeName(protos[$0], $0))'" }
+            throw LoadError(file: file, "has a cycle: nodes \(stuck.joined(separator: ", ")) depend on each other")
+        }
+
+        // Import every node, collecting all unsupported ops before failing.
+        var nodes: [Node] = []
+        var unsupported: [String: [String]] = [:]
+        for i in order {
+            let n = protos[i]
+            let name = nodeName(n, i)
+            let domainOK = n.domain.isEmpty || n.domain == "ai.onnx"
+            let key = domainOK ? n.opType : "\(n.domain)::\(n.opType)"
+            if n.opType == "Constant" && domainOK {
+                guard n.output.count == 1 else { throw LoadError(file: file, node: name, op: "Constant", "has \(n.output.count) outputs, expected 1") }
+                let value = try ONNXOps.constantValue(Attributes(n, file: file), baseDirectory: baseDirectory)
+                let out = id(n.output[0])
+                constants[out] = value
+                available.insert(out)
+                continue
+            }
+            guard domainOK, let builder = ONNXOps.table[n.opType] else {
+                unsupported[key, default: []].append(name)
+                continue
+            }
+            let inputIds: [Int?] = n.input.map { $0.isEmpty ? nil : id($0) }
+            let context = OpContext(
+                attributes: Attributes(n, file: file), opset: opset, inputCount: n.input.count, outputCount: n.output.count,
+                constant: { k in k < inputIds.count ? inputIds[k].flatMap { constants[$0] } : nil }, baseDirectory: baseDirectory)
+            let layer = try builder(context)
+            // Trailing unnamed outputs are dropped; middle ones get a private name.
+            var outputs: [Int] = []
+            for (k, o) in n.output.enumerated() {
+                outputs.append(id(o.isEmpty ? "\(name):unused_output_\(k)" : o))
+            }
+            while let last = outputs.last, n.output[outputs.count - 1].isEmpty { _ = last; outputs.removeLast() }
+            nodes.append(Node(name: name, layer: layer, inputs: inputIds, outputs: outputs))
+        }
+        if !unsupported.isEmpty {
+            let list = unsupported.keys.sorted().map { op in
+                let ns = unsupported[op] ?? []
+                let shown = ns.prefix(3).map { "'\($0)'" }.joined(separator: ", ")
+                return "\(op) (\(ns.count) node\(ns.count == 1 ? "" : "s"): \(shown)\(ns.count > 3 ? ", …" : ""))"
+            }
+            throw LoadError(file: file, "uses \(unsupported.count) unsupported op\(unsupported.count == 1 ? "" : "s"): \(list.joined(separator: "; "))")
+        }
+
+        var outputs: [(Int, ValueDeclaration)] = []
+        for v in graph.output {
+            guard let oid = ids[v.name] else {
+                throw LoadError(file: file, "declares graph output '\(v.name)', which no node, initializer or input defines")
+            }
+            outputs.append((oid, try declaration(v, isInput: false)))
+        }
+        return Graph(valueNames: names, constants: constants, nodes: nodes, inputs: inputs, outputs: outputs)
+    }
+
+    func nodeName(_ n: Onnx_NodeProto, _ index: Int) -> String {
+        n.name.isEmpty ? "\(n.opType)_\(index)" : n.name
+    }
+
+    func declaration(_ v: Onnx_ValueInfoProto, isInput: Bool) throws -> ValueDeclaration {
+        let role = isInput ? "graph input" : "graph output"
+        guard v.hasType else {
+            if isInput { throw LoadError(file: file, "\(role) '\(v.name)' has no type") }
+            return ValueDeclaration(name: v.name, dtype: .float32, dimensions: nil)
+        }
+        guard case .tensorType(let t)? = v.type.value else {
+            throw LoadError(file: file, "\(role) '\(v.name)' is not a tensor (sequences, maps and optionals are not supported)")
+        }
+        guard let dtype = DType(rawValue: Int(t.elemType)) else {
+            throw LoadError(file: file, "\(role) '\(v.name)' has ONNX element type \(t.elemType), which is not supported")
+        }
+        guard t.hasShape else { return ValueDeclaration(name: v.name, dtype: dtype, dimensions: nil) }
+        let dims: [DeclaredDimension] = try t.shape.dim.map { d in
+            switch d.value {
+            case .dimValue(let n)?:
+                guard n >= 0, n <= 1 << 32 else { throw LoadError(file: file, "\(role) '\(v.name)' has dimension \(n), expected 0…2^32") }
+                return .fixed(Int(n))
+            case .dimParam(let s)?: return .symbolic(s)
+            case nil: return .symbolic("")
+            }
+        }
+        return ValueDeclaration(name: v.name, dtype: dtype, dimensions: dims)
+    }
+}
+
+/// What an op builder sees of its node.
+struct OpContext {
+    let attributes: Attributes
+    let opset: Int
+    let inputCount: Int
+    let outputCount: Int
+    /// The constant value of input k, when it is an initializer or a Constant node's output.
+    let constant: (Int) -> Tensor?
+    let baseDirectory: URL?
+
+    func error(_ message: String) -> LoadError { attributes.error(message) }
+}

@@ -1,0 +1,75 @@
+import Layers
+import Runtime
+import TensorCore
+
+extension ONNXOps {
+    static func window(_ c: OpContext, kernelShape: [Int]? = nil, weightKernel: [Int]? = nil, allowCeil: Bool = false) throws -> WindowAttributes {
+        let a = c.attributes
+        guard let kernel = try kernelShape ?? a.ints("kernel_shape") ?? weightKernel else {
+            throw c.error("required attribute 'kernel_shape' is missing")
+        }
+        let autoPadText = try a.string("auto_pad", default: "NOTSET")
+        guard let autoPad = AutoPad(rawValue: autoPadText) else {
+            throw c.error("attribute 'auto_pad' is '\(autoPadText)', expected NOTSET, SAME_UPPER, SAME_LOWER or VALID")
+        }
+        do {
+            return try WindowAttributes(
+                kernelShape: kernel, strides: a.ints("strides"), dilations: a.ints("dilations"), pads: a.ints("pads"),
+                autoPad: autoPad, ceilMode: allowCeil ? try a.int("ceil_mode", default: 0) != 0 : false)
+        } catch let e as LayerError {
+            throw c.error(e.message)
+        }
+    }
+
+    static let convolutionOps: [String: Builder] = [
+        "Conv": { c in
+            // kernel_shape may be omitted; the weight's trailing dimensions give it.
+            let weightKernel = c.constant(1).map { Array($0.shape.dropFirst(2)) }
+            let w = try window(c, weightKernel: weightKernel)
+            let group = try c.attributes.int("group", default: 1)
+            do { return try Conv(window: w, group: group) } catch let e as LayerError { throw c.error(e.message) }
+        },
+        "MaxPool": { c in
+            if c.outputCount > 1 { throw c.error("the Indices output of MaxPool is not supported") }
+            if try c.attributes.int("storage_order", default: 0) != 0 { throw c.error("storage_order 1 is not supported") }
+            return Pool(kind: .max, window: try window(c, allowCeil: c.opset >= 10))
+        },
+        "AveragePool": { c in
+            let cip = try c.attributes.int("count_include_pad", default: 0) != 0
+            return Pool(kind: .average(countIncludePad: cip), window: try window(c, allowCeil: c.opset >= 10))
+        },
+        "GlobalAveragePool": { _ in GlobalPool(isMax: false) },
+        "GlobalMaxPool": { _ in GlobalPool(isMax: true) },
+        "LRN": { c in
+            let a = c.attributes
+            do {
+                return try LRN(
+                    size: a.require(a.int("size"), "size"), alpha: a.float("alpha", default: 1e-4),
+                    beta: a.float("beta", default: 0.75), bias: a.float("bias", default: 1))
+            } catch let e as LayerError { throw c.error(e.message) }
+        },
+        "BatchNormalization": { c in
+            let a = c.attributes
+            if c.opset < 9, try a.int("spatial", default: 1) != 1 { throw c.error("spatial = 0 is not supported") }
+            if try a.int("training_mode", default: 0) != 0 { throw c.error("training_mode = 1 is not supported (inference only)") }
+            let names = ["scale", "B", "input_mean", "input_var"]
+            var params: [[Double]] = []
+            for (k, n) in names.enumerated() {
+                guard let t = c.constant(k + 1) else { throw c.error("input '\(n)' must be a constant (an initializer)") }
+                params.append(t.doubles())
+            }
+            do {
+                return try BatchNormalization(
+                    scale: params[0], bias: params[1], mean: params[2], variance: params[3],
+                    epsilon: Double(a.float("epsilon", default: 1e-5)))
+            } catch let e as LayerError { throw c.error(e.message) }
+        },
+        "Gemm": { c in
+            let a = c.attributes
+            return Gemm(
+                transA: try a.int("transA", default: 0) != 0, transB: try a.int("transB", default: 0) != 0,
+                alpha: try a.float("alpha", default: 1), beta: try a.float("beta", default: 1))
+        },
+        "MatMul": { _ in MatMul() },
+    ]
+}

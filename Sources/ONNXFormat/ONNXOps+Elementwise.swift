@@ -1,0 +1,63 @@
+import Layers
+import Runtime
+import TensorCore
+
+extension ONNXOps {
+    static let elementwiseOps: [String: Builder] = {
+        var t: [String: Builder] = [
+            "Relu": { _ in ActivationLayer(.relu) },
+            "Sigmoid": { _ in ActivationLayer(.sigmoid) },
+            "Tanh": { _ in ActivationLayer(.tanh) },
+            "HardSwish": { _ in ActivationLayer(.hardSwish) },
+            "LeakyRelu": { c in ActivationLayer(.leakyRelu(alpha: try c.attributes.float("alpha", default: 0.01))) },
+            "HardSigmoid": { c in
+                ActivationLayer(.hardSigmoid(alpha: try c.attributes.float("alpha", default: 0.2), beta: try c.attributes.float("beta", default: 0.5)))
+            },
+            "Clip": { c in
+                if c.opset < 11 {
+                    let lo = try c.attributes.float("min", default: -.greatestFiniteMagnitude)
+                    let hi = try c.attributes.float("max", default: .greatestFiniteMagnitude)
+                    return ActivationLayer(.clip(low: lo, high: hi))
+                }
+                // Constant bounds make a fusable activation; runtime bounds a general Clip.
+                let loKnown = c.inputCount < 2 || c.constant(1) != nil || !hasInput(c, 1)
+                let hiKnown = c.inputCount < 3 || c.constant(2) != nil || !hasInput(c, 2)
+                if loKnown && hiKnown {
+                    let lo = scalarDouble(c.constant(1)).map { Float($0) } ?? -.infinity
+                    let hi = scalarDouble(c.constant(2)).map { Float($0) } ?? .infinity
+                    return ActivationLayer(.clip(low: lo, high: hi))
+                }
+                return Clip()
+            },
+            "PRelu": { _ in PRelu() },
+            "Softmax": { c in
+                Softmax(axis: try c.attributes.int("axis", default: c.opset >= 13 ? -1 : 1), legacyCoercion: c.opset < 13)
+            },
+            "LogSoftmax": { c in
+                Softmax(axis: try c.attributes.int("axis", default: c.opset >= 13 ? -1 : 1), legacyCoercion: c.opset < 13, isLog: true)
+            },
+            "Sum": { _ in VariadicLayer(.add, opType: "Sum") },
+            "Mean": { _ in VariadicLayer(.add, isMean: true, opType: "Mean") },
+            "Max": { _ in VariadicLayer(.max, opType: "Max") },
+            "Min": { _ in VariadicLayer(.min, opType: "Min") },
+        ]
+        let binary: [(String, BinaryOp)] = [("Add", .add), ("Sub", .sub), ("Mul", .mul), ("Div", .div), ("Pow", .pow)]
+        for (name, op) in binary {
+            t[name] = { c in
+                if c.opset < 7 { throw c.error("opset \(c.opset) broadcasting is not supported") }
+                return BinaryLayer(op, opType: name)
+            }
+        }
+        let unary: [(String, UnaryOp)] = [
+            ("Abs", .abs), ("Neg", .neg), ("Sqrt", .sqrt), ("Exp", .exp), ("Log", .log), ("Reciprocal", .reciprocal),
+            ("Floor", .floor), ("Ceil", .ceil), ("Erf", .erf),
+        ]
+        for (name, op) in unary { t[name] = { _ in UnaryLayer(op, opType: name) } }
+        return t
+    }()
+
+    /// Whether the node names input k (an empty name means absent).
+    static func hasInput(_ c: OpContext, _ k: Int) -> Bool {
+        k < c.attributes.node.input.count && !c.attributes.node.input[k].isEmpty
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Runtime
+import SwiftProtobuf
+import TensorCore
+
+/// Reads ONNX `TensorProto`s: initializers, constant attributes and the node tests' `.pb` files.
+public enum ONNXTensor {
+    /// The largest tensor a file may declare, in elements (16 Gi).
+    static let elementLimit = 1 << 34
+
+    /// Reads one serialized `TensorProto` file (the node tests' `input_0.pb` format).
+    public static func read(contentsOf url: URL) throws -> (name: String, tensor: Tensor) {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw LoadError(file: url.path, "cannot be read (\(error.localizedDescription))")
+        }
+        let proto: Onnx_TensorProto
+        do { proto = try Onnx_TensorProto(serializedBytes: data) } catch {
+            throw LoadError(file: url.path, "is not a valid TensorProto (\(error))")
+        }
+        return (proto.name, try decode(proto, file: url.path, baseDirectory: url.deletingLastPathComponent()))
+    }
+
+    /// Encodes a tensor as a serialized `TensorProto` with raw data.
+    public static func encode(_ tensor: Tensor, name: String) throws -> Data {
+        var p = Onnx_TensorProto()
+        p.name = name
+        p.dataType = Int32(tensor.dtype.rawValue)
+        p.dims = tensor.shape.map { Int64($0) }
+        p.rawData = tensor.withUnsafeBytes { Data($0) }
+        return try p.serializedData()
+    }
+
+    /// Decodes a `TensorProto`, checking its declared size before allocating.
+    static func decode(_ p: Onnx_TensorProto, file: String, baseDirectory: URL?) throws -> Tensor {
+        let what = p.name.isEmpty ? "a tensor" : "tensor '\(p.name)'"
+        guard let dtype = DType(rawValue: Int(p.dataType)) else {
+            throw LoadError(file: file, "\(what) has ONNX data type \(p.dataType), which is not supported (float, double, float16, int8/16/32/64, uint8/16, bool)")
+        }
+        var count = 1
+        var shape: [Int] = []
+        for d in p.dims {
+            guard d >= 0 else { throw LoadError(file: file, "\(what) has a negative dimension \(d) in \(p.dims)") }
+            let (c, overflow) = count.multipliedReportingOverflow(by: Int(d))
+            guard !overflow, c <= elementLimit else { throw LoadError(file: file, "\(what) declares dims \(p.dims), too many elements") }
+            count = c
+            shape.append(Int(d))
+        }
+        let bytes = count * dtype.byteSize
+        func mismatch(_ have: Int, _ unit: String) -> LoadError {
+            LoadError(file: file, "\(what) declares dims \(p.dims) (\(count) elements of \(dtype)) but holds \(have) \(unit)")
+        }
+        if p.dataLocation == .external {
+            return try readExternal(p, shape: shape, dtype: dtype, bytes: bytes, file: file, baseDirectory: baseDirectory, what: what)
+        }
+        if p.hasRawData {
+            guard p.rawData.count == bytes else { throw mismatch(p.rawData.count, "bytes of raw_data") }
+            return p.rawData.withUnsafeBytes { Tensor(shape: shape, dtype: dtype, bytes: $0) }
+        }
+        switch dtype {
+        case .float32:
+            guard p.floatData.count == count else { throw mismatch(p.floatData.count, "float_data values") }
+            return Tensor(shape: shape, scalars: p.floatData)
+        case .float64:
+            guard p.doubleData.count == count else { throw mismatch(p.doubleData.count, "double_data values") }
+            return Tensor(shape: shape, scalars: p.doubleData)
+        case .int64:
+            guard p.int64Data.count == count else { throw mismatch(p.int64Data.count, "int64_data values") }
+            return Tensor(shape: shape, scalars: p.int64Data)
+        case .int32:
+            guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
+            return Tensor(shape: shape, scalars: p.int32Data)
+        case .float16:
+            guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
+            return Tensor(shape: shape, scalars: p.int32Data.map { Float16(bitPattern: UInt16(truncatingIfNeeded: $0)) })
+        case .int8, .uint8, .int16, .uint16, .bool:
+            guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
+            let t = Tensor(shape: shape, scalars: p.int32Data.map { Int64($0) })
+            return t.converted(to: dtype)
+        }
+    }
+
+    static func readExternal(_ p: Onnx_TensorProto, shape: [Int], dtype: DType, bytes: Int, file: String, baseDirectory: URL?, what: String) throws -> Tensor {
+        var location: String?
+        var offset = 0
+        var length: Int?
+        for entry in p.externalData {
+            switch entry.key {
+            case "location": location = entry.value
+            case "offset":
+                guard let v = Int(entry.value), v >= 0 else { throw LoadError(file: file, "\(what) has external-data offset '\(entry.value)', expected a non-negative integer") }
+                offset = v
+            case "length":
+                guard let v = Int(entry.value), v >= 0 else { throw LoadError(file: file, "\(what) has external-data length '\(entry.value)', expected a non-negative integer") }
+                length = v
+            default: break
+            }
+        }
+        guard let location, !location.isEmpty else { throw LoadError(file: file, "\(what) is stored externally but names no location") }
+        guard !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
+            throw LoadError(file: file, "\(what) names external data '\(location)' outside the model's directory")
+        }
+        if let length, length != bytes {
+            throw LoadError(file: file, "\(what) declares \(bytes) bytes (dims \(p.dims)) but its external-data length is \(length)")
+        }
+        guard let base = baseDirectory else { throw LoadError(file: file, "\(what) is stored externally, but the model was not loaded from a file") }
+        let url = base.appendingPathComponent(location)
+        guard let handle = try? FileHandle(forReadingFrom: url) else {
+            throw LoadError(file: file, "\(what) needs external data file '\(location)' beside the model; it cannot be opened")
+        }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()).map { Int($0) } ?? 0
+        guard offset + bytes <= size else {
+            throw LoadError(file: file, "\(what) needs bytes \(offset)..<\(offset + bytes) of '\(location)', which has \(size)")
+        }
+        try? handle.seek(toOffset: UInt64(offset))
+        guard let data = try? handle.read(upToCount: bytes), data.count == bytes else {
+            throw LoadError(file: file, "\(what): reading \(bytes) bytes of '\(location)' failed")
+        }
+        return data.withUnsafeBytes { Tensor(shape: shape, dtype: dtype, bytes: $0) }
+    }
+}

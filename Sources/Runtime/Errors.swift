@@ -1,0 +1,41 @@
+import Layers
+import TensorCore
+
+/// An error while planning or running a model: it names the node and op, and what was wrong.
+public struct ExecutionError: Error, CustomStringConvertible {
+    public let node: String?
+    public let op: String?
+    public let message: String
+
+    public init(node: String? = nil, op: String? = nil, _ message: String) {
+        self.node = node
+        self.op = op
+        self.message = message
+    }
+
+    public var description: String {
+        if let node, let op { return "node '\(node)' (\(op)): \(message)" }
+        return message
+    }
+}
+
+/// An error loading a model file: it names the file and, where it applies, the node and op.
+public struct LoadError: Error, CustomStringConvertible {
+    public let file: String
+    public let node: String?
+    public let op: String?
+    public let message: String
+
+    public init(file: String, node: String? = nil, op: String? = nil, _ message: String) {
+        self.file = file
+        self.node = node
+        self.op = op
+        self.message = message
+    }
+
+    public var description: String {
+        var where_ = file
+        if let node, let op { where_ += ", node '\(node)' (\(op))" } else if let op { where_ += ", op \(op)" }
+        return "\(where_): \(message)"
+    }
+}

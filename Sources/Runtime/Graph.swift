@@ -1,0 +1,89 @@
+import Layers
+import TensorCore
+
+/// A dimension of a declared input or output: a number, or a name for one given at run time.
+public enum DeclaredDimension: Sendable, Equatable, CustomStringConvertible {
+    case fixed(Int)
+    case symbolic(String)
+
+    public var description: String {
+        switch self {
+        case .fixed(let n): return "\(n)"
+        case .symbolic(let s): return s.isEmpty ? "?" : s
+        }
+    }
+
+    /// The size, when fixed.
+    public var value: Int? {
+        if case .fixed(let n) = self { return n }
+        return nil
+    }
+}
+
+/// A graph input or output as the model file declares it.
+public struct ValueDeclaration: Sendable, Equatable, CustomStringConvertible {
+    public let name: String
+    public let dtype: DType
+    /// nil when the file does not declare a shape.
+    public let dimensions: [DeclaredDimension]?
+
+    public init(name: String, dtype: DType, dimensions: [DeclaredDimension]?) {
+        self.name = name
+        self.dtype = dtype
+        self.dimensions = dimensions
+    }
+
+    public var description: String {
+        "\(name): \(dtype)[\(dimensions.map { $0.map(\.description).joined(separator: ", ") } ?? "?")]"
+    }
+
+    /// The shape when every dimension is fixed.
+    public var fixedShape: [Int]? {
+        guard let d = dimensions else { return nil }
+        let v = d.compactMap(\.value)
+        return v.count == d.count ? v : nil
+    }
+}
+
+/// One operation of a graph: a typed layer reading and writing numbered values.
+public struct Node: Sendable {
+    /// The node's name in the model file (or a generated one when the file has none).
+    public let name: String
+    public let layer: any Layer
+    /// Value ids of the inputs; nil for an absent optional input.
+    public let inputs: [Int?]
+    /// Value ids of the outputs.
+    public let outputs: [Int]
+
+    public init(name: String, layer: any Layer, inputs: [Int?], outputs: [Int]) {
+        self.name = name
+        self.layer = layer
+        self.inputs = inputs
+        self.outputs = outputs
+    }
+}
+
+/// A model's computation: values by id, constants, and nodes in topological order.
+public struct Graph: Sendable {
+    /// Value names by id.
+    public let valueNames: [String]
+    /// Values known before running (initializers and constant nodes), by id.
+    public let constants: [Int: Tensor]
+    /// Nodes in an order where every input is produced before it is read.
+    public let nodes: [Node]
+    /// Graph inputs (not constants) with their value ids.
+    public let inputs: [(id: Int, declaration: ValueDeclaration)]
+    /// Graph outputs with their value ids.
+    public let outputs: [(id: Int, declaration: ValueDeclaration)]
+
+    public init(valueNames: [String], constants: [Int: Tensor], nodes: [Node], inputs: [(Int, ValueDeclaration)], outputs: [(Int, ValueDeclaration)]) {
+        self.valueNames = valueNames
+        self.constants = constants
+        self.nodes = nodes
+        self.inputs = inputs.map { (id: $0.0, declaration: $0.1) }
+        self.outputs = outputs.map { (id: $0.0, declaration: $0.1) }
+    }
+
+    /// Number of elements in all constants.
+    public var parameterCount: Int { constants.values.reduce(0) { $0 + $1.count } }
+}

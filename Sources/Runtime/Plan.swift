@@ -1,0 +1,165 @@
+import Layers
+import TensorCore
+
+/// An execution plan for one set of input shapes: folded constants, the steps left to run (with
+/// activations fused), and every intermediate value's place in a shared arena.
+final class Plan: @unchecked Sendable {
+    enum StepKind { case compute, alias }
+
+    struct Step {
+        let node: Int
+        var layer: any Layer
+        let inputs: [Int?]
+        var outputs: [Int]
+        let kind: StepKind
+    }
+
+    let steps: [Step]
+    /// Per value id: constants and arena views; graph inputs and aliases are bound at run time.
+    let tensors: [Tensor?]
+    /// Types of every value reached.
+    let types: [TensorType?]
+    /// Total bytes of arena storage.
+    let arenaBytes: Int
+    /// Values computed at plan time (by id), for taps.
+    let folded: [Int: Tensor]
+
+    /// Builds a plan for the given input types.
+    init(graph: Graph, inputTypes: [Int: TensorType], fuse: Bool, keep: (Int) -> Bool, context: ExecutionContext) throws {
+        let n = graph.valueNames.count
+        var types = [TensorType?](repeating: nil, count: n)
+        var known = [Tensor?](repeating: nil, count: n)
+        for (id, t) in graph.constants {
+            known[id] = t
+            types[id] = TensorType(t.dtype, t.shape)
+        }
+        for (id, t) in inputTypes { types[id] = t }
+        var folded: [Int: Tensor] = [:]
+        var steps: [Step] = []
+
+        for (index, node) in graph.nodes.enumerated() {
+            let layer = node.layer
+            func fail(_ message: String) -> ExecutionError { ExecutionError(node: node.name, op: layer.opType, message) }
+            var inTypes: [TensorType?] = []
+            var inValues: [Tensor?] = []
+            for input in node.inputs {
+                guard let id = input else { inTypes.append(nil); inValues.append(nil); continue }
+                guard let t = types[id] else { throw fail("input '\(graph.valueNames[id])' has no value before this node") }
+                inTypes.append(t)
+                inValues.append(known[id])
+            }
+            let outTypes: [TensorType]
+            do { outTypes = try layer.outputTypes(inTypes, constants: inValues) } catch let e as LayerError {
+                throw fail(e.message + " (inputs: " + inTypes.map { $0?.description ?? "absent" }.joined(separator: ", ") + ")")
+            }
+            guard outTypes.count >= node.outputs.count else {
+                throw fail("the node names \(node.outputs.count) outputs, the op produces \(outTypes.count)")
+            }
+            for (i, id) in node.outputs.enumerated() { types[id] = outTypes[i] }
+
+            // Constant folding: outputs that depend on constants alone, or on input shapes alone.
+            var outs: [Tensor]? = layer.valuesFromTypes(inTypes)
+            if outs == nil, node.inputs.allSatisfy({ id in id.map { known[$0] != nil } ?? true }) {
+                let fresh = outTypes.prefix(node.outputs.count).map { Tensor(zeros: $0.shape, dtype: $0.dtype) }
+                do { try layer.forward(inValues, outputs: Array(fresh), context: context) } catch let e as LayerError { throw fail(e.message) }
+                outs = Array(fresh)
+            }
+            if let outs {
+                for (i, id) in node.outputs.enumerated() {
+                    known[id] = outs[i]
+                    folded[id] = outs[i]
+                }
+                continue
+            }
+            let alias = layer.isReshape && node.outputs.count == 1
+            steps.append(Step(node: index, layer: layer, inputs: node.inputs, outputs: node.outputs, kind: alias ? .alias : .compute))
+        }
+
+        for (id, d) in graph.outputs.map({ ($0.id, $0.declaration) }) where types[id] == nil {
+            throw ExecutionError("graph output '\(d.name)' is never computed")
+        }
+
+        if fuse { steps = Plan.fuseActivations(steps, graph: graph, keep: keep) }
+        self.steps = steps
+        self.types = types
+        self.folded = folded
+        (tensors, arenaBytes) = Plan.assignStorage(steps: steps, types: types, known: known, graph: graph)
+    }
+
+    /// Folds an activation step into its producer when the producer's output has no other reader.
+    static func fuseActivations(_ steps: [Step], graph: Graph, keep: (Int) -> Bool) -> [Step] {
+        var readers = [Int: Int]()
+        for s in steps { for case let id? in s.inputs { readers[id, default: 0] += 1 } }
+        for o in graph.outputs { readers[o.id, default: 0] += 1 }
+        var producer = [Int: Int]()
+        for (i, s) in steps.enumerated() where s.kind == .compute { for id in s.outputs { producer[id] = i } }
+        var result = steps
+        var removed = Set<Int>()
+        for (i, s) in steps.enumerated() {
+            guard s.kind == .compute, let act = (s.layer as? ActivationLayer)?.activation,
+                  let first = s.inputs.first, let v = first, readers[v] == 1, !keep(v),
+                  let p = producer[v], !removed.contains(p), result[p].outputs.count == 1,
+                  let fusedLayer = result[p].layer.fusing(act)
+            else { continue }
+            result[p].layer = fusedLayer
+            result[p].outputs = s.outputs
+            producer[s.outputs[0]] = p
+            removed.insert(i)
+        }
+        return result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Assigns every computed value a view of an arena buffer, reusing buffers whose values are dead.
+    static func assignStorage(steps: [Step], types: [TensorType?], known: [Tensor?], graph: Graph) -> ([Tensor?], Int) {
+        let n = types.count
+        var root = Array(0..<n)
+        for s in steps where s.kind == .alias { if let src = s.inputs[0] { root[s.outputs[0]] = root[src] } }
+        var lastUse = [Int](repeating: -1, count: n)
+        for (i, s) in steps.enumerated() {
+            for case let id? in s.inputs { lastUse[root[id]] = max(lastUse[root[id]], i) }
+            for id in s.outputs { lastUse[root[id]] = max(lastUse[root[id]], i) }
+        }
+        for o in graph.outputs { lastUse[root[o.id]] = Int.max }
+
+        var capacities: [Int] = []
+        var free: [Int] = []
+        var bufferOf = [Int: Int]()
+        for (i, s) in steps.enumerated() {
+            if s.kind == .compute {
+                for id in s.outputs where root[id] == id {
+                    guard let t = types[id] else { continue }
+                    let need = max(64, (t.count * t.dtype.byteSize + 63) / 64 * 64)
+                    // Best fit among free buffers; else grow the largest free one; else a new one.
+                    var pick = free.filter { capacities[$0] >= need }.min { capacities[$0] < capacities[$1] }
+                    if pick == nil, let largest = free.max(by: { capacities[$0] < capacities[$1] }) {
+                        capacities[largest] = need
+                        pick = largest
+                    }
+                    if let b = pick {
+                        free.removeAll { $0 == b }
+                        bufferOf[id] = b
+                    } else {
+                        capacities.append(need)
+                        bufferOf[id] = capacities.count - 1
+                    }
+                }
+            }
+            // Release buffers whose last reader is this step.
+            var released = Set<Int>()
+            for id in s.inputs.compactMap({ $0 }) + s.outputs {
+                let r = root[id]
+                if lastUse[r] == i, let b = bufferOf[r], !released.contains(b) {
+                    free.append(b)
+                    released.insert(b)
+                }
+            }
+        }
+        let storages = capacities.map { TensorStorage(byteCount: $0) }
+        var tensors = known
+        for (id, b) in bufferOf {
+            if let t = types[id] { tensors[id] = Tensor(shape: t.shape, dtype: t.dtype, storage: storages[b]) }
+        }
+        return (tensors, capacities.reduce(0, +))
+    }
+}
+

@@ -1,0 +1,146 @@
+import Foundation
+import Layers
+import TensorCore
+
+/// Which intermediate values a session captures.
+public enum TapSelection: Sendable, Equatable {
+    case none
+    case all
+    case names(Set<String>)
+
+    func contains(_ name: String) -> Bool {
+        switch self {
+        case .none: return false
+        case .all: return true
+        case .names(let s): return s.contains(name)
+        }
+    }
+}
+
+/// Settings of a session.
+public struct SessionOptions: Sendable {
+    /// Threads for Touchstone's parallel loops and for OpenBLAS (process-wide for OpenBLAS).
+    public var threads: Int
+    /// Fuse activations into the producing kernel's output pass (results are bitwise the same).
+    public var fuseActivations: Bool
+    /// Intermediate values to capture on each run.
+    public var taps: TapSelection
+
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuseActivations: Bool = true, taps: TapSelection = .none) {
+        self.threads = max(1, threads)
+        self.fuseActivations = fuseActivations
+        self.taps = taps
+    }
+}
+
+/// Runs a model, one inference at a time. Holds the per-shape plans and their arenas, so
+/// repeated runs with the same input shapes allocate only their outputs.
+///
+/// Not thread-safe: give each concurrent caller its own session (they share the `Model`).
+public final class Session {
+    public let model: Model
+    public let options: SessionOptions
+    /// Values captured by the last run, by name (copies; see `SessionOptions.taps`).
+    public private(set) var tapped: [String: Tensor] = [:]
+    private let context: ExecutionContext
+    private var plans: [[TensorType]: Plan] = [:]
+
+    public init(model: Model, options: SessionOptions = SessionOptions()) {
+        self.model = model
+        self.options = options
+        context = ExecutionContext(threads: options.threads)
+    }
+
+    /// Bytes of arena storage the plans hold.
+    public var arenaBytes: Int { plans.values.reduce(0) { $0 + $1.arenaBytes } }
+
+    /// Runs the model. `inputs` maps every graph input's name to a tensor of its declared dtype
+    /// and a shape matching its fixed dimensions. Returns every graph output by name.
+    public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        let graph = model.graph
+        let known = Set(graph.inputs.map(\.declaration.name))
+        for name in inputs.keys where !known.contains(name) {
+            throw ExecutionError("no graph input is named '\(name)'; inputs are \(graph.inputs.map(\.declaration.name))")
+        }
+        let types = try inputTypes(inputs.mapValues { ($0.shape, $0.dtype) })
+        let signature = graph.inputs.map { types[$0.id]! }
+        let plan: Plan
+        if let p = plans[signature] { plan = p } else {
+            plan = try self.plan(for: types)
+            if plans.count >= 8 { plans.removeAll() }
+            plans[signature] = plan
+        }
+        GEMM.setThreads(options.threads)
+        var tensors = plan.tensors
+        for (id, decl) in graph.inputs { tensors[id] = inputs[decl.name] }
+        var captured: [String: Tensor] = [:]
+        if options.taps != .none {
+            for (id, decl) in graph.inputs where options.taps.contains(decl.name) { captured[decl.name] = tensors[id]?.copied() }
+            for (id, t) in plan.folded where options.taps.contains(graph.valueNames[id]) { captured[graph.valueNames[id]] = t.copied() }
+        }
+        for step in plan.steps {
+            let node = graph.nodes[step.node]
+            let args = step.inputs.map { $0.flatMap { tensors[$0] } }
+            switch step.kind {
+            case .alias:
+                guard let src = args[0], let t = plan.types[step.outputs[0]] else {
+                    throw ExecutionError(node: node.name, op: node.layer.opType, "its input has no value")
+                }
+                tensors[step.outputs[0]] = src.reshaped(t.shape)
+            case .compute:
+                let outs = step.outputs.compactMap { tensors[$0] }
+                do {
+                    try step.layer.forward(args, outputs: outs, context: context)
+                } catch let e as LayerError {
+                    throw ExecutionError(node: node.name, op: node.layer.opType, e.message)
+                }
+            }
+            if options.taps != .none {
+                for id in step.outputs where options.taps.contains(graph.valueNames[id]) {
+                    captured[graph.valueNames[id]] = tensors[id]?.copied()
+                }
+            }
+        }
+        tapped = captured
+        var result: [String: Tensor] = [:]
+        for (id, decl) in graph.outputs {
+            guard let t = tensors[id] else { throw ExecutionError("graph output '\(decl.name)' has no value") }
+            result[decl.name] = t.copied()
+        }
+        return result
+    }
+
+    /// Checks inputs against the declarations; returns their types by value id.
+    func inputTypes(_ inputs: [String: ([Int], DType?)]) throws -> [Int: TensorType] {
+        var types: [Int: TensorType] = [:]
+        for (id, decl) in model.graph.inputs {
+            guard let (shape, dtype) = inputs[decl.name] else {
+                throw ExecutionError("graph input '\(decl.name)' (\(decl)) was not given")
+            }
+            if let dtype, dtype != decl.dtype {
+                throw ExecutionError("graph input '\(decl.name)' must be \(decl.dtype), got \(dtype)")
+            }
+            if let dims = decl.dimensions {
+                guard dims.count == shape.count else {
+                    throw ExecutionError("graph input '\(decl.name)' must have rank \(dims.count) (\(decl)), got shape \(shape)")
+                }
+                for (d, s) in zip(dims, shape) {
+                    if let v = d.value, v != s {
+                        throw ExecutionError("graph input '\(decl.name)' must have shape [\(dims.map(\.description).joined(separator: ", "))], got \(shape)")
+                    }
+                }
+            }
+            guard shape.allSatisfy({ $0 >= 0 }) else { throw ExecutionError("graph input '\(decl.name)' has a negative dimension in \(shape)") }
+            types[id] = TensorType(dtype ?? decl.dtype, shape)
+        }
+        return types
+    }
+
+    func plan(for types: [Int: TensorType]) throws -> Plan {
+        let graph = model.graph
+        let taps = options.taps
+        return try Plan(
+            graph: graph, inputTypes: types, fuse: options.fuseActivations,
+            keep: { taps.contains(graph.valueNames[$0]) }, context: context)
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Touchstone
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Time inference after warm-up on seeded random inputs.")
+
+    @Argument(help: "The model file (.onnx).")
+    var model: String
+
+    @Option(help: "Batch size (the first dimension of every input).")
+    var batch: Int = 1
+
+    @Option(help: "Threads for Touchstone and OpenBLAS.")
+    var threads: Int = 1
+
+    @Option(help: "Timed runs.")
+    var runs: Int = 10
+
+    @Option(help: "Untimed warm-up runs.")
+    var warmup: Int = 2
+
+    @Flag(help: "End with one JSON line: {\"lat_ms\": [...], \"load_s\": ..., \"peak_rss_mb\": ...}.")
+    var json = false
+
+    func validate() throws {
+        guard batch >= 1, threads >= 1, runs >= 1, warmup >= 0 else {
+            throw ValidationError("--batch, --threads and --runs must be at least 1, --warmup at least 0")
+        }
+    }
+
+    func run() throws {
+        let url = URL(fileURLWithPath: model)
+        let loadStart = Date()
+        let m = try Model(contentsOf: url)
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        var feeds: [String: Tensor] = [:]
+        for (i, d) in m.inputs.enumerated() {
+            var shape = try concreteShape(d, batch: batch)
+            if !shape.isEmpty, d.dimensions?.first?.value != nil, shape[0] != batch {
+                if batch != 1 { throw UsageError("input '\(d.name)' has a fixed first dimension \(shape[0]); --batch \(batch) cannot apply") }
+            } else if !shape.isEmpty {
+                shape[0] = batch
+            }
+            feeds[d.name] = Tensor.random(shape: shape, dtype: d.dtype, seed: UInt64(i))
+        }
+        let session = Session(model: m, options: SessionOptions(threads: threads))
+        for _ in 0..<warmup { _ = try session.run(feeds) }
+        var lat: [Double] = []
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try session.run(feeds)
+            lat.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        let sorted = lat.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let rss = peakRSSMegabytes()
+        print(String(format: "%@: batch %d, %d thread%@, %d runs after %d warm-up: median %.2f ms, min %.2f ms, max %.2f ms; load %.3f s; arena %.1f MB; peak RSS %.1f MB",
+                     url.lastPathComponent, batch, threads, threads == 1 ? "" : "s", runs, warmup, median, sorted.first ?? 0, sorted.last ?? 0,
+                     loadSeconds, Double(session.arenaBytes) / 1e6, rss))
+        if json {
+            let latText = lat.map { String(format: "%.4f", $0) }.joined(separator: ", ")
+            print(String(format: "{\"lat_ms\": [%@], \"load_s\": %.4f, \"peak_rss_mb\": %.1f}", latText, loadSeconds, rss))
+        }
+    }
+}
+
+/// The process's peak resident set size (VmHWM), in MB; 0 where /proc is unavailable.
+func peakRSSMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kb / 1024
+    }
+    return 0
+}

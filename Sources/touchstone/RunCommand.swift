@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Touchstone
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a model on given or seeded random inputs and save its outputs.")
+
+    @Argument(help: "The model file (.onnx).")
+    var model: String
+
+    @Option(name: .customLong("input"), help: ArgumentHelp("An input as NAME=FILE.npy (repeatable).", valueName: "NAME=FILE.npy"))
+    var inputs: [String] = []
+
+    @Option(help: "Directory to write each output to as <name>.npy.")
+    var out: String?
+
+    @Option(help: "Threads for Touchstone and OpenBLAS.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Batch size for seeded random inputs whose first dimension is symbolic.")
+    var batch: Int = 1
+
+    @Option(help: "Seed for random inputs.")
+    var seed: UInt64 = 0
+
+    func run() throws {
+        let url = URL(fileURLWithPath: model)
+        let m = try Model(contentsOf: url)
+        let given = try parseInputAssignments(inputs, model: m)
+        var feeds = given
+        for decl in m.inputs where feeds[decl.name] == nil {
+            let shape = try concreteShape(decl, batch: batch)
+            feeds[decl.name] = Tensor.random(shape: shape, dtype: decl.dtype, seed: seed &+ UInt64(feeds.count))
+            print("input \(decl.name): not given; using seeded random \(decl.dtype)\(shape) (seed \(seed &+ UInt64(feeds.count - 1)))")
+        }
+        let session = Session(model: m, options: SessionOptions(threads: threads))
+        let start = Date()
+        let outputs = try session.run(feeds)
+        let ms = Date().timeIntervalSince(start) * 1000
+        print(String(format: "ran %@ in %.1f ms (%d thread%@)", url.lastPathComponent, ms, threads, threads == 1 ? "" : "s"))
+        if let out {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        }
+        for decl in m.outputs {
+            guard let t = outputs[decl.name] else { continue }
+            print(summary(name: decl.name, t))
+            if let top = topK(t, k: 5) { print(top) }
+            if let out {
+                let file = URL(fileURLWithPath: out).appendingPathComponent(safeFileName(decl.name) + ".npy")
+                try NPY.write(t, to: file)
+                print("  wrote \(file.path)")
+            }
+        }
+    }
+}
+
+/// Parses `NAME=FILE.npy` assignments and checks names against the model's inputs.
+func parseInputAssignments(_ items: [String], model: Model) throws -> [String: Tensor] {
+    var feeds: [String: Tensor] = [:]
+    let names = model.inputs.map(\.name)
+    for item in items {
+        guard let eq = item.lastIndex(of: "=") else {
+            throw UsageError("--input '\(item)' is not NAME=FILE.npy")
+        }
+        var name = String(item[..<eq])
+        let file = String(item[item.index(after: eq)...])
+        if name.isEmpty && names.count == 1 { name = names[0] }
+        guard names.contains(name) else {
+            throw UsageError("--input names '\(name)', but the model's inputs are \(names.map { "'\($0)'" }.joined(separator: ", "))")
+        }
+        feeds[name] = try NPY.read(contentsOf: URL(fileURLWithPath: file))
+    }
+    return feeds
+}
+
+/// A shape for a declared input: symbolic dimensions become `batch` when first, else 1.
+func concreteShape(_ decl: ValueDeclaration, batch: Int) throws -> [Int] {
+    guard let dims = decl.dimensions else {
+        throw UsageError("input '\(decl.name)' declares no shape; give it with --input \(decl.name)=FILE.npy")
+    }
+    return dims.enumerated().map { i, d in d.value ?? (i == 0 ? batch : 1) }
+}
+
+/// The output name made safe as a file name: characters outside [A-Za-z0-9._-] become '_'.
+func safeFileName(_ name: String) -> String {
+    String(name.map { c in
+        c.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-") ? c : "_"
+    })
+}
+
+/// One line: shape, dtype, min/max/mean/std and NaN/Inf counts.
+func summary(name: String, _ t: Tensor) -> String {
+    let v = t.doubles()
+    let finite = v.filter { $0.isFinite }
+    let nan = v.filter { $0.isNaN }.count, inf = v.count - finite.count - nan
+    let mean = finite.isEmpty ? 0 : finite.reduce(0, +) / Double(finite.count)
+    let std = finite.isEmpty ? 0 : (finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(finite.count)).squareRoot()
+    var s = "output \(name): \(t.dtype)\(t.shape)"
+    if !finite.isEmpty {
+        s += String(format: "  min %.6g  max %.6g  mean %.6g  std %.6g", finite.min() ?? 0, finite.max() ?? 0, mean, std)
+    }
+    if nan + inf > 0 { s += "  (\(nan) NaN, \(inf) Inf)" }
+    return s
+}
+
+/// Top-k classes of each row (up to 4 rows) for a classifier-shaped output `[N, C]`.
+func topK(_ t: Tensor, k: Int) -> String? {
+    let shape = t.shape.filter { $0 != 1 }
+    guard t.dtype.isFloatingPoint, t.shape.count >= 2, t.shape[1] >= 2, shape.count <= 2, t.shape[2...].allSatisfy({ $0 == 1 }) else { return nil }
+    let rows = t.shape[0], classes = t.shape[1]
+    let v = t.doubles()
+    var lines: [String] = []
+    for r in 0..<min(rows, 4) {
+        let row = Array(v[(r * classes)..<((r + 1) * classes)])
+        let top = row.indices.sorted { row[$0] > row[$1] }.prefix(k)
+        lines.append("  top-\(k)\(rows > 1 ? " [row \(r)]" : ""): " + top.map { String(format: "%d (%.4g)", $0, row[$0]) }.joined(separator: ", "))
+    }
+    return lines.joined(separator: "\n")
+}
