@@ -37,15 +37,20 @@ struct ModelZoo {
         return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("manifest.json").path) }
     }
 
-    /// Reads `root/manifest.json` and, when present, `root/generated/manifest.json`.
+    /// Reads `root/manifest.json` and, when present, the manifests of `root/ops` and `root/generated`.
     static func load(_ root: URL) throws -> ModelZoo {
+        try load(manifests: ["", "ops", "generated"].map { root.appendingPathComponent($0).appendingPathComponent("manifest.json") }, root: root)
+    }
+
+    /// Reads the given manifests (missing ones are skipped); the first one's `default` is kept.
+    static func load(manifests: [URL], root: URL) throws -> ModelZoo {
         var entries: [ZooEntry] = []
         var defaultName: String?
-        for dir in [root, root.appendingPathComponent("generated")] {
-            let url = dir.appendingPathComponent("manifest.json")
+        for url in manifests {
+            let dir = url.deletingLastPathComponent()
             guard FileManager.default.fileExists(atPath: url.path) else { continue }
             let json = try JSON.parse(contentsOf: url)
-            if dir == root { defaultName = json["default"]?.string }
+            if defaultName == nil { defaultName = json["default"]?.string }
             for m in json["models"]?.array ?? [] {
                 guard let name = m["name"]?.string, let file = m["file"]?.string else {
                     throw UsageError("\(url.path): a model entry lacks 'name' or 'file'")

@@ -1,0 +1,243 @@
+"""Small ONNX graphs that exercise each supported op's attributes and per-opset forms.
+
+Each graph is built with onnx.helper at a chosen opset, fed seeded inputs, and run by onnxruntime
+for the expected outputs. They are tiny, so they are committed (ModelZoo/ops/).
+
+    python3 ModelZoo/scripts/make_op_models.py
+"""
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+import zoo
+
+ROOT = os.path.join(zoo.ZOO, "ops")
+F = TensorProto.FLOAT
+rng = np.random.default_rng(0)
+
+
+def rand(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def init(name, array):
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def vi(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+CASES = []
+
+
+def case(name, opset, nodes, inputs, outputs, feeds, initializers=(), ir=None):
+    CASES.append((name, opset, nodes, inputs, outputs, feeds, list(initializers), ir))
+
+
+def conv_case(name, opset, x_shape, w_shape, bias=True, **attrs):
+    inits = [init("W", rand(*w_shape))]
+    ins = ["X", "W"]
+    if bias:
+        inits.append(init("B", rand(w_shape[0])))
+        ins.append("B")
+    case(name, opset, [helper.make_node("Conv", ins, ["Y"], **attrs)],
+         [vi("X", F, ["N"] + list(x_shape[1:]))], [vi("Y", F, None)], {"X": rand(*x_shape)}, inits)
+
+
+# Convolution: padding forms, strides, dilations, groups, depthwise with multiplier, 1-D.
+conv_case("conv_basic", 17, (2, 3, 9, 11), (4, 3, 3, 3), pads=[1, 1, 1, 1])
+conv_case("conv_asym_pads_stride", 13, (1, 3, 10, 9), (5, 3, 3, 2), pads=[0, 1, 2, 0], strides=[2, 3])
+conv_case("conv_dilated", 11, (1, 2, 12, 12), (3, 2, 3, 3), dilations=[2, 3], pads=[2, 1, 2, 3])
+conv_case("conv_same_upper", 17, (1, 3, 7, 8), (4, 3, 4, 3), auto_pad="SAME_UPPER", strides=[2, 2])
+conv_case("conv_same_lower", 9, (1, 3, 7, 8), (4, 3, 4, 3), auto_pad="SAME_LOWER", strides=[2, 1])
+conv_case("conv_valid", 7, (1, 3, 7, 8), (4, 3, 3, 3), auto_pad="VALID", bias=False)
+conv_case("conv_groups", 17, (2, 6, 8, 8), (9, 2, 3, 3), group=3, pads=[1, 1, 1, 1])
+conv_case("conv_depthwise", 17, (1, 8, 9, 9), (8, 1, 3, 3), group=8, pads=[1, 1, 1, 1], strides=[2, 2])
+conv_case("conv_depthwise_mult", 13, (1, 4, 7, 7), (8, 1, 5, 5), group=4, pads=[2, 2, 2, 2])
+conv_case("conv_pointwise", 17, (3, 16, 5, 5), (8, 16, 1, 1))
+conv_case("conv_1d", 17, (2, 4, 15), (6, 4, 3), pads=[1, 2], strides=[2])
+conv_case("conv_no_kernel_shape", 17, (1, 2, 5, 5), (3, 2, 2, 2))
+
+# Pooling.
+def pool_case(name, opset, op, x_shape, **attrs):
+    case(name, opset, [helper.make_node(op, ["X"], ["Y"], **attrs)], [vi("X", F, ["N"] + list(x_shape[1:]))],
+         [vi("Y", F, None)], {"X": rand(*x_shape)})
+
+
+pool_case("maxpool_basic", 17, "MaxPool", (2, 3, 8, 8), kernel_shape=[2, 2], strides=[2, 2])
+pool_case("maxpool_pads_ceil", 17, "MaxPool", (1, 2, 9, 10), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)
+pool_case("maxpool_dilated", 12, "MaxPool", (1, 2, 10, 10), kernel_shape=[2, 3], dilations=[2, 2])
+pool_case("maxpool_same_upper", 8, "MaxPool", (1, 2, 7, 7), kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER")
+pool_case("maxpool_1d", 17, "MaxPool", (1, 3, 11), kernel_shape=[3], strides=[2])
+pool_case("avgpool_include_pad", 17, "AveragePool", (1, 3, 7, 7), kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1)
+pool_case("avgpool_exclude_pad", 17, "AveragePool", (1, 3, 7, 7), kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2])
+pool_case("avgpool_ceil", 10, "AveragePool", (1, 2, 8, 9), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+pool_case("avgpool_ceil_pad_include", 19, "AveragePool", (1, 2, 8, 9), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1)
+pool_case("global_avgpool", 17, "GlobalAveragePool", (2, 5, 6, 7))
+pool_case("global_maxpool", 17, "GlobalMaxPool", (2, 5, 6, 7))
+pool_case("lrn", 17, "LRN", (1, 7, 4, 4), size=3, alpha=1e-3, beta=0.75, bias=2.0)
+
+# BatchNormalization at several opsets (before 14 and after), with fused-activation chances.
+for opset in (7, 9, 14, 15):
+    c = 4
+    inits = [init("s", rand(c)), init("b", rand(c)), init("m", rand(c)), init("v", np.abs(rand(c)) + 0.5)]
+    case(f"batchnorm_opset{opset}", opset,
+         [helper.make_node("BatchNormalization", ["X", "s", "b", "m", "v"], ["T"], epsilon=1e-3),
+          helper.make_node("Relu", ["T"], ["Y"])],
+         [vi("X", F, ["N", c, 5, 5])], [vi("Y", F, None)], {"X": rand(2, c, 5, 5)}, inits)
+
+# Gemm forms; MatMul broadcasting.
+case("gemm_trans_bias", 13, [helper.make_node("Gemm", ["A", "B", "C"], ["Y"], transA=1, transB=1, alpha=0.5, beta=2.0)],
+     [vi("A", F, [6, 3])], [vi("Y", F, None)], {"A": rand(6, 3)}, [init("B", rand(4, 6)), init("C", rand(4))])
+case("gemm_no_c", 11, [helper.make_node("Gemm", ["A", "B"], ["Y"])],
+     [vi("A", F, ["N", 5])], [vi("Y", F, None)], {"A": rand(3, 5)}, [init("B", rand(5, 7))])
+case("gemm_c_matrix_relu", 7, [helper.make_node("Gemm", ["A", "B", "C"], ["T"], transB=1), helper.make_node("Relu", ["T"], ["Y"])],
+     [vi("A", F, [2, 5])], [vi("Y", F, None)], {"A": rand(2, 5)}, [init("B", rand(3, 5)), init("C", rand(2, 3))])
+case("matmul_batched", 13, [helper.make_node("MatMul", ["A", "B"], ["Y"])],
+     [vi("A", F, [2, 3, 4, 5]), vi("B", F, [3, 5, 6])], [vi("Y", F, None)], {"A": rand(2, 3, 4, 5), "B": rand(3, 5, 6)})
+case("matmul_vec", 13, [helper.make_node("MatMul", ["A", "B"], ["Y"])],
+     [vi("A", F, [5]), vi("B", F, [2, 5, 3])], [vi("Y", F, None)], {"A": rand(5), "B": rand(2, 5, 3)})
+case("matmul_2d_weight", 17, [helper.make_node("MatMul", ["A", "B"], ["Y"])],
+     [vi("A", F, ["N", 7, 5])], [vi("Y", F, None)], {"A": rand(3, 7, 5)}, [init("B", rand(5, 4))])
+
+# Activations and elementwise ops.
+X = rand(2, 3, 4, 5) * 3
+act = [("Relu", {}), ("LeakyRelu", {"alpha": 0.2}), ("Sigmoid", {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
+       ("HardSwish", {}), ("Tanh", {}), ("Abs", {}), ("Neg", {}), ("Exp", {}), ("Floor", {}), ("Ceil", {}), ("Erf", {})]
+for op, attrs in act:
+    opset = 14 if op == "HardSwish" else 13
+    case(f"act_{op.lower()}", opset, [helper.make_node(op, ["X"], ["Y"], **attrs)], [vi("X", F, ["N", 3, 4, 5])],
+         [vi("Y", F, None)], {"X": X})
+pos = np.abs(X) + 0.1
+for op in ("Sqrt", "Log", "Reciprocal"):
+    case(f"act_{op.lower()}", 13, [helper.make_node(op, ["X"], ["Y"])], [vi("X", F, ["N", 3, 4, 5])], [vi("Y", F, None)], {"X": pos})
+case("clip_opset7", 7, [helper.make_node("Clip", ["X"], ["Y"], min=-0.5, max=1.5)], [vi("X", F, ["N", 3, 4, 5])], [vi("Y", F, None)], {"X": X})
+case("clip_opset13_const", 13, [helper.make_node("Clip", ["X", "lo", "hi"], ["Y"])], [vi("X", F, ["N", 3, 4, 5])], [vi("Y", F, None)],
+     {"X": X}, [init("lo", np.float32(-1.0)), init("hi", np.float32(6.0))])
+case("clip_opset13_max_only", 13, [helper.make_node("Clip", ["X", "", "hi"], ["Y"])], [vi("X", F, ["N", 3, 4, 5])], [vi("Y", F, None)],
+     {"X": X}, [init("hi", np.float32(0.5))])
+case("clip_opset12_runtime", 12, [helper.make_node("Clip", ["X", "lo", "hi"], ["Y"])],
+     [vi("X", F, ["N", 3, 4, 5]), vi("lo", F, []), vi("hi", F, [])], [vi("Y", F, None)],
+     {"X": X, "lo": np.array(-0.25, np.float32), "hi": np.array(0.75, np.float32)})
+case("prelu", 16, [helper.make_node("PRelu", ["X", "s"], ["Y"])], [vi("X", F, ["N", 3, 4, 5])], [vi("Y", F, None)],
+     {"X": X}, [init("s", rand(3, 1, 1))])
+for op in ("Add", "Sub", "Mul", "Div", "Pow"):
+    a = np.abs(rand(2, 3, 4, 5)) + 0.5 if op == "Pow" else rand(2, 3, 4, 5)
+    case(f"binary_{op.lower()}", 14, [helper.make_node(op, ["A", "B"], ["Y"])], [vi("A", F, ["N", 3, 4, 5]), vi("B", F, [3, 1, 5])],
+         [vi("Y", F, None)], {"A": a, "B": rand(3, 1, 5)})
+case("binary_add_int64", 14, [helper.make_node("Add", ["A", "B"], ["Y"])],
+     [vi("A", TensorProto.INT64, [2, 3]), vi("B", TensorProto.INT64, [3])], [vi("Y", TensorProto.INT64, None)],
+     {"A": np.arange(6, dtype=np.int64).reshape(2, 3), "B": np.array([10, -20, 30], np.int64)})
+case("sum_three", 13, [helper.make_node("Sum", ["A", "B", "C"], ["Y"])],
+     [vi("A", F, [2, 3, 4]), vi("B", F, [3, 1]), vi("C", F, [4])], [vi("Y", F, None)], {"A": rand(2, 3, 4), "B": rand(3, 1), "C": rand(4)})
+case("add_relu_fused", 17, [helper.make_node("Add", ["A", "B"], ["T"]), helper.make_node("Relu", ["T"], ["Y"])],
+     [vi("A", F, ["N", 3, 4, 5]), vi("B", F, ["N", 3, 4, 5])], [vi("Y", F, None)], {"A": rand(2, 3, 4, 5), "B": rand(2, 3, 4, 5)})
+for opset in (11, 13):
+    for op in ("Softmax", "LogSoftmax"):
+        case(f"{op.lower()}_axis1_opset{opset}", opset, [helper.make_node(op, ["X"], ["Y"], axis=1)],
+             [vi("X", F, [2, 3, 4])], [vi("Y", F, None)], {"X": rand(2, 3, 4) * 4})
+case("softmax_default_opset13", 13, [helper.make_node("Softmax", ["X"], ["Y"])], [vi("X", F, [2, 3, 4])], [vi("Y", F, None)], {"X": rand(2, 3, 4)})
+case("softmax_default_opset9", 9, [helper.make_node("Softmax", ["X"], ["Y"])], [vi("X", F, [2, 3, 4])], [vi("Y", F, None)], {"X": rand(2, 3, 4)})
+
+# Shape ops and their attribute/input forms.
+I64 = TensorProto.INT64
+case("shape_subgraph_reshape", 13, [
+    helper.make_node("Shape", ["X"], ["s"]),
+    helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+    helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+    helper.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
+    helper.make_node("Reshape", ["X", "shape"], ["Y"]),
+], [vi("X", F, ["N", 3, 4, 5])], [vi("Y", F, None)], {"X": rand(2, 3, 4, 5)},
+    [init("zero", np.array(0, np.int64)), init("ax0", np.array([0], np.int64)), init("minus1", np.array([-1], np.int64))])
+case("reshape_zero_copy", 13, [helper.make_node("Reshape", ["X", "shape"], ["Y"])], [vi("X", F, [2, 3, 4])], [vi("Y", F, None)],
+     {"X": rand(2, 3, 4)}, [init("shape", np.array([0, -1], np.int64))])
+case("reshape_allowzero", 14, [helper.make_node("Reshape", ["X", "shape"], ["Y"], allowzero=1)], [vi("X", F, [2, 3, 4])], [vi("Y", F, None)],
+     {"X": rand(2, 3, 4)}, [init("shape", np.array([4, 6], np.int64))])
+case("flatten_axis2", 13, [helper.make_node("Flatten", ["X"], ["Y"], axis=2)], [vi("X", F, [2, 3, 4, 5])], [vi("Y", F, None)], {"X": rand(2, 3, 4, 5)})
+case("flatten_axis0", 9, [helper.make_node("Flatten", ["X"], ["Y"], axis=0)], [vi("X", F, [2, 3, 4])], [vi("Y", F, None)], {"X": rand(2, 3, 4)})
+case("squeeze_unsqueeze_opset11", 11, [helper.make_node("Unsqueeze", ["X"], ["T"], axes=[0, 3]), helper.make_node("Squeeze", ["T"], ["Y"], axes=[0])],
+     [vi("X", F, [2, 1, 4])], [vi("Y", F, None)], {"X": rand(2, 1, 4)})
+case("squeeze_unsqueeze_opset13", 13, [helper.make_node("Unsqueeze", ["X", "a"], ["T"]), helper.make_node("Squeeze", ["T", "b"], ["Y"])],
+     [vi("X", F, [2, 1, 4])], [vi("Y", F, None)], {"X": rand(2, 1, 4)}, [init("a", np.array([-1, 0], np.int64)), init("b", np.array([0, 2], np.int64))])
+case("squeeze_all", 13, [helper.make_node("Squeeze", ["X"], ["Y"])], [vi("X", F, [1, 3, 1, 2])], [vi("Y", F, None)], {"X": rand(1, 3, 1, 2)})
+case("transpose_perm", 13, [helper.make_node("Transpose", ["X"], ["Y"], perm=[0, 2, 3, 1])], [vi("X", F, [2, 3, 4, 5])], [vi("Y", F, None)], {"X": rand(2, 3, 4, 5)})
+case("transpose_default", 13, [helper.make_node("Transpose", ["X"], ["Y"])], [vi("X", F, [2, 3, 4])], [vi("Y", F, None)], {"X": rand(2, 3, 4)})
+case("concat_neg_axis", 13, [helper.make_node("Concat", ["A", "B", "C"], ["Y"], axis=-2)],
+     [vi("A", F, [2, 1, 3]), vi("B", F, [2, 4, 3]), vi("C", F, [2, 2, 3])], [vi("Y", F, None)], {"A": rand(2, 1, 3), "B": rand(2, 4, 3), "C": rand(2, 2, 3)})
+case("split_attr_opset11", 11, [helper.make_node("Split", ["X"], ["Y0", "Y1", "Y2"], axis=1, split=[1, 3, 2])],
+     [vi("X", F, [2, 6, 3])], [vi("Y0", F, None), vi("Y1", F, None), vi("Y2", F, None)], {"X": rand(2, 6, 3)})
+case("split_input_opset13", 13, [helper.make_node("Split", ["X", "s"], ["Y0", "Y1"], axis=-1)],
+     [vi("X", F, [2, 6, 5])], [vi("Y0", F, None), vi("Y1", F, None)], {"X": rand(2, 6, 5)}, [init("s", np.array([2, 3], np.int64))])
+case("split_equal_opset18", 18, [helper.make_node("Split", ["X"], ["Y0", "Y1", "Y2"], axis=1, num_outputs=3)],
+     [vi("X", F, [2, 7])], [vi("Y0", F, None), vi("Y1", F, None), vi("Y2", F, None)], {"X": rand(2, 7)})
+case("slice_opset9_attr", 9, [helper.make_node("Slice", ["X"], ["Y"], starts=[1, -3], ends=[3, 100], axes=[0, 2])],
+     [vi("X", F, [4, 3, 6])], [vi("Y", F, None)], {"X": rand(4, 3, 6)})
+case("slice_opset13_steps", 13, [helper.make_node("Slice", ["X", "st", "en", "ax", "sp"], ["Y"])], [vi("X", F, [5, 6, 7])], [vi("Y", F, None)],
+     {"X": rand(5, 6, 7)}, [init("st", np.array([-1, 1], np.int64)), init("en", np.array([-100, 6], np.int64)),
+                            init("ax", np.array([0, 2], np.int64)), init("sp", np.array([-2, 2], np.int64))])
+case("gather_axis1_neg_idx", 13, [helper.make_node("Gather", ["X", "i"], ["Y"], axis=1)], [vi("X", F, [2, 5, 3])], [vi("Y", F, None)],
+     {"X": rand(2, 5, 3)}, [init("i", np.array([[0, -1], [2, 2]], np.int64))])
+case("constant_of_shape_cast", 13, [
+    helper.make_node("Shape", ["X"], ["s"]),
+    helper.make_node("ConstantOfShape", ["s"], ["c"], value=helper.make_tensor("v", TensorProto.INT64, [1], [3])),
+    helper.make_node("Cast", ["c"], ["cf"], to=F),
+    helper.make_node("Mul", ["X", "cf"], ["Y"]),
+], [vi("X", F, ["N", 3])], [vi("Y", F, None)], {"X": rand(2, 3)})
+case("constant_node", 13, [
+    helper.make_node("Constant", [], ["k"], value=helper.make_tensor("kv", F, [3], [1.0, 2.0, 3.0])),
+    helper.make_node("Constant", [], ["k2"], value_float=0.5),
+    helper.make_node("Mul", ["X", "k"], ["T"]), helper.make_node("Add", ["T", "k2"], ["Y"]),
+], [vi("X", F, ["N", 3])], [vi("Y", F, None)], {"X": rand(4, 3)})
+case("cast_to_int_and_back", 13, [helper.make_node("Cast", ["X"], ["T"], to=TensorProto.INT32), helper.make_node("Cast", ["T"], ["Y"], to=F)],
+     [vi("X", F, [3, 4])], [vi("Y", F, None)], {"X": rand(3, 4) * 10})
+case("dropout_identity", 13, [helper.make_node("Dropout", ["X"], ["T"]), helper.make_node("Identity", ["T"], ["Y"])],
+     [vi("X", F, [3, 4])], [vi("Y", F, None)], {"X": rand(3, 4)})
+case("dropout_opset7_ratio", 7, [helper.make_node("Dropout", ["X"], ["Y"], ratio=0.3)], [vi("X", F, [3, 4])], [vi("Y", F, None)], {"X": rand(3, 4)})
+case("pad_opset7_attr", 7, [helper.make_node("Pad", ["X"], ["Y"], pads=[0, 1, 2, 0, 2, 1], value=1.5)],
+     [vi("X", F, [2, 3, 4])], [vi("Y", F, None)], {"X": rand(2, 3, 4)})
+for mode in ("constant", "reflect", "edge"):
+    case(f"pad_opset13_{mode}", 13, [helper.make_node("Pad", ["X", "p", "v"], ["Y"], mode=mode)],
+         [vi("X", F, [1, 2, 4, 5])], [vi("Y", F, None)], {"X": rand(1, 2, 4, 5)},
+         [init("p", np.array([0, 0, 1, 2, 0, 0, 3, 1], np.int64)), init("v", np.float32(-2.0))])
+case("pad_opset19_wrap", 19, [helper.make_node("Pad", ["X", "p"], ["Y"], mode="wrap")], [vi("X", F, [1, 2, 4, 5])], [vi("Y", F, None)],
+     {"X": rand(1, 2, 4, 5)}, [init("p", np.array([0, 0, 1, 2, 0, 0, 3, 1], np.int64))])
+case("expand", 13, [helper.make_node("Expand", ["X", "s"], ["Y"])], [vi("X", F, [3, 1])], [vi("Y", F, None)],
+     {"X": rand(3, 1)}, [init("s", np.array([2, 1, 4], np.int64))])
+case("shape_start_end", 15, [helper.make_node("Shape", ["X"], ["s"], start=1, end=-1), helper.make_node("Cast", ["s"], ["Y"], to=F)],
+     [vi("X", F, [2, 3, 4, 5])], [vi("Y", F, None)], {"X": rand(2, 3, 4, 5)})
+
+# A small CNN block chain at opset 7 and 21 (conv-bn-relu, pool, gemm) with dynamic batch.
+for opset in (7, 21):
+    inits = [init("w1", rand(8, 3, 3, 3) * 0.3), init("b1", rand(8)),
+             init("s", rand(8)), init("bb", rand(8)), init("m", rand(8)), init("v", np.abs(rand(8)) + 0.5),
+             init("w2", rand(10, 8 * 4 * 4) * 0.1), init("b2", rand(10))]
+    case(f"cnn_chain_opset{opset}", opset, [
+        helper.make_node("Conv", ["X", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "s", "bb", "m", "v"], ["n1"]),
+        helper.make_node("Relu", ["n1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p1"], ["f"]),
+        helper.make_node("Gemm", ["f", "w2", "b2"], ["g"], transB=1),
+        helper.make_node("Softmax", ["g"], ["Y"], axis=1),
+    ], [vi("X", F, ["N", 3, 8, 8])], [vi("Y", F, None)], {"X": rand(3, 3, 8, 8)}, inits)
+
+
+def main():
+    os.makedirs(os.path.join(ROOT, "models"), exist_ok=True)
+    entries = []
+    for name, opset, nodes, inputs, outputs, feeds, initializers, ir in CASES:
+        graph = helper.make_graph(nodes, name, inputs, outputs, initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="touchstone-modelzoo")
+        model.ir_version = ir or onnx.helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+        path = f"models/{name}.onnx"
+        onnx.save(model, os.path.join(ROOT, path))
+        entries.append(zoo.write_entry(ROOT, name, path, feeds, opset=opset, tolerance=1e-5))
+    zoo.update_manifest(ROOT, entries)
+    print(f"wrote {len(entries)} op models to {ROOT}")
+
+
+if __name__ == "__main__":
+    main()
