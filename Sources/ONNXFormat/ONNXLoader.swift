@@ -147,6 +147,14 @@ struct GraphBuilder {
                 available.insert(out)
                 continue
             }
+            // Identity of a constant (exporters use it to share one initializer) is that constant.
+            if n.opType == "Identity" && domainOK && n.input.count == 1 && n.output.count == 1,
+               let src = ids[n.input[0]], let value = constants[src] {
+                let out = id(n.output[0])
+                constants[out] = value
+                available.insert(out)
+                continue
+            }
             guard domainOK, let builder = ONNXOps.table[n.opType] else {
                 unsupported[key, default: []].append(name)
                 continue

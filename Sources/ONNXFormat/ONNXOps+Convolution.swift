@@ -52,17 +52,16 @@ extension ONNXOps {
             let a = c.attributes
             if c.opset < 9, try a.int("spatial", default: 1) != 1 { throw c.error("spatial = 0 is not supported") }
             if try a.int("training_mode", default: 0) != 0 { throw c.error("training_mode = 1 is not supported (inference only)") }
-            let names = ["scale", "B", "input_mean", "input_var"]
-            var params: [[Double]] = []
-            for (k, n) in names.enumerated() {
-                guard let t = c.constant(k + 1) else { throw c.error("input '\(n)' must be a constant (an initializer)") }
-                params.append(t.doubles())
+            let epsilon = Double(try a.float("epsilon", default: 1e-5))
+            let params = (1...4).map { c.constant($0) }
+            if params.allSatisfy({ $0 != nil }) {
+                do {
+                    return try BatchNormalization(
+                        scale: params[0]!.doubles(), bias: params[1]!.doubles(), mean: params[2]!.doubles(),
+                        variance: params[3]!.doubles(), epsilon: epsilon)
+                } catch let e as LayerError { throw c.error(e.message) }
             }
-            do {
-                return try BatchNormalization(
-                    scale: params[0], bias: params[1], mean: params[2], variance: params[3],
-                    epsilon: Double(a.float("epsilon", default: 1e-5)))
-            } catch let e as LayerError { throw c.error(e.message) }
+            return BatchNormalization(epsilon: epsilon)
         },
         "Gemm": { c in
             let a = c.attributes

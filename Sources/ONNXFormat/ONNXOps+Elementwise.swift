@@ -61,3 +61,25 @@ extension ONNXOps {
         k < c.attributes.node.input.count && !c.attributes.node.input[k].isEmpty
     }
 }
+
+extension ONNXOps {
+    static let reductionOps: [String: Builder] = {
+        var t: [String: Builder] = [:]
+        let ops: [(String, ReduceOp)] = [
+            ("ReduceSum", .sum), ("ReduceMean", .mean), ("ReduceMax", .max), ("ReduceMin", .min), ("ReduceProd", .prod),
+            ("ReduceL1", .l1), ("ReduceL2", .l2), ("ReduceLogSum", .logSum), ("ReduceLogSumExp", .logSumExp), ("ReduceSumSquare", .sumSquare),
+        ]
+        for (name, op) in ops {
+            // Axes moved from attribute to input at opset 13 for ReduceSum, 18 for the others.
+            let inputSince = name == "ReduceSum" ? 13 : 18
+            t[name] = { c in
+                let a = c.attributes
+                let noop = try a.int("noop_with_empty_axes", default: 0) != 0
+                return ReduceLayer(
+                    op, opType: name, axes: c.opset < inputSince ? try a.ints("axes") : nil,
+                    keepDims: try a.int("keepdims", default: 1) != 0, noopWithEmptyAxes: c.opset >= inputSince && noop)
+            }
+        }
+        return t
+    }()
+}

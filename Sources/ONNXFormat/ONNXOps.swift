@@ -12,6 +12,7 @@ enum ONNXOps {
         for (k, v) in convolutionOps { t[k] = v }
         for (k, v) in elementwiseOps { t[k] = v }
         for (k, v) in shapeOps { t[k] = v }
+        for (k, v) in reductionOps { t[k] = v }
         return t
     }()
 
