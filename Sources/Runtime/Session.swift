@@ -25,11 +25,14 @@ public struct SessionOptions: Sendable {
     public var fuseActivations: Bool
     /// Intermediate values to capture on each run.
     public var taps: TapSelection
+    /// Record each step's wall time (see `Session.profile`).
+    public var profile: Bool
 
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuseActivations: Bool = true, taps: TapSelection = .none) {
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuseActivations: Bool = true, taps: TapSelection = .none, profile: Bool = false) {
         self.threads = max(1, threads)
         self.fuseActivations = fuseActivations
         self.taps = taps
+        self.profile = profile
     }
 }
 
@@ -42,6 +45,9 @@ public final class Session {
     public let options: SessionOptions
     /// Values captured by the last run, by name (copies; see `SessionOptions.taps`).
     public private(set) var tapped: [String: Tensor] = [:]
+    /// With `SessionOptions.profile`: accumulated seconds per op type (a fused activation is
+    /// named after its producer, e.g. `Conv+Relu`) and the number of steps timed.
+    public private(set) var profile: [String: (seconds: Double, count: Int)] = [:]
     private let context: ExecutionContext
     private var plans: [[TensorType]: Plan] = [:]
 
@@ -89,10 +95,17 @@ public final class Session {
                 tensors[step.outputs[0]] = src.reshaped(t.shape)
             case .compute:
                 let outs = step.outputs.compactMap { tensors[$0] }
+                let t0 = options.profile ? DispatchTime.now().uptimeNanoseconds : 0
                 do {
                     try step.layer.forward(args, outputs: outs, context: context)
                 } catch let e as LayerError {
                     throw ExecutionError(node: node.name, op: node.layer.opType, e.message)
+                }
+                if options.profile {
+                    let key = step.layer.opType + (step.layer.fusedActivation.map { "+\($0)" } ?? "")
+                    let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                    profile[key, default: (0, 0)].seconds += dt
+                    profile[key, default: (0, 0)].count += 1
                 }
             }
             if options.taps != .none {

@@ -18,6 +18,7 @@ public enum GEMM {
             scaleRows(beta: beta, c: c, m: m, n: n, ldc: ldc)
             return
         }
+        prepare()
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             blasInt(m), blasInt(n), blasInt(k), alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
@@ -35,6 +36,7 @@ public enum GEMM {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
+        prepare()
         cblas_dgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             blasInt(m), blasInt(n), blasInt(k), alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
@@ -62,6 +64,7 @@ public enum GEMM {
 
     /// Sets the number of threads OpenBLAS uses (process-wide).
     public static func setThreads(_ n: Int) {
+        prepare()
         openblas_set_num_threads(Int32(max(1, n)))
     }
 

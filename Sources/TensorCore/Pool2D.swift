@@ -26,60 +26,101 @@ public struct Pool2DGeometry: Sendable, Equatable {
 /// Max and average pooling in FP32.
 public enum Pool2D {
     /// Max pooling; taps outside the image are ignored. `[N·C, H, W] => [N·C, OH, OW]`.
+    /// A NaN in a window makes that output NaN.
     public static func max(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
-        run(input: input, output: output, geometry: g, threads: threads) { src, y, x in
-            var best = -Float.infinity
-            var sawNaN = false
-            for ky in 0..<g.kernelHeight {
-                let iy = y * g.strideH - g.padTop + ky * g.dilationH
-                if iy < 0 || iy >= g.inHeight { continue }
-                for kx in 0..<g.kernelWidth {
-                    let ix = x * g.strideW - g.padLeft + kx * g.dilationW
-                    if ix < 0 || ix >= g.inWidth { continue }
-                    let v = src[iy * g.inWidth + ix]
-                    if v > best { best = v } else if v.isNaN { sawNaN = true }
-                }
-            }
-            return sawNaN ? .nan : best
-        }
+        run(input: input, output: output, geometry: g, threads: threads, isMax: true, countIncludePad: false)
     }
 
     /// Average pooling. With `countIncludePad` the divisor counts padded taps inside the padded
     /// extent (ONNX's rule); otherwise only taps inside the image.
     public static func average(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, countIncludePad: Bool, threads: Int) {
-        run(input: input, output: output, geometry: g, threads: threads) { src, y, x in
-            var sum: Float = 0
-            var n = 0
-            var padded = 0
-            for ky in 0..<g.kernelHeight {
-                let iy = y * g.strideH - g.padTop + ky * g.dilationH
-                let yInPad = iy >= -g.padTop && iy < g.inHeight + g.padBottom
-                for kx in 0..<g.kernelWidth {
-                    let ix = x * g.strideW - g.padLeft + kx * g.dilationW
-                    if yInPad && ix >= -g.padLeft && ix < g.inWidth + g.padRight { padded += 1 }
-                    if iy < 0 || iy >= g.inHeight || ix < 0 || ix >= g.inWidth { continue }
-                    sum += src[iy * g.inWidth + ix]
-                    n += 1
-                }
-            }
-            let d = countIncludePad ? padded : n
-            return d == 0 ? 0 : sum / Float(d)
-        }
+        run(input: input, output: output, geometry: g, threads: threads, isMax: false, countIncludePad: countIncludePad)
     }
 
-    private static func run(
-        input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int,
-        _ cell: (UnsafePointer<Float>, Int, Int) -> Float
-    ) {
+    /// Valid tap range `[lo, hi)` of a window starting at `start` with `k` taps `d` apart in `0..<size`.
+    @inline(__always) static func tapRange(start: Int, k: Int, d: Int, size: Int) -> (Int, Int) {
+        let lo = start >= 0 ? 0 : Swift.min(k, ceilDiv(-start, d))
+        let hi = Swift.max(lo, Swift.min(k, ceilDiv(size - start, d)))
+        return (lo, hi)
+    }
+
+    private static func run(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int, isMax: Bool, countIncludePad: Bool) {
         let inBase = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
         let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
         let inPlane = g.inHeight * g.inWidth, outPlane = g.outHeight * g.outWidth
+        // Tap ranges depend only on the output row or column: compute them once, not per plane
+        // (the divisions inside would otherwise dominate small windows).
+        let rows = (0..<g.outHeight).map { y -> (Int, Int, Int, Int) in
+            let y0 = y * g.strideH - g.padTop
+            let (lo, hi) = tapRange(start: y0, k: g.kernelHeight, d: g.dilationH, size: g.inHeight)
+            let (plo, phi) = tapRange(start: y0 + g.padTop, k: g.kernelHeight, d: g.dilationH, size: g.inHeight + g.padTop + g.padBottom)
+            return (lo, hi, phi - plo, y0)
+        }
+        let cols = (0..<g.outWidth).map { x -> (Int, Int, Int, Int) in
+            let x0 = x * g.strideW - g.padLeft
+            let (lo, hi) = tapRange(start: x0, k: g.kernelWidth, d: g.dilationW, size: g.inWidth)
+            let (plo, phi) = tapRange(start: x0 + g.padLeft, k: g.kernelWidth, d: g.dilationW, size: g.inWidth + g.padLeft + g.padRight)
+            return (lo, hi, phi - plo, x0)
+        }
+        let dh = g.dilationH, dw = g.dilationW, iw = g.inWidth, ow = g.outWidth
         Parallel.forEachChunk(g.planes, threads: g.planes * outPlane > 1 << 14 ? threads : 1) { range in
             for p in range {
                 let src = inBase + p * inPlane
                 let dst = outBase + p * outPlane
+                for (y, r) in rows.enumerated() {
+                    for (x, c) in cols.enumerated() {
+                        if isMax {
+                            var best = -Float.infinity
+                            var nan = false
+                            for ky in r.0..<r.1 {
+                                let row = src + (r.3 + ky * dh) * iw + c.3
+                                for kx in c.0..<c.1 {
+                                    let v = row[kx * dw]
+                                    best = v > best ? v : best
+                                    nan = nan || v.isNaN
+                                }
+                            }
+                            dst[y * ow + x] = nan ? .nan : best
+                        } else {
+                            var sum: Float = 0
+                            for ky in r.0..<r.1 {
+                                let row = src + (r.3 + ky * dh) * iw + c.3
+                                for kx in c.0..<c.1 { sum += row[kx * dw] }
+                            }
+                            let count = countIncludePad ? r.2 * c.2 : (r.1 - r.0) * (c.1 - c.0)
+                            dst[y * ow + x] = count == 0 ? 0 : sum / Float(count)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The naive reference twin of `max` and `average`: every tap tested against the bounds.
+    public static func reference(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, isMax: Bool, countIncludePad: Bool) {
+        let x = input.scalars(as: Float.self)
+        output.withUnsafeMutableBufferPointer(as: Float.self) { out in
+            for p in 0..<g.planes {
                 for y in 0..<g.outHeight {
-                    for x in 0..<g.outWidth { dst[y * g.outWidth + x] = cell(src, y, x) }
+                    for xo in 0..<g.outWidth {
+                        var best = -Float.infinity, sum = 0.0, n = 0, padded = 0
+                        var nan = false
+                        for ky in 0..<g.kernelHeight {
+                            for kx in 0..<g.kernelWidth {
+                                let iy = y * g.strideH - g.padTop + ky * g.dilationH
+                                let ix = xo * g.strideW - g.padLeft + kx * g.dilationW
+                                if iy >= -g.padTop && iy < g.inHeight + g.padBottom && ix >= -g.padLeft && ix < g.inWidth + g.padRight { padded += 1 }
+                                guard iy >= 0, iy < g.inHeight, ix >= 0, ix < g.inWidth else { continue }
+                                let v = x[(p * g.inHeight + iy) * g.inWidth + ix]
+                                if v.isNaN { nan = true }
+                                best = Swift.max(best, v)
+                                sum += Double(v)
+                                n += 1
+                            }
+                        }
+                        let d = countIncludePad ? padded : n
+                        out[(p * g.outHeight + y) * g.outWidth + xo] = isMax ? (nan ? .nan : best) : (d == 0 ? 0 : Float(sum / Double(d)))
+                    }
                 }
             }
         }

@@ -21,6 +21,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed warm-up runs.")
     var warmup: Int = 2
 
+    @Flag(help: "Print the time spent per op type.")
+    var profile = false
+
     @Flag(help: "End with one JSON line: {\"lat_ms\": [...], \"load_s\": ..., \"peak_rss_mb\": ...}.")
     var json = false
 
@@ -45,7 +48,7 @@ struct BenchCommand: ParsableCommand {
             }
             feeds[d.name] = Tensor.random(shape: shape, dtype: d.dtype, seed: UInt64(i))
         }
-        let session = Session(model: m, options: SessionOptions(threads: threads))
+        let session = Session(model: m, options: SessionOptions(threads: threads, profile: profile))
         for _ in 0..<warmup { _ = try session.run(feeds) }
         var lat: [Double] = []
         for _ in 0..<runs {
@@ -59,6 +62,15 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "%@: batch %d, %d thread%@, %d runs after %d warm-up: median %.2f ms, min %.2f ms, max %.2f ms; load %.3f s; arena %.1f MB; peak RSS %.1f MB",
                      url.lastPathComponent, batch, threads, threads == 1 ? "" : "s", runs, warmup, median, sorted.first ?? 0, sorted.last ?? 0,
                      loadSeconds, Double(session.arenaBytes) / 1e6, rss))
+        if profile {
+            print("OpenBLAS kernels: \(GEMM.coreName)")
+            let total = session.profile.values.reduce(0) { $0 + $1.seconds }
+            print("time per op type over \(warmup + runs) runs:")
+            for (op, p) in session.profile.sorted(by: { $0.value.seconds > $1.value.seconds }) {
+                print(String(format: "  %-28@ %8.2f ms/run  %5.1f%%  (%d steps/run)", op as NSString, p.seconds * 1000 / Double(warmup + runs),
+                             100 * p.seconds / max(total, 1e-12), p.count / (warmup + runs)))
+            }
+        }
         if json {
             let latText = lat.map { String(format: "%.4f", $0) }.joined(separator: ", ")
             print(String(format: "{\"lat_ms\": [%@], \"load_s\": %.4f, \"peak_rss_mb\": %.1f}", latText, loadSeconds, rss))
