@@ -48,7 +48,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "Runtime"]),
-        .testTarget(name: "ONNXFormatTests", dependencies: ["Touchstone", "JSONC"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Layers", "Runtime"]),
+        .testTarget(name: "CLITests"),
+        .testTarget(
+            name: "ONNXFormatTests",
+            dependencies: ["Touchstone", "JSONC", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
     ]
 )

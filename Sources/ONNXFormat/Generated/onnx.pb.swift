@@ -625,7 +625,7 @@ nonisolated struct Onnx_SimpleShardedDimProto: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// DeclaredDimension value to be sharded.
+  /// Dimension value to be sharded.
   var dim: Onnx_SimpleShardedDimProto.OneOf_Dim? = nil
 
   var dimValue: Int64 {
@@ -657,7 +657,7 @@ nonisolated struct Onnx_SimpleShardedDimProto: Sendable {
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  /// DeclaredDimension value to be sharded.
+  /// Dimension value to be sharded.
   nonisolated enum OneOf_Dim: Equatable, Sendable {
     case dimValue(Int64)
     case dimParam(String)
@@ -1523,16 +1523,16 @@ nonisolated struct Onnx_TensorShapeProto: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  var dim: [Onnx_TensorShapeProto.DeclaredDimension] = []
+  var dim: [Onnx_TensorShapeProto.Dimension] = []
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  nonisolated struct DeclaredDimension: Sendable {
+  nonisolated struct Dimension: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
-    var value: Onnx_TensorShapeProto.DeclaredDimension.OneOf_Value? = nil
+    var value: Onnx_TensorShapeProto.Dimension.OneOf_Value? = nil
 
     var dimValue: Int64 {
       get {
@@ -3265,8 +3265,8 @@ nonisolated extension Onnx_TensorShapeProto: SwiftProtobuf.Message, SwiftProtobu
   }
 }
 
-nonisolated extension Onnx_TensorShapeProto.DeclaredDimension: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = Onnx_TensorShapeProto.protoMessageName + ".DeclaredDimension"
+nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = Onnx_TensorShapeProto.protoMessageName + ".Dimension"
   static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dim_value\0\u{3}dim_param\0\u{1}denotation\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
@@ -3319,7 +3319,7 @@ nonisolated extension Onnx_TensorShapeProto.DeclaredDimension: SwiftProtobuf.Mes
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TensorShapeProto.DeclaredDimension, rhs: Onnx_TensorShapeProto.DeclaredDimension) -> Bool {
+  static func ==(lhs: Onnx_TensorShapeProto.Dimension, rhs: Onnx_TensorShapeProto.Dimension) -> Bool {
     if lhs.value != rhs.value {return false}
     if lhs._denotation != rhs._denotation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}

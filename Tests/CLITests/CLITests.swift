@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The `touchstone` executable built beside this test bundle.
+let touchstone: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("touchstone")
+
+/// Runs touchstone with arguments; returns (exit code, stdout, stderr).
+func cli(_ args: [String], cwd: URL = repoRoot) throws -> (Int32, String, String) {
+    let p = Process()
+    p.executableURL = touchstone
+    p.arguments = args
+    p.currentDirectoryURL = cwd
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+@Suite("touchstone command line", .enabled(if: FileManager.default.isExecutableFile(atPath: touchstone.path), "the touchstone executable is not built beside the tests"))
+struct CLITests {
+    let digits = "ModelZoo/models/digits_cnn.onnx"
+
+    @Test func noArgumentsRunsAndChecksTheBundledModel() throws {
+        let (code, out, _) = try cli([])
+        #expect(code == 0)
+        #expect(out.contains("agrees") && out.contains("accuracy on 360 labelled samples"))
+    }
+
+    @Test func runWritesSanitisedOutputFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (code, out, _) = try cli(["run", digits, "--input", "images=ModelZoo/data/digits_cnn/input_images.npy", "--out", dir.path, "--threads", "1"])
+        #expect(code == 0)
+        #expect(out.contains("output logits: float32[8, 10]") && out.contains("top-5"))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("logits.npy").path))
+        // Omitted inputs get seeded random values, and the tool says so.
+        let (code2, out2, _) = try cli(["run", "ModelZoo/ops/models/transpose_perm.onnx", "--out", dir.path])
+        #expect(code2 == 0 && out2.contains("seeded random"))
+    }
+
+    @Test func outputNamesWithOddCharactersBecomeSafeFileNames() throws {
+        // concat_neg_axis has output Y; split_attr_opset11 has Y0..Y2; use the shape-subgraph model's Y.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (code, _, _) = try cli(["run", "ModelZoo/ops/models/split_attr_opset11.onnx", "--out", dir.path])
+        #expect(code == 0)
+        for n in ["Y0", "Y1", "Y2"] { #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("\(n).npy").path)) }
+    }
+
+    @Test func inspectReportsTheModel() throws {
+        let (code, out, _) = try cli(["inspect", digits])
+        #expect(code == 0)
+        #expect(out.contains("opset 17") && out.contains("Conv") && out.contains("FLOPs") && out.contains("supported: yes"))
+    }
+
+    @Test func benchPrintsJSON() throws {
+        let (code, out, _) = try cli(["bench", digits, "--runs", "3", "--warmup", "1", "--batch", "4", "--json"])
+        #expect(code == 0)
+        let last = out.split(separator: "\n").last.map(String.init) ?? ""
+        let json = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
+        #expect((json?["lat_ms"] as? [Double])?.count == 3)
+        #expect(json?["load_s"] is Double && json?["peak_rss_mb"] is Double)
+    }
+
+    @Test func exitCodes() throws {
+        // 2: bad usage and bad files.
+        #expect(try cli(["run"]).0 == 2)
+        #expect(try cli(["run", "no/such/model.onnx"]).0 == 2)
+        #expect(try cli(["run", digits, "--input", "nosuchinput=x.npy"]).0 == 2)
+        let (code, _, err) = try cli(["run", "ModelZoo/data/npy/values.json"])
+        #expect(code == 2 && !err.isEmpty && err.split(separator: "\n").count == 1)
+        let (c2, _, e2) = try cli(["run", "ModelZoo/data/npy/f32.npy"])
+        #expect(c2 == 2 && e2.contains("not a valid ONNX model"))
+        // 1: a comparison that fails (verify against a manifest whose expected output is wrong).
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let wrong = dir.appendingPathComponent("wrong.npy")
+        try FileManager.default.copyItem(at: repoRoot.appendingPathComponent("ModelZoo/data/npy/f32.npy"), to: wrong)
+        let model = repoRoot.appendingPathComponent("ModelZoo/ops/models/act_relu.onnx")
+        let input = repoRoot.appendingPathComponent("ModelZoo/ops/data/act_relu/input_X.npy")
+        let manifest = """
+            {"models": [{"name": "wrong", "file": "\(model.path)", "inputs": {"X": "\(input.path)"}, "outputs": {"Y": "\(wrong.path)"}, "tolerance": 1e-5}]}
+            """
+        try manifest.write(to: dir.appendingPathComponent("manifest.json"), atomically: true, encoding: .utf8)
+        #expect(try cli(["verify", "--manifest", dir.appendingPathComponent("manifest.json").path]).0 == 1)
+        #expect(try cli(["verify", "--manifest", "ModelZoo/ops/manifest.json", "--filter", "^conv_"]).0 == 0)
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import SwiftProtobuf
+import Testing
+@testable import ONNXFormat
+import Runtime
+import TensorCore
+
+/// Builds small ONNX models in memory, to break them on purpose.
+enum ProtoFactory {
+    static func valueInfo(_ name: String, _ dims: [Int64]) -> Onnx_ValueInfoProto {
+        var v = Onnx_ValueInfoProto()
+        v.name = name
+        var t = Onnx_TypeProto.Tensor()
+        t.elemType = 1
+        var shape = Onnx_TensorShapeProto()
+        shape.dim = dims.map { d in var x = Onnx_TensorShapeProto.Dimension(); x.dimValue = d; return x }
+        t.shape = shape
+        v.type.tensorType = t
+        return v
+    }
+
+    static func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "") -> Onnx_NodeProto {
+        var n = Onnx_NodeProto()
+        n.opType = op
+        n.input = inputs
+        n.output = outputs
+        n.name = name.isEmpty ? op.lowercased() : name
+        return n
+    }
+
+    static func tensor(_ name: String, dims: [Int64], floats: [Float]) -> Onnx_TensorProto {
+        var t = Onnx_TensorProto()
+        t.name = name
+        t.dataType = 1
+        t.dims = dims
+        t.floatData = floats
+        return t
+    }
+
+    /// X[1, 4] → Relu → Add(W) → Y, opset 17.
+    static func valid() -> Onnx_ModelProto {
+        var g = Onnx_GraphProto()
+        g.name = "g"
+        g.input = [valueInfo("X", [1, 4])]
+        g.output = [valueInfo("Y", [1, 4])]
+        g.initializer = [tensor("W", dims: [4], floats: [1, 2, 3, 4])]
+        g.node = [node("Relu", ["X"], ["R"]), node("Add", ["R", "W"], ["Y"])]
+        var m = Onnx_ModelProto()
+        m.irVersion = 8
+        var o = Onnx_OperatorSetIdProto()
+        o.version = 17
+        m.opsetImport = [o]
+        m.graph = g
+        return m
+    }
+
+    static func load(_ m: Onnx_ModelProto) throws -> Model {
+        try ONNXLoader.load(data: try m.serializedData(), path: "test.onnx")
+    }
+}
+
+/// Expects a LoadError whose text contains every fragment.
+func expectLoadError(_ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected a LoadError mentioning \(fragments)", sourceLocation: sourceLocation)
+    } catch let e as LoadError {
+        for f in fragments {
+            #expect(e.description.contains(f), "error '\(e.description)' lacks '\(f)'", sourceLocation: sourceLocation)
+        }
+    } catch {
+        Issue.record("expected a LoadError, got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("Malformed ONNX files give typed errors")
+struct MalformedModelTests {
+    @Test func validModelLoadsAndRuns() throws {
+        let model = try ProtoFactory.load(ProtoFactory.valid())
+        let out = try model.run(["X": Tensor(shape: [1, 4], scalars: [Float(-1), 0.5, -2, 3])])
+        #expect(out["Y"]?.scalars(as: Float.self) == [1, 2.5, 3, 7])
+    }
+
+    @Test func truncatedProtobuf() throws {
+        let bytes = try ProtoFactory.valid().serializedData()
+        for cut in [bytes.count / 3, bytes.count / 2, bytes.count - 1] {
+            expectLoadError(["test.onnx"]) { _ = try ONNXLoader.load(data: bytes.prefix(cut), path: "test.onnx") }
+        }
+        expectLoadError(["not a valid ONNX model"]) { _ = try ONNXLoader.load(data: Data("hello, not protobuf".utf8), path: "test.onnx") }
+    }
+
+    @Test func tensorSizeMismatch() {
+        var m = ProtoFactory.valid()
+        m.graph.initializer = [ProtoFactory.tensor("W", dims: [4], floats: [1, 2, 3])]
+        expectLoadError(["tensor 'W'", "[4]", "holds 3"]) { _ = try ProtoFactory.load(m) }
+        var raw = ProtoFactory.valid()
+        var t = Onnx_TensorProto()
+        t.name = "W"; t.dataType = 1; t.dims = [4]; t.rawData = Data(count: 12)
+        raw.graph.initializer = [t]
+        expectLoadError(["tensor 'W'", "12 bytes"]) { _ = try ProtoFactory.load(raw) }
+    }
+
+    @Test func hostileDimensions() {
+        for dims: [Int64] in [[-5], [1 << 40], [1 << 20, 1 << 20, 1 << 20]] {
+            var m = ProtoFactory.valid()
+            m.graph.initializer = [ProtoFactory.tensor("W", dims: dims, floats: [1, 2, 3, 4])]
+            expectLoadError(["tensor 'W'"]) { _ = try ProtoFactory.load(m) }
+        }
+        var m = ProtoFactory.valid()
+        m.graph.input = [ProtoFactory.valueInfo("X", [1, -5])]
+        expectLoadError(["graph input 'X'", "-5"]) { _ = try ProtoFactory.load(m) }
+        m.graph.input = [ProtoFactory.valueInfo("X", [1, 1 << 40])]
+        expectLoadError(["graph input 'X'"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    @Test func undefinedInput() {
+        var m = ProtoFactory.valid()
+        m.graph.node[1] = ProtoFactory.node("Add", ["R", "nowhere"], ["Y"], name: "the_add")
+        expectLoadError(["the_add", "Add", "'nowhere'"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    @Test func cycle() {
+        var m = ProtoFactory.valid()
+        m.graph.node = [
+            ProtoFactory.node("Relu", ["B"], ["A"], name: "first"), ProtoFactory.node("Relu", ["A"], ["B"], name: "second"),
+            ProtoFactory.node("Add", ["X", "B"], ["Y"]),
+        ]
+        expectLoadError(["cycle", "first", "second"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    @Test func everyUnknownOpListedOnce() {
+        var m = ProtoFactory.valid()
+        m.graph.node = [
+            ProtoFactory.node("FancyOp", ["X"], ["A"], name: "f1"), ProtoFactory.node("FancyOp", ["A"], ["B"], name: "f2"),
+            ProtoFactory.node("OtherOp", ["B"], ["Y"], name: "o1"),
+        ]
+        expectLoadError(["2 unsupported ops", "FancyOp (2 nodes: 'f1', 'f2')", "OtherOp (1 node: 'o1')"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    @Test func opsetFromTheFutureOrPast() {
+        var m = ProtoFactory.valid()
+        m.opsetImport[0].version = 99
+        expectLoadError(["opset 99", "newer"]) { _ = try ProtoFactory.load(m) }
+        m.opsetImport[0].version = 5
+        expectLoadError(["opset 5", "older"]) { _ = try ProtoFactory.load(m) }
+        m.opsetImport = []
+        expectLoadError(["no opset"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    @Test func badAttribute() {
+        var m = ProtoFactory.valid()
+        var n = ProtoFactory.node("Flatten", ["X"], ["Y"], name: "flat")
+        var a = Onnx_AttributeProto()
+        a.name = "axis"; a.type = .string; a.s = Data("one".utf8)
+        n.attribute = [a]
+        m.graph.node = [n]
+        expectLoadError(["flat", "Flatten", "attribute 'axis'"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    @Test func missingExternalData() {
+        var m = ProtoFactory.valid()
+        var t = Onnx_TensorProto()
+        t.name = "W"; t.dataType = 1; t.dims = [4]; t.dataLocation = .external
+        var e = Onnx_StringStringEntryProto()
+        e.key = "location"; e.value = "weights.bin"
+        t.externalData = [e]
+        m.graph.initializer = [t]
+        expectLoadError(["tensor 'W'", "weights.bin"]) { _ = try ONNXLoader.load(data: try m.serializedData(), path: "test.onnx", baseDirectory: URL(fileURLWithPath: "/nonexistent")) }
+    }
+
+    @Test func externalDataIsRead() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-ext-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let weights: [Float] = [10, 20, 30, 40]
+        var blob = Data(count: 8)  // an offset of 8 bytes
+        weights.withUnsafeBytes { blob.append(contentsOf: $0) }
+        try blob.write(to: dir.appendingPathComponent("w.bin"))
+        var m = ProtoFactory.valid()
+        var t = Onnx_TensorProto()
+        t.name = "W"; t.dataType = 1; t.dims = [4]; t.dataLocation = .external
+        t.externalData = [("location", "w.bin"), ("offset", "8"), ("length", "16")].map { k, v in
+            var e = Onnx_StringStringEntryProto(); e.key = k; e.value = v; return e
+        }
+        m.graph.initializer = [t]
+        let url = dir.appendingPathComponent("m.onnx")
+        try m.serializedData().write(to: url)
+        let out = try ONNXLoader.load(contentsOf: url).run(["X": Tensor(shape: [1, 4], scalars: [Float(1), 1, 1, 1])])
+        #expect(out["Y"]?.scalars(as: Float.self) == [11, 21, 31, 41])
+    }
+
+    @Test func wrongInputAtRunTime() throws {
+        let model = try ProtoFactory.load(ProtoFactory.valid())
+        #expect(throws: ExecutionError.self) { _ = try model.run(["X": Tensor(zeros: [2, 4])]) }
+        #expect(throws: ExecutionError.self) { _ = try model.run(["X": Tensor(zeros: [1, 4], dtype: .float64)]) }
+        #expect(throws: ExecutionError.self) { _ = try model.run(["Z": Tensor(zeros: [1, 4])]) }
+        #expect(throws: ExecutionError.self) { _ = try model.run([:]) }
+    }
+}

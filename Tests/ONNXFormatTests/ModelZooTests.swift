@@ -1,0 +1,83 @@
+import Foundation
+import JSONC
+import Testing
+import Touchstone
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let zooRoot = repoRoot.appendingPathComponent("ModelZoo")
+
+struct ZooCase: CustomTestStringConvertible, Sendable {
+    let name: String
+    let dir: URL
+    let file: String
+    let inputs: [String: String]
+    let outputs: [String: String]
+    let tolerance: Double
+    var testDescription: String { name }
+}
+
+func zooCases(_ manifest: String) -> [ZooCase] {
+    let url = zooRoot.appendingPathComponent(manifest)
+    guard let json = try? JSON.parse(contentsOf: url) else { return [] }
+    return (json["models"]?.array ?? []).compactMap { m in
+        guard let name = m["name"]?.string, let file = m["file"]?.string else { return nil }
+        return ZooCase(
+            name: name, dir: url.deletingLastPathComponent(), file: file,
+            inputs: (m["inputs"]?.object ?? [:]).compactMapValues(\.string), outputs: (m["outputs"]?.object ?? [:]).compactMapValues(\.string),
+            tolerance: m["tolerance"]?.number ?? 5e-4)
+    }
+}
+
+/// Runs a case and checks each output: same shape, max|got − expected| ≤ tolerance · max(|expected|, 1e-6·…).
+/// The tolerance is the manifest's (see ModelZoo/scripts/zoo.py for why 5e-4 of the peak for deep nets;
+/// the single-op graphs use 1e-5).
+func check(_ c: ZooCase, threads: Int = 2, batchOverride: Bool = false) throws {
+    let model = try Model(contentsOf: c.dir.appendingPathComponent(c.file))
+    var feeds: [String: Tensor] = [:]
+    for (k, v) in c.inputs { feeds[k] = try NPY.read(contentsOf: c.dir.appendingPathComponent(v)) }
+    let session = Session(model: model, options: SessionOptions(threads: threads))
+    let out = try session.run(feeds)
+    for (k, v) in c.outputs {
+        let expected = try NPY.read(contentsOf: c.dir.appendingPathComponent(v))
+        let got = try #require(out[k], "\(c.name): no output \(k)")
+        #expect(got.shape == expected.shape, "\(c.name)/\(k): shape \(got.shape), expected \(expected.shape)")
+        #expect(got.dtype == expected.dtype, "\(c.name)/\(k): dtype \(got.dtype), expected \(expected.dtype)")
+        let g = got.doubles(), e = expected.doubles()
+        let peak = e.map(\.magnitude).max() ?? 0
+        var worst = 0.0
+        for i in 0..<min(g.count, e.count) where !(g[i].isNaN && e[i].isNaN) {
+            worst = max(worst, (g[i] - e[i]).magnitude.isNaN ? .infinity : (g[i] - e[i]).magnitude)
+        }
+        #expect(worst <= c.tolerance * max(peak, 1e-3), "\(c.name)/\(k): max error \(worst), peak \(peak), tolerance \(c.tolerance)")
+    }
+}
+
+@Suite("ModelZoo models against onnxruntime's outputs")
+struct ModelZooTests {
+    @Test(arguments: zooCases("ops/manifest.json"))
+    func opGraph(_ c: ZooCase) throws { try check(c) }
+
+    @Test func opGraphsArePresent() {
+        #expect(zooCases("ops/manifest.json").count >= 90, "ModelZoo/ops/manifest.json is missing or short")
+    }
+
+    @Test func digitsModel() throws {
+        let cases = zooCases("manifest.json")
+        let c = try #require(cases.first { $0.name == "digits_cnn" })
+        try check(c, threads: 1)
+        try check(c, threads: 2)
+    }
+
+    /// The torchvision exports are generated on demand (ModelZoo/scripts/make_torchvision.py); run in
+    /// release builds only, since a debug build computes them 10–100× slower.
+    @Test(.enabled(if: isReleaseBuild && FileManager.default.fileExists(atPath: zooRoot.appendingPathComponent("generated/manifest.json").path),
+                   "needs a release build and ModelZoo/generated (python3 ModelZoo/scripts/make_torchvision.py)"),
+          arguments: zooCases("generated/manifest.json"))
+    func generatedModel(_ c: ZooCase) throws { try check(c) }
+}
+
+#if DEBUG
+let isReleaseBuild = false
+#else
+let isReleaseBuild = true
+#endif

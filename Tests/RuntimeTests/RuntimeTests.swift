@@ -1,0 +1,107 @@
+import Testing
+import Layers
+import Runtime
+import TensorCore
+
+/// Builds a graph by hand: X[N, 3, 6, 6] → Conv(3→4, 3×3, pad 1) → Relu → MaxPool 2×2 → Flatten
+/// → Gemm(36→5) → Sigmoid → Y, plus a second output taken before the Relu.
+func smallGraph(extraOutput: Bool = false) throws -> Model {
+    var g = SeededGenerator(seed: 11)
+    let names = ["X", "W", "B", "C", "R", "P", "F", "GW", "GB", "G", "Y"]
+    let id = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+    func rnd(_ shape: [Int]) -> Tensor { Tensor(shape: shape, scalars: (0..<shape.product).map { _ in Float(g.normal()) * 0.5 }) }
+    let constants: [Int: Tensor] = [id["W"]!: rnd([4, 3, 3, 3]), id["B"]!: rnd([4]), id["GW"]!: rnd([5, 36]), id["GB"]!: rnd([5])]
+    let window = try WindowAttributes(kernelShape: [3, 3], strides: nil, dilations: nil, pads: [1, 1, 1, 1], autoPad: .notSet)
+    let pool = try WindowAttributes(kernelShape: [2, 2], strides: [2, 2], dilations: nil, pads: nil, autoPad: .notSet)
+    let nodes = [
+        Node(name: "conv", layer: try Conv(window: window, group: 1), inputs: [id["X"], id["W"], id["B"]], outputs: [id["C"]!]),
+        Node(name: "relu", layer: ActivationLayer(.relu), inputs: [id["C"]], outputs: [id["R"]!]),
+        Node(name: "pool", layer: Pool(kind: .max, window: pool), inputs: [id["R"]], outputs: [id["P"]!]),
+        Node(name: "flat", layer: ShapeOnly(.flatten(axis: 1), opType: "Flatten"), inputs: [id["P"]], outputs: [id["F"]!]),
+        Node(name: "gemm", layer: Gemm(transA: false, transB: true, alpha: 1, beta: 1), inputs: [id["F"], id["GW"], id["GB"]], outputs: [id["G"]!]),
+        Node(name: "sig", layer: ActivationLayer(.sigmoid), inputs: [id["G"]], outputs: [id["Y"]!]),
+    ]
+    let x = ValueDeclaration(name: "X", dtype: .float32, dimensions: [.symbolic("N"), .fixed(3), .symbolic("H"), .symbolic("W")])
+    var outputs = [(id["Y"]!, ValueDeclaration(name: "Y", dtype: .float32, dimensions: nil))]
+    if extraOutput { outputs.append((id["C"]!, ValueDeclaration(name: "C", dtype: .float32, dimensions: nil))) }
+    let graph = Graph(valueNames: names, constants: constants, nodes: nodes, inputs: [(id["X"]!, x)], outputs: outputs)
+    return Model(graph: graph, format: "test", source: nil, opset: nil)
+}
+
+func bits(_ t: Tensor?) -> [UInt32] { (t?.scalars(as: Float.self) ?? []).map(\.bitPattern) }
+
+@Suite("Runtime: plans, fusion, taps, arena")
+struct RuntimeTests {
+    let input = Tensor.random(shape: [3, 3, 6, 6], dtype: .float32, seed: 4)
+
+    @Test func fusionAndTapsLeaveResultsBitwiseEqual() throws {
+        let model = try smallGraph()
+        let fused = try Session(model: model, options: SessionOptions(threads: 1)).run(["X": input])
+        let unfused = try Session(model: model, options: SessionOptions(threads: 1, fuseActivations: false)).run(["X": input])
+        let tapping = Session(model: model, options: SessionOptions(threads: 1, taps: .all))
+        let tapped = try tapping.run(["X": input])
+        #expect(bits(fused["Y"]) == bits(unfused["Y"]))
+        #expect(bits(fused["Y"]) == bits(tapped["Y"]))
+        // Every intermediate is captured, with its shape, and the pre-activation value really is pre-activation.
+        #expect(Set(tapping.tapped.keys).isSuperset(of: ["X", "C", "R", "P", "F", "G", "Y"]))
+        #expect(tapping.tapped["C"]?.shape == [3, 4, 6, 6] && tapping.tapped["F"]?.shape == [3, 36])
+        let c = tapping.tapped["C"]?.scalars(as: Float.self) ?? [], r = tapping.tapped["R"]?.scalars(as: Float.self) ?? []
+        #expect(c.contains { $0 < 0 } && zip(c, r).allSatisfy { max($0, 0) == $1 })
+    }
+
+    @Test func tappingOneNameKeepsOtherFusions() throws {
+        let model = try smallGraph()
+        let s = Session(model: model, options: SessionOptions(threads: 1, taps: .names(["G"])))
+        let out = try s.run(["X": input])
+        #expect(Set(s.tapped.keys) == ["G"])
+        let g = s.tapped["G"]?.scalars(as: Float.self) ?? []
+        let y = out["Y"]?.scalars(as: Float.self) ?? []
+        #expect(zip(g, y).allSatisfy { abs(Activation.sigmoid.apply($0) - $1) == 0 })
+    }
+
+    @Test func graphOutputInsideAFusableChain() throws {
+        // C is a graph output, so Conv must not absorb the Relu; both outputs must be right.
+        let model = try smallGraph(extraOutput: true)
+        let out = try Session(model: model, options: SessionOptions(threads: 1)).run(["X": input])
+        let plain = try Session(model: model, options: SessionOptions(threads: 1, fuseActivations: false)).run(["X": input])
+        #expect(bits(out["C"]) == bits(plain["C"]) && bits(out["Y"]) == bits(plain["Y"]))
+        #expect(out["C"]?.scalars(as: Float.self).contains { $0 < 0 } == true)
+    }
+
+    @Test func batchRowsAreIndependentAndSessionsReusable() throws {
+        let model = try smallGraph()
+        let session = Session(model: model, options: SessionOptions(threads: 2))
+        let all = try session.run(["X": input])["Y"]?.scalars(as: Float.self) ?? []
+        let x = input.scalars(as: Float.self)
+        let per = 3 * 6 * 6
+        for b in 0..<3 {
+            let one = Tensor(shape: [1, 3, 6, 6], scalars: Array(x[(b * per)..<((b + 1) * per)]))
+            let row = try session.run(["X": one])["Y"]?.scalars(as: Float.self) ?? []
+            // The same arithmetic in the same order per row: equal within a few ulps (BLAS may block rows differently).
+            for (a, c) in zip(row, all[(b * 5)..<((b + 1) * 5)]) { #expect(abs(a - c) <= 1e-6) }
+        }
+        let again = try session.run(["X": input])["Y"]?.scalars(as: Float.self) ?? []
+        #expect(again == all)
+    }
+
+    @Test func arenaReusesBuffers() throws {
+        let model = try smallGraph()
+        let s = Session(model: model, options: SessionOptions(threads: 1))
+        _ = try s.run(["X": input])
+        // Without reuse: C, P, G, Y = 3·(144 + 36 + 5 + 5) floats; with it the pooled output can reuse nothing
+        // live, but G and Y fit into freed buffers. The plan must hold less than the sum of all values.
+        let sumOfAll = 3 * (144 + 36 + 5 + 5) * 4
+        #expect(s.arenaBytes < sumOfAll)
+        #expect(s.arenaBytes >= 3 * (144 + 36) * 4)
+    }
+
+    @Test func shapeErrorsNameTheNode() throws {
+        let model = try smallGraph()
+        do {
+            _ = try model.run(["X": Tensor(zeros: [1, 3, 1, 1])])
+            Issue.record("a 1×1 image passed through a 2×2 pool")
+        } catch let e as ExecutionError {
+            #expect(e.node == "pool" && e.op == "MaxPool")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Testing
+@testable import TensorCore
+
+@Suite("Convolution kernels against the naive twin")
+struct ConvTests {
+    /// A random geometry: groups, depthwise multipliers, strides, dilations, asymmetric pads, odd sizes.
+    static func geometry(_ seed: Int) -> Conv2DGeometry {
+        var g = SeededGenerator(seed: UInt64(seed) &* 7919)
+        let kind = seed % 5  // 0 general, 1 grouped, 2 depthwise, 3 depthwise ×2, 4 pointwise
+        let groups = [1, 3, 6, 4, 1][kind]
+        let cin = [randomInt(1...7, &g), 6, 6, 4, randomInt(1...9, &g)][kind]
+        let cout = [randomInt(1...9, &g), 9, 6, 8, randomInt(1...8, &g)][kind]
+        let kh = kind == 4 ? 1 : randomInt(1...4, &g), kw = kind == 4 ? 1 : randomInt(1...5, &g)
+        let sh = kind == 4 ? 1 : randomInt(1...3, &g), sw = kind == 4 ? 1 : randomInt(1...3, &g)
+        let dh = kind == 4 ? 1 : randomInt(1...2, &g), dw = kind == 4 ? 1 : randomInt(1...3, &g)
+        let pt = kind == 4 ? 0 : randomInt(0...2, &g), pl = kind == 4 ? 0 : randomInt(0...3, &g)
+        let pb = kind == 4 ? 0 : randomInt(0...2, &g), pr = kind == 4 ? 0 : randomInt(0...1, &g)
+        let ih = randomInt(((kh - 1) * dh + 1)...13, &g), iw = randomInt(((kw - 1) * dw + 1)...17, &g)
+        let oh = (ih + pt + pb - dh * (kh - 1) - 1) / sh + 1
+        let ow = (iw + pl + pr - dw * (kw - 1) - 1) / sw + 1
+        return Conv2DGeometry(
+            batch: randomInt(1...2, &g), inChannels: cin, inHeight: ih, inWidth: iw, outChannels: cout, outHeight: oh, outWidth: ow,
+            kernelHeight: kh, kernelWidth: kw, strideH: sh, strideW: sw, dilationH: dh, dilationW: dw, padTop: pt, padLeft: pl, groups: groups)
+    }
+
+    // Sums of at most 7·4·5 = 140 products of values in [-1, 1) in FP32: error ≤ 140·2^-24·140 ≈ 1.2e-3
+    // in the worst case, ~1e-5 typically; 1e-4 absolute + 1e-4 relative catches any indexing slip
+    // (which moves values by O(1)).
+    @Test(arguments: 0..<60)
+    func fastMatchesReference(seed: Int) {
+        let geo = Self.geometry(seed)
+        var g = SeededGenerator(seed: UInt64(seed))
+        let x = Tensor(shape: [geo.batch, geo.inChannels, geo.inHeight, geo.inWidth], scalars: randomFloats(geo.batch * geo.inChannels * geo.inHeight * geo.inWidth, &g))
+        let wShape = [geo.outChannels, geo.inChannels / geo.groups, geo.kernelHeight, geo.kernelWidth]
+        let w = Tensor(shape: wShape, scalars: randomFloats(wShape.product, &g))
+        let b = seed % 2 == 0 ? Tensor(shape: [geo.outChannels], scalars: randomFloats(geo.outChannels, &g)) : nil
+        let act: Activation? = [nil, .relu, .clip(low: -0.5, high: 0.5), .leakyRelu(alpha: 0.1)][seed % 4]
+        let outShape = [geo.batch, geo.outChannels, geo.outHeight, geo.outWidth]
+        let fast = Tensor(zeros: outShape), slow = Tensor(zeros: outShape)
+        Conv2D.forward(input: x, weight: w, bias: b, output: fast, geometry: geo, activation: act, scratch: Scratch(), threads: 1 + seed % 2)
+        Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: act)
+        expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-4, rtol: 1e-4, "conv \(geo) act \(String(describing: act))")
+    }
+}
+
+@Suite("Pooling kernels against the naive twin")
+struct PoolTests {
+    @Test(arguments: 0..<40)
+    func fastMatchesReference(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 1000)
+        let kh = randomInt(1...3, &g), kw = randomInt(1...4, &g), sh = randomInt(1...3, &g), sw = randomInt(1...2, &g)
+        let dh = randomInt(1...2, &g), dw = randomInt(1...2, &g)
+        let pt = randomInt(0...1, &g), pl = randomInt(0...2, &g), pb = randomInt(0...2, &g), pr = randomInt(0...1, &g)
+        let ih = randomInt(((kh - 1) * dh + 1)...11, &g), iw = randomInt(((kw - 1) * dw + 1)...12, &g)
+        // Half the cases use ceil-mode sizes, whose last window can run past the padding.
+        let ceil = seed % 2 == 1
+        func out(_ i: Int, _ p: Int, _ k: Int, _ d: Int, _ s: Int) -> Int {
+            let span = (k - 1) * d + 1
+            var o = ceil ? (i + p - span + s - 1) / s + 1 : (i + p - span) / s + 1
+            if ceil && (o - 1) * s >= i + p - (p > 0 ? p / 2 : 0) { o = max(1, o - 1) }
+            return max(1, o)
+        }
+        let geo = Pool2DGeometry(
+            planes: randomInt(1...3, &g), inHeight: ih, inWidth: iw, outHeight: out(ih, pt + pb, kh, dh, sh), outWidth: out(iw, pl + pr, kw, dw, sw),
+            kernelHeight: kh, kernelWidth: kw, strideH: sh, strideW: sw, dilationH: dh, dilationW: dw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr)
+        let x = Tensor(shape: [geo.planes, ih, iw], scalars: randomFloats(geo.planes * ih * iw, &g))
+        for (isMax, cip) in [(true, false), (false, false), (false, true)] {
+            let fast = Tensor(zeros: [geo.planes, geo.outHeight, geo.outWidth]), slow = Tensor(zeros: fast.shape)
+            if isMax { Pool2D.max(input: x, output: fast, geometry: geo, threads: 2) } else {
+                Pool2D.average(input: x, output: fast, geometry: geo, countIncludePad: cip, threads: 1)
+            }
+            Pool2D.reference(input: x, output: slow, geometry: geo, isMax: isMax, countIncludePad: cip)
+            // Max is exact; averages of ≤ 12 values differ only by summation order (Float vs Double).
+            expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: isMax ? 0 : 1e-6, rtol: 1e-6, "pool max=\(isMax) cip=\(cip) \(geo)")
+        }
+    }
+
+    @Test func maxPropagatesNaN() {
+        let x = Tensor(shape: [1, 2, 2], scalars: [1, Float.nan, 3, 4])
+        let y = Tensor(zeros: [1, 1, 1])
+        let geo = Pool2DGeometry(planes: 1, inHeight: 2, inWidth: 2, outHeight: 1, outWidth: 1, kernelHeight: 2, kernelWidth: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0)
+        Pool2D.max(input: x, output: y, geometry: geo, threads: 1)
+        #expect(y.scalars(as: Float.self)[0].isNaN)
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+@testable import TensorCore
+
+/// Naive broadcasting: the input index of each output index.
+func naiveIndex(_ outIndex: [Int], _ shape: [Int]) -> Int {
+    let offset = outIndex.count - shape.count
+    var idx = 0
+    for (i, d) in shape.enumerated() { idx = idx * d + (d == 1 ? 0 : outIndex[offset + i]) }
+    return idx
+}
+
+func allIndices(_ shape: [Int]) -> [[Int]] {
+    var result: [[Int]] = [[]]
+    for d in shape { result = result.flatMap { prefix in (0..<d).map { prefix + [$0] } } }
+    return result
+}
+
+@Suite("Elementwise and broadcasting")
+struct ElementwiseTests {
+    static func randomShapes(_ seed: Int) -> ([Int], [Int]) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 99)
+        let rank = randomInt(0...4, &g)
+        let full = (0..<rank).map { _ in randomInt(1...5, &g) }
+        // Each operand drops leading dims and sets some dims to 1.
+        func variant() -> [Int] {
+            let drop = randomInt(0...rank, &g)
+            return full.dropFirst(drop).map { g.next() % 3 == 0 ? 1 : $0 }
+        }
+        return (variant(), variant())
+    }
+
+    @Test(arguments: 0..<40)
+    func binaryMatchesNaiveBroadcast(seed: Int) throws {
+        let (sa, sb) = Self.randomShapes(seed)
+        let out = try #require(Broadcast.shape([sa, sb]))
+        var g = SeededGenerator(seed: UInt64(seed))
+        let a = randomFloats(sa.product, &g), b = randomFloats(sb.product, &g).map { $0 + 2 }
+        for op in [BinaryOp.add, .sub, .mul, .div, .max, .min] {
+            let t = Tensor(zeros: out)
+            Elementwise.binary(op, Tensor(shape: sa, scalars: a), Tensor(shape: sb, scalars: b), into: t)
+            let want: [Float] = allIndices(out).map { i in
+                let x = a[naiveIndex(i, sa)], y = b[naiveIndex(i, sb)]
+                switch op {
+                case .add: return x + y
+                case .sub: return x - y
+                case .mul: return x * y
+                case .div: return x / y
+                case .max: return Swift.max(x, y)
+                default: return Swift.min(x, y)
+                }
+            }
+            // The same single IEEE operation on the same operands: exact.
+            expectClose(t.scalars(as: Float.self), want, atol: 0, "\(op) \(sa) \(sb)")
+        }
+    }
+
+    @Test func integerAndComparison() {
+        let a = Tensor(shape: [2, 3], scalars: [Int64(1), -7, 3, 4, 5, -6]), b = Tensor(shape: [3], scalars: [Int64(2), 2, -4])
+        let sum = Tensor(zeros: [2, 3], dtype: .int64)
+        Elementwise.binary(.add, a, b, into: sum)
+        #expect(sum.int64s() == [3, -5, -1, 6, 7, -10])
+        let q = Tensor(zeros: [2, 3], dtype: .int64)
+        Elementwise.binary(.div, a, b, into: q)
+        #expect(q.int64s() == [0, -3, 0, 2, 2, 1])  // C-style truncation, as ONNX Div on integers
+        let lt = Tensor(zeros: [2, 3], dtype: .bool)
+        Elementwise.binary(.less, a, b, into: lt)
+        #expect(lt.scalars(as: Bool.self) == [true, true, false, false, false, true])
+    }
+
+    @Test func coalescingKeepsOrder() {
+        let (dims, st) = Broadcast.coalesce([2, 3, 4], [[12, 4, 1], [0, 4, 1]])
+        #expect(dims == [2, 12] && st[0] == [12, 1] && st[1] == [0, 1])
+    }
+}
+
+@Suite("Data movement")
+struct MovementTests {
+    @Test(arguments: 0..<20)
+    func transposeMatchesNaive(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed))
+        let rank = randomInt(1...5, &g)
+        let shape = (0..<rank).map { _ in randomInt(1...4, &g) }
+        let perm = Array(0..<rank).shuffled(using: &g)
+        let x = Tensor(shape: shape, scalars: (0..<shape.product).map { Int32($0) })
+        let y = Tensor(zeros: perm.map { shape[$0] }, dtype: .int32)
+        Movement.transpose(x, perm: perm, into: y)
+        let st = contiguousStrides(shape)
+        let want = allIndices(y.shape).map { idx in Int32(zip(perm, idx).reduce(0) { $0 + st[$1.0] * $1.1 }) }
+        #expect(y.scalars(as: Int32.self) == want)
+    }
+
+    @Test func stridedCopyWithNegativeSteps() {
+        // x = arange(12).reshape(3, 4); x[::-1, 1::2] = [[9, 11], [5, 7], [1, 3]]
+        let x = Tensor(shape: [3, 4], scalars: (0..<12).map { Float($0) })
+        let y = Tensor(zeros: [3, 2])
+        Movement.stridedCopy(x, offset: 2 * 4 + 1, strides: [-4, 2], into: y)
+        #expect(y.scalars(as: Float.self) == [9, 11, 5, 7, 1, 3])
+    }
+
+    @Test func concatSplitRoundTrip() {
+        let a = Tensor(shape: [2, 1, 3], scalars: (0..<6).map { Float($0) })
+        let b = Tensor(shape: [2, 2, 3], scalars: (6..<18).map { Float($0) })
+        let c = Tensor(zeros: [2, 3, 3])
+        Movement.concat([a, b], axis: 1, into: c)
+        #expect(c.scalars(as: Float.self) == [0, 1, 2, 6, 7, 8, 9, 10, 11, 3, 4, 5, 12, 13, 14, 15, 16, 17])
+        let a2 = Tensor(zeros: [2, 1, 3]), b2 = Tensor(zeros: [2, 2, 3])
+        Movement.split(c, axis: 1, into: [a2, b2])
+        #expect(a2.scalars(as: Float.self) == a.scalars(as: Float.self) && b2.scalars(as: Float.self) == b.scalars(as: Float.self))
+    }
+
+    @Test func padModes() {
+        // numpy.pad([1, 2, 3], (2, 3), mode): reflect [3 2 1 2 3 2 1 2], edge [1 1 1 2 3 3 3 3], wrap [2 3 1 2 3 1 2 3]
+        let x = Tensor(shape: [3], scalars: [Float(1), 2, 3])
+        let want: [Movement.PadMode: [Float]] = [
+            .reflect: [3, 2, 1, 2, 3, 2, 1, 2], .edge: [1, 1, 1, 2, 3, 3, 3, 3], .wrap: [2, 3, 1, 2, 3, 1, 2, 3], .constant: [9, 9, 1, 2, 3, 9, 9, 9],
+        ]
+        for (mode, values) in want {
+            let y = Tensor(zeros: [8])
+            Movement.pad(x, before: [2], mode: mode, constant: Tensor(scalar: Float(9)), into: y)
+            #expect(y.scalars(as: Float.self) == values, "\(mode)")
+        }
+    }
+}
+
+@Suite("Reductions and softmax")
+struct ReduceTests {
+    @Test func reduceOverAxes() {
+        let x = Tensor(shape: [2, 3, 4], scalars: (0..<24).map { Float($0) })
+        let s = Tensor(zeros: [2, 4])
+        Reduce.reduce(.sum, x, axes: [1], into: s)
+        // sum over the middle axis of arange(24).reshape(2,3,4)
+        #expect(s.scalars(as: Float.self) == [12, 15, 18, 21, 48, 51, 54, 57])
+        let m = Tensor(zeros: [3])
+        Reduce.reduce(.max, x, axes: [0, 2], into: m)
+        #expect(m.scalars(as: Float.self) == [15, 19, 23])
+        let mean = Tensor(zeros: [1])
+        Reduce.reduce(.mean, x, axes: [0, 1, 2], into: mean)
+        #expect(mean.scalars(as: Float.self) == [11.5])
+    }
+
+    @Test func softmaxMatchesDefinition() {
+        var g = SeededGenerator(seed: 3)
+        let v = randomFloats(2 * 5 * 3, &g).map { $0 * 20 }
+        let x = Tensor(shape: [2, 5, 3], scalars: v)
+        let y = Tensor(zeros: [2, 5, 3])
+        Reduce.softmax(x, into: y, outer: 2, axis: 5, inner: 3)
+        let got = y.scalars(as: Float.self)
+        for o in 0..<2 {
+            for i in 0..<3 {
+                let col = (0..<5).map { Double(v[(o * 5 + $0) * 3 + i]) }
+                let total = col.map { exp($0) }.reduce(0, +)
+                for a in 0..<5 {
+                    #expect(abs(Double(got[(o * 5 + a) * 3 + i]) - exp(col[a]) / total) < 1e-6)
+                }
+            }
+        }
+    }
+}

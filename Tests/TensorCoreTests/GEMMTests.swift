@@ -1,0 +1,42 @@
+import Testing
+@testable import TensorCore
+
+@Suite("GEMM seam against its naive twin")
+struct GEMMTests {
+    // FP32 sums of k products of values in [-1, 1): the rounding error is below k·2^-24·k; with
+    // k ≤ 64, 1e-4 absolute (plus 1e-5 relative) bounds it with room to spare.
+    @Test(arguments: 0..<40)
+    func randomShapes(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed))
+        let m = randomInt(1...33, &g), n = randomInt(1...33, &g), k = randomInt(1...64, &g)
+        let transA = g.next() & 1 == 1, transB = g.next() & 1 == 1
+        let alpha: Float = seed % 3 == 0 ? 0.5 : 1, beta: Float = seed % 4 == 0 ? 1.5 : 0
+        let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), c0 = randomFloats(m * n, &g)
+        var fast = c0, slow = c0
+        fast.withUnsafeMutableBufferPointer { c in
+            GEMM.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: transA ? m : k, b: b, ldb: transB ? k : n, beta: beta, c: c.baseAddress!, ldc: n)
+        }
+        slow.withUnsafeMutableBufferPointer { c in
+            GEMM.referenceGEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: transA ? m : k, b: b, ldb: transB ? k : n, beta: beta, c: c.baseAddress!, ldc: n)
+        }
+        expectClose(fast, slow, atol: 1e-4, rtol: 1e-5, "sgemm \(m)x\(n)x\(k) tA=\(transA) tB=\(transB)")
+    }
+
+    @Test func doublePrecision() {
+        var g = SeededGenerator(seed: 7)
+        let m = 5, n = 7, k = 9
+        let a = (0..<(m * k)).map { _ in g.normal() }, b = (0..<(k * n)).map { _ in g.normal() }
+        var fast = [Double](repeating: 0, count: m * n), slow = fast
+        fast.withUnsafeMutableBufferPointer { GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: 0, c: $0.baseAddress!, ldc: n) }
+        slow.withUnsafeMutableBufferPointer { GEMM.referenceGEMM(transA: false, transB: false, m: m, n: n, k: k, alpha: 1.0, a: a, lda: k, b: b, ldb: n, beta: 0, c: $0.baseAddress!, ldc: n) }
+        for i in 0..<(m * n) { #expect(abs(fast[i] - slow[i]) < 1e-12) }
+    }
+
+    @Test func emptyInnerDimensionScalesC() {
+        var c: [Float] = [1, 2, 3, 4]
+        c.withUnsafeMutableBufferPointer { p in
+            GEMM.gemm(transA: false, transB: false, m: 2, n: 2, k: 0, alpha: 1, a: [], lda: 1, b: [], ldb: 2, beta: 2, c: p.baseAddress!, ldc: 2)
+        }
+        #expect(c == [2, 4, 6, 8])
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+@testable import TensorCore
+
+/// The repository root, found from this file's path.
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let npyFixtures = repoRoot.appendingPathComponent("ModelZoo/data/npy")
+
+@Suite("numpy file formats")
+struct NPYTests {
+    /// Values numpy wrote next to the fixtures (values.json), as Doubles.
+    static let expected: [String: (dtype: String, shape: [Int], values: [Double])] = {
+        guard let data = try? Data(contentsOf: npyFixtures.appendingPathComponent("values.json")),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] else { return [:] }
+        return json.mapValues { ($0["dtype"] as? String ?? "", $0["shape"] as? [Int] ?? [], $0["values"] as? [Double] ?? []) }
+    }()
+
+    @Test(arguments: ["f32", "f64", "f16", "i64", "i32", "i8", "u8", "bool", "scalar", "empty"])
+    func readsWhatNumpyWrote(name: String) throws {
+        let want = try #require(Self.expected[name], "values.json lacks \(name); run ModelZoo/scripts/make_npy_fixtures.py")
+        let t = try NPY.read(contentsOf: npyFixtures.appendingPathComponent("\(name).npy"))
+        #expect(t.dtype.description == want.dtype)
+        #expect(t.shape == want.shape)
+        if name == "i64" {
+            // Beyond 2^53 Doubles are inexact; compare the integers.
+            #expect(t.int64s() == [-(1 << 62), 0, 7, 1 << 40])
+        } else if t.dtype == .float64 {
+            // JSON text round-trips doubles only to within an ulp or so through Foundation's parser.
+            for (a, b) in zip(t.doubles(), want.values) { #expect(abs(a - b) <= 1e-15 * abs(b)) }
+        } else {
+            // Narrower types: the value numpy printed, rounded back to the type, is exact.
+            #expect(t.doubles() == Tensor(shape: [want.values.count], scalars: want.values).converted(to: t.dtype).doubles())
+        }
+    }
+
+    @Test func roundTripsEveryDType() throws {
+        for dtype in DType.allCases {
+            let t = Tensor.random(shape: [2, 3], dtype: dtype, seed: 5)
+            let back = try NPY.decode(NPY.encode(t), path: "memory")
+            #expect(back.dtype == dtype && back.shape == [2, 3])
+            #expect(back.withUnsafeBytes { Array($0) } == t.withUnsafeBytes { Array($0) })
+        }
+    }
+
+    @Test func readsStoredAndCompressedNPZ() throws {
+        let stored = try NPZ.read(contentsOf: npyFixtures.appendingPathComponent("stored.npz"))
+        #expect(Set(stored.keys) == ["a", "b"])
+        #expect(stored["a"]?.scalars(as: Float.self) == Self.expected["f32"]?.values.map { Float($0) })
+        #expect(stored["b"]?.int64s() == [-(1 << 62), 0, 7, 1 << 40])
+        let compressed = try NPZ.read(contentsOf: npyFixtures.appendingPathComponent("compressed.npz"))
+        #expect(compressed["a"]?.scalars(as: Float.self) == Self.expected["f32"]?.values.map { Float($0) })
+        #expect(compressed["big"]?.shape == [64, 50])
+        let big = compressed["big"]?.scalars(as: Float.self) ?? []
+        #expect(big == (Self.expected["big"]?.values.map { Float($0) } ?? []), "decompressed values differ from numpy's")
+    }
+
+    @Test func npzRoundTrip() throws {
+        let arrays = ["x": Tensor.random(shape: [4, 5], dtype: .float32, seed: 1), "y/z": Tensor(shape: [2], scalars: [Int64(3), -4])]
+        let back = try NPZ.decode(NPZ.encode(arrays), path: "memory")
+        #expect(back["x"]?.scalars(as: Float.self) == arrays["x"]?.scalars(as: Float.self))
+        #expect(back["y/z"]?.int64s() == [3, -4])
+    }
+
+    @Test func rejectsWhatItCannotRead() throws {
+        #expect(throws: TensorFileError.self) { try NPY.read(contentsOf: npyFixtures.appendingPathComponent("fortran.npy")) }
+        #expect(throws: TensorFileError.self) { try NPY.read(contentsOf: npyFixtures.appendingPathComponent("bigendian.npy")) }
+        let good = try Data(contentsOf: npyFixtures.appendingPathComponent("f32.npy"))
+        do {
+            _ = try NPY.decode(good.prefix(good.count - 3), path: "cut.npy")
+            Issue.record("a truncated file was accepted")
+        } catch let e as TensorFileError {
+            #expect(e.description.contains("truncated"))
+        }
+        #expect(throws: TensorFileError.self) { try NPY.decode(Data("not numpy at all".utf8), path: "x.npy") }
+        // A header claiming 2^40 elements must fail before allocating.
+        var huge = Data(NPY.magic + [1, 0])
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }\n"
+        huge.append(contentsOf: [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+        huge.append(contentsOf: Array(header.utf8))
+        #expect(throws: TensorFileError.self) { try NPY.decode(huge, path: "huge.npy") }
+        #expect(throws: TensorFileError.self) { try NPZ.decode(Data([0x50, 0x4B, 3, 4, 0, 0]), path: "bad.npz") }
+    }
+}
+
+@Suite("dtype conversion")
+struct ConvertTests {
+    @Test func castSemantics() {
+        let x = Tensor(shape: [5], scalars: [Float(1.9), -1.9, 0, 3e9, .nan])
+        #expect(x.converted(to: .int64).int64s() == [1, -1, 0, 3_000_000_000, 0])
+        #expect(x.converted(to: .bool).scalars(as: Bool.self) == [true, true, false, true, true])
+        // IEEE binary16 bit patterns: 0.1 rounds to 0x2E66, 65520 overflows to +inf (0x7C00).
+        let h = Tensor(shape: [2], scalars: [Float(0.1), 65520]).converted(to: .float16).scalars(as: Float16.self)
+        #expect(h.map(\.bitPattern) == [0x2E66, 0x7C00])
+        #expect(Tensor(shape: [2], scalars: [Int64(300), -1]).converted(to: .uint8).scalars(as: UInt8.self) == [44, 255])
+    }
+}
