@@ -209,6 +209,55 @@ case("expand", 13, [helper.make_node("Expand", ["X", "s"], ["Y"])], [vi("X", F, 
 case("shape_start_end", 15, [helper.make_node("Shape", ["X"], ["s"], start=1, end=-1), helper.make_node("Cast", ["s"], ["Y"], to=F)],
      [vi("X", F, [2, 3, 4, 5])], [vi("Y", F, None)], {"X": rand(2, 3, 4, 5)})
 
+# Resize and Upsample forms.
+def resize_case(name, opset, x_shape, scales=None, sizes=None, roi=None, **attrs):
+    inits, ins = [], ["X"]
+    if opset < 11:
+        inits.append(init("scales", np.array(scales, np.float32)))
+        ins.append("scales")
+    else:
+        if opset == 11:  # roi and scales are required inputs at opset 11: empty tensors stand for "not given"
+            roi = [] if roi is None else roi
+            scales = [] if scales is None else scales
+        ins += ["roi" if roi is not None else "", "scales" if scales is not None else "", "sizes" if sizes is not None else ""]
+        if roi is not None:
+            inits.append(init("roi", np.array(roi, np.float32)))
+        if scales is not None:
+            inits.append(init("scales", np.array(scales, np.float32)))
+        if sizes is not None:
+            inits.append(init("sizes", np.array(sizes, np.int64)))
+        while ins[-1] == "":
+            ins.pop()
+    case(name, opset, [helper.make_node("Resize", ins, ["Y"], **attrs)], [vi("X", F, list(x_shape))], [vi("Y", F, None)],
+         {"X": rand(*x_shape)}, inits)
+
+
+resize_case("resize10_nearest", 10, (1, 2, 3, 4), scales=[1, 1, 2, 1.5])
+resize_case("resize10_linear", 10, (1, 2, 3, 4), scales=[1, 1, 2, 2.5], mode="linear")
+resize_case("resize11_nearest_half_pixel", 11, (1, 2, 4, 5), scales=[1, 1, 1.7, 0.6])
+resize_case("resize11_nearest_ceil_asym", 11, (1, 2, 4, 5), sizes=[1, 2, 7, 3], coordinate_transformation_mode="asymmetric", nearest_mode="ceil")
+resize_case("resize11_nearest_prefer_ceil_align", 11, (1, 2, 4, 5), scales=[1, 1, 2, 2], coordinate_transformation_mode="align_corners", nearest_mode="round_prefer_ceil")
+resize_case("resize13_nearest_floor", 13, (1, 2, 4, 5), scales=[1, 1, 3, 2], nearest_mode="floor")
+resize_case("resize13_linear_half_pixel", 13, (2, 3, 5, 4), scales=[1, 1, 2, 2], mode="linear")
+resize_case("resize13_linear_down", 13, (1, 2, 8, 9), sizes=[1, 2, 3, 4], mode="linear")
+resize_case("resize13_linear_align_corners", 13, (1, 2, 4, 5), sizes=[1, 2, 7, 9], mode="linear", coordinate_transformation_mode="align_corners")
+resize_case("resize13_linear_pytorch", 13, (1, 2, 4, 5), sizes=[1, 2, 1, 9], mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
+resize_case("resize13_linear_asymmetric", 13, (1, 2, 4, 5), scales=[1, 1, 1.5, 2.5], mode="linear", coordinate_transformation_mode="asymmetric")
+resize_case("resize13_cubic", 13, (1, 2, 5, 6), scales=[1, 1, 2, 1.5], mode="cubic")
+resize_case("resize13_cubic_exclude_a05", 13, (1, 2, 5, 6), scales=[1, 1, 0.8, 1.7], mode="cubic", cubic_coeff_a=-0.5, exclude_outside=1)
+resize_case("resize13_tf_crop", 13, (1, 1, 6, 7), sizes=[1, 1, 4, 5], roi=[0, 0, 0.2, 0.1, 1, 1, 0.9, 1.2], mode="linear",
+            coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=-3.0)
+resize_case("resize18_axes", 18, (1, 2, 4, 5), scales=[2.0, 1.5], axes=[2, 3], mode="linear")
+resize_case("resize18_antialias_linear", 18, (1, 2, 12, 10), sizes=[1, 2, 5, 4], mode="linear", antialias=1)
+resize_case("resize18_antialias_cubic", 18, (1, 2, 12, 10), scales=[1, 1, 0.5, 0.4], mode="cubic", antialias=1)
+resize_case("resize18_not_larger", 18, (1, 2, 4, 6), sizes=[7, 9], axes=[2, 3], keep_aspect_ratio_policy="not_larger")
+resize_case("resize18_not_smaller", 18, (1, 2, 4, 6), sizes=[7, 9], axes=[2, 3], keep_aspect_ratio_policy="not_smaller", mode="linear")
+resize_case("resize19_half_pixel_symmetric", 19, (1, 2, 4, 5), scales=[1, 1, 1.7, 2.3], mode="linear", coordinate_transformation_mode="half_pixel_symmetric")
+case("upsample7_nearest", 7, [helper.make_node("Upsample", ["X"], ["Y"], scales=[1.0, 1.0, 2.0, 3.0])], [vi("X", F, [1, 2, 3, 4])],
+     [vi("Y", F, None)], {"X": rand(1, 2, 3, 4)})
+case("upsample9_linear", 9, [helper.make_node("Upsample", ["X", "s"], ["Y"], mode="linear")], [vi("X", F, [1, 2, 3, 4])],
+     [vi("Y", F, None)], {"X": rand(1, 2, 3, 4)}, [init("s", np.array([1, 1, 2, 2], np.float32))])
+
 # A small CNN block chain at opset 7 and 21 (conv-bn-relu, pool, gemm) with dynamic batch.
 for opset in (7, 21):
     inits = [init("w1", rand(8, 3, 3, 3) * 0.3), init("b1", rand(8)),

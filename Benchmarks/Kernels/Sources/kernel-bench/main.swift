@@ -1,0 +1,76 @@
+// Measures the tensor core's kernels against the machine's sgemm throughput.
+// Each figure is the median of repeated timings after a warm-up, on one thread unless stated.
+import Dispatch
+import Foundation
+import Touchstone
+
+func median(_ body: () -> Void, repeats: Int = 15) -> Double {
+    body()
+    var t: [Double] = []
+    for _ in 0..<repeats {
+        let s = DispatchTime.now().uptimeNanoseconds
+        body()
+        t.append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e9)
+    }
+    return t.sorted()[t.count / 2]
+}
+
+let threads = Int(CommandLine.arguments.dropFirst().first ?? "1") ?? 1
+GEMM.setThreads(threads)
+print("OpenBLAS kernels: \(GEMM.coreName); threads: \(threads)")
+print("| kernel | shape | median time | throughput |")
+print("|---|---|---:|---:|")
+
+func row(_ name: String, _ shape: String, _ seconds: Double, _ value: Double, _ unit: String) {
+    print(String(format: "| %@ | %@ | %.3f ms | %.1f %@ |", name, shape, seconds * 1000, value, unit))
+}
+
+// sgemm peak: a large square product and a typical convolution product.
+var peak = 0.0
+for (m, n, k) in [(1024, 1024, 1024), (256, 3136, 1152), (64, 12544, 147)] {
+    let a = Tensor.random(shape: [m, k], dtype: .float32, seed: 1), b = Tensor.random(shape: [k, n], dtype: .float32, seed: 2)
+    let c = Tensor(zeros: [m, n])
+    let s = median { Linear.matmul(a, b, into: c, m: m, n: n, k: k, transA: false, transB: false, alpha: 1, beta: 0) }
+    let gflops = 2.0 * Double(m * n * k) / s / 1e9
+    peak = max(peak, gflops)
+    row("GEMM seam (sgemm)", "\(m)×\(n)×\(k)", s, gflops, "GFLOP/s")
+}
+
+// Convolution through im2col + GEMM, and the im2col alone.
+let geo = Conv2DGeometry(batch: 1, inChannels: 64, inHeight: 56, inWidth: 56, outChannels: 64, outHeight: 56, outWidth: 56,
+                         kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: 1)
+let x = Tensor.random(shape: [1, 64, 56, 56], dtype: .float32, seed: 3)
+let w = Tensor.random(shape: [64, 64, 3, 3], dtype: .float32, seed: 4)
+let y = Tensor(zeros: [1, 64, 56, 56])
+let scratch = Scratch()
+let sConv = median { Conv2D.forward(input: x, weight: w, bias: nil, output: y, geometry: geo, activation: .relu, scratch: scratch, threads: threads) }
+row("Conv 3×3 (im2col + GEMM + ReLU)", "64→64, 56×56", sConv, 2.0 * Double(geo.multiplyAdds) / sConv / 1e9, String(format: "GFLOP/s (%.0f%% of sgemm peak)", 100 * 2.0 * Double(geo.multiplyAdds) / sConv / 1e9 / peak))
+let col = Tensor(zeros: [64 * 9, 56 * 56])
+let sCol = median {
+    x.withUnsafeBufferPointer(as: Float.self) { src in
+        col.withUnsafeMutableBufferPointer(as: Float.self) { dst in
+            Conv2D.im2col(src.baseAddress!, channels: 64, geometry: geo, into: dst.baseAddress!, threads: threads)
+        }
+    }
+}
+row("im2col", "64×56×56, 3×3", sCol, Double(col.byteCount + x.byteCount) / sCol / 1e9, "GB/s")
+
+// Depthwise 3×3 (MobileNet's shape).
+let dgeo = Conv2DGeometry(batch: 1, inChannels: 144, inHeight: 56, inWidth: 56, outChannels: 144, outHeight: 56, outWidth: 56,
+                          kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: 144)
+let dx = Tensor.random(shape: [1, 144, 56, 56], dtype: .float32, seed: 5)
+let dw = Tensor.random(shape: [144, 1, 3, 3], dtype: .float32, seed: 6)
+let dy = Tensor(zeros: [1, 144, 56, 56])
+let sDw = median { Conv2D.depthwise(input: dx, weight: dw, bias: nil, output: dy, geometry: dgeo, activation: .relu, threads: threads) }
+row("depthwise 3×3", "144×56×56", sDw, 2.0 * Double(dgeo.multiplyAdds) / sDw / 1e9, String(format: "GFLOP/s (%.1f%% of sgemm peak)", 100 * 2.0 * Double(dgeo.multiplyAdds) / sDw / 1e9 / peak))
+
+// Elementwise add, same shape and per-channel broadcast.
+let ea = Tensor.random(shape: [1, 256, 56, 56], dtype: .float32, seed: 7), eb = Tensor.random(shape: [1, 256, 56, 56], dtype: .float32, seed: 8)
+let ec = Tensor(zeros: [1, 256, 56, 56])
+let sAdd = median { Elementwise.binary(.add, ea, eb, into: ec) }
+row("add (same shape)", "256×56×56", sAdd, 3.0 * Double(ea.byteCount) / sAdd / 1e9, "GB/s")
+let bias = Tensor.random(shape: [256, 1, 1], dtype: .float32, seed: 9)
+let sBias = median { Elementwise.binary(.add, ea, bias, into: ec) }
+row("add (per-channel broadcast)", "256×56×56 + 256×1×1", sBias, 2.0 * Double(ea.byteCount) / sBias / 1e9, "GB/s")
+let sRelu = median { Elementwise.unary(.activation(.relu), ea, into: ec) }
+row("relu", "256×56×56", sRelu, 2.0 * Double(ea.byteCount) / sRelu / 1e9, "GB/s")

@@ -1,0 +1,100 @@
+"""Side-by-side latency of Touchstone and onnxruntime, interleaved in one run.
+
+    python3 Benchmarks/compare_onnxruntime.py [--models resnet18,...] [--batches 1,8] [--threads 1,2]
+        [--runs 10] [--warmup 3] [--rounds 3] [--out Benchmarks/out/compare.json]
+
+For every model × batch × threads it alternates the two runtimes `rounds` times (each a fresh
+process: `touchstone bench --json` and Benchmarks/ort_bench.py), pools the timed runs, and reports
+median latencies, their ratio, load time and peak RSS, then the geometric mean of the ratios.
+Models come from ModelZoo/generated (python3 ModelZoo/scripts/make_torchvision.py). Touchstone
+must be built first: swift build -c release -Xswiftc -target-cpu -Xswiftc native.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1",
+          "googlenet", "densenet121", "shufflenet_v2_x1_0", "efficientnet_b0", "vgg11"]
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("no JSON line in output:\n" + text)
+
+
+def run(cmd, env=None):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}")
+    return last_json(p.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--touchstone", default=os.path.join(REPO, ".build", "release", "touchstone"))
+    ap.add_argument("--out", default=os.path.join(HERE, "out", "compare.json"))
+    args = ap.parse_args()
+    env = dict(os.environ)
+    results = []
+    for model in args.models.split(","):
+        path = os.path.join(REPO, "ModelZoo", "generated", "models", model + ".onnx")
+        if not os.path.exists(path):
+            sys.exit(f"{path} is missing: run python3 ModelZoo/scripts/make_torchvision.py")
+        for batch in map(int, args.batches.split(",")):
+            for threads in map(int, args.threads.split(",")):
+                common = ["--batch", str(batch), "--threads", str(threads), "--runs", str(args.runs), "--warmup", str(args.warmup)]
+                ts, ort = [], []
+                ts_meta, ort_meta = [], []
+                for _ in range(args.rounds):
+                    a = run([args.touchstone, "bench", path, "--json"] + common, env)
+                    b = run([sys.executable, os.path.join(HERE, "ort_bench.py"), path] + common)
+                    ts += a["lat_ms"]
+                    ort += b["lat_ms"]
+                    ts_meta.append(a)
+                    ort_meta.append(b)
+                row = {
+                    "model": model, "batch": batch, "threads": threads,
+                    "touchstone_ms": statistics.median(ts), "onnxruntime_ms": statistics.median(ort),
+                    "touchstone_load_s": statistics.median(m["load_s"] for m in ts_meta),
+                    "onnxruntime_load_s": statistics.median(m["load_s"] for m in ort_meta),
+                    "touchstone_rss_mb": max(m["peak_rss_mb"] for m in ts_meta),
+                    "onnxruntime_rss_mb": max(m["peak_rss_mb"] for m in ort_meta),
+                }
+                row["ratio"] = row["touchstone_ms"] / row["onnxruntime_ms"]
+                results.append(row)
+                print(f"{model:20s} b{batch} t{threads}: touchstone {row['touchstone_ms']:8.2f} ms  onnxruntime {row['onnxruntime_ms']:8.2f} ms"
+                      f"  ratio {row['ratio']:.2f}  rss {row['touchstone_rss_mb']:.0f}/{row['onnxruntime_rss_mb']:.0f} MB", flush=True)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1)
+    print()
+    print("| model | batch | threads | Touchstone ms | onnxruntime ms | ratio | load s (T / ORT) | peak RSS MB (T / ORT) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['model']} | {r['batch']} | {r['threads']} | {r['touchstone_ms']:.2f} | {r['onnxruntime_ms']:.2f} | {r['ratio']:.2f} |"
+              f" {r['touchstone_load_s']:.2f} / {r['onnxruntime_load_s']:.2f} | {r['touchstone_rss_mb']:.0f} / {r['onnxruntime_rss_mb']:.0f} |")
+    print()
+    for batch in map(int, args.batches.split(",")):
+        for threads in map(int, args.threads.split(",")):
+            rs = [r["ratio"] for r in results if r["batch"] == batch and r["threads"] == threads]
+            if rs:
+                g = math.exp(sum(map(math.log, rs)) / len(rs))
+                print(f"batch {batch}, {threads} thread(s): geometric mean ratio {g:.2f}, worst {max(rs):.2f} over {len(rs)} models")
+
+
+if __name__ == "__main__":
+    main()

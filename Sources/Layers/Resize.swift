@@ -1,0 +1,107 @@
+import Foundation
+import TensorCore
+
+/// ONNX `Resize` (opsets 10–19) and `Upsample` (7–9).
+///
+/// X `[d0, …]` float; output sizes from `sizes` (input 3) or `⌊d·scale⌋` from `scales` (input 2,
+/// or the attribute for Upsample-7), optionally only over `axes`; `keep_aspect_ratio_policy`
+/// adjusts sizes. Each axis is resampled separably by `ResizeTaps`.
+public struct Resize: Layer {
+    public var opType: String { isUpsample ? "Upsample" : "Resize" }
+    public let isUpsample: Bool
+    public let mode: ResizeTaps.Mode
+    public let transform: ResizeTaps.CoordinateTransform
+    public let nearest: ResizeTaps.NearestRounding
+    public let cubicA: Double
+    public let excludeOutside: Bool
+    public let antialias: Bool
+    public let extrapolation: Double
+    public let axes: [Int]?
+    public let keepAspectRatio: String
+    /// Upsample-7's scales attribute; nil means read inputs.
+    public let attributeScales: [Double]?
+    /// Input positions of roi, scales and sizes (opset 10 and Upsample-9 have only scales at 1).
+    public let roiInput: Int?, scalesInput: Int?, sizesInput: Int?
+
+    public init(
+        isUpsample: Bool = false, mode: ResizeTaps.Mode, transform: ResizeTaps.CoordinateTransform, nearest: ResizeTaps.NearestRounding,
+        cubicA: Double = -0.75, excludeOutside: Bool = false, antialias: Bool = false, extrapolation: Double = 0,
+        axes: [Int]? = nil, keepAspectRatio: String = "stretch", attributeScales: [Double]? = nil,
+        roiInput: Int?, scalesInput: Int?, sizesInput: Int?
+    ) {
+        self.isUpsample = isUpsample
+        self.mode = mode; self.transform = transform; self.nearest = nearest; self.cubicA = cubicA
+        self.excludeOutside = excludeOutside; self.antialias = antialias; self.extrapolation = extrapolation
+        self.axes = axes; self.keepAspectRatio = keepAspectRatio; self.attributeScales = attributeScales
+        self.roiInput = roiInput; self.scalesInput = scalesInput; self.sizesInput = sizesInput
+    }
+
+    struct Plan { var shape: [Int]; var taps: [ResizeTaps?] }
+
+    func plan(_ shape: [Int], _ values: [Tensor?]) throws -> Plan {
+        let rank = shape.count
+        let ax = try (axes ?? Array(0..<rank)).map { try normalizedAxis($0, rank: rank) }
+        func value(_ i: Int?) -> Tensor? {
+            guard let i, i < values.count, let t = values[i], t.count > 0 else { return nil }
+            return t
+        }
+        func present(_ i: Int?) -> Bool { i.map { $0 < values.count } ?? false }
+        var scales = [Double](repeating: 1, count: rank)
+        var out = shape
+        if let s = attributeScales ?? value(scalesInput)?.doubles() {
+            guard s.count == ax.count else { throw LayerError("scales has \(s.count) values for \(ax.count) axes") }
+            for (k, a) in ax.enumerated() {
+                guard s[k] > 0 else { throw LayerError("scales \(s) must be positive") }
+                scales[a] = s[k]
+                out[a] = Int((Double(shape[a]) * s[k]).rounded(.down))
+            }
+        } else if let sz = value(sizesInput)?.int64s() {
+            guard sz.count == ax.count else { throw LayerError("sizes has \(sz.count) values for \(ax.count) axes") }
+            guard sz.allSatisfy({ $0 >= 0 && $0 <= 1 << 32 }) else { throw LayerError("sizes \(sz) must be in 0…2^32") }
+            if keepAspectRatio == "stretch" {
+                for (k, a) in ax.enumerated() { out[a] = Int(sz[k]); scales[a] = Double(sz[k]) / Double(max(shape[a], 1)) }
+            } else {
+                let ratios = ax.enumerated().map { Double(sz[$0.offset]) / Double(max(shape[$0.element], 1)) }
+                let s = keepAspectRatio == "not_larger" ? ratios.min() ?? 1 : ratios.max() ?? 1
+                for a in ax { scales[a] = s; out[a] = Int((s * Double(shape[a])).rounded(.toNearestOrAwayFromZero)) }
+            }
+        } else if present(scalesInput) || present(sizesInput) {
+            throw LayerError("scales or sizes must be constants or computable from shapes; they depend on data")
+        } else {
+            throw LayerError("needs scales or sizes")
+        }
+        var roi = [(Double, Double)](repeating: (0, 1), count: rank)
+        if transform == .tfCropAndResize, let r = value(roiInput)?.doubles() {
+            guard r.count == 2 * ax.count else { throw LayerError("roi has \(r.count) values, expected \(2 * ax.count)") }
+            for (k, a) in ax.enumerated() { roi[a] = (r[k], r[k + ax.count]) }
+        }
+        var taps = [ResizeTaps?](repeating: nil, count: rank)
+        for a in 0..<rank where out[a] != shape[a] || scales[a] != 1 || transform == .tfCropAndResize {
+            guard shape[a] > 0 else { throw LayerError("cannot resize an empty axis \(a)") }
+            taps[a] = ResizeTaps.make(
+                input: shape[a], output: out[a], scale: scales[a], mode: mode, transform: transform, nearest: nearest,
+                cubicA: cubicA, excludeOutside: excludeOutside, antialias: antialias, roi: roi[a])
+        }
+        return Plan(shape: out, taps: taps)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X")
+        for i in [scalesInput, sizesInput, roiInput].compactMap({ $0 }) where i < inputs.count && inputs[i] != nil && constants[i] == nil {
+            throw LayerError("input \(i) (roi/scales/sizes) must be a constant or computable from shapes; it depends on data")
+        }
+        return [TensorType(x.dtype, try plan(x.shape, constants).shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let p = try plan(x.shape, inputs)
+        if x.dtype == .float32 || x.dtype == .float64 {
+            Resample.apply(x, taps: p.taps, extrapolation: extrapolation, into: outputs[0])
+        } else {
+            let y = Tensor(zeros: outputs[0].shape, dtype: .float64)
+            Resample.apply(x.converted(to: .float64), taps: p.taps, extrapolation: extrapolation, into: y)
+            y.convert(into: outputs[0])
+        }
+    }
+}
