@@ -49,7 +49,7 @@ public struct Gemm: Layer {
                 Movement.broadcast(ct, into: y)
                 betaUsed = beta
             }
-            Linear.matmul(f[0]!, f[1]!, into: y, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: betaUsed)
+            Linear.matmul(f[0]!, f[1]!, into: y, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: betaUsed, threads: context.threads)
             if let act = activation { Linear.activate(y, act) }
         }
     }
@@ -108,7 +108,7 @@ public struct MatMul: Layer {
             return
         }
         try withFloat32([a, b], outputs[0]) { f, y in
-            Linear.batchedMatmul(f[0]!.reshaped(p.a), f[1]!.reshaped(p.b), into: y, batch: p.batch, m: p.m, n: p.n, k: p.k)
+            Linear.batchedMatmul(f[0]!.reshaped(p.a), f[1]!.reshaped(p.b), into: y, batch: p.batch, m: p.m, n: p.n, k: p.k, threads: context.threads)
             if let act = activation { Linear.activate(y, act) }
         }
     }

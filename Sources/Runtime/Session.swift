@@ -48,6 +48,8 @@ public final class Session {
     /// With `SessionOptions.profile`: accumulated seconds per op type (a fused activation is
     /// named after its producer, e.g. `Conv+Relu`) and the number of steps timed.
     public private(set) var profile: [String: (seconds: Double, count: Int)] = [:]
+    /// With `SessionOptions.profile`: accumulated seconds per node name.
+    public private(set) var nodeProfile: [String: Double] = [:]
     private let context: ExecutionContext
     private var plans: [[TensorType]: Plan] = [:]
 
@@ -106,6 +108,7 @@ public final class Session {
                     let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                     profile[key, default: (0, 0)].seconds += dt
                     profile[key, default: (0, 0)].count += 1
+                    nodeProfile[node.name, default: 0] += dt
                 }
             }
             if options.taps != .none {

@@ -32,10 +32,11 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .relu: return x < 0 ? 0 : x
         case .leakyRelu(let a): return x < 0 ? a * x : x
         case .clip(let lo, let hi): return Swift.min(Swift.max(x, lo), hi).nanPreserving(x)
-        case .sigmoid: return Activation.sigmoid(x)
-        case .hardSigmoid(let a, let b): return Swift.max(0, Swift.min(1, a * x + b))
-        case .hardSwish: return x * Swift.max(0, Swift.min(1, x / 6 + 0.5))
-        case .tanh: return Foundation.tanh(x)
+        // The same vector code as the buffer path, so that a value is bitwise the same either way.
+        case .sigmoid: return VectorMath.sigmoid(VectorMath.V(repeating: x))[0]
+        case .hardSigmoid(let a, let b): return Swift.max(0, Swift.min(1, a * x + b)).nanPreserving(x)
+        case .hardSwish: return x * Swift.max(0, Swift.min(1, x * (1.0 / 6) + 0.5))
+        case .tanh: return VectorMath.tanh(VectorMath.V(repeating: x))[0]
         }
     }
 
@@ -52,51 +53,40 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Numerically stable logistic function.
-    @inlinable static func sigmoid(_ x: Float) -> Float {
-        if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
-        let e = Foundation.exp(x)
-        return e / (1 + e)
-    }
-
     /// Applies the activation in place over `count` floats at `p`.
     public func apply(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        typealias V = SIMD8<Float>
-        let vn = count / 8 * 8
+        apply(UnsafePointer(p), into: p, count: count)
+    }
+
+    /// `dst[i] = activation(src[i])` for `count` floats; `src` may equal `dst`.
+    public func apply(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
+        typealias V = VectorMath.V
+        let zero = V(repeating: 0), one = V(repeating: 1)
         switch self {
         case .relu:
-            let zero = V(repeating: 0)
-            var i = 0
-            while i < vn {
-                let v = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-                UnsafeMutableRawPointer(p + i).storeBytes(of: v.replacing(with: zero, where: v .< zero), as: V.self)
-                i += 8
-            }
-            for j in vn..<count where p[j] < 0 { p[j] = 0 }
+            VectorMath.map(src, into: dst, count: count) { v in v.replacing(with: zero, where: v .< zero) }
         case .clip(let lo, let hi):
             let l = V(repeating: lo), h = V(repeating: hi)
-            var i = 0
-            while i < vn {
-                var v = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-                v = v.replacing(with: l, where: v .< l)
-                v = v.replacing(with: h, where: v .> h)
-                UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
-                i += 8
-            }
-            for j in vn..<count { p[j] = apply(p[j]) }
+            VectorMath.map(src, into: dst, count: count) { v in v.replacing(with: l, where: v .< l).replacing(with: h, where: v .> h) }
         case .leakyRelu(let a):
-            let zero = V(repeating: 0), av = V(repeating: a)
-            var i = 0
-            while i < vn {
-                let v = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-                UnsafeMutableRawPointer(p + i).storeBytes(of: v.replacing(with: v * av, where: v .< zero), as: V.self)
-                i += 8
+            let av = V(repeating: a)
+            VectorMath.map(src, into: dst, count: count) { v in v.replacing(with: v * av, where: v .< zero) }
+        case .hardSigmoid(let a, let b):
+            let av = V(repeating: a), bv = V(repeating: b)
+            VectorMath.map(src, into: dst, count: count) { x in
+                let y = av * x + bv
+                return y.replacing(with: zero, where: y .< zero).replacing(with: one, where: y .> one).replacing(with: x, where: x .!= x)
             }
-            for j in vn..<count { p[j] = apply(p[j]) }
-        case .hardSwish, .hardSigmoid:
-            for j in 0..<count { p[j] = apply(p[j]) }
-        case .sigmoid, .tanh:
-            for j in 0..<count { p[j] = apply(p[j]) }
+        case .hardSwish:
+            let sixth = V(repeating: 1.0 / 6), half = V(repeating: 0.5)
+            VectorMath.map(src, into: dst, count: count) { x in
+                let g = x * sixth + half
+                return x * g.replacing(with: zero, where: g .< zero).replacing(with: one, where: g .> one)
+            }
+        case .sigmoid:
+            VectorMath.map(src, into: dst, count: count) { VectorMath.sigmoid($0) }
+        case .tanh:
+            VectorMath.map(src, into: dst, count: count) { VectorMath.tanh($0) }
         }
     }
 

@@ -76,7 +76,7 @@ public enum Conv2D {
                             GEMM.gemm(
                                 transA: false, transB: false, m: mg, n: plane, k: kdim, alpha: 1,
                                 a: w.baseAddress! + grp * mg * kdim, lda: kdim, b: b, ldb: plane,
-                                beta: 0, c: c, ldc: plane)
+                                beta: 0, c: c, ldc: plane, threads: threads)
                         }
                         let o = out.baseAddress! + n * g.outChannels * plane
                         biasActivation(o, channels: g.outChannels, plane: plane, bias: bias, activation: activation, threads: threads)
@@ -160,45 +160,115 @@ public enum Conv2D {
     /// Direct depthwise convolution: each group reads one input channel and writes
     /// `outChannels / groups` output channels.
     /// - input `[N, C, H, W]`, weight `[M, 1, KH, KW]`, output `[N, M, OH, OW]`.
+    ///
+    /// Each input plane is first copied into a zero-padded scratch plane split into `strideW`
+    /// column phases (`phase[p][y][j] = padded[y][j·strideW + p]`), so that every tap of every
+    /// stride reads contiguous memory and the kernel needs no bounds checks. Then eight outputs at a
+    /// time accumulate all KH·KW taps in a register and are written once, activation included.
     public static func depthwise(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
         activation: Activation?, threads: Int
     ) {
         let mult = g.outChannels / g.groups
         let ih = g.inHeight, iw = g.inWidth, oh = g.outHeight, ow = g.outWidth
-        let kh = g.kernelHeight, kw = g.kernelWidth
-        let inBase = input.storage.base.assumingMemoryBound(to: Float.self)
-        let wBase = weight.storage.base.assumingMemoryBound(to: Float.self)
+        let kh = g.kernelHeight, kw = g.kernelWidth, sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
+        let inBase = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
+        let wBase = UnsafePointer(weight.storage.base.assumingMemoryBound(to: Float.self))
         let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
-        let biasPtr = bias.map { $0.storage.base.assumingMemoryBound(to: Float.self) }
+        let biasPtr = bias.map { UnsafePointer($0.storage.base.assumingMemoryBound(to: Float.self)) }
+        // Padded extent: every tap of every output (rounded up to whole vectors) lies inside it.
+        let owPadded = (ow + 7) / 8 * 8
+        let ph = (oh - 1) * sh + (kh - 1) * dh + 1
+        let phaseWidth = owPadded + ((kw - 1) * dw) / sw + 1
+        let phaseSize = ph * phaseWidth
         let planes = g.batch * g.outChannels
+        // Column offsets of each kernel column: which phase, and where in it.
+        let taps = (0..<kw).map { kx in (phase: (kx * dw) % sw, offset: (kx * dw) / sw) }
+        // Columns j of phase p that hold image columns: padded column j·sw + p is image column
+        // j·sw + p − padLeft, which must lie in 0..<iw.
+        let phaseColumns = (0..<sw).map { p -> (Int, Int) in
+            let lo = min(phaseWidth, max(0, ceilDiv(g.padLeft - p, sw)))
+            return (lo, max(lo, min(phaseWidth, ceilDiv(iw + g.padLeft - p, sw))))
+        }
+        // Offset of every tap (ky, kx) from the window's first element, in the phased scratch.
+        let tapCount = kh * kw
+        let tapOffsets = UnsafeMutablePointer<Int>.allocate(capacity: tapCount)
+        defer { tapOffsets.deallocate() }
+        for ky in 0..<kh {
+            for kx in 0..<kw { tapOffsets[ky * kw + kx] = taps[kx].phase * phaseSize + ky * dh * phaseWidth + taps[kx].offset }
+        }
         Parallel.forEachChunk(planes, threads: planes * oh * ow * kh * kw > 1 << 15 ? threads : 1) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: phaseSize * sw + 8)
+            defer { scratch.deallocate() }
+            var loadedPlane = -1
             for pIndex in range {
                 let n = pIndex / g.outChannels, m = pIndex % g.outChannels
-                let c = m / mult
-                let src = inBase + (n * g.inChannels + c) * ih * iw
-                let dst = outBase + pIndex * oh * ow
-                let wk = wBase + m * kh * kw
-                let b = biasPtr?[m] ?? 0
-                for y in 0..<oh {
-                    let row = dst + y * ow
-                    row.update(repeating: b, count: ow)
-                    for ky in 0..<kh {
-                        let iy = y * g.strideH - g.padTop + ky * g.dilationH
+                let c = n * g.inChannels + m / mult
+                if c != loadedPlane {
+                    // [H, W] => sw phases of [ph, phaseWidth], zero outside the image.
+                    scratch.update(repeating: 0, count: phaseSize * sw + 8)
+                    let src = inBase + c * ih * iw
+                    for y in 0..<ph {
+                        let iy = y - g.padTop
                         if iy < 0 || iy >= ih { continue }
                         let line = src + iy * iw
-                        for kx in 0..<kw {
-                            let wv = wk[ky * kw + kx]
-                            let xOffset = kx * g.dilationW - g.padLeft
-                            let lo = min(ow, max(0, ceilDiv(-xOffset, g.strideW)))
-                            let hi = max(lo, min(ow, ceilDiv(iw - xOffset, g.strideW)))
-                            if g.strideW == 1 {
-                                axpy(wv, line + xOffset, row, lo, hi)
+                        for p in 0..<sw {
+                            let dst = scratch + p * phaseSize + y * phaseWidth
+                            let (lo, hi) = phaseColumns[p]
+                            if sw == 1 {
+                                (dst + lo).update(from: line + (lo - g.padLeft), count: hi - lo)
                             } else {
-                                let s = g.strideW
-                                for x in lo..<hi { row[x] += wv * line[x * s + xOffset] }
+                                // Pointer steps, not j·sw indexing: the checked multiply dominated this loop.
+                                var from = line + (lo &* sw &+ p &- g.padLeft)
+                                var to = dst + lo
+                                for _ in lo..<hi {
+                                    to.pointee = from.pointee
+                                    to += 1
+                                    from += sw
+                                }
                             }
                         }
+                    }
+                    loadedPlane = c
+                }
+                let wk = wBase + m * kh * kw
+                let b = SIMD8<Float>(repeating: biasPtr?[m] ?? 0)
+                let dst = outBase + pIndex * oh * ow
+                for y in 0..<oh {
+                    let row = dst + y * ow
+                    let rowBase = scratch + y * sh * phaseWidth
+                    // Four independent accumulators (32 outputs) hide the add latency; then single blocks.
+                    var x = 0
+                    while x + 32 <= ow {
+                        var a0 = b, a1 = b, a2 = b, a3 = b
+                        let r = rowBase + x
+                        for k in 0..<tapCount {
+                            let q = UnsafeRawPointer(r + tapOffsets[k])
+                            let wv = SIMD8<Float>(repeating: wk[k])
+                            a0 += wv * q.loadUnaligned(as: SIMD8<Float>.self)
+                            a1 += wv * q.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                            a2 += wv * q.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+                            a3 += wv * q.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+                        }
+                        let o = UnsafeMutableRawPointer(row + x)
+                        o.storeBytes(of: a0, as: SIMD8<Float>.self)
+                        o.storeBytes(of: a1, toByteOffset: 32, as: SIMD8<Float>.self)
+                        o.storeBytes(of: a2, toByteOffset: 64, as: SIMD8<Float>.self)
+                        o.storeBytes(of: a3, toByteOffset: 96, as: SIMD8<Float>.self)
+                        x += 32
+                    }
+                    while x < ow {
+                        var acc = b
+                        let r = rowBase + x
+                        for k in 0..<tapCount {
+                            acc += SIMD8<Float>(repeating: wk[k]) * UnsafeRawPointer(r + tapOffsets[k]).loadUnaligned(as: SIMD8<Float>.self)
+                        }
+                        if x + 8 <= ow {
+                            UnsafeMutableRawPointer(row + x).storeBytes(of: acc, as: SIMD8<Float>.self)
+                        } else {
+                            for j in 0..<(ow - x) { row[x + j] = acc[j] }
+                        }
+                        x += 8
                     }
                     activation?.apply(row, count: ow)
                 }

@@ -12,8 +12,25 @@ extension GEMM {
         return openblas_get_corename().map { String(cString: $0) } ?? "unknown"
     }
 
-    /// Runs once before the first BLAS call (see `selectKernels`).
-    static let prepared: Bool = selectKernels()
+    /// Runs once before the first BLAS call (see `selectKernels` and `stopOpenBLASThreads`).
+    static let prepared: Bool = selectKernels() && stopOpenBLASThreads()
+
+    /// Makes OpenBLAS single-threaded and ends its worker threads.
+    ///
+    /// Touchstone splits products over its own threads (`gemm(…threads:)`). OpenBLAS's pthread
+    /// build starts one worker per core when it loads, and those workers poll with `sched_yield`;
+    /// measured here, they took a third of the samples of a process that never asked OpenBLAS for
+    /// threads, time taken from the cores Touchstone's own loops run on.
+    static func stopOpenBLASThreads() -> Bool {
+        openblas_set_num_threads(1)
+        #if os(Linux)
+        if let shutdown = dlsym(dlopen(nil, RTLD_NOW), "blas_thread_shutdown_") {
+            typealias Shutdown = @convention(c) () -> Int32
+            _ = unsafeBitCast(shutdown, to: Shutdown.self)()
+        }
+        #endif
+        return true
+    }
 
     @usableFromInline static func prepare() { _ = prepared }
 

@@ -6,7 +6,45 @@ import CBLAS
 /// or its transpose and `lda`, `ldb`, `ldc` are the row strides (in elements) of A, B and C as
 /// stored.
 public enum GEMM {
-    /// Single precision, through `cblas_sgemm`.
+    /// Single precision, through `cblas_sgemm`, split over `threads` threads.
+    ///
+    /// OpenBLAS itself always runs single-threaded (see `setThreads`); a product worth splitting
+    /// is cut into column (or row) blocks, one `cblas_sgemm` call per thread. One thread pool then
+    /// serves every kernel, and OpenBLAS's own workers, which spin for a while after each call,
+    /// never compete with Touchstone's loops for the cores.
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+    ) {
+        let work = m * n * k
+        if threads <= 1 || work < 1 << 18 || (m < 32 && n < 32) {
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let byColumns = n >= m
+        let length = byColumns ? n : m
+        let parts = min(threads, max(1, length / 16))
+        let box = UncheckedBox((a, b, c))
+        Parallel.forEachChunk(parts, threads: parts) { range in
+            let (a, b, c) = box.value
+            for part in range {
+                // Block boundaries rounded to 16 so that each block keeps whole vector tiles.
+                let lo = (length * part / parts) / 16 * 16
+                let hi = part == parts - 1 ? length : (length * (part + 1) / parts) / 16 * 16
+                if hi <= lo { continue }
+                if byColumns {
+                    gemm(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda,
+                         b: transB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+                } else {
+                    gemm(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha, a: transA ? a + lo : a + lo * lda, lda: lda,
+                         b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
+                }
+            }
+        }
+    }
+
+    /// Single precision, through one `cblas_sgemm` call.
     @inlinable
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
@@ -62,10 +100,11 @@ public enum GEMM {
         }
     }
 
-    /// Sets the number of threads OpenBLAS uses (process-wide).
+    /// Keeps OpenBLAS single-threaded (process-wide): Touchstone splits products itself
+    /// (`gemm(…threads:)`), so the session's `threads` governs all parallelism.
     public static func setThreads(_ n: Int) {
         prepare()
-        openblas_set_num_threads(Int32(max(1, n)))
+        openblas_set_num_threads(1)
     }
 
     /// The number of threads OpenBLAS uses now.

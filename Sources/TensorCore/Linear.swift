@@ -1,14 +1,14 @@
 /// Matrix products over tensors, on top of the GEMM seam.
 public enum Linear {
     /// `y = alpha·op(a)·op(b) + beta·y` for rank-2 float32 tensors.
-    public static func matmul(_ a: Tensor, _ b: Tensor, into y: Tensor, m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) {
+    public static func matmul(_ a: Tensor, _ b: Tensor, into y: Tensor, m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float, threads: Int = 1) {
         a.withUnsafeBufferPointer(as: Float.self) { pa in
             b.withUnsafeBufferPointer(as: Float.self) { pb in
                 y.withUnsafeMutableBufferPointer(as: Float.self) { py in
                     GEMM.gemm(
                         transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                         a: pa.baseAddress!, lda: transA ? m : k, b: pb.baseAddress!, ldb: transB ? k : n,
-                        beta: beta, c: py.baseAddress!, ldc: n)
+                        beta: beta, c: py.baseAddress!, ldc: n, threads: threads)
                 }
             }
         }
@@ -16,14 +16,14 @@ public enum Linear {
 
     /// Batched, broadcasting matrix product of float32 tensors.
     /// - a `[…A, M, K]`, b `[…B, K, N]`, y `[batch, M, N]` where batch = broadcast(…A, …B).
-    public static func batchedMatmul(_ a: Tensor, _ b: Tensor, into y: Tensor, batch: [Int], m: Int, n: Int, k: Int) {
+    public static func batchedMatmul(_ a: Tensor, _ b: Tensor, into y: Tensor, batch: [Int], m: Int, n: Int, k: Int, threads: Int = 1) {
         let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
         let pa = UnsafePointer(a.storage.base.assumingMemoryBound(to: Float.self))
         let pb = UnsafePointer(b.storage.base.assumingMemoryBound(to: Float.self))
         let py = y.storage.base.assumingMemoryBound(to: Float.self)
         // A shared 2-D right operand: one GEMM over all rows of A.
         if bBatch.product == 1 && aBatch == batch {
-            GEMM.gemm(transA: false, transB: false, m: batch.product * m, n: n, k: k, alpha: 1, a: pa, lda: k, b: pb, ldb: n, beta: 0, c: py, ldc: n)
+            GEMM.gemm(transA: false, transB: false, m: batch.product * m, n: n, k: k, alpha: 1, a: pa, lda: k, b: pb, ldb: n, beta: 0, c: py, ldc: n, threads: threads)
             return
         }
         let aStrides = Broadcast.strides(of: aBatch, broadcastTo: batch)
@@ -37,7 +37,7 @@ public enum Linear {
                 ia += idx * aStrides[d]
                 ib += idx * bStrides[d]
             }
-            GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: pb + ib * k * n, ldb: n, beta: 0, c: py + i * m * n, ldc: n)
+            GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: pb + ib * k * n, ldb: n, beta: 0, c: py + i * m * n, ldc: n, threads: threads)
         }
     }
 

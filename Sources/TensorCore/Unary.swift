@@ -91,8 +91,7 @@ extension Elementwise {
             x.withUnsafeBufferPointer(as: Float.self) { src in
                 out.withUnsafeMutableBufferPointer(as: Float.self) { dst in
                     if case .activation(let a) = op {
-                        if src.baseAddress != UnsafePointer(dst.baseAddress) { dst.baseAddress!.update(from: src.baseAddress!, count: src.count) }
-                        a.apply(dst.baseAddress!, count: dst.count)
+                        a.apply(src.baseAddress!, into: dst.baseAddress!, count: dst.count)
                     } else {
                         for i in 0..<src.count { dst[i] = op.apply(src[i]) }
                     }

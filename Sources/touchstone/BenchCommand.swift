@@ -70,6 +70,11 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "  %-28@ %8.2f ms/run  %5.1f%%  (%d steps/run)", op as NSString, p.seconds * 1000 / Double(warmup + runs),
                              100 * p.seconds / max(total, 1e-12), p.count / (warmup + runs)))
             }
+            print("slowest nodes:")
+            let kinds = Dictionary(m.graph.nodes.map { ($0.name, $0.layer.opType) }, uniquingKeysWith: { a, _ in a })
+            for (name, seconds) in session.nodeProfile.sorted(by: { $0.value > $1.value }).prefix(12) {
+                print(String(format: "  %8.3f ms/run  %@ (%@)", seconds * 1000 / Double(warmup + runs), name, kinds[name] ?? "?"))
+            }
         }
         if json {
             let latText = lat.map { String(format: "%.4f", $0) }.joined(separator: ", ")

@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+@testable import TensorCore
+
+@Suite("Vectorised exp, sigmoid and tanh against Double libm")
+struct VectorMathTests {
+    /// Units in the last place between a Float and the exact (Double) value.
+    func ulps(_ got: Float, _ exact: Double) -> Double {
+        let e = Float(exact)
+        if got == e { return 0 }
+        return abs(Double(got) - exact) / Double(e.ulp)
+    }
+
+    static let sweep: [Float] = {
+        var g = SeededGenerator(seed: 42)
+        return (0..<20000).map { _ in Float(Double(g.next() >> 11) / Double(1 << 53) * 175 - 87) } + [-87, -20, -1, -1e-6, 0, 1e-6, 0.5, 1, 10, 88]
+    }()
+
+    @Test func expWithinTwoUlps() {
+        var worst = 0.0
+        for chunk in stride(from: 0, to: Self.sweep.count - 8, by: 8) {
+            let v = VectorMath.exp(VectorMath.V(Self.sweep[chunk..<(chunk + 8)]))
+            for j in 0..<8 { worst = max(worst, ulps(v[j], Foundation.exp(Double(Self.sweep[chunk + j])))) }
+        }
+        #expect(worst <= 2, "worst exp error \(worst) ulp")
+    }
+
+    @Test func sigmoidAndTanhAbsoluteError() {
+        // Outputs lie in [0, 1] and [-1, 1]: an absolute bound of 3e-7 is about 2–3 float ulps near 1.
+        var worstS = 0.0, worstT = 0.0
+        for chunk in stride(from: 0, to: Self.sweep.count - 8, by: 8) {
+            let x = VectorMath.V(Self.sweep[chunk..<(chunk + 8)].map { $0 / 4 })
+            let s = VectorMath.sigmoid(x), t = VectorMath.tanh(x)
+            for j in 0..<8 {
+                let d = Double(x[j])
+                worstS = max(worstS, abs(Double(s[j]) - 1 / (1 + Foundation.exp(-d))))
+                worstT = max(worstT, abs(Double(t[j]) - Foundation.tanh(d)))
+            }
+        }
+        #expect(worstS <= 3e-7 && worstT <= 3e-7, "sigmoid \(worstS), tanh \(worstT)")
+    }
+
+    @Test func specialValues() {
+        var x = VectorMath.V(repeating: 0)
+        x[0] = .nan; x[1] = .infinity; x[2] = -.infinity; x[3] = 100; x[4] = -100
+        let s = VectorMath.sigmoid(x), e = VectorMath.exp(x)
+        #expect(s[0].isNaN && s[1] == 1 && s[2] == 0 && s[3] == 1 && s[4] >= 0 && s[4] < 1e-30)
+        #expect(e[2] == 0 && e[4] > 0 && e[4] < 1e-43 && e[5] == 1)  // exp(-100) ≈ 3.7e-44 is subnormal
+    }
+}
