@@ -106,6 +106,36 @@ final class Plan: @unchecked Sendable {
             producer[s.outputs[0]] = p
             removed.insert(i)
         }
+        result = result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return fuseSwish(result, graph: graph, keep: keep)
+    }
+
+    /// Folds `y = x · Sigmoid(x)` (Sigmoid then Mul, as exporters write SiLU) into x's producer as
+    /// the swish activation, when x and the sigmoid have no other readers. Bitwise the same as
+    /// running the two steps: the fused pass computes x·sigmoid(x) with the same kernels.
+    static func fuseSwish(_ steps: [Step], graph: Graph, keep: (Int) -> Bool) -> [Step] {
+        var readers = [Int: [Int]]()
+        for (i, s) in steps.enumerated() { for case let id? in s.inputs { readers[id, default: []].append(i) } }
+        var outputs = Set(graph.outputs.map(\.id))
+        var producer = [Int: Int]()
+        for (i, s) in steps.enumerated() where s.kind == .compute { for id in s.outputs { producer[id] = i } }
+        var result = steps
+        var removed = Set<Int>()
+        for (i, s) in steps.enumerated() {
+            guard s.kind == .compute, (s.layer as? ActivationLayer)?.activation == .sigmoid, let x = s.inputs.first ?? nil,
+                  let sig = s.outputs.first, !keep(x), !keep(sig), !outputs.contains(x), !outputs.contains(sig),
+                  let xReaders = readers[x], xReaders.count == 2, let m = xReaders.first(where: { $0 != i }),
+                  readers[sig] == [m], let mul = steps[m].layer as? BinaryLayer, mul.op == .mul, mul.activation == nil,
+                  Set(steps[m].inputs.compactMap { $0 }) == [x, sig],
+                  let p = producer[x], !removed.contains(p), result[p].outputs.count == 1,
+                  let fusedLayer = result[p].layer.fusing(.swish)
+            else { continue }
+            result[p].layer = fusedLayer
+            result[p].outputs = steps[m].outputs
+            removed.insert(i)
+            removed.insert(m)
+            outputs.insert(steps[m].outputs[0])
+        }
         return result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 

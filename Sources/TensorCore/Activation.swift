@@ -13,6 +13,8 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
     /// `x · max(0, min(1, x/6 + 1/2))`
     case hardSwish
     case tanh
+    /// `x · sigmoid(x)` (SiLU): exporters write it as Sigmoid then Mul; the runtime fuses the pair.
+    case swish
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .hardSigmoid: return "HardSigmoid"
         case .hardSwish: return "HardSwish"
         case .tanh: return "Tanh"
+        case .swish: return "Swish"
         }
     }
 
@@ -37,6 +40,7 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .hardSigmoid(let a, let b): return Swift.max(0, Swift.min(1, a * x + b)).nanPreserving(x)
         case .hardSwish: return x * Swift.max(0, Swift.min(1, x * (1.0 / 6) + 0.5))
         case .tanh: return VectorMath.tanh(VectorMath.V(repeating: x))[0]
+        case .swish: return x * VectorMath.sigmoid(VectorMath.V(repeating: x))[0]
         }
     }
 
@@ -50,6 +54,7 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .hardSigmoid(let a, let b): return Swift.max(0, Swift.min(1, Double(a) * x + Double(b)))
         case .hardSwish: return x * Swift.max(0, Swift.min(1, x / 6 + 0.5))
         case .tanh: return Foundation.tanh(x)
+        case .swish: return x * (x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x)))
         }
     }
 
@@ -87,6 +92,8 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
             VectorMath.map(src, into: dst, count: count) { VectorMath.sigmoid($0) }
         case .tanh:
             VectorMath.map(src, into: dst, count: count) { VectorMath.tanh($0) }
+        case .swish:
+            VectorMath.map(src, into: dst, count: count) { $0 * VectorMath.sigmoid($0) }
         }
     }
 

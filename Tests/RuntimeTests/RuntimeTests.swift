@@ -105,3 +105,37 @@ struct RuntimeTests {
         }
     }
 }
+
+@Suite("Runtime: SiLU fusion")
+struct SwishFusionTests {
+    /// X → Conv → C; Sigmoid(C) → S; Mul(C, S) → Y: the SiLU pattern exporters write.
+    func siluGraph() throws -> Model {
+        var g = SeededGenerator(seed: 3)
+        let names = ["X", "W", "C", "S", "Y"]
+        let w = Tensor(shape: [4, 2, 3, 3], scalars: (0..<72).map { _ in Float(g.normal()) })
+        let window = try WindowAttributes(kernelShape: [3, 3], strides: nil, dilations: nil, pads: [1, 1, 1, 1], autoPad: .notSet)
+        let nodes = [
+            Node(name: "conv", layer: try Conv(window: window, group: 1), inputs: [0, 1], outputs: [2]),
+            Node(name: "sig", layer: ActivationLayer(.sigmoid), inputs: [2], outputs: [3]),
+            Node(name: "mul", layer: BinaryLayer(.mul, opType: "Mul"), inputs: [2, 3], outputs: [4]),
+        ]
+        let x = ValueDeclaration(name: "X", dtype: .float32, dimensions: [.fixed(1), .fixed(2), .fixed(5), .fixed(5)])
+        let graph = Graph(valueNames: names, constants: [1: w], nodes: nodes, inputs: [(0, x)], outputs: [(4, ValueDeclaration(name: "Y", dtype: .float32, dimensions: nil))])
+        return Model(graph: graph, format: "test", source: nil, opset: nil)
+    }
+
+    @Test func fusedSiLUIsBitwiseTheSame() throws {
+        let model = try siluGraph()
+        let x = Tensor.random(shape: [1, 2, 5, 5], dtype: .float32, seed: 8)
+        let fusedSession = Session(model: model, options: SessionOptions(threads: 1, profile: true))
+        let fused = try fusedSession.run(["X": x])
+        let plain = try Session(model: model, options: SessionOptions(threads: 1, fuseActivations: false)).run(["X": x])
+        #expect(Set(fusedSession.profile.keys) == ["Conv+Swish"])
+        #expect(bits(fused["Y"]) == bits(plain["Y"]))
+        // Tapping the sigmoid's output keeps the steps apart, with the same result.
+        let tapped = Session(model: model, options: SessionOptions(threads: 1, taps: .names(["S"]), profile: true))
+        let out = try tapped.run(["X": x])
+        #expect(Set(tapped.profile.keys) == ["Conv", "Sigmoid", "Mul"])
+        #expect(bits(out["Y"]) == bits(fused["Y"]))
+    }
+}
