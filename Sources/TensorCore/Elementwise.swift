@@ -72,8 +72,8 @@ public enum Elementwise {
     }
 
     private static func arithmetic<T: TensorScalar>(_ op: BinaryOp, _: T.Type) -> (T, T) -> T {
-        if T.self == Float.self { return unsafeBitCast(floatOp(op), to: ((T, T) -> T).self) }
-        if T.self == Double.self { return unsafeBitCast(doubleOp(op), to: ((T, T) -> T).self) }
+        if T.self == Float.self { return unsafeBitCast(floatingOp(op, Float.self), to: ((T, T) -> T).self) }
+        if T.self == Double.self { return unsafeBitCast(floatingOp(op, Double.self), to: ((T, T) -> T).self) }
         if T.self == Bool.self {
             switch op {
             case .and, .mul, .min: return { T(fromInt64: ($0.int64Value & $1.int64Value)) }
@@ -106,32 +106,19 @@ public enum Elementwise {
         }
     }
 
-    private static func floatOp(_ op: BinaryOp) -> (Float, Float) -> Float {
+    /// Arithmetic on Float or Double. Pow is computed in Double and rounded once (for Float that
+    /// is at least as accurate as powf); fmod is the IEEE remainder truncated toward zero.
+    private static func floatingOp<T: BinaryFloatingPoint & TensorScalar>(_ op: BinaryOp, _: T.Type) -> (T, T) -> T {
         switch op {
         case .add: return { $0 + $1 }
         case .sub: return { $0 - $1 }
         case .mul: return { $0 * $1 }
         case .div: return { $0 / $1 }
-        case .pow: return { Foundation.pow($0, $1) }
+        case .pow: return { T(fromDouble: Foundation.pow($0.doubleValue, $1.doubleValue)) }
         case .max: return { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
         case .min: return { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) }
-        case .fmod: return { Foundation.fmod($0, $1) }
-        case .mod: return { let r = Foundation.fmod($0, $1); return r != 0 && ((r < 0) != ($1 < 0)) ? r + $1 : r }
-        default: return { a, _ in a }
-        }
-    }
-
-    private static func doubleOp(_ op: BinaryOp) -> (Double, Double) -> Double {
-        switch op {
-        case .add: return { $0 + $1 }
-        case .sub: return { $0 - $1 }
-        case .mul: return { $0 * $1 }
-        case .div: return { $0 / $1 }
-        case .pow: return { Foundation.pow($0, $1) }
-        case .max: return { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
-        case .min: return { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) }
-        case .fmod: return { Foundation.fmod($0, $1) }
-        case .mod: return { let r = Foundation.fmod($0, $1); return r != 0 && ((r < 0) != ($1 < 0)) ? r + $1 : r }
+        case .fmod: return { $0.truncatingRemainder(dividingBy: $1) }
+        case .mod: return { let r = $0.truncatingRemainder(dividingBy: $1); return r != 0 && ((r < 0) != ($1 < 0)) ? r + $1 : r }
         default: return { a, _ in a }
         }
     }
