@@ -16,23 +16,38 @@ public enum ONNXLoader {
 
     /// Loads a model file; external data is read from beside it.
     public static func load(contentsOf url: URL) throws -> Model {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw LoadError(file: url.path, "cannot be read (\(error.localizedDescription))")
-        }
-        return try load(data: data, path: url.path, baseDirectory: url.deletingLastPathComponent())
+        // The file's bytes are released as soon as they are decoded (they are not needed while
+        // the weights are converted), which keeps the peak memory of loading lower.
+        let proto = try decode(contentsOf: url)
+        return try build(proto, path: url.path, baseDirectory: url.deletingLastPathComponent())
     }
 
     /// Loads a model from serialized bytes; `path` names it in errors.
     public static func load(data: Data, path: String, baseDirectory: URL? = nil) throws -> Model {
-        let proto: Onnx_ModelProto
+        try build(try decode(data, path: path), path: path, baseDirectory: baseDirectory)
+    }
+
+    static func decode(contentsOf url: URL) throws -> Onnx_ModelProto {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw LoadError(file: url.path, "cannot be read (\(error.localizedDescription))")
+        }
+        return try decode(data, path: url.path)
+    }
+
+    static func decode(_ data: Data, path: String) throws -> Onnx_ModelProto {
         do {
             var options = BinaryDecodingOptions()
             options.messageDepthLimit = 64
-            proto = try Onnx_ModelProto(serializedBytes: data, options: options)
+            return try Onnx_ModelProto(serializedBytes: data, options: options)
         } catch {
             throw LoadError(file: path, "is not a valid ONNX model: the protobuf cannot be decoded (\(error)); the file may be truncated or not ONNX")
         }
+    }
+
+    /// Checks the header and builds the graph, consuming the protobuf's initializers one by one.
+    static func build(_ decoded: consuming Onnx_ModelProto, path: String, baseDirectory: URL?) throws -> Model {
+        var proto = decoded
         guard proto.hasGraph else { throw LoadError(file: path, "has no graph; it may not be an ONNX model") }
         if proto.irVersion > maxIRVersion {
             throw LoadError(file: path, "has IR version \(proto.irVersion), newer than the newest supported (\(maxIRVersion))")
@@ -45,8 +60,12 @@ public enum ONNXLoader {
             let which = opset > supportedOpsets.upperBound ? "newer than the newest" : "older than the oldest"
             throw LoadError(file: path, "uses opset \(opset), \(which) supported (\(supportedOpsets.lowerBound)–\(supportedOpsets.upperBound))")
         }
+        // Move the initializers out so that each decoded TensorProto (and its raw bytes) is freed as
+        // soon as its tensor is made, instead of all of them living until the end of loading.
+        var initializers = proto.graph.initializer
+        proto.graph.initializer = []
         var builder = GraphBuilder(graph: proto.graph, opset: opset, file: path, baseDirectory: baseDirectory)
-        let graph = try builder.build()
+        let graph = try builder.build(initializers: &initializers)
         var meta: [String: String] = ["ir_version": "\(proto.irVersion)"]
         if !proto.producerName.isEmpty { meta["producer"] = proto.producerName + (proto.producerVersion.isEmpty ? "" : " " + proto.producerVersion) }
         if !proto.graph.name.isEmpty { meta["graph"] = proto.graph.name }
@@ -78,9 +97,9 @@ struct GraphBuilder {
         return names.count - 1
     }
 
-    mutating func build() throws -> Graph {
+    mutating func build(initializers: inout [Onnx_TensorProto]) throws -> Graph {
         var constants: [Int: Tensor] = [:]
-        for t in graph.initializer {
+        while let t = initializers.popLast() {
             guard !t.name.isEmpty else { throw LoadError(file: file, "has an initializer without a name") }
             constants[id(t.name)] = try ONNXTensor.decode(t, file: file, baseDirectory: baseDirectory)
         }
