@@ -110,3 +110,16 @@ public func normalizedAxis(_ axis: Int, rank: Int, _ what: String = "axis") thro
 public func requireFloat(_ t: TensorType, _ what: String) throws {
     guard t.dtype.isFloatingPoint else { throw LayerError("\(what) has dtype \(t.dtype), expected a floating-point type") }
 }
+
+/// The element count of a shape that came from a tensor's values, refusing negative dimensions and
+/// products beyond 2^40 (which no tensor on this machine could hold) instead of overflowing.
+public func checkedProduct(_ shape: [Int], _ what: String) throws -> Int {
+    var n = 1
+    for d in shape {
+        guard d >= 0 else { throw LayerError("\(what) \(shape) has a negative dimension") }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        guard !overflow, p <= 1 << 40 else { throw LayerError("\(what) \(shape) has more than 2^40 elements") }
+        n = p
+    }
+    return n
+}

@@ -61,13 +61,13 @@ public struct ShapeOnly: Layer {
             }
             let total = s.product
             if let i = inferred {
-                let known = out.product
+                let known = try checkedProduct(out, "shape")
                 guard known > 0, total % known == 0 else {
                     throw LayerError("cannot reshape \(s) (\(total) elements) to \(target)")
                 }
                 out[i] = total / known
             }
-            guard out.product == total else { throw LayerError("cannot reshape \(s) (\(total) elements) to \(target)") }
+            guard try checkedProduct(out, "shape") == total else { throw LayerError("cannot reshape \(s) (\(total) elements) to \(target)") }
             return out
         case .squeeze(let attr):
             let axes = try attr ?? (constants.count > 1 && constants[1] != nil ? constantInts(constants, 1, "axes") : [])

@@ -51,9 +51,10 @@ public struct Resize: Layer {
         if let s = attributeScales ?? value(scalesInput)?.doubles() {
             guard s.count == ax.count else { throw LayerError("scales has \(s.count) values for \(ax.count) axes") }
             for (k, a) in ax.enumerated() {
-                guard s[k] > 0 else { throw LayerError("scales \(s) must be positive") }
+                let size = (Double(shape[a]) * s[k]).rounded(.down)
+                guard s[k] > 0, size.isFinite, size <= 4_294_967_296 else { throw LayerError("scales \(s) must be positive and give sizes up to 2^32") }
                 scales[a] = s[k]
-                out[a] = Int((Double(shape[a]) * s[k]).rounded(.down))
+                out[a] = Int(size)
             }
         } else if let sz = value(sizesInput)?.int64s() {
             guard sz.count == ax.count else { throw LayerError("sizes has \(sz.count) values for \(ax.count) axes") }
@@ -63,7 +64,12 @@ public struct Resize: Layer {
             } else {
                 let ratios = ax.enumerated().map { Double(sz[$0.offset]) / Double(max(shape[$0.element], 1)) }
                 let s = keepAspectRatio == "not_larger" ? ratios.min() ?? 1 : ratios.max() ?? 1
-                for a in ax { scales[a] = s; out[a] = Int((s * Double(shape[a])).rounded(.toNearestOrAwayFromZero)) }
+                for a in ax {
+                    let size = (s * Double(shape[a])).rounded(.toNearestOrAwayFromZero)
+                    guard size.isFinite, size <= 4_294_967_296 else { throw LayerError("sizes \(sz) give an output beyond 2^32") }
+                    scales[a] = s
+                    out[a] = Int(size)
+                }
             }
         } else if present(scalesInput) || present(sizesInput) {
             throw LayerError("scales or sizes must be constants or computable from shapes; they depend on data")

@@ -1,9 +1,13 @@
+import Foundation
 import Layers
 import TensorCore
 
 /// An execution plan for one set of input shapes: folded constants, the steps left to run (with
 /// activations fused), and every intermediate value's place in a shared arena.
 final class Plan: @unchecked Sendable {
+    /// The largest single tensor a plan allocates: the machine's physical memory (at most 1 TiB).
+    static let maxTensorBytes = Int(min(ProcessInfo.processInfo.physicalMemory, 1 << 40))
+
     enum StepKind { case compute, alias }
 
     struct Step {
@@ -54,6 +58,15 @@ final class Plan: @unchecked Sendable {
             }
             guard outTypes.count >= node.outputs.count else {
                 throw fail("the node names \(node.outputs.count) outputs, the op produces \(outTypes.count)")
+            }
+            // Shapes can come from a file's values: refuse absurd sizes before anything is allocated.
+            for t in outTypes {
+                let count: Int
+                do { count = try checkedProduct(t.shape, "output shape") } catch let e as LayerError { throw fail(e.message) }
+                let (bytes, overflow) = count.multipliedReportingOverflow(by: t.dtype.byteSize)
+                guard !overflow, bytes <= Plan.maxTensorBytes else {
+                    throw fail("an output of shape \(t.shape) (\(t.dtype)) would need more than \(Plan.maxTensorBytes >> 30) GiB")
+                }
             }
             for (i, id) in node.outputs.enumerated() { types[id] = outTypes[i] }
 

@@ -197,3 +197,38 @@ struct MalformedModelTests {
         #expect(throws: ExecutionError.self) { _ = try model.run([:]) }
     }
 }
+
+@Suite("Hostile shapes computed from a file's values")
+struct HostileShapeTests {
+    /// X[1, 4] → Reshape(X, shape) → Y with `shape` an initializer.
+    func reshapeModel(_ shape: [Int64]) -> Onnx_ModelProto {
+        var m = ProtoFactory.valid()
+        var s = Onnx_TensorProto()
+        s.name = "shape"; s.dataType = 7; s.dims = [Int64(shape.count)]; s.int64Data = shape
+        m.graph.initializer = [s]
+        m.graph.node = [ProtoFactory.node("Reshape", ["X", "shape"], ["Y"], name: "reshape")]
+        return m
+    }
+
+    @Test func hugeReshapeIsAnErrorNotACrash() throws {
+        for shape: [Int64] in [[1 << 40, 1 << 40], [-5, 4], [1 << 62, 4, -1]] {
+            let model = try ProtoFactory.load(reshapeModel(shape))
+            #expect(throws: ExecutionError.self) { _ = try model.run(["X": Tensor(zeros: [1, 4])]) }
+        }
+    }
+
+    @Test func hugeExpandIsRefusedBeforeAllocating() throws {
+        var m = ProtoFactory.valid()
+        var s = Onnx_TensorProto()
+        s.name = "shape"; s.dataType = 7; s.dims = [3]; s.int64Data = [1 << 18, 1 << 18, 4]  // 2^38 floats: a terabyte
+        m.graph.initializer = [s]
+        m.graph.node = [ProtoFactory.node("Expand", ["X", "shape"], ["Y"], name: "expand")]
+        let model = try ProtoFactory.load(m)
+        do {
+            _ = try model.run(["X": Tensor(zeros: [1, 4])])
+            Issue.record("a 1 TiB Expand was accepted")
+        } catch let e as ExecutionError {
+            #expect(e.node == "expand" && e.description.contains("GiB"))
+        }
+    }
+}
