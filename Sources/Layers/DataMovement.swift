@@ -88,6 +88,7 @@ public struct Split: Layer {
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try required(inputs, 0, "input")
+        try requireKnownIfPresent(inputs, constants, 1, "split")
         let (a, s) = try resolvedSizes(x.shape, constants)
         return s.map { n in var sh = x.shape; sh[a] = n; return TensorType(x.dtype, sh) }
     }
@@ -160,6 +161,8 @@ public struct Slice: Layer {
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try required(inputs, 0, "data")
+        try requireKnownIfPresent(inputs, constants, 3, "axes")
+        try requireKnownIfPresent(inputs, constants, 4, "steps")
         return [TensorType(x.dtype, try plan(x.shape, constants).shape)]
     }
 
@@ -225,6 +228,7 @@ public struct Pad: Layer {
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try required(inputs, 0, "data")
+        try requireKnownIfPresent(inputs, constants, 3, "axes")
         let (b, e) = try resolvedPads(x.shape.count, constants)
         let shape = (0..<x.shape.count).map { x.shape[$0] + b[$0] + e[$0] }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw LayerError("pads \(b + e) crop \(x.shape) below zero") }

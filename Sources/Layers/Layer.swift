@@ -123,3 +123,11 @@ public func checkedProduct(_ shape: [Int], _ what: String) throws -> Int {
     }
     return n
 }
+
+/// Throws when an optional input that decides the output shape is present but not known before
+/// running (so that it is never mistaken for an absent one).
+public func requireKnownIfPresent(_ inputs: [TensorType?], _ constants: [Tensor?], _ index: Int, _ what: String) throws {
+    if index < inputs.count, inputs[index] != nil, index >= constants.count || constants[index] == nil {
+        throw LayerError("input \(index) (\(what)) must be a constant or computable from shapes; it depends on data")
+    }
+}

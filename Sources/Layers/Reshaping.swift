@@ -27,6 +27,7 @@ public struct ShapeOnly: Layer {
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try required(inputs, 0, "data")
+        if kind != .identity { try requireKnownIfPresent(inputs, constants, 1, "shape or axes") }
         let shape = try outputShape(x.shape, constants)
         var types = [TensorType(x.dtype, shape)]
         // Dropout's optional mask output: all true in inference.

@@ -10,7 +10,7 @@ import TensorCore
 /// in the import table (`ONNXOps.table`), build the graph in topological order.
 public enum ONNXLoader {
     /// Default-domain opsets this loader accepts.
-    public static let supportedOpsets = 7...25
+    public static let supportedOpsets = 7...28
     /// The newest IR version this loader reads.
     public static let maxIRVersion = 14
 

@@ -29,7 +29,7 @@ final class Plan: @unchecked Sendable {
     let folded: [Int: Tensor]
 
     /// Builds a plan for the given input types.
-    init(graph: Graph, inputTypes: [Int: TensorType], fuse: Bool, keep: (Int) -> Bool, context: ExecutionContext) throws {
+    init(graph: Graph, inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, keep: (Int) -> Bool, context: ExecutionContext) throws {
         let n = graph.valueNames.count
         var types = [TensorType?](repeating: nil, count: n)
         var known = [Tensor?](repeating: nil, count: n)
@@ -38,6 +38,7 @@ final class Plan: @unchecked Sendable {
             types[id] = TensorType(t.dtype, t.shape)
         }
         for (id, t) in inputTypes { types[id] = t }
+        for (id, t) in inputValues { known[id] = t }
         var folded: [Int: Tensor] = [:]
         var steps: [Step] = []
 

@@ -51,7 +51,20 @@ public final class Session {
     /// With `SessionOptions.profile`: accumulated seconds per node name.
     public private(set) var nodeProfile: [String: Double] = [:]
     private let context: ExecutionContext
-    private var plans: [[TensorType]: Plan] = [:]
+    private var plans: [PlanKey: Plan] = [:]
+
+    /// Plans are keyed by the input types and by the values of small integer inputs: those may
+    /// decide shapes (a Reshape's target, Split sizes, Slice bounds fed as graph inputs), so they
+    /// are known while planning and a new value gets a new plan.
+    private struct PlanKey: Hashable {
+        var types: [TensorType]
+        var values: [[Int64]]
+    }
+
+    /// Integer graph inputs of at most this many elements are planned by value.
+    static let valueInputLimit = 64
+    /// Inputs of other types are planned by value up to this many elements (Resize's scales, a ratio).
+    static let smallInputLimit = 16
 
     public init(model: Model, options: SessionOptions = SessionOptions()) {
         self.model = model
@@ -71,10 +84,18 @@ public final class Session {
             throw ExecutionError("no graph input is named '\(name)'; inputs are \(graph.inputs.map(\.declaration.name))")
         }
         let types = try inputTypes(inputs.mapValues { ($0.shape, $0.dtype) })
-        let signature = graph.inputs.map { types[$0.id]! }
+        var valueInputs: [Int: Tensor] = [:]
+        for (id, decl) in graph.inputs {
+            if let t = inputs[decl.name], t.count <= (t.dtype == .int64 || t.dtype == .int32 ? Self.valueInputLimit : Self.smallInputLimit) {
+                valueInputs[id] = t.copied()
+            }
+        }
+        let signature = PlanKey(
+            types: graph.inputs.compactMap { types[$0.id] },
+            values: graph.inputs.compactMap { valueInputs[$0.id]?.doubles().map { Int64(bitPattern: $0.bitPattern) } })
         let plan: Plan
         if let p = plans[signature] { plan = p } else {
-            plan = try self.plan(for: types)
+            plan = try self.plan(for: types, values: valueInputs)
             if plans.count >= 8 { plans.removeAll() }
             plans[signature] = plan
         }
@@ -152,11 +173,11 @@ public final class Session {
         return types
     }
 
-    func plan(for types: [Int: TensorType]) throws -> Plan {
+    func plan(for types: [Int: TensorType], values: [Int: Tensor] = [:]) throws -> Plan {
         let graph = model.graph
         let taps = options.taps
         return try Plan(
-            graph: graph, inputTypes: types, fuse: options.fuseActivations,
+            graph: graph, inputTypes: types, inputValues: values, fuse: options.fuseActivations,
             keep: { taps.contains(graph.valueNames[$0]) }, context: context)
     }
 }

@@ -42,7 +42,8 @@ public struct ResizeTaps: Sendable, Equatable {
                 let center = inF / 2
                 xo = center * (1 - adjustment) + (x + 0.5) / scale - 0.5
             case .pytorchHalfPixel: xo = output > 1 ? (x + 0.5) / scale - 0.5 : 0
-            case .alignCorners: xo = output == 1 ? 0 : x * (inF - 1) / (outF - 1)
+            // The resized length here is input·scale before flooring, as ONNX's reference computes it.
+            case .alignCorners: xo = output == 1 ? 0 : x * (inF - 1) / (scale * inF - 1)
             case .asymmetric: xo = x / scale
             case .tfCropAndResize:
                 xo = output > 1 ? roi.0 * (inF - 1) + x * (roi.1 - roi.0) * (inF - 1) / (outF - 1) : 0.5 * (roi.0 + roi.1) * (inF - 1)

@@ -11,7 +11,7 @@ struct TouchstoneCommand: ParsableCommand {
         commandName: "touchstone",
         abstract: "A CPU reference inference runtime: run, inspect and benchmark ONNX models.",
         discussion: "With no subcommand, runs the bundled default model on its bundled sample input and checks the result.",
-        subcommands: [RunCommand.self, InspectCommand.self, VerifyCommand.self, BenchCommand.self, DefaultCommand.self])
+        subcommands: [RunCommand.self, InspectCommand.self, VerifyCommand.self, ConformanceCommand.self, BenchCommand.self, DefaultCommand.self])
 
     func run() throws {
         var demo = try DefaultCommand.parse([])

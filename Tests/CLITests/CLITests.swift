@@ -92,3 +92,26 @@ struct CLITests {
         #expect(try cli(["verify", "--manifest", "ModelZoo/ops/manifest.json", "--filter", "^conv_"]).0 == 0)
     }
 }
+
+/// Where .ci/run materializes ONNX's node tests (TOUCHSTONE_NODE_TESTS overrides).
+let nodeTests = URL(fileURLWithPath: ProcessInfo.processInfo.environment["TOUCHSTONE_NODE_TESTS"] ?? repoRoot.appendingPathComponent(".build/node-tests").path)
+
+@Suite("ONNX node-test conformance does not regress",
+       .enabled(if: FileManager.default.fileExists(atPath: nodeTests.appendingPathComponent("test_abs/model.onnx").path),
+                "the ONNX node tests are not materialized (python3 ModelZoo/scripts/materialize_node_tests.py .build/node-tests)"))
+struct ConformanceTests {
+    @Test func everyBaselinePassStillPasses() throws {
+        let baseline = try String(contentsOf: repoRoot.appendingPathComponent("ModelZoo/conformance/passing.txt"), encoding: .utf8)
+            .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        #expect(baseline.count > 400)
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("conformance-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: json) }
+        let (code, out, err) = try cli(["conformance", nodeTests.path, "--json", json.path])
+        #expect(code == 0, "\(err)")
+        let parsed = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: [String: String]]
+        let cases = parsed?["cases"] ?? [:]
+        let regressed = baseline.filter { cases[$0] != "pass" }
+        #expect(regressed.isEmpty, "cases that passed before and now do not: \(regressed.prefix(20))")
+        #expect(out.split(separator: "\n").last?.contains("passed") == true)
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Touchstone
+
+struct ConformanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conformance",
+        abstract: "Run ONNX backend node tests (folders with model.onnx and test_data_set_0/*.pb).",
+        discussion: """
+            Inputs are bound to the graph's inputs by position. A case passes when every output has the expected \
+            shape and dtype and |got − expected| ≤ atol + rtol·|expected| (NaN equals NaN). Cases whose outputs are \
+            random by definition (training_dropout*, bernoulli*) are skipped. \
+            ModelZoo/scripts/materialize_node_tests.py writes the suite of onnx 1.23.2 to disk.
+            """)
+
+    @Argument(help: "A folder of test-case folders (or one test-case folder).")
+    var directory: String
+
+    @Option(help: "Write {\"cases\": {name: result}} to this file.")
+    var json: String?
+
+    @Option(help: "Only cases whose name matches this regular expression.")
+    var filter: String?
+
+    @Option(help: "Relative tolerance.")
+    var rtol: Double = 1e-3
+
+    @Option(help: "Absolute tolerance.")
+    var atol: Double = 1e-7
+
+    @Option(help: "Threads for Touchstone and OpenBLAS.")
+    var threads: Int = 1
+
+    func run() throws {
+        let root = URL(fileURLWithPath: directory)
+        let fm = FileManager.default
+        var dirs: [URL]
+        if fm.fileExists(atPath: root.appendingPathComponent("model.onnx").path) {
+            dirs = [root]
+        } else {
+            guard let names = try? fm.contentsOfDirectory(atPath: root.path) else { throw UsageError("\(directory) cannot be read") }
+            dirs = names.sorted().map { root.appendingPathComponent($0) }.filter { fm.fileExists(atPath: $0.appendingPathComponent("model.onnx").path) }
+        }
+        if let filter {
+            let re = try Regex(filter)
+            dirs = dirs.filter { $0.lastPathComponent.contains(re) }
+        }
+        var results: [String: String] = [:]
+        var passed = 0, failed = 0, skipped = 0
+        for dir in dirs {
+            let name = dir.lastPathComponent
+            let (result, detail) = runCase(dir)
+            results[name] = result
+            switch result {
+            case "pass": passed += 1
+            case "fail", "error": failed += 1
+            default: skipped += 1
+            }
+            print("\(result) \(name)\(detail.isEmpty ? "" : ": " + detail)")
+        }
+        if let json {
+            let body = results.keys.sorted().map { "  \"\($0)\": \"\(results[$0] ?? "")\"" }.joined(separator: ",\n")
+            try "{\"cases\": {\n\(body)\n}}\n".write(toFile: json, atomically: true, encoding: .utf8)
+        }
+        print("\(passed) passed, \(failed) failed" + (skipped > 0 ? ", \(skipped) skipped" : ""))
+    }
+
+    /// Runs one case: ("pass" | "fail" | "unsupported" | "skipped" | "error", detail).
+    func runCase(_ dir: URL) -> (String, String) {
+        let name = dir.lastPathComponent
+        if name.hasPrefix("test_training_dropout") || name.hasPrefix("test_bernoulli") {
+            return ("skipped", "outputs are random by definition")
+        }
+        let modelURL = dir.appendingPathComponent("model.onnx")
+        do {
+            let survey = try ONNXSurvey.read(contentsOf: modelURL)
+            if !survey.unsupported.isEmpty { return ("unsupported", survey.unsupported.keys.sorted().joined(separator: ", ")) }
+            let model = try Model(contentsOf: modelURL)
+            let data = dir.appendingPathComponent("test_data_set_0")
+            var feeds: [String: Tensor] = [:]
+            for (i, decl) in model.inputs.enumerated() {
+                let file = data.appendingPathComponent("input_\(i).pb")
+                guard FileManager.default.fileExists(atPath: file.path) else { break }
+                feeds[decl.name] = try ONNXTensor.read(contentsOf: file).tensor
+            }
+            let outputs = try Session(model: model, options: SessionOptions(threads: threads)).run(feeds)
+            var worst: (Double, String) = (0, "")
+            for (i, decl) in model.outputs.enumerated() {
+                let file = data.appendingPathComponent("output_\(i).pb")
+                guard FileManager.default.fileExists(atPath: file.path) else { continue }
+                let expected = try ONNXTensor.read(contentsOf: file).tensor
+                guard let got = outputs[decl.name] else { return ("fail", "no output \(decl.name)") }
+                guard got.shape == expected.shape else { return ("fail", "output \(decl.name) has shape \(got.shape), expected \(expected.shape)") }
+                guard got.dtype == expected.dtype else { return ("fail", "output \(decl.name) is \(got.dtype), expected \(expected.dtype)") }
+                let g = got.dtype == .int64 ? got.int64s().map(Double.init) : got.doubles()
+                let e = expected.dtype == .int64 ? expected.int64s().map(Double.init) : expected.doubles()
+                for j in 0..<g.count {
+                    if g[j].isNaN && e[j].isNaN { continue }
+                    if g[j] == e[j] { continue }
+                    let err = abs(g[j] - e[j])
+                    if !(err <= atol + rtol * abs(e[j])) {
+                        let excess = err.isNaN ? .infinity : err
+                        if excess > worst.0 { worst = (excess, "output \(decl.name)[\(j)]: got \(g[j]), expected \(e[j])") }
+                    }
+                }
+            }
+            return worst.1.isEmpty ? ("pass", "") : ("fail", String(format: "largest error %.3g at ", worst.0) + worst.1)
+        } catch let e as LoadError where e.message.contains("not supported") {
+            return ("unsupported", e.message)
+        } catch {
+            return ("error", "\(error)".replacingOccurrences(of: "\n", with: " "))
+        }
+    }
+}
