@@ -92,7 +92,9 @@ public final class Session {
         }
         let signature = PlanKey(
             types: graph.inputs.compactMap { types[$0.id] },
-            values: graph.inputs.compactMap { valueInputs[$0.id]?.doubles().map { Int64(bitPattern: $0.bitPattern) } })
+            values: graph.inputs.compactMap { id, _ in
+                valueInputs[id].map { t in t.dtype.isFloatingPoint ? t.doubles().map { Int64(bitPattern: $0.bitPattern) } : t.int64s() }
+            })
         let plan: Plan
         if let p = plans[signature] { plan = p } else {
             plan = try self.plan(for: types, values: valueInputs)
