@@ -84,15 +84,15 @@ public enum ONNXTensor {
         var location: String?
         var offset = 0
         var length: Int?
+        func count(_ text: String, _ key: String) throws -> Int {
+            guard let v = Int(text), v >= 0 else { throw LoadError(file: file, "\(what) has external-data \(key) '\(text)', expected a non-negative integer") }
+            return v
+        }
         for entry in p.externalData {
             switch entry.key {
             case "location": location = entry.value
-            case "offset":
-                guard let v = Int(entry.value), v >= 0 else { throw LoadError(file: file, "\(what) has external-data offset '\(entry.value)', expected a non-negative integer") }
-                offset = v
-            case "length":
-                guard let v = Int(entry.value), v >= 0 else { throw LoadError(file: file, "\(what) has external-data length '\(entry.value)', expected a non-negative integer") }
-                length = v
+            case "offset": offset = try count(entry.value, "offset")
+            case "length": length = try count(entry.value, "length")
             default: break
             }
         }

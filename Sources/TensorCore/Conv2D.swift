@@ -307,19 +307,6 @@ public enum Conv2D {
         }
     }
 
-    /// `y[i] += a·x[i]` for i in lo..<hi.
-    @inline(__always) static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int) {
-        var i = lo
-        let av = SIMD8<Float>(repeating: a)
-        while i + 8 <= hi {
-            let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(y + i).storeBytes(of: yv + av * xv, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < hi { y[i] += a * x[i]; i += 1 }
-    }
-
     /// The naive reference twin: direct loops, Double accumulation.
     public static func reference(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry, activation: Activation?) {
         let x = input.scalars(as: Float.self), w = weight.scalars(as: Float.self)

@@ -77,7 +77,7 @@ public struct ResizeTaps: Sendable, Equatable {
                 }
                 var list: [(Int, Double)] = []
                 for (j, w) in weights.enumerated() {
-                    let idx = base + start + j + (mode == .linear ? 0 : 0)
+                    let idx = base + start + j
                     if excludeOutside && (idx < 0 || idx >= input) { continue }
                     list.append((min(max(idx, 0), input - 1), w))
                 }
