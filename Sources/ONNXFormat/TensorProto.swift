@@ -57,19 +57,15 @@ public enum ONNXTensor {
             guard p.rawData.count == bytes else { throw mismatch(p.rawData.count, "bytes of raw_data") }
             return p.rawData.withUnsafeBytes { Tensor(shape: shape, dtype: dtype, bytes: $0) }
         }
+        func typed<T: TensorScalar>(_ values: [T], _ field: String) throws -> Tensor {
+            guard values.count == count else { throw mismatch(values.count, "\(field) values") }
+            return Tensor(shape: shape, scalars: values)
+        }
         switch dtype {
-        case .float32:
-            guard p.floatData.count == count else { throw mismatch(p.floatData.count, "float_data values") }
-            return Tensor(shape: shape, scalars: p.floatData)
-        case .float64:
-            guard p.doubleData.count == count else { throw mismatch(p.doubleData.count, "double_data values") }
-            return Tensor(shape: shape, scalars: p.doubleData)
-        case .int64:
-            guard p.int64Data.count == count else { throw mismatch(p.int64Data.count, "int64_data values") }
-            return Tensor(shape: shape, scalars: p.int64Data)
-        case .int32:
-            guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
-            return Tensor(shape: shape, scalars: p.int32Data)
+        case .float32: return try typed(p.floatData, "float_data")
+        case .float64: return try typed(p.doubleData, "double_data")
+        case .int64: return try typed(p.int64Data, "int64_data")
+        case .int32: return try typed(p.int32Data, "int32_data")
         case .float16:
             guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
             return Tensor(shape: shape, scalars: p.int32Data.map { Float16(bitPattern: UInt16(truncatingIfNeeded: $0)) })
