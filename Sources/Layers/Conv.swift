@@ -11,19 +11,36 @@ public struct Conv: Layer {
     public let window: WindowAttributes
     public let group: Int
     public let activation: Activation?
+    /// The weight packed once for the product kernel, when it is a constant; otherwise the kernel
+    /// packs input W on each run.
+    public let packed: PackedConvWeights?
 
-    public init(window: WindowAttributes, group: Int, activation: Activation? = nil) throws {
+    /// - weight: W's value when it is a constant: float32 weights of a non-depthwise convolution are
+    ///   then packed here, once.
+    public init(window: WindowAttributes, group: Int, activation: Activation? = nil, weight: Tensor? = nil) throws {
         guard group >= 1 else { throw LayerError("group \(group) must be at least 1") }
         self.window = window
         self.group = group
+        self.activation = activation
+        if let w = weight, w.dtype == .float32, w.rank == window.kernelShape.count + 2, Array(w.shape[2...]) == window.kernelShape,
+           w.shape[0] % group == 0, !(group > 1 && w.shape[1] == 1), w.count > 0 {
+            packed = PackedConvWeights(w, groups: group)
+        } else {
+            packed = nil
+        }
+    }
+
+    private init(_ other: Conv, activation: Activation) {
+        window = other.window
+        group = other.group
+        packed = other.packed
         self.activation = activation
     }
 
     public var fusedActivation: Activation? { activation }
 
     public func fusing(_ activation: Activation) -> (any Layer)? {
-        guard self.activation == nil else { return nil }
-        return try? Conv(window: window, group: group, activation: activation)
+        self.activation == nil ? Conv(self, activation: activation) : nil
     }
 
     func geometry(_ x: [Int], _ w: [Int]) throws -> Conv2DGeometry {
@@ -58,7 +75,11 @@ public struct Conv: Layer {
         let b = inputs.count > 2 ? inputs[2] : nil
         let g = try geometry(x.shape, w.shape)
         try withFloat32([x, w, b], outputs[0]) { f, y in
-            Conv2D.forward(input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: g, activation: activation, scratch: context.scratch, threads: context.threads)
+            // The packed weight serves only the float32 path it was made from.
+            let packed = w.dtype == .float32 ? self.packed : nil
+            Conv2D.forward(
+                input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: g, activation: activation,
+                scratch: context.scratch, threads: context.threads, packed: packed)
         }
     }
 

@@ -24,10 +24,10 @@ extension ONNXOps {
     static let convolutionOps: [String: Builder] = [
         "Conv": { c in
             // kernel_shape may be omitted; the weight's trailing dimensions give it.
-            let weightKernel = c.constant(1).map { Array($0.shape.dropFirst(2)) }
-            let w = try window(c, weightKernel: weightKernel)
+            let weight = c.constant(1)
+            let w = try window(c, weightKernel: weight.map { Array($0.shape.dropFirst(2)) })
             let group = try c.attributes.int("group", default: 1)
-            do { return try Conv(window: w, group: group) } catch let e as LayerError { throw c.error(e.message) }
+            do { return try Conv(window: w, group: group, weight: weight) } catch let e as LayerError { throw c.error(e.message) }
         },
         "MaxPool": { c in
             if c.outputCount > 1 { throw c.error("the Indices output of MaxPool is not supported") }

@@ -48,143 +48,131 @@ public enum Conv2D {
     ///   output `[N, M, OH, OW]`, fully overwritten.
     public static func forward(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
-        activation: Activation?, scratch: Scratch, threads: Int
+        activation: Activation?, scratch: Scratch, threads: Int, packed: PackedConvWeights? = nil
     ) {
         if g.isDepthwise {
             depthwise(input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads)
             return
         }
+        let weights = packed ?? PackedConvWeights(weight, groups: g.groups)
         let cg = g.inChannels / g.groups, mg = g.outChannels / g.groups
-        let kdim = cg * g.kernelHeight * g.kernelWidth
         let plane = g.outHeight * g.outWidth
         let inPlane = g.inHeight * g.inWidth
-        // OpenBLAS is markedly faster on the transposed product when the weight matrix has few
-        // rows or the image few pixels (measured on one core: 64×3136×576 at 43 against 55 GFLOP/s,
-        // 512×49×4608 at 44 against 59); the extra transpose costs far less than that.
-        let transposedProduct = mg <= 64 || plane < 100
-        input.withUnsafeBufferPointer(as: Float.self) { inp in
-            weight.withUnsafeBufferPointer(as: Float.self) { w in
-                output.withUnsafeMutableBufferPointer(as: Float.self) { out in
-                    let col: UnsafeMutablePointer<Float> = g.isPointwise ? UnsafeMutablePointer(mutating: inp.baseAddress!) : scratch.floats(kdim * plane)
-                    for n in 0..<g.batch {
-                        for grp in 0..<g.groups {
-                            let src = inp.baseAddress! + (n * g.inChannels + grp * cg) * inPlane
-                            let b: UnsafePointer<Float>
-                            if g.isPointwise {
-                                b = src
-                            } else {
-                                im2col(src, channels: cg, geometry: g, into: col, threads: threads)
-                                b = UnsafePointer(col)
-                            }
-                            let c = out.baseAddress! + (n * g.outChannels + grp * mg) * plane
-                            let wg = w.baseAddress! + grp * mg * kdim
-                            if transposedProduct {
-                                // outᵀ[plane, mg] = colᵀ · Wᵀ, then transposed into place.
-                                let t = scratch.floats(plane * mg, slot: 1)
-                                GEMM.gemm(
-                                    transA: true, transB: true, m: plane, n: mg, k: kdim, alpha: 1,
-                                    a: b, lda: plane, b: wg, ldb: kdim, beta: 0, c: t, ldc: mg, threads: threads)
-                                transpose(t, rows: plane, columns: mg, into: c)
-                            } else {
-                                GEMM.gemm(
-                                    transA: false, transB: false, m: mg, n: plane, k: kdim, alpha: 1,
-                                    a: wg, lda: kdim, b: b, ldb: plane, beta: 0, c: c, ldc: plane, threads: threads)
-                            }
+        let inp = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
+        let out = output.storage.base.assumingMemoryBound(to: Float.self)
+        let biasPtr = bias.map { UnsafePointer($0.storage.base.assumingMemoryBound(to: Float.self)) }
+        if g.isPointwise {
+            for n in 0..<g.batch {
+                for grp in 0..<g.groups {
+                    let src = inp + (n * g.inChannels + grp * cg) * inPlane
+                    PackedGEMM.multiply(
+                        weights.groups[grp], PanelSource.matrix(src, columns: plane, rowStride: plane), c: out + (n * g.outChannels + grp * mg) * plane,
+                        ldc: plane, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch)
+                }
+            }
+            return
+        }
+        let shifted = ShiftedImage(g)
+        let offsets = shifted.rowOffsets()
+        defer { offsets.deallocate() }
+        let image = scratch.floats(shifted.floats, slot: 1)
+        // Outputs on the extended grid go to a scratch matrix unless the grid has no extra columns.
+        let extended = shifted.phaseWidth != g.outWidth
+        let wide = extended ? scratch.floats(mg * shifted.columns, slot: 2) : nil
+        for n in 0..<g.batch {
+            for grp in 0..<g.groups {
+                shifted.fill(from: inp + (n * g.inChannels + grp * cg) * inPlane, into: image, threads: threads)
+                let c = out + (n * g.outChannels + grp * mg) * plane
+                PackedGEMM.multiply(
+                    weights.groups[grp], PanelSource.rows(image, offsets: offsets, columns: shifted.columns), c: wide ?? c,
+                    ldc: shifted.columns, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch)
+                if let wide {
+                    for ch in 0..<mg {
+                        for y in 0..<g.outHeight {
+                            PackedGEMM.copy(c + ch * plane + y * g.outWidth, wide + ch * shifted.columns + y * shifted.phaseWidth, g.outWidth)
                         }
-                        let o = out.baseAddress! + n * g.outChannels * plane
-                        biasActivation(o, channels: g.outChannels, plane: plane, bias: bias, activation: activation, threads: threads)
                     }
                 }
             }
         }
     }
 
-    /// `dst[c][r] = src[r][c]` for a `[rows, columns]` matrix, in 16-row blocks so that the
-    /// strided reads stay in cache.
-    static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
-        var r0 = 0
-        while r0 < rows {
-            let r1 = Swift.min(rows, r0 + 16)
-            for c in 0..<columns {
-                let d = dst + c * rows
-                var s = src + r0 * columns + c
-                for r in r0..<r1 {
-                    d[r] = s.pointee
-                    s += columns
-                }
-            }
-            r0 = r1
-        }
-    }
+    /// The layout that turns a strided, dilated, padded convolution into a product whose B rows are
+    /// contiguous runs of memory.
+    ///
+    /// The zero-padded image is split into `strideH × strideW` phases,
+    /// `phase[py][px][i][j] = padded[i·strideH + py][j·strideW + px]`, each `phaseHeight × phaseWidth`.
+    /// Output `(y, x)` reads tap `(ky, kx)` at `phase[ky·dH mod sH][kx·dW mod sW][y + ky·dH / sH][x + kx·dW / sW]`,
+    /// so over the extended grid of outputs `q = y·phaseWidth + x` (x running to `phaseWidth`, of
+    /// which the first `outWidth` are real) each tap reads consecutive floats. The extra columns
+    /// read neighbouring rows (or, at the very end, a slack of zeros) and are dropped.
+    struct ShiftedImage {
+        let g: Conv2DGeometry
+        let channels: Int, phaseHeight: Int, phaseWidth: Int
 
-    /// Adds `bias[c]` to each channel plane and applies the activation, in one pass.
-    /// - data `[channels, plane]` float32, in place.
-    public static func biasActivation(
-        _ data: UnsafeMutablePointer<Float>, channels: Int, plane: Int, bias: Tensor?, activation: Activation?, threads: Int
-    ) {
-        if bias == nil && activation == nil { return }
-        let biasPtr = bias.map { $0.storage.base.assumingMemoryBound(to: Float.self) }
-        let work = { (range: Range<Int>) in
-            for ch in range {
-                let p = data + ch * plane
-                if let bp = biasPtr {
-                    addScalar(bp[ch], p, count: plane)
-                }
-                activation?.apply(p, count: plane)
-            }
+        init(_ g: Conv2DGeometry) {
+            self.g = g
+            channels = g.inChannels / g.groups
+            phaseHeight = g.outHeight + (g.kernelHeight - 1) * g.dilationH / g.strideH
+            phaseWidth = g.outWidth + (g.kernelWidth - 1) * g.dilationW / g.strideW
         }
-        Parallel.forEachChunk(channels, threads: plane * channels > 1 << 15 ? threads : 1, grain: 1, work)
-    }
 
-    @inline(__always) static func addScalar(_ s: Float, _ p: UnsafeMutablePointer<Float>, count: Int) {
-        let sv = SIMD8<Float>(repeating: s)
-        var i = 0
-        while i + 8 <= count {
-            let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(p + i).storeBytes(of: v + sv, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count { p[i] += s; i += 1 }
-    }
+        var phases: Int { g.strideH * g.strideW }
+        var phaseSize: Int { phaseHeight * phaseWidth }
+        /// Columns of the extended grid.
+        var columns: Int { g.outHeight * phaseWidth }
+        /// Floats of the phased image, with the slack that the last extended columns read.
+        var floats: Int { channels * phases * phaseSize + phaseWidth + PackedGEMM.columnTile }
 
-    /// Unfolds one image's channels into GEMM columns.
-    /// - `[C, H, W] => [C·KH·KW, OH·OW]`; out-of-image taps are 0.
-    public static func im2col(
-        _ src: UnsafePointer<Float>, channels: Int, geometry g: Conv2DGeometry, into col: UnsafeMutablePointer<Float>, threads: Int
-    ) {
-        let kh = g.kernelHeight, kw = g.kernelWidth, oh = g.outHeight, ow = g.outWidth
-        let ih = g.inHeight, iw = g.inWidth
-        let plane = oh * ow
-        let rows = channels * kh * kw
-        Parallel.forEachChunk(rows, threads: rows * plane > 1 << 16 ? threads : 1, grain: 4) { range in
-            for r in range {
-                let c = r / (kh * kw)
-                let ky = (r / kw) % kh
-                let kx = r % kw
-                let dst = col + r * plane
-                let plane0 = src + c * ih * iw
-                let xOffset = kx * g.dilationW - g.padLeft
-                // Output columns whose input column is inside the image: [lo, hi).
-                let lo = min(ow, max(0, ceilDiv(-xOffset, g.strideW)))
-                let hi = max(lo, min(ow, ceilDiv(iw - xOffset, g.strideW)))
-                for y in 0..<oh {
-                    let row = dst + y * ow
-                    let iy = y * g.strideH - g.padTop + ky * g.dilationH
-                    if iy < 0 || iy >= ih {
-                        row.update(repeating: 0, count: ow)
-                        continue
+        /// Start of each B row `(c, ky, kx)` in the phased image. The caller deallocates.
+        func rowOffsets() -> UnsafeMutablePointer<Int> {
+            let kh = g.kernelHeight, kw = g.kernelWidth
+            let offsets = UnsafeMutablePointer<Int>.allocate(capacity: max(1, channels * kh * kw))
+            for c in 0..<channels {
+                for ky in 0..<kh {
+                    for kx in 0..<kw {
+                        let dy = ky * g.dilationH, dx = kx * g.dilationW
+                        let phase = (dy % g.strideH) * g.strideW + dx % g.strideW
+                        offsets[(c * kh + ky) * kw + kx] = (c * phases + phase) * phaseSize + (dy / g.strideH) * phaseWidth + dx / g.strideW
                     }
-                    if lo > 0 { row.update(repeating: 0, count: lo) }
-                    let line = plane0 + iy * iw + xOffset
-                    if g.strideW == 1 {
-                        (row + lo).update(from: line + lo, count: hi - lo)
-                    } else {
-                        let s = g.strideW
-                        for x in lo..<hi { row[x] = line[x * s] }
-                    }
-                    if hi < ow { (row + hi).update(repeating: 0, count: ow - hi) }
                 }
             }
+            return offsets
+        }
+
+        /// Writes the phased, padded copy of `src` (`[C/groups, H, W]`) into `dst`, slack zeroed.
+        func fill(from src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, threads: Int) {
+            let sh = g.strideH, sw = g.strideW, ih = g.inHeight, iw = g.inWidth, pw = phaseWidth
+            let planes = channels * phases
+            let box = UncheckedBox(dst)
+            Parallel.forEachChunk(planes, threads: planes * phaseSize > 1 << 16 ? threads : 1, grain: 4) { range in
+                let dst = box.value
+                for plane in range {
+                    let c = plane / phases, py = (plane % phases) / sw, px = plane % sw
+                    let image = src + c * ih * iw
+                    // Phase columns j whose image column j·sw + px − padLeft lies in 0..<iw: [lo, hi).
+                    let lo = min(pw, max(0, ceilDiv(g.padLeft - px, sw)))
+                    let hi = max(lo, min(pw, ceilDiv(iw + g.padLeft - px, sw)))
+                    for i in 0..<phaseHeight {
+                        let row = dst + plane * phaseSize + i * pw
+                        let iy = i * sh + py - g.padTop
+                        if iy < 0 || iy >= ih {
+                            PackedGEMM.zero(row, pw)
+                            continue
+                        }
+                        PackedGEMM.zero(row, lo)
+                        let line = image + iy * iw + (lo * sw + px - g.padLeft)
+                        if sw == 1 {
+                            PackedGEMM.copy(row + lo, line, hi - lo)
+                        } else {
+                            var s = line
+                            for j in lo..<hi { row[j] = s.pointee; s += sw }
+                        }
+                        PackedGEMM.zero(row + hi, pw - hi)
+                    }
+                }
+            }
+            PackedGEMM.zero(dst + planes * phaseSize, pw + PackedGEMM.columnTile)
         }
     }
 
@@ -351,4 +339,21 @@ public enum Conv2D {
 /// `floor(a / b)` for positive `b`, correct for negative `a`.
 @inlinable public func floorDiv(_ a: Int, _ b: Int) -> Int {
     a >= 0 ? a / b : -((-a + b - 1) / b)
+}
+
+/// A convolution's weights packed once for `PackedGEMM`: one packed `[M/groups, C/groups·KH·KW]`
+/// matrix per group.
+public final class PackedConvWeights: @unchecked Sendable {
+    public let groups: [PackedMatrix]
+
+    /// - weight: `[M, C/groups, KH, KW]` float32 (or `[M, C/groups, KW]`).
+    public init(_ weight: Tensor, groups: Int) {
+        let m = weight.shape[0] / groups
+        let depth = weight.shape.dropFirst().reduce(1, *)
+        let w = UnsafePointer(weight.storage.base.assumingMemoryBound(to: Float.self))
+        self.groups = (0..<groups).map { PackedMatrix(w + $0 * m * depth, rows: m, depth: depth, rowStride: depth) }
+    }
+
+    /// Bytes held.
+    public var byteCount: Int { groups.reduce(0) { $0 + $1.byteCount } }
 }

@@ -84,23 +84,64 @@ struct PoolTests {
     }
 }
 
-@Suite("Convolution GEMM orientations")
-struct ConvOrientationTests {
-    /// The kernel multiplies W·col for many output channels over large images and colᵀ·Wᵀ otherwise;
-    /// both orientations (and the grouped case) must match the naive twin.
-    @Test(arguments: [(72, 12, 1), (16, 12, 1), (80, 6, 1), (96, 12, 2)])
-    func bothOrientations(outChannels: Int, size: Int, groups: Int) {
+@Suite("Packed GEMM against the naive twin")
+struct PackedGEMMTests {
+    /// Shapes chosen to cross every edge of the blocking: rows not a multiple of the 8-row tile,
+    /// columns ending in a whole 16- or 32-wide tail or an odd partial panel and spanning several
+    /// 4-panel blocks, depths
+    /// over one and two 256-deep blocks, and products large enough to be split over 2 threads by
+    /// columns (many panels) or by rows (few panels).
+    @Test(arguments: [
+        (1, 1, 1, 1), (8, 48, 7, 1), (16, 80, 20, 1), (13, 33, 9, 1), (25, 16, 300, 1), (37, 49, 600, 2), (70, 300, 40, 2),
+        (512, 49, 700, 2), (64, 3136, 147, 2), (5, 200, 257, 2),
+    ])
+    func matchesReference(m: Int, n: Int, k: Int, threads: Int) {
+        var g = SeededGenerator(seed: UInt64(m * 1_000_003 + n * 1009 + k))
+        let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = randomFloats(m, &g)
+        for (useBias, act) in [(false, nil), (true, Activation.relu)] as [(Bool, Activation?)] {
+            var fast = [Float](repeating: .nan, count: m * n), slow = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    bias.withUnsafeBufferPointer { bias in
+                        let packed = PackedMatrix(a.baseAddress!, rows: m, depth: k, rowStride: k)
+                        fast.withUnsafeMutableBufferPointer { c in
+                            PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: n), c: c.baseAddress!, ldc: n,
+                                                bias: useBias ? bias.baseAddress! : nil, activation: act, threads: threads)
+                        }
+                        slow.withUnsafeMutableBufferPointer { c in
+                            GEMM.referenceGEMM(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: n, beta: 0, c: c.baseAddress!, ldc: n)
+                        }
+                    }
+                }
+            }
+            for i in 0..<m { for j in 0..<n {
+                var v = slow[i * n + j] + (useBias ? bias[i] : 0)
+                if let act { v = act.apply(v) }
+                slow[i * n + j] = v
+            } }
+            // Sums of up to 700 products of values in [-1, 1) in FP32 against Double: worst case
+            // 700·2^-24·700 ≈ 3e-2, typically √700·2^-24·10 ≈ 1e-5; 1e-3 + 1e-4 relative catches any
+            // misplaced or missing term (each moves a value by O(0.1) or more).
+            expectClose(fast, slow, atol: 1e-3, rtol: 1e-4, "packed GEMM \(m)×\(n)×\(k) bias=\(useBias) act=\(String(describing: act))")
+        }
+    }
+
+    /// Convolutions large enough to cross the depth and column blocks, split over 2 threads.
+    @Test(arguments: [(72, 12, 1, 1), (16, 30, 1, 2), (80, 6, 1, 1), (96, 12, 2, 2), (40, 9, 1, 2)])
+    func convolution(outChannels: Int, size: Int, groups: Int, stride: Int) {
         var g = SeededGenerator(seed: UInt64(outChannels * 31 + size))
-        let cin = 6
-        let geo = Conv2DGeometry(batch: 2, inChannels: cin, inHeight: size, inWidth: size, outChannels: outChannels, outHeight: size, outWidth: size,
-                                 kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: groups)
+        let cin = 36
+        let out = (size + 2 - 3) / stride + 1
+        let geo = Conv2DGeometry(batch: 2, inChannels: cin, inHeight: size, inWidth: size, outChannels: outChannels, outHeight: out, outWidth: out,
+                                 kernelHeight: 3, kernelWidth: 3, strideH: stride, strideW: stride, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: groups)
         let x = Tensor(shape: [2, cin, size, size], scalars: randomFloats(2 * cin * size * size, &g))
         let w = Tensor(shape: [outChannels, cin / groups, 3, 3], scalars: randomFloats(outChannels * cin / groups * 9, &g))
         let b = Tensor(shape: [outChannels], scalars: randomFloats(outChannels, &g))
-        let fast = Tensor(zeros: [2, outChannels, size, size]), slow = Tensor(zeros: [2, outChannels, size, size])
-        Conv2D.forward(input: x, weight: w, bias: b, output: fast, geometry: geo, activation: .relu, scratch: Scratch(), threads: 2)
+        let fast = Tensor(zeros: [2, outChannels, out, out]), slow = Tensor(zeros: [2, outChannels, out, out])
+        let packed = PackedConvWeights(w, groups: groups)
+        Conv2D.forward(input: x, weight: w, bias: b, output: fast, geometry: geo, activation: .relu, scratch: Scratch(), threads: 2, packed: packed)
         Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: .relu)
-        // Sums of 54 products of values in [-1, 1): 1e-4 absolute is far above FP32 rounding.
-        expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-4, rtol: 1e-4, "conv M=\(outChannels) plane=\(size * size) groups=\(groups)")
+        // Sums of 324 products of values in [-1, 1): 1e-3 absolute is far above FP32 rounding.
+        expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-3, rtol: 1e-4, "conv M=\(outChannels) size=\(size) groups=\(groups) stride=\(stride)")
     }
 }

@@ -37,24 +37,42 @@ for (m, n, k) in [(1024, 1024, 1024), (256, 3136, 1152), (64, 12544, 147)] {
     row("GEMM seam (sgemm)", "\(m)×\(n)×\(k)", s, gflops, "GFLOP/s")
 }
 
-// Convolution through im2col + GEMM, and the im2col alone.
-let geo = Conv2DGeometry(batch: 1, inChannels: 64, inHeight: 56, inWidth: 56, outChannels: 64, outHeight: 56, outWidth: 56,
-                         kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: 1)
-let x = Tensor.random(shape: [1, 64, 56, 56], dtype: .float32, seed: 3)
-let w = Tensor.random(shape: [64, 64, 3, 3], dtype: .float32, seed: 4)
-let y = Tensor(zeros: [1, 64, 56, 56])
-let scratch = Scratch()
-let sConv = median { Conv2D.forward(input: x, weight: w, bias: nil, output: y, geometry: geo, activation: .relu, scratch: scratch, threads: threads) }
-row("Conv 3×3 (im2col + GEMM + ReLU)", "64→64, 56×56", sConv, 2.0 * Double(geo.multiplyAdds) / sConv / 1e9, String(format: "GFLOP/s (%.0f%% of sgemm peak)", 100 * 2.0 * Double(geo.multiplyAdds) / sConv / 1e9 / peak))
-let col = Tensor(zeros: [64 * 9, 56 * 56])
-let sCol = median {
-    x.withUnsafeBufferPointer(as: Float.self) { src in
-        col.withUnsafeMutableBufferPointer(as: Float.self) { dst in
-            Conv2D.im2col(src.baseAddress!, channels: 64, geometry: geo, into: dst.baseAddress!, threads: threads)
+// Touchstone's own product kernel (weights packed once) on the same products, and on two of
+// MobileNetV2's last pointwise products (49 columns).
+for (m, n, k) in [(1024, 1024, 1024), (256, 3136, 1152), (64, 12544, 147), (1280, 49, 320), (320, 49, 960)] {
+    let a = Tensor.random(shape: [m, k], dtype: .float32, seed: 1), b = Tensor.random(shape: [k, n], dtype: .float32, seed: 2)
+    let c = Tensor(zeros: [m, n])
+    let scratch = Scratch()
+    let s = a.withUnsafeBufferPointer(as: Float.self) { ap in
+        let packed = PackedMatrix(ap.baseAddress!, rows: m, depth: k, rowStride: k)
+        return b.withUnsafeBufferPointer(as: Float.self) { bp in
+            c.withUnsafeMutableBufferPointer(as: Float.self) { cp in
+                median {
+                    PackedGEMM.multiply(packed, PanelSource.matrix(bp.baseAddress!, columns: n, rowStride: n), c: cp.baseAddress!, ldc: n,
+                                        bias: nil, activation: nil, threads: threads, scratch: scratch)
+                }
+            }
         }
     }
+    let gflops = 2.0 * Double(m * n * k) / s / 1e9
+    row("packed GEMM", "\(m)×\(n)×\(k)", s, gflops, String(format: "GFLOP/s (%.0f%% of sgemm peak)", 100 * gflops / peak))
 }
-row("im2col", "64×56×56, 3×3", sCol, Double(col.byteCount + x.byteCount) / sCol / 1e9, "GB/s")
+
+// Convolutions (weights packed once; bias and ReLU fused), shapes from ResNet.
+for (cin, cout, size, k, stride) in [(64, 64, 56, 3, 1), (512, 512, 7, 3, 1), (3, 64, 224, 7, 2), (256, 64, 56, 1, 1), (128, 256, 28, 3, 2)] {
+    let pad = k / 2, out = (size + 2 * pad - k) / stride + 1
+    let geo = Conv2DGeometry(batch: 1, inChannels: cin, inHeight: size, inWidth: size, outChannels: cout, outHeight: out, outWidth: out,
+                             kernelHeight: k, kernelWidth: k, strideH: stride, strideW: stride, dilationH: 1, dilationW: 1, padTop: pad, padLeft: pad, groups: 1)
+    let x = Tensor.random(shape: [1, cin, size, size], dtype: .float32, seed: 3)
+    let w = Tensor.random(shape: [cout, cin, k, k], dtype: .float32, seed: 4)
+    let b = Tensor.random(shape: [cout], dtype: .float32, seed: 5)
+    let y = Tensor(zeros: [1, cout, out, out])
+    let scratch = Scratch()
+    let packed = PackedConvWeights(w, groups: 1)
+    let s = median { Conv2D.forward(input: x, weight: w, bias: b, output: y, geometry: geo, activation: .relu, scratch: scratch, threads: threads, packed: packed) }
+    let gflops = 2.0 * Double(geo.multiplyAdds) / s / 1e9
+    row("Conv \(k)×\(k)/\(stride) + bias + ReLU", "\(cin)→\(cout), \(size)×\(size)", s, gflops, String(format: "GFLOP/s (%.0f%% of sgemm peak)", 100 * gflops / peak))
+}
 
 // Depthwise 3×3 (MobileNet's shape).
 let dgeo = Conv2DGeometry(batch: 1, inChannels: 144, inHeight: 56, inWidth: 56, outChannels: 144, outHeight: 56, outWidth: 56,

@@ -1,0 +1,400 @@
+/// Touchstone's own single-precision product for convolutions: `C = A·B (+ bias) → activation`,
+/// with A (the weights) packed once and B read where it lies.
+///
+/// A register tile of `rowTile × columnTile` (8 × 48) outputs lives in 24 sixteen-lane
+/// accumulators through a whole depth block, so each step does 24 fused multiply-adds for three
+/// vector loads of B and eight broadcasts of A; a last panel of at most 32 or 16 columns uses a
+/// narrower tile. B is not copied: each step reads its row through a table of row offsets, which
+/// serves a plain matrix and a convolution's shifted image alike (`PanelSource`). Blocking: for
+/// each depth block and each group of `blockPanels` column panels, every 8-row slice of A (8 KB)
+/// stays in L1 while it meets those panels. Bias enters as the accumulators' starting value and
+/// the activation is applied to each tile while it is still in cache, so C is written once.
+public enum PackedGEMM {
+    /// Rows of A (output channels) per register tile and per packed panel: 8 divides the channel
+    /// counts of nearly every CNN layer, so little of the tile is padding.
+    public static let rowTile = 8
+    /// Columns of B (output pixels) per register tile.
+    public static let columnTile = 48
+    /// Depth (rows of B) per block.
+    static let depthBlock = 256
+    /// Column panels that each A slice meets while it is in L1.
+    static let blockPanels = 4
+
+    /// `C[m, n] = A[m, k]·B[k, n] + bias[m]`, then `activation`, for every element of C.
+    /// - c: row stride `ldc`; fully overwritten (rows `0..<a.rows`, columns `0..<b.columns`).
+    public static func multiply(
+        _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
+        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch? = nil
+    ) {
+        let m = a.rows, n = b.columns
+        if m == 0 || n == 0 { return }
+        if a.depth == 0 {
+            for i in 0..<m {
+                let row = c + i * ldc
+                row.update(repeating: bias?[i] ?? 0, count: n)
+                activation?.apply(row, count: n)
+            }
+            return
+        }
+        let rowPanels = (m + rowTile - 1) / rowTile
+        let columnPanels = (n + columnTile - 1) / columnTile
+        let parts = m * n * a.depth < 1 << 17 ? 1 : max(1, threads)
+        // Per part: a tail panel buffer, two row tables, the padded bias and an edge tile, from the
+        // session's scratch so that steady-state runs neither allocate nor fault pages in.
+        let kc = min(a.depth, depthBlock)
+        let layout = WorkLayout(depth: kc, rowPanels: rowPanels)
+        let work = scratch?.floats(layout.floats * parts, slot: 0)
+            ?? UnsafeMutableRawPointer.allocate(byteCount: layout.floats * parts * 4, alignment: 64).bindMemory(to: Float.self, capacity: layout.floats * parts)
+        defer { if scratch == nil { work.deallocate() } }
+        let box = UncheckedBox((c, bias, work))
+        func run(_ part: Int, rows: Range<Int>, columns: Range<Int>) {
+            let (c, bias, work) = box.value
+            compute(a, b, c: c, ldc: ldc, bias: bias, activation: activation, rowPanels: rows, columnPanels: columns,
+                    work: UnsafeMutableRawPointer(work + part * layout.floats), layout: layout)
+        }
+        if parts == 1 {
+            run(0, rows: 0..<rowPanels, columns: 0..<columnPanels)
+        } else if columnPanels >= 2 * parts {
+            // Many pixels: split the columns.
+            Parallel.forEachChunk(parts, threads: parts) { range in
+                for p in range { run(p, rows: 0..<rowPanels, columns: (columnPanels * p / parts)..<(columnPanels * (p + 1) / parts)) }
+            }
+        } else {
+            // Few pixels (late layers): split the output channels.
+            Parallel.forEachChunk(parts, threads: parts) { range in
+                for p in range { run(p, rows: (rowPanels * p / parts)..<(rowPanels * (p + 1) / parts), columns: 0..<columnPanels) }
+            }
+        }
+    }
+
+    /// Where one part's working memory goes, in floats from a 64-byte-aligned start.
+    struct WorkLayout {
+        let tail: Int, rowTable: Int, packedTable: Int, bias: Int, edge: Int, floats: Int
+        init(depth: Int, rowPanels: Int) {
+            tail = 0
+            rowTable = depth * columnTile
+            packedTable = rowTable + depth * 2  // Int is two floats wide
+            bias = packedTable + depth * 2
+            edge = (bias + rowPanels * rowTile + 15) / 16 * 16
+            floats = edge + rowTile * columnTile
+        }
+    }
+
+    static func compute(
+        _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
+        bias: UnsafePointer<Float>?, activation: Activation?, rowPanels: Range<Int>, columnPanels: Range<Int>,
+        work: UnsafeMutableRawPointer, layout: WorkLayout
+    ) {
+        let m = a.rows, n = b.columns, k = a.depth
+        let mr = rowTile, nr = columnTile
+        let floats = work.assumingMemoryBound(to: Float.self)
+        let tail = floats + layout.tail, edge = floats + layout.edge, paddedBias = floats + layout.bias
+        let rowTable = (work + layout.rowTable * 4).assumingMemoryBound(to: Int.self)
+        let packedTable = (work + layout.packedTable * 4).assumingMemoryBound(to: Int.self)
+        for r in 0..<min(k, depthBlock) { packedTable[r] = r * nr }
+        // Bias padded to whole row panels (the tile reads 8 starting values).
+        if let bias {
+            paddedBias.update(repeating: 0, count: rowPanels.upperBound * mr)
+            paddedBias.update(from: bias, count: m)
+        }
+        // A last panel narrower than a tile is copied out when reading past its end is not safe.
+        let lastPanel = (n + nr - 1) / nr - 1
+        let bounds = Bounds(activation)
+        let copyTail = n % nr != 0 && !b.readableTail
+
+        var j0 = columnPanels.lowerBound
+        while j0 < columnPanels.upperBound {
+            let j1 = min(columnPanels.upperBound, j0 + blockPanels)
+            var p0 = 0
+            while p0 < k {
+                let kc = min(depthBlock, k - p0)
+                b.rowOffsets(from: p0, count: kc, into: rowTable)
+                if copyTail && j1 - 1 == lastPanel {
+                    let column0 = lastPanel * nr, width = n - column0
+                    // The lanes past the last column are zeroed: whatever stale bits they held
+                    // (subnormals above all) would slow every multiply-add that reads them.
+                    for r in 0..<kc {
+                        copy(tail + r * nr, b.base + rowTable[r] + column0, width)
+                        zero(tail + r * nr + width, nr - width)
+                    }
+                }
+                let accumulate = p0 > 0, last = p0 + kc == k
+                let tileBounds = last ? bounds : nil
+                for i in rowPanels {
+                    let rows = min(mr, m - i * mr)
+                    let ap = a.panel(i) + p0 * mr
+                    let initial: UnsafePointer<Float>? = accumulate || bias == nil ? nil : UnsafePointer(paddedBias + i * mr)
+                    for j in j0..<j1 {
+                        let columns = min(nr, n - j * nr)
+                        let packed = copyTail && j == lastPanel
+                        let bp = packed ? UnsafePointer(tail) : b.base + j * nr
+                        let table = UnsafePointer(packed ? packedTable : rowTable)
+                        let cp = c + i * mr * ldc + j * nr
+                        // Whole tiles write C directly; partial ones go through the edge tile.
+                        let direct = rows == mr && (columns == 48 || columns == 32 || columns == 16)
+                        let target = direct ? cp : edge, ldt = direct ? ldc : nr
+                        if !direct && accumulate {
+                            zero(edge, mr * nr)
+                            for r in 0..<rows { copy(edge + r * nr, cp + r * ldc, columns) }
+                        }
+                        if columns <= 16 {
+                            tile8x16(ap, bp, rows: table, depth: kc, target, ldc: ldt, initial: initial, accumulate: accumulate, bounds: tileBounds)
+                        } else if columns <= 32 {
+                            tile8x32(ap, bp, rows: table, depth: kc, target, ldc: ldt, initial: initial, accumulate: accumulate, bounds: tileBounds)
+                        } else {
+                            tile8x48(ap, bp, rows: table, depth: kc, target, ldc: ldt, initial: initial, accumulate: accumulate, bounds: tileBounds)
+                        }
+                        if !direct {
+                            for r in 0..<rows { copy(cp + r * ldc, edge + r * nr, columns) }
+                        }
+                        if last, tileBounds == nil, let activation {
+                            for r in 0..<rows { activation.apply(cp + r * ldc, count: columns) }
+                        }
+                    }
+                }
+                p0 += kc
+            }
+            j0 = j1
+        }
+    }
+
+    /// Copies `count` floats (a short run) without a library call.
+    @inline(__always)
+    static func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+            i += 16
+        }
+        if i + 8 <= count {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { dst[i] = src[i]; i += 1 }
+    }
+
+    /// Sets `count` floats (a short run) to 0 without a library call.
+    @inline(__always)
+    static func zero(_ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+        var i = 0
+        while i + 16 <= count { UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<Float>(), as: SIMD16<Float>.self); i += 16 }
+        while i < count { dst[i] = 0; i += 1 }
+    }
+
+    /// Clamping bounds that a tile applies as it stores its last depth block (ReLU, ReLU6, Clip).
+    struct Bounds {
+        let low: Float, high: Float
+
+        /// The bounds that are the activation, or nil when it is not a clamp.
+        init?(_ activation: Activation?) {
+            switch activation {
+            case .relu: (low, high) = (0, .infinity)
+            case .clip(let lo, let hi): (low, high) = (lo, hi)
+            default: return nil
+            }
+        }
+    }
+
+    @inline(__always)
+    static func store(
+        _ v: inout SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool,
+        _ clamp: Bool, _ low: SIMD16<Float>, _ high: SIMD16<Float>
+    ) {
+        let raw = UnsafeMutableRawPointer(p)
+        if accumulate { v += raw.loadUnaligned(as: SIMD16<Float>.self) }
+        // Comparisons are false for NaN, which therefore passes through as Clip requires.
+        if clamp { v = v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high) }
+        raw.storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+
+    /// The 8×48 register tile: `C[0..<8, 0..<48] (+)= A·B` over `depth` steps; step k reads
+    /// 8 values of the packed A slice and B's 48 floats at `b + rows[k]`; `initial` gives each row's
+    /// starting value, and `bounds`, when given, clamp the stored results.
+    @inline(never)
+    static func tile8x48(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, initial: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+    ) {
+        typealias V = SIMD16<Float>
+        let i0 = initial?[0] ?? 0; var c0a = V(repeating: i0), c0b = V(repeating: i0), c0c = V(repeating: i0)
+        let i1 = initial?[1] ?? 0; var c1a = V(repeating: i1), c1b = V(repeating: i1), c1c = V(repeating: i1)
+        let i2 = initial?[2] ?? 0; var c2a = V(repeating: i2), c2b = V(repeating: i2), c2c = V(repeating: i2)
+        let i3 = initial?[3] ?? 0; var c3a = V(repeating: i3), c3b = V(repeating: i3), c3c = V(repeating: i3)
+        let i4 = initial?[4] ?? 0; var c4a = V(repeating: i4), c4b = V(repeating: i4), c4c = V(repeating: i4)
+        let i5 = initial?[5] ?? 0; var c5a = V(repeating: i5), c5b = V(repeating: i5), c5c = V(repeating: i5)
+        let i6 = initial?[6] ?? 0; var c6a = V(repeating: i6), c6b = V(repeating: i6), c6c = V(repeating: i6)
+        let i7 = initial?[7] ?? 0; var c7a = V(repeating: i7), c7b = V(repeating: i7), c7c = V(repeating: i7)
+        var ap = a
+        for k in 0..<depth {
+            let bp = UnsafeRawPointer(b + rows[k])
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let b2 = bp.loadUnaligned(fromByteOffset: 128, as: V.self)
+            let a0 = V(repeating: ap[0]); c0a.addProduct(a0, b0); c0b.addProduct(a0, b1); c0c.addProduct(a0, b2)
+            let a1 = V(repeating: ap[1]); c1a.addProduct(a1, b0); c1b.addProduct(a1, b1); c1c.addProduct(a1, b2)
+            let a2 = V(repeating: ap[2]); c2a.addProduct(a2, b0); c2b.addProduct(a2, b1); c2c.addProduct(a2, b2)
+            let a3 = V(repeating: ap[3]); c3a.addProduct(a3, b0); c3b.addProduct(a3, b1); c3c.addProduct(a3, b2)
+            let a4 = V(repeating: ap[4]); c4a.addProduct(a4, b0); c4b.addProduct(a4, b1); c4c.addProduct(a4, b2)
+            let a5 = V(repeating: ap[5]); c5a.addProduct(a5, b0); c5b.addProduct(a5, b1); c5c.addProduct(a5, b2)
+            let a6 = V(repeating: ap[6]); c6a.addProduct(a6, b0); c6b.addProduct(a6, b1); c6c.addProduct(a6, b2)
+            let a7 = V(repeating: ap[7]); c7a.addProduct(a7, b0); c7b.addProduct(a7, b1); c7c.addProduct(a7, b2)
+            ap += 8
+        }
+        let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
+        store(&c0a, c + 0 * ldc, accumulate, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, clamp, low, high); store(&c0c, c + 0 * ldc + 32, accumulate, clamp, low, high)
+        store(&c1a, c + 1 * ldc, accumulate, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, clamp, low, high); store(&c1c, c + 1 * ldc + 32, accumulate, clamp, low, high)
+        store(&c2a, c + 2 * ldc, accumulate, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, clamp, low, high); store(&c2c, c + 2 * ldc + 32, accumulate, clamp, low, high)
+        store(&c3a, c + 3 * ldc, accumulate, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, clamp, low, high); store(&c3c, c + 3 * ldc + 32, accumulate, clamp, low, high)
+        store(&c4a, c + 4 * ldc, accumulate, clamp, low, high); store(&c4b, c + 4 * ldc + 16, accumulate, clamp, low, high); store(&c4c, c + 4 * ldc + 32, accumulate, clamp, low, high)
+        store(&c5a, c + 5 * ldc, accumulate, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, clamp, low, high); store(&c5c, c + 5 * ldc + 32, accumulate, clamp, low, high)
+        store(&c6a, c + 6 * ldc, accumulate, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, clamp, low, high); store(&c6c, c + 6 * ldc + 32, accumulate, clamp, low, high)
+        store(&c7a, c + 7 * ldc, accumulate, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, clamp, low, high)
+    }
+
+    /// The 8×32 register tile: `C[0..<8, 0..<32] (+)= A·B` over `depth` steps; step k reads
+    /// 8 values of the packed A slice and B's 32 floats at `b + rows[k]`; `initial` gives each row's
+    /// starting value, and `bounds`, when given, clamp the stored results.
+    @inline(never)
+    static func tile8x32(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, initial: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+    ) {
+        typealias V = SIMD16<Float>
+        let i0 = initial?[0] ?? 0; var c0a = V(repeating: i0), c0b = V(repeating: i0)
+        let i1 = initial?[1] ?? 0; var c1a = V(repeating: i1), c1b = V(repeating: i1)
+        let i2 = initial?[2] ?? 0; var c2a = V(repeating: i2), c2b = V(repeating: i2)
+        let i3 = initial?[3] ?? 0; var c3a = V(repeating: i3), c3b = V(repeating: i3)
+        let i4 = initial?[4] ?? 0; var c4a = V(repeating: i4), c4b = V(repeating: i4)
+        let i5 = initial?[5] ?? 0; var c5a = V(repeating: i5), c5b = V(repeating: i5)
+        let i6 = initial?[6] ?? 0; var c6a = V(repeating: i6), c6b = V(repeating: i6)
+        let i7 = initial?[7] ?? 0; var c7a = V(repeating: i7), c7b = V(repeating: i7)
+        var ap = a
+        for k in 0..<depth {
+            let bp = UnsafeRawPointer(b + rows[k])
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let a0 = V(repeating: ap[0]); c0a.addProduct(a0, b0); c0b.addProduct(a0, b1)
+            let a1 = V(repeating: ap[1]); c1a.addProduct(a1, b0); c1b.addProduct(a1, b1)
+            let a2 = V(repeating: ap[2]); c2a.addProduct(a2, b0); c2b.addProduct(a2, b1)
+            let a3 = V(repeating: ap[3]); c3a.addProduct(a3, b0); c3b.addProduct(a3, b1)
+            let a4 = V(repeating: ap[4]); c4a.addProduct(a4, b0); c4b.addProduct(a4, b1)
+            let a5 = V(repeating: ap[5]); c5a.addProduct(a5, b0); c5b.addProduct(a5, b1)
+            let a6 = V(repeating: ap[6]); c6a.addProduct(a6, b0); c6b.addProduct(a6, b1)
+            let a7 = V(repeating: ap[7]); c7a.addProduct(a7, b0); c7b.addProduct(a7, b1)
+            ap += 8
+        }
+        let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
+        store(&c0a, c + 0 * ldc, accumulate, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, clamp, low, high)
+        store(&c1a, c + 1 * ldc, accumulate, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, clamp, low, high)
+        store(&c2a, c + 2 * ldc, accumulate, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, clamp, low, high)
+        store(&c3a, c + 3 * ldc, accumulate, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, clamp, low, high)
+        store(&c4a, c + 4 * ldc, accumulate, clamp, low, high); store(&c4b, c + 4 * ldc + 16, accumulate, clamp, low, high)
+        store(&c5a, c + 5 * ldc, accumulate, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, clamp, low, high)
+        store(&c6a, c + 6 * ldc, accumulate, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, clamp, low, high)
+        store(&c7a, c + 7 * ldc, accumulate, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, clamp, low, high)
+    }
+
+    /// The 8×16 register tile: `C[0..<8, 0..<16] (+)= A·B` over `depth` steps; step k reads
+    /// 8 values of the packed A slice and B's 16 floats at `b + rows[k]`; `initial` gives each row's
+    /// starting value, and `bounds`, when given, clamp the stored results.
+    @inline(never)
+    static func tile8x16(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, initial: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+    ) {
+        typealias V = SIMD16<Float>
+        let i0 = initial?[0] ?? 0; var c0a = V(repeating: i0)
+        let i1 = initial?[1] ?? 0; var c1a = V(repeating: i1)
+        let i2 = initial?[2] ?? 0; var c2a = V(repeating: i2)
+        let i3 = initial?[3] ?? 0; var c3a = V(repeating: i3)
+        let i4 = initial?[4] ?? 0; var c4a = V(repeating: i4)
+        let i5 = initial?[5] ?? 0; var c5a = V(repeating: i5)
+        let i6 = initial?[6] ?? 0; var c6a = V(repeating: i6)
+        let i7 = initial?[7] ?? 0; var c7a = V(repeating: i7)
+        var ap = a
+        for k in 0..<depth {
+            let bp = UnsafeRawPointer(b + rows[k])
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let a0 = V(repeating: ap[0]); c0a.addProduct(a0, b0)
+            let a1 = V(repeating: ap[1]); c1a.addProduct(a1, b0)
+            let a2 = V(repeating: ap[2]); c2a.addProduct(a2, b0)
+            let a3 = V(repeating: ap[3]); c3a.addProduct(a3, b0)
+            let a4 = V(repeating: ap[4]); c4a.addProduct(a4, b0)
+            let a5 = V(repeating: ap[5]); c5a.addProduct(a5, b0)
+            let a6 = V(repeating: ap[6]); c6a.addProduct(a6, b0)
+            let a7 = V(repeating: ap[7]); c7a.addProduct(a7, b0)
+            ap += 8
+        }
+        let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
+        store(&c0a, c + 0 * ldc, accumulate, clamp, low, high)
+        store(&c1a, c + 1 * ldc, accumulate, clamp, low, high)
+        store(&c2a, c + 2 * ldc, accumulate, clamp, low, high)
+        store(&c3a, c + 3 * ldc, accumulate, clamp, low, high)
+        store(&c4a, c + 4 * ldc, accumulate, clamp, low, high)
+        store(&c5a, c + 5 * ldc, accumulate, clamp, low, high)
+        store(&c6a, c + 6 * ldc, accumulate, clamp, low, high)
+        store(&c7a, c + 7 * ldc, accumulate, clamp, low, high)
+    }
+}
+
+/// A matrix packed once for `PackedGEMM` (the A operand): rows in zero-padded panels of
+/// `PackedGEMM.rowTile`, each panel stored depth-major (`panel[k][row]`), so that the kernel reads
+/// it front to back.
+public final class PackedMatrix: @unchecked Sendable {
+    public let rows: Int
+    public let depth: Int
+    let storage: TensorStorage
+
+    /// Packs the row-major `[rows, depth]` matrix at `a` with row stride `rowStride`.
+    public init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int) {
+        let mr = PackedGEMM.rowTile
+        let panels = (rows + mr - 1) / mr
+        self.rows = rows
+        self.depth = depth
+        storage = TensorStorage(byteCount: panels * mr * depth * MemoryLayout<Float>.stride)
+        let p = storage.base.assumingMemoryBound(to: Float.self)
+        for r in 0..<rows {
+            let dst = p + (r / mr) * mr * depth + r % mr
+            let src = a + r * rowStride
+            for k in 0..<depth { dst[k * mr] = src[k] }
+        }
+    }
+
+    /// Bytes held.
+    public var byteCount: Int { storage.byteCount }
+
+    @inline(__always) func panel(_ i: Int) -> UnsafePointer<Float> {
+        UnsafePointer(storage.base.assumingMemoryBound(to: Float.self)) + i * PackedGEMM.rowTile * depth
+    }
+}
+
+/// The B operand of `PackedGEMM.multiply`, read in place: row r's columns are contiguous floats
+/// starting at `base + offset(r)`.
+public struct PanelSource {
+    public let base: UnsafePointer<Float>
+    public let columns: Int
+    let offsets: UnsafePointer<Int>?
+    let rowStride: Int
+    /// Whether every row may be read up to a whole tile past its last column (the extra values
+    /// land in columns that are dropped); otherwise a narrow last panel is copied out first.
+    let readableTail: Bool
+
+    /// A row-major matrix with the given row stride.
+    public static func matrix(_ base: UnsafePointer<Float>, columns: Int, rowStride: Int) -> PanelSource {
+        PanelSource(base: base, columns: columns, offsets: nil, rowStride: rowStride, readableTail: false)
+    }
+
+    /// Rows at arbitrary offsets from `base`, each readable `PackedGEMM.columnTile` floats past
+    /// `columns` (a convolution's shifted image, whose buffer ends in slack).
+    public static func rows(_ base: UnsafePointer<Float>, offsets: UnsafePointer<Int>, columns: Int) -> PanelSource {
+        PanelSource(base: base, columns: columns, offsets: offsets, rowStride: 0, readableTail: true)
+    }
+
+    @inline(__always) func rowOffsets(from row0: Int, count: Int, into table: UnsafeMutablePointer<Int>) {
+        if let offsets {
+            table.update(from: offsets + row0, count: count)
+        } else {
+            for r in 0..<count { table[r] = (row0 + r) * rowStride }
+        }
+    }
+}
