@@ -42,7 +42,7 @@ public enum PackedGEMM {
         // Per part: a tail panel buffer, two row tables, the padded bias and an edge tile, from the
         // session's scratch so that steady-state runs neither allocate nor fault pages in.
         let kc = min(a.depth, depthBlock)
-        let layout = WorkLayout(depth: kc, rowPanels: rowPanels)
+        let layout = WorkLayout(depth: kc, rowPanels: rowPanels, panels: b.packed ? blockPanels : 1)
         let work = scratch?.floats(layout.floats * parts, slot: 0)
             ?? UnsafeMutableRawPointer.allocate(byteCount: layout.floats * parts * 4, alignment: 64).bindMemory(to: Float.self, capacity: layout.floats * parts)
         defer { if scratch == nil { work.deallocate() } }
@@ -70,9 +70,10 @@ public enum PackedGEMM {
     /// Where one part's working memory goes, in floats from a 64-byte-aligned start.
     struct WorkLayout {
         let tail: Int, rowTable: Int, packedTable: Int, bias: Int, edge: Int, floats: Int
-        init(depth: Int, rowPanels: Int) {
+        /// - panels: column panels the copy buffer holds (1: a narrow last panel; more: whole blocks).
+        init(depth: Int, rowPanels: Int, panels: Int) {
             tail = 0
-            rowTable = depth * columnTile
+            rowTable = depth * columnTile * panels
             packedTable = rowTable + depth * 2  // Int is two floats wide
             bias = packedTable + depth * 2
             edge = (bias + rowPanels * rowTile + 15) / 16 * 16
@@ -100,7 +101,7 @@ public enum PackedGEMM {
         // A last panel narrower than a tile is copied out when reading past its end is not safe.
         let lastPanel = (n + nr - 1) / nr - 1
         let bounds = Bounds(activation)
-        let copyTail = n % nr != 0 && !b.readableTail
+        let copyTail = n % nr != 0 && !b.readableTail && !b.packed
 
         var j0 = columnPanels.lowerBound
         while j0 < columnPanels.upperBound {
@@ -109,7 +110,17 @@ public enum PackedGEMM {
             while p0 < k {
                 let kc = min(depthBlock, k - p0)
                 b.rowOffsets(from: p0, count: kc, into: rowTable)
-                if copyTail && j1 - 1 == lastPanel {
+                if b.packed {
+                    // Every panel of the block copied out (rows whose stride would alias in cache).
+                    for j in j0..<j1 {
+                        let column0 = j * nr, width = min(nr, n - column0)
+                        let panel = tail + (j - j0) * kc * nr
+                        for r in 0..<kc {
+                            copy(panel + r * nr, b.base + rowTable[r] + column0, width)
+                            zero(panel + r * nr + width, nr - width)
+                        }
+                    }
+                } else if copyTail && j1 - 1 == lastPanel {
                     let column0 = lastPanel * nr, width = n - column0
                     // The lanes past the last column are zeroed: whatever stale bits they held
                     // (subnormals above all) would slow every multiply-add that reads them.
@@ -126,8 +137,8 @@ public enum PackedGEMM {
                     let initial: UnsafePointer<Float>? = accumulate || bias == nil ? nil : UnsafePointer(paddedBias + i * mr)
                     for j in j0..<j1 {
                         let columns = min(nr, n - j * nr)
-                        let packed = copyTail && j == lastPanel
-                        let bp = packed ? UnsafePointer(tail) : b.base + j * nr
+                        let packed = b.packed || (copyTail && j == lastPanel)
+                        let bp = packed ? UnsafePointer(tail + (b.packed ? (j - j0) * kc * nr : 0)) : b.base + j * nr
                         let table = UnsafePointer(packed ? packedTable : rowTable)
                         let cp = c + i * mr * ldc + j * nr
                         // Whole tiles write C directly; partial ones go through the edge tile.
@@ -378,6 +389,10 @@ public struct PanelSource {
     /// Whether every row may be read up to a whole tile past its last column (the extra values
     /// land in columns that are dropped); otherwise a narrow last panel is copied out first.
     let readableTail: Bool
+    /// Whether B is copied into panels block by block instead of read in place: for row strides
+    /// that are multiples of 2 KB, whose rows would all fall in a few cache sets (a 1024-wide
+    /// matrix read in place ran at half speed).
+    var packed: Bool { offsets == nil && (rowStride * MemoryLayout<Float>.stride) % 2048 == 0 }
 
     /// A row-major matrix with the given row stride.
     public static func matrix(_ base: UnsafePointer<Float>, columns: Int, rowStride: Int) -> PanelSource {

@@ -88,12 +88,12 @@ struct PoolTests {
 struct PackedGEMMTests {
     /// Shapes chosen to cross every edge of the blocking: rows not a multiple of the 8-row tile,
     /// columns ending in a whole 16- or 32-wide tail or an odd partial panel and spanning several
-    /// 4-panel blocks, depths
-    /// over one and two 256-deep blocks, and products large enough to be split over 2 threads by
-    /// columns (many panels) or by rows (few panels).
+    /// 4-panel blocks, depths over one and two 256-deep blocks, row strides for which B is copied
+    /// (multiples of 2 KB), and products large enough to be split over 2 threads by columns (many
+    /// panels) or by rows (few panels).
     @Test(arguments: [
         (1, 1, 1, 1), (8, 48, 7, 1), (16, 80, 20, 1), (13, 33, 9, 1), (25, 16, 300, 1), (37, 49, 600, 2), (70, 300, 40, 2),
-        (512, 49, 700, 2), (64, 3136, 147, 2), (5, 200, 257, 2),
+        (512, 49, 700, 2), (64, 3136, 147, 2), (5, 200, 257, 2), (20, 512, 300, 1), (9, 1024, 40, 2),
     ])
     func matchesReference(m: Int, n: Int, k: Int, threads: Int) {
         var g = SeededGenerator(seed: UInt64(m * 1_000_003 + n * 1009 + k))
