@@ -75,8 +75,6 @@ public struct Conv: Layer {
         let b = inputs.count > 2 ? inputs[2] : nil
         let g = try geometry(x.shape, w.shape)
         try withFloat32([x, w, b], outputs[0]) { f, y in
-            // The packed weight serves only the float32 path it was made from.
-            let packed = w.dtype == .float32 ? self.packed : nil
             Conv2D.forward(
                 input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: g, activation: activation,
                 scratch: context.scratch, threads: context.threads, packed: packed)

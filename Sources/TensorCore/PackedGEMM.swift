@@ -98,10 +98,13 @@ public enum PackedGEMM {
             paddedBias.update(repeating: 0, count: rowPanels.upperBound * mr)
             paddedBias.update(from: bias, count: m)
         }
-        // A last panel narrower than a tile is copied out when reading past its end is not safe.
-        let lastPanel = (n + nr - 1) / nr - 1
         let bounds = Bounds(activation)
-        let copyTail = n % nr != 0 && !b.readableTail && !b.packed
+        // Panels read from a copy instead of in place: all of them when B's stride would alias in
+        // cache, else a last panel narrower than a tile when reading past its end is not safe.
+        let lastPanel = (n + nr - 1) / nr - 1
+        let copyAll = b.packed, copyTail = n % nr != 0 && !b.readableTail
+        func copied(_ j: Int) -> Bool { copyAll || (copyTail && j == lastPanel) }
+        func copySlot(_ j: Int, _ j0: Int, _ kc: Int) -> UnsafeMutablePointer<Float> { tail + (copyAll ? (j - j0) * kc * nr : 0) }
 
         var j0 = columnPanels.lowerBound
         while j0 < columnPanels.upperBound {
@@ -110,23 +113,14 @@ public enum PackedGEMM {
             while p0 < k {
                 let kc = min(depthBlock, k - p0)
                 b.rowOffsets(from: p0, count: kc, into: rowTable)
-                if b.packed {
-                    // Every panel of the block copied out (rows whose stride would alias in cache).
-                    for j in j0..<j1 {
-                        let column0 = j * nr, width = min(nr, n - column0)
-                        let panel = tail + (j - j0) * kc * nr
-                        for r in 0..<kc {
-                            copy(panel + r * nr, b.base + rowTable[r] + column0, width)
-                            zero(panel + r * nr + width, nr - width)
-                        }
-                    }
-                } else if copyTail && j1 - 1 == lastPanel {
-                    let column0 = lastPanel * nr, width = n - column0
+                for j in j0..<j1 where copied(j) {
+                    let column0 = j * nr, width = min(nr, n - column0)
+                    let panel = copySlot(j, j0, kc)
                     // The lanes past the last column are zeroed: whatever stale bits they held
                     // (subnormals above all) would slow every multiply-add that reads them.
                     for r in 0..<kc {
-                        copy(tail + r * nr, b.base + rowTable[r] + column0, width)
-                        zero(tail + r * nr + width, nr - width)
+                        copy(panel + r * nr, b.base + rowTable[r] + column0, width)
+                        zero(panel + r * nr + width, nr - width)
                     }
                 }
                 let accumulate = p0 > 0, last = p0 + kc == k
@@ -137,9 +131,9 @@ public enum PackedGEMM {
                     let initial: UnsafePointer<Float>? = accumulate || bias == nil ? nil : UnsafePointer(paddedBias + i * mr)
                     for j in j0..<j1 {
                         let columns = min(nr, n - j * nr)
-                        let packed = b.packed || (copyTail && j == lastPanel)
-                        let bp = packed ? UnsafePointer(tail + (b.packed ? (j - j0) * kc * nr : 0)) : b.base + j * nr
-                        let table = UnsafePointer(packed ? packedTable : rowTable)
+                        let fromCopy = copied(j)
+                        let bp = fromCopy ? UnsafePointer(copySlot(j, j0, kc)) : b.base + j * nr
+                        let table = UnsafePointer(fromCopy ? packedTable : rowTable)
                         let cp = c + i * mr * ldc + j * nr
                         // Whole tiles write C directly; partial ones go through the edge tile.
                         let direct = rows == mr && (columns == 48 || columns == 32 || columns == 16)
