@@ -3,6 +3,7 @@
 //
 // Targets, from the bottom up (see README "Architecture"):
 //   CBLAS, CJSONC   system libraries (OpenBLAS's CBLAS, json-c), found through pkg-config
+//   CTargetFeatures a header that tells Swift code which instructions its build targets
 //   TensorCore      tensors, dtypes, kernels; the only target that touches unsafe pointers
 //   Layers          one typed struct per op, with shape inference
 //   Runtime         Model, Graph, Session (scratch arena, fusion, taps)
@@ -32,7 +33,8 @@ let package = Package(
         .systemLibrary(
             name: "CJSONC", pkgConfig: "json-c",
             providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
-        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .systemLibrary(name: "CTargetFeatures"),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CTargetFeatures"]),
         .target(name: "Layers", dependencies: ["TensorCore"]),
         .target(name: "Runtime", dependencies: ["Layers"]),
         .target(name: "JSONC", dependencies: ["CJSONC"]),

@@ -347,11 +347,12 @@ public final class PackedConvWeights: @unchecked Sendable {
     public let groups: [PackedMatrix]
 
     /// - weight: `[M, C/groups, KH, KW]` float32 (or `[M, C/groups, KW]`).
-    public init(_ weight: Tensor, groups: Int) {
+    /// - kernel: the product kernel the layout is for (the process's choice unless a test picks).
+    public init(_ weight: Tensor, groups: Int, kernel: PackedGEMM.Kernel = PackedGEMM.selected) {
         let m = weight.shape[0] / groups
         let depth = weight.shape.dropFirst().reduce(1, *)
         let w = UnsafePointer(weight.storage.base.assumingMemoryBound(to: Float.self))
-        self.groups = (0..<groups).map { PackedMatrix(w + $0 * m * depth, rows: m, depth: depth, rowStride: depth) }
+        self.groups = (0..<groups).map { PackedMatrix(w + $0 * m * depth, rows: m, depth: depth, rowStride: depth, kernel: kernel) }
     }
 
     /// Bytes held.

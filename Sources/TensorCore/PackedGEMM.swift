@@ -28,12 +28,8 @@ public enum PackedGEMM {
     ) {
         let m = a.rows, n = b.columns
         if m == 0 || n == 0 { return }
-        if a.depth == 0 {
-            for i in 0..<m {
-                let row = c + i * ldc
-                row.update(repeating: bias?[i] ?? 0, count: n)
-                activation?.apply(row, count: n)
-            }
+        if a.depth == 0 || a.kernel == .blas {
+            blasMultiply(a, b, c: c, ldc: ldc, bias: bias, activation: activation, threads: threads, scratch: scratch)
             return
         }
         let rowPanels = (m + rowTile - 1) / rowTile
@@ -63,6 +59,39 @@ public enum PackedGEMM {
             // Few pixels (late layers): split the output channels.
             Parallel.forEachChunk(parts, threads: parts) { range in
                 for p in range { run(p, rows: (rowPanels * p / parts)..<(rowPanels * (p + 1) / parts), columns: 0..<columnPanels) }
+            }
+        }
+    }
+
+    /// The `.blas` path: B gathered into a plain matrix when it is a row table, one `sgemm`
+    /// (`GEMM.gemm`, split over `threads`), then bias and activation row by row.
+    static func blasMultiply(
+        _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
+        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch?
+    ) {
+        let m = a.rows, n = b.columns, k = a.depth
+        if k > 0 {
+            var gathered: UnsafeMutablePointer<Float>?
+            var source = b.base, ldb = b.rowStride
+            if let offsets = b.offsets {
+                let dst = scratch?.floats(k * n, slot: 0)
+                    ?? UnsafeMutableRawPointer.allocate(byteCount: k * n * 4, alignment: 64).bindMemory(to: Float.self, capacity: k * n)
+                if scratch == nil { gathered = dst }
+                for r in 0..<k { copy(dst + r * n, b.base + offsets[r], n) }
+                source = UnsafePointer(dst)
+                ldb = n
+            }
+            defer { gathered?.deallocate() }
+            GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.rowMajor, lda: k, b: source, ldb: ldb,
+                      beta: 0, c: c, ldc: ldc, threads: threads)
+        }
+        let box = UncheckedBox(c)
+        Parallel.forEachChunk(m, threads: m * n < 1 << 16 ? 1 : threads) { range in
+            for i in range {
+                let row = box.value + i * ldc
+                if k == 0 { row.update(repeating: 0, count: n) }
+                if let value = bias?[i], value != 0 { for j in 0..<n { row[j] += value } }
+                activation?.apply(row, count: n)
             }
         }
     }
@@ -345,25 +374,41 @@ public enum PackedGEMM {
 /// A matrix packed once for `PackedGEMM` (the A operand): rows in zero-padded panels of
 /// `PackedGEMM.rowTile`, each panel stored depth-major (`panel[k][row]`), so that the kernel reads
 /// it front to back.
+///
+/// For the `.blas` kernel the matrix is kept row-major instead, as `sgemm` reads it.
 public final class PackedMatrix: @unchecked Sendable {
     public let rows: Int
     public let depth: Int
+    /// The kernel the layout is for; `PackedGEMM.multiply` runs that kernel.
+    public let kernel: PackedGEMM.Kernel
     let storage: TensorStorage
 
-    /// Packs the row-major `[rows, depth]` matrix at `a` with row stride `rowStride`.
-    public init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int) {
+    /// Packs the row-major `[rows, depth]` matrix at `a` with row stride `rowStride` for `kernel`.
+    public init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int, kernel: PackedGEMM.Kernel = PackedGEMM.selected) {
         let mr = PackedGEMM.rowTile
         let panels = (rows + mr - 1) / mr
         self.rows = rows
         self.depth = depth
-        storage = TensorStorage(byteCount: panels * mr * depth * MemoryLayout<Float>.stride)
-        let p = storage.base.assumingMemoryBound(to: Float.self)
-        for r in 0..<rows {
-            let dst = p + (r / mr) * mr * depth + r % mr
-            let src = a + r * rowStride
-            for k in 0..<depth { dst[k * mr] = src[k] }
+        self.kernel = kernel
+        let p: UnsafeMutablePointer<Float>
+        switch kernel {
+        case .tiles:
+            storage = TensorStorage(byteCount: panels * mr * depth * MemoryLayout<Float>.stride)
+            p = storage.base.assumingMemoryBound(to: Float.self)
+            for r in 0..<rows {
+                let dst = p + (r / mr) * mr * depth + r % mr
+                let src = a + r * rowStride
+                for k in 0..<depth { dst[k * mr] = src[k] }
+            }
+        case .blas:
+            storage = TensorStorage(byteCount: rows * depth * MemoryLayout<Float>.stride)
+            p = storage.base.assumingMemoryBound(to: Float.self)
+            for r in 0..<rows { (p + r * depth).update(from: a + r * rowStride, count: depth) }
         }
     }
+
+    /// The row-major matrix (`.blas` layout).
+    var rowMajor: UnsafePointer<Float> { UnsafePointer(storage.base.assumingMemoryBound(to: Float.self)) }
 
     /// Bytes held.
     public var byteCount: Int { storage.byteCount }

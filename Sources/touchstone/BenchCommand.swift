@@ -63,7 +63,7 @@ struct BenchCommand: ParsableCommand {
                      url.lastPathComponent, batch, threads, threads == 1 ? "" : "s", runs, warmup, median, sorted.first ?? 0, sorted.last ?? 0,
                      loadSeconds, Double(session.arenaBytes) / 1e6, rss))
         if profile {
-            print("OpenBLAS kernels: \(GEMM.coreName)")
+            print("OpenBLAS kernels: \(GEMM.coreName); convolution kernel: \(PackedGEMM.selected.rawValue)")
             let total = session.profile.values.reduce(0) { $0 + $1.seconds }
             print("time per op type over \(warmup + runs) runs:")
             for (op, p) in session.profile.sorted(by: { $0.value.seconds > $1.value.seconds }) {

@@ -36,10 +36,14 @@ struct ConvTests {
         let b = seed % 2 == 0 ? Tensor(shape: [geo.outChannels], scalars: randomFloats(geo.outChannels, &g)) : nil
         let act: Activation? = [nil, .relu, .clip(low: -0.5, high: 0.5), .leakyRelu(alpha: 0.1)][seed % 4]
         let outShape = [geo.batch, geo.outChannels, geo.outHeight, geo.outWidth]
-        let fast = Tensor(zeros: outShape), slow = Tensor(zeros: outShape)
-        Conv2D.forward(input: x, weight: w, bias: b, output: fast, geometry: geo, activation: act, scratch: Scratch(), threads: 1 + seed % 2)
+        let slow = Tensor(zeros: outShape)
         Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: act)
-        expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-4, rtol: 1e-4, "conv \(geo) act \(String(describing: act))")
+        for kernel in PackedGEMM.Kernel.allCases {
+            let fast = Tensor(zeros: outShape)
+            let packed = geo.isDepthwise ? nil : PackedConvWeights(w, groups: geo.groups, kernel: kernel)
+            Conv2D.forward(input: x, weight: w, bias: b, output: fast, geometry: geo, activation: act, scratch: Scratch(), threads: 1 + seed % 2, packed: packed)
+            expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-4, rtol: 1e-4, "conv \(geo) act \(String(describing: act)) kernel \(kernel)")
+        }
     }
 }
 
@@ -98,31 +102,33 @@ struct PackedGEMMTests {
     func matchesReference(m: Int, n: Int, k: Int, threads: Int) {
         var g = SeededGenerator(seed: UInt64(m * 1_000_003 + n * 1009 + k))
         let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = randomFloats(m, &g)
-        for (useBias, act) in [(false, nil), (true, Activation.relu)] as [(Bool, Activation?)] {
-            var fast = [Float](repeating: .nan, count: m * n), slow = [Float](repeating: 0, count: m * n)
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    bias.withUnsafeBufferPointer { bias in
-                        let packed = PackedMatrix(a.baseAddress!, rows: m, depth: k, rowStride: k)
-                        fast.withUnsafeMutableBufferPointer { c in
-                            PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: n), c: c.baseAddress!, ldc: n,
-                                                bias: useBias ? bias.baseAddress! : nil, activation: act, threads: threads)
-                        }
-                        slow.withUnsafeMutableBufferPointer { c in
-                            GEMM.referenceGEMM(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: n, beta: 0, c: c.baseAddress!, ldc: n)
+        for kernel in PackedGEMM.Kernel.allCases {
+            for (useBias, act) in [(false, nil), (true, Activation.relu)] as [(Bool, Activation?)] {
+                var fast = [Float](repeating: .nan, count: m * n), slow = [Float](repeating: 0, count: m * n)
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        bias.withUnsafeBufferPointer { bias in
+                            let packed = PackedMatrix(a.baseAddress!, rows: m, depth: k, rowStride: k, kernel: kernel)
+                            fast.withUnsafeMutableBufferPointer { c in
+                                PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: n), c: c.baseAddress!, ldc: n,
+                                                    bias: useBias ? bias.baseAddress! : nil, activation: act, threads: threads)
+                            }
+                            slow.withUnsafeMutableBufferPointer { c in
+                                GEMM.referenceGEMM(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: n, beta: 0, c: c.baseAddress!, ldc: n)
+                            }
                         }
                     }
                 }
+                for i in 0..<m { for j in 0..<n {
+                    var v = slow[i * n + j] + (useBias ? bias[i] : 0)
+                    if let act { v = act.apply(v) }
+                    slow[i * n + j] = v
+                } }
+                // Sums of up to 700 products of values in [-1, 1) in FP32 against Double: worst case
+                // 700·2^-24·700 ≈ 3e-2, typically √700·2^-24·10 ≈ 1e-5; 1e-3 + 1e-4 relative catches any
+                // misplaced or missing term (each moves a value by O(0.1) or more).
+                expectClose(fast, slow, atol: 1e-3, rtol: 1e-4, "packed GEMM \(m)×\(n)×\(k) bias=\(useBias) act=\(String(describing: act)) kernel \(kernel)")
             }
-            for i in 0..<m { for j in 0..<n {
-                var v = slow[i * n + j] + (useBias ? bias[i] : 0)
-                if let act { v = act.apply(v) }
-                slow[i * n + j] = v
-            } }
-            // Sums of up to 700 products of values in [-1, 1) in FP32 against Double: worst case
-            // 700·2^-24·700 ≈ 3e-2, typically √700·2^-24·10 ≈ 1e-5; 1e-3 + 1e-4 relative catches any
-            // misplaced or missing term (each moves a value by O(0.1) or more).
-            expectClose(fast, slow, atol: 1e-3, rtol: 1e-4, "packed GEMM \(m)×\(n)×\(k) bias=\(useBias) act=\(String(describing: act))")
         }
     }
 
@@ -137,11 +143,14 @@ struct PackedGEMMTests {
         let x = Tensor(shape: [2, cin, size, size], scalars: randomFloats(2 * cin * size * size, &g))
         let w = Tensor(shape: [outChannels, cin / groups, 3, 3], scalars: randomFloats(outChannels * cin / groups * 9, &g))
         let b = Tensor(shape: [outChannels], scalars: randomFloats(outChannels, &g))
-        let fast = Tensor(zeros: [2, outChannels, out, out]), slow = Tensor(zeros: [2, outChannels, out, out])
-        let packed = PackedConvWeights(w, groups: groups)
-        Conv2D.forward(input: x, weight: w, bias: b, output: fast, geometry: geo, activation: .relu, scratch: Scratch(), threads: 2, packed: packed)
+        let slow = Tensor(zeros: [2, outChannels, out, out])
         Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: .relu)
-        // Sums of 324 products of values in [-1, 1): 1e-3 absolute is far above FP32 rounding.
-        expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-3, rtol: 1e-4, "conv M=\(outChannels) size=\(size) groups=\(groups) stride=\(stride)")
+        for kernel in PackedGEMM.Kernel.allCases {
+            let fast = Tensor(zeros: [2, outChannels, out, out])
+            let packed = PackedConvWeights(w, groups: groups, kernel: kernel)
+            Conv2D.forward(input: x, weight: w, bias: b, output: fast, geometry: geo, activation: .relu, scratch: Scratch(), threads: 2, packed: packed)
+            // Sums of 324 products of values in [-1, 1): 1e-3 absolute is far above FP32 rounding.
+            expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-3, rtol: 1e-4, "conv M=\(outChannels) size=\(size) groups=\(groups) stride=\(stride) kernel \(kernel)")
+        }
     }
 }
