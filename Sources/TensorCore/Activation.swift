@@ -65,35 +65,15 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
 
     /// `dst[i] = activation(src[i])` for `count` floats; `src` may equal `dst`.
     public func apply(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
-        typealias V = VectorMath.V
-        let zero = V(repeating: 0), one = V(repeating: 1)
         switch self {
-        case .relu:
-            VectorMath.map(src, into: dst, count: count) { v in v.replacing(with: zero, where: v .< zero) }
-        case .clip(let lo, let hi):
-            let l = V(repeating: lo), h = V(repeating: hi)
-            VectorMath.map(src, into: dst, count: count) { v in v.replacing(with: l, where: v .< l).replacing(with: h, where: v .> h) }
-        case .leakyRelu(let a):
-            let av = V(repeating: a)
-            VectorMath.map(src, into: dst, count: count) { v in v.replacing(with: v * av, where: v .< zero) }
-        case .hardSigmoid(let a, let b):
-            let av = V(repeating: a), bv = V(repeating: b)
-            VectorMath.map(src, into: dst, count: count) { x in
-                let y = av * x + bv
-                return y.replacing(with: zero, where: y .< zero).replacing(with: one, where: y .> one).replacing(with: x, where: x .!= x)
-            }
-        case .hardSwish:
-            let sixth = V(repeating: 1.0 / 6), half = V(repeating: 0.5)
-            VectorMath.map(src, into: dst, count: count) { x in
-                let g = x * sixth + half
-                return x * g.replacing(with: zero, where: g .< zero).replacing(with: one, where: g .> one)
-            }
-        case .sigmoid:
-            VectorMath.map(src, into: dst, count: count) { VectorMath.sigmoid($0) }
-        case .tanh:
-            VectorMath.map(src, into: dst, count: count) { VectorMath.tanh($0) }
-        case .swish:
-            VectorMath.map(src, into: dst, count: count) { $0 * VectorMath.sigmoid($0) }
+        case .relu: VectorMath.map(src, into: dst, count: count, Lanes.Clamp(low: 0, high: .infinity))
+        case .clip(let lo, let hi): VectorMath.map(src, into: dst, count: count, Lanes.Clamp(low: lo, high: hi))
+        case .leakyRelu(let a): VectorMath.map(src, into: dst, count: count, Lanes.LeakyRelu(alpha: a))
+        case .hardSigmoid(let a, let b): VectorMath.map(src, into: dst, count: count, Lanes.HardSigmoid(alpha: a, beta: b))
+        case .hardSwish: VectorMath.map(src, into: dst, count: count, Lanes.HardSwish())
+        case .sigmoid: VectorMath.map(src, into: dst, count: count, Lanes.Sigmoid())
+        case .tanh: VectorMath.map(src, into: dst, count: count, Lanes.Tanh())
+        case .swish: VectorMath.map(src, into: dst, count: count, Lanes.Swish())
         }
     }
 
@@ -106,4 +86,49 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
 extension Float {
     /// `self`, unless `x` is NaN, in which case NaN (min/max would otherwise drop it).
     @inlinable func nanPreserving(_ x: Float) -> Float { x.isNaN ? x : self }
+}
+
+/// The activations as `VectorFunction`s (NaN passes through every one of them).
+enum Lanes {
+    typealias V = VectorMath.V
+
+    struct Clamp: VectorFunction {
+        let low: V, high: V
+        init(low: Float, high: Float) { (self.low, self.high) = (V(repeating: low), V(repeating: high)) }
+        @inline(__always) func callAsFunction(_ v: V) -> V { v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high) }
+    }
+
+    struct LeakyRelu: VectorFunction {
+        let alpha: V
+        init(alpha: Float) { self.alpha = V(repeating: alpha) }
+        @inline(__always) func callAsFunction(_ v: V) -> V { v.replacing(with: v * alpha, where: v .< 0) }
+    }
+
+    struct HardSigmoid: VectorFunction {
+        let alpha: V, beta: V
+        init(alpha: Float, beta: Float) { (self.alpha, self.beta) = (V(repeating: alpha), V(repeating: beta)) }
+        @inline(__always) func callAsFunction(_ x: V) -> V {
+            let y = alpha * x + beta
+            return y.replacing(with: 0, where: y .< 0).replacing(with: 1, where: y .> 1).replacing(with: x, where: x .!= x)
+        }
+    }
+
+    struct HardSwish: VectorFunction {
+        @inline(__always) func callAsFunction(_ x: V) -> V {
+            let g = x * V(repeating: 1.0 / 6) + V(repeating: 0.5)
+            return x * g.replacing(with: 0, where: g .< 0).replacing(with: 1, where: g .> 1)
+        }
+    }
+
+    struct Sigmoid: VectorFunction {
+        @inline(__always) func callAsFunction(_ x: V) -> V { VectorMath.sigmoid(x) }
+    }
+
+    struct Tanh: VectorFunction {
+        @inline(__always) func callAsFunction(_ x: V) -> V { VectorMath.tanh(x) }
+    }
+
+    struct Swish: VectorFunction {
+        @inline(__always) func callAsFunction(_ x: V) -> V { x * VectorMath.sigmoid(x) }
+    }
 }

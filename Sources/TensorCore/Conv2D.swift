@@ -183,7 +183,8 @@ public enum Conv2D {
     /// Each input plane is first copied into a zero-padded scratch plane split into `strideW`
     /// column phases (`phase[p][y][j] = padded[y][j·strideW + p]`), so that every tap of every
     /// stride reads contiguous memory and the kernel needs no bounds checks. Then eight outputs at a
-    /// time accumulate all KH·KW taps in a register and are written once, activation included.
+    /// time accumulate all KH·KW taps in a register and are written once; the activation follows
+    /// over the plane while it is in cache.
     public static func depthwise(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
         activation: Activation?, threads: Int
@@ -264,10 +265,10 @@ public enum Conv2D {
                         for k in 0..<tapCount {
                             let q = UnsafeRawPointer(r + tapOffsets[k])
                             let wv = SIMD8<Float>(repeating: wk[k])
-                            a0 += wv * q.loadUnaligned(as: SIMD8<Float>.self)
-                            a1 += wv * q.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-                            a2 += wv * q.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
-                            a3 += wv * q.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+                            a0 = VectorMath.fma(wv, q.loadUnaligned(as: SIMD8<Float>.self), a0)
+                            a1 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), a1)
+                            a2 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), a2)
+                            a3 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self), a3)
                         }
                         let o = UnsafeMutableRawPointer(row + x)
                         o.storeBytes(of: a0, as: SIMD8<Float>.self)
@@ -280,7 +281,7 @@ public enum Conv2D {
                         var acc = b
                         let r = rowBase + x
                         for k in 0..<tapCount {
-                            acc += SIMD8<Float>(repeating: wk[k]) * UnsafeRawPointer(r + tapOffsets[k]).loadUnaligned(as: SIMD8<Float>.self)
+                            acc = VectorMath.fma(SIMD8<Float>(repeating: wk[k]), UnsafeRawPointer(r + tapOffsets[k]).loadUnaligned(as: SIMD8<Float>.self), acc)
                         }
                         if x + 8 <= ow {
                             UnsafeMutableRawPointer(row + x).storeBytes(of: acc, as: SIMD8<Float>.self)
@@ -289,8 +290,9 @@ public enum Conv2D {
                         }
                         x += 8
                     }
-                    activation?.apply(row, count: ow)
                 }
+                // Over the whole plane, which leaves few ragged ends for the activation's vectors.
+                activation?.apply(dst, count: oh * ow)
             }
         }
     }

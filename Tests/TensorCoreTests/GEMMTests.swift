@@ -22,6 +22,24 @@ struct GEMMTests {
         expectClose(fast, slow, atol: 1e-4, rtol: 1e-5, "sgemm \(m)x\(n)x\(k) tA=\(transA) tB=\(transB)")
     }
 
+    /// One-row products go through sgemv: every transpose combination, with row strides wider
+    /// than the matrices (the stride of a transposed A is the vector's increment), alpha and beta.
+    @Test(arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func singleRow(transA: Bool, transB: Bool) {
+        var g = SeededGenerator(seed: transA ? 11 : 12)
+        let m = 1, n = 37, k = 53, pad = 3
+        let lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad
+        let a = randomFloats((transA ? k : m) * lda, &g), b = randomFloats((transB ? n : k) * ldb, &g), c0 = randomFloats(n, &g)
+        var fast = c0, slow = c0
+        fast.withUnsafeMutableBufferPointer { c in
+            GEMM.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.75, a: a, lda: lda, b: b, ldb: ldb, beta: 0.5, c: c.baseAddress!, ldc: n)
+        }
+        slow.withUnsafeMutableBufferPointer { c in
+            GEMM.referenceGEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.75, a: a, lda: lda, b: b, ldb: ldb, beta: 0.5, c: c.baseAddress!, ldc: n)
+        }
+        expectClose(fast, slow, atol: 1e-4, rtol: 1e-5, "sgemv tA=\(transA) tB=\(transB)")
+    }
+
     @Test func doublePrecision() {
         var g = SeededGenerator(seed: 7)
         let m = 5, n = 7, k = 9

@@ -93,3 +93,18 @@ let sBias = median { Elementwise.binary(.add, ea, bias, into: ec) }
 row("add (per-channel broadcast)", "256×56×56 + 256×1×1", sBias, 2.0 * Double(ea.byteCount) / sBias / 1e9, "GB/s")
 let sRelu = median { Elementwise.unary(.activation(.relu), ea, into: ec) }
 row("relu", "256×56×56", sRelu, 2.0 * Double(ea.byteCount) / sRelu / 1e9, "GB/s")
+
+// Activations over 64 K floats (256 KB, in L2), values in [-8, 8).
+do {
+    let count = 1 << 16
+    let x = (0..<count).map { i in Float((i * 7919) % 4096) / 256 - 8 }
+    var y = [Float](repeating: 0, count: count)
+    x.withUnsafeBufferPointer { p in
+        y.withUnsafeMutableBufferPointer { q in
+            for activation in [Activation.relu, .hardSwish, .sigmoid, .swish, .tanh] {
+                let s = median { activation.apply(p.baseAddress!, into: q.baseAddress!, count: count) }
+                row("activation \(activation)", "\(count)", s, s * 1e9 / Double(count), "ns/element")
+            }
+        }
+    }
+}
