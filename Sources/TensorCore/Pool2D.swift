@@ -62,61 +62,71 @@ public enum Pool2D {
             let (plo, phi) = tapRange(start: x0 + g.padLeft, k: g.kernelWidth, d: g.dilationW, size: g.inWidth + g.padLeft + g.padRight)
             return (lo, hi, phi - plo, x0)
         }
-        let dh = g.dilationH, dw = g.dilationW, iw = g.inWidth, ow = g.outWidth
-        // Two passes per output row: the window's rows are combined column by column (contiguous,
-        // vectorised), then each output takes its kernel-width taps from that combined row.
+        let dh = g.dilationH, dw = g.dilationW, iw = g.inWidth, ow = g.outWidth, sh = g.strideH, sw = g.strideW
+        let kh = g.kernelHeight, kw = g.kernelWidth
+        let fill: Float = isMax ? -.infinity : 0
+        // Each plane is copied into a padded plane whose padding holds the fill value (−∞ for max,
+        // 0 for sums). An output row is then two passes of whole vectors, with no bounds tests and
+        // no ragged ends: the window's rows are combined column by column, then every position
+        // combines its kernel-width taps (shifted loads); the outputs are every `strideW`-th one.
+        func up8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
+        let span = (ow - 1) * sw + 1  // positions where an output window starts
+        let tapsLength = up8(span)
+        let rowsLength = up8(tapsLength + (kw - 1) * dw)
+        let paddedWidth = Swift.max(rowsLength, up8(g.padLeft + iw))
+        let paddedHeight = Swift.max(g.padTop + g.inHeight, (g.outHeight - 1) * sh + (kh - 1) * dh + 1)
+        // Divisors of average pooling per output column, before the row factor.
+        let columnCounts = cols.map { c in Float(countIncludePad ? c.2 : c.1 - c.0) }
         Parallel.forEachChunk(g.planes, threads: g.planes * outPlane > 1 << 14 ? threads : 1) { range in
-            let line = UnsafeMutablePointer<Float>.allocate(capacity: iw + 8)
-            defer { line.deallocate() }
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: paddedHeight * paddedWidth + rowsLength + tapsLength)
+            defer { buffer.deallocate() }
+            let plane = buffer, combined = buffer + paddedHeight * paddedWidth, taps = combined + rowsLength
+            plane.update(repeating: fill, count: paddedHeight * paddedWidth)
             for p in range {
                 let src = inBase + p * inPlane
                 let dst = outBase + p * outPlane
+                for iy in 0..<g.inHeight {
+                    (plane + (g.padTop + iy) * paddedWidth + g.padLeft).update(from: src + iy * iw, count: iw)
+                }
                 for (y, r) in rows.enumerated() {
+                    let top = plane + y * sh * paddedWidth
+                    var source = UnsafePointer(top)
+                    if kh > 1 {
+                        combine(into: combined, top, top + dh * paddedWidth, count: rowsLength, isMax: isMax)
+                        for ky in 2..<kh { combine(into: combined, combined, top + ky * dh * paddedWidth, count: rowsLength, isMax: isMax) }
+                        source = UnsafePointer(combined)
+                    }
+                    if kw > 1 {
+                        combine(into: taps, source, source + dw, count: tapsLength, isMax: isMax)
+                        for kx in 2..<kw { combine(into: taps, taps, source + kx * dw, count: tapsLength, isMax: isMax) }
+                        source = UnsafePointer(taps)
+                    }
                     let out = dst + y * ow
-                    if r.0 >= r.1 {
-                        // The window's rows all lie in the padding.
-                        out.update(repeating: isMax ? -Float.infinity : 0, count: ow)
-                        continue
-                    }
-                    line.update(from: src + (r.3 + r.0 * dh) * iw, count: iw)
-                    for ky in (r.0 + 1)..<Swift.max(r.0 + 1, r.1) {
-                        let next = src + (r.3 + ky * dh) * iw
-                        var x = 0
-                        while x + 8 <= iw {
-                            let a = UnsafeRawPointer(line + x).loadUnaligned(as: SIMD8<Float>.self)
-                            let b = UnsafeRawPointer(next + x).loadUnaligned(as: SIMD8<Float>.self)
-                            // max keeps a NaN from either side; the sum does by itself.
-                            let c = isMax ? a.replacing(with: b, where: (b .> a) .| (b .!= b)) : a + b
-                            UnsafeMutableRawPointer(line + x).storeBytes(of: c, as: SIMD8<Float>.self)
-                            x += 8
-                        }
-                        while x < iw {
-                            let a = line[x], b = next[x]
-                            line[x] = isMax ? ((b > a || b.isNaN) ? b : a) : a + b
-                            x += 1
-                        }
-                    }
-                    for (x, c) in cols.enumerated() {
-                        let base = line + c.3
-                        if isMax {
-                            // Branch-free: on random data a compare-and-branch mispredicts half the time.
-                            var best = -Float.infinity
-                            var nan = false
-                            for kx in c.0..<c.1 {
-                                let v = base[kx &* dw]
-                                best = v > best ? v : best
-                                nan = nan || v.isNaN
-                            }
-                            out[x] = nan ? .nan : best
-                        } else {
-                            var sum: Float = 0
-                            for kx in c.0..<c.1 { sum += base[kx * dw] }
-                            let count = countIncludePad ? r.2 * c.2 : (r.1 - r.0) * (c.1 - c.0)
-                            out[x] = count == 0 ? 0 : sum / Float(count)
+                    if isMax {
+                        if sw == 1 { out.update(from: source, count: ow) } else { for x in 0..<ow { out[x] = source[x &* sw] } }
+                    } else {
+                        let rowCount = Float(countIncludePad ? r.2 : r.1 - r.0)
+                        for x in 0..<ow {
+                            let count = rowCount * columnCounts[x]
+                            out[x] = count == 0 ? 0 : source[x &* sw] / count
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// `dst[i] = max(a[i], b[i])` (a NaN on either side wins) or `a[i] + b[i]`, for `count` floats
+    /// (a multiple of 8); `dst` may be `a`.
+    @inline(__always)
+    static func combine(into dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, isMax: Bool) {
+        var x = 0
+        while x < count {
+            let u = UnsafeRawPointer(a + x).loadUnaligned(as: SIMD8<Float>.self)
+            let v = UnsafeRawPointer(b + x).loadUnaligned(as: SIMD8<Float>.self)
+            let c = isMax ? u.replacing(with: v, where: (v .> u) .| (v .!= v)) : u + v
+            UnsafeMutableRawPointer(dst + x).storeBytes(of: c, as: SIMD8<Float>.self)
+            x += 8
         }
     }
 
