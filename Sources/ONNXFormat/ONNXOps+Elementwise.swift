@@ -53,6 +53,44 @@ extension ONNXOps {
             ("Floor", .floor), ("Ceil", .ceil), ("Erf", .erf),
         ]
         for (name, op) in unary { t[name] = { _ in UnaryLayer(op, opType: name) } }
+        let moreUnary: [(String, UnaryOp)] = [
+            ("Round", .round), ("Sign", .sign), ("Sin", .sin), ("Cos", .cos), ("Tan", .tan), ("Asin", .asin), ("Acos", .acos),
+            ("Atan", .atan), ("Sinh", .sinh), ("Cosh", .cosh), ("Asinh", .asinh), ("Acosh", .acosh), ("Atanh", .atanh),
+            ("Softplus", .softplus), ("Softsign", .softsign), ("Mish", .mish),
+        ]
+        for (name, op) in moreUnary { t[name] = { _ in UnaryLayer(op, opType: name) } }
+        t["Elu"] = { c in UnaryLayer(.elu(alpha: Double(try c.attributes.float("alpha", default: 1))), opType: "Elu") }
+        t["Celu"] = { c in UnaryLayer(.celu(alpha: Double(try c.attributes.float("alpha", default: 1))), opType: "Celu") }
+        t["ThresholdedRelu"] = { c in UnaryLayer(.thresholdedRelu(alpha: Double(try c.attributes.float("alpha", default: 1))), opType: "ThresholdedRelu") }
+        t["Selu"] = { c in
+            // The defaults are the float32 values the ONNX spec gives.
+            let alpha = try c.attributes.float("alpha", default: 1.67326319217681884765625)
+            let gamma = try c.attributes.float("gamma", default: 1.05070102214813232421875)
+            return UnaryLayer(.selu(alpha: Double(alpha), gamma: Double(gamma)), opType: "Selu")
+        }
+        t["Gelu"] = { c in
+            let approximate = try c.attributes.string("approximate", default: "none")
+            guard approximate == "none" || approximate == "tanh" else { throw c.error("approximate is \"\(approximate)\", expected \"none\" or \"tanh\"") }
+            return UnaryLayer(.gelu(tanhApproximation: approximate == "tanh"), opType: "Gelu")
+        }
+        let comparisons: [(String, BinaryOp)] = [
+            ("Equal", .equal), ("Less", .less), ("Greater", .greater), ("LessOrEqual", .lessOrEqual), ("GreaterOrEqual", .greaterOrEqual),
+            ("And", .and), ("Or", .or), ("Xor", .xor),
+        ]
+        for (name, op) in comparisons { t[name] = { _ in BinaryLayer(op, opType: name) } }
+        t["Mod"] = { c in BinaryLayer(try c.attributes.int("fmod", default: 0) != 0 ? .fmod : .mod, opType: "Mod") }
+        t["BitShift"] = { c in
+            let direction = try c.attributes.string("direction", default: "")
+            guard direction == "LEFT" || direction == "RIGHT" else { throw c.error("direction is \"\(direction)\", expected \"LEFT\" or \"RIGHT\"") }
+            return BinaryLayer(direction == "LEFT" ? .bitShiftLeft : .bitShiftRight, opType: "BitShift")
+        }
+        t["Where"] = { _ in Where() }
+        t["Not"] = { _ in LogicalNot() }
+        t["IsNaN"] = { _ in FloatClassLayer(.nan) }
+        t["IsInf"] = { c in
+            FloatClassLayer(.infinity(positive: try c.attributes.int("detect_positive", default: 1) != 0,
+                                      negative: try c.attributes.int("detect_negative", default: 1) != 0))
+        }
         return t
     }()
 

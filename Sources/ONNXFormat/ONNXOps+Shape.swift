@@ -41,6 +41,30 @@ extension ONNXOps {
             return ConstantOfShape(value: v)
         },
         "Expand": { _ in Expand() },
+        "Tile": { _ in Tile() },
+        "Range": { _ in RangeLayer() },
+        "DepthToSpace": { c in
+            let mode = try c.attributes.string("mode", default: "DCR")
+            guard mode == "DCR" || mode == "CRD" else { throw c.error("mode is \"\(mode)\", expected DCR or CRD") }
+            return DepthSpace(mode == "DCR" ? .depthToSpaceDCR : .depthToSpaceCRD, blockSize: try c.attributes.require(c.attributes.int("blocksize"), "blocksize"))
+        },
+        "SpaceToDepth": { c in
+            let mode = try c.attributes.string("mode", default: "DCR")
+            guard mode == "DCR" || mode == "CRD" else { throw c.error("mode is \"\(mode)\", expected DCR or CRD") }
+            return DepthSpace(mode == "DCR" ? .spaceToDepthDCR : .spaceToDepthCRD, blockSize: try c.attributes.require(c.attributes.int("blocksize"), "blocksize"))
+        },
+        "ArgMax": { c in try argExtreme(c, isMax: true) },
+        "ArgMin": { c in try argExtreme(c, isMax: false) },
+        "InstanceNormalization": { c in InstanceNormalization(epsilon: Double(try c.attributes.float("epsilon", default: 1e-5))) },
+        "LayerNormalization": { c in
+            let stash = try c.attributes.int("stash_type", default: 1)
+            guard let dtype = DType(rawValue: stash), dtype.isFloatingPoint else { throw c.error("stash_type \(stash) is not a floating-point type") }
+            return LayerNormalization(axis: try c.attributes.int("axis", default: -1), epsilon: Double(try c.attributes.float("epsilon", default: 1e-5)), stashType: dtype)
+        },
+        "GroupNormalization": { c in
+            GroupNormalization(groups: try c.attributes.require(c.attributes.int("num_groups"), "num_groups"),
+                               epsilon: Double(try c.attributes.float("epsilon", default: 1e-5)))
+        },
         "Pad": { c in
             let a = c.attributes
             let modeText = try a.string("mode", default: "constant")
@@ -59,4 +83,12 @@ extension ONNXOps {
             return Cast(to: dtype)
         },
     ]
+}
+
+extension ONNXOps {
+    static func argExtreme(_ c: OpContext, isMax: Bool) throws -> ArgExtreme {
+        let a = c.attributes
+        return ArgExtreme(isMax: isMax, axis: try a.int("axis", default: 0), keepDims: try a.int("keepdims", default: 1) != 0,
+                          selectLast: try a.int("select_last_index", default: 0) != 0)
+    }
 }

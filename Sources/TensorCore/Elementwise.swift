@@ -101,7 +101,10 @@ public enum Elementwise {
         case .xor: return { T(fromInt64: $0.int64Value ^ $1.int64Value) }
         case .bitShiftLeft: return { let s = $1.int64Value; return T(fromInt64: s >= 64 || s < 0 ? 0 : $0.int64Value << s) }
         case .bitShiftRight:
-            return { let s = $1.int64Value; return T(fromInt64: s >= 64 || s < 0 ? 0 : (isUnsigned ? Int64(bitPattern: UInt64(bitPattern: $0.int64Value) >> UInt64(s)) : $0.int64Value >> s)) }
+            // A shift outside 0..<64 moves every bit out: 0, or the sign for signed types.
+            return { let x = $0.int64Value, s = $1.int64Value
+                if s >= 64 || s < 0 { return T(fromInt64: isUnsigned || x >= 0 ? 0 : -1) }
+                return T(fromInt64: isUnsigned ? Int64(bitPattern: UInt64(bitPattern: x) >> UInt64(s)) : x >> s) }
         default: return { a, _ in a }
         }
     }

@@ -159,3 +159,19 @@ public enum Movement {
         }
     }
 }
+
+extension Movement {
+    /// Repeats `src` `repeats[i]` times along each axis into `dst` (`dst.shape[i] = src.shape[i]·repeats[i]`).
+    public static func tile(_ src: Tensor, repeats: [Int], into dst: Tensor) {
+        if dst.count == 0 { return }
+        // Output element (…, j_i, …) reads source element (…, j_i mod d_i, …): a strided walk of
+        // a rank-2r view [r0, d0, r1, d1, …] of the source with stride 0 on each repeat axis.
+        let own = contiguousStrides(src.shape)
+        var viewShape: [Int] = [], viewStrides: [Int] = []
+        for (i, d) in src.shape.enumerated() {
+            viewShape += [repeats[i], d]
+            viewStrides += [0, own[i]]
+        }
+        stridedCopy(src, offset: 0, strides: viewStrides, into: dst.reshaped(viewShape))
+    }
+}

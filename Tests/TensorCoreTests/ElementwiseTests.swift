@@ -90,6 +90,20 @@ struct MovementTests {
         #expect(y.scalars(as: Int32.self) == want)
     }
 
+    /// Tile against the index rule: output (…, j_i, …) holds input (…, j_i mod d_i, …).
+    @Test(arguments: 0..<20)
+    func tileMatchesNaive(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 77)
+        let rank = randomInt(1...4, &g)
+        let shape = (0..<rank).map { _ in randomInt(1...3, &g) }, repeats = (0..<rank).map { _ in randomInt(0...3, &g) }
+        let x = Tensor(shape: shape, scalars: (0..<shape.product).map { Int32($0) })
+        let y = Tensor(zeros: zip(shape, repeats).map { $0 * $1 }, dtype: .int32)
+        Movement.tile(x, repeats: repeats, into: y)
+        let st = contiguousStrides(shape)
+        let want = allIndices(y.shape).map { idx in Int32(idx.indices.reduce(0) { $0 + st[$1] * (idx[$1] % shape[$1]) }) }
+        #expect(y.scalars(as: Int32.self) == want, "shape \(shape) repeats \(repeats)")
+    }
+
     @Test func stridedCopyWithNegativeSteps() {
         // x = arange(12).reshape(3, 4); x[::-1, 1::2] = [[9, 11], [5, 7], [1, 3]]
         let x = Tensor(shape: [3, 4], scalars: (0..<12).map { Float($0) })

@@ -1,0 +1,54 @@
+import TensorCore
+
+/// ONNX `Where`: condition (bool) `[…]`, X `[…]`, Y `[…]`; output the broadcast of all three, with
+/// X's dtype (X and Y must match).
+public struct Where: Layer {
+    public var opType: String { "Where" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let c = try required(inputs, 0, "condition"), x = try required(inputs, 1, "X"), y = try required(inputs, 2, "Y")
+        guard c.dtype == .bool else { throw LayerError("condition has dtype \(c.dtype), expected bool") }
+        guard x.dtype == y.dtype else { throw LayerError("X is \(x.dtype) and Y is \(y.dtype); they must match") }
+        guard let shape = Broadcast.shape([c.shape, x.shape, y.shape]) else {
+            throw LayerError("shapes \(c.shape), \(x.shape) and \(y.shape) do not broadcast")
+        }
+        return [TensorType(x.dtype, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Elementwise.select(try required(inputs, 0, "condition"), try required(inputs, 1, "X"), try required(inputs, 2, "Y"), into: outputs[0])
+    }
+}
+
+/// ONNX `Not`: X bool `[…]`, Y bool, same shape.
+public struct LogicalNot: Layer {
+    public var opType: String { "Not" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X")
+        guard x.dtype == .bool else { throw LayerError("X has dtype \(x.dtype), expected bool") }
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Elementwise.not(try required(inputs, 0, "X"), into: outputs[0])
+    }
+}
+
+/// ONNX `IsNaN` and `IsInf` (detect_positive, detect_negative): X `[…]` of any number type, Y
+/// bool, same shape.
+public struct FloatClassLayer: Layer {
+    public let kind: Elementwise.FloatClass
+    public init(_ kind: Elementwise.FloatClass) { self.kind = kind }
+    public var opType: String { kind == .nan ? "IsNaN" : "IsInf" }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        [TensorType(.bool, try required(inputs, 0, "X").shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Elementwise.classify(try required(inputs, 0, "X"), kind, into: outputs[0])
+    }
+}

@@ -1,0 +1,160 @@
+import TensorCore
+
+/// ONNX `Tile`: input `[d0, …]`, repeats int64 `[rank]` (known before running); output
+/// `[d0·r0, …]`. Any dtype.
+public struct Tile: Layer {
+    public var opType: String { "Tile" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        let repeats = try constantInts(constants, 1, "repeats")
+        guard repeats.count == x.shape.count else { throw LayerError("repeats has \(repeats.count) values for an input of rank \(x.shape.count)") }
+        guard repeats.allSatisfy({ $0 >= 0 }) else { throw LayerError("repeats \(repeats) has a negative value") }
+        let shape = zip(x.shape, repeats).map { $0 * $1 }
+        _ = try checkedProduct(shape, "output shape")
+        return [TensorType(x.dtype, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Movement.tile(try required(inputs, 0, "input"), repeats: try constantInts(inputs, 1, "repeats"), into: outputs[0])
+    }
+}
+
+/// ONNX `Range` (named so as not to hide Swift's `Range`): start, limit, delta scalars (known before running: they fix the length);
+/// output 1-D of `max(⌈(limit − start) / delta⌉, 0)` elements `start + i·delta`, in start's dtype.
+public struct RangeLayer: Layer {
+    public var opType: String { "Range" }
+    public init() {}
+
+    static func values(_ constants: [Tensor?]) throws -> (Double, Double, Int) {
+        var v: [Double] = []
+        for (i, name) in ["start", "limit", "delta"].enumerated() {
+            guard i < constants.count, let t = constants[i] else {
+                throw LayerError("input \(i) (\(name)) must be a constant or computable from shapes; it depends on data")
+            }
+            guard t.count == 1 else { throw LayerError("\(name) must be a scalar, it has \(t.count) elements") }
+            v.append(t.doubles()[0])
+        }
+        guard v[2] != 0, v.allSatisfy({ $0.isFinite }) else { throw LayerError("delta must be finite and nonzero; start, limit, delta are \(v)") }
+        let n = ((v[1] - v[0]) / v[2]).rounded(.up)
+        guard n <= Double(1 << 40) else { throw LayerError("the range has more than 2^40 elements") }
+        return (v[0], v[2], Swift.max(0, Int(n)))
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let start = try required(inputs, 0, "start")
+        return [TensorType(start.dtype, [try RangeLayer.values(constants).2])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let (start, delta, n) = try RangeLayer.values(inputs)
+        let out = outputs[0]
+        if out.dtype.isFloatingPoint {
+            // Each element is start + i·delta computed in the output's type, as the spec's loop
+            // accumulates in that type: for float32, repeated float additions.
+            if out.dtype == .float64 {
+                Tensor(shape: [n], scalars: (0..<n).map { start + Double($0) * delta }).copy(into: out)
+            } else {
+                var v = Float(start), values: [Float] = []
+                values.reserveCapacity(n)
+                for _ in 0..<n { values.append(v); v += Float(delta) }
+                Tensor(shape: [n], scalars: values).convert(into: out)
+            }
+        } else {
+            let s = Int64(start), d = Int64(delta)
+            Tensor(shape: [n], scalars: (0..<n).map { s + Int64($0) * d }).convert(into: out)
+        }
+    }
+}
+
+/// ONNX `DepthToSpace` and `SpaceToDepth` (mode DCR or CRD; SpaceToDepth's mode is newer): input `[N, C, H, W]`; DepthToSpace
+/// gives `[N, C/b², H·b, W·b]`, SpaceToDepth `[N, C·b², H/b, W/b]`. Any dtype.
+public struct DepthSpace: Layer {
+    public enum Kind: Sendable { case depthToSpaceDCR, depthToSpaceCRD, spaceToDepthDCR, spaceToDepthCRD }
+    public let kind: Kind
+    public let blockSize: Int
+    public init(_ kind: Kind, blockSize: Int) {
+        self.kind = kind
+        self.blockSize = blockSize
+    }
+    var isSpaceToDepth: Bool { kind == .spaceToDepthDCR || kind == .spaceToDepthCRD }
+    public var opType: String { isSpaceToDepth ? "SpaceToDepth" : "DepthToSpace" }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        guard x.shape.count == 4 else { throw LayerError("input must be [N, C, H, W], it is \(x.shape)") }
+        guard blockSize > 0 else { throw LayerError("blocksize is \(blockSize), expected a positive value") }
+        let (n, c, h, w, b) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], blockSize)
+        if isSpaceToDepth {
+            guard h % b == 0, w % b == 0 else { throw LayerError("H and W (\(h), \(w)) must be multiples of blocksize \(b)") }
+            return [TensorType(x.dtype, [n, c * b * b, h / b, w / b])]
+        }
+        guard c % (b * b) == 0 else { throw LayerError("C = \(c) must be a multiple of blocksize² = \(b * b)") }
+        return [TensorType(x.dtype, [n, c / (b * b), h * b, w * b])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        let (n, c, h, w, b) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], blockSize)
+        // Each is a reshape to rank 6, a transpose, and a reshape to the output.
+        let (view, perm): ([Int], [Int])
+        switch kind {
+        case .depthToSpaceDCR: (view, perm) = ([n, b, b, c / (b * b), h, w], [0, 3, 4, 1, 5, 2])
+        case .depthToSpaceCRD: (view, perm) = ([n, c / (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3])
+        case .spaceToDepthDCR: (view, perm) = ([n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4])
+        case .spaceToDepthCRD: (view, perm) = ([n, c, h / b, b, w / b, b], [0, 1, 3, 5, 2, 4])
+        }
+        let out = outputs[0]
+        Movement.transpose(x.reshaped(view), perm: perm, into: out.reshaped(perm.map { view[$0] }))
+    }
+}
+
+/// ONNX `ArgMax` and `ArgMin` (axis, keepdims, select_last_index): data `[…]`; int64 indices with
+/// the axis kept as 1 or dropped. NaN counts as the largest (ArgMax) or smallest (ArgMin) value,
+/// so its first (or last) position wins, as numpy's argmax does.
+public struct ArgExtreme: Layer {
+    public let isMax: Bool
+    public let axis: Int
+    public let keepDims: Bool
+    public let selectLast: Bool
+    public init(isMax: Bool, axis: Int, keepDims: Bool, selectLast: Bool) {
+        self.isMax = isMax
+        self.axis = axis
+        self.keepDims = keepDims
+        self.selectLast = selectLast
+    }
+    public var opType: String { isMax ? "ArgMax" : "ArgMin" }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data")
+        let a = try normalizedAxis(axis, rank: x.shape.count)
+        guard x.shape.isEmpty || x.shape[a] > 0 else { throw LayerError("axis \(axis) has length 0; there is no extreme to index") }
+        var shape = x.shape
+        if !shape.isEmpty { if keepDims { shape[a] = 1 } else { shape.remove(at: a) } }
+        return [TensorType(.int64, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
+        let a = try normalizedAxis(axis, rank: x.shape.count)
+        let length = x.shape.isEmpty ? 1 : x.shape[a]
+        let inner = x.shape.isEmpty ? 1 : x.shape[(a + 1)...].reduce(1, *)
+        let outer = x.count / Swift.max(1, length * inner)
+        let v = x.doubles()
+        var result = [Int64](repeating: 0, count: outer * inner)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var best = 0
+                for k in 1..<Swift.max(1, length) {
+                    let cand = v[(o * length + k) * inner + i], cur = v[(o * length + best) * inner + i]
+                    if cur.isNaN && !selectLast { continue }
+                    let better = cand.isNaN || (isMax ? cand > cur : cand < cur) || (selectLast && cand == cur)
+                    if better { best = k }
+                }
+                result[o * inner + i] = Int64(best)
+            }
+        }
+        Tensor(shape: outputs[0].shape, scalars: result).copy(into: outputs[0])
+    }
+}
