@@ -48,20 +48,17 @@ public enum Pool2D {
         let inBase = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
         let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
         let inPlane = g.inHeight * g.inWidth, outPlane = g.outHeight * g.outWidth
-        // Tap ranges depend only on the output row or column: compute them once, not per plane
-        // (the divisions inside would otherwise dominate small windows).
-        let rows = (0..<g.outHeight).map { y -> (Int, Int, Int, Int) in
-            let y0 = y * g.strideH - g.padTop
-            let (lo, hi) = tapRange(start: y0, k: g.kernelHeight, d: g.dilationH, size: g.inHeight)
-            let (plo, phi) = tapRange(start: y0 + g.padTop, k: g.kernelHeight, d: g.dilationH, size: g.inHeight + g.padTop + g.padBottom)
-            return (lo, hi, phi - plo, y0)
+        // Average pooling's divisor is the product of a row factor and a column factor: the taps
+        // of that row (column) inside the image, or inside the padded extent with count_include_pad.
+        func tapCounts(_ outputs: Int, stride: Int, pad: Int, padEnd: Int, k: Int, d: Int, size: Int) -> [Float] {
+            (0..<outputs).map { o in
+                let start = o * stride - pad
+                let (lo, hi) = countIncludePad ? tapRange(start: start + pad, k: k, d: d, size: size + pad + padEnd) : tapRange(start: start, k: k, d: d, size: size)
+                return Float(hi - lo)
+            }
         }
-        let cols = (0..<g.outWidth).map { x -> (Int, Int, Int, Int) in
-            let x0 = x * g.strideW - g.padLeft
-            let (lo, hi) = tapRange(start: x0, k: g.kernelWidth, d: g.dilationW, size: g.inWidth)
-            let (plo, phi) = tapRange(start: x0 + g.padLeft, k: g.kernelWidth, d: g.dilationW, size: g.inWidth + g.padLeft + g.padRight)
-            return (lo, hi, phi - plo, x0)
-        }
+        let rowCounts = isMax ? [] : tapCounts(g.outHeight, stride: g.strideH, pad: g.padTop, padEnd: g.padBottom, k: g.kernelHeight, d: g.dilationH, size: g.inHeight)
+        let columnCounts = isMax ? [] : tapCounts(g.outWidth, stride: g.strideW, pad: g.padLeft, padEnd: g.padRight, k: g.kernelWidth, d: g.dilationW, size: g.inWidth)
         let dh = g.dilationH, dw = g.dilationW, iw = g.inWidth, ow = g.outWidth, sh = g.strideH, sw = g.strideW
         let kh = g.kernelHeight, kw = g.kernelWidth
         let fill: Float = isMax ? -.infinity : 0
@@ -75,8 +72,6 @@ public enum Pool2D {
         let rowsLength = up8(tapsLength + (kw - 1) * dw)
         let paddedWidth = Swift.max(rowsLength, up8(g.padLeft + iw))
         let paddedHeight = Swift.max(g.padTop + g.inHeight, (g.outHeight - 1) * sh + (kh - 1) * dh + 1)
-        // Divisors of average pooling per output column, before the row factor.
-        let columnCounts = cols.map { c in Float(countIncludePad ? c.2 : c.1 - c.0) }
         Parallel.forEachChunk(g.planes, threads: g.planes * outPlane > 1 << 14 ? threads : 1) { range in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: paddedHeight * paddedWidth + rowsLength + tapsLength)
             defer { buffer.deallocate() }
@@ -88,7 +83,7 @@ public enum Pool2D {
                 for iy in 0..<g.inHeight {
                     (plane + (g.padTop + iy) * paddedWidth + g.padLeft).update(from: src + iy * iw, count: iw)
                 }
-                for (y, r) in rows.enumerated() {
+                for y in 0..<g.outHeight {
                     let top = plane + y * sh * paddedWidth
                     var source = UnsafePointer(top)
                     if kh > 1 {
@@ -105,9 +100,8 @@ public enum Pool2D {
                     if isMax {
                         if sw == 1 { out.update(from: source, count: ow) } else { for x in 0..<ow { out[x] = source[x &* sw] } }
                     } else {
-                        let rowCount = Float(countIncludePad ? r.2 : r.1 - r.0)
                         for x in 0..<ow {
-                            let count = rowCount * columnCounts[x]
+                            let count = rowCounts[y] * columnCounts[x]
                             out[x] = count == 0 ? 0 : source[x &* sw] / count
                         }
                     }

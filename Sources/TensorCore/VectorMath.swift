@@ -12,7 +12,7 @@ import CTargetFeatures
 public enum VectorMath {
     public typealias V = SIMD8<Float>
     public typealias VI = SIMD8<Int32>
-    static let width = V.scalarCount
+    static var width: Int { V.scalarCount }
 
     @inline(__always)
     public static func exp(_ x0: V) -> V {
@@ -20,25 +20,7 @@ public enum VectorMath {
         let overflow = x0 .> hi, underflow = x0 .< lo, nan = x0 .!= x0
         var x = x0.replacing(with: hi, where: overflow).replacing(with: lo, where: underflow)
         x = x.replacing(with: 0, where: nan)
-        let log2e = V(repeating: 1.44269504088896341)
-        // n = round(x / ln2) ∈ [-150, 128], by the 1.5·2^23 trick: adding it rounds to an integer
-        // (to nearest even) and leaves n in the low mantissa bits. Swift's generic SIMD `rounded`
-        // and Float→Int conversions work lane by lane; these stay vector instructions.
-        let magic = V(repeating: 12582912)
-        let t = x * log2e + magic
-        let n = t - magic
-        let ln2hi = V(repeating: 0.693359375), ln2lo = V(repeating: -2.12194440e-4)
-        var r = x - n * ln2hi
-        r = r - n * ln2lo
-        // e^r ≈ 1 + r + r²/2 + … + r⁷/5040 (Horner); the first omitted term is below 1e-7 of e^r.
-        var p = V(repeating: 1.0 / 5040)
-        p = p * r + V(repeating: 1.0 / 720)
-        p = p * r + V(repeating: 1.0 / 120)
-        p = p * r + V(repeating: 1.0 / 24)
-        p = p * r + V(repeating: 1.0 / 6)
-        p = p * r + V(repeating: 0.5)
-        p = p * r + V(repeating: 1)
-        p = p * r + V(repeating: 1)
+        let (p, t) = reduced(x)
         // Scale by 2^n in two halves so each factor is a normal float (covers overflow to the
         // largest float and gradual underflow into subnormals).
         let ni = unsafeBitCast(t, to: VI.self) &- 0x4B40_0000
@@ -48,21 +30,20 @@ public enum VectorMath {
         return (p * s1 * s2).replacing(with: .infinity, where: overflow).replacing(with: 0, where: underflow).replacing(with: x0, where: nan)
     }
 
-    /// 1 / (1 + e^-x), NaN-preserving.
+    /// The shared core of `exp` and `sigmoid`: x = n·ln2 + r with |r| ≤ ln2/2, returning e^r and
+    /// `t`, whose low mantissa bits hold 0x4B40_0000 + n. x must already be clamped to a finite range.
     ///
-    /// A leaner exp than `exp` above (about half its instructions, which is what limits its speed):
-    /// −x is clamped to [−86, 89], where e^−x needs neither gradual underflow nor a split scale.
-    /// Below −86, 1 + e^−x rounds to 1 anyway; above 88.4 the scale 2^128 is +infinity and the
-    /// result 0 (exactly so for x = −∞; the true values there are below 4e-39).
+    /// n = round(x / ln2) by the 1.5·2^23 trick: adding it rounds to an integer (to nearest even)
+    /// and leaves n in the low mantissa bits (Swift's generic SIMD `rounded` and Float→Int
+    /// conversions work lane by lane; these stay vector instructions). ln2 is split in two parts so
+    /// that the reduction is exact to float precision. e^r ≈ 1 + r + r²/2 + … + r⁷/5040 (Horner);
+    /// the first omitted term is below 1e-7 of e^r.
     @inline(__always)
-    public static func sigmoid(_ x: V) -> V {
-        let low = V(repeating: -86), high = V(repeating: 89)
-        var z = -x
-        z = z.replacing(with: low, where: z .< low).replacing(with: high, where: z .> high)
+    static func reduced(_ x: V) -> (expR: V, t: V) {
         let magic = V(repeating: 12582912)
-        let t = fma(z, V(repeating: 1.44269504088896341), magic)
+        let t = fma(x, V(repeating: 1.44269504088896341), magic)
         let n = t - magic
-        var r = fma(n, V(repeating: -0.693359375), z)
+        var r = fma(n, V(repeating: -0.693359375), x)
         r = fma(n, V(repeating: 2.12194440e-4), r)
         var p = V(repeating: 1.0 / 5040)
         p = fma(p, r, V(repeating: 1.0 / 720))
@@ -72,6 +53,22 @@ public enum VectorMath {
         p = fma(p, r, V(repeating: 0.5))
         p = fma(p, r, V(repeating: 1))
         p = fma(p, r, V(repeating: 1))
+        return (p, t)
+    }
+
+    /// 1 / (1 + e^-x), NaN-preserving.
+    ///
+    /// e^−x by `exp`'s reduction and polynomial (`reduced`) but a leaner scale, since instruction
+    /// count is what limits its speed: −x is clamped to [−86, 89], where e^−x needs neither
+    /// gradual underflow, a split scale nor special cases.
+    /// Below −86, 1 + e^−x rounds to 1 anyway; above 88.4 the scale 2^128 is +infinity and the
+    /// result 0 (exactly so for x = −∞; the true values there are below 4e-39).
+    @inline(__always)
+    public static func sigmoid(_ x: V) -> V {
+        let low = V(repeating: -86), high = V(repeating: 89)
+        var z = -x
+        z = z.replacing(with: low, where: z .< low).replacing(with: high, where: z .> high)
+        let (p, t) = reduced(z)
         // t's low bits hold 0x4B40_0000 + n; shifted by 23 they leave n·2^23, and adding the bias
         // makes 2^n (n = 128 gives the bits of +infinity).
         let scale = unsafeBitCast((unsafeBitCast(t, to: VI.self) &<< 23) &+ (127 &<< 23), to: V.self)
@@ -80,7 +77,7 @@ public enum VectorMath {
     }
 
     /// Whether this build may use fused multiply-add instructions (see `CTargetFeatures`).
-    static let fusedMultiplyAdd = TOUCHSTONE_TARGET_FMA != 0
+    static var fusedMultiplyAdd: Bool { TOUCHSTONE_TARGET_FMA != 0 }
 
     /// `a·b + c`: fused where the build has the instruction, else a multiply and an add (a fused
     /// operation without the instruction would be a library call per lane).
