@@ -182,9 +182,9 @@ public enum Conv2D {
     ///
     /// Each input plane is first copied into a zero-padded scratch plane split into `strideW`
     /// column phases (`phase[p][y][j] = padded[y][j·strideW + p]`), so that every tap of every
-    /// stride reads contiguous memory and the kernel needs no bounds checks. Then eight outputs at a
-    /// time accumulate all KH·KW taps in a register and are written once; the activation follows
-    /// over the plane while it is in cache.
+    /// stride reads contiguous memory and the kernel needs no bounds checks. Then tiles of four rows
+    /// by eight outputs accumulate all KH·KW taps in registers and are written once; the activation
+    /// follows over the plane while it is in cache.
     public static func depthwise(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
         activation: Activation?, threads: Int
@@ -196,8 +196,8 @@ public enum Conv2D {
         let wBase = UnsafePointer(weight.storage.base.assumingMemoryBound(to: Float.self))
         let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
         let biasPtr = bias.map { UnsafePointer($0.storage.base.assumingMemoryBound(to: Float.self)) }
-        // Padded extent: every tap of every output (rounded up to whole vectors) lies inside it.
-        let owPadded = (ow + 7) / 8 * 8
+        // Padded extent: every tap of every output (rounded up to whole pairs of vectors) lies inside it.
+        let owPadded = (ow + 15) / 16 * 16
         let ph = (oh - 1) * sh + (kh - 1) * dh + 1
         let phaseWidth = owPadded + ((kw - 1) * dw) / sw + 1
         let phaseSize = ph * phaseWidth
@@ -218,7 +218,9 @@ public enum Conv2D {
             for kx in 0..<kw { tapOffsets[ky * kw + kx] = taps[kx].phase * phaseSize + ky * dh * phaseWidth + taps[kx].offset }
         }
         Parallel.forEachChunk(planes, threads: planes * oh * ow * kh * kw > 1 << 15 ? threads : 1) { range in
+            // Zeroed once: every plane overwrites the same image cells and leaves the padding alone.
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: phaseSize * sw + 8)
+            scratch.initialize(repeating: 0, count: phaseSize * sw + 8)
             defer { scratch.deallocate() }
             var loadedPlane = -1
             for pIndex in range {
@@ -226,7 +228,6 @@ public enum Conv2D {
                 let c = n * g.inChannels + m / mult
                 if c != loadedPlane {
                     // [H, W] => sw phases of [ph, phaseWidth], zero outside the image.
-                    scratch.update(repeating: 0, count: phaseSize * sw + 8)
                     let src = inBase + c * ih * iw
                     for y in 0..<ph {
                         let iy = y - g.padTop
@@ -236,7 +237,7 @@ public enum Conv2D {
                             let dst = scratch + p * phaseSize + y * phaseWidth
                             let (lo, hi) = phaseColumns[p]
                             if sw == 1 {
-                                (dst + lo).update(from: line + (lo - g.padLeft), count: hi - lo)
+                                Self.copy(line + (lo - g.padLeft), to: dst + lo, count: hi - lo)
                             } else {
                                 // Pointer steps, not j·sw indexing: the checked multiply dominated this loop.
                                 var from = line + (lo &* sw &+ p &- g.padLeft)
@@ -254,46 +255,149 @@ public enum Conv2D {
                 let wk = wBase + m * kh * kw
                 let b = SIMD8<Float>(repeating: biasPtr?[m] ?? 0)
                 let dst = outBase + pIndex * oh * ow
-                for y in 0..<oh {
-                    let row = dst + y * ow
-                    let rowBase = scratch + y * sh * phaseWidth
-                    // Four independent accumulators (32 outputs) hide the add latency; then single blocks.
+                let rowStep = sh * phaseWidth
+                // Eight accumulators per tile hide the FMA latency even on 7- or 14-wide planes,
+                // and each broadcast weight serves eight loads: a tile is two groups of four output
+                // rows, each group one vector wide, or one group two vectors wide. Where the height
+                // is not a multiple of four the last group overlaps the one before it (it
+                // recomputes, bit for bit, the rows they share).
+                var y = 0
+                while y < oh && oh >= 4 {
+                    y = min(y, max(0, oh - 8))
+                    let y2 = min(y + 4, oh - 4)
                     var x = 0
-                    while x + 32 <= ow {
-                        var a0 = b, a1 = b, a2 = b, a3 = b
+                    while ow - x > 8 {
+                        Self.depthwiseTile4x2(
+                            scratch + y * rowStep + x, rowStep: rowStep, taps: tapOffsets, tapCount: tapCount,
+                            weights: wk, bias: b, output: dst + y * ow + x, outputStride: ow, width: ow - x)
+                        if y2 != y {
+                            Self.depthwiseTile4x2(
+                                scratch + y2 * rowStep + x, rowStep: rowStep, taps: tapOffsets, tapCount: tapCount,
+                                weights: wk, bias: b, output: dst + y2 * ow + x, outputStride: ow, width: ow - x)
+                        }
+                        x += 16
+                    }
+                    if x < ow {
+                        Self.depthwiseTile8x1(
+                            scratch + y * rowStep + x, scratch + y2 * rowStep + x, rowStep: rowStep,
+                            taps: tapOffsets, tapCount: tapCount, weights: wk, bias: b,
+                            output: dst + y * ow + x, dst + y2 * ow + x, outputStride: ow, width: ow - x)
+                    }
+                    y += 8
+                }
+                // Planes under four rows: one row at a time, two vectors per step.
+                while y < oh {
+                    let rowBase = scratch + y * rowStep
+                    let row = dst + y * ow
+                    var x = 0
+                    while x < ow {
+                        var a0 = b, a1 = b
                         let r = rowBase + x
                         for k in 0..<tapCount {
                             let q = UnsafeRawPointer(r + tapOffsets[k])
                             let wv = SIMD8<Float>(repeating: wk[k])
                             a0 = VectorMath.fma(wv, q.loadUnaligned(as: SIMD8<Float>.self), a0)
                             a1 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), a1)
-                            a2 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), a2)
-                            a3 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self), a3)
                         }
-                        let o = UnsafeMutableRawPointer(row + x)
-                        o.storeBytes(of: a0, as: SIMD8<Float>.self)
-                        o.storeBytes(of: a1, toByteOffset: 32, as: SIMD8<Float>.self)
-                        o.storeBytes(of: a2, toByteOffset: 64, as: SIMD8<Float>.self)
-                        o.storeBytes(of: a3, toByteOffset: 96, as: SIMD8<Float>.self)
-                        x += 32
+                        Self.store(a0, to: row + x, count: min(8, ow - x))
+                        if x + 8 < ow { Self.store(a1, to: row + x + 8, count: min(8, ow - x - 8)) }
+                        x += 16
                     }
-                    while x < ow {
-                        var acc = b
-                        let r = rowBase + x
-                        for k in 0..<tapCount {
-                            acc = VectorMath.fma(SIMD8<Float>(repeating: wk[k]), UnsafeRawPointer(r + tapOffsets[k]).loadUnaligned(as: SIMD8<Float>.self), acc)
-                        }
-                        if x + 8 <= ow {
-                            UnsafeMutableRawPointer(row + x).storeBytes(of: acc, as: SIMD8<Float>.self)
-                        } else {
-                            for j in 0..<(ow - x) { row[x + j] = acc[j] }
-                        }
-                        x += 8
-                    }
+                    y += 1
                 }
                 // Over the whole plane, which leaves few ragged ends for the activation's vectors.
                 activation?.apply(dst, count: oh * ow)
             }
+        }
+    }
+
+    /// Four output rows by sixteen columns (`width` > 8 of them written) of one depthwise plane:
+    /// `input` is the first tap of the tile's first row in the phased scratch.
+    @inline(__always)
+    private static func depthwiseTile4x2(
+        _ input: UnsafePointer<Float>, rowStep: Int, taps: UnsafePointer<Int>, tapCount: Int,
+        weights: UnsafePointer<Float>, bias: SIMD8<Float>, output: UnsafeMutablePointer<Float>, outputStride: Int, width: Int
+    ) {
+        var a0 = bias, a1 = bias, a2 = bias, a3 = bias, c0 = bias, c1 = bias, c2 = bias, c3 = bias
+        let s = 4 * rowStep
+        for k in 0..<tapCount {
+            let q = UnsafeRawPointer(input + taps[k])
+            let wv = SIMD8<Float>(repeating: weights[k])
+            a0 = VectorMath.fma(wv, q.loadUnaligned(as: SIMD8<Float>.self), a0)
+            c0 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), c0)
+            a1 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: s, as: SIMD8<Float>.self), a1)
+            c1 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: s + 32, as: SIMD8<Float>.self), c1)
+            a2 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 2 * s, as: SIMD8<Float>.self), a2)
+            c2 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 2 * s + 32, as: SIMD8<Float>.self), c2)
+            a3 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 3 * s, as: SIMD8<Float>.self), a3)
+            c3 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 3 * s + 32, as: SIMD8<Float>.self), c3)
+        }
+        let n = min(8, width - 8), o = outputStride
+        store(a0, to: output, count: 8)
+        store(c0, to: output + 8, count: n)
+        store(a1, to: output + o, count: 8)
+        store(c1, to: output + o + 8, count: n)
+        store(a2, to: output + 2 * o, count: 8)
+        store(c2, to: output + 2 * o + 8, count: n)
+        store(a3, to: output + 3 * o, count: 8)
+        store(c3, to: output + 3 * o + 8, count: n)
+    }
+
+    /// Two groups of four output rows by eight columns (`width` of them written, up to 8) of one
+    /// depthwise plane, the groups starting at `input0` and `input1` in the phased scratch.
+    @inline(__always)
+    private static func depthwiseTile8x1(
+        _ input0: UnsafePointer<Float>, _ input1: UnsafePointer<Float>, rowStep: Int, taps: UnsafePointer<Int>,
+        tapCount: Int, weights: UnsafePointer<Float>, bias: SIMD8<Float>,
+        output output0: UnsafeMutablePointer<Float>, _ output1: UnsafeMutablePointer<Float>, outputStride: Int, width: Int
+    ) {
+        var a0 = bias, a1 = bias, a2 = bias, a3 = bias, c0 = bias, c1 = bias, c2 = bias, c3 = bias
+        let s = 4 * rowStep
+        for k in 0..<tapCount {
+            let p = UnsafeRawPointer(input0 + taps[k]), q = UnsafeRawPointer(input1 + taps[k])
+            let wv = SIMD8<Float>(repeating: weights[k])
+            a0 = VectorMath.fma(wv, p.loadUnaligned(as: SIMD8<Float>.self), a0)
+            c0 = VectorMath.fma(wv, q.loadUnaligned(as: SIMD8<Float>.self), c0)
+            a1 = VectorMath.fma(wv, p.loadUnaligned(fromByteOffset: s, as: SIMD8<Float>.self), a1)
+            c1 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: s, as: SIMD8<Float>.self), c1)
+            a2 = VectorMath.fma(wv, p.loadUnaligned(fromByteOffset: 2 * s, as: SIMD8<Float>.self), a2)
+            c2 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 2 * s, as: SIMD8<Float>.self), c2)
+            a3 = VectorMath.fma(wv, p.loadUnaligned(fromByteOffset: 3 * s, as: SIMD8<Float>.self), a3)
+            c3 = VectorMath.fma(wv, q.loadUnaligned(fromByteOffset: 3 * s, as: SIMD8<Float>.self), c3)
+        }
+        let n = min(8, width), o = outputStride
+        store(a0, to: output0, count: n)
+        store(c0, to: output1, count: n)
+        store(a1, to: output0 + o, count: n)
+        store(c1, to: output1 + o, count: n)
+        store(a2, to: output0 + 2 * o, count: n)
+        store(c2, to: output1 + 2 * o, count: n)
+        store(a3, to: output0 + 3 * o, count: n)
+        store(c3, to: output1 + 3 * o, count: n)
+    }
+
+    /// Copies `count` floats: whole vectors, then single values (short rows, where a call to
+    /// memmove per row cost more than the copy).
+    @inline(__always)
+    private static func copy(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            UnsafeMutableRawPointer(to + i).storeBytes(of: UnsafeRawPointer(from + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            to[i] = from[i]
+            i += 1
+        }
+    }
+
+    /// Stores the first `count` (1...8) lanes of `v`.
+    @inline(__always)
+    private static func store(_ v: SIMD8<Float>, to p: UnsafeMutablePointer<Float>, count: Int) {
+        if count == 8 {
+            UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+        } else {
+            for j in 0..<count { p[j] = v[j] }
         }
     }
 

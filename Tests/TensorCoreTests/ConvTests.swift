@@ -45,6 +45,30 @@ struct ConvTests {
             expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-4, rtol: 1e-4, "conv \(geo) act \(String(describing: act)) kernel \(kernel)")
         }
     }
+
+    /// Depthwise planes of every height and width class the kernel tiles differently: under four
+    /// rows, four to eight (two overlapping row groups), more than eight (overlapping last tile),
+    /// and widths on both sides of 8 and 16 (one- and two-vector tiles, ragged ends). Same bound as
+    /// above (at most 25 products).
+    @Test(arguments: 0..<40)
+    func depthwisePlaneShapes(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 555)
+        let k = randomInt(1...5, &g), s = randomInt(1...2, &g), pad = k / 2
+        let oh = [1, 3, 4, 5, 7, 8, 9, 12, 14, 19][seed % 10], ow = randomInt(1...40, &g)
+        let ih = max(k, (oh - 1) * s + k - 2 * pad), iw = max(k, (ow - 1) * s + k - 2 * pad)
+        let geo = Conv2DGeometry(
+            batch: 1, inChannels: 3, inHeight: ih, inWidth: iw, outChannels: 3,
+            outHeight: (ih + 2 * pad - k) / s + 1, outWidth: (iw + 2 * pad - k) / s + 1,
+            kernelHeight: k, kernelWidth: k, strideH: s, strideW: s, dilationH: 1, dilationW: 1, padTop: pad, padLeft: pad, groups: 3)
+        let x = Tensor(shape: [1, 3, ih, iw], scalars: randomFloats(3 * ih * iw, &g))
+        let w = Tensor(shape: [3, 1, k, k], scalars: randomFloats(3 * k * k, &g))
+        let b = Tensor(shape: [3], scalars: randomFloats(3, &g))
+        let outShape = [1, 3, geo.outHeight, geo.outWidth]
+        let slow = Tensor(zeros: outShape), fast = Tensor(zeros: outShape)
+        Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: nil)
+        Conv2D.depthwise(input: x, weight: w, bias: b, output: fast, geometry: geo, activation: nil, threads: 1)
+        expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-4, rtol: 1e-4, "depthwise \(geo)")
+    }
 }
 
 @Suite("Pooling kernels against the naive twin")
