@@ -109,10 +109,11 @@ public enum GEMM {
     }
 
     /// Keeps OpenBLAS single-threaded (process-wide): Touchstone splits products itself
-    /// (`gemm(…threads:)`), so the session's `threads` governs all parallelism.
+    /// (`gemm(…threads:)`), so the session's `threads` governs all parallelism. OpenBLAS is set
+    /// to one thread and its workers ended once (`prepare`); calling `openblas_set_num_threads`
+    /// again after that starts a new worker that polls with `sched_yield`.
     public static func setThreads(_ n: Int) {
         prepare()
-        openblas_set_num_threads(1)
     }
 
     /// The number of threads OpenBLAS uses now.

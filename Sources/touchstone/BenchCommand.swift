@@ -21,8 +21,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed warm-up runs.")
     var warmup: Int = 2
 
-    @Flag(help: "Print the time spent per op type.")
+    @Flag(help: "Print the time spent per op type and the slowest nodes.")
     var profile = false
+
+    @Option(help: "How many of the slowest nodes --profile lists.")
+    var profileNodes: Int = 12
 
     @Flag(help: "End with one JSON line: {\"lat_ms\": [...], \"load_s\": ..., \"peak_rss_mb\": ...}.")
     var json = false
@@ -72,7 +75,7 @@ struct BenchCommand: ParsableCommand {
             }
             print("slowest nodes:")
             let kinds = Dictionary(m.graph.nodes.map { ($0.name, $0.layer.opType) }, uniquingKeysWith: { a, _ in a })
-            for (name, seconds) in session.nodeProfile.sorted(by: { $0.value > $1.value }).prefix(12) {
+            for (name, seconds) in session.nodeProfile.sorted(by: { $0.value > $1.value }).prefix(max(0, profileNodes)) {
                 print(String(format: "  %8.3f ms/run  %@ (%@)", seconds * 1000 / Double(warmup + runs), name, kinds[name] ?? "?"))
             }
         }
