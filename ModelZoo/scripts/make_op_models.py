@@ -274,6 +274,25 @@ for opset in (7, 21):
     ], [vi("X", F, ["N", 3, 8, 8])], [vi("Y", F, None)], {"X": rand(3, 3, 8, 8)}, inits)
 
 
+# Transposed convolution (appended after the earlier cases so their seeded data stay the same).
+def conv_transpose_case(name, opset, x_shape, w_shape, bias=True, **attrs):
+    inits = [init("W", rand(*w_shape))]
+    ins = ["X", "W"]
+    if bias:
+        inits.append(init("B", rand(w_shape[1] * attrs.get("group", 1))))
+        ins.append("B")
+    case(name, opset, [helper.make_node("ConvTranspose", ins, ["Y"], **attrs)],
+         [vi("X", F, ["N"] + list(x_shape[1:]))], [vi("Y", F, None)], {"X": rand(*x_shape)}, inits)
+
+
+conv_transpose_case("convtranspose_basic", 17, (2, 3, 5, 6), (3, 4, 3, 3))
+conv_transpose_case("convtranspose_stride2_pads", 13, (1, 4, 6, 5), (4, 2, 4, 4), strides=[2, 2], pads=[1, 1, 1, 1])
+conv_transpose_case("convtranspose_output_padding", 11, (1, 2, 4, 5), (2, 3, 3, 3), strides=[2, 3], pads=[1, 0, 1, 1], output_padding=[1, 2])
+conv_transpose_case("convtranspose_groups_dilations", 17, (2, 6, 5, 5), (6, 2, 3, 2), group=3, dilations=[2, 1], pads=[0, 1, 2, 0])
+conv_transpose_case("convtranspose_1d", 17, (2, 3, 7), (3, 5, 4), strides=[3], bias=False)
+conv_transpose_case("convtranspose_3d", 17, (1, 2, 3, 4, 3), (2, 3, 2, 3, 2), strides=[2, 1, 2], pads=[0, 1, 0, 1, 0, 1])
+conv_transpose_case("convtranspose_output_shape", 17, (1, 2, 4, 4), (2, 2, 3, 3), strides=[2, 2], output_shape=[9, 10])
+
 def main():
     os.makedirs(os.path.join(ROOT, "models"), exist_ok=True)
     entries = []

@@ -265,6 +265,40 @@ public struct Cast: Layer {
     }
 }
 
+/// ONNX `CastLike`: input 0 converted to the element type of input 1, whose values are unused.
+public struct CastLike: Layer {
+    public var opType: String { "CastLike" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        [TensorType(try required(inputs, 1, "target_type").dtype, try required(inputs, 0, "input").shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try required(inputs, 0, "input").convert(into: outputs[0])
+    }
+}
+
+/// ONNX `Size`: the input's element count as an int64 scalar (known from the shape alone).
+public struct SizeOf: Layer {
+    public var opType: String { "Size" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        _ = try required(inputs, 0, "data")
+        return [TensorType(.int64, [])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Tensor(scalar: Int64(try required(inputs, 0, "data").count)).copy(into: outputs[0])
+    }
+
+    public func valuesFromTypes(_ inputs: [TensorType?]) -> [Tensor]? {
+        guard let t = inputs.first ?? nil else { return nil }
+        return [Tensor(scalar: Int64(t.shape.product))]
+    }
+}
+
 /// ONNX `Shape` (with opset 15's start/end): a 1-D int64 tensor of the input's dimensions.
 public struct ShapeOf: Layer {
     public var opType: String { "Shape" }

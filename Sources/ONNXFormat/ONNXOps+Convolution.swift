@@ -29,6 +29,19 @@ extension ONNXOps {
             let group = try c.attributes.int("group", default: 1)
             do { return try Conv(window: w, group: group, weight: weight) } catch let e as LayerError { throw c.error(e.message) }
         },
+        "ConvTranspose": { c in
+            let a = c.attributes
+            let autoPadText = try a.string("auto_pad", default: "NOTSET")
+            guard let autoPad = AutoPad(rawValue: autoPadText) else {
+                throw c.error("attribute 'auto_pad' is '\(autoPadText)', expected NOTSET, SAME_UPPER, SAME_LOWER or VALID")
+            }
+            do {
+                return try ConvTranspose(
+                    kernelShape: a.ints("kernel_shape"), strides: a.ints("strides"), dilations: a.ints("dilations"), pads: a.ints("pads"),
+                    outputPadding: a.ints("output_padding"), outputShape: a.ints("output_shape"), autoPad: autoPad,
+                    group: a.int("group", default: 1))
+            } catch let e as LayerError { throw c.error(e.message) }
+        },
         "MaxPool": { c in
             if c.outputCount > 1 { throw c.error("the Indices output of MaxPool is not supported") }
             if try c.attributes.int("storage_order", default: 0) != 0 { throw c.error("storage_order 1 is not supported") }

@@ -62,6 +62,10 @@ extension ONNXOps {
         t["Elu"] = { c in UnaryLayer(.elu(alpha: Double(try c.attributes.float("alpha", default: 1))), opType: "Elu") }
         t["Celu"] = { c in UnaryLayer(.celu(alpha: Double(try c.attributes.float("alpha", default: 1))), opType: "Celu") }
         t["ThresholdedRelu"] = { c in UnaryLayer(.thresholdedRelu(alpha: Double(try c.attributes.float("alpha", default: 1))), opType: "ThresholdedRelu") }
+        t["Swish"] = { c in
+            let alpha = try c.attributes.float("alpha", default: 1)
+            return alpha == 1 ? ActivationLayer(.swish) : UnaryLayer(.swish(alpha: Double(alpha)), opType: "Swish")
+        }
         t["Selu"] = { c in
             // The defaults are the float32 values the ONNX spec gives.
             let alpha = try c.attributes.float("alpha", default: 1.67326319217681884765625)

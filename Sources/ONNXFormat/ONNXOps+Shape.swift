@@ -34,6 +34,8 @@ extension ONNXOps {
             return Slice()
         },
         "Gather": { c in Gather(axis: try c.attributes.int("axis", default: 0)) },
+        "Size": { _ in SizeOf() },
+        "CastLike": { _ in CastLike() },
         "Shape": { c in ShapeOf(start: try c.attributes.int("start", default: 0), end: try c.attributes.int("end")) },
         "ConstantOfShape": { c in
             let v = try c.attributes.tensor("value", baseDirectory: c.baseDirectory) ?? Tensor(scalar: Float(0))

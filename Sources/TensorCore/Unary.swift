@@ -18,6 +18,8 @@ public enum UnaryOp: Sendable, Equatable {
     case celu(alpha: Double)
     /// `x > alpha ? x : 0`
     case thresholdedRelu(alpha: Double)
+    /// `x · sigmoid(alpha·x)` (ONNX Swish; alpha 1 is the fused activation `.swish`)
+    case swish(alpha: Double)
 
     /// The operation on one Double (every float dtype is computed through this or the Float twin).
     @inlinable public func apply(_ x: Double) -> Double {
@@ -57,6 +59,7 @@ public enum UnaryOp: Sendable, Equatable {
             return 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot()))
         case .celu(let a): return Swift.max(0, x) + Swift.min(0, a * (Foundation.exp(x / a) - 1))
         case .thresholdedRelu(let a): return x > a ? x : 0
+        case .swish(let a): return x * Activation.sigmoid.apply(a * x)
         }
     }
 

@@ -1,0 +1,111 @@
+import TensorCore
+
+/// ONNX `ConvTranspose` for one to three spatial axes.
+///
+/// - X `[N, C, *in]` float; W `[C, M/group, *kernel]`; B `[M]` optional; Y `[N, M, *out]` with, per
+///   axis, `out = stride·(in − 1) + output_padding + dilation·(kernel − 1) + 1 − padBegin − padEnd`,
+///   or `output_shape` when given.
+/// - `auto_pad` SAME_UPPER / SAME_LOWER without `pads`: `out = in·stride` (or `output_shape`) and the
+///   total padding that implies is split with the smaller half at the beginning for SAME_UPPER, at
+///   the end for SAME_LOWER (the rule of ONNX's reference implementation). Explicit pads with an
+///   `output_shape` keep the pads; the output is then cut or zero-extended at the end.
+public struct ConvTranspose: Layer {
+    public var opType: String { "ConvTranspose" }
+    public let kernelShape: [Int]?
+    public let strides: [Int]?, dilations: [Int]?, pads: [Int]?, outputPadding: [Int]?, outputShape: [Int]?
+    public let autoPad: AutoPad
+    public let group: Int
+
+    public init(
+        kernelShape: [Int]?, strides: [Int]?, dilations: [Int]?, pads: [Int]?, outputPadding: [Int]?, outputShape: [Int]?,
+        autoPad: AutoPad, group: Int
+    ) throws {
+        guard group >= 1 else { throw LayerError("group \(group) must be at least 1") }
+        for (name, values) in [("strides", strides), ("dilations", dilations)] {
+            if let v = values, !v.allSatisfy({ $0 >= 1 }) { throw LayerError("\(name) \(v) must all be at least 1") }
+        }
+        for (name, values) in [("pads", pads), ("output_padding", outputPadding)] {
+            if let v = values, !v.allSatisfy({ $0 >= 0 }) { throw LayerError("\(name) \(v) must not be negative") }
+        }
+        self.kernelShape = kernelShape
+        self.strides = strides
+        self.dilations = dilations
+        self.pads = pads
+        self.outputPadding = outputPadding
+        self.outputShape = outputShape
+        self.autoPad = autoPad
+        self.group = group
+    }
+
+    func geometry(_ x: [Int], _ w: [Int]) throws -> ConvTransposeGeometry {
+        let n = x.count - 2
+        guard (1...3).contains(n) else { throw LayerError("X has shape \(x): expected 1 to 3 spatial axes") }
+        guard w.count == x.count else { throw LayerError("W has shape \(w), expected rank \(x.count) like X") }
+        let kernel = kernelShape ?? Array(w[2...])
+        guard kernel == Array(w[2...]) else { throw LayerError("kernel_shape \(kernel) does not match W's shape \(w)") }
+        guard w[0] == x[1], x[1] % group == 0 else {
+            throw LayerError("X has \(x[1]) channels and W shape \(w) with group \(group): expected W[0] = C, divisible by group")
+        }
+        func perAxis(_ v: [Int]?, _ name: String, _ fill: Int, count: Int) throws -> [Int] {
+            guard let v else { return [Int](repeating: fill, count: count) }
+            guard v.count == count else { throw LayerError("\(name) \(v) has \(v.count) values, expected \(count)") }
+            return v
+        }
+        let s = try perAxis(strides, "strides", 1, count: n), d = try perAxis(dilations, "dilations", 1, count: n)
+        let op = try perAxis(outputPadding, "output_padding", 0, count: n)
+        var requested = outputShape
+        if let o = requested, o.count == n + 2 { requested = Array(o[2...]) }
+        let wanted = try requested.map { try perAxis($0, "output_shape", 0, count: n) }
+        let input = Array(x[2...])
+        var full: [Int] = []
+        for i in 0..<n {
+            let span: Int = (kernel[i] - 1) * d[i] + 1
+            full.append(s[i] * (input[i] - 1) + op[i] + span)
+        }
+        var begin = [Int](repeating: 0, count: n), out = full
+        if pads == nil && (autoPad == .sameUpper || autoPad == .sameLower) {
+            out = wanted ?? zip(input, s).map { $0 * $1 }
+            for i in 0..<n {
+                let total = full[i] - out[i]
+                // Floor division (total may be negative when output_shape asks for more).
+                let half = total >= 0 ? total / 2 : -((-total + 1) / 2)
+                begin[i] = autoPad == .sameUpper ? half : total - half
+            }
+        } else {
+            let p = autoPad == .valid ? [Int](repeating: 0, count: 2 * n) : try perAxis(pads, "pads", 0, count: 2 * n)
+            begin = Array(p[..<n])
+            if let wanted {
+                out = wanted
+            } else {
+                for i in 0..<n { out[i] = full[i] - p[i] - p[i + n] }
+            }
+        }
+        guard out.allSatisfy({ $0 >= 0 }) else { throw LayerError("the output shape \(out) would be negative") }
+        return ConvTransposeGeometry(
+            batch: x[0], inChannels: x[1], outChannels: w[1] * group, groups: group,
+            input: input, output: out, kernel: kernel, strides: s, dilations: d, padBegin: begin)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        try requireFloat(x, "X")
+        let g = try geometry(x.shape, w.shape)
+        if inputs.count > 2, let b = inputs[2], b.shape != [g.outChannels] {
+            throw LayerError("B has shape \(b.shape), expected [\(g.outChannels)]")
+        }
+        return [TensorType(x.dtype, [g.batch, g.outChannels] + g.output.suffix(x.shape.count - 2))]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        let g = try geometry(x.shape, w.shape)
+        try withFloat32([x, w, inputs.count > 2 ? inputs[2] : nil], outputs[0]) { f, y in
+            TransposedConv.forward(input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: g, threads: context.threads)
+        }
+    }
+
+    public func multiplyAdds(_ inputs: [TensorType?]) -> Int {
+        guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1], let g = try? geometry(x.shape, w.shape) else { return 0 }
+        return g.multiplyAdds
+    }
+}
