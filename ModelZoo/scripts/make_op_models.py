@@ -293,6 +293,24 @@ conv_transpose_case("convtranspose_1d", 17, (2, 3, 7), (3, 5, 4), strides=[3], b
 conv_transpose_case("convtranspose_3d", 17, (1, 2, 3, 4, 3), (2, 3, 2, 3, 2), strides=[2, 1, 2], pads=[0, 1, 0, 1, 0, 1])
 conv_transpose_case("convtranspose_output_shape", 17, (1, 2, 4, 4), (2, 2, 3, 3), strides=[2, 2], output_shape=[9, 10])
 
+# Quantization: round half to even at exact ties, saturation, per-axis, int16, blocked, dynamic.
+I8, U8, I16 = TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16
+ties = (np.array([-300.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 126.5, 127.5, 300.0, 0.25], np.float32) * 0.5).reshape(3, 4)
+case("quantize_uint8_ties_saturate", 13, [helper.make_node("QuantizeLinear", ["X", "s", "z"], ["Y"])], [vi("X", F, [3, 4])],
+     [vi("Y", U8, None)], {"X": ties}, [init("s", np.float32(0.5)), init("z", np.uint8(128))])
+case("quantize_int8_per_axis", 13, [helper.make_node("QuantizeLinear", ["X", "s", "z"], ["Y"], axis=1)], [vi("X", F, [2, 3, 4])],
+     [vi("Y", I8, None)], {"X": rand(2, 3, 4) * 40}, [init("s", np.array([0.1, 0.25, 0.3], np.float32)), init("z", np.array([0, -3, 5], np.int8))])
+case("dequantize_uint8_per_axis", 13, [helper.make_node("DequantizeLinear", ["X", "s", "z"], ["Y"], axis=-1)], [vi("X", U8, [2, 3, 4])],
+     [vi("Y", F, None)], {"X": rng.integers(0, 256, (2, 3, 4)).astype(np.uint8)},
+     [init("s", np.array([0.1, 0.25, 0.3, 0.07], np.float32)), init("z", np.array([0, 3, 250, 128], np.uint8))])
+case("qdq_int16_chain", 21, [helper.make_node("QuantizeLinear", ["X", "s", "z"], ["Q"]), helper.make_node("DequantizeLinear", ["Q", "s", "z"], ["Y"])],
+     [vi("X", F, [2, 5])], [vi("Y", F, None)], {"X": rand(2, 5) * 3000}, [init("s", np.float32(0.05)), init("z", np.int16(-7))])
+case("dequantize_int8_blocked", 21, [helper.make_node("DequantizeLinear", ["X", "s", "z"], ["Y"], axis=1, block_size=2)],
+     [vi("X", I8, [2, 5])], [vi("Y", F, None)], {"X": rng.integers(-128, 128, (2, 5)).astype(np.int8)},
+     [init("s", np.abs(rand(2, 3)) + 0.1), init("z", np.array([[1, -2, 0], [5, 0, -1]], np.int8))])
+case("dynamic_quantize", 11, [helper.make_node("DynamicQuantizeLinear", ["X"], ["Y", "S", "Z"])], [vi("X", F, [3, 7])],
+     [vi("Y", U8, None), vi("S", F, None), vi("Z", U8, None)], {"X": rand(3, 7) * 2 + 0.7})
+
 def main():
     os.makedirs(os.path.join(ROOT, "models"), exist_ok=True)
     entries = []

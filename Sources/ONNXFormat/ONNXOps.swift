@@ -14,6 +14,7 @@ enum ONNXOps {
         for (k, v) in shapeOps { t[k] = v }
         for (k, v) in reductionOps { t[k] = v }
         for (k, v) in resizeOps { t[k] = v }
+        for (k, v) in quantizationOps { t[k] = v }
         return t
     }()
 

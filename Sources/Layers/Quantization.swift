@@ -1,0 +1,145 @@
+import TensorCore
+
+/// Resolves how a scale of shape `scale` applies to a tensor of shape `x` (per tensor, per axis,
+/// or blocked along `axis` when `blockSize` > 0), as ONNX QuantizeLinear/DequantizeLinear define it.
+func quantizationMap(x: [Int], scale: [Int], axis: Int, blockSize: Int) throws -> QuantizationMap {
+    let count = x.product
+    if blockSize == 0 && scale.product == 1 && scale.count <= 1 { return .perTensor(count: count) }
+    guard !x.isEmpty else { throw LayerError("a scalar input takes a one-value scale, the scale has shape \(scale)") }
+    let a = axis < 0 ? axis + x.count : axis
+    guard (0..<x.count).contains(a) else { throw LayerError("axis \(axis) is out of range for rank \(x.count)") }
+    if blockSize > 0 {
+        var expected = x
+        expected[a] = (x[a] + blockSize - 1) / blockSize
+        guard scale == expected else {
+            throw LayerError("blocked quantization with block_size \(blockSize) along axis \(a) needs a scale of shape \(expected), it has \(scale)")
+        }
+        return .blocked(shape: x, axis: a, block: blockSize)
+    }
+    guard blockSize == 0 else { throw LayerError("block_size \(blockSize) must not be negative") }
+    guard scale == [x[a]] else {
+        throw LayerError("per-axis quantization along axis \(a) needs a scale of shape [\(x[a])], it has \(scale)")
+    }
+    return .perAxis(shape: x, axis: a)
+}
+
+private let quantizedTypes: Set<DType> = [.int8, .uint8, .int16, .uint16]
+
+/// ONNX `QuantizeLinear` to int8, uint8, int16 or uint16.
+///
+/// - x `[*]` float (or int32); y_scale scalar, `[x.shape[axis]]`, or blocked (x's shape with
+///   `⌈x.shape[axis] / block_size⌉` at `axis`); y_zero_point optional, shaped like y_scale, whose
+///   type is the output's (otherwise `output_dtype`, otherwise uint8); y like x.
+public struct QuantizeLinear: Layer {
+    public var opType: String { "QuantizeLinear" }
+    public let axis: Int, blockSize: Int
+    public let outputType: DType?
+    /// The type the division is done in (opset 23's `precision`); nil: x's type.
+    public let precision: DType?
+
+    public init(axis: Int, blockSize: Int, outputType: DType?, precision: DType?) {
+        self.axis = axis
+        self.blockSize = blockSize
+        self.outputType = outputType
+        self.precision = precision
+    }
+
+    func resolve(_ inputs: [TensorType?]) throws -> (DType, QuantizationMap) {
+        let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "y_scale")
+        try requireFloat(s, "y_scale")
+        guard x.dtype.isFloatingPoint || x.dtype == .int32 else { throw LayerError("x has dtype \(x.dtype), expected a float type or int32") }
+        var out = outputType ?? .uint8
+        if inputs.count > 2, let z = inputs[2] {
+            if let o = outputType, o != z.dtype { throw LayerError("output_dtype \(o) differs from y_zero_point's dtype \(z.dtype)") }
+            guard z.shape == s.shape else { throw LayerError("y_zero_point has shape \(z.shape), y_scale \(s.shape): they must match") }
+            out = z.dtype
+        }
+        guard quantizedTypes.contains(out) else { throw LayerError("quantizing to \(out) is not supported (int8, uint8, int16, uint16)") }
+        return (out, try quantizationMap(x: x.shape, scale: s.shape, axis: axis, blockSize: blockSize))
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        [TensorType(try resolve(inputs).0, try required(inputs, 0, "x").shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "y_scale")
+        let map = try resolve(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } }).1
+        let arithmetic: Quantization.Precision
+        switch precision ?? x.dtype {
+        case .float16: arithmetic = .float16
+        case .float64: arithmetic = .float64
+        default: arithmetic = .float32
+        }
+        Quantization.quantize(x, scale: s, zeroPoint: inputs.count > 2 ? inputs[2] : nil, into: outputs[0], map: map, precision: arithmetic)
+    }
+}
+
+/// ONNX `DequantizeLinear` from int8, uint8, int16, uint16 or int32.
+///
+/// - x `[*]`; x_scale and x_zero_point as for `QuantizeLinear` (the zero point has x's type);
+///   y like x, of the scale's float type unless `output_dtype` says otherwise.
+public struct DequantizeLinear: Layer {
+    public var opType: String { "DequantizeLinear" }
+    public let axis: Int, blockSize: Int
+    public let outputType: DType?
+
+    public init(axis: Int, blockSize: Int, outputType: DType?) {
+        self.axis = axis
+        self.blockSize = blockSize
+        self.outputType = outputType
+    }
+
+    func resolve(_ inputs: [TensorType?]) throws -> (DType, QuantizationMap) {
+        let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "x_scale")
+        try requireFloat(s, "x_scale")
+        guard quantizedTypes.contains(x.dtype) || x.dtype == .int32 else {
+            throw LayerError("dequantizing \(x.dtype) is not supported (int8, uint8, int16, uint16, int32)")
+        }
+        if inputs.count > 2, let z = inputs[2] {
+            guard z.dtype == x.dtype else { throw LayerError("x_zero_point has dtype \(z.dtype), x \(x.dtype): they must match") }
+            guard z.shape == s.shape else { throw LayerError("x_zero_point has shape \(z.shape), x_scale \(s.shape): they must match") }
+        }
+        let out = outputType ?? s.dtype
+        guard out.isFloatingPoint else { throw LayerError("output_dtype \(out) is not a float type") }
+        return (out, try quantizationMap(x: x.shape, scale: s.shape, axis: axis, blockSize: blockSize))
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        [TensorType(try resolve(inputs).0, try required(inputs, 0, "x").shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "x_scale")
+        let map = try resolve(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } }).1
+        Quantization.dequantize(x, scale: s, zeroPoint: inputs.count > 2 ? inputs[2] : nil, into: outputs[0], map: map)
+    }
+}
+
+/// ONNX `DynamicQuantizeLinear`: x float32 `[*]` to y uint8 `[*]` with the scale and zero point
+/// taken from x's own range (widened to include 0): `y_scale = (max − min) / 255` (float32),
+/// `y_zero_point = clamp(roundHalfEven(−min / y_scale), 0, 255)`, then as `QuantizeLinear`.
+public struct DynamicQuantizeLinear: Layer {
+    public var opType: String { "DynamicQuantizeLinear" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "x")
+        guard x.dtype == .float32 else { throw LayerError("x has dtype \(x.dtype), expected float32") }
+        return [TensorType(.uint8, x.shape), TensorType(.float32, []), TensorType(.uint8, [])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "x")
+        let values = x.scalars(as: Float.self)
+        let lo = min(0, values.min() ?? 0), hi = max(0, values.max() ?? 0)
+        let scale = (hi - lo) / 255
+        let zero = scale == 0 ? 0 : min(max((-lo / scale).rounded(.toNearestOrEven), 0), 255)
+        let s = Tensor(scalar: scale), z = Tensor(scalar: UInt8(zero))
+        // A zero scale (x all zeros) quantizes everything to the zero point.
+        Quantization.quantize(x, scale: scale == 0 ? Tensor(scalar: Float(1)) : s, zeroPoint: z, into: outputs[0],
+                              map: .perTensor(count: x.count), precision: .float32)
+        s.copy(into: outputs[1])
+        z.copy(into: outputs[2])
+    }
+}

@@ -1,0 +1,30 @@
+import Layers
+import Runtime
+import TensorCore
+
+extension ONNXOps {
+    /// An optional type attribute (0 or absent: not given).
+    static func dtypeAttribute(_ c: OpContext, _ name: String) throws -> DType? {
+        guard let code = try c.attributes.int(name), code != 0 else { return nil }
+        guard let t = DType(rawValue: code) else { throw c.error("attribute '\(name)' is ONNX type \(code), which is not supported") }
+        return t
+    }
+
+    static let quantizationOps: [String: Builder] = [
+        "QuantizeLinear": { c in
+            let a = c.attributes
+            let precision = try dtypeAttribute(c, "precision")
+            if let p = precision, !p.isFloatingPoint { throw c.error("precision \(p) is not a float type") }
+            return QuantizeLinear(
+                axis: try a.int("axis", default: 1), blockSize: try a.int("block_size", default: 0),
+                outputType: try dtypeAttribute(c, "output_dtype"), precision: precision)
+        },
+        "DynamicQuantizeLinear": { _ in DynamicQuantizeLinear() },
+        "DequantizeLinear": { c in
+            let a = c.attributes
+            return DequantizeLinear(
+                axis: try a.int("axis", default: 1), blockSize: try a.int("block_size", default: 0),
+                outputType: try dtypeAttribute(c, "output_dtype"))
+        },
+    ]
+}
