@@ -311,6 +311,20 @@ case("dequantize_int8_blocked", 21, [helper.make_node("DequantizeLinear", ["X", 
 case("dynamic_quantize", 11, [helper.make_node("DynamicQuantizeLinear", ["X"], ["Y", "S", "Z"])], [vi("X", F, [3, 7])],
      [vi("Y", U8, None), vi("S", F, None), vi("Z", U8, None)], {"X": rand(3, 7) * 2 + 0.7})
 
+# Pooling over three axes and MaxPool's Indices output.
+I64 = TensorProto.INT64
+for order in (0, 1):
+    case(f"maxpool_indices_order{order}", 12, [helper.make_node("MaxPool", ["X"], ["Y", "I"], kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 1],
+                                                                storage_order=order)],
+         [vi("X", F, [2, 3, 7, 6])], [vi("Y", F, None), vi("I", I64, None)], {"X": rand(2, 3, 7, 6)})
+case("maxpool_3d_dilated", 12, [helper.make_node("MaxPool", ["X"], ["Y"], kernel_shape=[2, 3, 2], dilations=[1, 2, 1], pads=[0, 1, 1, 1, 1, 0])],
+     [vi("X", F, [1, 2, 5, 6, 5])], [vi("Y", F, None)], {"X": rand(1, 2, 5, 6, 5)})
+case("averagepool_3d_ceil_include_pad", 19, [helper.make_node("AveragePool", ["X"], ["Y"], kernel_shape=[3, 3, 2], strides=[2, 2, 2],
+                                                              pads=[1, 1, 0, 1, 0, 1], ceil_mode=1, count_include_pad=1)],
+     [vi("X", F, [2, 2, 6, 5, 4])], [vi("Y", F, None)], {"X": rand(2, 2, 6, 5, 4)})
+case("averagepool_3d_exclude_pad", 11, [helper.make_node("AveragePool", ["X"], ["Y"], kernel_shape=[2, 2, 3], pads=[1, 0, 1, 1, 1, 1])],
+     [vi("X", F, [1, 3, 4, 5, 6])], [vi("Y", F, None)], {"X": rand(1, 3, 4, 5, 6)})
+
 def main():
     os.makedirs(os.path.join(ROOT, "models"), exist_ok=True)
     entries = []

@@ -84,3 +84,52 @@ public struct BatchNormalization: Layer {
 
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int { (inputs.first ?? nil)?.count ?? 0 }
 }
+
+/// ONNX `BatchNormalization` with `training_mode` 1 (opset 14+): normalizes with the batch's own
+/// per-channel mean and (population) variance, and also returns the updated running statistics
+/// `running = input · momentum + batch · (1 − momentum)`.
+///
+/// - X `[N, C, …]`; scale, B, input_mean, input_var `[C]`; Y like X; running_mean, running_var `[C]`.
+public struct BatchNormalizationTraining: Layer {
+    public var opType: String { "BatchNormalization" }
+    public let epsilon: Double, momentum: Double
+
+    public init(epsilon: Double, momentum: Double) {
+        self.epsilon = epsilon
+        self.momentum = momentum
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X")
+        try requireFloat(x, "X")
+        guard x.shape.count >= 2 else { throw LayerError("X has shape \(x.shape), expected [N, C, …]") }
+        for (i, name) in [(1, "scale"), (2, "B"), (3, "input_mean"), (4, "input_var")] {
+            let t = try required(inputs, i, name)
+            guard t.shape == [x.shape[1]] else { throw LayerError("\(name) has shape \(t.shape), expected [\(x.shape[1])]") }
+        }
+        return [x, TensorType(x.dtype, [x.shape[1]]), TensorType(x.dtype, [x.shape[1]])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let p = try (1...4).map { try required(inputs, $0, "parameter \($0)").doubles() }
+        let n = x.shape[0], c = x.shape[1], inner = x.shape[2...].product
+        let v = x.doubles()
+        var y = [Double](repeating: 0, count: v.count), runMean = [Double](), runVar = [Double]()
+        for ch in 0..<c {
+            var sum = 0.0
+            for b in 0..<n { for i in 0..<inner { sum += v[(b * c + ch) * inner + i] } }
+            let count = Double(n * inner), mean = sum / count
+            var squares = 0.0
+            for b in 0..<n { for i in 0..<inner { let d = v[(b * c + ch) * inner + i] - mean; squares += d * d } }
+            let variance = squares / count
+            let factor = p[0][ch] / (variance + epsilon).squareRoot()
+            for b in 0..<n { for i in 0..<inner { let k = (b * c + ch) * inner + i; y[k] = (v[k] - mean) * factor + p[1][ch] } }
+            runMean.append(p[2][ch] * momentum + mean * (1 - momentum))
+            runVar.append(p[3][ch] * momentum + variance * (1 - momentum))
+        }
+        Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
+        if outputs.count > 1 { Tensor(shape: [c], scalars: runMean).convert(into: outputs[1]) }
+        if outputs.count > 2 { Tensor(shape: [c], scalars: runVar).convert(into: outputs[2]) }
+    }
+}

@@ -1,18 +1,25 @@
 import TensorCore
 
-/// ONNX `MaxPool` and `AveragePool` over 1-D and 2-D windows.
+/// ONNX `MaxPool` and `AveragePool` over windows of any rank (1-D and 2-D by the fast kernel).
 ///
-/// - X `[N, C, W]` or `[N, C, H, W]`; Y `[N, C, OW]` or `[N, C, OH, OW]`, sizes as for `Conv`
-///   (with `ceil_mode` rounding up, a window never starting inside the end padding).
+/// - X `[N, C, *in]` float (MaxPool also int8 and uint8, exact through float32);
+///   Y `[N, C, *out]`, sizes as for `Conv` (with `ceil_mode` rounding up, a window never starting
+///   inside the end padding).
 public struct Pool: Layer {
     public enum Kind: Sendable, Equatable { case max, average(countIncludePad: Bool) }
 
     public let kind: Kind
     public let window: WindowAttributes
+    /// Whether MaxPool's second output, the index of each maximum, is produced.
+    public let producesIndices: Bool
+    /// Whether those indices count column-major within a plane (`storage_order` 1).
+    public let columnMajorIndices: Bool
 
-    public init(kind: Kind, window: WindowAttributes) {
+    public init(kind: Kind, window: WindowAttributes, producesIndices: Bool = false, columnMajorIndices: Bool = false) {
         self.kind = kind
         self.window = window
+        self.producesIndices = producesIndices
+        self.columnMajorIndices = columnMajorIndices
     }
 
     public var opType: String { kind == .max ? "MaxPool" : "AveragePool" }
@@ -28,14 +35,39 @@ public struct Pool: Layer {
         return (g, [x[0], x[1]] + r.outSpatial(rank: rank))
     }
 
+    func geometryND(_ x: [Int]) throws -> PoolNDGeometry {
+        let axes = try window.resolveAxes(spatial: Array(x[2...]))
+        return PoolNDGeometry(
+            planes: x[0] * x[1], input: Array(x[2...]), output: axes.map(\.out), kernel: window.kernelShape, strides: window.strides,
+            dilations: window.dilations, padBegin: axes.map(\.padBegin), padEnd: axes.map(\.padEnd))
+    }
+
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try required(inputs, 0, "X")
-        try requireFloat(x, "X")
+        if !(kind == .max && (x.dtype == .int8 || x.dtype == .uint8)) { try requireFloat(x, "X") }
+        guard x.shape.count == window.kernelShape.count + 2 else {
+            throw LayerError("X has shape \(x.shape), expected rank \(window.kernelShape.count + 2)")
+        }
+        if window.kernelShape.count > 2 || producesIndices {
+            let y = Array(x.shape[..<2]) + (try geometryND(x.shape).output)
+            return [TensorType(x.dtype, y)] + (producesIndices ? [TensorType(.int64, y)] : [])
+        }
         return [TensorType(x.dtype, try geometry(x.shape).1)]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
+        if window.kernelShape.count > 2 || producesIndices {
+            let g = try geometryND(x.shape)
+            var average: Bool? = nil
+            if case .average(let cip) = kind { average = cip }
+            try withFloat32([x], outputs[0]) { f, y in
+                PoolND.pool(
+                    input: f[0]!, output: y, geometry: g, average: average, indices: producesIndices ? outputs[1] : nil,
+                    columnMajor: columnMajorIndices)
+            }
+            return
+        }
         let (g, _) = try geometry(x.shape)
         try withFloat32([x], outputs[0]) { f, y in
             switch kind {

@@ -45,7 +45,7 @@ public struct WindowAttributes: Sendable, Equatable {
 
     public init(kernelShape: [Int], strides: [Int]?, dilations: [Int]?, pads: [Int]?, autoPad: AutoPad, ceilMode: Bool = false) throws {
         let n = kernelShape.count
-        guard n == 1 || n == 2 else { throw LayerError("only 1-D and 2-D windows are supported, kernel_shape is \(kernelShape)") }
+        guard n >= 1 else { throw LayerError("kernel_shape \(kernelShape) must have at least one axis") }
         self.kernelShape = kernelShape
         self.strides = strides ?? [Int](repeating: 1, count: n)
         self.dilations = dilations ?? [Int](repeating: 1, count: n)
@@ -58,11 +58,22 @@ public struct WindowAttributes: Sendable, Equatable {
         guard self.pads.allSatisfy({ $0 >= 0 }) else { throw LayerError("pads \(self.pads) must not be negative") }
     }
 
+    /// Resolves every axis against an input's spatial size: `(out, padBegin, padEnd)` per axis.
+    func resolveAxes(spatial: [Int]) throws -> [(out: Int, padBegin: Int, padEnd: Int)] {
+        let n = kernelShape.count
+        guard spatial.count == n else { throw LayerError("input has \(spatial.count) spatial dimensions, the window has \(n)") }
+        return try (0..<n).map { i in
+            try spatialAxis(input: spatial[i], kernel: kernelShape[i], stride: strides[i], dilation: dilations[i], autoPad: autoPad,
+                            pads: (pads[i], pads[i + n]), ceilMode: ceilMode)
+        }
+    }
+
     /// Resolves the window against an input's spatial size (`[W]` or `[H, W]`), as 2-D:
     /// `(outH, outW, padTop, padLeft, padBottom, padRight, kh, kw, sh, sw, dh, dw)`.
     func resolve(spatial: [Int]) throws -> Resolved {
         let n = kernelShape.count
         guard spatial.count == n else { throw LayerError("input has \(spatial.count) spatial dimensions, the window has \(n)") }
+        guard n <= 2 else { throw LayerError("only 1-D and 2-D windows are supported here, kernel_shape is \(kernelShape)") }
         var r = Resolved()
         if n == 1 {
             let (ow, pl, pr) = try spatialAxis(input: spatial[0], kernel: kernelShape[0], stride: strides[0], dilation: dilations[0], autoPad: autoPad, pads: (pads[0], pads[1]), ceilMode: ceilMode)

@@ -43,9 +43,10 @@ extension ONNXOps {
             } catch let e as LayerError { throw c.error(e.message) }
         },
         "MaxPool": { c in
-            if c.outputCount > 1 { throw c.error("the Indices output of MaxPool is not supported") }
-            if try c.attributes.int("storage_order", default: 0) != 0 { throw c.error("storage_order 1 is not supported") }
-            return Pool(kind: .max, window: try window(c, allowCeil: c.opset >= 10))
+            let order = try c.attributes.int("storage_order", default: 0)
+            guard order == 0 || order == 1 else { throw c.error("storage_order is \(order), expected 0 or 1") }
+            let indices = c.outputCount > 1 && !c.attributes.node.output[1].isEmpty
+            return Pool(kind: .max, window: try window(c, allowCeil: c.opset >= 10), producesIndices: indices, columnMajorIndices: order == 1)
         },
         "AveragePool": { c in
             let cip = try c.attributes.int("count_include_pad", default: 0) != 0
@@ -64,8 +65,10 @@ extension ONNXOps {
         "BatchNormalization": { c in
             let a = c.attributes
             if c.opset < 9, try a.int("spatial", default: 1) != 1 { throw c.error("spatial = 0 is not supported") }
-            if try a.int("training_mode", default: 0) != 0 { throw c.error("training_mode = 1 is not supported (inference only)") }
             let epsilon = Double(try a.float("epsilon", default: 1e-5))
+            if try a.int("training_mode", default: 0) != 0 {
+                return BatchNormalizationTraining(epsilon: epsilon, momentum: Double(try a.float("momentum", default: 0.9)))
+            }
             let params = (1...4).map { c.constant($0) }
             if params.allSatisfy({ $0 != nil }) {
                 do {

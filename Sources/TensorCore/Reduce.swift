@@ -53,7 +53,9 @@ public enum Reduce {
         if x.dtype.isFloatingPoint {
             Tensor(shape: [outCount], scalars: acc).convert(into: out)
         } else {
-            Tensor(shape: [outCount], scalars: acc.map { saturatingInt64($0) }).convert(into: out)
+            // Saturated to the type: an empty Max/Min gives the type's lowest/highest value (false/true for bool).
+            let (lo, hi) = out.dtype.integerRange
+            Tensor(shape: [outCount], scalars: acc.map { Swift.min(Swift.max(saturatingInt64($0), lo), hi) }).convert(into: out)
         }
     }
 

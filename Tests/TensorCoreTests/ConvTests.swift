@@ -100,6 +100,14 @@ struct PoolTests {
             Pool2D.reference(input: x, output: slow, geometry: geo, isMax: isMax, countIncludePad: cip)
             // Max is exact; averages of ≤ 12 values differ only by summation order (Float vs Double).
             expectClose(fast.scalars(as: Float.self), slow.scalars(as: Float.self), atol: isMax ? 0 : 1e-6, rtol: 1e-6, "pool max=\(isMax) cip=\(cip) \(geo)")
+            // The N-D kernel (3-D pooling, MaxPool indices) on the same 2-D window: a second,
+            // separately written implementation of the same rules.
+            let nd = Tensor(zeros: fast.shape)
+            let ndGeo = PoolNDGeometry(
+                planes: geo.planes, input: [ih, iw], output: [geo.outHeight, geo.outWidth], kernel: [kh, kw], strides: [sh, sw],
+                dilations: [dh, dw], padBegin: [pt, pl], padEnd: [pb, pr])
+            PoolND.pool(input: x, output: nd, geometry: ndGeo, average: isMax ? nil : cip)
+            expectClose(nd.scalars(as: Float.self), slow.scalars(as: Float.self), atol: isMax ? 0 : 1e-6, rtol: 1e-6, "N-D pool max=\(isMax) cip=\(cip) \(geo)")
         }
     }
 
