@@ -43,6 +43,31 @@ struct CLITests {
         #expect(code2 == 0 && out2.contains("seeded random"))
     }
 
+    /// A transformer encoder with three int64 inputs through `touchstone run`: the .npy files it
+    /// writes hold onnxruntime's values within 5e-4 of the peak (the manifest's rule), and `verify`
+    /// agrees on the same case.
+    @Test func runWritesTransformerOutputsThatVerify() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = "ModelZoo/nets/data/bert_tiny_o14_1_b3_s7"
+        let (code, out, _) = try cli([
+            "run", "ModelZoo/nets/models/bert_tiny_o14.onnx", "--input", "input_ids=\(data)/input_input_ids.npy",
+            "--input", "attention_mask=\(data)/input_attention_mask.npy", "--input", "token_type_ids=\(data)/input_token_type_ids.npy",
+            "--out", dir.path])
+        #expect(code == 0)
+        #expect(out.contains("output last_hidden_state: float32[3, 7, 64]") && out.contains("output pooled: float32[3, 64]"))
+        for name in ["last_hidden_state", "pooled"] {
+            let got = try float32Payload(dir.appendingPathComponent("\(name).npy"))
+            let expected = try float32Payload(repoRoot.appendingPathComponent("\(data)/expected_\(name).npy"))
+            #expect(got.count == expected.count && !got.isEmpty, "\(name): \(got.count) values, onnxruntime \(expected.count)")
+            let peak = expected.map(\.magnitude).max() ?? 0
+            let worst = zip(got, expected).map { ($0 - $1).magnitude }.max() ?? .infinity
+            #expect(worst <= 5e-4 * peak, "\(name): largest error \(worst), peak \(peak)")
+        }
+        let (verifyCode, verifyOut, _) = try cli(["verify", "--manifest", "ModelZoo/nets/manifest.json", "--filter", "^bert_tiny_o14"])
+        #expect(verifyCode == 0 && verifyOut.contains("2 passed, 0 failed"))
+    }
+
     @Test func outputNamesWithOddCharactersBecomeSafeFileNames() throws {
         // concat_neg_axis has output Y; split_attr_opset11 has Y0..Y2; use the shape-subgraph model's Y.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-cli-\(UUID().uuidString)")
@@ -113,5 +138,17 @@ struct ConformanceTests {
         let regressed = baseline.filter { cases[$0] != "pass" }
         #expect(regressed.isEmpty, "cases that passed before and now do not: \(regressed.prefix(20))")
         #expect(out.split(separator: "\n").last?.contains("passed") == true)
+    }
+}
+
+/// The values of a little-endian float32 .npy file (format 1.0: 10-byte preamble, then the header).
+func float32Payload(_ url: URL) throws -> [Float] {
+    let bytes = [UInt8](try Data(contentsOf: url))
+    guard bytes.count >= 10 else { return [] }
+    let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+    let header = String(decoding: bytes[10..<min(bytes.count, 10 + headerLength)], as: UTF8.self)
+    guard header.contains("'<f4'") else { return [] }
+    return stride(from: 10 + headerLength, to: bytes.count - 3, by: 4).map { i in
+        Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
     }
 }

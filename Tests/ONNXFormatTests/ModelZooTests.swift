@@ -61,6 +61,15 @@ struct ModelZooTests {
         #expect(zooCases("ops/manifest.json").count >= 90, "ModelZoo/ops/manifest.json is missing or short")
     }
 
+    /// Transformer encoders (opsets 14-17), a ViT and encoder-decoder CNNs exported from PyTorch
+    /// (ModelZoo/scripts/make_nets.py); small enough for the debug build.
+    @Test(arguments: zooCases("nets/manifest.json"))
+    func network(_ c: ZooCase) throws { try check(c) }
+
+    @Test func networksArePresent() {
+        #expect(zooCases("nets/manifest.json").count >= 16, "ModelZoo/nets/manifest.json is missing or short")
+    }
+
     @Test func digitsModel() throws {
         let cases = zooCases("manifest.json")
         let c = try #require(cases.first { $0.name == "digits_cnn" })
