@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "ONNXFormat",
             dependencies: ["Runtime", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            exclude: ["Generated/README.md", "Generated/regenerate.sh"]),
+            exclude: ["Generated/README.md", "Generated/regenerate.sh", "Generated/make_op_versions.py"]),
         .target(name: "Touchstone", dependencies: ["TensorCore", "Layers", "Runtime", "ONNXFormat"]),
         .executableTarget(
             name: "touchstone",

@@ -18,6 +18,8 @@ arrays = {
     "i32": np.array([-5, 2**31 - 1], np.int32),
     "i8": np.array([-128, 0, 127], np.int8),
     "u8": np.array([0, 200, 255], np.uint8),
+    "u32": np.array([0, 2**32 - 1, 77], np.uint32),
+    "u64": np.array([0, 2**53, 5], np.uint64),
     "bool": np.array([True, False, True]),
     "scalar": np.array(3.25, np.float32),
     "empty": np.zeros((0, 3), np.float32),

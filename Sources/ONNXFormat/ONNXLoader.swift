@@ -56,9 +56,23 @@ public enum ONNXLoader {
         for o in proto.opsetImport where o.domain.isEmpty || o.domain == "ai.onnx" { opset = Int(o.version) }
         // IR version 2 and older files carry no opset import; they are older than opset 7 anyway.
         guard let opset else { throw LoadError(file: path, "declares no opset for the default ONNX domain") }
-        guard supportedOpsets.contains(opset) else {
+        guard supportedOpsets.contains(opset) || (1..<supportedOpsets.lowerBound).contains(opset) else {
             let which = opset > supportedOpsets.upperBound ? "newer than the newest" : "older than the oldest"
             throw LoadError(file: path, "uses opset \(opset), \(which) supported (\(supportedOpsets.lowerBound)–\(supportedOpsets.upperBound))")
+        }
+        // Below opset 7 a model loads only when each of its ops is defined there as it is at opset 7.
+        if opset < supportedOpsets.lowerBound {
+            let oldest = supportedOpsets.lowerBound
+            for (i, n) in proto.graph.node.enumerated() where n.domain.isEmpty || n.domain == "ai.onnx" {
+                let since = ONNXOps.sinceVersions[n.opType] ?? []
+                let then = since.last { $0 <= opset }, atOldest = since.last { $0 <= oldest }
+                guard then == atOldest else {
+                    let name = n.name.isEmpty ? "\(n.opType)_\(i)" : n.name
+                    throw LoadError(
+                        file: path, node: name, op: n.opType,
+                        "uses opset \(opset), where \(n.opType) has an older definition than at opset \(oldest), the oldest supported")
+                }
+            }
         }
         // Move the initializers out so that each decoded TensorProto (and its raw bytes) is freed as
         // soon as its tensor is made, instead of all of them living until the end of loading.
@@ -110,6 +124,12 @@ struct GraphBuilder {
             inputs.append((id(v.name), try declaration(v, isInput: true)))
         }
         var available = Set(inputs.map(\.0)).union(constants.keys)
+        // Graph inputs whose every dimension is a number.
+        var declaredShapes: [Int: [Int]] = [:]
+        for (id, decl) in inputs {
+            let dims = decl.dimensions?.compactMap { d -> Int? in if case .fixed(let n) = d { return n } else { return nil } }
+            if let dims, dims.count == decl.dimensions?.count { declaredShapes[id] = dims }
+        }
 
         // Topological order (Kahn), also finding undefined inputs and cycles.
         let protos = graph.node
@@ -181,7 +201,9 @@ struct GraphBuilder {
             let inputIds: [Int?] = n.input.map { $0.isEmpty ? nil : id($0) }
             let context = OpContext(
                 attributes: Attributes(n, file: file), opset: opset, inputCount: n.input.count, outputCount: n.output.count,
-                constant: { k in k < inputIds.count ? inputIds[k].flatMap { constants[$0] } : nil }, baseDirectory: baseDirectory)
+                constant: { k in k < inputIds.count ? inputIds[k].flatMap { constants[$0] } : nil },
+                declaredShape: { k in k < inputIds.count ? inputIds[k].flatMap { declaredShapes[$0] } : nil },
+                baseDirectory: baseDirectory)
             let layer = try builder(context)
             // Trailing unnamed outputs are dropped; middle ones get a private name.
             var outputs: [Int] = []
@@ -248,6 +270,8 @@ struct OpContext {
     let outputCount: Int
     /// The constant value of input k, when it is an initializer or a Constant node's output.
     let constant: (Int) -> Tensor?
+    /// The shape input k is declared with, when it is a graph input whose dimensions are all numbers.
+    let declaredShape: (Int) -> [Int]?
     let baseDirectory: URL?
 
     func error(_ message: String) -> LoadError { attributes.error(message) }

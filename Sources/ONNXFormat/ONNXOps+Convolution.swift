@@ -23,9 +23,10 @@ extension ONNXOps {
 
     static let convolutionOps: [String: Builder] = [
         "Conv": { c in
-            // kernel_shape may be omitted; the weight's trailing dimensions give it.
+            // kernel_shape may be omitted; the weight's trailing dimensions give it (from its value,
+            // or from its declared shape when it is a graph input).
             let weight = c.constant(1)
-            let w = try window(c, weightKernel: weight.map { Array($0.shape.dropFirst(2)) })
+            let w = try window(c, weightKernel: (weight?.shape ?? c.declaredShape(1)).map { Array($0.dropFirst(2)) })
             let group = try c.attributes.int("group", default: 1)
             do { return try Conv(window: w, group: group, weight: weight) } catch let e as LayerError { throw c.error(e.message) }
         },

@@ -66,6 +66,10 @@ public enum ONNXTensor {
         case .float64: return try typed(p.doubleData, "double_data")
         case .int64: return try typed(p.int64Data, "int64_data")
         case .int32: return try typed(p.int32Data, "int32_data")
+        case .uint64: return try typed(p.uint64Data, "uint64_data")
+        case .uint32:
+            guard p.uint64Data.count == count else { throw mismatch(p.uint64Data.count, "uint64_data values") }
+            return Tensor(shape: shape, scalars: p.uint64Data.map { UInt32(truncatingIfNeeded: $0) })
         case .float16:
             guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
             return Tensor(shape: shape, scalars: p.int32Data.map { Float16(bitPattern: UInt16(truncatingIfNeeded: $0)) })

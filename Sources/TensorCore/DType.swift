@@ -12,20 +12,27 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
     case bool = 9
     case float16 = 10
     case float64 = 11
+    case uint32 = 12
+    case uint64 = 13
 
     /// Bytes per element.
     public var byteSize: Int {
         switch self {
         case .bool, .int8, .uint8: return 1
         case .float16, .int16, .uint16: return 2
-        case .float32, .int32: return 4
-        case .float64, .int64: return 8
+        case .float32, .int32, .uint32: return 4
+        case .float64, .int64, .uint64: return 8
         }
     }
 
     /// Whether the type is a floating-point type.
     public var isFloatingPoint: Bool {
         self == .float32 || self == .float64 || self == .float16
+    }
+
+    /// Whether the type is an unsigned integer type.
+    public var isUnsigned: Bool {
+        self == .uint8 || self == .uint16 || self == .uint32 || self == .uint64
     }
 
     /// The name numpy and ONNX use for the type.
@@ -38,6 +45,8 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
         case .uint8: return "uint8"
         case .int16: return "int16"
         case .uint16: return "uint16"
+        case .uint32: return "uint32"
+        case .uint64: return "uint64"
         case .int32: return "int32"
         case .int64: return "int64"
         case .bool: return "bool"
@@ -102,6 +111,20 @@ extension Int16: TensorScalar {
 extension UInt16: TensorScalar {
     public static var dtype: DType { .uint16 }
     @inlinable public init(fromDouble value: Double) { self = UInt16(truncatingIfNeeded: saturatingInt64(value)) }
+    @inlinable public var doubleValue: Double { Double(self) }
+}
+extension UInt32: TensorScalar {
+    public static var dtype: DType { .uint32 }
+    @inlinable public init(fromDouble value: Double) { self = UInt32(truncatingIfNeeded: saturatingInt64(value)) }
+    @inlinable public var doubleValue: Double { Double(self) }
+}
+/// UInt64 values pass through Int64 as their bit patterns (`int64Value`, `init(fromInt64:)`); code
+/// that orders or divides them must reinterpret (see `DType.isUnsigned`).
+extension UInt64: TensorScalar {
+    public static var dtype: DType { .uint64 }
+    @inlinable public init(fromDouble value: Double) {
+        self = value.isNaN || value <= 0 ? 0 : value >= 18_446_744_073_709_551_616.0 ? .max : UInt64(value)
+    }
     @inlinable public var doubleValue: Double { Double(self) }
 }
 extension Int32: TensorScalar {

@@ -35,6 +35,8 @@ public enum Elementwise {
         case .uint8: run(op, a, b, out, UInt8.self, nil)
         case .int16: run(op, a, b, out, Int16.self, nil)
         case .uint16: run(op, a, b, out, UInt16.self, nil)
+        case .uint32: run(op, a, b, out, UInt32.self, nil)
+        case .uint64: run(op, a, b, out, UInt64.self, nil)
         case .bool: run(op, a, b, out, Bool.self, nil)
         }
     }
@@ -62,6 +64,17 @@ public enum Elementwise {
     }
 
     private static func comparison<T: TensorScalar>(_ op: BinaryOp, _: T.Type) -> (T, T) -> Bool {
+        if T.dtype == .uint64 {
+            // Ordered as unsigned 64-bit values (their Int64 views are bit patterns).
+            let u = { (x: T) in UInt64(bitPattern: x.int64Value) }
+            switch op {
+            case .equal: return { u($0) == u($1) }
+            case .less: return { u($0) < u($1) }
+            case .greater: return { u($0) > u($1) }
+            case .lessOrEqual: return { u($0) <= u($1) }
+            default: return { u($0) >= u($1) }
+            }
+        }
         switch op {
         case .equal: return { $0.doubleValue == $1.doubleValue && $0.int64Value == $1.int64Value }
         case .less: return T.dtype == .int64 ? { $0.int64Value < $1.int64Value } : { $0.doubleValue < $1.doubleValue }
@@ -82,7 +95,20 @@ public enum Elementwise {
             }
         }
         // Integers: computed in Int64 and wrapped back, as C would for the narrow types.
-        let isUnsigned = T.dtype == .uint8 || T.dtype == .uint16
+        let isUnsigned = T.dtype.isUnsigned
+        if T.dtype == .uint64 {
+            // Division, remainder and order on the unsigned values behind the Int64 bit patterns.
+            let u = { (x: T) in UInt64(bitPattern: x.int64Value) }
+            let t = { (x: UInt64) in T(fromInt64: Int64(bitPattern: x)) }
+            switch op {
+            case .div: return { u($1) == 0 ? t(0) : t(u($0) / u($1)) }
+            case .mod, .fmod: return { u($1) == 0 ? t(0) : t(u($0) % u($1)) }
+            case .max: return { u($0) >= u($1) ? $0 : $1 }
+            case .min: return { u($0) <= u($1) ? $0 : $1 }
+            case .pow: return { t(UInt64(fromDouble: Foundation.pow($0.doubleValue, $1.doubleValue))) }
+            default: break
+            }
+        }
         switch op {
         case .add: return { T(fromInt64: $0.int64Value &+ $1.int64Value) }
         case .sub: return { T(fromInt64: $0.int64Value &- $1.int64Value) }

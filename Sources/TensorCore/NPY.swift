@@ -83,7 +83,7 @@ public enum NPY {
     static func dtype(descr: String, path: String) throws -> DType {
         let table: [String: DType] = [
             "f4": .float32, "f8": .float64, "f2": .float16, "i8": .int64, "i4": .int32, "i2": .int16,
-            "i1": .int8, "u1": .uint8, "u2": .uint16, "b1": .bool,
+            "i1": .int8, "u1": .uint8, "u2": .uint16, "u4": .uint32, "u8": .uint64, "b1": .bool,
         ]
         var d = Substring(descr)
         let order = d.first
@@ -109,6 +109,8 @@ public enum NPY {
         case .int32: return "<i4"
         case .int16: return "<i2"
         case .uint16: return "<u2"
+        case .uint32: return "<u4"
+        case .uint64: return "<u8"
         case .int8: return "|i1"
         case .uint8: return "|u1"
         case .bool: return "|b1"

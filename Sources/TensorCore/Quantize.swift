@@ -97,7 +97,8 @@ extension DType {
         case .int16: return (Int64(Int16.min), Int64(Int16.max))
         case .uint16: return (0, Int64(UInt16.max))
         case .int32: return (Int64(Int32.min), Int64(Int32.max))
-        case .int64: return (Int64.min, Int64.max)
+        case .int64, .uint64: return (Int64.min, Int64.max)
+        case .uint32: return (0, Int64(UInt32.max))
         case .bool: return (0, 1)
         case .float16, .float32, .float64: return (Int64.min, Int64.max)
         }

@@ -68,6 +68,28 @@ struct ElementwiseTests {
         #expect(lt.scalars(as: Bool.self) == [true, true, false, false, false, true])
     }
 
+    /// uint64 values at and above 2^63 (negative as Int64 bit patterns) order, divide and wrap as
+    /// unsigned numbers; checked against Swift's own UInt64 arithmetic.
+    @Test func unsigned64AboveTwoToThe63() {
+        let xs: [UInt64] = [0, 1, 1 << 63, UInt64.max, (1 << 63) + 12345, 7, UInt64.max - 1]
+        let ys: [UInt64] = [3, UInt64.max, 2, 1 << 63, 10, 1 << 62, UInt64.max]
+        let a = Tensor(shape: [xs.count], scalars: xs), b = Tensor(shape: [ys.count], scalars: ys)
+        func run(_ op: BinaryOp, _ dtype: DType) -> Tensor {
+            let t = Tensor(zeros: [xs.count], dtype: dtype)
+            Elementwise.binary(op, a, b, into: t)
+            return t
+        }
+        #expect(run(.div, .uint64).scalars(as: UInt64.self) == zip(xs, ys).map { $0 / $1 })
+        #expect(run(.mod, .uint64).scalars(as: UInt64.self) == zip(xs, ys).map { $0 % $1 })
+        #expect(run(.max, .uint64).scalars(as: UInt64.self) == zip(xs, ys).map { max($0, $1) })
+        #expect(run(.min, .uint64).scalars(as: UInt64.self) == zip(xs, ys).map { min($0, $1) })
+        #expect(run(.add, .uint64).scalars(as: UInt64.self) == zip(xs, ys).map { $0 &+ $1 })
+        #expect(run(.mul, .uint64).scalars(as: UInt64.self) == zip(xs, ys).map { $0 &* $1 })
+        #expect(run(.less, .bool).scalars(as: Bool.self) == zip(xs, ys).map { $0 < $1 })
+        #expect(run(.greaterOrEqual, .bool).scalars(as: Bool.self) == zip(xs, ys).map { $0 >= $1 })
+        #expect(run(.bitShiftRight, .uint64).scalars(as: UInt64.self)[0] == 0)  // shift by 3
+    }
+
     @Test func coalescingKeepsOrder() {
         let (dims, st) = Broadcast.coalesce([2, 3, 4], [[12, 4, 1], [0, 4, 1]])
         #expect(dims == [2, 12] && st[0] == [12, 1] && st[1] == [0, 1])

@@ -15,7 +15,7 @@ struct NPYTests {
         return json.mapValues { ($0["dtype"] as? String ?? "", $0["shape"] as? [Int] ?? [], $0["values"] as? [Double] ?? []) }
     }()
 
-    @Test(arguments: ["f32", "f64", "f16", "i64", "i32", "i8", "u8", "bool", "scalar", "empty"])
+    @Test(arguments: ["f32", "f64", "f16", "i64", "i32", "i8", "u8", "u32", "u64", "bool", "scalar", "empty"])
     func readsWhatNumpyWrote(name: String) throws {
         let want = try #require(Self.expected[name], "values.json lacks \(name); run ModelZoo/scripts/make_npy_fixtures.py")
         let t = try NPY.read(contentsOf: npyFixtures.appendingPathComponent("\(name).npy"))
