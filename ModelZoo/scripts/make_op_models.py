@@ -325,6 +325,37 @@ case("averagepool_3d_ceil_include_pad", 19, [helper.make_node("AveragePool", ["X
 case("averagepool_3d_exclude_pad", 11, [helper.make_node("AveragePool", ["X"], ["Y"], kernel_shape=[2, 2, 3], pads=[1, 0, 1, 1, 1, 1])],
      [vi("X", F, [1, 3, 4, 5, 6])], [vi("Y", F, None)], {"X": rand(1, 3, 4, 5, 6)})
 
+# Extended tier: indexing, scatter, top-k, cumulative sums, masks, normalizations, Einsum, integer MatMul.
+case("gather_elements_axis1", 13, [helper.make_node("GatherElements", ["X", "i"], ["Y"], axis=1)], [vi("X", F, [3, 4, 2])], [vi("Y", F, None)],
+     {"X": rand(3, 4, 2)}, [init("i", rng.integers(-4, 4, (3, 5, 2)).astype(np.int64))])
+case("scatter_elements_add", 18, [helper.make_node("ScatterElements", ["X", "i", "u"], ["Y"], axis=0, reduction="add")],
+     [vi("X", F, [4, 3])], [vi("Y", F, None)], {"X": rand(4, 3)}, [init("i", rng.integers(0, 4, (5, 3)).astype(np.int64)), init("u", rand(5, 3))])
+case("gathernd_batch1", 13, [helper.make_node("GatherND", ["X", "i"], ["Y"], batch_dims=1)], [vi("X", F, [2, 3, 4, 5])], [vi("Y", F, None)],
+     {"X": rand(2, 3, 4, 5)}, [init("i", np.stack([rng.integers(0, 3, (2, 6)), rng.integers(-4, 4, (2, 6))], -1).astype(np.int64))])
+case("scatternd_slices", 16, [helper.make_node("ScatterND", ["X", "i", "u"], ["Y"], reduction="mul")], [vi("X", F, [4, 3, 2])], [vi("Y", F, None)],
+     {"X": rand(4, 3, 2)}, [init("i", np.array([[1], [3], [1]], np.int64)), init("u", rand(3, 3, 2))])
+case("topk_smallest_axis1", 11, [helper.make_node("TopK", ["X", "k"], ["V", "I"], axis=1, largest=0)], [vi("X", F, [3, 7, 2])],
+     [vi("V", F, None), vi("I", TensorProto.INT64, None)], {"X": rand(3, 7, 2)}, [init("k", np.array([4], np.int64))])
+case("cumsum_exclusive_reverse", 14, [helper.make_node("CumSum", ["X", "a"], ["Y"], exclusive=1, reverse=1)], [vi("X", F, [3, 5])],
+     [vi("Y", F, None)], {"X": rand(3, 5)}, [init("a", np.array(1, np.int64))])
+case("onehot_axis0", 11, [helper.make_node("OneHot", ["i", "d", "v"], ["Y"], axis=0)], [vi("i", TensorProto.INT64, [2, 3])], [vi("Y", F, None)],
+     {"i": np.array([[0, -1, 4], [7, 2, -5]], np.int64)}, [init("d", np.array(5, np.int64)), init("v", np.array([-1.0, 2.5], np.float32))])
+case("trilu_lower_k", 14, [helper.make_node("Trilu", ["X", "k"], ["Y"], upper=0)], [vi("X", F, [2, 4, 5])], [vi("Y", F, None)],
+     {"X": rand(2, 4, 5)}, [init("k", np.array(1, np.int64))])
+case("einsum_attention_scores", 12, [helper.make_node("Einsum", ["Q", "K"], ["Y"], equation="bhqd,bhkd->bhqk")],
+     [vi("Q", F, [2, 3, 4, 5]), vi("K", F, [2, 3, 6, 5])], [vi("Y", F, None)], {"Q": rand(2, 3, 4, 5), "K": rand(2, 3, 6, 5)})
+case("einsum_ellipsis_implicit", 12, [helper.make_node("Einsum", ["A", "B"], ["Y"], equation="...ij,...jk")],
+     [vi("A", F, [2, 3, 4]), vi("B", F, [1, 4, 2])], [vi("Y", F, None)], {"A": rand(2, 3, 4), "B": rand(1, 4, 2)})
+case("lp_normalization_l1", 13, [helper.make_node("LpNormalization", ["X"], ["Y"], axis=1, p=1)], [vi("X", F, [3, 4, 2])], [vi("Y", F, None)],
+     {"X": rand(3, 4, 2)})
+case("matmul_integer_zero_points", 10, [helper.make_node("MatMulInteger", ["A", "B", "za", "zb"], ["Y"])],
+     [vi("A", U8, [3, 5])], [vi("Y", TensorProto.INT32, None)], {"A": rng.integers(0, 256, (3, 5)).astype(np.uint8)},
+     [init("B", rng.integers(0, 256, (5, 4)).astype(np.uint8)), init("za", np.uint8(12)), init("zb", np.uint8(200))])
+case("qlinear_matmul_int8", 10, [helper.make_node("QLinearMatMul", ["A", "sa", "za", "B", "sb", "zb", "sy", "zy"], ["Y"])],
+     [vi("A", I8, [2, 3, 6])], [vi("Y", I8, None)], {"A": rng.integers(-128, 128, (2, 3, 6)).astype(np.int8)},
+     [init("sa", np.float32(0.02)), init("za", np.int8(3)), init("B", rng.integers(-128, 128, (6, 4)).astype(np.int8)), init("sb", np.float32(0.03)),
+      init("zb", np.int8(-2)), init("sy", np.float32(0.9)), init("zy", np.int8(-5))])
+
 def main():
     os.makedirs(os.path.join(ROOT, "models"), exist_ok=True)
     entries = []

@@ -136,3 +136,149 @@ public struct GroupNormalization: Layer {
         Tensor(shape: x.shape, scalars: r.y).convert(into: outputs[0])
     }
 }
+
+/// Splits a shape at an axis: `(outer, length, inner)` with the tensor seen as `[outer, length, inner]`.
+func splitAt(_ shape: [Int], _ axis: Int) -> (Int, Int, Int) {
+    (shape[..<axis].product, shape[axis], shape[(axis + 1)...].product)
+}
+
+/// ONNX `LpNormalization` (p 1 or 2): `x / ‖x‖_p` along `axis`; a zero norm gives 0.
+public struct LpNormalization: Layer {
+    public var opType: String { "LpNormalization" }
+    public let axis: Int, p: Int
+    public init(axis: Int, p: Int) throws {
+        guard p == 1 || p == 2 else { throw LayerError("p is \(p), expected 1 or 2") }
+        self.axis = axis
+        self.p = p
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        try requireFloat(x, "input")
+        _ = try normalizedAxis(axis, rank: x.shape.count)
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        let (outer, length, inner) = splitAt(x.shape, try normalizedAxis(axis, rank: x.shape.count))
+        var v = x.doubles()
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var norm = 0.0
+                for t in 0..<length { let e = v[(o * length + t) * inner + i]; norm += p == 1 ? abs(e) : e * e }
+                if p == 2 { norm = norm.squareRoot() }
+                for t in 0..<length { let k = (o * length + t) * inner + i; v[k] = norm == 0 ? 0 : v[k] / norm }
+            }
+        }
+        Tensor(shape: x.shape, scalars: v).convert(into: outputs[0])
+    }
+}
+
+/// ONNX `MeanVarianceNormalization`: `(x − E[x]) / (√(E[x²] − E[x]²) + 1e-9)` over `axes`
+/// (default `[0, 2, 3]`), as ONNX's function body defines it.
+public struct MeanVarianceNormalization: Layer {
+    public var opType: String { "MeanVarianceNormalization" }
+    public let axes: [Int]
+    public init(axes: [Int]) { self.axes = axes }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X")
+        try requireFloat(x, "X")
+        for a in axes { _ = try normalizedAxis(a, rank: x.shape.count) }
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let reduced = Set(try axes.map { try normalizedAxis($0, rank: x.shape.count) })
+        let strides = rowMajorStrides(x.shape)
+        // The statistics index of each element: its position with the reduced axes dropped.
+        let kept = (0..<x.shape.count).filter { !reduced.contains($0) }
+        let keptStrides = rowMajorStrides(kept.map { x.shape[$0] })
+        let groups = kept.map { x.shape[$0] }.product
+        let v = x.doubles()
+        let group = (0..<v.count).map { e in kept.enumerated().reduce(0) { $0 + ((e / strides[$1.element]) % x.shape[$1.element]) * keptStrides[$1.offset] } }
+        var sum = [Double](repeating: 0, count: groups), squares = sum, count = sum
+        for (e, g) in group.enumerated() { sum[g] += v[e]; squares[g] += v[e] * v[e]; count[g] += 1 }
+        let y = group.enumerated().map { e, g -> Double in
+            let mean = sum[g] / count[g]
+            return (v[e] - mean) / ((squares[g] / count[g] - mean * mean).squareRoot() + 1e-9)
+        }
+        Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
+    }
+}
+
+/// ONNX `RMSNormalization` (opset 23): `x / √(mean(x²) + ε) · scale` over the axes from `axis` to
+/// the last, computed in Double (the `stash_type` float32 rounding is finer than float32 output).
+public struct RMSNormalization: Layer {
+    public var opType: String { "RMSNormalization" }
+    public let axis: Int
+    public let epsilon: Double
+    public init(axis: Int, epsilon: Double) {
+        self.axis = axis
+        self.epsilon = epsilon
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X"), s = try required(inputs, 1, "scale")
+        try requireFloat(x, "X")
+        let normalized = Array(x.shape[try normalizedAxis(axis, rank: x.shape.count)...])
+        guard let shape = Broadcast.shape([normalized, s.shape]), shape == normalized else {
+            throw LayerError("scale \(s.shape) does not broadcast to the normalised dimensions \(normalized)")
+        }
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X"), s = try required(inputs, 1, "scale")
+        let normalized = Array(x.shape[try normalizedAxis(axis, rank: x.shape.count)...])
+        let size = normalized.product, groups = size == 0 ? 0 : x.count / size
+        let full = Tensor(zeros: normalized, dtype: s.dtype)
+        Movement.broadcast(s, into: full)
+        let scale = full.doubles()
+        var v = x.doubles()
+        for g in 0..<groups {
+            var squares = 0.0
+            for j in 0..<size { squares += v[g * size + j] * v[g * size + j] }
+            let inverse = 1 / (squares / Double(size) + epsilon).squareRoot()
+            for j in 0..<size { v[g * size + j] = v[g * size + j] * inverse * scale[j] }
+        }
+        Tensor(shape: x.shape, scalars: v).convert(into: outputs[0])
+    }
+}
+
+/// ONNX `Hardmax`: 1 at the first largest value along `axis`, 0 elsewhere. Before opset 13 the
+/// input is seen as 2-D `[∏ dims before axis, ∏ dims from axis]` (`legacyCoercion`).
+public struct Hardmax: Layer {
+    public var opType: String { "Hardmax" }
+    public let axis: Int
+    public let legacyCoercion: Bool
+    public init(axis: Int, legacyCoercion: Bool) {
+        self.axis = axis
+        self.legacyCoercion = legacyCoercion
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        try requireFloat(x, "input")
+        _ = try normalizedAxis(axis, rank: x.shape.count)
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        let a = try normalizedAxis(axis, rank: x.shape.count)
+        let (outer, length, inner) = legacyCoercion ? (x.shape[..<a].product, x.shape[a...].product, 1) : splitAt(x.shape, a)
+        let v = x.doubles()
+        var y = [Double](repeating: 0, count: v.count)
+        for o in 0..<outer {
+            for i in 0..<inner where length > 0 {
+                var best = 0
+                for t in 1..<length where v[(o * length + t) * inner + i] > v[(o * length + best) * inner + i] { best = t }
+                y[(o * length + best) * inner + i] = 1
+            }
+        }
+        Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
+    }
+}

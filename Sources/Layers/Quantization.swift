@@ -143,3 +143,95 @@ public struct DynamicQuantizeLinear: Layer {
         z.copy(into: outputs[2])
     }
 }
+
+/// `(A − a_zero_point) · (B − b_zero_point)` with exact Int64 accumulation and MatMul's broadcasting,
+/// for MatMulInteger and QLinearMatMul. A zero point is a scalar, or per row of A (`[M]`) / per
+/// column of B (`[N]`).
+func integerProduct(_ a: Tensor, _ b: Tensor, aZero: Tensor?, bZero: Tensor?) throws -> (values: [Int64], shape: [Int]) {
+    let p = try MatMul().plan(a.shape, b.shape)
+    let za = aZero?.int64s() ?? [0], zb = bZero?.int64s() ?? [0]
+    guard za.count == 1 || za.count == p.m else { throw LayerError("a_zero_point has \(za.count) values, expected 1 or M = \(p.m)") }
+    guard zb.count == 1 || zb.count == p.n else { throw LayerError("b_zero_point has \(zb.count) values, expected 1 or N = \(p.n)") }
+    let av = a.int64s(), bv = b.int64s()
+    let aBatch = Broadcast.strides(of: Array(p.a.dropLast(2)), broadcastTo: p.batch)
+    let bBatch = Broadcast.strides(of: Array(p.b.dropLast(2)), broadcastTo: p.batch)
+    let batches = p.batch.product
+    var out = [Int64](repeating: 0, count: batches * p.m * p.n)
+    for t in 0..<batches {
+        var aOff = 0, bOff = 0, rest = t
+        for d in stride(from: p.batch.count - 1, through: 0, by: -1) {
+            let i = rest % p.batch[d]
+            rest /= p.batch[d]
+            aOff += i * aBatch[d]
+            bOff += i * bBatch[d]
+        }
+        aOff *= p.m * p.k
+        bOff *= p.k * p.n
+        for i in 0..<p.m {
+            let zi = za.count == 1 ? za[0] : za[i]
+            for j in 0..<p.n {
+                let zj = zb.count == 1 ? zb[0] : zb[j]
+                var s: Int64 = 0
+                for q in 0..<p.k { s += (av[aOff + i * p.k + q] - zi) * (bv[bOff + q * p.n + j] - zj) }
+                out[(t * p.m + i) * p.n + j] = s
+            }
+        }
+    }
+    return (out, p.out)
+}
+
+private let eightBit: Set<DType> = [.int8, .uint8]
+
+/// ONNX `MatMulInteger`: A, B int8/uint8 (zero points of the same types) → int32.
+public struct MatMulInteger: Layer {
+    public var opType: String { "MatMulInteger" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
+        guard eightBit.contains(a.dtype), eightBit.contains(b.dtype) else { throw LayerError("A is \(a.dtype) and B \(b.dtype), expected int8 or uint8") }
+        return [TensorType(.int32, try MatMul().plan(a.shape, b.shape).out)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
+        let r = try integerProduct(a, b, aZero: inputs.count > 2 ? inputs[2] : nil, bZero: inputs.count > 3 ? inputs[3] : nil)
+        Tensor(shape: r.shape, scalars: r.values).convert(into: outputs[0])
+    }
+}
+
+/// ONNX `QLinearMatMul`: the integer product of the zero-point-shifted operands, rescaled by
+/// `a_scale · b_scale / y_scale` (that factor rounded to float32, the product in Double), rounded
+/// half to even, shifted by y_zero_point and saturated to its type.
+/// Inputs: a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point (scalars).
+public struct QLinearMatMul: Layer {
+    public var opType: String { "QLinearMatMul" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let a = try required(inputs, 0, "a"), b = try required(inputs, 3, "b"), yz = try required(inputs, 7, "y_zero_point")
+        guard eightBit.contains(a.dtype), eightBit.contains(b.dtype), eightBit.contains(yz.dtype) else {
+            throw LayerError("a is \(a.dtype), b \(b.dtype), y_zero_point \(yz.dtype): expected int8 or uint8")
+        }
+        for (i, name) in [(1, "a_scale"), (4, "b_scale"), (6, "y_scale")] {
+            let s = try required(inputs, i, name)
+            guard s.count == 1 else { throw LayerError("\(name) has shape \(s.shape); only per-tensor scales are supported") }
+        }
+        return [TensorType(yz.dtype, try MatMul().plan(a.shape, b.shape).out)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let a = try required(inputs, 0, "a"), b = try required(inputs, 3, "b")
+        let r = try integerProduct(a, b, aZero: inputs[2], bZero: inputs[5])
+        let sa = try required(inputs, 1, "a_scale").scalars(as: Float.self)[0], sb = try required(inputs, 4, "b_scale").scalars(as: Float.self)[0]
+        let sy = try required(inputs, 6, "y_scale").scalars(as: Float.self)[0]
+        let zy = try required(inputs, 7, "y_zero_point").doubles()[0]
+        let factor = Double(sa * sb / sy)
+        let (lo, hi) = outputs[0].dtype.integerRange
+        let q = r.values.map { v -> Int64 in
+            let d = (Double(v) * factor + zy).rounded(.toNearestOrEven)
+            return Int64(Swift.min(Swift.max(d, Double(lo)), Double(hi)))
+        }
+        Tensor(shape: r.shape, scalars: q).convert(into: outputs[0])
+    }
+}

@@ -20,6 +20,8 @@ extension ONNXOps {
                 outputType: try dtypeAttribute(c, "output_dtype"), precision: precision)
         },
         "DynamicQuantizeLinear": { _ in DynamicQuantizeLinear() },
+        "MatMulInteger": { _ in MatMulInteger() },
+        "QLinearMatMul": { _ in QLinearMatMul() },
         "DequantizeLinear": { c in
             let a = c.attributes
             return DequantizeLinear(

@@ -15,6 +15,7 @@ enum ONNXOps {
         for (k, v) in reductionOps { t[k] = v }
         for (k, v) in resizeOps { t[k] = v }
         for (k, v) in quantizationOps { t[k] = v }
+        for (k, v) in extendedOps { t[k] = v }
         return t
     }()
 

@@ -20,6 +20,8 @@ public enum UnaryOp: Sendable, Equatable {
     case thresholdedRelu(alpha: Double)
     /// `x · sigmoid(alpha·x)` (ONNX Swish; alpha 1 is the fused activation `.swish`)
     case swish(alpha: Double)
+    /// `x < −lambd ? x + bias : x > lambd ? x − bias : 0`
+    case shrink(lambd: Double, bias: Double)
 
     /// The operation on one Double (every float dtype is computed through this or the Float twin).
     @inlinable public func apply(_ x: Double) -> Double {
@@ -60,6 +62,7 @@ public enum UnaryOp: Sendable, Equatable {
         case .celu(let a): return Swift.max(0, x) + Swift.min(0, a * (Foundation.exp(x / a) - 1))
         case .thresholdedRelu(let a): return x > a ? x : 0
         case .swish(let a): return x * Activation.sigmoid.apply(a * x)
+        case .shrink(let l, let b): return x < -l ? x + b : x > l ? x - b : 0
         }
     }
 

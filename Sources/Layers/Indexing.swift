@@ -1,0 +1,385 @@
+import TensorCore
+
+/// Row-major strides of a shape, in elements.
+func rowMajorStrides(_ shape: [Int]) -> [Int] {
+    var strides = [Int](repeating: 1, count: shape.count)
+    var s = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) {
+        strides[i] = s
+        s *= shape[i]
+    }
+    return strides
+}
+
+/// Fills `dst` element by element from `src` (same dtype): element `j` of `dst` becomes element
+/// `source(j)` of `src`, or stays as it is when `source` returns nil. Bytes are copied, so every
+/// dtype is exact.
+func copyElements(from src: Tensor, into dst: Tensor, _ source: (Int) throws -> Int?) rethrows {
+    let size = src.dtype.byteSize
+    try src.withUnsafeBytes { s in
+        try dst.withUnsafeMutableBytes { d in
+            guard let sb = s.baseAddress, let db = d.baseAddress else { return }
+            for j in 0..<dst.count {
+                if let i = try source(j) { (db + j * size).copyMemory(from: sb + i * size, byteCount: size) }
+            }
+        }
+    }
+}
+
+/// Reads an index tensor as Ints, wrapping negative values by `length` and rejecting the rest.
+func resolvedIndices(_ t: Tensor, length: (Int) -> Int, _ what: String) throws -> [Int] {
+    try t.int64s().enumerated().map { k, v in
+        let n = length(k)
+        let i = v < 0 ? Int(v) + n : Int(clamping: v)
+        guard i >= 0 && i < n else { throw LayerError("\(what) \(v) is out of range for a dimension of size \(n)") }
+        return i
+    }
+}
+
+/// How Scatter* combine an update with the value already there.
+public enum ScatterReduction: String, Sendable {
+    case none, add, mul, max, min
+
+    func combine(_ old: Double, _ new: Double) -> Double {
+        switch self {
+        case .none: return new
+        case .add: return old + new
+        case .mul: return old * new
+        case .max: return Swift.max(old, new)
+        case .min: return Swift.min(old, new)
+        }
+    }
+}
+
+/// Writes `updates[k]` into a copy of `data` at flat position `target(k)`, combining per
+/// `reduction` (in Double, exact for integers below 2^53; `none` copies bytes).
+func scatter(data: Tensor, updates: Tensor, into out: Tensor, reduction: ScatterReduction, target: [Int]) {
+    data.copy(into: out)
+    if reduction == .none {
+        let size = data.dtype.byteSize
+        updates.withUnsafeBytes { u in
+            out.withUnsafeMutableBytes { o in
+                guard let ub = u.baseAddress, let ob = o.baseAddress else { return }
+                for (k, p) in target.enumerated() { (ob + p * size).copyMemory(from: ub + k * size, byteCount: size) }
+            }
+        }
+        return
+    }
+    var values = out.doubles()
+    let news = updates.doubles()
+    for (k, p) in target.enumerated() { values[p] = reduction.combine(values[p], news[k]) }
+    Tensor(shape: out.shape, scalars: values).convert(into: out)
+}
+
+/// ONNX `GatherElements`: `out[i…] = data[i… with index[i…] at axis]`.
+/// - data `[*]`, indices (int32/int64) of data's rank; out like indices, data's dtype.
+public struct GatherElements: Layer {
+    public var opType: String { "GatherElements" }
+    public let axis: Int
+    public init(axis: Int) { self.axis = axis }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
+        guard idx.shape.count == x.shape.count else { throw LayerError("indices have rank \(idx.shape.count), data \(x.shape.count): they must match") }
+        _ = try normalizedAxis(axis, rank: x.shape.count)
+        return [TensorType(x.dtype, idx.shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
+        let a = try normalizedAxis(axis, rank: x.shape.count)
+        let indices = try resolvedIndices(idx, length: { _ in x.shape[a] }, "index")
+        let xs = rowMajorStrides(x.shape), os = rowMajorStrides(idx.shape)
+        try copyElements(from: x, into: outputs[0]) { j in
+            var offset = 0
+            for d in 0..<idx.shape.count {
+                let i = (j / os[d]) % idx.shape[d]
+                guard d == a || i < x.shape[d] else { throw LayerError("indices have shape \(idx.shape), beyond data's \(x.shape) off the axis") }
+                offset += (d == a ? indices[j] : i) * xs[d]
+            }
+            return offset
+        }
+    }
+}
+
+/// ONNX `ScatterElements`: a copy of data with `updates` written where `indices` (along `axis`,
+/// elsewhere their own position) point, combined per `reduction`.
+public struct ScatterElements: Layer {
+    public var opType: String { "ScatterElements" }
+    public let axis: Int
+    public let reduction: ScatterReduction
+    public init(axis: Int, reduction: ScatterReduction) {
+        self.axis = axis
+        self.reduction = reduction
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
+        guard idx.shape == u.shape, idx.shape.count == x.shape.count, u.dtype == x.dtype else {
+            throw LayerError("indices \(idx.shape) and updates \(u) must have one shape, of data's rank and dtype (\(x))")
+        }
+        _ = try normalizedAxis(axis, rank: x.shape.count)
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
+        let a = try normalizedAxis(axis, rank: x.shape.count)
+        let indices = try resolvedIndices(idx, length: { _ in x.shape[a] }, "index")
+        let xs = rowMajorStrides(x.shape), us = rowMajorStrides(u.shape)
+        let target = try (0..<u.count).map { k -> Int in
+            var offset = 0
+            for d in 0..<u.shape.count {
+                let i = (k / us[d]) % u.shape[d]
+                guard d == a || i < x.shape[d] else { throw LayerError("updates have shape \(u.shape), beyond data's \(x.shape) off the axis") }
+                offset += (d == a ? indices[k] : i) * xs[d]
+            }
+            return offset
+        }
+        scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
+    }
+}
+
+/// ONNX `GatherND` with `batch_dims` b: indices `[*batch, *rest, k]` pick slices of data
+/// `[*batch, *index(k), *slice]`; out `[*batch, *rest, *slice]`.
+public struct GatherND: Layer {
+    public var opType: String { "GatherND" }
+    public let batchDims: Int
+    public init(batchDims: Int) { self.batchDims = batchDims }
+
+    func layout(_ x: [Int], _ idx: [Int]) throws -> (k: Int, out: [Int]) {
+        let b = batchDims
+        guard let k = idx.last, idx.count >= 1, x.count >= 1, b >= 0, b < min(x.count, idx.count), k >= 1, b + k <= x.count,
+              Array(x[..<b]) == Array(idx[..<b]) else {
+            throw LayerError("indices \(idx) do not index data \(x) with batch_dims \(batchDims)")
+        }
+        return (k, Array(idx.dropLast()) + Array(x[(b + k)...]))
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
+        return [TensorType(x.dtype, try layout(x.shape, idx.shape).out)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
+        let (k, _) = try layout(x.shape, idx.shape)
+        let b = batchDims
+        let indices = try resolvedIndices(idx, length: { x.shape[b + $0 % k] }, "index")
+        let xs = rowMajorStrides(x.shape)
+        let slice = x.shape[(b + k)...].product
+        let perBatch = idx.shape.dropLast().product / max(1, idx.shape[..<b].product)
+        copyElements(from: x, into: outputs[0]) { j in
+            let t = j / max(slice, 1), within = j % max(slice, 1)
+            let batch = t / max(perBatch, 1)
+            var offset = within
+            var rest = batch
+            for d in stride(from: b - 1, through: 0, by: -1) {
+                offset += (rest % x.shape[d]) * xs[d]
+                rest /= x.shape[d]
+            }
+            for c in 0..<k { offset += indices[t * k + c] * xs[b + c] }
+            return offset
+        }
+    }
+}
+
+/// ONNX `ScatterND`: a copy of data with each update slice written at the position its index
+/// tuple names, combined per `reduction`. indices `[*rest, k]`, updates `[*rest, *data[k...]]`.
+public struct ScatterND: Layer {
+    public var opType: String { "ScatterND" }
+    public let reduction: ScatterReduction
+    public init(reduction: ScatterReduction) { self.reduction = reduction }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
+        guard let k = idx.shape.last, k >= 1, k <= x.shape.count, u.dtype == x.dtype,
+              u.shape == Array(idx.shape.dropLast()) + Array(x.shape[k...]) else {
+            throw LayerError("updates \(u) must be indices' \(idx.shape) leading dims + data's \(x.shape) trailing dims, data's dtype")
+        }
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
+        let k = idx.shape.last ?? 1
+        let indices = try resolvedIndices(idx, length: { x.shape[$0 % k] }, "index")
+        let xs = rowMajorStrides(x.shape)
+        let slice = x.shape[k...].product
+        let target = (0..<u.count).map { e -> Int in
+            let t = e / max(slice, 1)
+            var offset = e % max(slice, 1)
+            for c in 0..<k { offset += indices[t * k + c] * xs[c] }
+            return offset
+        }
+        scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
+    }
+}
+
+/// ONNX `OneHot`: indices `[*]`, depth (scalar, known before running), values `[off, on]`;
+/// out inserts an axis of length depth at `axis`. Negative indices count from depth; indices
+/// outside `-depth..<depth` give an all-`off` row.
+public struct OneHot: Layer {
+    public var opType: String { "OneHot" }
+    public let axis: Int
+    public init(axis: Int) { self.axis = axis }
+
+    func depth(_ constants: [Tensor?]) throws -> Int {
+        guard constants.count > 1, let d = constants[1], d.count == 1 else {
+            throw LayerError("input 1 (depth) must be a one-value constant or computable from shapes")
+        }
+        let v = d.doubles()[0]
+        guard v >= 1, v <= Double(1 << 31) else { throw LayerError("depth \(v) must be a positive count") }
+        return Int(v)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let idx = try required(inputs, 0, "indices"), values = try required(inputs, 2, "values")
+        guard values.count == 2 else { throw LayerError("values has shape \(values.shape), expected 2 elements [off, on]") }
+        let a = try normalizedAxis(axis, rank: idx.shape.count + 1)
+        var shape = idx.shape
+        shape.insert(try depth(constants), at: a)
+        _ = try checkedProduct(shape, "output shape")
+        return [TensorType(values.dtype, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let idx = try required(inputs, 0, "indices"), values = try required(inputs, 2, "values")
+        let out = outputs[0]
+        let a = try normalizedAxis(axis, rank: idx.shape.count + 1)
+        let depth = out.shape[a]
+        let inner = idx.shape[a...].product
+        let positions = idx.doubles()
+        try copyElements(from: values, into: out) { j in
+            let i = j % inner, d = (j / inner) % depth, o = j / (inner * depth)
+            var p = positions[o * inner + i].rounded(.towardZero)
+            if p < 0 { p += Double(depth) }
+            return p == Double(d) ? 1 : 0
+        }
+    }
+}
+
+/// ONNX `Trilu`: keeps the upper (`j − i ≥ k`) or lower (`j − i ≤ k`) triangle of the last two
+/// axes and zeroes the rest; k from input 1 (default 0).
+public struct Trilu: Layer {
+    public var opType: String { "Trilu" }
+    public let upper: Bool
+    public init(upper: Bool) { self.upper = upper }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        guard x.shape.count >= 2 else { throw LayerError("input has shape \(x.shape), expected rank 2 or more") }
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        let k = inputs.count > 1 ? inputs[1].map { Int(clamping: $0.int64s().first ?? 0) } ?? 0 : 0
+        let rows = x.shape[x.shape.count - 2], cols = x.shape[x.shape.count - 1]
+        let out = outputs[0]
+        out.withUnsafeMutableBytes { b in _ = b.baseAddress?.initializeMemory(as: UInt8.self, repeating: 0, count: b.count) }
+        copyElements(from: x, into: out) { e in
+            let j = e % cols, i = (e / cols) % rows
+            return (upper ? j - i >= k : j - i <= k) ? e : nil
+        }
+    }
+}
+
+/// ONNX `CumSum` along the axis given by input 1 (a constant), optionally exclusive and/or
+/// reversed. Sums in Double (exact for integers below 2^53).
+public struct CumSum: Layer {
+    public var opType: String { "CumSum" }
+    public let exclusive: Bool, reverse: Bool
+    public init(exclusive: Bool, reverse: Bool) {
+        self.exclusive = exclusive
+        self.reverse = reverse
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "x")
+        guard let axis = try constantInts(constants, 1, "axis").first else { throw LayerError("axis is empty") }
+        _ = try normalizedAxis(axis, rank: x.shape.count)
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "x")
+        let axisValue = try required(inputs, 1, "axis").int64s().first ?? 0
+        let a = try normalizedAxis(Int(clamping: axisValue), rank: x.shape.count)
+        let length = x.shape[a], inner = x.shape[(a + 1)...].product, outer = x.count / max(1, length * inner)
+        let v = x.doubles()
+        var y = [Double](repeating: 0, count: v.count)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var sum = 0.0
+                for step in 0..<length {
+                    let t = reverse ? length - 1 - step : step
+                    let p = (o * length + t) * inner + i
+                    if exclusive { y[p] = sum; sum += v[p] } else { sum += v[p]; y[p] = sum }
+                }
+            }
+        }
+        Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
+    }
+}
+
+/// ONNX `TopK`: the K largest (or smallest) values along `axis` and their indices; K from input 1
+/// (a constant). Equal values keep their index order; NaN counts as larger than any number.
+public struct TopK: Layer {
+    public var opType: String { "TopK" }
+    public let axis: Int
+    public let largest: Bool
+    /// ONNX's `sorted` = 0 lets any order through; the output is sorted either way.
+    public let sorted: Bool
+    /// K from the attribute (opset < 10), else nil.
+    public let attributeK: Int?
+
+    public init(axis: Int, largest: Bool, sorted: Bool, k: Int?) {
+        self.axis = axis
+        self.largest = largest
+        self.sorted = sorted
+        attributeK = k
+    }
+
+    func k(_ constants: [Tensor?]) throws -> Int {
+        if let attributeK { return attributeK }
+        guard let k = try constantInts(constants, 1, "K").first else { throw LayerError("K is empty") }
+        return k
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X")
+        let a = try normalizedAxis(axis, rank: x.shape.count)
+        let k = try k(constants)
+        guard k >= 0 && k <= x.shape[a] else { throw LayerError("K \(k) is out of range for axis \(a) of size \(x.shape[a])") }
+        var shape = x.shape
+        shape[a] = k
+        return [TensorType(x.dtype, shape), TensorType(.int64, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let a = try normalizedAxis(axis, rank: x.shape.count)
+        let k = outputs[0].shape[a]
+        let length = x.shape[a], inner = x.shape[(a + 1)...].product, outer = x.count / max(1, length * inner)
+        let v = x.doubles()
+        var picked = [Int](repeating: 0, count: outer * k * inner)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let order = (0..<length).sorted { p, q in
+                    let vp = v[(o * length + p) * inner + i], vq = v[(o * length + q) * inner + i]
+                    if vp == vq || (vp.isNaN && vq.isNaN) { return p < q }
+                    if vp.isNaN { return largest }
+                    if vq.isNaN { return !largest }
+                    return largest ? vp > vq : vp < vq
+                }
+                for r in 0..<k { picked[(o * k + r) * inner + i] = order[r] }
+            }
+        }
+        try copyElements(from: x, into: outputs[0]) { j in
+            let i = j % inner, o = j / (inner * k)
+            return (o * length + picked[j]) * inner + i
+        }
+        Tensor(shape: outputs[1].shape, scalars: picked.map { Int64($0) }).copy(into: outputs[1])
+    }
+}

@@ -1,0 +1,54 @@
+import Layers
+import Runtime
+import TensorCore
+
+extension ONNXOps {
+    static func scatterReduction(_ c: OpContext) throws -> ScatterReduction {
+        let text = try c.attributes.string("reduction", default: "none")
+        guard let r = ScatterReduction(rawValue: text) else { throw c.error("reduction is \"\(text)\", expected none, add, mul, max or min") }
+        return r
+    }
+
+    /// Ops of the extended tier: indexing, scatter, triangular masks, cumulative sums, top-k,
+    /// further normalizations, Einsum.
+    static let extendedOps: [String: Builder] = [
+        "GatherElements": { c in GatherElements(axis: try c.attributes.int("axis", default: 0)) },
+        "ScatterElements": { c in ScatterElements(axis: try c.attributes.int("axis", default: 0), reduction: try scatterReduction(c)) },
+        // Opsets 9-10's name for ScatterElements without reduction.
+        "Scatter": { c in ScatterElements(axis: try c.attributes.int("axis", default: 0), reduction: .none) },
+        "GatherND": { c in GatherND(batchDims: try c.attributes.int("batch_dims", default: 0)) },
+        "ScatterND": { c in ScatterND(reduction: try scatterReduction(c)) },
+        "OneHot": { c in OneHot(axis: try c.attributes.int("axis", default: -1)) },
+        "Trilu": { c in Trilu(upper: try c.attributes.int("upper", default: 1) != 0) },
+        "CumSum": { c in
+            CumSum(exclusive: try c.attributes.int("exclusive", default: 0) != 0, reverse: try c.attributes.int("reverse", default: 0) != 0)
+        },
+        "TopK": { c in
+            let a = c.attributes
+            return TopK(
+                axis: try a.int("axis", default: -1), largest: try a.int("largest", default: 1) != 0,
+                sorted: try a.int("sorted", default: 1) != 0, k: c.opset < 10 ? try a.require(a.int("k"), "k") : nil)
+        },
+        "Shrink": { c in
+            UnaryLayer(.shrink(lambd: Double(try c.attributes.float("lambd", default: 0.5)), bias: Double(try c.attributes.float("bias", default: 0))),
+                       opType: "Shrink")
+        },
+        "LpNormalization": { c in
+            do { return try LpNormalization(axis: try c.attributes.int("axis", default: -1), p: try c.attributes.int("p", default: 2)) } catch let e as LayerError {
+                throw c.error(e.message)
+            }
+        },
+        "MeanVarianceNormalization": { c in MeanVarianceNormalization(axes: try c.attributes.ints("axes") ?? [0, 2, 3]) },
+        "RMSNormalization": { c in
+            let stash = try c.attributes.int("stash_type", default: 1)
+            guard stash == 1 else { throw c.error("stash_type \(stash) is not supported (1, float32)") }
+            return RMSNormalization(axis: try c.attributes.int("axis", default: -1), epsilon: Double(try c.attributes.float("epsilon", default: 1e-5)))
+        },
+        "Hardmax": { c in Hardmax(axis: try c.attributes.int("axis", default: c.opset >= 13 ? -1 : 1), legacyCoercion: c.opset < 13) },
+        "Einsum": { c in
+            do { return try Einsum(equation: try c.attributes.require(c.attributes.string("equation"), "equation")) } catch let e as LayerError {
+                throw c.error(e.message)
+            }
+        },
+    ]
+}
