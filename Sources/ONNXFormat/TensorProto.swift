@@ -35,7 +35,7 @@ public enum ONNXTensor {
     static func decode(_ p: Onnx_TensorProto, file: String, baseDirectory: URL?) throws -> Tensor {
         let what = p.name.isEmpty ? "a tensor" : "tensor '\(p.name)'"
         guard let dtype = DType(rawValue: Int(p.dataType)) else {
-            throw LoadError(file: file, "\(what) has ONNX data type \(p.dataType), which is not supported (float, double, float16, int8/16/32/64, uint8/16, bool)")
+            throw LoadError(file: file, "\(what) has ONNX data type \(p.dataType), which is not supported (float, double, float16, bfloat16, int8/16/32/64, uint8/16/32/64, bool)")
         }
         var count = 1
         var shape: [Int] = []
@@ -70,6 +70,9 @@ public enum ONNXTensor {
         case .uint32:
             guard p.uint64Data.count == count else { throw mismatch(p.uint64Data.count, "uint64_data values") }
             return Tensor(shape: shape, scalars: p.uint64Data.map { UInt32(truncatingIfNeeded: $0) })
+        case .bfloat16:
+            guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
+            return Tensor(shape: shape, scalars: p.int32Data.map { BFloat16(bitPattern: UInt16(truncatingIfNeeded: $0)) })
         case .float16:
             guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
             return Tensor(shape: shape, scalars: p.int32Data.map { Float16(bitPattern: UInt16(truncatingIfNeeded: $0)) })

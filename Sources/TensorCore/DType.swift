@@ -14,12 +14,13 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
     case float64 = 11
     case uint32 = 12
     case uint64 = 13
+    case bfloat16 = 16
 
     /// Bytes per element.
     public var byteSize: Int {
         switch self {
         case .bool, .int8, .uint8: return 1
-        case .float16, .int16, .uint16: return 2
+        case .float16, .bfloat16, .int16, .uint16: return 2
         case .float32, .int32, .uint32: return 4
         case .float64, .int64, .uint64: return 8
         }
@@ -27,7 +28,7 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
 
     /// Whether the type is a floating-point type.
     public var isFloatingPoint: Bool {
-        self == .float32 || self == .float64 || self == .float16
+        self == .float32 || self == .float64 || self == .float16 || self == .bfloat16
     }
 
     /// Whether the type is an unsigned integer type.
@@ -41,6 +42,7 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
         case .float32: return "float32"
         case .float64: return "float64"
         case .float16: return "float16"
+        case .bfloat16: return "bfloat16"
         case .int8: return "int8"
         case .uint8: return "uint8"
         case .int16: return "int16"
@@ -93,6 +95,32 @@ extension Float16: TensorScalar {
     @inlinable public init(fromDouble value: Double) { self = Float16(Float(value)) }
     @inlinable public var doubleValue: Double { Double(Float(self)) }
 }
+/// bfloat16: the upper half of an IEEE float32 (8 exponent bits, 7 fraction bits).
+public struct BFloat16: Sendable, Hashable {
+    public var bitPattern: UInt16
+    public init(bitPattern: UInt16) { self.bitPattern = bitPattern }
+
+    /// Rounds to the nearest bfloat16, ties to even; NaN stays NaN.
+    @inlinable public init(_ value: Float) {
+        let bits = value.bitPattern
+        if value.isNaN {
+            bitPattern = UInt16(truncatingIfNeeded: bits >> 16) | 0x0040
+        } else {
+            bitPattern = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+        }
+    }
+
+    @inlinable public var floatValue: Float { Float(bitPattern: UInt32(bitPattern) << 16) }
+}
+
+extension BFloat16: TensorScalar {
+    public static var dtype: DType { .bfloat16 }
+    @inlinable public init(fromDouble value: Double) { self.init(Float(value)) }
+    @inlinable public var doubleValue: Double { Double(floatValue) }
+    @inlinable public init(fromInt64 value: Int64) { self.init(Float(value)) }
+    @inlinable public var int64Value: Int64 { saturatingInt64(doubleValue) }
+}
+
 extension Int8: TensorScalar {
     public static var dtype: DType { .int8 }
     @inlinable public init(fromDouble value: Double) { self = Int8(truncatingIfNeeded: saturatingInt64(value)) }

@@ -105,6 +105,7 @@ public enum NPY {
         case .float32: return "<f4"
         case .float64: return "<f8"
         case .float16: return "<f2"
+        case .bfloat16: return "<f4"  // numpy has no bfloat16: written as float32 (exact), see encode
         case .int64: return "<i8"
         case .int32: return "<i4"
         case .int16: return "<i2"
@@ -151,6 +152,7 @@ public enum NPY {
 
     /// Encodes a tensor as `.npy` (version 1.0).
     public static func encode(_ tensor: Tensor) -> Data {
+        if tensor.dtype == .bfloat16 { return encode(tensor.converted(to: .float32)) }
         let shapeText = tensor.shape.isEmpty ? "()" : tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr(tensor.dtype))', 'fortran_order': False, 'shape': \(shapeText), }"
         // Pad so that the data starts on a 64-byte boundary, with a final newline.

@@ -100,7 +100,7 @@ extension DType {
         case .int64, .uint64: return (Int64.min, Int64.max)
         case .uint32: return (0, Int64(UInt32.max))
         case .bool: return (0, 1)
-        case .float16, .float32, .float64: return (Int64.min, Int64.max)
+        case .float16, .bfloat16, .float32, .float64: return (Int64.min, Int64.max)
         }
     }
 }

@@ -109,7 +109,7 @@ extension Elementwise {
                     for i in 0..<src.count { dst[i] = op.apply(src[i]) }
                 }
             }
-        case .float16:
+        case .float16, .bfloat16:
             let o = x.converted(to: .float32)
             unary(op, o, into: o)
             o.convert(into: out)
