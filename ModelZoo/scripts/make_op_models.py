@@ -356,6 +356,14 @@ case("qlinear_matmul_int8", 10, [helper.make_node("QLinearMatMul", ["A", "sa", "
      [init("sa", np.float32(0.02)), init("za", np.int8(3)), init("B", rng.integers(-128, 128, (6, 4)).astype(np.int8)), init("sb", np.float32(0.03)),
       init("zb", np.int8(-2)), init("sy", np.float32(0.9)), init("zy", np.int8(-5))])
 
+# Attention (opset 23): grouped key/value heads with a cache and a causal mask; 3-D with a float mask.
+case("attention_gqa_causal_past", 23, [helper.make_node("Attention", ["Q", "K", "V", "", "pk", "pv"], ["Y", "PK", "PV"], is_causal=1)],
+     [vi("Q", F, [2, 4, 3, 8]), vi("K", F, [2, 2, 3, 8]), vi("V", F, [2, 2, 3, 6])], [vi("Y", F, None), vi("PK", F, None), vi("PV", F, None)],
+     {"Q": rand(2, 4, 3, 8), "K": rand(2, 2, 3, 8), "V": rand(2, 2, 3, 6)}, [init("pk", rand(2, 2, 5, 8)), init("pv", rand(2, 2, 5, 6))])
+case("attention_3d_float_mask", 23, [helper.make_node("Attention", ["Q", "K", "V", "M"], ["Y"], q_num_heads=3, kv_num_heads=3, scale=0.2)],
+     [vi("Q", F, [2, 4, 12]), vi("K", F, [2, 5, 12]), vi("V", F, [2, 5, 9])], [vi("Y", F, None)],
+     {"Q": rand(2, 4, 12), "K": rand(2, 5, 12), "V": rand(2, 5, 9)}, [init("M", np.where(rng.random((4, 5)) < 0.3, -np.inf, rand(4, 5)).astype(np.float32))])
+
 def main():
     os.makedirs(os.path.join(ROOT, "models"), exist_ok=True)
     entries = []

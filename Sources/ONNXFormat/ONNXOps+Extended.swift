@@ -45,6 +45,16 @@ extension ONNXOps {
             return RMSNormalization(axis: try c.attributes.int("axis", default: -1), epsilon: Double(try c.attributes.float("epsilon", default: 1e-5)))
         },
         "Hardmax": { c in Hardmax(axis: try c.attributes.int("axis", default: c.opset >= 13 ? -1 : 1), legacyCoercion: c.opset < 13) },
+        "Attention": { c in
+            let a = c.attributes
+            do {
+                return try Attention(
+                    scale: try a.float("scale").map { Double($0) }, isCausal: try a.int("is_causal", default: 0) != 0,
+                    qHeads: try a.int("q_num_heads"), kvHeads: try a.int("kv_num_heads"),
+                    softcap: Double(try a.float("softcap", default: 0)), qkOutputMode: try a.int("qk_matmul_output_mode", default: 0),
+                    leftWindow: try a.int("left_window_size", default: -1), rightWindow: try a.int("right_window_size", default: -1))
+            } catch let e as LayerError { throw c.error(e.message) }
+        },
         "Einsum": { c in
             do { return try Einsum(equation: try c.attributes.require(c.attributes.string("equation"), "equation")) } catch let e as LayerError {
                 throw c.error(e.message)

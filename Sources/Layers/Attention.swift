@@ -1,0 +1,215 @@
+import Foundation
+import TensorCore
+
+/// ONNX `Attention` (opsets 23–25): scaled dot-product attention with masks, a key/value cache,
+/// grouped key/value heads, softcap and sliding windows.
+///
+/// - Q `[B, Sq, Hq·D]` with K, V `[B, Skv, Hkv·D]` (3-D: `q_num_heads`, `kv_num_heads` given) or
+///   Q `[B, Hq, Sq, D]`, K `[B, Hkv, Skv, D]`, V `[B, Hkv, Skv, Dv]`; attn_mask (bool: true attends;
+///   or float, added) broadcastable to `[B, Hq, Sq, Skv_total]`, its last axis padded as masked when
+///   shorter; past_key/past_value `[B, Hkv, Spast, D]`; nonpad_kv_seqlen `[B]` (opset 24).
+/// - Y like Q (with Dv); present_key/present_value the cache with the new keys/values appended;
+///   qk_matmul_output `[B, Hq, Sq, Skv_total]`: the (softcapped) scores for mode 0 and 1, plus the
+///   mask for mode 2, the softmax for mode 3.
+/// Rows with every key masked give 0. Computed in Double and rounded once to the output type.
+public struct Attention: Layer {
+    public var opType: String { "Attention" }
+    public let scale: Double?
+    public let isCausal: Bool
+    public let qHeads: Int?, kvHeads: Int?
+    public let softcap: Double
+    public let qkOutputMode: Int
+    public let leftWindow: Int, rightWindow: Int
+
+    public init(scale: Double?, isCausal: Bool, qHeads: Int?, kvHeads: Int?, softcap: Double, qkOutputMode: Int, leftWindow: Int, rightWindow: Int) throws {
+        guard (0...3).contains(qkOutputMode) else { throw LayerError("qk_matmul_output_mode is \(qkOutputMode), expected 0 to 3") }
+        guard leftWindow >= -1, rightWindow >= -1 else { throw LayerError("window sizes must be -1 or non-negative") }
+        self.scale = scale
+        self.isCausal = isCausal
+        self.qHeads = qHeads
+        self.kvHeads = kvHeads
+        self.softcap = softcap
+        self.qkOutputMode = qkOutputMode
+        self.leftWindow = leftWindow
+        self.rightWindow = rightWindow
+    }
+
+    struct Shape {
+        var batch = 0, qHeads = 0, kvHeads = 0, qLength = 0, kvLength = 0, pastLength = 0, headSize = 0, valueSize = 0
+        var rank3 = false
+        var total: Int { pastLength + kvLength }
+    }
+
+    func resolve(_ inputs: [TensorType?]) throws -> Shape {
+        let q = try required(inputs, 0, "Q"), k = try required(inputs, 1, "K"), v = try required(inputs, 2, "V")
+        try requireFloat(q, "Q")
+        guard q.shape.count == k.shape.count, k.shape.count == v.shape.count, q.shape.count == 3 || q.shape.count == 4 else {
+            throw LayerError("Q \(q.shape), K \(k.shape), V \(v.shape) must all be 3-D or all 4-D")
+        }
+        var s = Shape()
+        s.batch = q.shape[0]
+        guard k.shape[0] == s.batch, v.shape[0] == s.batch else { throw LayerError("Q, K and V have different batch sizes") }
+        if q.shape.count == 3 {
+            guard let hq = qHeads, let hkv = kvHeads, hq > 0, hkv > 0 else { throw LayerError("3-D inputs need q_num_heads and kv_num_heads") }
+            guard q.shape[2] % hq == 0, k.shape[2] % hkv == 0, v.shape[2] % hkv == 0 else {
+                throw LayerError("hidden sizes \(q.shape[2]), \(k.shape[2]), \(v.shape[2]) are not divisible by the head counts \(hq), \(hkv)")
+            }
+            s.rank3 = true
+            s.qHeads = hq; s.kvHeads = hkv; s.qLength = q.shape[1]; s.kvLength = k.shape[1]
+            s.headSize = q.shape[2] / hq; s.valueSize = v.shape[2] / hkv
+            guard k.shape[2] / hkv == s.headSize, v.shape[1] == s.kvLength else { throw LayerError("K \(k.shape) and V \(v.shape) do not match Q \(q.shape)") }
+        } else {
+            s.qHeads = q.shape[1]; s.kvHeads = k.shape[1]; s.qLength = q.shape[2]; s.kvLength = k.shape[2]
+            s.headSize = q.shape[3]; s.valueSize = v.shape[3]
+            guard k.shape[3] == s.headSize, v.shape[1] == s.kvHeads, v.shape[2] == s.kvLength else {
+                throw LayerError("K \(k.shape) and V \(v.shape) do not match Q \(q.shape)")
+            }
+        }
+        guard s.kvHeads > 0, s.qHeads % s.kvHeads == 0 else { throw LayerError("q heads \(s.qHeads) are not a multiple of kv heads \(s.kvHeads)") }
+        if inputs.count > 4, let pk = inputs[4] {
+            guard inputs.count > 5, let pv = inputs[5] else { throw LayerError("past_key and past_value come together") }
+            guard pk.shape.count == 4, pk.shape[0] == s.batch, pk.shape[1] == s.kvHeads, pk.shape[3] == s.headSize,
+                  pv.shape == [s.batch, s.kvHeads, pk.shape[2], s.valueSize] else {
+                throw LayerError("past_key \(pk.shape) and past_value \(pv.shape) do not match the heads and sizes")
+            }
+            s.pastLength = pk.shape[2]
+        }
+        if inputs.count > 3, let m = inputs[3] {
+            guard (1...4).contains(m.shape.count), m.shape[m.shape.count - 1] <= s.total,
+                  Broadcast.shape([Array(m.shape.dropLast()), [s.batch, s.qHeads, s.qLength]]) == [s.batch, s.qHeads, s.qLength] else {
+                throw LayerError("attn_mask \(m.shape) does not broadcast to [\(s.batch), \(s.qHeads), \(s.qLength), \(s.total)]")
+            }
+        }
+        return s
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let s = try resolve(inputs)
+        let dtype = try required(inputs, 0, "Q").dtype
+        let y = s.rank3 ? [s.batch, s.qLength, s.qHeads * s.valueSize] : [s.batch, s.qHeads, s.qLength, s.valueSize]
+        return [
+            TensorType(dtype, y), TensorType(dtype, [s.batch, s.kvHeads, s.total, s.headSize]),
+            TensorType(dtype, [s.batch, s.kvHeads, s.total, s.valueSize]), TensorType(dtype, [s.batch, s.qHeads, s.qLength, s.total]),
+        ]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let s = try resolve(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } })
+        let (q, k, v) = (try required(inputs, 0, "Q").doubles(), try required(inputs, 1, "K").doubles(), try required(inputs, 2, "V").doubles())
+        let total = s.total
+        // Element offsets in [B, H, S, D] order, whichever layout the input has.
+        func at(_ b: Int, _ h: Int, _ t: Int, _ d: Int, heads: Int, length: Int, size: Int) -> Int {
+            s.rank3 ? (b * length + t) * heads * size + h * size + d : ((b * heads + h) * length + t) * size + d
+        }
+        // The caches: past then new, [B, Hkv, total, D].
+        let pastK = inputs.count > 4 ? inputs[4]?.doubles() : nil, pastV = inputs.count > 5 ? inputs[5]?.doubles() : nil
+        var keys = [Double](repeating: 0, count: s.batch * s.kvHeads * total * s.headSize)
+        var values = [Double](repeating: 0, count: s.batch * s.kvHeads * total * s.valueSize)
+        for b in 0..<s.batch {
+            for h in 0..<s.kvHeads {
+                for t in 0..<total {
+                    for d in 0..<s.headSize {
+                        keys[((b * s.kvHeads + h) * total + t) * s.headSize + d] = t < s.pastLength
+                            ? pastK?[((b * s.kvHeads + h) * s.pastLength + t) * s.headSize + d] ?? 0
+                            : k[at(b, h, t - s.pastLength, d, heads: s.kvHeads, length: s.kvLength, size: s.headSize)]
+                    }
+                    for d in 0..<s.valueSize {
+                        values[((b * s.kvHeads + h) * total + t) * s.valueSize + d] = t < s.pastLength
+                            ? pastV?[((b * s.kvHeads + h) * s.pastLength + t) * s.valueSize + d] ?? 0
+                            : v[at(b, h, t - s.pastLength, d, heads: s.kvHeads, length: s.kvLength, size: s.valueSize)]
+                    }
+                }
+            }
+        }
+        let bias = try maskBias(inputs, s)
+        // float16/bfloat16 inputs: each step of ONNX's reference formula is rounded to the type
+        // (Q and K each scaled by √scale, the scores, the biased scores, the exponentials, their
+        // sum, the probabilities), so that results agree to the last bit far more often.
+        let dtype = outputs[0].dtype
+        let round: (Double) -> Double = dtype == .float16 ? { Double(Float16(Float($0))) }
+            : dtype == .bfloat16 ? { BFloat16(Float($0)).doubleValue } : { $0 }
+        let lowPrecision = dtype == .float16 || dtype == .bfloat16
+        let factor = scale ?? 1 / Double(s.headSize).squareRoot()
+        let rootFactor = round(Float(factor.squareRoot()).doubleValue)
+        let group = s.qHeads / s.kvHeads
+        var y = [Double](repeating: 0, count: s.batch * s.qHeads * s.qLength * s.valueSize)
+        var qk = [Double](repeating: 0, count: s.batch * s.qHeads * s.qLength * total)
+        var logits = [Double](repeating: 0, count: total)
+        for b in 0..<s.batch {
+            for h in 0..<s.qHeads {
+                let kh = h / group
+                for i in 0..<s.qLength {
+                    let row = ((b * s.qHeads + h) * s.qLength + i) * total
+                    var allMasked = true
+                    for j in 0..<total {
+                        var dot = 0.0
+                        for d in 0..<s.headSize {
+                            let qv = q[at(b, h, i, d, heads: s.qHeads, length: s.qLength, size: s.headSize)]
+                            let kv = keys[((b * s.kvHeads + kh) * total + j) * s.headSize + d]
+                            dot += lowPrecision ? round(qv * rootFactor) * round(kv * rootFactor) : qv * kv
+                        }
+                        var score = lowPrecision ? round(dot) : dot * factor
+                        if softcap > 0 { score = round(softcap * Foundation.tanh(score / softcap)) }
+                        let m = bias(b, h, i, j)
+                        if m != -.infinity { allMasked = false }
+                        logits[j] = round(score + m)
+                        qk[row + j] = qkOutputMode == 2 ? score + m : score
+                    }
+                    // Softmax; a row whose every key is masked attends to nothing.
+                    let top = logits.max() ?? 0
+                    var sum = 0.0
+                    for j in 0..<total {
+                        logits[j] = allMasked || top == -.infinity ? 0 : round(Foundation.exp(round(logits[j] - top)))
+                        sum += logits[j]
+                    }
+                    sum = round(sum)
+                    for j in 0..<total {
+                        let p = allMasked || sum == 0 ? 0 : round(logits[j] / sum)
+                        if qkOutputMode == 3 { qk[row + j] = p }
+                        if p == 0 { continue }
+                        for d in 0..<s.valueSize {
+                            let o = s.rank3 ? ((b * s.qLength + i) * s.qHeads + h) * s.valueSize + d : ((b * s.qHeads + h) * s.qLength + i) * s.valueSize + d
+                            y[o] += p * values[((b * s.kvHeads + kh) * total + j) * s.valueSize + d]
+                        }
+                    }
+                }
+            }
+        }
+        Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
+        if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: keys).convert(into: outputs[1]) }
+        if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: values).convert(into: outputs[2]) }
+        if outputs.count > 3 { Tensor(shape: outputs[3].shape, scalars: qk).convert(into: outputs[3]) }
+    }
+
+    /// The additive bias of each (batch, head, query, key): 0 or −∞ from a bool mask, a float mask's
+    /// value, −∞ outside the causal frontier or the sliding window, and past the non-padded length.
+    func maskBias(_ inputs: [Tensor?], _ s: Shape) throws -> (Int, Int, Int, Int) -> Double {
+        var mask: (Int, Int, Int, Int) -> Double = { _, _, _, _ in 0 }
+        if inputs.count > 3, let m = inputs[3] {
+            let isBool = m.dtype == .bool
+            let raw = m.doubles()
+            let width = m.shape.last ?? 1
+            let lead = [Int](repeating: 1, count: 4 - m.shape.count) + m.shape
+            let strides = rowMajorStrides(lead)
+            mask = { b, h, i, j in
+                guard j < width else { return -.infinity }  // a shorter mask pads as masked
+                let o = (lead[0] == 1 ? 0 : b * strides[0]) + (lead[1] == 1 ? 0 : h * strides[1]) + (lead[2] == 1 ? 0 : i * strides[2]) + j
+                return isBool ? (raw[o] != 0 ? 0 : -.infinity) : raw[o]
+            }
+        }
+        let nonpad: [Int]? = inputs.count > 6 ? inputs[6].map { $0.int64s().map { Int(clamping: $0) } } : nil
+        if let n = nonpad, n.count != s.batch { throw LayerError("nonpad_kv_seqlen has \(n.count) values, expected the batch size \(s.batch)") }
+        // Where query i sits among the keys: after the cache, or aligned to the non-padded end.
+        let offset: (Int) -> Int = { b in nonpad.map { $0[b] - s.qLength } ?? s.pastLength }
+        let causal = isCausal, left = leftWindow, right = rightWindow
+        return { b, h, i, j in
+            var bias = mask(b, h, i, j)
+            let diff = i + offset(b) - j
+            if causal && diff < 0 { bias = -.infinity }
+            if left >= 0 && diff > left { bias = -.infinity }
+            if right >= 0 && -diff > right { bias = -.infinity }
+            if let n = nonpad, j >= n[b] { bias = -.infinity }
+            return bias
+        }
+    }
+}
