@@ -364,6 +364,18 @@ case("attention_3d_float_mask", 23, [helper.make_node("Attention", ["Q", "K", "V
      [vi("Q", F, [2, 4, 12]), vi("K", F, [2, 5, 12]), vi("V", F, [2, 5, 9])], [vi("Y", F, None)],
      {"Q": rand(2, 4, 12), "K": rand(2, 5, 12), "V": rand(2, 5, 9)}, [init("M", np.where(rng.random((4, 5)) < 0.3, -np.inf, rand(4, 5)).astype(np.float32))])
 
+# GridSample (opset 16 and 20 names), RotaryEmbedding (opset 23).
+case("gridsample_bilinear_reflection", 16, [helper.make_node("GridSample", ["X", "G"], ["Y"], mode="bilinear", padding_mode="reflection")],
+     [vi("X", F, [2, 3, 5, 6])], [vi("Y", F, None)], {"X": rand(2, 3, 5, 6)}, [init("G", (rng.random((2, 4, 7, 2)) * 2.6 - 1.3).astype(np.float32))])
+case("gridsample_cubic_border_align", 20, [helper.make_node("GridSample", ["X", "G"], ["Y"], mode="cubic", padding_mode="border", align_corners=1)],
+     [vi("X", F, [1, 2, 6, 5])], [vi("Y", F, None)], {"X": rand(1, 2, 6, 5)}, [init("G", (rng.random((1, 3, 4, 2)) * 2.4 - 1.2).astype(np.float32))])
+case("gridsample_nearest_zeros", 20, [helper.make_node("GridSample", ["X", "G"], ["Y"], mode="nearest")],
+     [vi("X", F, [1, 2, 4, 5])], [vi("Y", F, None)], {"X": rand(1, 2, 4, 5)}, [init("G", (rng.random((1, 6, 3, 2)) * 2.4 - 1.2).astype(np.float32))])
+angles = rng.random((16, 4)) * 6
+case("rotary_embedding_positions", 23, [helper.make_node("RotaryEmbedding", ["X", "c", "s", "p"], ["Y"])],
+     [vi("X", F, [2, 3, 5, 8])], [vi("Y", F, None)], {"X": rand(2, 3, 5, 8)},
+     [init("c", np.cos(angles).astype(np.float32)), init("s", np.sin(angles).astype(np.float32)), init("p", rng.integers(0, 16, (2, 5)).astype(np.int64))])
+
 def main():
     os.makedirs(os.path.join(ROOT, "models"), exist_ok=True)
     entries = []

@@ -213,3 +213,78 @@ public struct Attention: Layer {
         }
     }
 }
+
+/// ONNX `RotaryEmbedding` (opset 23): rotates the first `rotary_embedding_dim` features of each
+/// head by the angles whose cosines and sines the caches hold.
+///
+/// - input `[B, H, S, D]` or `[B, S, H·D]` (with `num_heads`); cos_cache, sin_cache `[P, R/2]`
+///   indexed by position_ids `[B, S]`, or `[B, S, R/2]` without them; output like input.
+/// - Pairs are `(x[k], x[k + R/2])`, or `(x[2k], x[2k+1])` when `interleaved`; each becomes
+///   `(cos·a − sin·b, sin·a + cos·b)`; features from R on pass through.
+public struct RotaryEmbedding: Layer {
+    public var opType: String { "RotaryEmbedding" }
+    public let interleaved: Bool
+    public let rotaryDim: Int
+    public let heads: Int
+
+    public init(interleaved: Bool, rotaryDim: Int, heads: Int) {
+        self.interleaved = interleaved
+        self.rotaryDim = rotaryDim
+        self.heads = heads
+    }
+
+    /// (batch, sequence, heads, head size, rotated features).
+    func layout(_ inputs: [TensorType?]) throws -> (Int, Int, Int, Int, Int) {
+        let x = try required(inputs, 0, "input"), c = try required(inputs, 1, "cos_cache"), s = try required(inputs, 2, "sin_cache")
+        try requireFloat(x, "input")
+        let (b, seq, h, d): (Int, Int, Int, Int)
+        if x.shape.count == 4 {
+            (b, h, seq, d) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        } else if x.shape.count == 3 {
+            guard heads > 0, x.shape[2] % heads == 0 else { throw LayerError("3-D input \(x.shape) needs num_heads dividing its last dimension") }
+            (b, seq, h, d) = (x.shape[0], x.shape[1], heads, x.shape[2] / heads)
+        } else {
+            throw LayerError("input has shape \(x.shape), expected [B, H, S, D] or [B, S, H·D]")
+        }
+        let r = rotaryDim == 0 ? d : rotaryDim
+        guard r <= d, r % 2 == 0 else { throw LayerError("rotary_embedding_dim \(r) must be even and at most the head size \(d)") }
+        guard c.shape == s.shape, c.shape.last == r / 2 else { throw LayerError("cos_cache \(c.shape) and sin_cache \(s.shape) must end in R/2 = \(r / 2)") }
+        if inputs.count > 3, let p = inputs[3] {
+            guard p.shape == [b, seq], c.shape.count == 2 else { throw LayerError("position_ids \(p.shape) must be [\(b), \(seq)] with 2-D caches") }
+        } else {
+            guard c.shape == [b, seq, r / 2] else { throw LayerError("without position_ids the caches must be [\(b), \(seq), \(r / 2)], they are \(c.shape)") }
+        }
+        return (b, seq, h, d, r)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        _ = try layout(inputs)
+        return [try required(inputs, 0, "input")]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let (b, seq, h, d, r) = try layout(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } })
+        let x = try required(inputs, 0, "input")
+        var v = x.doubles()
+        let cos = try required(inputs, 1, "cos_cache").doubles(), sin = try required(inputs, 2, "sin_cache").doubles()
+        let positions = inputs.count > 3 ? inputs[3]?.int64s() : nil
+        let rows = positions == nil ? b * seq : (try required(inputs, 1, "cos_cache")).shape[0]
+        let half = r / 2
+        for bi in 0..<b {
+            for t in 0..<seq {
+                let p = positions.map { Int(clamping: $0[bi * seq + t]) } ?? bi * seq + t
+                guard p >= 0 && p < rows else { throw LayerError("position \(p) is outside the caches' \(rows) rows") }
+                for hi in 0..<h {
+                    let base = x.shape.count == 4 ? ((bi * h + hi) * seq + t) * d : ((bi * seq + t) * h + hi) * d
+                    for k in 0..<half {
+                        let (i1, i2) = interleaved ? (base + 2 * k, base + 2 * k + 1) : (base + k, base + k + half)
+                        let c = cos[p * half + k], s = sin[p * half + k], a = v[i1], bb = v[i2]
+                        v[i1] = c * a - s * bb
+                        v[i2] = s * a + c * bb
+                    }
+                }
+            }
+        }
+        Tensor(shape: x.shape, scalars: v).convert(into: outputs[0])
+    }
+}

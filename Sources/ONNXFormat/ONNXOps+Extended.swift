@@ -55,6 +55,25 @@ extension ONNXOps {
                     leftWindow: try a.int("left_window_size", default: -1), rightWindow: try a.int("right_window_size", default: -1))
             } catch let e as LayerError { throw c.error(e.message) }
         },
+        "RotaryEmbedding": { c in
+            let a = c.attributes
+            return RotaryEmbedding(
+                interleaved: try a.int("interleaved", default: 0) != 0, rotaryDim: try a.int("rotary_embedding_dim", default: 0),
+                heads: try a.int("num_heads", default: 0))
+        },
+        "GridSample": { c in
+            let a = c.attributes
+            let modeText = try a.string("mode", default: c.opset >= 20 ? "linear" : "bilinear")
+            // Opset 16 names the modes bilinear and bicubic.
+            let aliases: [String: GridSample.Mode] = ["bilinear": .linear, "bicubic": .cubic]
+            let mode = aliases[modeText] ?? GridSample.Mode(rawValue: modeText)
+            guard let mode else { throw c.error("mode is \"\(modeText)\", expected nearest, linear (bilinear) or cubic (bicubic)") }
+            let paddingText = try a.string("padding_mode", default: "zeros")
+            guard let padding = GridSample.Padding(rawValue: paddingText) else {
+                throw c.error("padding_mode is \"\(paddingText)\", expected zeros, border or reflection")
+            }
+            return GridSample(mode: mode, padding: padding, alignCorners: try a.int("align_corners", default: 0) != 0)
+        },
         "Einsum": { c in
             do { return try Einsum(equation: try c.attributes.require(c.attributes.string("equation"), "equation")) } catch let e as LayerError {
                 throw c.error(e.message)
