@@ -376,6 +376,23 @@ case("rotary_embedding_positions", 23, [helper.make_node("RotaryEmbedding", ["X"
      [vi("X", F, [2, 3, 5, 8])], [vi("Y", F, None)], {"X": rand(2, 3, 5, 8)},
      [init("c", np.cos(angles).astype(np.float32)), init("s", np.sin(angles).astype(np.float32)), init("p", rng.integers(0, 16, (2, 5)).astype(np.int64))])
 
+# Integer convolutions; NonMaxSuppression on graph inputs (planned from their values).
+case("qlinear_conv_per_channel", 10, [helper.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"], ["y"], pads=[1, 1, 1, 1], strides=[2, 1])],
+     [vi("x", U8, [1, 3, 7, 6])], [vi("y", U8, None)], {"x": rng.integers(0, 256, (1, 3, 7, 6)).astype(np.uint8)},
+     [init("sx", np.float32(0.05)), init("zx", np.uint8(128)), init("w", rng.integers(0, 256, (4, 3, 3, 3)).astype(np.uint8)),
+      init("sw", np.array([0.01, 0.02, 0.015, 0.03], np.float32)), init("zw", np.uint8(120)), init("sy", np.float32(0.7)), init("zy", np.uint8(100)),
+      init("b", rng.integers(-500, 500, 4).astype(np.int32))])
+case("conv_integer_zero_points", 10, [helper.make_node("ConvInteger", ["x", "w", "zx", "zw"], ["y"], pads=[0, 1, 1, 0])],
+     [vi("x", U8, [2, 2, 5, 5])], [vi("y", TensorProto.INT32, None)], {"x": rng.integers(0, 256, (2, 2, 5, 5)).astype(np.uint8)},
+     [init("w", rng.integers(0, 256, (3, 2, 2, 2)).astype(np.uint8)), init("zx", np.uint8(9)), init("zw", np.uint8(200))])
+centers = rng.random((2, 12, 2)) * 10
+sizes = rng.random((2, 12, 2)) * 4 + 1
+case("nonmaxsuppression_two_batches_classes", 11,
+     [helper.make_node("NonMaxSuppression", ["boxes", "scores", "m", "iou", "st"], ["sel"], center_point_box=1)],
+     [vi("boxes", F, [2, 12, 4]), vi("scores", F, [2, 3, 12])], [vi("sel", TensorProto.INT64, None)],
+     {"boxes": np.concatenate([centers, sizes], -1).astype(np.float32), "scores": rng.random((2, 3, 12)).astype(np.float32)},
+     [init("m", np.array([4], np.int64)), init("iou", np.array([0.3], np.float32)), init("st", np.array([0.2], np.float32))])
+
 def main():
     os.makedirs(os.path.join(ROOT, "models"), exist_ok=True)
     entries = []

@@ -383,3 +383,105 @@ public struct TopK: Layer {
         Tensor(shape: outputs[1].shape, scalars: picked.map { Int64($0) }).copy(into: outputs[1])
     }
 }
+
+/// The value of a data-dependent op's input, which must be known when the run is planned.
+func planTimeValue(_ constants: [Tensor?], _ i: Int, _ op: String) throws -> Tensor {
+    guard i < constants.count, let t = constants[i] else {
+        throw LayerError("\(op)'s output size depends on input \(i)'s values, which must be known before running (a constant, or computed from graph inputs alone)", needsValues: true)
+    }
+    return t
+}
+
+/// ONNX `NonZero`: the indices of the non-zero elements, `[rank, count]` int64 in row-major order.
+/// Its size depends on the values, so its input must be known when the run is planned.
+public struct NonZero: Layer {
+    public var opType: String { "NonZero" }
+    public init() {}
+
+    static func indices(_ x: Tensor) -> [Int64] {
+        let v = x.doubles(), strides = rowMajorStrides(x.shape)
+        let hits = v.indices.filter { v[$0] != 0 }
+        return (0..<x.shape.count).flatMap { d in hits.map { Int64(($0 / strides[d]) % x.shape[d]) } }
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try planTimeValue(constants, 0, "NonZero")
+        let count = x.doubles().filter { $0 != 0 }.count
+        return [TensorType(.int64, [x.shape.count, count])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let found = Self.indices(x)
+        guard found.count == outputs[0].count else { throw LayerError("the input's non-zero count changed after planning") }
+        Tensor(shape: outputs[0].shape, scalars: found).copy(into: outputs[0])
+    }
+}
+
+/// ONNX `NonMaxSuppression`: per batch and class, boxes scoring above score_threshold in
+/// descending score order (ties: lower index first), each kept unless its IoU with a kept box
+/// exceeds iou_threshold, at most max_output_boxes_per_class. Output `[selected, 3]` int64
+/// (batch, class, box). Boxes `[B, N, 4]` as two corners (either order) or, with
+/// `center_point_box`, centre and size; scores `[B, C, N]`. The inputs must be known when the
+/// run is planned, since the output's size depends on them.
+public struct NonMaxSuppression: Layer {
+    public var opType: String { "NonMaxSuppression" }
+    public let centerPointBox: Bool
+    public init(centerPointBox: Bool) { self.centerPointBox = centerPointBox }
+
+    func select(_ values: [Tensor?]) throws -> [Int64] {
+        let boxes = try planTimeValue(values, 0, "NonMaxSuppression"), scores = try planTimeValue(values, 1, "NonMaxSuppression")
+        guard boxes.shape.count == 3, boxes.shape[2] == 4, scores.shape.count == 3, scores.shape[0] == boxes.shape[0], scores.shape[2] == boxes.shape[1] else {
+            throw LayerError("boxes \(boxes.shape) must be [B, N, 4] and scores \(scores.shape) [B, C, N]")
+        }
+        func scalar(_ i: Int) throws -> Double? {
+            guard i < values.count, values[i] != nil else { return nil }
+            return try planTimeValue(values, i, "NonMaxSuppression").doubles().first
+        }
+        let limit = Int(try scalar(2) ?? 0), iouThreshold = try scalar(3) ?? 0, scoreThreshold = try scalar(4)
+        let b = boxes.doubles(), s = scores.doubles()
+        let (batches, classes, n) = (scores.shape[0], scores.shape[1], scores.shape[2])
+        // Each box as (yMin, xMin, yMax, xMax).
+        func corners(_ batch: Int, _ i: Int) -> (Double, Double, Double, Double) {
+            let o = (batch * n + i) * 4
+            if centerPointBox {
+                let (cx, cy, w, h) = (b[o], b[o + 1], b[o + 2], b[o + 3])
+                return (cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2)
+            }
+            return (min(b[o], b[o + 2]), min(b[o + 1], b[o + 3]), max(b[o], b[o + 2]), max(b[o + 1], b[o + 3]))
+        }
+        func overlaps(_ batch: Int, _ i: Int, _ j: Int) -> Bool {
+            let p = corners(batch, i), q = corners(batch, j)
+            let h = min(p.2, q.2) - max(p.0, q.0), w = min(p.3, q.3) - max(p.1, q.1)
+            guard h > 0, w > 0 else { return false }
+            let inter = h * w, a1 = (p.2 - p.0) * (p.3 - p.1), a2 = (q.2 - q.0) * (q.3 - q.1)
+            let union = a1 + a2 - inter
+            guard a1 > 0, a2 > 0, union > 0 else { return false }
+            return inter / union > iouThreshold
+        }
+        var out: [Int64] = []
+        for batch in 0..<batches {
+            for cls in 0..<classes {
+                let row = (batch * classes + cls) * n
+                let candidates = (0..<n).filter { scoreThreshold == nil || s[row + $0] > scoreThreshold! }
+                    .sorted { s[row + $0] > s[row + $1] || (s[row + $0] == s[row + $1] && $0 < $1) }
+                var kept: [Int] = []
+                for i in candidates where kept.count < limit {
+                    if !kept.contains(where: { overlaps(batch, $0, i) }) { kept.append(i) }
+                }
+                for i in kept { out += [Int64(batch), Int64(cls), Int64(i)] }
+            }
+        }
+        return out
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        [TensorType(.int64, [try select(constants).count / 3, 3])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let selected = try select(inputs)
+        guard selected.count == outputs[0].count else { throw LayerError("the selection changed after planning") }
+        Tensor(shape: outputs[0].shape, scalars: selected).copy(into: outputs[0])
+    }
+}

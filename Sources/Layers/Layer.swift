@@ -17,7 +17,13 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
 /// A layer's complaint about its inputs or attributes; the runtime adds the node's name and op.
 public struct LayerError: Error, CustomStringConvertible, Equatable {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// Whether the layer could not infer its outputs because an input's values are not known yet
+    /// (the runtime may then plan again with the graph inputs' values).
+    public let needsValues: Bool
+    public init(_ message: String, needsValues: Bool = false) {
+        self.message = message
+        self.needsValues = needsValues
+    }
     public var description: String { message }
 }
 
@@ -93,7 +99,7 @@ public func required(_ inputs: [Tensor?], _ i: Int, _ what: String) throws -> Te
 /// be known before running.
 public func constantInts(_ constants: [Tensor?], _ i: Int, _ what: String) throws -> [Int] {
     guard i < constants.count, let t = constants[i] else {
-        throw LayerError("input \(i) (\(what)) must be a constant or computable from shapes; it depends on data")
+        throw LayerError("input \(i) (\(what)) must be a constant or computable from shapes; it depends on data", needsValues: true)
     }
     guard !t.dtype.isFloatingPoint || t.dtype == .float32 else { return t.int64s().map { Int($0) } }
     return t.int64s().map { Int(clamping: $0) }
@@ -128,6 +134,6 @@ public func checkedProduct(_ shape: [Int], _ what: String) throws -> Int {
 /// running (so that it is never mistaken for an absent one).
 public func requireKnownIfPresent(_ inputs: [TensorType?], _ constants: [Tensor?], _ index: Int, _ what: String) throws {
     if index < inputs.count, inputs[index] != nil, index >= constants.count || constants[index] == nil {
-        throw LayerError("input \(index) (\(what)) must be a constant or computable from shapes; it depends on data")
+        throw LayerError("input \(index) (\(what)) must be a constant or computable from shapes; it depends on data", needsValues: true)
     }
 }

@@ -235,3 +235,85 @@ public struct QLinearMatMul: Layer {
         Tensor(shape: r.shape, scalars: q).convert(into: outputs[0])
     }
 }
+
+/// ONNX `ConvInteger` and `QLinearConv`: convolution of zero-point-shifted 8-bit tensors with exact
+/// Int64 accumulation (direct loops, the reference form), then int32 output (ConvInteger) or a
+/// rescale by `x_scale · w_scale[m] / y_scale` (in Double), shift by y_zero_point, saturation and
+/// round half to even (QLinearConv). The window attributes and shapes are Conv's.
+///
+/// - ConvInteger inputs: x, w, x_zero_point, w_zero_point (scalar or per output channel).
+/// - QLinearConv inputs: x, x_scale, x_zero_point, w, w_scale (scalar or per output channel),
+///   w_zero_point, y_scale, y_zero_point, B (int32, optional).
+public struct IntegerConv: Layer {
+    public let conv: Conv
+    public let requantizes: Bool
+    public init(window: WindowAttributes, group: Int, requantizes: Bool) throws {
+        conv = try Conv(window: window, group: group)
+        self.requantizes = requantizes
+    }
+    public var opType: String { requantizes ? "QLinearConv" : "ConvInteger" }
+
+    var weightIndex: Int { requantizes ? 3 : 1 }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "x"), w = try required(inputs, weightIndex, "w")
+        guard eightBit.contains(x.dtype), eightBit.contains(w.dtype) else { throw LayerError("x is \(x.dtype) and w \(w.dtype), expected int8 or uint8") }
+        let g = try conv.geometry(x.shape, w.shape)
+        let spatial = conv.window.kernelShape.count == 1 ? [g.outWidth] : [g.outHeight, g.outWidth]
+        let dtype = requantizes ? try required(inputs, 7, "y_zero_point").dtype : .int32
+        return [TensorType(dtype, [g.batch, g.outChannels] + spatial)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "x"), w = try required(inputs, weightIndex, "w")
+        let g = try conv.geometry(x.shape, w.shape)
+        let xz = (requantizes ? inputs[2] : inputs.count > 2 ? inputs[2] : nil)?.int64s().first ?? 0
+        let wzAll = (requantizes ? inputs[5] : inputs.count > 3 ? inputs[3] : nil)?.int64s() ?? [0]
+        guard wzAll.count == 1 || wzAll.count == g.outChannels else { throw LayerError("w_zero_point has \(wzAll.count) values, expected 1 or \(g.outChannels)") }
+        let xs = x.int64s(), ws = w.int64s()
+        let bias = requantizes && inputs.count > 8 ? inputs[8]?.int64s() : nil
+        let cg = g.inChannels / g.groups, mg = g.outChannels / g.groups
+        var acc = [Int64](repeating: 0, count: g.batch * g.outChannels * g.outHeight * g.outWidth)
+        for n in 0..<g.batch {
+            for m in 0..<g.outChannels {
+                let wz = wzAll.count == 1 ? wzAll[0] : wzAll[m]
+                for oy in 0..<g.outHeight {
+                    for ox in 0..<g.outWidth {
+                        var s = bias?[m] ?? 0
+                        for ci in 0..<cg {
+                            let c = (m / mg) * cg + ci
+                            for ky in 0..<g.kernelHeight {
+                                let iy = oy * g.strideH - g.padTop + ky * g.dilationH
+                                if iy < 0 || iy >= g.inHeight { continue }
+                                for kx in 0..<g.kernelWidth {
+                                    let ix = ox * g.strideW - g.padLeft + kx * g.dilationW
+                                    if ix < 0 || ix >= g.inWidth { continue }
+                                    let xv = xs[((n * g.inChannels + c) * g.inHeight + iy) * g.inWidth + ix] - xz
+                                    let wv = ws[((m * cg + ci) * g.kernelHeight + ky) * g.kernelWidth + kx] - wz
+                                    s += xv * wv
+                                }
+                            }
+                        }
+                        acc[((n * g.outChannels + m) * g.outHeight + oy) * g.outWidth + ox] = s
+                    }
+                }
+            }
+        }
+        guard requantizes else {
+            Tensor(shape: outputs[0].shape, scalars: acc).convert(into: outputs[0])
+            return
+        }
+        let sx = try required(inputs, 1, "x_scale").doubles()[0], sy = try required(inputs, 6, "y_scale").doubles()[0]
+        let sw = try required(inputs, 4, "w_scale").doubles()
+        guard sw.count == 1 || sw.count == g.outChannels else { throw LayerError("w_scale has \(sw.count) values, expected 1 or \(g.outChannels)") }
+        let zy = try required(inputs, 7, "y_zero_point").doubles()[0]
+        let (lo, hi) = outputs[0].dtype.integerRange
+        let plane = g.outHeight * g.outWidth
+        let q = acc.enumerated().map { k, v -> Int64 in
+            let m = (k / plane) % g.outChannels
+            let r = Double(v) * (sx * (sw.count == 1 ? sw[0] : sw[m]) / sy) + zy
+            return Int64(Swift.min(Swift.max(r, Double(lo)), Double(hi)).rounded(.toNearestOrEven))
+        }
+        Tensor(shape: outputs[0].shape, scalars: q).convert(into: outputs[0])
+    }
+}

@@ -74,6 +74,8 @@ extension ONNXOps {
             }
             return GridSample(mode: mode, padding: padding, alignCorners: try a.int("align_corners", default: 0) != 0)
         },
+        "NonZero": { _ in NonZero() },
+        "NonMaxSuppression": { c in NonMaxSuppression(centerPointBox: try c.attributes.int("center_point_box", default: 0) != 0) },
         "Einsum": { c in
             do { return try Einsum(equation: try c.attributes.require(c.attributes.string("equation"), "equation")) } catch let e as LayerError {
                 throw c.error(e.message)

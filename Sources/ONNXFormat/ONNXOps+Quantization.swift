@@ -21,6 +21,20 @@ extension ONNXOps {
         },
         "DynamicQuantizeLinear": { _ in DynamicQuantizeLinear() },
         "MatMulInteger": { _ in MatMulInteger() },
+        "ConvInteger": { c in
+            let w = c.constant(1)
+            let window = try window(c, weightKernel: (w?.shape ?? c.declaredShape(1)).map { Array($0.dropFirst(2)) })
+            do { return try IntegerConv(window: window, group: try c.attributes.int("group", default: 1), requantizes: false) } catch let e as LayerError {
+                throw c.error(e.message)
+            }
+        },
+        "QLinearConv": { c in
+            let w = c.constant(3)
+            let window = try window(c, weightKernel: (w?.shape ?? c.declaredShape(3)).map { Array($0.dropFirst(2)) })
+            do { return try IntegerConv(window: window, group: try c.attributes.int("group", default: 1), requantizes: true) } catch let e as LayerError {
+                throw c.error(e.message)
+            }
+        },
         "QLinearMatMul": { _ in QLinearMatMul() },
         "DequantizeLinear": { c in
             let a = c.attributes

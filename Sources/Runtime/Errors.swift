@@ -6,11 +6,14 @@ public struct ExecutionError: Error, CustomStringConvertible {
     public let node: String?
     public let op: String?
     public let message: String
+    /// Planning failed for want of an input's values (see `LayerError.needsValues`).
+    public let needsValues: Bool
 
-    public init(node: String? = nil, op: String? = nil, _ message: String) {
+    public init(node: String? = nil, op: String? = nil, _ message: String, needsValues: Bool = false) {
         self.node = node
         self.op = op
         self.message = message
+        self.needsValues = needsValues
     }
 
     public var description: String {

@@ -55,7 +55,8 @@ final class Plan: @unchecked Sendable {
             }
             let outTypes: [TensorType]
             do { outTypes = try layer.outputTypes(inTypes, constants: inValues) } catch let e as LayerError {
-                throw fail(e.message + " (inputs: " + inTypes.map { $0?.description ?? "absent" }.joined(separator: ", ") + ")")
+                let message = e.message + " (inputs: " + inTypes.map { $0?.description ?? "absent" }.joined(separator: ", ") + ")"
+                throw ExecutionError(node: node.name, op: layer.opType, message, needsValues: e.needsValues)
             }
             guard outTypes.count >= node.outputs.count else {
                 throw fail("the node names \(node.outputs.count) outputs, the op produces \(outTypes.count)")

@@ -65,6 +65,11 @@ public final class Session {
     static let valueInputLimit = 64
     /// Inputs of other types are planned by value up to this many elements (Resize's scales, a ratio).
     static let smallInputLimit = 16
+    /// When the graph has ops whose output sizes follow from input values, inputs up to this many
+    /// elements are planned by value.
+    static let wholeValueLimit = 1 << 20
+    /// Set once planning needed values it was not given (see `run`).
+    private var plansWithAllValues = false
 
     public init(model: Model, options: SessionOptions = SessionOptions()) {
         self.model = model
@@ -86,7 +91,9 @@ public final class Session {
         let types = try inputTypes(inputs.mapValues { ($0.shape, $0.dtype) })
         var valueInputs: [Int: Tensor] = [:]
         for (id, decl) in graph.inputs {
-            if let t = inputs[decl.name], t.count <= (t.dtype == .int64 || t.dtype == .int32 ? Self.valueInputLimit : Self.smallInputLimit) {
+            let limit = plansWithAllValues ? Self.wholeValueLimit
+                : inputs[decl.name]?.dtype == .int64 || inputs[decl.name]?.dtype == .int32 ? Self.valueInputLimit : Self.smallInputLimit
+            if let t = inputs[decl.name], t.count <= limit {
                 valueInputs[id] = t.copied()
             }
         }
@@ -97,7 +104,15 @@ public final class Session {
             })
         let plan: Plan
         if let p = plans[signature] { plan = p } else {
-            plan = try self.plan(for: types, values: valueInputs)
+            do {
+                plan = try self.plan(for: types, values: valueInputs)
+            } catch let e as ExecutionError where e.needsValues && !plansWithAllValues {
+                // An op whose output size depends on values (NonZero, NonMaxSuppression, a Reshape
+                // of computed shape) needs them: from now on every run is planned with all the
+                // graph inputs' values, and re-planned when they change.
+                plansWithAllValues = true
+                return try run(inputs)
+            }
             if plans.count >= 8 { plans.removeAll() }
             plans[signature] = plan
         }

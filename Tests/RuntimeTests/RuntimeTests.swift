@@ -49,6 +49,25 @@ struct RuntimeTests {
         #expect(c.contains { $0 < 0 } && zip(c, r).allSatisfy { max($0, 0) == $1 })
     }
 
+    /// NonZero's output size follows from its input's values: a 100-element float input (beyond
+    /// the small-input limit) is planned by value once planning asks for it, and re-planned when
+    /// the values change. Expected indices computed here by a direct scan.
+    @Test func valueDependentSizesArePlannedFromInputValues() throws {
+        let x = ValueDeclaration(name: "X", dtype: .float32, dimensions: [.fixed(10), .fixed(10)])
+        let graph = Graph(
+            valueNames: ["X", "Y"], constants: [:], nodes: [Node(name: "nz", layer: NonZero(), inputs: [0], outputs: [1])],
+            inputs: [(0, x)], outputs: [(1, ValueDeclaration(name: "Y", dtype: .int64, dimensions: nil))])
+        let session = Session(model: Model(graph: graph, format: "test", source: nil, opset: nil), options: SessionOptions(threads: 1))
+        for density in [0.3, 0.7] {
+            var g = SeededGenerator(seed: UInt64(density * 10))
+            let values: [Float] = (0..<100).map { _ in Double(g.next() % 1000) / 1000 < density ? 1 : 0 }
+            let y = try #require(try session.run(["X": Tensor(shape: [10, 10], scalars: values)])["Y"])
+            let hits = values.indices.filter { values[$0] != 0 }
+            #expect(y.shape == [2, hits.count])
+            #expect(y.int64s() == hits.map { Int64($0 / 10) } + hits.map { Int64($0 % 10) })
+        }
+    }
+
     @Test func tappingOneNameKeepsOtherFusions() throws {
         let model = try smallGraph()
         let s = Session(model: model, options: SessionOptions(threads: 1, taps: .names(["G"])))
