@@ -11,19 +11,9 @@ func rowMajorStrides(_ shape: [Int]) -> [Int] {
     return strides
 }
 
-/// Fills `dst` element by element from `src` (same dtype): element `j` of `dst` becomes element
-/// `source(j)` of `src`, or stays as it is when `source` returns nil. Bytes are copied, so every
-/// dtype is exact.
+/// Element `j` of `dst` becomes element `source(j)` of `src` (see `Movement.copyElements`).
 func copyElements(from src: Tensor, into dst: Tensor, _ source: (Int) throws -> Int?) rethrows {
-    let size = src.dtype.byteSize
-    try src.withUnsafeBytes { s in
-        try dst.withUnsafeMutableBytes { d in
-            guard let sb = s.baseAddress, let db = d.baseAddress else { return }
-            for j in 0..<dst.count {
-                if let i = try source(j) { (db + j * size).copyMemory(from: sb + i * size, byteCount: size) }
-            }
-        }
-    }
+    try Movement.copyElements(from: src, into: dst, source)
 }
 
 /// Reads an index tensor as Ints, wrapping negative values by `length` and rejecting the rest.
@@ -56,13 +46,7 @@ public enum ScatterReduction: String, Sendable {
 func scatter(data: Tensor, updates: Tensor, into out: Tensor, reduction: ScatterReduction, target: [Int]) {
     data.copy(into: out)
     if reduction == .none {
-        let size = data.dtype.byteSize
-        updates.withUnsafeBytes { u in
-            out.withUnsafeMutableBytes { o in
-                guard let ub = u.baseAddress, let ob = o.baseAddress else { return }
-                for (k, p) in target.enumerated() { (ob + p * size).copyMemory(from: ub + k * size, byteCount: size) }
-            }
-        }
+        Movement.placeElements(updates, into: out, at: target)
         return
     }
     var values = out.doubles()
@@ -277,7 +261,7 @@ public struct Trilu: Layer {
         let k = inputs.count > 1 ? inputs[1].map { Int(clamping: $0.int64s().first ?? 0) } ?? 0 : 0
         let rows = x.shape[x.shape.count - 2], cols = x.shape[x.shape.count - 1]
         let out = outputs[0]
-        out.withUnsafeMutableBytes { b in _ = b.baseAddress?.initializeMemory(as: UInt8.self, repeating: 0, count: b.count) }
+        Tensor(zeros: out.shape, dtype: out.dtype).copy(into: out)
         copyElements(from: x, into: out) { e in
             let j = e % cols, i = (e / cols) % rows
             return (upper ? j - i >= k : j - i <= k) ? e : nil

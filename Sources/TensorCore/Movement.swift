@@ -174,4 +174,29 @@ extension Movement {
         }
         stridedCopy(src, offset: 0, strides: viewStrides, into: dst.reshaped(viewShape))
     }
+
+    /// Fills `dst` element by element from `src` (same dtype): element `j` of `dst` becomes element
+    /// `source(j)` of `src`, or stays as it is when `source` returns nil. Bytes are copied, so every
+    /// dtype is exact. The indexing ops (GatherElements, GatherND, TopK, OneHot, Trilu) use it.
+    public static func copyElements(from src: Tensor, into dst: Tensor, _ source: (Int) throws -> Int?) rethrows {
+        precondition(src.dtype == dst.dtype)
+        let size = src.dtype.byteSize, s = src.storage.base, d = dst.storage.base
+        for j in 0..<dst.count {
+            if let i = try source(j) {
+                precondition(i >= 0 && i < src.count, "element \(i) is outside the source")
+                (d + j * size).copyMemory(from: s + i * size, byteCount: size)
+            }
+        }
+    }
+
+    /// Writes element `k` of `src` to element `target[k]` of `dst` (same dtype), later writes
+    /// winning (the scatter ops without reduction).
+    public static func placeElements(_ src: Tensor, into dst: Tensor, at target: [Int]) {
+        precondition(src.dtype == dst.dtype && target.count <= src.count)
+        let size = src.dtype.byteSize, s = src.storage.base, d = dst.storage.base
+        for (k, p) in target.enumerated() {
+            precondition(p >= 0 && p < dst.count, "element \(p) is outside the destination")
+            (d + p * size).copyMemory(from: s + k * size, byteCount: size)
+        }
+    }
 }

@@ -58,7 +58,7 @@ struct ModelZooTests {
     func opGraph(_ c: ZooCase) throws { try check(c) }
 
     @Test func opGraphsArePresent() {
-        #expect(zooCases("ops/manifest.json").count >= 90, "ModelZoo/ops/manifest.json is missing or short")
+        #expect(zooCases("ops/manifest.json").count >= 161, "ModelZoo/ops/manifest.json is missing or short")
     }
 
     /// Transformer encoders (opsets 14-17), a ViT and encoder-decoder CNNs exported from PyTorch
