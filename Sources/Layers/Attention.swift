@@ -190,7 +190,7 @@ public struct Attention: Layer {
             let raw = m.doubles()
             let width = m.shape.last ?? 1
             let lead = [Int](repeating: 1, count: 4 - m.shape.count) + m.shape
-            let strides = rowMajorStrides(lead)
+            let strides = contiguousStrides(lead)
             mask = { b, h, i, j in
                 guard j < width else { return -.infinity }  // a shorter mask pads as masked
                 let o = (lead[0] == 1 ? 0 : b * strides[0]) + (lead[1] == 1 ? 0 : h * strides[1]) + (lead[2] == 1 ? 0 : i * strides[2]) + j

@@ -108,7 +108,7 @@ public struct Einsum: Layer {
         let extent = all.map { r.sizes[$0] ?? 1 }
         // Each operand's element offset per unit step of each label (0 where it lacks the label or broadcasts it).
         let steps: [[Int]] = zip(r.operands, tensors).map { labels, t in
-            let strides = rowMajorStrides(t.shape)
+            let strides = contiguousStrides(t.shape)
             return all.map { l in zip(labels.indices, labels).reduce(0) { acc, p in p.1 == l && t.shape[p.0] != 1 ? acc + strides[p.0] : acc } }
         }
         let values = tensors.map { $0.doubles() }

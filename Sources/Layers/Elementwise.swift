@@ -189,10 +189,7 @@ public struct Softmax: Layer {
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        let x = try required(inputs, 0, "input")
-        try requireFloat(x, "input")
-        _ = try normalizedAxis(axis, rank: x.shape.count)
-        return [x]
+        [try floatTypeAlongAxis(inputs, axis: axis)]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {

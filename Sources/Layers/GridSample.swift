@@ -62,7 +62,7 @@ public struct GridSample: Layer {
         let dims = Array(x.shape[2...]), r = dims.count
         let n = x.shape[0], c = x.shape[1], plane = dims.product, points = g.shape[1..<(r + 1)].product
         let xs = x.doubles(), gs = g.doubles()
-        let strides = rowMajorStrides(dims)
+        let strides = contiguousStrides(dims)
         let lo = dims.map { _ in alignCorners ? 0.0 : -0.5 }, hi = dims.map { Double($0) - (alignCorners ? 1 : 0.5) }
         var y = [Double](repeating: 0, count: n * c * points)
         // Where a tap index lands, or nil for a zero.

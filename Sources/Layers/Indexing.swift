@@ -1,15 +1,5 @@
 import TensorCore
 
-/// Row-major strides of a shape, in elements.
-func rowMajorStrides(_ shape: [Int]) -> [Int] {
-    var strides = [Int](repeating: 1, count: shape.count)
-    var s = 1
-    for i in stride(from: shape.count - 1, through: 0, by: -1) {
-        strides[i] = s
-        s *= shape[i]
-    }
-    return strides
-}
 
 /// Element `j` of `dst` becomes element `source(j)` of `src` (see `Movement.copyElements`).
 func copyElements(from src: Tensor, into dst: Tensor, _ source: (Int) throws -> Int?) rethrows {
@@ -23,6 +13,22 @@ func resolvedIndices(_ t: Tensor, length: (Int) -> Int, _ what: String) throws -
         let i = v < 0 ? Int(v) + n : Int(clamping: v)
         guard i >= 0 && i < n else { throw LayerError("\(what) \(v) is out of range for a dimension of size \(n)") }
         return i
+    }
+}
+
+/// For each position of an index tensor (GatherElements, ScatterElements): the flat offset in data
+/// of the element with the same coordinates, except along `axis`, where the index's value is used.
+func alongAxisOffsets(indexShape: [Int], indices idx: Tensor, data: [Int], axis a: Int) throws -> [Int] {
+    let indices = try resolvedIndices(idx, length: { _ in data[a] }, "index")
+    let ds = contiguousStrides(data), ks = contiguousStrides(indexShape)
+    return try (0..<indices.count).map { k in
+        var offset = 0
+        for d in 0..<indexShape.count {
+            let i = (k / ks[d]) % indexShape[d]
+            guard d == a || i < data[d] else { throw LayerError("indices have shape \(indexShape), beyond data's \(data) off the axis") }
+            offset += (d == a ? indices[k] : i) * ds[d]
+        }
+        return offset
     }
 }
 
@@ -72,17 +78,8 @@ public struct GatherElements: Layer {
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
         let a = try normalizedAxis(axis, rank: x.shape.count)
-        let indices = try resolvedIndices(idx, length: { _ in x.shape[a] }, "index")
-        let xs = rowMajorStrides(x.shape), os = rowMajorStrides(idx.shape)
-        try copyElements(from: x, into: outputs[0]) { j in
-            var offset = 0
-            for d in 0..<idx.shape.count {
-                let i = (j / os[d]) % idx.shape[d]
-                guard d == a || i < x.shape[d] else { throw LayerError("indices have shape \(idx.shape), beyond data's \(x.shape) off the axis") }
-                offset += (d == a ? indices[j] : i) * xs[d]
-            }
-            return offset
-        }
+        let offsets = try alongAxisOffsets(indexShape: idx.shape, indices: idx, data: x.shape, axis: a)
+        copyElements(from: x, into: outputs[0]) { offsets[$0] }
     }
 }
 
@@ -109,17 +106,7 @@ public struct ScatterElements: Layer {
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
         let a = try normalizedAxis(axis, rank: x.shape.count)
-        let indices = try resolvedIndices(idx, length: { _ in x.shape[a] }, "index")
-        let xs = rowMajorStrides(x.shape), us = rowMajorStrides(u.shape)
-        let target = try (0..<u.count).map { k -> Int in
-            var offset = 0
-            for d in 0..<u.shape.count {
-                let i = (k / us[d]) % u.shape[d]
-                guard d == a || i < x.shape[d] else { throw LayerError("updates have shape \(u.shape), beyond data's \(x.shape) off the axis") }
-                offset += (d == a ? indices[k] : i) * xs[d]
-            }
-            return offset
-        }
+        let target = try alongAxisOffsets(indexShape: idx.shape, indices: idx, data: x.shape, axis: a)
         scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
     }
 }
@@ -150,7 +137,7 @@ public struct GatherND: Layer {
         let (k, _) = try layout(x.shape, idx.shape)
         let b = batchDims
         let indices = try resolvedIndices(idx, length: { x.shape[b + $0 % k] }, "index")
-        let xs = rowMajorStrides(x.shape)
+        let xs = contiguousStrides(x.shape)
         let slice = x.shape[(b + k)...].product
         let perBatch = idx.shape.dropLast().product / max(1, idx.shape[..<b].product)
         copyElements(from: x, into: outputs[0]) { j in
@@ -188,7 +175,7 @@ public struct ScatterND: Layer {
         let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
         let k = idx.shape.last ?? 1
         let indices = try resolvedIndices(idx, length: { x.shape[$0 % k] }, "index")
-        let xs = rowMajorStrides(x.shape)
+        let xs = contiguousStrides(x.shape)
         let slice = x.shape[k...].product
         let target = (0..<u.count).map { e -> Int in
             let t = e / max(slice, 1)
@@ -383,7 +370,7 @@ public struct NonZero: Layer {
     public init() {}
 
     static func indices(_ x: Tensor) -> [Int64] {
-        let v = x.doubles(), strides = rowMajorStrides(x.shape)
+        let v = x.doubles(), strides = contiguousStrides(x.shape)
         let hits = v.indices.filter { v[$0] != 0 }
         return (0..<x.shape.count).flatMap { d in hits.map { Int64(($0 / strides[d]) % x.shape[d]) } }
     }

@@ -112,6 +112,15 @@ public func normalizedAxis(_ axis: Int, rank: Int, _ what: String = "axis") thro
     return a
 }
 
+/// Input 0's type, checked to be floating point with `axis` in range: the output type of the ops
+/// that work along one axis and keep the shape (Softmax, Hardmax, LpNormalization).
+public func floatTypeAlongAxis(_ inputs: [TensorType?], axis: Int, _ what: String = "input") throws -> TensorType {
+    let x = try required(inputs, 0, what)
+    try requireFloat(x, what)
+    _ = try normalizedAxis(axis, rank: x.shape.count)
+    return x
+}
+
 /// Checks that a tensor type is a floating-point type the kernels compute.
 public func requireFloat(_ t: TensorType, _ what: String) throws {
     guard t.dtype.isFloatingPoint else { throw LayerError("\(what) has dtype \(t.dtype), expected a floating-point type") }

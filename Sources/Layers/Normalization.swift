@@ -153,10 +153,7 @@ public struct LpNormalization: Layer {
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        let x = try required(inputs, 0, "input")
-        try requireFloat(x, "input")
-        _ = try normalizedAxis(axis, rank: x.shape.count)
-        return [x]
+        [try floatTypeAlongAxis(inputs, axis: axis)]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
@@ -192,10 +189,10 @@ public struct MeanVarianceNormalization: Layer {
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
         let reduced = Set(try axes.map { try normalizedAxis($0, rank: x.shape.count) })
-        let strides = rowMajorStrides(x.shape)
+        let strides = contiguousStrides(x.shape)
         // The statistics index of each element: its position with the reduced axes dropped.
         let kept = (0..<x.shape.count).filter { !reduced.contains($0) }
-        let keptStrides = rowMajorStrides(kept.map { x.shape[$0] })
+        let keptStrides = contiguousStrides(kept.map { x.shape[$0] })
         let groups = kept.map { x.shape[$0] }.product
         let v = x.doubles()
         let group = (0..<v.count).map { e in kept.enumerated().reduce(0) { $0 + ((e / strides[$1.element]) % x.shape[$1.element]) * keptStrides[$1.offset] } }
@@ -260,10 +257,7 @@ public struct Hardmax: Layer {
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        let x = try required(inputs, 0, "input")
-        try requireFloat(x, "input")
-        _ = try normalizedAxis(axis, rank: x.shape.count)
-        return [x]
+        [try floatTypeAlongAxis(inputs, axis: axis)]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
