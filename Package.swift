@@ -42,7 +42,8 @@ let package = Package(
             name: "ONNXFormat",
             dependencies: ["Runtime", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Generated/README.md", "Generated/regenerate.sh", "Generated/make_op_versions.py"]),
-        .target(name: "Touchstone", dependencies: ["TensorCore", "Layers", "Runtime", "ONNXFormat"]),
+        .target(name: "KerasFormat", dependencies: ["JSONC", "Runtime"]),
+        .target(name: "Touchstone", dependencies: ["TensorCore", "Layers", "Runtime", "ONNXFormat", "KerasFormat"]),
         .executableTarget(
             name: "touchstone",
             dependencies: [
@@ -52,6 +53,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Layers", "Runtime"]),
         .testTarget(name: "CLITests"),
+        .testTarget(name: "KerasFormatTests", dependencies: ["Touchstone"]),
         .testTarget(
             name: "ONNXFormatTests",
             dependencies: ["Touchstone", "JSONC", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),

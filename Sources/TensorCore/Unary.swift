@@ -22,6 +22,9 @@ public enum UnaryOp: Sendable, Equatable {
     case swish(alpha: Double)
     /// `x < −lambd ? x + bias : x > lambd ? x − bias : 0`
     case shrink(lambd: Double, bias: Double)
+    /// Keras's ReLU layer: `max_value` at and above it, `x` from `threshold`, and
+    /// `negative_slope · (x − threshold)` below the threshold.
+    case kerasRelu(maxValue: Double?, negativeSlope: Double, threshold: Double)
 
     /// The operation on one Double (every float dtype is computed through this or the Float twin).
     @inlinable public func apply(_ x: Double) -> Double {
@@ -63,6 +66,9 @@ public enum UnaryOp: Sendable, Equatable {
         case .thresholdedRelu(let a): return x > a ? x : 0
         case .swish(let a): return x * Activation.sigmoid.apply(a * x)
         case .shrink(let l, let b): return x < -l ? x + b : x > l ? x - b : 0
+        case .kerasRelu(let m, let slope, let t):
+            if let m, x >= m { return m }
+            return x >= t ? x : slope * (x - t)
         }
     }
 

@@ -1,4 +1,5 @@
 // The umbrella module: `import Touchstone` brings in tensors, layers, the runtime and the loaders.
+@_exported import KerasFormat
 @_exported import Layers
 @_exported import ONNXFormat
 @_exported import Runtime
@@ -7,12 +8,20 @@
 import Foundation
 
 extension Model {
-    /// Loads a model file, choosing the loader by content: ONNX protobuf, or (later) Keras JSON.
+    /// Loads a model file, choosing the loader by content: Keras JSON (frugally-deep's format)
+    /// when the file starts with `{`, else ONNX protobuf.
     public init(contentsOf url: URL) throws {
-        let ext = url.pathExtension.lowercased()
-        if ext == "json" {
-            throw LoadError(file: url.path, "is a JSON file; Keras JSON models are not supported yet, only ONNX")
+        if let keras = try Model(contentsOf: url, onlyIfKeras: true) {
+            self = keras
+            return
         }
         self = try ONNXLoader.load(contentsOf: url)
+    }
+
+    /// Loads the file when it is Keras JSON (its first non-blank byte is `{`); nil otherwise.
+    public init?(contentsOf url: URL, onlyIfKeras: Bool) throws {
+        let head = (try? FileHandle(forReadingFrom: url)).flatMap { h in defer { try? h.close() }; return try? h.read(upToCount: 64) } ?? Data()
+        guard let first = head.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }), first == UInt8(ascii: "{") else { return nil }
+        self = try KerasLoader.load(contentsOf: url)
     }
 }

@@ -6,7 +6,7 @@ struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect", abstract: "Show a model's inputs, outputs, opset, ops, parameters and FLOPs.")
 
-    @Argument(help: "The model file (.onnx).")
+    @Argument(help: "The model file (.onnx, or Keras .json in frugally-deep's format).")
     var model: String
 
     @Option(help: "Batch size used for symbolic first dimensions when counting FLOPs.")
@@ -14,6 +14,19 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let url = URL(fileURLWithPath: model)
+        let first = try Model(contentsOf: url, onlyIfKeras: true)
+        if let keras = first {
+            // Keras JSON: the layers are typed as they load; show the graph they became.
+            print("model: \(url.path)")
+            print("format: Keras JSON (frugally-deep)\(keras.metadata["model"].map { ", model '\($0)'" } ?? "")")
+            print("parameters: \(formatCount(keras.graph.parameterCount)) in \(keras.graph.constants.count) weight tensors")
+            print("ops (\(keras.graph.nodes.count) nodes):")
+            for (op, n) in keras.opHistogram.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+                print("  \(op.padding(toLength: max(op.count, 24), withPad: " ", startingAt: 0)) \(n)")
+            }
+            try describe(keras)
+            return
+        }
         let survey = try ONNXSurvey.read(contentsOf: url)
         print("model: \(url.path)")
         print("format: ONNX, IR version \(survey.irVersion), opset \(survey.opset.map(String.init) ?? "none")\(survey.producer.isEmpty ? "" : ", produced by \(survey.producer)")")
@@ -26,7 +39,10 @@ struct InspectCommand: ParsableCommand {
             print("supported: no — \(survey.unsupported.count) op type(s) unsupported: \(survey.unsupported.keys.sorted().joined(separator: ", "))")
             throw CheckFailed(message: "the model uses unsupported ops")
         }
-        let m = try Model(contentsOf: url)
+        try describe(try Model(contentsOf: url))
+    }
+
+    func describe(_ m: Model) throws {
         print("inputs:")
         for d in m.inputs { print("  \(d)") }
         print("outputs:")

@@ -1,0 +1,246 @@
+import Foundation
+import JSONC
+import Layers
+import Runtime
+import TensorCore
+
+/// Loads Keras models in frugally-deep's JSON format (its `keras_export/convert_model.py` output).
+///
+/// The Functional graph of `architecture` becomes typed layers; weights are decoded from their
+/// base64 chunks into tensors; the file's embedded test case is kept for `Model.verify()`.
+/// Inputs and outputs keep Keras's shapes (channels last). Inside, tensors that feed spatial layers
+/// are held channels-first (Touchstone's canonical layout) and transposed only where a layer needs
+/// Keras's order (see `KerasGraphBuilder`).
+public enum KerasLoader {
+    public static func load(contentsOf url: URL) throws -> Model {
+        let json: JSONValue
+        do { json = try JSON.parse(contentsOf: url) } catch let e as JSONError {
+            throw LoadError(file: url.path, e.message)
+        }
+        return try load(json, path: url.path)
+    }
+
+    public static func load(_ json: JSONValue, path: String) throws -> Model {
+        guard let architecture = json["architecture"], let config = architecture["config"] else {
+            throw LoadError(file: path, "has no 'architecture' with a 'config': not a frugally-deep model file")
+        }
+        if let format = json["image_data_format"]?.string, format != "channels_last" {
+            throw LoadError(file: path, "has image_data_format '\(format)', expected channels_last")
+        }
+        var builder = KerasGraphBuilder(file: path, params: json["trainable_params"]?.object ?? [:])
+        let (graph, inputNames, outputNames) = try builder.build(config)
+        var test: EmbeddedTest?
+        if let t = json["tests"]?.array?.first {
+            test = EmbeddedTest(
+                inputs: try namedTensors(t["inputs"], names: inputNames, path: path, what: "test input"),
+                outputs: try namedTensors(t["outputs"], names: outputNames, path: path, what: "test output"))
+        }
+        var meta: [String: String] = [:]
+        if let name = config["name"]?.string { meta["model"] = name }
+        if let hash = json["hash"]?.string { meta["hash"] = hash }
+        return Model(graph: graph, format: "keras", source: path, opset: nil, metadata: meta, embeddedTest: test)
+    }
+
+    /// Decodes `[{shape, values}]` into tensors named in order.
+    static func namedTensors(_ list: JSONValue?, names: [String], path: String, what: String) throws -> [String: Tensor] {
+        guard let items = list?.array, items.count == names.count else {
+            throw LoadError(file: path, "has \(list?.array?.count ?? 0) \(what)s, the model has \(names.count)")
+        }
+        var out: [String: Tensor] = [:]
+        for (item, name) in zip(items, names) {
+            // Stored without the batch dimension: the case is one sample.
+            let shape = try KerasGraphBuilder.intList(item["shape"], path: path, what: "\(what) '\(name)' shape")
+            out[name] = try KerasGraphBuilder.floats(item["values"], shape: [1] + shape, path: path, what: "\(what) '\(name)'")
+        }
+        return out
+    }
+}
+
+/// The Functional graph walk: one pass over the layers' call sites in dependency order.
+struct KerasGraphBuilder {
+    let file: String
+    let params: [String: JSONValue]
+    var names: [String] = []
+    var constants: [Int: Tensor] = [:]
+    var nodes: [Node] = []
+    /// Every Keras tensor by `layer:node:tensor`: its value ids per layout.
+    var tensors: [String: Value] = [:]
+
+    /// A Keras tensor as held: in Keras's order, channels-first, or both.
+    struct Value {
+        var keras: Int?
+        var channelsFirst: Int?
+        let rank: Int
+    }
+
+    init(file: String, params: [String: JSONValue]) {
+        self.file = file
+        self.params = params
+    }
+
+    func error(_ layer: String?, _ op: String?, _ message: String) -> LoadError {
+        LoadError(file: file, node: layer, op: op, message)
+    }
+
+    // MARK: values and nodes
+
+    mutating func value(_ name: String) -> Int {
+        names.append(name)
+        return names.count - 1
+    }
+
+    mutating func constant(_ name: String, _ t: Tensor) -> Int {
+        let id = value(name)
+        constants[id] = t
+        return id
+    }
+
+    mutating func add(_ name: String, _ layer: any Layer, _ inputs: [Int?], outputs: Int = 1) -> [Int] {
+        let ids = (0..<outputs).map { value(outputs == 1 ? name : "\(name):\($0)") }
+        nodes.append(Node(name: name, layer: layer, inputs: inputs, outputs: ids))
+        return ids
+    }
+
+    static func toChannelsFirst(_ rank: Int) -> [Int] { [0, rank - 1] + Array(1..<(rank - 1)) }
+    static func toKeras(_ rank: Int) -> [Int] { [0] + Array(2..<rank) + [1] }
+
+    /// The value in Keras's order, transposing once if only the channels-first form exists.
+    mutating func keras(_ key: String) -> Int {
+        guard var v = tensors[key] else { preconditionFailure("unknown tensor \(key)") }
+        if let k = v.keras { return k }
+        let id = add("\(key)/to_channels_last", Transpose(perm: Self.toKeras(v.rank)), [v.channelsFirst])[0]
+        v.keras = id
+        tensors[key] = v
+        return id
+    }
+
+    /// The value channels-first (rank ≥ 3), transposing once if only Keras's order exists.
+    mutating func channelsFirst(_ key: String) -> Int {
+        guard var v = tensors[key] else { preconditionFailure("unknown tensor \(key)") }
+        if let c = v.channelsFirst { return c }
+        if v.rank < 3, let k = v.keras { return k }  // [N, C] is both
+        let id = add("\(key)/to_channels_first", Transpose(perm: Self.toChannelsFirst(v.rank)), [v.keras])[0]
+        v.channelsFirst = id
+        tensors[key] = v
+        return id
+    }
+
+    // MARK: file contents
+
+    static func intList(_ v: JSONValue?, path: String, what: String) throws -> [Int] {
+        guard let a = v?.array else { throw LoadError(file: path, "\(what) is missing or not a list") }
+        return try a.map { x in
+            guard let n = x.number, n >= 0, n <= Double(1 << 32), n == n.rounded() else {
+                throw LoadError(file: path, "\(what) holds \(x), expected non-negative integers")
+            }
+            return Int(n)
+        }
+    }
+
+    static func floats(_ v: JSONValue?, shape: [Int], path: String, what: String) throws -> Tensor {
+        guard let chunks = v?.array?.compactMap(\.string), chunks.count == v?.array?.count else {
+            throw LoadError(file: path, "\(what) has no list of base64 strings")
+        }
+        let count = try checkedCount(shape, path: path, what: what)
+        let bytes = Base64Floats.byteCount(chunks)
+        guard bytes == 4 * count else {
+            throw LoadError(file: path, "\(what) holds \(bytes) bytes, its shape \(shape) needs \(4 * count)")
+        }
+        guard let values = Base64Floats.decode(chunks, count: count) else { throw LoadError(file: path, "\(what) is not valid base64") }
+        return Tensor(shape: shape, scalars: values)
+    }
+
+    static func checkedCount(_ shape: [Int], path: String, what: String) throws -> Int {
+        var n = 1
+        for d in shape {
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            guard d >= 0, !overflow, p <= 1 << 31 else { throw LoadError(file: path, "\(what) has shape \(shape), too large") }
+            n = p
+        }
+        return n
+    }
+
+    /// A weight array of a layer, with the shape the layer expects (the file stores it flat).
+    func weight(_ layer: String, _ key: String, _ shape: [Int], op: String) throws -> Tensor {
+        guard let entry = params[layer]?[key] else { throw error(layer, op, "has no '\(key)' in trainable_params") }
+        return try Self.floats(entry, shape: shape, path: file, what: "layer '\(layer)' \(key)")
+    }
+
+    func hasWeight(_ layer: String, _ key: String) -> Bool { params[layer]?[key] != nil }
+
+    // MARK: the walk
+
+    /// Builds the graph; returns it with the input and output names in the model's order.
+    mutating func build(_ config: JSONValue) throws -> (Graph, [String], [String]) {
+        guard let layers = config["layers"]?.array else { throw error(nil, nil, "architecture has no 'layers' list") }
+        func triples(_ v: JSONValue?) -> [(String, Int, Int)] {
+            guard let a = v?.array else { return [] }
+            if let name = a.first?.string, a.count == 3 { return [(name, Int(a[1].number ?? 0), Int(a[2].number ?? 0))] }
+            return a.flatMap { triples($0) }
+        }
+        var inputs: [(Int, ValueDeclaration)] = []
+        var inputNames: [String] = []
+        // Call sites: (layer JSON, node index, the tensors it reads).
+        var pending: [(JSONValue, Int, [(key: String, shape: [Int?])])] = []
+        for layer in layers {
+            guard let name = layer["name"]?.string ?? layer["config"]?["name"]?.string, let kind = layer["class_name"]?.string else {
+                throw error(nil, nil, "a layer has no name or class_name")
+            }
+            if kind == "InputLayer" {
+                let shape = layer["config"]?["batch_shape"]?.array ?? layer["config"]?["batch_input_shape"]?.array ?? []
+                guard shape.count >= 2 else { throw error(name, kind, "batch_shape \(shape) must have a batch and at least one more dimension") }
+                let dims: [DeclaredDimension] = [.symbolic("batch")] + shape.dropFirst().map { d in d.number.map { .fixed(Int($0)) } ?? .symbolic("") }
+                let id = value(name)
+                inputs.append((id, ValueDeclaration(name: name, dtype: .float32, dimensions: dims)))
+                inputNames.append(name)
+                tensors["\(name):0:0"] = Value(keras: id, channelsFirst: nil, rank: shape.count)
+                continue
+            }
+            for (k, node) in (layer["inbound_nodes"]?.array ?? []).enumerated() {
+                pending.append((layer, k, Self.history(node)))
+            }
+        }
+        // Dependency order: run each call site once all its inputs exist.
+        while !pending.isEmpty {
+            guard let next = pending.firstIndex(where: { $0.2.allSatisfy { tensors[$0.key] != nil } }) else {
+                let names = pending.compactMap { $0.0["name"]?.string }
+                throw error(names.first, nil, "layers \(names.prefix(5)) read tensors no layer produces (or form a cycle)")
+            }
+            let (layer, k, keys) = pending.remove(at: next)
+            try apply(layer, node: k, inputs: keys)
+        }
+        let inOrder = triples(config["input_layers"]).map(\.0)
+        if !inOrder.isEmpty {
+            inputs = try inOrder.map { n in
+                guard let i = inputs.first(where: { $0.1.name == n }) else { throw error(n, "InputLayer", "is listed as an input but is not an InputLayer") }
+                return i
+            }
+            inputNames = inOrder
+        }
+        var outputs: [(Int, ValueDeclaration)] = []
+        var outputNames: [String] = []
+        for (layer, node, index) in triples(config["output_layers"]) {
+            let key = "\(layer):\(node):\(index)"
+            guard tensors[key] != nil else { throw error(layer, nil, "is listed as an output but produces no tensor \(key)") }
+            // An output name must be unique; a layer's first output takes the layer's name.
+            let name = outputNames.contains(layer) ? key : layer
+            outputs.append((keras(key), ValueDeclaration(name: name, dtype: .float32, dimensions: nil)))
+            outputNames.append(name)
+        }
+        return (Graph(valueNames: names, constants: constants, nodes: nodes, inputs: inputs, outputs: outputs), inputNames, outputNames)
+    }
+
+    /// The Keras tensors a call site reads, in argument order: `layer:node:tensor` keys and their
+    /// shapes as the file records them (batch first, nil where unknown).
+    static func history(_ node: JSONValue) -> [(key: String, shape: [Int?])] {
+        func collect(_ v: JSONValue) -> [(key: String, shape: [Int?])] {
+            if let c = v["config"], let h = c["keras_history"]?.array, h.count == 3, let name = h[0].string {
+                let shape = (c["shape"]?.array ?? []).map { $0.number.map { Int($0) } }
+                return [("\(name):\(Int(h[1].number ?? 0)):\(Int(h[2].number ?? 0))", shape)]
+            }
+            if let a = v.array { return a.flatMap(collect) }
+            return []
+        }
+        return node["args"].map(collect) ?? []
+    }
+}
