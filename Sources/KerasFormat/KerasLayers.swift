@@ -172,8 +172,225 @@ extension KerasGraphBuilder {
             let y = add(site, Concat(axis: cf ? (axis == rank - 1 ? 1 : axis + 1) : axis), ids)[0]
             tensors[out] = cf ? Value(keras: nil, channelsFirst: y, rank: rank) : Value(keras: y, channelsFirst: rank < 3 ? y : nil, rank: rank)
 
+        case "DepthwiseConv2D", "SeparableConv2D":
+            let x = try one()
+            guard x.shape.count == 4 else { throw fail("input \(x.shape) must have rank 4") }
+            guard (cfg["depth_multiplier"]?.number ?? 1) == 1 else { throw fail("depth_multiplier other than 1 is not supported") }
+            let c = try dim(x, -1)
+            let kernel = try ints("kernel_size", 2), strides = try ints("strides", 2, default: [1, 1])
+            let dilations = try ints("dilation_rate", 2, default: [1, 1])
+            // Stored (in, kh, kw, 1): as (in, 1, kh, kw), one group per channel.
+            let dwStored = try weight(name, "slice_weights", [c] + kernel + [1], op: kind)
+            let dw = Tensor(zeros: [c, 1] + kernel)
+            Movement.transpose(dwStored, perm: [0, 3, 1, 2], into: dw)
+            let window = try self.window(cfg["padding"]?.string ?? "valid", kernel: kernel, strides: strides, dilations: dilations, fail: fail)
+            let useBias = bool("use_bias", true)
+            var y: Int
+            if kind == "DepthwiseConv2D" {
+                let b = useBias ? constant("\(name)/bias", try weight(name, "bias", [c], op: kind)) : nil
+                y = add(site, try Conv(window: window, group: c, weight: dw), [channelsFirst(x.key), constant("\(name)/depthwise", dw), b])[0]
+            } else {
+                let filters = try ints("filters", 1)[0]
+                y = add("\(site)/depthwise", try Conv(window: window, group: c, weight: dw), [channelsFirst(x.key), constant("\(name)/depthwise", dw), nil])[0]
+                // Pointwise, stored (out, 1, 1, in): as (out, in, 1, 1).
+                let pwStored = try weight(name, "stack_weights", [filters, 1, 1, c], op: kind)
+                let pw = Tensor(zeros: [filters, c, 1, 1])
+                Movement.transpose(pwStored, perm: [0, 3, 1, 2], into: pw)
+                let one = try WindowAttributes(kernelShape: [1, 1], strides: nil, dilations: nil, pads: nil, autoPad: .notSet)
+                let b = useBias ? constant("\(name)/bias", try weight(name, "bias", [filters], op: kind)) : nil
+                y = add(site, try Conv(window: one, group: 1, weight: pw), [y, constant("\(name)/pointwise", pw), b])[0]
+            }
+            tensors[out] = Value(keras: nil, channelsFirst: y, rank: 4)
+            try activate(cfg["activation"]?.string ?? "linear", out, site: site, fail: fail)
+
+        case "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D":
+            let x = try one()
+            let spatial = kind.hasSuffix("1D") ? 1 : 2
+            guard x.shape.count == spatial + 2 else { throw fail("input \(x.shape) must have rank \(spatial + 2)") }
+            let amounts = try edgeAmounts(cfg[kind.hasPrefix("Zero") ? "padding" : "cropping"], spatial: spatial, fail: fail)
+            let cf = channelsFirst(x.key)
+            let y: Int
+            if kind.hasPrefix("Zero") {
+                // [begin of every axis, end of every axis] over N, C, spatial…
+                let pads = [0, 0] + amounts.map(\.0) + [0, 0] + amounts.map(\.1)
+                y = add(site, Pad(mode: .constant, pads: pads, value: 0), [cf])[0]
+            } else {
+                let ends = amounts.map { $0.1 == 0 ? Int.max : -$0.1 }
+                y = add(site, Slice(starts: amounts.map(\.0), ends: ends, axes: Array(2..<(2 + spatial))), [cf])[0]
+            }
+            tensors[out] = Value(keras: nil, channelsFirst: y, rank: x.shape.count)
+
+        case "UpSampling1D", "UpSampling2D":
+            let x = try one()
+            let spatial = kind == "UpSampling1D" ? 1 : 2
+            guard x.shape.count == spatial + 2 else { throw fail("input \(x.shape) must have rank \(spatial + 2)") }
+            let size = try ints("size", spatial)
+            let interpolation = cfg["interpolation"]?.string ?? "nearest"
+            guard interpolation == "nearest" || interpolation == "bilinear" else { throw fail("interpolation '\(interpolation)' is not supported") }
+            // Nearest repeats each pixel; bilinear is TensorFlow's resize with half-pixel centres.
+            let resize = Resize(
+                mode: interpolation == "nearest" ? .nearest : .linear, transform: interpolation == "nearest" ? .asymmetric : .halfPixel,
+                nearest: .floor, attributeScales: [1, 1] + size.map(Double.init), roiInput: nil, scalesInput: nil, sizesInput: nil)
+            tensors[out] = Value(keras: nil, channelsFirst: add(site, resize, [channelsFirst(x.key)])[0], rank: x.shape.count)
+
+        case "Reshape":
+            let x = try one()
+            guard let target = cfg["target_shape"]?.array?.map({ Int($0.number ?? 0) }) else { throw fail("has no target_shape") }
+            let shape = constant("\(name)/shape", Tensor(shape: [target.count + 1], scalars: ([0] + target).map { Int64($0) }))
+            let y = add(site, ShapeOnly(.reshape(allowZero: false), opType: "Reshape"), [keras(x.key), shape])[0]
+            tensors[out] = Value(keras: y, channelsFirst: target.count + 1 < 3 ? y : nil, rank: target.count + 1)
+
+        case "Permute":
+            let x = try one()
+            guard let dims = cfg["dims"]?.array?.map({ Int($0.number ?? 0) }), Set(dims) == Set(1...max(1, x.shape.count - 1)) else {
+                throw fail("dims must permute 1…\(x.shape.count - 1)")
+            }
+            let y = add(site, Transpose(perm: [0] + dims), [keras(x.key)])[0]
+            tensors[out] = Value(keras: y, channelsFirst: x.shape.count < 3 ? y : nil, rank: x.shape.count)
+
+        case "Rescaling":
+            let x = try one()
+            guard let scale = cfg["scale"]?.number else { throw fail("only a scalar scale and offset are supported") }
+            let offset = cfg["offset"]?.number ?? 0
+            let v = tensors[x.key]
+            let cf = v?.channelsFirst != nil && x.shape.count >= 3
+            let input = cf ? channelsFirst(x.key) : keras(x.key)
+            var y = add("\(site)/scale", BinaryLayer(.mul, opType: "Mul"), [input, constant("\(name)/scale", Tensor(scalar: Float(scale)))])[0]
+            y = add(site, BinaryLayer(.add, opType: "Add"), [y, constant("\(name)/offset", Tensor(scalar: Float(offset)))])[0]
+            tensors[out] = cf ? Value(keras: nil, channelsFirst: y, rank: x.shape.count) : Value(keras: y, channelsFirst: x.shape.count < 3 ? y : nil, rank: x.shape.count)
+
+        case "PReLU":
+            let x = try one()
+            let shared = Set((cfg["shared_axes"]?.array ?? []).map { Int($0.number ?? 0) })
+            var alphaShape: [Int] = []
+            for a in 1..<x.shape.count { alphaShape.append(shared.contains(a) ? 1 : try dim(x, a)) }
+            let alpha = constant("\(name)/alpha", try weight(name, "alpha", alphaShape, op: kind))
+            let y = add(site, PRelu(), [keras(x.key), alpha])[0]
+            tensors[out] = Value(keras: y, channelsFirst: x.shape.count < 3 ? y : nil, rank: x.shape.count)
+
+        case "Embedding":
+            let x = try one()
+            let vocabulary = try ints("input_dim", 1)[0], width = try ints("output_dim", 1)[0]
+            let table = constant("\(name)/embeddings", try weight(name, "weights", [vocabulary, width], op: kind))
+            // Token ids arrive as numbers (frugally-deep stores them as float32).
+            let ids = add("\(site)/ids", Cast(to: .int64), [keras(x.key)])[0]
+            let y = add(site, Gather(axis: 0), [table, ids])[0]
+            tensors[out] = Value(keras: y, channelsFirst: nil, rank: x.shape.count + 1)
+
+        case "Conv2DTranspose":
+            let x = try one()
+            guard x.shape.count == 4 else { throw fail("input \(x.shape) must have rank 4") }
+            let filters = try ints("filters", 1)[0], cin = try dim(x, -1)
+            let kernel = try ints("kernel_size", 2), strides = try ints("strides", 2, default: [1, 1])
+            let dilations = try ints("dilation_rate", 2, default: [1, 1])
+            guard cfg["output_padding"] == nil || cfg["output_padding"] == .null else { throw fail("output_padding is not supported") }
+            // Stored (out, kh, kw, in): ONNX wants (in, out, kh, kw).
+            let stored = try weight(name, "weights", [filters] + kernel + [cin], op: kind)
+            let w = Tensor(zeros: [cin, filters] + kernel)
+            Movement.transpose(stored, perm: [3, 0, 1, 2], into: w)
+            // TensorFlow's `same`: output = input · stride; the overlap k − s is cropped, the
+            // smaller half first; a kernel shorter than the stride leaves zeros at the end.
+            var begin = [0, 0], end = [0, 0], extra = [0, 0]
+            if (cfg["padding"]?.string ?? "valid") == "same" {
+                for i in 0..<2 {
+                    let total = (kernel[i] - 1) * dilations[i] + 1 - strides[i]
+                    if total >= 0 { begin[i] = total / 2; end[i] = total - total / 2 } else { extra[i] = -total }
+                }
+            }
+            let layer = try ConvTranspose(
+                kernelShape: kernel, strides: strides, dilations: dilations, pads: begin + end, outputPadding: extra, outputShape: nil,
+                autoPad: .notSet, group: 1)
+            let b = bool("use_bias", true) ? constant("\(name)/bias", try weight(name, "bias", [filters], op: kind)) : nil
+            let y = add(site, layer, [channelsFirst(x.key), constant("\(name)/kernel", w), b])[0]
+            tensors[out] = Value(keras: nil, channelsFirst: y, rank: 4)
+            try activate(cfg["activation"]?.string ?? "linear", out, site: site, fail: fail)
+
+        case "Resizing":
+            let x = try one()
+            guard x.shape.count == 4 else { throw fail("input \(x.shape) must have rank 4") }
+            guard !bool("crop_to_aspect_ratio", false), !bool("pad_to_aspect_ratio", false) else { throw fail("crop/pad to aspect ratio is not supported") }
+            let size = [try ints("height", 1)[0], try ints("width", 1)[0]]
+            let interpolation = cfg["interpolation"]?.string ?? "bilinear"
+            // TensorFlow's resize: half-pixel centres; nearest picks ⌊(x + ½)·in/out⌋, which is
+            // ONNX's half_pixel with ties rounded up.
+            let mode: ResizeTaps.Mode
+            switch interpolation {
+            case "bilinear": mode = .linear
+            case "nearest": mode = .nearest
+            case "bicubic": mode = .cubic
+            default: throw fail("interpolation '\(interpolation)' is not supported")
+            }
+            let resize = Resize(
+                mode: mode, transform: .halfPixel, nearest: .roundPreferCeil, cubicA: -0.5, axes: [2, 3],
+                roiInput: nil, scalesInput: nil, sizesInput: 1)
+            let sizes = constant("\(name)/sizes", Tensor(shape: [2], scalars: size.map { Int64($0) }))
+            tensors[out] = Value(keras: nil, channelsFirst: add(site, resize, [channelsFirst(x.key), sizes])[0], rank: 4)
+
+        case "LayerNormalization":
+            let x = try one()
+            let axes = (cfg["axis"]?.array?.compactMap(\.number) ?? cfg["axis"].flatMap(\.number).map { [$0] } ?? [-1]).map { Int($0) }
+            guard axes.count == 1, axes[0] == -1 || axes[0] == x.shape.count - 1 else { throw fail("axis \(axes) is not supported (only the last axis)") }
+            guard !bool("rms_scaling", false) else { throw fail("rms_scaling is not supported") }
+            let c = try dim(x, -1)
+            let gamma = hasWeight(name, "gamma") ? try weight(name, "gamma", [c], op: kind) : Tensor(shape: [c], scalars: [Float](repeating: 1, count: c))
+            let beta = hasWeight(name, "beta") ? try weight(name, "beta", [c], op: kind) : Tensor(shape: [c], scalars: [Float](repeating: 0, count: c))
+            let layer = LayerNormalization(axis: -1, epsilon: number("epsilon", 1e-3), stashType: .float32)
+            let y = add(site, layer, [keras(x.key), constant("\(name)/gamma", gamma), constant("\(name)/beta", beta)], outputs: 1)[0]
+            tensors[out] = Value(keras: y, channelsFirst: x.shape.count < 3 ? y : nil, rank: x.shape.count)
+
+        case "MultiHeadAttention":
+            // Inputs: query, value[, key]. Projections as MatMuls over the last axis, then
+            // ONNX Attention on [B, S, heads · size] (scale 1/√key_dim, as Keras scales the query).
+            guard inputs.count >= 2, inputs.count <= 3, inputs[0].shape.count == 3 else { throw fail("takes query, value and an optional key, all [B, S, d]") }
+            guard cfg["attention_axes"] == nil || cfg["attention_axes"] == .null || cfg["attention_axes"]?.array?.map({ Int($0.number ?? 0) }) == [1] else {
+                throw fail("attention over axes other than the sequence is not supported")
+            }
+            let heads = try ints("num_heads", 1)[0], keyDim = try ints("key_dim", 1)[0]
+            let valueDim = cfg["value_dim"]?.number.map { Int($0) } ?? keyDim
+            let (q, v) = (inputs[0], inputs[1]), k = inputs.count > 2 ? inputs[2] : inputs[1]
+            let (dq, dk, dv) = (try dim(q, -1), try dim(k, -1), try dim(v, -1))
+            let useBias = bool("use_bias", true)
+            // Keras's weight order: query kernel (d, heads, key_dim) and bias, key, value, output
+            // kernel (heads, value_dim, d) and bias; kernels are used flattened to 2-D.
+            var shapes: [[Int]] = [[dq, heads * keyDim], [heads * keyDim], [dk, heads * keyDim], [heads * keyDim],
+                                   [dv, heads * valueDim], [heads * valueDim], [heads * valueDim, dq], [dq]]
+            if !useBias { shapes = [shapes[0], shapes[2], shapes[4], shapes[6]] }
+            guard let lists = params[name]?["weights"]?.array, lists.count == shapes.count else {
+                throw fail("needs \(shapes.count) weight arrays in trainable_params 'weights'")
+            }
+            let parts = try zip(lists, shapes).enumerated().map { i, pair in
+                try Self.floats(pair.0, shape: pair.1, path: file, what: "layer '\(name)' weights[\(i)]")
+            }
+            func project(_ input: Int, _ w: Tensor, _ b: Tensor?, _ tag: String) -> Int {
+                var y = add("\(site)/\(tag)", MatMul(), [input, constant("\(name)/\(tag)_kernel", w)])[0]
+                if let b { y = add("\(site)/\(tag)_bias", BinaryLayer(.add, opType: "Add"), [y, constant("\(name)/\(tag)_bias", b)])[0] }
+                return y
+            }
+            let p = useBias ? [parts[0], parts[2], parts[4], parts[6]] : parts
+            let biases: [Tensor?] = useBias ? [parts[1], parts[3], parts[5], parts[7]] : [nil, nil, nil, nil]
+            let qp = project(keras(q.key), p[0], biases[0], "query"), kp = project(keras(k.key), p[1], biases[1], "key")
+            let vp = project(keras(v.key), p[2], biases[2], "value")
+            let attention = try Attention(scale: nil, isCausal: false, qHeads: heads, kvHeads: heads, softcap: 0, qkOutputMode: 0, leftWindow: -1, rightWindow: -1)
+            let mixed = add("\(site)/attention", attention, [qp, kp, vp], outputs: 1)[0]
+            let y = project(mixed, p[3], biases[3], "output")
+            tensors[out] = Value(keras: y, channelsFirst: nil, rank: 3)
+
         default:
             throw fail("Keras layer class '\(kind)' is not supported")
+        }
+    }
+
+    /// Padding or cropping amounts per spatial axis as (begin, end): an integer, one pair per axis,
+    /// or one integer per axis (symmetric).
+    func edgeAmounts(_ v: JSONValue?, spatial: Int, fail: (String) -> LoadError) throws -> [(Int, Int)] {
+        if let n = v?.number { return [(Int, Int)](repeating: (Int(n), Int(n)), count: spatial) }
+        guard let a = v?.array else { throw fail("has no padding or cropping amounts") }
+        if spatial == 1, a.count == 2, let b = a[0].number, let e = a[1].number { return [(Int(b), Int(e))] }
+        guard a.count == spatial else { throw fail("amounts \(a) do not give \(spatial) axes") }
+        return try a.map { item in
+            if let n = item.number { return (Int(n), Int(n)) }
+            guard let p = item.array, p.count == 2, let b = p[0].number, let e = p[1].number, b >= 0, e >= 0 else { throw fail("amounts \(a) are not pairs") }
+            return (Int(b), Int(e))
         }
     }
 
