@@ -14,9 +14,9 @@ extension KerasGraphBuilder {
         "AlphaDropout", "ActivityRegularization",
     ]
 
-    mutating func apply(_ layer: JSONValue, node k: Int, inputs: [Input]) throws {
+    /// `name` is the layer's name, scoped for layers of nested models.
+    mutating func apply(_ layer: JSONValue, node k: Int, inputs: [Input], name: String) throws {
         let kind = layer["class_name"]?.string ?? "?"
-        let name = layer["name"]?.string ?? layer["config"]?["name"]?.string ?? "?"
         let cfg = layer["config"] ?? .object([:])
         let site = k == 0 ? name : "\(name)_\(k)"
         let out = "\(name):\(k):0"
@@ -375,9 +375,94 @@ extension KerasGraphBuilder {
             let y = project(mixed, p[3], biases[3], "output")
             tensors[out] = Value(keras: y, channelsFirst: nil, rank: 3)
 
+        case "Functional", "Model":
+            // A nested model: its layers inline, named `outer/inner`, weights under `outer_inner`.
+            let keys = try inline(cfg, scope: site, paramPrefix: "\(name.split(separator: "/").last.map(String.init) ?? name)_", inputs: inputs.map(\.key))
+            guard keys.count == 1, let y = tensors[keys[0]] else { throw fail("nested models with \(keys.count) outputs are not supported") }
+            // Keras numbers a nested model's calls from 1: node 0 is the model's own construction.
+            tensors["\(name):\(k + 1):0"] = y
+
+        case "TimeDistributed":
+            // The wrapped model on every step: [N, T, …] → [N·T, …] → model → [N, T, …].
+            let x = try one()
+            guard let inner = cfg["layer"], inner["class_name"]?.string == "Functional", let innerCfg = inner["config"],
+                  let steps = x.shape.count >= 3 ? x.shape[1] : nil else {
+                throw fail("only a wrapped Functional model over a known number of steps is supported")
+            }
+            let rest = Array(x.shape.dropFirst(2)).map { $0 ?? -1 }
+            let flatShape = constant("\(name)/steps_shape", Tensor(shape: [rest.count + 1], scalars: ([-1] + rest).map { Int64($0) }))
+            let flat = add("\(site)/merge_steps", ShapeOnly(.reshape(allowZero: false), opType: "Reshape"), [keras(x.key), flatShape])[0]
+            let flatKey = "\(site)/steps:0:0"
+            tensors[flatKey] = Value(keras: flat, channelsFirst: rest.count + 1 < 3 ? flat : nil, rank: rest.count + 1)
+            let keys = try inline(innerCfg, scope: site, paramPrefix: "\(name.split(separator: "/").last.map(String.init) ?? name)_", inputs: [flatKey])
+            guard keys.count == 1, tensors[keys[0]] != nil else { throw fail("the wrapped model must have one output") }
+            let outRank = tensors[keys[0]]?.rank ?? 2
+            let y = add(site, ShapeOnly(.splitLeading(steps), opType: "Reshape"), [keras(keys[0])])[0]
+            tensors[out] = Value(keras: y, channelsFirst: nil, rank: outRank + 1)
+
+        case "SimpleRNN", "LSTM", "GRU":
+            let x = try one()
+            let y = add(site, try recurrent(kind, cfg, x, params: name, prefix: "", reverse: false, fail: fail), [keras(x.key)])[0]
+            tensors[out] = Value(keras: y, channelsFirst: nil, rank: bool("return_sequences", false) ? 3 : 2)
+
+        case "Bidirectional":
+            let x = try one()
+            guard let inner = cfg["layer"], let innerKind = inner["class_name"]?.string, let innerCfg = inner["config"] else {
+                throw fail("has no wrapped 'layer'")
+            }
+            let mode = cfg["merge_mode"]?.string ?? "concat"
+            let sequences = innerCfg["return_sequences"]?.bool ?? false
+            let input = keras(x.key)
+            let forward = add("\(site)/forward", try recurrent(innerKind, innerCfg, x, params: name, prefix: "forward_", reverse: false, fail: fail), [input])[0]
+            let backward = add("\(site)/backward", try recurrent(innerKind, innerCfg, x, params: name, prefix: "backward_", reverse: true, fail: fail), [input])[0]
+            let merge: any Layer
+            switch mode {
+            case "concat": merge = Concat(axis: -1)
+            case "sum": merge = BinaryLayer(.add, opType: "Add")
+            case "mul": merge = BinaryLayer(.mul, opType: "Mul")
+            case "ave": merge = VariadicLayer(.add, isMean: true, opType: "Mean")
+            default: throw fail("merge_mode '\(mode)' is not supported (concat, sum, mul, ave)")
+            }
+            let y = add(site, merge, [forward, backward])[0]
+            tensors[out] = Value(keras: y, channelsFirst: nil, rank: sequences ? 3 : 2)
+
         default:
             throw fail("Keras layer class '\(kind)' is not supported")
         }
+    }
+
+    /// A SimpleRNN, LSTM or GRU from its config and weights (`<prefix>weights`, …).
+    func recurrent(
+        _ kind: String, _ cfg: JSONValue, _ x: Input, params layer: String, prefix: String, reverse: Bool, fail: (String) -> LoadError
+    ) throws -> Recurrent {
+        guard x.shape.count == 3, let features = x.shape[2] else { throw fail("input \(x.shape) must be [N, T, features]") }
+        for flag in ["go_backwards", "stateful", "return_state"] where cfg[flag]?.bool == true {
+            throw fail("\(flag) is not supported")
+        }
+        let units = Int(cfg["units"]?.number ?? 0)
+        let cell: Recurrent.Cell = kind == "LSTM" ? .lstm : kind == "GRU" ? .gru(resetAfter: cfg["reset_after"]?.bool ?? true) : .simple
+        let width = cell.gates * units
+        func activation(_ key: String, _ d: String) throws -> UnaryOp? {
+            switch cfg[key]?.string ?? d {
+            case "linear": return nil
+            case "tanh": return .activation(.tanh)
+            case "sigmoid": return .activation(.sigmoid)
+            case "relu": return .activation(.relu)
+            case "hard_sigmoid": return .activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5))
+            case let other: throw fail("\(key) '\(other)' is not supported in recurrent layers")
+            }
+        }
+        let useBias = cfg["use_bias"]?.bool ?? true
+        let biasShape = cell == .gru(resetAfter: true) ? [2, width] : [width]
+        do {
+            return try Recurrent(
+                cell: cell, units: units, activation: try activation("activation", "tanh"),
+                recurrentActivation: cell == .simple ? nil : try activation("recurrent_activation", "sigmoid"),
+                returnSequences: cfg["return_sequences"]?.bool ?? false, reverse: reverse,
+                kernel: try weight(layer, "\(prefix)weights", [features, width], op: kind),
+                recurrentKernel: try weight(layer, "\(prefix)recurrent_weights", [units, width], op: kind),
+                bias: useBias ? try weight(layer, "\(prefix)bias", biasShape, op: kind) : nil)
+        } catch let e as LayerError { throw fail(e.message) }
     }
 
     /// Padding or cropping amounts per spatial axis as (begin, end): an integer, one pair per axis,

@@ -63,8 +63,11 @@ struct KerasGraphBuilder {
     var names: [String] = []
     var constants: [Int: Tensor] = [:]
     var nodes: [Node] = []
-    /// Every Keras tensor by `layer:node:tensor`: its value ids per layout.
+    /// Every Keras tensor by `layer:node:tensor`: its value ids per layout. Layers of nested models
+    /// are named `outer/inner`.
     var tensors: [String: Value] = [:]
+    /// Where the weights of a nested model's layer are stored: `outer/inner` → `outer_inner`.
+    var paramNames: [String: String] = [:]
 
     /// A Keras tensor as held: in Keras's order, channels-first, or both.
     struct Value {
@@ -162,26 +165,62 @@ struct KerasGraphBuilder {
 
     /// A weight array of a layer, with the shape the layer expects (the file stores it flat).
     func weight(_ layer: String, _ key: String, _ shape: [Int], op: String) throws -> Tensor {
-        guard let entry = params[layer]?[key] else { throw error(layer, op, "has no '\(key)' in trainable_params") }
+        guard let entry = params[paramNames[layer] ?? layer]?[key] else { throw error(layer, op, "has no '\(key)' in trainable_params") }
         return try Self.floats(entry, shape: shape, path: file, what: "layer '\(layer)' \(key)")
     }
 
-    func hasWeight(_ layer: String, _ key: String) -> Bool { params[layer]?[key] != nil }
+    func hasWeight(_ layer: String, _ key: String) -> Bool { params[paramNames[layer] ?? layer]?[key] != nil }
 
     // MARK: the walk
+
+    static func triples(_ v: JSONValue?) -> [(String, Int, Int)] {
+        guard let a = v?.array else { return [] }
+        if let name = a.first?.string, a.count == 3 { return [(name, Int(a[1].number ?? 0), Int(a[2].number ?? 0))] }
+        return a.flatMap { triples($0) }
+    }
+
+    /// Applies every call site once its inputs exist. `scope` prefixes the layer names of a nested
+    /// model (`scope/layer`), whose weights are stored as `paramPrefix + layer`.
+    mutating func walk(_ layers: [JSONValue], scope: String = "", paramPrefix: String = "") throws {
+        var pending: [(JSONValue, Int, [Input], String)] = []
+        for layer in layers where layer["class_name"]?.string != "InputLayer" {
+            let name = layer["name"]?.string ?? layer["config"]?["name"]?.string ?? "?"
+            let scoped = scope + name
+            if !scope.isEmpty { paramNames[scoped] = paramPrefix + name }
+            for (k, node) in (layer["inbound_nodes"]?.array ?? []).enumerated() {
+                pending.append((layer, k, Self.history(node).map { (scope + $0.key, $0.shape) }, scoped))
+            }
+        }
+        while !pending.isEmpty {
+            guard let next = pending.firstIndex(where: { $0.2.allSatisfy { tensors[$0.key] != nil } }) else {
+                let names = pending.map(\.3)
+                throw error(names.first, nil, "layers \(names.prefix(5)) read tensors no layer produces (or form a cycle)")
+            }
+            let (layer, k, inputs, name) = pending.remove(at: next)
+            try apply(layer, node: k, inputs: inputs, name: name)
+        }
+    }
+
+    /// Builds a nested Functional model's layers on the given outer tensors; returns the keys of
+    /// its outputs.
+    mutating func inline(_ config: JSONValue, scope: String, paramPrefix: String, inputs: [String]) throws -> [String] {
+        guard let layers = config["layers"]?.array else { throw error(scope, "Functional", "nested model has no 'layers' list") }
+        var inputNames = Self.triples(config["input_layers"]).map(\.0)
+        if inputNames.isEmpty { inputNames = layers.filter { $0["class_name"]?.string == "InputLayer" }.compactMap { $0["name"]?.string } }
+        guard inputNames.count == inputs.count else {
+            throw error(scope, "Functional", "nested model has \(inputNames.count) inputs, the call site gives \(inputs.count)")
+        }
+        for (inner, outer) in zip(inputNames, inputs) { tensors["\(scope)/\(inner):0:0"] = tensors[outer] }
+        try walk(layers, scope: scope + "/", paramPrefix: paramPrefix)
+        return Self.triples(config["output_layers"]).map { "\(scope)/\($0.0):\($0.1):\($0.2)" }
+    }
 
     /// Builds the graph; returns it with the input and output names in the model's order.
     mutating func build(_ config: JSONValue) throws -> (Graph, [String], [String]) {
         guard let layers = config["layers"]?.array else { throw error(nil, nil, "architecture has no 'layers' list") }
-        func triples(_ v: JSONValue?) -> [(String, Int, Int)] {
-            guard let a = v?.array else { return [] }
-            if let name = a.first?.string, a.count == 3 { return [(name, Int(a[1].number ?? 0), Int(a[2].number ?? 0))] }
-            return a.flatMap { triples($0) }
-        }
+        let triples = Self.triples
         var inputs: [(Int, ValueDeclaration)] = []
         var inputNames: [String] = []
-        // Call sites: (layer JSON, node index, the tensors it reads).
-        var pending: [(JSONValue, Int, [(key: String, shape: [Int?])])] = []
         for layer in layers {
             guard let name = layer["name"]?.string ?? layer["config"]?["name"]?.string, let kind = layer["class_name"]?.string else {
                 throw error(nil, nil, "a layer has no name or class_name")
@@ -194,21 +233,9 @@ struct KerasGraphBuilder {
                 inputs.append((id, ValueDeclaration(name: name, dtype: .float32, dimensions: dims)))
                 inputNames.append(name)
                 tensors["\(name):0:0"] = Value(keras: id, channelsFirst: nil, rank: shape.count)
-                continue
-            }
-            for (k, node) in (layer["inbound_nodes"]?.array ?? []).enumerated() {
-                pending.append((layer, k, Self.history(node)))
             }
         }
-        // Dependency order: run each call site once all its inputs exist.
-        while !pending.isEmpty {
-            guard let next = pending.firstIndex(where: { $0.2.allSatisfy { tensors[$0.key] != nil } }) else {
-                let names = pending.compactMap { $0.0["name"]?.string }
-                throw error(names.first, nil, "layers \(names.prefix(5)) read tensors no layer produces (or form a cycle)")
-            }
-            let (layer, k, keys) = pending.remove(at: next)
-            try apply(layer, node: k, inputs: keys)
-        }
+        try walk(layers)
         let inOrder = triples(config["input_layers"]).map(\.0)
         if !inOrder.isEmpty {
             inputs = try inOrder.map { n in

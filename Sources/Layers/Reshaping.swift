@@ -12,6 +12,9 @@ public struct ShapeOnly: Layer {
         case squeeze(axes: [Int]?)
         /// Inserts 1s at the given axes of the output (attribute, or input 1 when nil).
         case unsqueeze(axes: [Int]?)
+        /// `[a·b, rest…] → [a, b, rest…]` for a given b (Keras's TimeDistributed folds steps into
+        /// the batch and splits them out again this way).
+        case splitLeading(Int)
         case identity
     }
 
@@ -39,6 +42,9 @@ public struct ShapeOnly: Layer {
         switch kind {
         case .identity:
             return s
+        case .splitLeading(let b):
+            guard let first = s.first, b > 0, first % b == 0 else { throw LayerError("shape \(s) does not split its first axis by \(b)") }
+            return [first / b, b] + s.dropFirst()
         case .flatten(let axis):
             let a = axis < 0 ? axis + s.count : axis
             guard a >= 0 && a <= s.count else { throw LayerError("axis \(axis) is out of range for rank \(s.count)") }

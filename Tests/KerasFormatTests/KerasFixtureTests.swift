@@ -6,11 +6,11 @@ let sharedFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("shared/fixtures/keras")
 let haveFixtures = FileManager.default.fileExists(atPath: sharedFixtures.path)
 
-/// The Keras fixtures this loader handles so far (frugally-deep files made by its converter from
-/// Keras 3.14 on TensorFlow 2.21; each embeds Keras's own outputs for one input).
+/// The Keras fixtures (frugally-deep files made by its converter from Keras 3.14 on TensorFlow
+/// 2.21; each embeds Keras's own outputs for one input).
 let supportedFixtures = [
     "a_mlp_dense", "b_cnn_sequential", "c_functional_branches", "d_mobilenet_block", "e_two_in_two_out", "f_conv1d_embedding",
-    "g_transformer_block", "h_conv_transpose_resize", "j_misc_layers",
+    "g_transformer_block", "h_conv_transpose_resize", "i_lstm_gru", "j_misc_layers", "k_nested_shared_rnn",
 ]
 
 @Suite("Keras JSON (frugally-deep format) against Keras's stored outputs",
