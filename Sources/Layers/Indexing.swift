@@ -221,7 +221,7 @@ public struct OneHot: Layer {
         let depth = out.shape[a]
         let inner = idx.shape[a...].product
         let positions = idx.doubles()
-        try copyElements(from: values, into: out) { j in
+        copyElements(from: values, into: out) { j in
             let i = j % inner, d = (j / inner) % depth, o = j / (inner * depth)
             var p = positions[o * inner + i].rounded(.towardZero)
             if p < 0 { p += Double(depth) }
@@ -347,7 +347,7 @@ public struct TopK: Layer {
                 for r in 0..<k { picked[(o * k + r) * inner + i] = order[r] }
             }
         }
-        try copyElements(from: x, into: outputs[0]) { j in
+        copyElements(from: x, into: outputs[0]) { j in
             let i = j % inner, o = j / (inner * k)
             return (o * length + picked[j]) * inner + i
         }

@@ -14,7 +14,7 @@ struct TouchstoneCommand: ParsableCommand {
         subcommands: [RunCommand.self, InspectCommand.self, VerifyCommand.self, ConformanceCommand.self, BenchCommand.self, DefaultCommand.self])
 
     func run() throws {
-        var demo = try DefaultCommand.parse([])
+        let demo = try DefaultCommand.parse([])
         try demo.run()
     }
 
