@@ -36,6 +36,22 @@ struct KerasFixtureTests {
     }
 }
 
+let zooKeras = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("ModelZoo/keras")
+
+/// Files written by Touchstone's own converter (Tools/keras2touchstone.py) from Keras 3.14 models run
+/// on the PyTorch backend (ModelZoo/scripts/make_keras.py): they load and pass their embedded test.
+@Suite("Keras JSON written by Tools/keras2touchstone.py")
+struct KerasConverterTests {
+    @Test(arguments: ["kz_cnn", "kz_sequence", "kz_transformer", "kz_sequential_mlp"])
+    func convertedModelPassesItsTest(name: String) throws {
+        let model = try Model(contentsOf: zooKeras.appendingPathComponent("\(name).json"))
+        let result = try #require(try model.verify(options: SessionOptions(threads: 1)), "\(name) has no embedded test")
+        #expect(!result.outputs.isEmpty)
+        for o in result.outputs { #expect(o.passed, "\(name)/\(o.name): largest error \(o.largestError), bound \(o.bound)") }
+    }
+}
+
 @Suite("Keras JSON: bad files give typed errors")
 struct KerasMalformedTests {
     func load(_ text: String) throws -> Model {
