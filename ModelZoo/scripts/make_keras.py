@@ -81,9 +81,19 @@ def mlp():
                              layers.Dense(4, activation="sigmoid")], name="kz_sequential_mlp")
 
 
+def dot():
+    """Dot products: cosine similarity of two vectors, and a sequence-by-sequence score matrix."""
+    a, b = keras.Input((8,), name="a"), keras.Input((8,), name="b")
+    s, t = keras.Input((5, 6), name="s"), keras.Input((7, 6), name="t")
+    cosine = layers.Dot(axes=1, normalize=True, name="cosine")([a, b])
+    scores = layers.Dot(axes=(2, 2), name="scores")([s, t])
+    mixed = layers.Dot(axes=(1, 1), name="mixed")([scores, layers.Dense(7, name="proj")(s)])
+    return keras.Model([a, b, s, t], [cosine, scores, mixed], name="kz_dot")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
-    for seed, build in enumerate((cnn, sequence, transformer, mlp)):
+    for seed, build in enumerate((cnn, sequence, transformer, mlp, dot)):
         keras.utils.set_random_seed(seed)
         model = build()
         randomize(model, seed)

@@ -400,6 +400,39 @@ extension KerasGraphBuilder {
             let y = add(site, ShapeOnly(.splitLeading(steps), opType: "Reshape"), [keras(keys[0])])[0]
             tensors[out] = Value(keras: y, channelsFirst: nil, rank: outRank + 1)
 
+        case "Dot":
+            // A batch dot product over one axis of each input (Keras's batch_dot), as an Einsum;
+            // `normalize` divides both by their L2 norms along those axes first.
+            guard inputs.count == 2 else { throw fail("takes two inputs, the call site has \(inputs.count)") }
+            let ranks = inputs.map(\.shape.count)
+            let rawAxes = cfg["axes"]?.array?.map { Int($0.number ?? 0) } ?? [Int](repeating: Int(cfg["axes"]?.number ?? -1), count: 2)
+            guard rawAxes.count == 2 else { throw fail("axes \(rawAxes) must name one axis per input") }
+            let axes = zip(rawAxes, ranks).map { $0 < 0 ? $0 + $1 : $0 }
+            guard zip(axes, ranks).allSatisfy({ $0 >= 1 && $0 < $1 }) else { throw fail("axes \(rawAxes) are out of range for ranks \(ranks)") }
+            var ids = inputs.map { keras($0.key) }
+            if bool("normalize", false) {
+                ids = try zip(ids, axes).enumerated().map { i, p in
+                    add("\(site)/normalize\(i)", try LpNormalization(axis: p.1, p: 2), [p.0])[0]
+                }
+            }
+            // Letters: n for the batch, c for the contracted axis, the rest distinct.
+            var letters = Array("abdefghijklm")
+            func term(_ rank: Int, _ axis: Int) -> String {
+                String((0..<rank).map { d -> Character in d == 0 ? "n" : d == axis ? "c" : letters.removeFirst() })
+            }
+            let ta = term(ranks[0], axes[0]), tb = term(ranks[1], axes[1])
+            let kept = (ta + tb).filter { $0 != "n" && $0 != "c" }
+            let equation = "\(ta),\(tb)->n\(String(kept))"
+            var y = add(site, try Einsum(equation: equation), ids)[0]
+            var rank = kept.count + 1
+            if rank == 1 {
+                // Keras keeps a trailing axis of 1 for a per-sample scalar.
+                let shape = constant("\(name)/shape", Tensor(shape: [2], scalars: [Int64(0), 1]))
+                y = add("\(site)/expand", ShapeOnly(.reshape(allowZero: false), opType: "Reshape"), [y, shape])[0]
+                rank = 2
+            }
+            tensors[out] = Value(keras: y, channelsFirst: rank < 3 ? y : nil, rank: rank)
+
         case "SimpleRNN", "LSTM", "GRU":
             let x = try one()
             let y = add(site, try recurrent(kind, cfg, x, params: name, prefix: "", reverse: false, fail: fail), [keras(x.key)])[0]

@@ -43,7 +43,7 @@ let zooKeras = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
 /// on the PyTorch backend (ModelZoo/scripts/make_keras.py): they load and pass their embedded test.
 @Suite("Keras JSON written by Tools/keras2touchstone.py")
 struct KerasConverterTests {
-    @Test(arguments: ["kz_cnn", "kz_sequence", "kz_transformer", "kz_sequential_mlp"])
+    @Test(arguments: ["kz_cnn", "kz_sequence", "kz_transformer", "kz_sequential_mlp", "kz_dot"])
     func convertedModelPassesItsTest(name: String) throws {
         let model = try Model(contentsOf: zooKeras.appendingPathComponent("\(name).json"))
         let result = try #require(try model.verify(options: SessionOptions(threads: 1)), "\(name) has no embedded test")
