@@ -52,6 +52,8 @@ def weights_of(layer):
     if kind == "LayerNormalization":
         names = (["gamma"] if cfg.get("scale", True) else []) + (["beta"] if cfg.get("center", True) else [])
         return dict(zip(names, w))
+    if kind == "Normalization":
+        return {"mean": w[0].reshape(-1), "variance": w[1].reshape(-1)}
     if kind == "Embedding":
         return {"weights": w[0]}
     if kind == "PReLU":

@@ -111,6 +111,22 @@ extension KerasGraphBuilder {
             let y = add(site, bn, [channelsFirst(x.key)])[0]
             tensors[out] = x.shape.count < 3 ? Value(keras: y, channelsFirst: y, rank: 2) : Value(keras: nil, channelsFirst: y, rank: x.shape.count)
 
+        case "Normalization":
+            // Keras's Normalization: (x − mean) / max(√variance, 1e-7) per channel, as an affine
+            // BatchNormalization (stored by Tools/keras2touchstone.py as `mean` and `variance`).
+            let x = try one()
+            let axes = (cfg["axis"]?.array?.compactMap(\.number) ?? cfg["axis"].flatMap(\.number).map { [$0] } ?? [-1]).map { Int($0) }
+            guard axes.count == 1, axes[0] == -1 || axes[0] == x.shape.count - 1 else { throw fail("axis \(axes) is not supported (only the last axis)") }
+            guard !bool("invert", false) else { throw fail("invert is not supported") }
+            let c = try dim(x, -1)
+            let mean = try weight(name, "mean", [c], op: kind).doubles(), variance = try weight(name, "variance", [c], op: kind).doubles()
+            let factor = variance.map { 1 / max($0.squareRoot(), 1e-7) }
+            let shift = zip(mean, factor).map { -$0 * $1 }
+            let affine = try BatchNormalization(
+                scale: factor, bias: shift, mean: [Double](repeating: 0, count: c), variance: [Double](repeating: 1, count: c), epsilon: 0)
+            let y = add(site, affine, [channelsFirst(x.key)])[0]
+            tensors[out] = x.shape.count < 3 ? Value(keras: y, channelsFirst: y, rank: 2) : Value(keras: nil, channelsFirst: y, rank: x.shape.count)
+
         case "Flatten":
             let x = try one()
             let y = add(site, ShapeOnly(.flatten(axis: 1), opType: "Flatten"), [keras(x.key)])[0]
