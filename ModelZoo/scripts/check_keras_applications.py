@@ -7,6 +7,9 @@ Tools/keras2touchstone.py (the embedded test case is Keras's own output) and run
 tens to hundreds of MB each).
 
     python3 ModelZoo/scripts/check_keras_applications.py [--backend torch|tensorflow] [--models ResNet50,...]
+
+Needs keras==3.14.0 and torch (requirements.txt); --backend tensorflow also tensorflow-cpu==2.21.0.
+NASNetMobile is offered by the TensorFlow backend only.
 """
 import argparse
 import os
