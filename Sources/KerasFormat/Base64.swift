@@ -24,9 +24,9 @@ enum Base64Floats {
 
     static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
 
-    /// The floats, or nil when a character is not base64 or the byte count is not `4 · count`.
+    /// The floats, or nil when a character is not base64 or the text does not hold `count` floats
+    /// (callers check `byteCount` first, before anything is allocated).
     static func decode(_ chunks: [String], count: Int) -> [Float]? {
-        guard byteCount(chunks) == 4 * count else { return nil }
         var out = [Float]()
         out.reserveCapacity(count)
         var word: UInt32 = 0, bytesInWord = 0

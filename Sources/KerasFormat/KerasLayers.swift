@@ -101,8 +101,7 @@ extension KerasGraphBuilder {
 
         case "BatchNormalization":
             let x = try one()
-            let axis = (cfg["axis"]?.number).map { Int($0) } ?? (cfg["axis"]?.array?.first?.number).map { Int($0) } ?? -1
-            guard axis == -1 || axis == x.shape.count - 1 else { throw fail("axis \(axis) is not supported (only the channel axis, -1)") }
+            try requireLastAxis(cfg["axis"], rank: x.shape.count, fail: fail)
             let c = try dim(x, -1)
             let mean = try weight(name, "moving_mean", [c], op: kind).doubles(), variance = try weight(name, "moving_variance", [c], op: kind).doubles()
             let gamma = hasWeight(name, "gamma") ? try weight(name, "gamma", [c], op: kind).doubles() : [Double](repeating: 1, count: c)
@@ -115,8 +114,7 @@ extension KerasGraphBuilder {
             // Keras's Normalization: (x − mean) / max(√variance, 1e-7) per channel, as an affine
             // BatchNormalization (stored by Tools/keras2touchstone.py as `mean` and `variance`).
             let x = try one()
-            let axes = (cfg["axis"]?.array?.compactMap(\.number) ?? cfg["axis"].flatMap(\.number).map { [$0] } ?? [-1]).map { Int($0) }
-            guard axes.count == 1, axes[0] == -1 || axes[0] == x.shape.count - 1 else { throw fail("axis \(axes) is not supported (only the last axis)") }
+            try requireLastAxis(cfg["axis"], rank: x.shape.count, fail: fail)
             guard !bool("invert", false) else { throw fail("invert is not supported") }
             let c = try dim(x, -1)
             let mean = try weight(name, "mean", [c], op: kind).doubles(), variance = try weight(name, "variance", [c], op: kind).doubles()
@@ -344,8 +342,7 @@ extension KerasGraphBuilder {
 
         case "LayerNormalization":
             let x = try one()
-            let axes = (cfg["axis"]?.array?.compactMap(\.number) ?? cfg["axis"].flatMap(\.number).map { [$0] } ?? [-1]).map { Int($0) }
-            guard axes.count == 1, axes[0] == -1 || axes[0] == x.shape.count - 1 else { throw fail("axis \(axes) is not supported (only the last axis)") }
+            try requireLastAxis(cfg["axis"], rank: x.shape.count, fail: fail)
             guard !bool("rms_scaling", false) else { throw fail("rms_scaling is not supported") }
             let c = try dim(x, -1)
             let gamma = hasWeight(name, "gamma") ? try weight(name, "gamma", [c], op: kind) : Tensor(shape: [c], scalars: [Float](repeating: 1, count: c))
@@ -512,6 +509,12 @@ extension KerasGraphBuilder {
                 recurrentKernel: try weight(layer, "\(prefix)recurrent_weights", [units, width], op: kind),
                 bias: useBias ? try weight(layer, "\(prefix)bias", biasShape, op: kind) : nil)
         } catch let e as LayerError { throw fail(e.message) }
+    }
+
+    /// Checks that a layer's `axis` (a number or a one-element list; absent means −1) is the last one.
+    func requireLastAxis(_ v: JSONValue?, rank: Int, fail: (String) -> LoadError) throws {
+        let axes = (v?.array?.compactMap(\.number) ?? v?.number.map { [$0] } ?? [-1]).map { Int($0) }
+        guard axes.count == 1, axes[0] == -1 || axes[0] == rank - 1 else { throw fail("axis \(axes) is not supported (only the last axis)") }
     }
 
     /// Padding or cropping amounts per spatial axis as (begin, end): an integer, one pair per axis,

@@ -94,7 +94,7 @@ public struct Attention: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let s = try resolve(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } })
+        let s = try resolve(types(of: inputs))
         let (q, k, v) = (try required(inputs, 0, "Q").doubles(), try required(inputs, 1, "K").doubles(), try required(inputs, 2, "V").doubles())
         let total = s.total
         // Element offsets in [B, H, S, D] order, whichever layout the input has.
@@ -263,7 +263,7 @@ public struct RotaryEmbedding: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let (b, seq, h, d, r) = try layout(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } })
+        let (b, seq, h, d, r) = try layout(types(of: inputs))
         let x = try required(inputs, 0, "input")
         var v = x.doubles()
         let cos = try required(inputs, 1, "cos_cache").doubles(), sin = try required(inputs, 2, "sin_cache").doubles()

@@ -88,6 +88,11 @@ public func required(_ inputs: [TensorType?], _ i: Int, _ what: String) throws -
     return t
 }
 
+/// The types of tensors (for a forward pass that reuses its layer's type checks).
+public func types(of tensors: [Tensor?]) -> [TensorType?] {
+    tensors.map { $0.map { TensorType($0.dtype, $0.shape) } }
+}
+
 /// Returns input `i`'s tensor, or throws naming it.
 @inlinable
 public func required(_ inputs: [Tensor?], _ i: Int, _ what: String) throws -> Tensor {

@@ -64,7 +64,7 @@ public struct QuantizeLinear: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "y_scale")
-        let map = try resolve(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } }).1
+        let map = try resolve(types(of: inputs)).1
         let arithmetic: Quantization.Precision
         switch precision ?? x.dtype {
         case .float16: arithmetic = .float16
@@ -111,7 +111,7 @@ public struct DequantizeLinear: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "x_scale")
-        let map = try resolve(inputs.map { $0.map { TensorType($0.dtype, $0.shape) } }).1
+        let map = try resolve(types(of: inputs)).1
         Quantization.dequantize(x, scale: s, zeroPoint: inputs.count > 2 ? inputs[2] : nil, into: outputs[0], map: map)
     }
 }

@@ -14,16 +14,12 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let url = URL(fileURLWithPath: model)
-        let first = try Model(contentsOf: url, onlyIfKeras: true)
-        if let keras = first {
+        if let keras = try Model(kerasJSONAt: url) {
             // Keras JSON: the layers are typed as they load; show the graph they became.
             print("model: \(url.path)")
             print("format: Keras JSON (frugally-deep)\(keras.metadata["model"].map { ", model '\($0)'" } ?? "")")
             print("parameters: \(formatCount(keras.graph.parameterCount)) in \(keras.graph.constants.count) weight tensors")
-            print("ops (\(keras.graph.nodes.count) nodes):")
-            for (op, n) in keras.opHistogram.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
-                print("  \(op.padding(toLength: max(op.count, 24), withPad: " ", startingAt: 0)) \(n)")
-            }
+            printOps(keras.opHistogram, unsupported: [])
             try describe(keras)
             return
         }
@@ -31,15 +27,20 @@ struct InspectCommand: ParsableCommand {
         print("model: \(url.path)")
         print("format: ONNX, IR version \(survey.irVersion), opset \(survey.opset.map(String.init) ?? "none")\(survey.producer.isEmpty ? "" : ", produced by \(survey.producer)")")
         print("parameters: \(formatCount(survey.parameterCount)) in \(survey.initializerCount) initializers")
-        print("ops (\(survey.opHistogram.values.reduce(0, +)) nodes):")
-        for (op, n) in survey.opHistogram.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
-            print("  \(op.padding(toLength: max(op.count, 24), withPad: " ", startingAt: 0)) \(n)\(survey.unsupported[op] != nil ? "   (unsupported)" : "")")
-        }
+        printOps(survey.opHistogram, unsupported: Set(survey.unsupported.keys))
         if !survey.unsupported.isEmpty {
             print("supported: no — \(survey.unsupported.count) op type(s) unsupported: \(survey.unsupported.keys.sorted().joined(separator: ", "))")
             throw CheckFailed(message: "the model uses unsupported ops")
         }
         try describe(try Model(contentsOf: url))
+    }
+
+    /// The op histogram, most frequent first, marking unsupported ops.
+    func printOps(_ histogram: [String: Int], unsupported: Set<String>) {
+        print("ops (\(histogram.values.reduce(0, +)) nodes):")
+        for (op, n) in histogram.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+            print("  \(op.padding(toLength: max(op.count, 24), withPad: " ", startingAt: 0)) \(n)\(unsupported.contains(op) ? "   (unsupported)" : "")")
+        }
     }
 
     func describe(_ m: Model) throws {

@@ -35,8 +35,10 @@ struct VerifyCommand: ParsableCommand {
         // Files that carry their own test case (Keras JSON) are checked against it.
         var listed: [String] = []
         for m in models {
-            let model = try Model(contentsOf: URL(fileURLWithPath: m))
-            guard model.embeddedTest != nil else { listed.append(m); continue }
+            guard let model = try Model(kerasJSONAt: URL(fileURLWithPath: m)), model.embeddedTest != nil else {
+                listed.append(m)
+                continue
+            }
             do {
                 let result = try model.verify(options: SessionOptions(threads: threads))
                 for o in result?.outputs ?? [] {
