@@ -81,3 +81,63 @@ public enum JSON {
         }
     }
 }
+
+extension JSONValue {
+    /// The value as JSON text: object keys sorted, numbers in Swift's shortest round-tripping
+    /// form (integers without a fraction), non-finite numbers as null; `indent` spaces per level
+    /// (0 for one line).
+    public func serialized(indent: Int = 2) -> String {
+        var out = ""
+        write(into: &out, indent: indent, level: 0)
+        return out
+    }
+
+    private func write(into out: inout String, indent: Int, level: Int) {
+        let newline = indent > 0 ? "\n" : ""
+        func pad(_ l: Int) -> String { String(repeating: " ", count: indent * l) }
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let d):
+            if !d.isFinite { out += "null" } else if d == d.rounded(), d.magnitude < 1e15 { out += String(Int64(d)) } else { out += "\(d)" }
+        case .string(let s): out += JSONValue.quoted(s)
+        case .array(let a):
+            if a.isEmpty { out += "[]"; return }
+            // Arrays of numbers stay on one line.
+            let flat = a.allSatisfy { if case .number = $0 { return true }; return false }
+            out += "["
+            for (i, v) in a.enumerated() {
+                if i > 0 { out += flat || indent == 0 ? "," : ",\n" } else if !flat { out += newline }
+                if !flat { out += pad(level + 1) }
+                v.write(into: &out, indent: indent, level: level + 1)
+            }
+            out += flat ? "]" : newline + pad(level) + "]"
+        case .object(let o):
+            if o.isEmpty { out += "{}"; return }
+            out += "{" + newline
+            for (i, k) in o.keys.sorted().enumerated() {
+                if i > 0 { out += "," + newline }
+                out += pad(level + 1) + JSONValue.quoted(k) + (indent > 0 ? ": " : ":")
+                o[k]?.write(into: &out, indent: indent, level: level + 1)
+            }
+            out += newline + pad(level) + "}"
+        }
+    }
+
+    /// A string as a JSON string literal.
+    public static func quoted(_ s: String) -> String {
+        var r = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": r += "\\\""
+            case "\\": r += "\\\\"
+            case "\n": r += "\\n"
+            case "\r": r += "\\r"
+            case "\t": r += "\\t"
+            default:
+                if u.value < 0x20 { r += String(format: "\\u%04x", u.value) } else { r.unicodeScalars.append(u) }
+            }
+        }
+        return r + "\""
+    }
+}

@@ -10,6 +10,9 @@ public struct BatchNormalization: Layer {
     public var opType: String { "BatchNormalization" }
     public let factor: [Float]
     public let shift: [Float]
+    /// The factor and shift in Double, for float64 inputs (the FP64 policy's ground truth).
+    public let factor64: [Double]
+    public let shift64: [Double]
     public let activation: Activation?
     /// ε, kept for parameters that arrive as runtime inputs; nil when factor/shift are prepacked.
     public let epsilon: Double?
@@ -18,6 +21,8 @@ public struct BatchNormalization: Layer {
     public init(epsilon: Double, activation: Activation? = nil) {
         factor = []
         shift = []
+        factor64 = []
+        shift64 = []
         self.activation = activation
         self.epsilon = epsilon
     }
@@ -28,29 +33,32 @@ public struct BatchNormalization: Layer {
         guard bias.count == c, mean.count == c, variance.count == c else {
             throw LayerError("scale, B, mean and var have \(scale.count), \(bias.count), \(mean.count), \(variance.count) elements; they must all have C")
         }
-        var f = [Float](repeating: 0, count: c), s = [Float](repeating: 0, count: c)
+        var f = [Double](repeating: 0, count: c), s = [Double](repeating: 0, count: c)
         for i in 0..<c {
-            let k = scale[i] / (variance[i] + epsilon).squareRoot()
-            f[i] = Float(k)
-            s[i] = Float(bias[i] - mean[i] * k)
+            f[i] = scale[i] / (variance[i] + epsilon).squareRoot()
+            s[i] = bias[i] - mean[i] * f[i]
         }
-        factor = f
-        shift = s
+        factor64 = f
+        shift64 = s
+        factor = f.map { Float($0) }
+        shift = s.map { Float($0) }
         self.activation = activation
         self.epsilon = nil
     }
 
-    private init(factor: [Float], shift: [Float], activation: Activation?, epsilon: Double?) {
-        self.factor = factor
-        self.shift = shift
+    private init(_ other: BatchNormalization, activation: Activation?) {
+        factor = other.factor
+        shift = other.shift
+        factor64 = other.factor64
+        shift64 = other.shift64
+        epsilon = other.epsilon
         self.activation = activation
-        self.epsilon = epsilon
     }
 
     public var fusedActivation: Activation? { activation }
 
     public func fusing(_ activation: Activation) -> (any Layer)? {
-        self.activation == nil ? BatchNormalization(factor: factor, shift: shift, activation: activation, epsilon: epsilon) : nil
+        self.activation == nil ? BatchNormalization(self, activation: activation) : nil
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
@@ -70,12 +78,15 @@ public struct BatchNormalization: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
-        var a = factor, b = shift
+        var a = factor, b = shift, a64 = factor64, b64 = shift64
         if let eps = epsilon {
             let p = try (1...4).map { try required(inputs, $0, "parameter \($0)").doubles() }
             let made = try BatchNormalization(scale: p[0], bias: p[1], mean: p[2], variance: p[3], epsilon: eps)
-            a = made.factor
-            b = made.shift
+            (a, b, a64, b64) = (made.factor, made.shift, made.factor64, made.shift64)
+        }
+        if isFloat64([x], outputs[0]) {
+            Float64Kernels.channelAffine(x, scale: a64, shift: b64, into: outputs[0], activation: activation)
+            return
         }
         try withFloat32([x], outputs[0]) { f, y in
             Normalize.channelAffine(f[0]!, scale: a, shift: b, into: y, activation: activation, threads: context.threads)

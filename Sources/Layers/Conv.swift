@@ -39,6 +39,10 @@ public struct Conv: Layer {
 
     public var fusedActivation: Activation? { activation }
 
+    public func replacingConstants(_ constants: [Tensor?]) throws -> any Layer {
+        try Conv(window: window, group: group, activation: activation, weight: constants.count > 1 ? constants[1] : nil)
+    }
+
     public func fusing(_ activation: Activation) -> (any Layer)? {
         self.activation == nil ? Conv(self, activation: activation) : nil
     }
@@ -74,6 +78,10 @@ public struct Conv: Layer {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         let g = try geometry(x.shape, w.shape)
+        if isFloat64([x, w, b], outputs[0]) {
+            Float64Kernels.conv2D(input: x, weight: w, bias: b, output: outputs[0], geometry: g, activation: activation)
+            return
+        }
         try withFloat32([x, w, b], outputs[0]) { f, y in
             Conv2D.forward(
                 input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: g, activation: activation,
@@ -85,6 +93,11 @@ public struct Conv: Layer {
         guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1], let g = try? geometry(x.shape, w.shape) else { return 0 }
         return g.multiplyAdds
     }
+}
+
+/// Whether every present input and the output are float64 (the FP64 kernels' case).
+func isFloat64(_ inputs: [Tensor?], _ output: Tensor) -> Bool {
+    output.dtype == .float64 && inputs.allSatisfy { $0 == nil || $0?.dtype == .float64 }
 }
 
 /// Runs an FP32 kernel for inputs of any float dtype: float32 passes through, float16 and

@@ -99,6 +99,10 @@ public struct ConvTranspose: Layer {
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let g = try geometry(x.shape, w.shape)
+        if isFloat64([x, w, inputs.count > 2 ? inputs[2] : nil], outputs[0]) {
+            Float64Kernels.convTranspose(input: x, weight: w, bias: inputs.count > 2 ? inputs[2] : nil, output: outputs[0], geometry: g)
+            return
+        }
         try withFloat32([x, w, inputs.count > 2 ? inputs[2] : nil], outputs[0]) { f, y in
             TransposedConv.forward(input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: g, threads: context.threads)
         }

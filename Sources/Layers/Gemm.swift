@@ -43,6 +43,17 @@ public struct Gemm: Layer {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let c = inputs.count > 2 ? inputs[2] : nil
         let (m, n, k) = try dims(a.shape, b.shape)
+        if isFloat64([a, b, c], outputs[0]) {
+            let y = outputs[0]
+            var betaUsed = 0.0
+            if let c, beta != 0 {
+                Movement.broadcast(c, into: y)
+                betaUsed = Double(beta)
+            }
+            Float64Kernels.matmul(a, b, into: y, m: m, n: n, k: k, transA: transA, transB: transB, alpha: Double(alpha), beta: betaUsed)
+            if let act = activation { Float64Kernels.activate(y, act) }
+            return
+        }
         try withFloat32([a, b, c], outputs[0]) { f, y in
             var betaUsed: Float = 0
             if let ct = f[2], beta != 0 {
@@ -105,6 +116,11 @@ public struct MatMul: Layer {
         let p = try plan(a.shape, b.shape)
         if !a.dtype.isFloatingPoint {
             Linear.integerMatmul(a.reshaped(p.a), b.reshaped(p.b), into: outputs[0], plan: (p.batch, p.m, p.n, p.k))
+            return
+        }
+        if isFloat64([a, b], outputs[0]) {
+            Float64Kernels.batchedMatmul(a.reshaped(p.a), b.reshaped(p.b), into: outputs[0], batch: p.batch, m: p.m, n: p.n, k: p.k)
+            if let act = activation { Float64Kernels.activate(outputs[0], act) }
             return
         }
         try withFloat32([a, b], outputs[0]) { f, y in

@@ -69,6 +69,11 @@ public protocol Layer: Sendable {
 
     /// The outputs when they follow from the input types alone (Shape), else nil.
     func valuesFromTypes(_ inputs: [TensorType?]) -> [Tensor]?
+
+    /// This layer for new values of its constant inputs (`constants[i]` is input i's value, nil
+    /// where not constant), as the precision policies make when they round or quantize weights.
+    /// Layers that prepare anything from a constant when they are made must prepare it again here.
+    func replacingConstants(_ constants: [Tensor?]) throws -> any Layer
 }
 
 extension Layer {
@@ -77,6 +82,7 @@ extension Layer {
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int { 0 }
     public var fusedActivation: Activation? { nil }
     public func valuesFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { nil }
+    public func replacingConstants(_ constants: [Tensor?]) throws -> any Layer { self }
 }
 
 // MARK: - Helpers for layer implementations

@@ -69,6 +69,12 @@ public struct Pool: Layer {
             return
         }
         let (g, _) = try geometry(x.shape)
+        if isFloat64([x], outputs[0]) {
+            var cip = false
+            if case .average(let c) = kind { cip = c }
+            Float64Kernels.pool2D(input: x, output: outputs[0], geometry: g, isMax: kind == .max, countIncludePad: cip)
+            return
+        }
         try withFloat32([x], outputs[0]) { f, y in
             switch kind {
             case .max: Pool2D.max(input: f[0]!, output: y, geometry: g, threads: context.threads)
@@ -93,6 +99,10 @@ public struct GlobalPool: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
+        if isFloat64([x], outputs[0]) {
+            Float64Kernels.globalPool(input: x, output: outputs[0], planes: x.shape[0] * x.shape[1], planeSize: x.shape[2...].product, max: isMax)
+            return
+        }
         try withFloat32([x], outputs[0]) { f, y in
             Pool2D.global(input: f[0]!, output: y, planes: x.shape[0] * x.shape[1], planeSize: x.shape[2...].product, max: isMax)
         }

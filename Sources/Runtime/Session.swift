@@ -27,12 +27,15 @@ public struct SessionOptions: Sendable {
     public var taps: TapSelection
     /// Record each step's wall time (see `Session.profile`).
     public var profile: Bool
+    /// The numeric format of each node (FP32 throughout by default).
+    public var policy: ExecutionPolicy
 
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuseActivations: Bool = true, taps: TapSelection = .none, profile: Bool = false) {
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, fuseActivations: Bool = true, taps: TapSelection = .none, profile: Bool = false, policy: ExecutionPolicy = .fp32) {
         self.threads = max(1, threads)
         self.fuseActivations = fuseActivations
         self.taps = taps
         self.profile = profile
+        self.policy = policy
     }
 }
 
@@ -50,8 +53,16 @@ public final class Session {
     public private(set) var profile: [String: (seconds: Double, count: Int)] = [:]
     /// With `SessionOptions.profile`: accumulated seconds per node name.
     public private(set) var nodeProfile: [String: Double] = [:]
+    /// FP16/BF16 runs: what rounding each node's outputs did, by node name, summed over runs.
+    public var roundingCounts: [String: RoundingCounts] = [:]
+    /// INT8 runs: per quantized activation tensor, values quantized and values clipped (beyond
+    /// the calibrated range), summed over runs.
+    public var clippingCounts: [String: (clipped: Int, total: Int)] = [:]
     private let context: ExecutionContext
     private var plans: [PlanKey: Plan] = [:]
+    private var prepared: PreparedGraph?
+    /// Reused buffers for quantized copies of activations, by step and input index.
+    private var quantizedBuffers: [Int: Tensor] = [:]
 
     /// Plans are keyed by the input types and by the values of small integer inputs: those may
     /// decide shapes (a Reshape's target, Split sizes, Slice bounds fed as graph inputs), so they
@@ -80,15 +91,44 @@ public final class Session {
     /// Bytes of arena storage the plans hold.
     public var arenaBytes: Int { plans.values.reduce(0) { $0 + $1.arenaBytes } }
 
+    /// The graph as the policy rewrites it (made on first use).
+    func preparedGraph() throws -> PreparedGraph {
+        if let prepared { return prepared }
+        let p = try PreparedGraph(model.graph, policy: options.policy)
+        prepared = p
+        return p
+    }
+
     /// Runs the model. `inputs` maps every graph input's name to a tensor of its declared dtype
     /// and a shape matching its fixed dimensions. Returns every graph output by name.
-    public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
-        let graph = model.graph
+    ///
+    /// With an FP64 policy, float32 inputs are widened and the outputs are float64.
+    ///
+    /// - substitutes: values, by name, that every node reading them reads instead of the ones this
+    ///   run computes (converted to the run's dtype): with a reference run's values this measures
+    ///   each node's local error, the node alone in this session's precision.
+    public func run(_ inputs: [String: Tensor], substitutes: [String: Tensor] = [:]) throws -> [String: Tensor] {
+        let prepared = try preparedGraph()
+        let graph = prepared.graph
         let known = Set(graph.inputs.map(\.declaration.name))
         for name in inputs.keys where !known.contains(name) {
             throw ExecutionError("no graph input is named '\(name)'; inputs are \(graph.inputs.map(\.declaration.name))")
         }
-        let types = try inputTypes(inputs.mapValues { ($0.shape, $0.dtype) })
+        var inputs = inputs
+        if prepared.widensInputs {
+            for (k, t) in inputs where t.dtype == .float32 { inputs[k] = t.converted(to: .float64) }
+        } else if let r = prepared.inputRounding {
+            for (k, t) in inputs where t.dtype == .float32 {
+                let copy = t.copied()
+                Simulate.round(copy, to: r)
+                inputs[k] = copy
+            }
+        }
+        var substituteIDs: [Int: Tensor] = [:]
+        if !substitutes.isEmpty {
+            for (id, name) in graph.valueNames.enumerated() { if let t = substitutes[name] { substituteIDs[id] = t } }
+        }
+        let types = try inputTypes(inputs.mapValues { ($0.shape, $0.dtype) }, graph: graph)
         var valueInputs: [Int: Tensor] = [:]
         for (id, decl) in graph.inputs {
             let limit = plansWithAllValues ? Self.wholeValueLimit
@@ -111,7 +151,7 @@ public final class Session {
                 // of computed shape) needs them: from now on every run is planned with all the
                 // graph inputs' values, and re-planned when they change.
                 plansWithAllValues = true
-                return try run(inputs)
+                return try run(inputs, substitutes: substitutes)
             }
             if plans.count >= 8 { plans.removeAll() }
             plans[signature] = plan
@@ -124,9 +164,29 @@ public final class Session {
             for (id, decl) in graph.inputs where options.taps.contains(decl.name) { captured[decl.name] = tensors[id]?.copied() }
             for (id, t) in plan.folded where options.taps.contains(graph.valueNames[id]) { captured[graph.valueNames[id]] = t.copied() }
         }
-        for step in plan.steps {
+        for (stepIndex, step) in plan.steps.enumerated() {
             let node = graph.nodes[step.node]
-            let args = step.inputs.map { $0.flatMap { tensors[$0] } }
+            var args = step.inputs.map { $0.flatMap { tensors[$0] } }
+            if !substituteIDs.isEmpty {
+                for (k, input) in step.inputs.enumerated() {
+                    guard let id = input, let s = substituteIDs[id], let t = plan.types[id] else { continue }
+                    guard s.shape == t.shape else {
+                        throw ExecutionError(node: node.name, op: node.layer.opType, "the substitute for '\(graph.valueNames[id])' has shape \(s.shape), the value has \(t.shape)")
+                    }
+                    args[k] = s.dtype == t.dtype ? s : s.converted(to: t.dtype)
+                }
+            }
+            for (k, scale) in prepared.inputScales[step.node] {
+                guard k < args.count, let a = args[k], a.dtype == .float32, let id = step.inputs[k] else { continue }
+                let key = stepIndex * 4 + k
+                let q = quantizedBuffers[key].flatMap { $0.shape == a.shape ? $0 : nil } ?? Tensor(zeros: a.shape)
+                quantizedBuffers[key] = q
+                let clipped = Simulate.fakeQuantize(a, into: q, scale: scale)
+                let name = graph.valueNames[id]
+                clippingCounts[name, default: (0, 0)].clipped += clipped
+                clippingCounts[name, default: (0, 0)].total += a.count
+                args[k] = q
+            }
             switch step.kind {
             case .alias:
                 guard let src = args[0], let t = plan.types[step.outputs[0]] else {
@@ -148,6 +208,9 @@ public final class Session {
                     profile[key, default: (0, 0)].count += 1
                     nodeProfile[node.name, default: 0] += dt
                 }
+                if let r = prepared.rounding[step.node] {
+                    for out in outs where out.dtype == .float32 { roundingCounts[node.name, default: RoundingCounts()] += Simulate.round(out, to: r) }
+                }
             }
             if options.taps != .none {
                 for id in step.outputs where options.taps.contains(graph.valueNames[id]) {
@@ -165,9 +228,9 @@ public final class Session {
     }
 
     /// Checks inputs against the declarations; returns their types by value id.
-    func inputTypes(_ inputs: [String: ([Int], DType?)]) throws -> [Int: TensorType] {
+    func inputTypes(_ inputs: [String: ([Int], DType?)], graph: Graph? = nil) throws -> [Int: TensorType] {
         var types: [Int: TensorType] = [:]
-        for (id, decl) in model.graph.inputs {
+        for (id, decl) in (graph ?? model.graph).inputs {
             guard let (shape, dtype) = inputs[decl.name] else {
                 throw ExecutionError("graph input '\(decl.name)' (\(decl)) was not given")
             }
@@ -191,7 +254,7 @@ public final class Session {
     }
 
     func plan(for types: [Int: TensorType], values: [Int: Tensor] = [:]) throws -> Plan {
-        let graph = model.graph
+        let graph = try preparedGraph().graph
         let taps = options.taps
         return try Plan(
             graph: graph, inputTypes: types, inputValues: values, fuse: options.fuseActivations,

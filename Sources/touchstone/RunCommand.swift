@@ -24,6 +24,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Seed for random inputs.")
     var seed: UInt64 = 0
 
+    @OptionGroup var precision: PrecisionOptions
+
     func run() throws {
         let url = URL(fileURLWithPath: model)
         let m = try Model(contentsOf: url)
@@ -34,11 +36,22 @@ struct RunCommand: ParsableCommand {
             feeds[decl.name] = Tensor.random(shape: shape, dtype: decl.dtype, seed: seed &+ UInt64(feeds.count))
             print("input \(decl.name): not given; using seeded random \(decl.dtype)\(shape) (seed \(seed &+ UInt64(feeds.count - 1)))")
         }
-        let session = Session(model: m, options: SessionOptions(threads: threads))
+        let policy = try precision.policy(for: m)
+        let session = Session(model: m, options: SessionOptions(threads: threads, policy: policy))
         let start = Date()
         let outputs = try session.run(feeds)
         let ms = Date().timeIntervalSince(start) * 1000
-        print(String(format: "ran %@ in %.1f ms (%d thread%@)", url.lastPathComponent, ms, threads, threads == 1 ? "" : "s"))
+        let formats = policy.nodePrecision.isEmpty ? "\(policy.precision)" : "\(policy.precision), \(policy.nodePrecision.count) node override\(policy.nodePrecision.count == 1 ? "" : "s")"
+        print(String(format: "ran %@ in %.1f ms (%d thread%@, %@)", url.lastPathComponent, ms, threads, threads == 1 ? "" : "s", formats))
+        let rounding = session.roundingCounts.values.reduce(into: RoundingCounts()) { $0 += $1 }
+        if rounding.overflows > 0 || rounding.flushedToZero > 0 || rounding.subnormals > 0 {
+            print("rounding to \(policy.precision): \(rounding.overflows) overflowed to inf, \(rounding.flushedToZero) flushed to zero, \(rounding.subnormals) subnormal, of \(rounding.total) values")
+        }
+        let clipped = session.clippingCounts.values.reduce(0) { $0 + $1.clipped }
+        if !session.clippingCounts.isEmpty {
+            let total = session.clippingCounts.values.reduce(0) { $0 + $1.total }
+            print("INT8: \(clipped) of \(total) activation values beyond their calibrated range (clipped)")
+        }
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSONC
 import Touchstone
 
 /// The `touchstone` command-line tool.
@@ -11,7 +12,10 @@ struct TouchstoneCommand: ParsableCommand {
         commandName: "touchstone",
         abstract: "A CPU reference inference runtime: run, inspect and benchmark ONNX models.",
         discussion: "With no subcommand, runs the bundled default model on its bundled sample input and checks the result.",
-        subcommands: [RunCommand.self, InspectCommand.self, VerifyCommand.self, ConformanceCommand.self, BenchCommand.self, DefaultCommand.self])
+        subcommands: [
+            RunCommand.self, InspectCommand.self, VerifyCommand.self, ConformanceCommand.self, CalibrateCommand.self, ReportCommand.self,
+            BenchCommand.self, DefaultCommand.self,
+        ])
 
     func run() throws {
         let demo = try DefaultCommand.parse([])
@@ -32,7 +36,8 @@ struct TouchstoneCommand: ParsableCommand {
             }
             let message: String
             switch error {
-            case let e as CustomStringConvertible where error is LoadError || error is ExecutionError || error is TensorFileError || error is UsageError:
+            case let e as CustomStringConvertible where error is LoadError || error is ExecutionError || error is TensorFileError || error is UsageError
+                || error is CalibrationError || error is JSONError:
                 message = e.description
             default:
                 message = fullMessage(for: error)

@@ -1,0 +1,100 @@
+/// Reduced-precision formats simulated in float32 storage.
+public enum ReducedFormat: Sendable, Equatable {
+    case float16, bfloat16
+}
+
+/// What rounding a tensor to a reduced format did to it.
+public struct RoundingCounts: Sendable, Equatable {
+    /// Values rounded.
+    public var total = 0
+    /// Finite values that became ±infinity (beyond 65504 for float16).
+    public var overflows = 0
+    /// Non-zero values that became zero.
+    public var flushedToZero = 0
+    /// Values whose result is subnormal in the format.
+    public var subnormals = 0
+    /// Infinities and NaNs in the result.
+    public var nonFinite = 0
+
+    public init() {}
+
+    public static func += (a: inout RoundingCounts, b: RoundingCounts) {
+        a.total += b.total
+        a.overflows += b.overflows
+        a.flushedToZero += b.flushedToZero
+        a.subnormals += b.subnormals
+        a.nonFinite += b.nonFinite
+    }
+}
+
+/// The kernels of simulated reduced precision: rounding to float16/bfloat16 and TensorRT-style
+/// symmetric INT8 quantize-dequantize, all on float32 tensors.
+public enum Simulate {
+    /// Rounds one value to the nearest float16 (ties to even), returned as a Float.
+    @inlinable public static func half(_ x: Float) -> Float { Float(Float16(x)) }
+
+    /// Rounds one value to the nearest bfloat16 (ties to even), returned as a Float.
+    @inlinable public static func bfloat(_ x: Float) -> Float { BFloat16(x).floatValue }
+
+    /// Rounds every value of a float32 tensor in place and counts overflows and underflows.
+    @discardableResult
+    public static func round(_ t: Tensor, to format: ReducedFormat) -> RoundingCounts {
+        precondition(t.dtype == .float32, "Simulate.round works on float32 tensors")
+        let p = t.storage.base.assumingMemoryBound(to: Float.self)
+        var c = RoundingCounts()
+        c.total = t.count
+        // float16's smallest normal is 2^-14; bfloat16 shares float32's exponent range.
+        let smallestNormal: Float = format == .float16 ? 0x1p-14 : Float.leastNormalMagnitude
+        for i in 0..<t.count {
+            let x = p[i]
+            let r = format == .float16 ? half(x) : bfloat(x)
+            p[i] = r
+            if !r.isFinite {
+                c.nonFinite += 1
+                if x.isFinite { c.overflows += 1 }
+            } else if r == 0 {
+                if x != 0 { c.flushedToZero += 1 }
+            } else if r.magnitude < smallestNormal {
+                c.subnormals += 1
+            }
+        }
+        return c
+    }
+
+    /// One value quantized to int8 with `scale` (round half to even, clamp to [−128, 127]) and
+    /// dequantized: TensorRT's symmetric quantization with zero point 0.
+    @inlinable public static func fakeQuantize(_ x: Float, scale: Float) -> Float {
+        let q = (x / scale).rounded(.toNearestOrEven)
+        // NaN stays NaN through min/max here, as in QuantizeLinear's saturation of a float.
+        return Swift.min(Swift.max(q, -128), 127) * scale
+    }
+
+    /// Quantize-dequantize of a float32 tensor with one scale, from `source` into `destination`.
+    /// Returns how many values fell outside the range (were clipped).
+    @discardableResult
+    public static func fakeQuantize(_ source: Tensor, into destination: Tensor, scale: Float) -> Int {
+        let s = UnsafePointer(source.storage.base.assumingMemoryBound(to: Float.self))
+        let d = destination.storage.base.assumingMemoryBound(to: Float.self)
+        var clipped = 0
+        for i in 0..<source.count {
+            let q = (s[i] / scale).rounded(.toNearestOrEven)
+            if q > 127 || q < -128 { clipped += 1 }
+            d[i] = Swift.min(Swift.max(q, -128), 127) * scale
+        }
+        return clipped
+    }
+
+    /// Per-channel symmetric quantize-dequantize of a weight: the scale of channel `c` along `axis`
+    /// is `max|w_c| / 127` (a channel of zeros keeps scale 1 and stays zero).
+    public static func fakeQuantizePerChannel(_ weight: Tensor, axis: Int) -> (values: Tensor, scales: [Float]) {
+        let w = weight.scalars(as: Float.self)
+        let channels = weight.shape[axis]
+        let inner = weight.shape[(axis + 1)...].reduce(1, *)
+        var amax = [Float](repeating: 0, count: channels)
+        for i in 0..<w.count { let c = (i / inner) % channels; amax[c] = Swift.max(amax[c], w[i].magnitude) }
+        let scales = amax.map { $0 > 0 ? $0 / 127 : 1 }
+        var out = w
+        for i in 0..<w.count { out[i] = fakeQuantize(w[i], scale: scales[(i / inner) % channels]) }
+        return (Tensor(shape: weight.shape, scalars: out), scales)
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Touchstone
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "How much accuracy a model loses in FP16, BF16 or INT8, and which layers are to blame.",
+        discussion: """
+            Runs the model over the data in FP64, FP32 and each reduced precision (simulated) and writes report.json, \
+            layers.csv and report.html: per layer local and accumulated error, per output top-1 agreement, KL divergence \
+            and errors (accuracy with --labels), INT8 sensitivity per layer and, with --target, the layers to keep in FP32. \
+            Exit code 1 when a --fail-if bound holds.
+            """)
+
+    @Argument(help: "The model file (.onnx or Keras .json).")
+    var model: String
+
+    @Option(help: "Directory of samples: one .npy per sample or .npz keyed by input name.")
+    var data: String
+
+    @Option(help: "Labels in sample order: a .npy of integers or a text file with one per line.")
+    var labels: String?
+
+    @Option(help: "Reduced precisions to compare with FP32, comma-separated (fp16, bf16, int8).")
+    var precisions: String = "fp16,int8"
+
+    @Option(help: "INT8 calibration method over the data: minmax, percentile, entropy or mse.")
+    var method: String = "entropy"
+
+    @Option(help: "The percentile for --method percentile.")
+    var percentile: Double = 99.99
+
+    @Option(help: "INT8 ranges from a calibration cache (TensorRT text or Touchstone JSON) instead of calibrating.")
+    var calibration: String?
+
+    @Option(help: "Directory for report.json, layers.csv and report.html.")
+    var out: String = "touchstone-report"
+
+    @Option(help: ArgumentHelp("Exit with code 1 when a bound holds, e.g. \"top1_drop>0.01\" or \"int8.sqnr_db<20\" (comma-separated or repeated).", valueName: "BOUND"))
+    var failIf: [String] = []
+
+    @Option(help: ArgumentHelp("Find the layers to keep in FP32 so that INT8 meets this, e.g. \"top1_drop<=0.005\".", valueName: "BOUND"))
+    var target: String?
+
+    @Option(help: "Samples for the per-layer INT8 sensitivity runs (0 to skip them).")
+    var sensitivitySamples: Int = 64
+
+    @Option(help: "Use at most this many samples.")
+    var limit: Int?
+
+    @Option(help: "Threads for Touchstone and OpenBLAS.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        let url = URL(fileURLWithPath: model)
+        let m = try Model(contentsOf: url)
+        let samples = try SampleSet(directory: URL(fileURLWithPath: data), model: m)
+        var options = ReportOptions()
+        options.precisions = try precisions.split(separator: ",").map { item -> NumericFormat in
+            guard let f = NumericFormat(rawValue: item.trimmingCharacters(in: .whitespaces).lowercased()), f != .fp64 else {
+                throw UsageError("--precisions '\(item)' is not one of fp32, fp16, bf16, int8")
+            }
+            return f
+        }
+        guard let cm = CalibrationMethod(rawValue: method) else { throw UsageError("--method '\(method)' is not one of minmax, percentile, entropy, mse") }
+        options.method = cm
+        options.percentile = percentile
+        options.threads = threads
+        options.sensitivitySamples = max(0, sensitivitySamples)
+        if let limit { guard limit >= 1 else { throw UsageError("--limit must be at least 1") }; options.limit = limit }
+        if let labels { options.labels = try samples.labels(from: URL(fileURLWithPath: labels)) }
+        if let calibration { options.calibration = try CalibrationCache(contentsOf: URL(fileURLWithPath: calibration)) }
+        let bounds = try failIf.flatMap { $0.split(separator: ",").map(String.init) }.map { try MetricBound($0) }
+        if let target { options.target = try MetricBound(target) }
+        let bar = ProgressBar()
+        let report = try PrecisionReport.make(model: m, name: url.lastPathComponent, data: samples, options: options) { bar.update($0, $1, $2) }
+        print(report.table(), terminator: "")
+        let dir = URL(fileURLWithPath: out)
+        try report.write(to: dir)
+        print(String(format: "report: %@ (also report.json, layers.csv; %.1f s)", dir.appendingPathComponent("report.html").path, report.seconds))
+        let failures = report.failures(bounds)
+        if !failures.isEmpty {
+            throw CheckFailed(message: failures.map { "\($0.1): \($0.0.metric) = \(String(format: "%.4g", $0.2)) breaks --fail-if \($0.0)" }.joined(separator: "; "))
+        }
+    }
+}
