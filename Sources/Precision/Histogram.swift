@@ -156,7 +156,7 @@ public struct MagnitudeHistogram: Sendable, Equatable {
     }
 
     /// The mean of (x − step·round(x/step))² for x uniform on [lo, hi].
-    static func meanRoundingError(_ lo: Double, _ hi: Double, step s: Double) -> Double {
+    public static func meanRoundingError(_ lo: Double, _ hi: Double, step s: Double) -> Double {
         // G(x) = ∫ from −s/2 to x of (t − s·round(t/s))² dt. Writing x = −s/2 + m·s + r with
         // 0 ≤ r < s: each whole period adds s³/12, and within a period the error runs from −s/2
         // to r − s/2.

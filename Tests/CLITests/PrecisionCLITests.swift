@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+
+/// Headless Chromium, when installed (Debian's `chromium` package; `.ci/install-deps --browser`).
+let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+/// Runs a program with a time limit; returns its exit code and standard output.
+func runProgram(_ path: String, _ args: [String], timeout: TimeInterval) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    if p.isRunning { p.terminate() }
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@Suite("touchstone calibrate and report", .enabled(if: FileManager.default.isExecutableFile(atPath: touchstone.path), "the touchstone executable is not built beside the tests"))
+struct PrecisionCLITests {
+    let digits = "ModelZoo/models/digits_cnn.onnx"
+    let samples = "ModelZoo/data/digits_samples"
+
+    func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-precision-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Sharded calibration (two passes of two shards, merged) writes the very cache one process does.
+    /// Every run uses one thread: FP32 kernels split over threads may differ in the last bit.
+    @Test(arguments: ["entropy", "minmax"]) func shardsMergeIntoTheSingleProcessCache(method: String) throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        var (code, _, err) = try cli(["calibrate", digits, "--data", samples, "--method", method, "--cache", path("single.cache"), "--threads", "1"])
+        #expect(code == 0, "\(err)")
+        for i in 0..<2 {
+            (code, _, err) = try cli(["calibrate", digits, "--data", samples, "--method", method, "--shard", "\(i)/2", "--cache", path("max\(i).json"), "--threads", "1"])
+            #expect(code == 0, "\(err)")
+        }
+        (code, _, err) = try cli(["calibrate", "merge", path("max0.json"), path("max1.json"), "--method", method, "--cache", path(method == "minmax" ? "sharded.cache" : "ranges.json")])
+        #expect(code == 0, "\(err)")
+        if method != "minmax" {
+            for i in 0..<2 {
+                (code, _, err) = try cli(["calibrate", digits, "--data", samples, "--method", method, "--shard", "\(i)/2", "--ranges", path("ranges.json"), "--cache", path("hist\(i).json"), "--threads", "1"])
+                #expect(code == 0, "\(err)")
+            }
+            (code, _, err) = try cli(["calibrate", "merge", path("hist1.json"), path("hist0.json"), "--method", method, "--cache", path("sharded.cache")])
+            #expect(code == 0, "\(err)")
+        }
+        let single = try String(contentsOfFile: path("single.cache"), encoding: .utf8)
+        let sharded = try String(contentsOfFile: path("sharded.cache"), encoding: .utf8)
+        #expect(single == sharded)
+        #expect(single.hasPrefix(method == "entropy" ? "TRT-8601-EntropyCalibration2\n" : "TRT-8601-MinMaxCalibration\n"))
+        #expect(single.split(separator: "\n").count == 5)  // header + the 4 quantized activations
+        // The cache drives an INT8 run.
+        (code, _, err) = try cli(["run", digits, "--precision", "int8", "--calibration", path("single.cache"), "--input", "images=ModelZoo/data/digits_cnn/input_images.npy"])
+        #expect(code == 0, "\(err)")
+    }
+
+    @Test func aCacheNamingUnknownTensorsIsRefused() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = dir.appendingPathComponent("bad.cache")
+        try "TRT-8601-EntropyCalibration2\nimages: 3c010204\nno such tensor: 3c010204\n".write(to: cache, atomically: true, encoding: .utf8)
+        let (code, _, err) = try cli(["run", digits, "--precision", "int8", "--calibration", cache.path])
+        #expect(code == 2)
+        #expect(err.contains("'no such tensor'") && err.contains("not in the model"))
+    }
+
+    @Test func reportWritesItsFilesAndGatesOnBounds() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["report", digits, "--data", samples, "--labels", "ModelZoo/data/digits_labels.txt", "--out", dir.path, "--sensitivity-samples", "32", "--target", "top1_drop<=0"]
+        let (code, out, err) = try cli(common + ["--fail-if", "top1_drop>0.05"])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("fp16") && out.contains("int8") && out.contains("report.html"))
+        for f in ["report.json", "layers.csv", "report.html"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)")
+        }
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("report.json"))) as? [String: Any]
+        let precisions = json?["precisions"] as? [String: [String: Any]]
+        let fp32 = precisions?["fp32"]?["accuracy"] as? Double, fp16 = precisions?["fp16"]?["accuracy"] as? Double
+        let int8 = precisions?["int8"]?["accuracy"] as? Double
+        // The trained model: FP16 within a fraction of a percent of FP32, INT8 close.
+        #expect(fp32.map { $0 > 0.95 } == true)
+        #expect(fp16 != nil && fp32 != nil && abs(fp16! - fp32!) < 0.005)
+        #expect(int8 != nil && fp32 != nil && fp32! - int8! < 0.03)
+        let sensitivity = json?["sensitivity"] as? [String: Any]
+        #expect((sensitivity?["layers"] as? [Any])?.count == 4)
+        let csv = try String(contentsOf: dir.appendingPathComponent("layers.csv"), encoding: .utf8)
+        #expect(csv.hasPrefix("index,node,op,output,precision"))
+        // A bound that holds makes the exit code 1 and says which.
+        let (failCode, _, failErr) = try cli(common + ["--precisions", "int8", "--fail-if", "int8.top1_agreement<=1"])
+        #expect(failCode == 1)
+        #expect(failErr.contains("top1_agreement"))
+    }
+
+    @Test(.enabled(if: chromium != nil, "chromium is not installed (.ci/install-deps --browser installs it)"))
+    func reportHTMLDrawsItsPlotsInABrowser() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (code, _, err) = try cli(["report", digits, "--data", samples, "--out", dir.path, "--limit", "40", "--sensitivity-samples", "8", "--precisions", "fp16,bf16,int8"])
+        #expect(code == 0, "\(err)")
+        let html = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
+        let plots = html.components(separatedBy: "<svg class=\"plot").count - 1
+        #expect(plots >= 6)  // SQNR bars, depth plot, 4 activation histograms
+        let (browserCode, dom) = try runProgram(
+            chromium ?? "", ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", dir.appendingPathComponent("report.html").absoluteString], timeout: 120)
+        #expect(browserCode == 0)
+        // The page's own check ran in the browser: every plot has a drawn, non-empty box.
+        #expect(dom.contains("data-plots-drawn=\"\(plots)\""), "\(dom.prefix(300))")
+        #expect(dom.contains("<polyline") && dom.contains("plot-histogram"))
+    }
+}

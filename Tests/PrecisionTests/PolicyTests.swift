@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import Touchstone
+
+/// A one-Conv graph (3×3, pad 1, stride 2, bias) followed by Relu: x → conv → y.
+func convGraph(weight: Tensor, bias: Tensor) throws -> Model {
+    let window = try WindowAttributes(kernelShape: [3, 3], strides: [2, 2], dilations: nil, pads: [1, 1, 1, 1], autoPad: .notSet)
+    let conv = try Conv(window: window, group: 1, weight: weight)
+    let names = ["x", "w", "b", "conv", "y"]
+    let graph = Graph(
+        valueNames: names, constants: [1: weight, 2: bias],
+        nodes: [
+            Node(name: "conv", layer: conv, inputs: [0, 1, 2], outputs: [3]),
+            Node(name: "relu", layer: ActivationLayer(.relu), inputs: [3], outputs: [4]),
+        ],
+        inputs: [(0, ValueDeclaration(name: "x", dtype: .float32, dimensions: [.fixed(2), .fixed(3), .fixed(9), .fixed(7)]))],
+        outputs: [(4, ValueDeclaration(name: "y", dtype: .float32, dimensions: nil))])
+    return Model(graph: graph, format: "test", source: nil, opset: nil)
+}
+
+/// The naive convolution of the graph above, every sum in Double, then Relu.
+func naiveConvRelu(_ x: [Double], _ w: [Double], _ b: [Double]) -> [Double] {
+    let (n, c, h, wd, m) = (2, 3, 9, 7, 4)
+    let (oh, ow) = ((h + 2 - 3) / 2 + 1, (wd + 2 - 3) / 2 + 1)
+    var y = [Double](repeating: 0, count: n * m * oh * ow)
+    for i in 0..<n { for o in 0..<m { for yy in 0..<oh { for xx in 0..<ow {
+        var acc = b[o]
+        for ci in 0..<c { for ky in 0..<3 { for kx in 0..<3 {
+            let iy = yy * 2 - 1 + ky, ix = xx * 2 - 1 + kx
+            guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+            acc += x[((i * c + ci) * h + iy) * wd + ix] * w[((o * c + ci) * 3 + ky) * 3 + kx]
+        } } }
+        y[((i * m + o) * oh + yy) * ow + xx] = max(0, acc)
+    } } } }
+    return y
+}
+
+@Suite("execution policies")
+struct PolicyTests {
+    let weight = Tensor.random(shape: [4, 3, 3, 3], dtype: .float32, seed: 11)
+    let bias = Tensor.random(shape: [4], dtype: .float32, seed: 12)
+    let x = Tensor.random(shape: [2, 3, 9, 7], dtype: .float32, seed: 13)
+
+    func run(_ policy: ExecutionPolicy) throws -> [Double] {
+        let model = try convGraph(weight: weight, bias: bias)
+        let out = try Session(model: model, options: SessionOptions(threads: 1, policy: policy)).run(["x": x])
+        return try #require(out["y"]).doubles()
+    }
+
+    @Test func fp64ComputesInDouble() throws {
+        let got = try run(ExecutionPolicy(precision: .fp64))
+        let want = naiveConvRelu(x.doubles(), weight.doubles(), bias.doubles())
+        // Both sum in Double (in other orders): agreement to ~1e-15 relative, far beyond FP32's 1e-7.
+        for (g, w) in zip(got, want) { #expect(abs(g - w) <= 1e-13 * max(1, abs(w))) }
+        let model = try convGraph(weight: weight, bias: bias)
+        let out = try Session(model: model, options: SessionOptions(policy: ExecutionPolicy(precision: .fp64))).run(["x": x])
+        #expect(out["y"]?.dtype == .float64)
+    }
+
+    @Test func fp16RoundsWeightsInputsAndOutputs() throws {
+        let got = try run(ExecutionPolicy(precision: .fp16))
+        func half(_ t: Tensor) -> [Double] { t.scalars(as: Float.self).map { Double(Float(Float16($0))) } }
+        // Sums in FP32 in Touchstone, Double here: the difference is far below half an FP16 step,
+        // so after rounding both to FP16 they differ by at most one FP16 unit.
+        let want = naiveConvRelu(half(x), half(weight), half(bias)).map { Double(Float(Float16(Float($0)))) }
+        for (g, w) in zip(got, want) {
+            #expect(Double(Float(Float16(Float(g)))) == g, "the output is an FP16 value")
+            #expect(abs(g - w) <= Double(Float16(Float(w)).ulp))
+        }
+        #expect(got != (try run(.fp32)))
+    }
+
+    @Test func int8QuantizesActivationsPerTensorAndWeightsPerChannel() throws {
+        let amax: Float = 2.5
+        let got = try run(ExecutionPolicy(precision: .int8, activationRanges: ["x": amax]))
+        let s = amax / 127
+        let xq = x.scalars(as: Float.self).map { Double(min(max(($0 / s).rounded(.toNearestOrEven), -128), 127) * s) }
+        let w = weight.scalars(as: Float.self)
+        var wq = [Double](repeating: 0, count: w.count)
+        for o in 0..<4 {
+            let ch = w[(o * 27)..<((o + 1) * 27)]
+            let sw = (ch.map(\.magnitude).max() ?? 1) / 127
+            for k in 0..<27 { wq[o * 27 + k] = Double(min(max((w[o * 27 + k] / sw).rounded(.toNearestOrEven), -128), 127) * sw) }
+        }
+        let want = naiveConvRelu(xq, wq, bias.doubles())
+        for (g, v) in zip(got, want) { #expect(abs(g - v) <= 1e-5 * max(1, abs(v))) }
+        // Values beyond amax are clipped: the run differs from FP32 by more than rounding.
+        #expect(got != (try run(.fp32)))
+    }
+
+    @Test func nodeOverrideKeepsALayerInFP32() throws {
+        let fp32 = try run(.fp32)
+        let kept = try run(ExecutionPolicy(precision: .int8, nodePrecision: ["conv": .fp32]))
+        #expect(kept == fp32)
+    }
+
+    @Test func int8WithoutRangesSaysWhichTensors() throws {
+        do {
+            _ = try run(ExecutionPolicy(precision: .int8))
+            Issue.record("expected an error")
+        } catch let e as ExecutionError {
+            #expect(e.description.contains("'x'") && e.description.contains("calibrat"))
+        }
+    }
+
+    @Test func localRunsReadSubstitutedInputs() throws {
+        let model = try convGraph(weight: weight, bias: bias)
+        let session = Session(model: model, options: SessionOptions(threads: 1, fuseActivations: false, taps: .all))
+        let zero = Tensor(zeros: [2, 4, 5, 4])
+        let out = try session.run(["x": x], substitutes: ["conv": zero])
+        // Relu reads the substitute (zeros), not the convolution's output.
+        #expect(out["y"]?.doubles().allSatisfy { $0 == 0 } == true)
+        #expect(session.tapped["conv"]?.doubles().contains { $0 != 0 } == true)
+    }
+}
