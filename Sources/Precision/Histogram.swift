@@ -72,18 +72,26 @@ public struct MagnitudeHistogram: Sendable, Equatable {
         for i in counts.indices { counts[i] += other.counts[i] }
     }
 
-    /// The `p`-th percentile (0–100) of the magnitudes: the upper edge of the bin where the
-    /// cumulative count reaches p% of the values.
+    /// The `p`-th percentile (0–100) of the magnitudes with linear interpolation between ranks
+    /// (numpy's default): rank r = p/100 · (n − 1), value = v⌊r⌋ + frac(r)·(v⌊r⌋+1 − v⌊r⌋), each
+    /// v taken at the middle of its bin (the largest value is the range itself), so the result is
+    /// within half a bin of the exact one.
     public func percentile(_ p: Double) -> Float {
         let total = self.total
         guard total > 0 else { return 0 }
-        let target = Double(total) * p / 100
-        var cumulative = 0
-        for (i, c) in counts.enumerated() {
-            cumulative += c
-            if Double(cumulative) >= target { return Float(Double(i + 1) * binWidth) }
+        let r = Swift.min(Swift.max(p, 0), 100) / 100 * Double(total - 1)
+        let k = Int(r.rounded(.down)), frac = r - Double(k)
+        func value(atRank rank: Int) -> Double {
+            if rank >= total - 1 { return Double(range) }
+            var cumulative = 0
+            for (i, c) in counts.enumerated() {
+                cumulative += c
+                if cumulative > rank { return (Double(i) + 0.5) * binWidth }
+            }
+            return Double(range)
         }
-        return range
+        let lo = value(atRank: k)
+        return Float(frac == 0 ? lo : lo + frac * (value(atRank: k + 1) - lo))
     }
 
     /// TensorRT's EntropyCalibration2 as NVIDIA has published it: the zero bin's count replaced by
