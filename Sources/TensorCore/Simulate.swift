@@ -75,11 +75,26 @@ public enum Simulate {
     public static func fakeQuantize(_ source: Tensor, into destination: Tensor, scale: Float) -> Int {
         let s = UnsafePointer(source.storage.base.assumingMemoryBound(to: Float.self))
         let d = destination.storage.base.assumingMemoryBound(to: Float.self)
+        let n = source.count
         var clipped = 0
-        for i in 0..<source.count {
+        var i = 0
+        // 16 lanes at a time: the same division, rounding and clamp as the scalar form.
+        let vs = SIMD16<Float>(repeating: scale), lo = SIMD16<Float>(repeating: -128), hi = SIMD16<Float>(repeating: 127)
+        var outside = SIMD16<Int32>(repeating: 0)
+        while i + 16 <= n {
+            let x = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD16<Float>.self)
+            let q = (x / vs).rounded(.toNearestOrEven)
+            outside &+= SIMD16<Int32>(repeating: 0).replacing(with: 1, where: (q .> hi) .| (q .< lo))
+            let c = q.replacing(with: hi, where: q .> hi).replacing(with: lo, where: q .< lo)
+            UnsafeMutableRawPointer(d + i).storeBytes(of: c * vs, as: SIMD16<Float>.self)
+            i += 16
+        }
+        clipped += Int(outside.wrappedSum())
+        while i < n {
             let q = (s[i] / scale).rounded(.toNearestOrEven)
             if q > 127 || q < -128 { clipped += 1 }
             d[i] = Swift.min(Swift.max(q, -128), 127) * scale
+            i += 1
         }
         return clipped
     }

@@ -15,6 +15,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = 1
 
+    @OptionGroup var precision: PrecisionOptions
+
     @Option(help: "Timed runs.")
     var runs: Int = 10
 
@@ -51,7 +53,7 @@ struct BenchCommand: ParsableCommand {
             }
             feeds[d.name] = Tensor.random(shape: shape, dtype: d.dtype, seed: UInt64(i))
         }
-        let session = Session(model: m, options: SessionOptions(threads: threads, profile: profile))
+        let session = Session(model: m, options: SessionOptions(threads: threads, profile: profile, policy: try precision.policy(for: m)))
         for _ in 0..<warmup { _ = try session.run(feeds) }
         var lat: [Double] = []
         for _ in 0..<runs {

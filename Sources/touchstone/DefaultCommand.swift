@@ -11,6 +11,9 @@ struct DefaultCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "Where the precision report on the labelled samples goes (empty to skip the report).")
+    var reportOut: String = "touchstone-report"
+
     func run() throws {
         guard let root = ModelZoo.locate() else {
             throw UsageError("cannot find the ModelZoo (ModelZoo/manifest.json); run from the repository root or set TOUCHSTONE_MODELZOO")
@@ -60,5 +63,27 @@ struct DefaultCommand: ParsableCommand {
         }
         if !ok { throw CheckFailed(message: "the bundled model's outputs do not match the stored expected outputs") }
         print("touchstone: OK — the results match the stored onnxruntime outputs")
+        try precisionReport(root: root)
+    }
+
+    /// The precision report on the bundled samples (ModelZoo/data/digits_samples): FP32 against
+    /// FP64, FP16 and INT8 (entropy calibration) against FP32.
+    func precisionReport(root: URL) throws {
+        let samples = root.appendingPathComponent("data/digits_samples"), labels = root.appendingPathComponent("data/digits_labels.txt")
+        guard !reportOut.isEmpty, FileManager.default.fileExists(atPath: samples.path) else { return }
+        let model = try Model(contentsOf: root.appendingPathComponent("models/digits_cnn.onnx"))
+        let data = try SampleSet(directory: samples, model: model)
+        var options = ReportOptions()
+        options.precisions = [.fp16, .int8]
+        options.labels = try data.labels(from: labels)
+        options.threads = threads
+        options.sensitivitySamples = 0
+        print("touchstone: how much accuracy FP16 and INT8 (simulated, entropy calibration) lose on \(data.count) labelled samples:")
+        let bar = ProgressBar()
+        let report = try PrecisionReport.make(model: model, name: "digits_cnn.onnx", data: data, options: options) { bar.update($0, $1, $2) }
+        print(report.table(worst: 3), terminator: "")
+        let dir = URL(fileURLWithPath: reportOut)
+        try report.write(to: dir)
+        print("touchstone: the HTML report is \(dir.appendingPathComponent("report.html").path) (touchstone report MODEL --data DIR makes one for any model)")
     }
 }
