@@ -100,7 +100,7 @@ public struct ConvTranspose: Layer {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let g = try geometry(x.shape, w.shape)
         if isFloat64([x, w, inputs.count > 2 ? inputs[2] : nil], outputs[0]) {
-            Float64Kernels.convTranspose(input: x, weight: w, bias: inputs.count > 2 ? inputs[2] : nil, output: outputs[0], geometry: g)
+            TransposedConv.reference(input: x, weight: w, bias: inputs.count > 2 ? inputs[2] : nil, output: outputs[0], geometry: g, as: Double.self)
             return
         }
         try withFloat32([x, w, inputs.count > 2 ? inputs[2] : nil], outputs[0]) { f, y in

@@ -72,7 +72,7 @@ public struct Pool: Layer {
         if isFloat64([x], outputs[0]) {
             var cip = false
             if case .average(let c) = kind { cip = c }
-            Float64Kernels.pool2D(input: x, output: outputs[0], geometry: g, isMax: kind == .max, countIncludePad: cip)
+            Pool2D.reference(input: x, output: outputs[0], geometry: g, isMax: kind == .max, countIncludePad: cip, as: Double.self)
             return
         }
         try withFloat32([x], outputs[0]) { f, y in

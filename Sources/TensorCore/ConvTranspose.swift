@@ -126,10 +126,13 @@ public enum TransposedConv {
         }
     }
 
-    /// The naive reference twin: every input value times every tap, Double accumulation.
-    public static func reference(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: ConvTransposeGeometry) {
-        let x = input.scalars(as: Float.self), w = weight.scalars(as: Float.self)
-        let b = bias?.scalars(as: Float.self)
+    /// The naive reference twin: every input value times every tap, Double accumulation. Also
+    /// the FP64 policy's kernel, with `T` = Double (all tensors of that type).
+    public static func reference<T: BinaryFloatingPoint & TensorScalar>(
+        input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: ConvTransposeGeometry, as type: T.Type = Float.self
+    ) {
+        let x = input.scalars(as: T.self), w = weight.scalars(as: T.self)
+        let b = bias?.scalars(as: T.self)
         let cg = g.inChannels / g.groups, mg = g.outChannels / g.groups
         let q = g.outputPlane, k = g.kernelSize
         var acc = [Double](repeating: 0, count: g.batch * g.outChannels * q)
@@ -157,8 +160,8 @@ public enum TransposedConv {
                 }
             }
         }
-        output.withUnsafeMutableBufferPointer(as: Float.self) { out in
-            for i in 0..<acc.count { out[i] = Float(acc[i]) }
+        output.withUnsafeMutableBufferPointer(as: T.self) { out in
+            for i in 0..<acc.count { out[i] = T(acc[i]) }
         }
     }
 }

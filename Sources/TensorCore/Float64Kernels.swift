@@ -57,38 +57,6 @@ public enum Float64Kernels {
         }
     }
 
-    /// Transposed convolution (see `TransposedConv`), direct loops with Double sums.
-    public static func convTranspose(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: ConvTransposeGeometry) {
-        let x = input.scalars(as: Double.self), w = weight.scalars(as: Double.self)
-        let b = bias?.scalars(as: Double.self)
-        let cg = g.inChannels / g.groups, mg = g.outChannels / g.groups
-        let q = g.outputPlane, k = g.kernelSize
-        output.withUnsafeMutableBufferPointer(as: Double.self) { acc in
-            for n in 0..<g.batch {
-                for m in 0..<g.outChannels { for o in 0..<q { acc[(n * g.outChannels + m) * q + o] = b?[m] ?? 0 } }
-                for c in 0..<g.inChannels {
-                    let grp = c / cg
-                    for i in 0..<g.inputPlane {
-                        let pos = [i / (g.input[1] * g.input[2]), (i / g.input[2]) % g.input[1], i % g.input[2]]
-                        let xv = x[(n * g.inChannels + c) * g.inputPlane + i]
-                        for ml in 0..<mg {
-                            for t in 0..<k {
-                                let tap = [t / (g.kernel[1] * g.kernel[2]), (t / g.kernel[2]) % g.kernel[1], t % g.kernel[2]]
-                                var o = 0, inside = true
-                                for axis in 0..<3 {
-                                    let v = pos[axis] * g.strides[axis] - g.padBegin[axis] + tap[axis] * g.dilations[axis]
-                                    if v < 0 || v >= g.output[axis] { inside = false }
-                                    o = o * g.output[axis] + v
-                                }
-                                if inside { acc[(n * g.outChannels + grp * mg + ml) * q + o] += xv * w[(c * mg + ml) * k + t] }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// `y = alpha·op(a)·op(b) + beta·y` for rank-2 float64 tensors.
     public static func matmul(_ a: Tensor, _ b: Tensor, into y: Tensor, m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Double, beta: Double) {
         GEMM.gemm(
@@ -116,34 +84,6 @@ public enum Float64Kernels {
             GEMM.gemm(
                 transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: pb + ib * k * n, ldb: n,
                 beta: 0, c: py + i * m * n, ldc: n)
-        }
-    }
-
-    /// Max or average pooling of `[N·C, H, W]` planes (the rules of `Pool2D`).
-    public static func pool2D(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, isMax: Bool, countIncludePad: Bool) {
-        let x = UnsafePointer(input.storage.base.assumingMemoryBound(to: Double.self))
-        let out = output.storage.base.assumingMemoryBound(to: Double.self)
-        for p in 0..<g.planes {
-            for y in 0..<g.outHeight {
-                for xo in 0..<g.outWidth {
-                    var best = -Double.infinity, sum = 0.0, n = 0, padded = 0, nan = false
-                    for ky in 0..<g.kernelHeight {
-                        for kx in 0..<g.kernelWidth {
-                            let iy = y * g.strideH - g.padTop + ky * g.dilationH
-                            let ix = xo * g.strideW - g.padLeft + kx * g.dilationW
-                            if iy >= -g.padTop && iy < g.inHeight + g.padBottom && ix >= -g.padLeft && ix < g.inWidth + g.padRight { padded += 1 }
-                            guard iy >= 0, iy < g.inHeight, ix >= 0, ix < g.inWidth else { continue }
-                            let v = x[(p * g.inHeight + iy) * g.inWidth + ix]
-                            if v.isNaN { nan = true }
-                            best = Swift.max(best, v)
-                            sum += v
-                            n += 1
-                        }
-                    }
-                    let d = countIncludePad ? padded : n
-                    out[(p * g.outHeight + y) * g.outWidth + xo] = isMax ? (nan ? .nan : best) : (d == 0 ? 0 : sum / Double(d))
-                }
-            }
         }
     }
 

@@ -125,13 +125,16 @@ public enum Pool2D {
     }
 
     /// The naive reference twin of `max` and `average`: every tap tested against the bounds.
-    public static func reference(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, isMax: Bool, countIncludePad: Bool) {
-        let x = input.scalars(as: Float.self)
-        output.withUnsafeMutableBufferPointer(as: Float.self) { out in
+    /// Also the FP64 policy's pooling, with `T` = Double (input and output of that type).
+    public static func reference<T: BinaryFloatingPoint & TensorScalar>(
+        input: Tensor, output: Tensor, geometry g: Pool2DGeometry, isMax: Bool, countIncludePad: Bool, as type: T.Type = Float.self
+    ) {
+        let x = input.scalars(as: T.self)
+        output.withUnsafeMutableBufferPointer(as: T.self) { out in
             for p in 0..<g.planes {
                 for y in 0..<g.outHeight {
                     for xo in 0..<g.outWidth {
-                        var best = -Float.infinity, sum = 0.0, n = 0, padded = 0
+                        var best = -T.infinity, sum = 0.0, n = 0, padded = 0
                         var nan = false
                         for ky in 0..<g.kernelHeight {
                             for kx in 0..<g.kernelWidth {
@@ -147,7 +150,7 @@ public enum Pool2D {
                             }
                         }
                         let d = countIncludePad ? padded : n
-                        out[(p * g.outHeight + y) * g.outWidth + xo] = isMax ? (nan ? .nan : best) : (d == 0 ? 0 : Float(sum / Double(d)))
+                        out[(p * g.outHeight + y) * g.outWidth + xo] = isMax ? (nan ? .nan : best) : (d == 0 ? 0 : T(sum / Double(d)))
                     }
                 }
             }
