@@ -27,7 +27,7 @@ public enum Elementwise {
         case .float16, .bfloat16:
             // Computed in float32 and rounded once, as the node tests expect.
             let o32 = Tensor(zeros: out.shape, dtype: op.isComparison ? .bool : .float32)
-            run(op, a.converted(to: .float32), b.converted(to: .float32), o32, Float.self, nil)
+            run(op, a.converted(to: .float32), b.converted(to: .float32), o32, Float.self, op.isComparison ? nil : activation)
             o32.convert(into: out)
         case .int32: run(op, a, b, out, Int32.self, nil)
         case .int64: run(op, a, b, out, Int64.self, nil)
@@ -59,6 +59,8 @@ public enum Elementwise {
             }
             if let act = activation, T.self == Float.self {
                 out.withUnsafeMutableBufferPointer(as: Float.self) { act.apply($0.baseAddress!, count: $0.count) }
+            } else if let act = activation, T.self == Double.self {
+                out.withUnsafeMutableBufferPointer(as: Double.self) { p in for i in p.indices { p[i] = act.apply(p[i]) } }
             }
         }
     }

@@ -113,3 +113,27 @@ struct PolicyTests {
         #expect(session.tapped["conv"]?.doubles().contains { $0 != 0 } == true)
     }
 }
+
+@Suite("FP64 with fused activations")
+struct FusedFP64Tests {
+    /// x + c, then Relu: the runtime fuses the Relu into the Add; in FP64 the fused pass must
+    /// apply it too (it once did so for float32 only).
+    @Test func fusedAddReluMatchesDoubleArithmetic() throws {
+        let c = Tensor.random(shape: [4, 5], dtype: .float32, seed: 3)
+        let graph = Graph(
+            valueNames: ["x", "c", "s", "y"], constants: [1: c],
+            nodes: [
+                Node(name: "add", layer: BinaryLayer(.add, opType: "Add"), inputs: [0, 1], outputs: [2]),
+                Node(name: "relu", layer: ActivationLayer(.relu), inputs: [2], outputs: [3]),
+            ],
+            inputs: [(0, ValueDeclaration(name: "x", dtype: .float32, dimensions: [.fixed(4), .fixed(5)]))],
+            outputs: [(3, ValueDeclaration(name: "y", dtype: .float32, dimensions: nil))])
+        let model = Model(graph: graph, format: "test", source: nil, opset: nil)
+        let x = Tensor.random(shape: [4, 5], dtype: .float32, seed: 4)
+        let want = zip(x.doubles(), c.doubles()).map { max(0, $0 + $1) }
+        for fuse in [true, false] {
+            let out = try Session(model: model, options: SessionOptions(fuseActivations: fuse, policy: ExecutionPolicy(precision: .fp64))).run(["x": x])
+            #expect(out["y"]?.doubles() == want, "fused: \(fuse)")
+        }
+    }
+}
