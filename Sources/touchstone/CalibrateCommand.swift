@@ -27,11 +27,7 @@ struct CalibrateRun: ParsableCommand {
     @Option(help: "Directory of samples: one .npy per sample (single-input models) or .npz keyed by input name.")
     var data: String
 
-    @Option(help: "minmax, percentile, entropy (TensorRT's EntropyCalibration2) or mse.")
-    var method: String = "entropy"
-
-    @Option(help: "The percentile for --method percentile.")
-    var percentile: Double = 99.99
+    @OptionGroup var methodOptions: CalibrationMethodOptions
 
     @Option(help: "Output: the cache (.json for Touchstone's JSON form), or with --shard this shard's part (JSON).")
     var cache: String
@@ -42,15 +38,11 @@ struct CalibrateRun: ParsableCommand {
     @Option(help: "Pass 2 of a sharded run: the merged ranges of pass 1.")
     var ranges: String?
 
-    @Option(help: "TensorRT version number for the cache header.")
-    var trtVersion: String = "8601"
-
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func run() throws {
-        guard let m = CalibrationMethod(rawValue: method) else { throw UsageError("--method '\(method)' is not one of minmax, percentile, entropy, mse") }
-        guard percentile > 0, percentile <= 100 else { throw UsageError("--percentile \(percentile) must be in (0, 100]") }
+        let m = try methodOptions.calibrationMethod()
         let url = URL(fileURLWithPath: model)
         let loaded = try Model(contentsOf: url)
         let samples = try SampleSet(directory: URL(fileURLWithPath: data), model: loaded)
@@ -75,7 +67,7 @@ struct CalibrateRun: ParsableCommand {
             try part.write(to: out)
             print("wrote \(out.path): pass \(part.histograms == nil ? 1 : 2) of shard \(shard ?? "-") over \(part.samples) samples; merge the parts with `touchstone calibrate merge`")
         } else {
-            let cacheFile = CalibrationCache(method: m, ranges: try part.ranges(method: m, percentile: percentile), version: trtVersion)
+            let cacheFile = try methodOptions.cache(part)
             try cacheFile.write(to: out)
             print(String(format: "wrote %@: %d tensors, %@ (%.1f s)", out.path, cacheFile.scales.count, cacheFile.algorithm, Date().timeIntervalSince(start)))
         }
@@ -93,17 +85,10 @@ struct CalibrateMerge: ParsableCommand {
     @Option(help: "Output: the cache (or, for pass-1 parts of a histogram method, the ranges file for pass 2).")
     var cache: String
 
-    @Option(help: "minmax, percentile, entropy or mse.")
-    var method: String = "entropy"
-
-    @Option(help: "The percentile for --method percentile.")
-    var percentile: Double = 99.99
-
-    @Option(help: "TensorRT version number for the cache header.")
-    var trtVersion: String = "8601"
+    @OptionGroup var methodOptions: CalibrationMethodOptions
 
     func run() throws {
-        guard let m = CalibrationMethod(rawValue: method) else { throw UsageError("--method '\(method)' is not one of minmax, percentile, entropy, mse") }
+        let m = try methodOptions.calibrationMethod()
         guard !parts.isEmpty else { throw UsageError("give the parts to merge") }
         let merged = try CalibrationPart.merge(parts.map { try CalibrationPart(contentsOf: URL(fileURLWithPath: $0)) })
         let out = URL(fileURLWithPath: cache)
@@ -112,8 +97,32 @@ struct CalibrateMerge: ParsableCommand {
             print("wrote \(out.path): the ranges of \(merged.maxima.count) tensors over \(merged.samples) samples; now run pass 2 of each shard with --ranges \(out.path)")
             return
         }
-        let cacheFile = CalibrationCache(method: m, ranges: try merged.ranges(method: m, percentile: percentile), version: trtVersion)
+        let cacheFile = try methodOptions.cache(merged)
         try cacheFile.write(to: out)
         print("wrote \(out.path): \(cacheFile.scales.count) tensors over \(merged.samples) samples, \(cacheFile.algorithm)")
+    }
+}
+
+/// The method and cache-header options that `calibrate` and `calibrate merge` share.
+struct CalibrationMethodOptions: ParsableArguments {
+    @Option(help: "minmax, percentile, entropy (TensorRT's EntropyCalibration2) or mse.")
+    var method: String = "entropy"
+
+    @Option(help: "The percentile for --method percentile.")
+    var percentile: Double = 99.99
+
+    @Option(help: "TensorRT version number for the cache header.")
+    var trtVersion: String = "8601"
+
+    func calibrationMethod() throws -> CalibrationMethod {
+        guard let m = CalibrationMethod(rawValue: method) else { throw UsageError("--method '\(method)' is not one of minmax, percentile, entropy, mse") }
+        guard percentile > 0, percentile <= 100 else { throw UsageError("--percentile \(percentile) must be in (0, 100]") }
+        return m
+    }
+
+    /// The cache of the chosen method from collected statistics.
+    func cache(_ part: CalibrationPart) throws -> CalibrationCache {
+        let m = try calibrationMethod()
+        return CalibrationCache(method: m, ranges: try part.ranges(method: m, percentile: percentile), version: trtVersion)
     }
 }
