@@ -63,13 +63,6 @@ public struct Calibrator {
         }
         return CalibrationPart(samples: indices.count, maxima: ranges, histograms: hist)
     }
-
-    /// Both passes over the given samples, in one process.
-    public func calibrate(_ data: SampleSet, indices: [Int], method: CalibrationMethod, progress: ((Int, Int) -> Void)? = nil) throws -> CalibrationPart {
-        let first = try maxima(data, indices: indices, progress: progress)
-        guard method.needsHistogram else { return first }
-        return try histograms(data, indices: indices, ranges: first.maxima, progress: progress)
-    }
 }
 
 /// What calibration collected: per tensor the largest |x| (pass 1) and, after pass 2, the

@@ -58,7 +58,7 @@ public struct MagnitudeHistogram: Sendable, Equatable {
             for v in values {
                 let m = Double(v.magnitude)
                 // NaN lands in bin 0: it has no magnitude to place.
-                let b = m.isNaN ? 0 : Swift.min(Int(Swift.min(m * perUnit, Double(n - 1))), n - 1)
+                let b = m.isNaN ? 0 : Int(Swift.min(m * perUnit, Double(n - 1)))
                 c[b] += 1
             }
         }

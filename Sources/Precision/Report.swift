@@ -97,11 +97,10 @@ public struct QuantizationStatistics: Sendable, Equatable {
     public var clippedFraction: Double { count == 0 ? 0 : Double(clipped) / Double(count) }
 
     mutating func add(_ t: Tensor) {
-        let scale = amax > 0 ? amax / 127 : 1
-        for v in t.scalars(as: Float.self) {
-            let q = (v / scale).rounded(.toNearestOrEven)
-            if q > 127 || q < -128 { clipped += 1 }
-            let d = Double(Simulate.fakeQuantize(v, scale: scale)) - Double(v)
+        let q = Tensor(zeros: t.shape)
+        clipped += Simulate.fakeQuantize(t, into: q, scale: amax > 0 ? amax / 127 : 1)
+        for (x, y) in zip(t.scalars(as: Float.self), q.scalars(as: Float.self)) {
+            let d = Double(y) - Double(x)
             squaredError += d * d
         }
         count += t.count

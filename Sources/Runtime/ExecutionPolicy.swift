@@ -64,8 +64,6 @@ public struct ExecutionPolicy: Sendable, Equatable {
 /// A graph rewritten for an execution policy, with what each node does at run time.
 struct PreparedGraph {
     let graph: Graph
-    /// Per node: the format it runs in.
-    let formats: [NumericFormat]
     /// Per node: input index → INT8 scale, for activations quantized on each run.
     let inputScales: [[Int: Float]]
     /// Per node: the format its float outputs are rounded to after it runs.
@@ -127,8 +125,8 @@ struct PreparedGraph {
                         let axis = i == 1 ? Self.outputChannelAxis(op: op, layer: node.layer, rank: c.rank) : nil
                         inputs[i] = newConstant(id, "int8") { t in
                             if let axis { return Simulate.fakeQuantizePerChannel(t, axis: axis).values }
-                            let flat = t.reshaped([t.count])
-                            return Simulate.fakeQuantizePerChannel(flat, axis: 0).values.reshaped(t.shape)
+                            // Per tensor: one channel holding every value.
+                            return Simulate.fakeQuantizePerChannel(t.reshaped([1, t.count]), axis: 0).values.reshaped(t.shape)
                         }
                     } else {
                         let name = graph.valueNames[id]
@@ -159,13 +157,12 @@ struct PreparedGraph {
             graph: Graph(
                 valueNames: names, constants: constants, nodes: nodes,
                 inputs: graph.inputs.map { ($0.id, $0.declaration) }, outputs: graph.outputs.map { ($0.id, $0.declaration) }),
-            formats: formats, inputScales: scales, rounding: rounding,
+            inputScales: scales, rounding: rounding,
             inputRounding: policy.precision == .fp16 ? .float16 : policy.precision == .bf16 ? .bfloat16 : nil, widensInputs: false)
     }
 
-    private init(graph: Graph, formats: [NumericFormat], inputScales: [[Int: Float]], rounding: [ReducedFormat?], inputRounding: ReducedFormat?, widensInputs: Bool) {
+    private init(graph: Graph, inputScales: [[Int: Float]], rounding: [ReducedFormat?], inputRounding: ReducedFormat?, widensInputs: Bool) {
         self.graph = graph
-        self.formats = formats
         self.inputScales = inputScales
         self.rounding = rounding
         self.inputRounding = inputRounding
@@ -188,7 +185,7 @@ struct PreparedGraph {
             graph: Graph(
                 valueNames: graph.valueNames, constants: constants, nodes: nodes,
                 inputs: graph.inputs.map { ($0.id, widen($0.declaration)) }, outputs: graph.outputs.map { ($0.id, widen($0.declaration)) }),
-            formats: graph.nodes.map { _ in .fp64 }, inputScales: graph.nodes.map { _ in [:] }, rounding: graph.nodes.map { _ in nil },
+            inputScales: graph.nodes.map { _ in [:] }, rounding: graph.nodes.map { _ in nil },
             inputRounding: nil, widensInputs: true)
     }
 

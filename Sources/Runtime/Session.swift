@@ -178,7 +178,7 @@ public final class Session {
             }
             for (k, scale) in prepared.inputScales[step.node] {
                 guard k < args.count, let a = args[k], a.dtype == .float32, let id = step.inputs[k] else { continue }
-                let key = stepIndex * 4 + k
+                let key = stepIndex * 2 + k  // k < 2: the quantized operands are inputs 0 and 1
                 let q = quantizedBuffers[key].flatMap { $0.shape == a.shape ? $0 : nil } ?? Tensor(zeros: a.shape)
                 quantizedBuffers[key] = q
                 let clipped = Simulate.fakeQuantize(a, into: q, scale: scale)

@@ -27,6 +27,22 @@ public enum Broadcast {
         return out
     }
 
+    /// For each index of a batched product's broadcast batch shape, which batch entry of each
+    /// operand it reads: `aBatch` and `bBatch` are the operands' batch dimensions.
+    public static func batchPairs(_ aBatch: [Int], _ bBatch: [Int], batch: [Int]) -> [(a: Int, b: Int)] {
+        let aStrides = strides(of: aBatch, broadcastTo: batch), bStrides = strides(of: bBatch, broadcastTo: batch)
+        return (0..<batch.product).map { i in
+            var rem = i, ia = 0, ib = 0
+            for d in stride(from: batch.count - 1, through: 0, by: -1) {
+                let idx = rem % batch[d]
+                rem /= batch[d]
+                ia += idx * aStrides[d]
+                ib += idx * bStrides[d]
+            }
+            return (ia, ib)
+        }
+    }
+
     /// Merges adjacent dimensions that every operand walks contiguously, to shorten index loops.
     /// Returns the shorter shape and each operand's strides for it.
     public static func coalesce(_ shape: [Int], _ strides: [[Int]]) -> ([Int], [[Int]]) {

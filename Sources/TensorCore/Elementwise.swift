@@ -60,7 +60,7 @@ public enum Elementwise {
             if let act = activation, T.self == Float.self {
                 out.withUnsafeMutableBufferPointer(as: Float.self) { act.apply($0.baseAddress!, count: $0.count) }
             } else if let act = activation, T.self == Double.self {
-                out.withUnsafeMutableBufferPointer(as: Double.self) { p in for i in p.indices { p[i] = act.apply(p[i]) } }
+                Float64Kernels.activate(out, act)
             }
         }
     }

@@ -68,19 +68,10 @@ public enum Float64Kernels {
 
     /// Batched, broadcasting matrix product: a `[…A, M, K]`, b `[…B, K, N]`, y `[batch, M, N]`.
     public static func batchedMatmul(_ a: Tensor, _ b: Tensor, into y: Tensor, batch: [Int], m: Int, n: Int, k: Int) {
-        let aStrides = Broadcast.strides(of: Array(a.shape.dropLast(2)), broadcastTo: batch)
-        let bStrides = Broadcast.strides(of: Array(b.shape.dropLast(2)), broadcastTo: batch)
         let pa = UnsafePointer(a.storage.base.assumingMemoryBound(to: Double.self))
         let pb = UnsafePointer(b.storage.base.assumingMemoryBound(to: Double.self))
         let py = y.storage.base.assumingMemoryBound(to: Double.self)
-        for i in 0..<batch.product {
-            var rem = i, ia = 0, ib = 0
-            for d in stride(from: batch.count - 1, through: 0, by: -1) {
-                let idx = rem % batch[d]
-                rem /= batch[d]
-                ia += idx * aStrides[d]
-                ib += idx * bStrides[d]
-            }
+        for (i, (ia, ib)) in Broadcast.batchPairs(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), batch: batch).enumerated() {
             GEMM.gemm(
                 transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: pb + ib * k * n, ldb: n,
                 beta: 0, c: py + i * m * n, ldc: n)

@@ -26,17 +26,7 @@ public enum Linear {
             GEMM.gemm(transA: false, transB: false, m: batch.product * m, n: n, k: k, alpha: 1, a: pa, lda: k, b: pb, ldb: n, beta: 0, c: py, ldc: n, threads: threads)
             return
         }
-        let aStrides = Broadcast.strides(of: aBatch, broadcastTo: batch)
-        let bStrides = Broadcast.strides(of: bBatch, broadcastTo: batch)
-        let shape = batch
-        for i in 0..<batch.product {
-            var rem = i, ia = 0, ib = 0
-            for d in stride(from: shape.count - 1, through: 0, by: -1) {
-                let idx = rem % shape[d]
-                rem /= shape[d]
-                ia += idx * aStrides[d]
-                ib += idx * bStrides[d]
-            }
+        for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: batch).enumerated() {
             GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: pb + ib * k * n, ldb: n, beta: 0, c: py + i * m * n, ldc: n, threads: threads)
         }
     }
@@ -45,17 +35,8 @@ public enum Linear {
     public static func integerMatmul(_ a: Tensor, _ b: Tensor, into y: Tensor, plan: (batch: [Int], m: Int, n: Int, k: Int)) {
         let av = a.int64s(), bv = b.int64s()
         let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
-        let aStrides = Broadcast.strides(of: aBatch, broadcastTo: plan.batch)
-        let bStrides = Broadcast.strides(of: bBatch, broadcastTo: plan.batch)
         var out = [Int64](repeating: 0, count: plan.batch.product * plan.m * plan.n)
-        for i in 0..<plan.batch.product {
-            var rem = i, ia = 0, ib = 0
-            for d in stride(from: plan.batch.count - 1, through: 0, by: -1) {
-                let idx = rem % plan.batch[d]
-                rem /= plan.batch[d]
-                ia += idx * aStrides[d]
-                ib += idx * bStrides[d]
-            }
+        for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: plan.batch).enumerated() {
             for r in 0..<plan.m {
                 for c in 0..<plan.n {
                     var s: Int64 = 0
