@@ -66,6 +66,8 @@ public struct ReportOptions: Sendable {
     public var target: MetricBound?
     /// Use at most this many samples (all when nil).
     public var limit: Int?
+    /// Where the FP16 runs sum the products of Conv, Gemm and MatMul.
+    public var accumulation: ExecutionPolicy.Accumulation = .fp32
     public init() {}
 }
 
@@ -135,6 +137,8 @@ public struct PrecisionReport: Sendable {
     /// FP32's accuracy when labels were given (and FP64's, its reference).
     public var referenceAccuracy: [NumericFormat: Double] = [:]
     public var method: CalibrationMethod?
+    /// Where the FP16 runs summed the products of Conv, Gemm and MatMul.
+    public var accumulation: ExecutionPolicy.Accumulation = .fp32
     public var ranges: [String: Float] = [:]
     /// The data's histograms and each method's amax, per quantized activation.
     public var histograms: [String: MagnitudeHistogram] = [:]
@@ -160,6 +164,7 @@ public struct PrecisionReport: Sendable {
         var report = PrecisionReport(
             modelName: name, samples: indices.count, precisions: [.fp32] + reduced, layers: [], outputs: [:],
             outputOrder: model.outputs.map(\.name))
+        report.accumulation = options.accumulation
         // Layers: every node's first float output.
         let planTypes = try model.valueTypes(for: try data.sample(0).mapValues(\.shape))
         for node in graph.nodes {
@@ -196,7 +201,7 @@ public struct PrecisionReport: Sendable {
         func session(_ f: NumericFormat, ranges: [String: Float] = [:]) -> Session {
             Session(model: model, options: SessionOptions(
                 threads: options.threads, fuseActivations: false, taps: .names(layerNames),
-                policy: ExecutionPolicy(precision: f, activationRanges: ranges)))
+                policy: ExecutionPolicy(precision: f, activationRanges: ranges, accumulation: options.accumulation)))
         }
         let s64 = session(.fp64), s32 = session(.fp32), s32Local = session(.fp32)
         var sessions: [NumericFormat: (run: Session, local: Session)] = [:]

@@ -69,6 +69,7 @@ extension PrecisionReport {
             "precisions": .object(precisionsJSON), "layers": .array(layersJSON), "seconds": number(seconds),
         ]
         if let a = referenceAccuracy[.fp64] { root["fp64_accuracy"] = .number(a) }
+        if precisions.contains(.fp16) { root["fp16_accumulation"] = .string(accumulation.rawValue) }
         if let method {
             var cal: [String: JSONValue] = ["method": .string(method.rawValue)]
             var tensors: [String: JSONValue] = [:]
@@ -151,6 +152,7 @@ extension PrecisionReport {
             ])
         }
         if let a = referenceAccuracy[.fp64] { s += "fp64 accuracy (the reference of fp32): \(Self.percent(a))\n" }
+        if accumulation == .fp16 && precisions.contains(.fp16) { s += "fp16 runs sum the products of Conv, Gemm and MatMul in fp16\n" }
         for f in precisions where f != .fp32 {
             let ranked = layers.filter { $0.local[f] != nil }.sorted { ($0.local[f]?.sqnr ?? .infinity) < ($1.local[f]?.sqnr ?? .infinity) }.prefix(worst)
             guard !ranked.isEmpty else { continue }

@@ -120,6 +120,9 @@ extension PrecisionReport {
         }
         s += "</table>"
         if let a = referenceAccuracy[.fp64] { s += "<p>FP64 accuracy: \(Self.percent(a)).</p>" }
+        if precisions.contains(.fp16) {
+            s += "<p>FP16 runs sum the products of Conv, Gemm and MatMul in \(accumulation == .fp16 ? "FP16, each multiply-add rounded" : "FP32").</p>"
+        }
         s += "<p class=key>" + precisions.map { "<span style=\"background:\(Self.colors[$0] ?? "#999")\"></span>\($0)" }.joined() + "</p>"
         s += "<h2>SQNR per layer</h2><p>Bars: accumulated SQNR (dB, longer is better); black ticks: local SQNR. Exact layers are drawn at the right edge.</p>" + sqnrBars
         s += "<h2>Error growth along depth</h2>" + depthPlot

@@ -7,7 +7,8 @@ public enum NumericFormat: String, Sendable, CaseIterable, CustomStringConvertib
     case fp32
     /// Every kernel in Double, products through dgemm: the ground truth.
     case fp64
-    /// Weights and the node's outputs rounded to IEEE half precision, sums in FP32.
+    /// Weights and the node's outputs rounded to IEEE half precision, sums in FP32 (or in FP16, see
+    /// `ExecutionPolicy.accumulation`).
     case fp16
     /// Weights and outputs rounded to bfloat16, sums in FP32.
     case bf16
@@ -32,10 +33,21 @@ public struct ExecutionPolicy: Sendable, Equatable {
     /// INT8: the calibrated range (amax, the largest magnitude kept) of each activation tensor,
     /// by value name; the scale is amax/127.
     public var activationRanges: [String: Float]
-    public init(precision: NumericFormat = .fp32, nodePrecision: [String: NumericFormat] = [:], activationRanges: [String: Float] = [:]) {
+    /// The format the sums of FP16 nodes' products (Conv, Gemm, MatMul) are held in: FP32, as
+    /// TensorRT's FP16 kernels mostly do, or FP16, each multiply-add rounded (see
+    /// `HalfAccumulation`). Other ops, and BF16 nodes, sum in FP32.
+    public var accumulation: Accumulation
+
+    /// Where products are summed.
+    public enum Accumulation: String, Sendable, CaseIterable {
+        case fp32, fp16
+    }
+
+    public init(precision: NumericFormat = .fp32, nodePrecision: [String: NumericFormat] = [:], activationRanges: [String: Float] = [:], accumulation: Accumulation = .fp32) {
         self.precision = precision
         self.nodePrecision = nodePrecision
         self.activationRanges = activationRanges
+        self.accumulation = accumulation
     }
 
     public static let fp32 = ExecutionPolicy()
@@ -144,6 +156,7 @@ struct PreparedGraph {
                     throw ExecutionError(node: node.name, op: node.layer.opType, e.message)
                 }
             }
+            if format == .fp16 && policy.accumulation == .fp16 { layer = HalfAccumulating(layer) ?? layer }
             nodes.append(Node(name: node.name, layer: layer, inputs: inputs, outputs: node.outputs))
             scales.append(nodeScales)
             rounding.append(round)

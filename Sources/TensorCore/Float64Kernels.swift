@@ -20,23 +20,7 @@ public enum Float64Kernels {
         let b = bias.map { UnsafePointer($0.storage.base.assumingMemoryBound(to: Double.self)) }
         for n in 0..<g.batch {
             for grp in 0..<g.groups {
-                var row = 0
-                for ci in 0..<cg {
-                    let src = x + (n * g.inChannels + grp * cg + ci) * g.inHeight * g.inWidth
-                    for ky in 0..<g.kernelHeight {
-                        for kx in 0..<g.kernelWidth {
-                            let dst = columns + row * plane
-                            for oy in 0..<g.outHeight {
-                                let iy = oy * g.strideH - g.padTop + ky * g.dilationH
-                                for ox in 0..<g.outWidth {
-                                    let ix = ox * g.strideW - g.padLeft + kx * g.dilationW
-                                    dst[oy * g.outWidth + ox] = iy >= 0 && iy < g.inHeight && ix >= 0 && ix < g.inWidth ? src[iy * g.inWidth + ix] : 0
-                                }
-                            }
-                            row += 1
-                        }
-                    }
-                }
+                PatchColumns.fill(from: x + (n * g.inChannels + grp * cg) * g.inHeight * g.inWidth, channels: cg, geometry: g, into: columns, rowStride: plane)
                 let out = y + (n * g.outChannels + grp * mg) * plane
                 if depth == 0 {
                     for i in 0..<mg * plane { out[i] = 0 }

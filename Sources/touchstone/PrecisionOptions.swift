@@ -13,6 +13,9 @@ struct PrecisionOptions: ParsableArguments {
     @Option(help: "INT8 ranges: a TensorRT calibration cache or a Touchstone calibration JSON.")
     var calibration: String?
 
+    @Option(help: "Where FP16 nodes sum the products of Conv, Gemm and MatMul: fp32 or fp16 (each multiply-add rounded).")
+    var accumulation: String = "fp32"
+
     /// The policy for `model`; reads and validates the calibration file.
     func policy(for model: Model) throws -> ExecutionPolicy {
         guard let p = NumericFormat(rawValue: precision.lowercased()) else {
@@ -34,8 +37,16 @@ struct PrecisionOptions: ParsableArguments {
             try cache.validate(against: model, source: calibration)
             ranges = cache.ranges
         }
-        return ExecutionPolicy(precision: p, nodePrecision: nodes, activationRanges: ranges)
+        return ExecutionPolicy(precision: p, nodePrecision: nodes, activationRanges: ranges, accumulation: try parseAccumulation(accumulation))
     }
+}
+
+/// `--accumulation fp32|fp16`.
+func parseAccumulation(_ s: String) throws -> ExecutionPolicy.Accumulation {
+    guard let a = ExecutionPolicy.Accumulation(rawValue: s.lowercased()) else {
+        throw UsageError("--accumulation '\(s)' is not one of fp32, fp16")
+    }
+    return a
 }
 
 /// `--shard i/n`.

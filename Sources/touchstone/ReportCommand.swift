@@ -34,6 +34,9 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "INT8 ranges from a calibration cache (TensorRT text or Touchstone JSON) instead of calibrating.")
     var calibration: String?
 
+    @Option(help: "Where FP16 runs sum the products of Conv, Gemm and MatMul: fp32 or fp16 (each multiply-add rounded).")
+    var accumulation: String = "fp32"
+
     @Option(help: "Directory for report.json, layers.csv and report.html.")
     var out: String = "touchstone-report"
 
@@ -66,6 +69,7 @@ struct ReportCommand: ParsableCommand {
         guard let cm = CalibrationMethod(rawValue: method) else { throw UsageError("--method '\(method)' is not one of minmax, percentile, entropy, mse") }
         options.method = cm
         options.percentile = percentile
+        options.accumulation = try parseAccumulation(accumulation)
         options.threads = threads
         options.sensitivitySamples = max(0, sensitivitySamples)
         if let limit { guard limit >= 1 else { throw UsageError("--limit must be at least 1") }; options.limit = limit }

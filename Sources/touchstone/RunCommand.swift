@@ -41,7 +41,8 @@ struct RunCommand: ParsableCommand {
         let start = Date()
         let outputs = try session.run(feeds)
         let ms = Date().timeIntervalSince(start) * 1000
-        let formats = policy.nodePrecision.isEmpty ? "\(policy.precision)" : "\(policy.precision), \(policy.nodePrecision.count) node override\(policy.nodePrecision.count == 1 ? "" : "s")"
+        var formats = policy.nodePrecision.isEmpty ? "\(policy.precision)" : "\(policy.precision), \(policy.nodePrecision.count) node override\(policy.nodePrecision.count == 1 ? "" : "s")"
+        if policy.accumulation == .fp16 { formats += ", FP16 sums" }
         print(String(format: "ran %@ in %.1f ms (%d thread%@, %@)", url.lastPathComponent, ms, threads, threads == 1 ? "" : "s", formats))
         let rounding = session.roundingCounts.values.reduce(into: RoundingCounts()) { $0 += $1 }
         if rounding.overflows > 0 || rounding.flushedToZero > 0 || rounding.subnormals > 0 {

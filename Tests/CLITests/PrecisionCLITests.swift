@@ -64,6 +64,16 @@ struct PrecisionCLITests {
         #expect(code == 0, "\(err)")
     }
 
+    @Test func fp16AccumulationIsChosenOnTheCommandLine() throws {
+        let input = ["--input", "images=ModelZoo/data/digits_cnn/input_images.npy"]
+        var (code, out, err) = try cli(["run", digits, "--precision", "fp16", "--accumulation", "fp16"] + input)
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("fp16, FP16 sums"))
+        (code, _, err) = try cli(["run", digits, "--precision", "fp16", "--accumulation", "fp8"] + input)
+        #expect(code == 2)
+        #expect(err.contains("--accumulation 'fp8'"))
+    }
+
     @Test func aCacheNamingUnknownTensorsIsRefused() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

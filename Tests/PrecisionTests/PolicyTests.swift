@@ -137,3 +137,50 @@ struct FusedFP64Tests {
         }
     }
 }
+
+@Suite("FP16 accumulation policy")
+struct HalfAccumulationPolicyTests {
+    /// y = x·W for x of ones [1, 4096] and W of ones [4096, 2]: the exact sum is 4096 (a float16
+    /// value). Summed in FP32 it stays exact; summed in FP16 it stops at 2048, where adding 1 is a
+    /// tie that rounds back to even. This is the failure FP16 accumulation exists to show.
+    @Test func longSumsStallInFP16() throws {
+        let k = 4096
+        let graph = Graph(
+            valueNames: ["x", "w", "y"], constants: [1: Tensor(shape: [k, 2], scalars: [Float](repeating: 1, count: 2 * k))],
+            nodes: [Node(name: "mm", layer: MatMul(), inputs: [0, 1], outputs: [2])],
+            inputs: [(0, ValueDeclaration(name: "x", dtype: .float32, dimensions: [.fixed(1), .fixed(k)]))],
+            outputs: [(2, ValueDeclaration(name: "y", dtype: .float32, dimensions: nil))])
+        let model = Model(graph: graph, format: "test", source: nil, opset: nil)
+        let x = Tensor(shape: [1, k], scalars: [Float](repeating: 1, count: k))
+        func run(_ a: ExecutionPolicy.Accumulation, _ f: NumericFormat = .fp16) throws -> [Float] {
+            try #require(try Session(model: model, options: SessionOptions(policy: ExecutionPolicy(precision: f, accumulation: a))).run(["x": x])["y"]).scalars(as: Float.self)
+        }
+        #expect(try run(.fp32) == [4096, 4096])
+        #expect(try run(.fp16) == [2048, 2048])
+        // BF16 nodes and a node kept in FP32 are not affected by the setting.
+        #expect(try run(.fp16, .bf16) == [4096, 4096])
+        #expect(try run(.fp16, .fp32) == [4096, 4096])
+    }
+
+    /// The convolution graph with FP16 sums: outputs are float16 values, and the error against
+    /// Double arithmetic on the same rounded operands stays within the bound of sequential
+    /// summation, γₙ·Σ|terms| with n = 28 roundings (27 products and the bias), u = 2⁻¹¹ and
+    /// γₙ = nu/(1 − nu) < 29u.
+    @Test func convolutionStaysWithinTheSummationBound() throws {
+        let weight = Tensor.random(shape: [4, 3, 3, 3], dtype: .float32, seed: 11)
+        let bias = Tensor.random(shape: [4], dtype: .float32, seed: 12)
+        let x = Tensor.random(shape: [2, 3, 9, 7], dtype: .float32, seed: 13)
+        let model = try convGraph(weight: weight, bias: bias)
+        let got = try #require(try Session(model: model, options: SessionOptions(threads: 1, policy: ExecutionPolicy(precision: .fp16, accumulation: .fp16))).run(["x": x])["y"]).doubles()
+        func half(_ t: Tensor) -> [Double] { t.scalars(as: Float.self).map { Double(Float(Float16($0))) } }
+        let exact = naiveConvRelu(half(x), half(weight), half(bias))
+        let magnitude = naiveConvRelu(half(x).map(abs), half(weight).map(abs), half(bias).map(abs))
+        let u = 0x1p-11
+        for (g, (w, m)) in zip(got, zip(exact, magnitude)) {
+            #expect(Double(Float(Float16(Float(g)))) == g, "the output is an FP16 value")
+            #expect(abs(g - w) <= 29 * u * m + 1e-12, "got \(g), exact \(w)")
+        }
+        let fp32Sums = try #require(try Session(model: model, options: SessionOptions(threads: 1, policy: ExecutionPolicy(precision: .fp16))).run(["x": x])["y"]).doubles()
+        #expect(got != fp32Sums, "FP16 sums round differently from FP32 sums somewhere")
+    }
+}
