@@ -85,7 +85,8 @@ public enum Conv2D {
                 let c = out + (n * g.outChannels + grp * mg) * plane
                 PackedGEMM.multiply(
                     weights.groups[grp], PanelSource.rows(image, offsets: offsets, columns: shifted.columns), c: wide ?? c,
-                    ldc: shifted.columns, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch)
+                    ldc: shifted.columns, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
+                    outputColumns: plane)
                 if let wide {
                     for ch in 0..<mg {
                         for y in 0..<g.outHeight {

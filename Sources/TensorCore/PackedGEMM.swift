@@ -7,24 +7,43 @@
 /// narrower tile. B is not copied: each step reads its row through a table of row offsets, which
 /// serves a plain matrix and a convolution's shifted image alike (`PanelSource`). Blocking: for
 /// each depth block and each group of `blockPanels` column panels, every 8-row slice of A (8 KB)
-/// stays in L1 while it meets those panels. Bias enters as the accumulators' starting value and
-/// the activation is applied to each tile while it is still in cache, so C is written once.
+/// stays in L1 while it meets those panels. The activation is applied to each tile while it is
+/// still in cache, so C is written once.
+///
+/// Summation order: each depth block is one fused multiply-add chain from zero, the blocks' sums
+/// are added to C in turn, and the bias last. The blocks are those of onnxruntime's MLAS
+/// convolutions (`depthBlock(columns:depth:)`), so that a convolution gives onnxruntime's
+/// single-threaded CPU result bit for bit where both sum this way; that matters to QDQ models,
+/// where a last-bit difference before a QuantizeLinear can move a value to the next integer.
 public enum PackedGEMM {
     /// Rows of A (output channels) per register tile and per packed panel: 8 divides the channel
     /// counts of nearly every CNN layer, so little of the tile is padding.
     public static let rowTile = 8
     /// Columns of B (output pixels) per register tile.
     public static let columnTile = 48
-    /// Depth (rows of B) per block.
-    static let depthBlock = 256
+    /// Depth (rows of B) per block for a product of `columns` output columns (pixels): 128, or
+    /// deeper when the columns are fewer than the depth and narrow, doubled while halving a
+    /// 128-column panel still covers them (down to 16 columns) — the blocking MLAS uses.
+    static func depthBlock(columns: Int, depth: Int) -> Int {
+        var block = 128, panel = 128
+        if columns < depth {
+            while panel > 16 && panel / 2 >= columns {
+                block *= 2
+                panel /= 2
+            }
+        }
+        return block
+    }
     /// Column panels that each A slice meets while it is in L1.
     static let blockPanels = 4
 
     /// `C[m, n] = A[m, k]·B[k, n] + bias[m]`, then `activation`, for every element of C.
     /// - c: row stride `ldc`; fully overwritten (rows `0..<a.rows`, columns `0..<b.columns`).
+    /// - outputColumns: the columns that are real outputs, which choose the depth blocks (fewer than
+    ///   `b.columns` when B is a convolution's extended grid); all of them when nil.
     public static func multiply(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
-        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch? = nil
+        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch? = nil, outputColumns: Int? = nil
     ) {
         let m = a.rows, n = b.columns
         if m == 0 || n == 0 { return }
@@ -37,7 +56,7 @@ public enum PackedGEMM {
         let parts = m * n * a.depth < 1 << 17 ? 1 : max(1, threads)
         // Per part: a tail panel buffer, two row tables, the padded bias and an edge tile, from the
         // session's scratch so that steady-state runs neither allocate nor fault pages in.
-        let kc = min(a.depth, depthBlock)
+        let kc = min(a.depth, depthBlock(columns: outputColumns ?? n, depth: a.depth))
         let layout = WorkLayout(depth: kc, rowPanels: rowPanels, panels: b.packed ? blockPanels : 1)
         let work = scratch?.floats(layout.floats * parts, slot: 0)
             ?? UnsafeMutableRawPointer.allocate(byteCount: layout.floats * parts * 4, alignment: 64).bindMemory(to: Float.self, capacity: layout.floats * parts)
@@ -99,8 +118,11 @@ public enum PackedGEMM {
     /// Where one part's working memory goes, in floats from a 64-byte-aligned start.
     struct WorkLayout {
         let tail: Int, rowTable: Int, packedTable: Int, bias: Int, edge: Int, floats: Int
+        /// The depth block.
+        let depth: Int
         /// - panels: column panels the copy buffer holds (1: a narrow last panel; more: whole blocks).
         init(depth: Int, rowPanels: Int, panels: Int) {
+            self.depth = depth
             tail = 0
             rowTable = depth * columnTile * panels
             packedTable = rowTable + depth * 2  // Int is two floats wide
@@ -121,6 +143,7 @@ public enum PackedGEMM {
         let tail = floats + layout.tail, edge = floats + layout.edge, paddedBias = floats + layout.bias
         let rowTable = (work + layout.rowTable * 4).assumingMemoryBound(to: Int.self)
         let packedTable = (work + layout.packedTable * 4).assumingMemoryBound(to: Int.self)
+        let depthBlock = layout.depth
         for r in 0..<min(k, depthBlock) { packedTable[r] = r * nr }
         // Bias padded to whole row panels (the tile reads 8 starting values).
         if let bias {
@@ -157,7 +180,7 @@ public enum PackedGEMM {
                 for i in rowPanels {
                     let rows = min(mr, m - i * mr)
                     let ap = a.panel(i) + p0 * mr
-                    let initial: UnsafePointer<Float>? = accumulate || bias == nil ? nil : UnsafePointer(paddedBias + i * mr)
+                    let rowBias: UnsafePointer<Float>? = last && bias != nil ? UnsafePointer(paddedBias + i * mr) : nil
                     for j in j0..<j1 {
                         let columns = min(nr, n - j * nr)
                         let fromCopy = copied(j)
@@ -172,11 +195,11 @@ public enum PackedGEMM {
                             for r in 0..<rows { copy(edge + r * nr, cp + r * ldc, columns) }
                         }
                         if columns <= 16 {
-                            tile8x16(ap, bp, rows: table, depth: kc, target, ldc: ldt, initial: initial, accumulate: accumulate, bounds: tileBounds)
+                            tile8x16(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
                         } else if columns <= 32 {
-                            tile8x32(ap, bp, rows: table, depth: kc, target, ldc: ldt, initial: initial, accumulate: accumulate, bounds: tileBounds)
+                            tile8x32(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
                         } else {
-                            tile8x48(ap, bp, rows: table, depth: kc, target, ldc: ldt, initial: initial, accumulate: accumulate, bounds: tileBounds)
+                            tile8x48(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
                         }
                         if !direct {
                             for r in 0..<rows { copy(cp + r * ldc, edge + r * nr, columns) }
@@ -231,33 +254,34 @@ public enum PackedGEMM {
 
     @inline(__always)
     static func store(
-        _ v: inout SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool,
+        _ v: inout SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool, _ bias: Float?,
         _ clamp: Bool, _ low: SIMD16<Float>, _ high: SIMD16<Float>
     ) {
         let raw = UnsafeMutableRawPointer(p)
         if accumulate { v += raw.loadUnaligned(as: SIMD16<Float>.self) }
+        if let bias { v += SIMD16(repeating: bias) }
         // Comparisons are false for NaN, which therefore passes through as Clip requires.
         if clamp { v = v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high) }
         raw.storeBytes(of: v, as: SIMD16<Float>.self)
     }
 
     /// The 8×48 register tile: `C[0..<8, 0..<48] (+)= A·B` over `depth` steps; step k reads
-    /// 8 values of the packed A slice and B's 48 floats at `b + rows[k]`; `initial` gives each row's
-    /// starting value, and `bounds`, when given, clamp the stored results.
+    /// 8 values of the packed A slice and B's 48 floats at `b + rows[k]`; `bias`, given with the last
+    /// depth block, is added to each row after the sum, and `bounds`, when given, clamp the stored results.
     @inline(never)
     static func tile8x48(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, initial: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
     ) {
         typealias V = SIMD16<Float>
-        let i0 = initial?[0] ?? 0; var c0a = V(repeating: i0), c0b = V(repeating: i0), c0c = V(repeating: i0)
-        let i1 = initial?[1] ?? 0; var c1a = V(repeating: i1), c1b = V(repeating: i1), c1c = V(repeating: i1)
-        let i2 = initial?[2] ?? 0; var c2a = V(repeating: i2), c2b = V(repeating: i2), c2c = V(repeating: i2)
-        let i3 = initial?[3] ?? 0; var c3a = V(repeating: i3), c3b = V(repeating: i3), c3c = V(repeating: i3)
-        let i4 = initial?[4] ?? 0; var c4a = V(repeating: i4), c4b = V(repeating: i4), c4c = V(repeating: i4)
-        let i5 = initial?[5] ?? 0; var c5a = V(repeating: i5), c5b = V(repeating: i5), c5c = V(repeating: i5)
-        let i6 = initial?[6] ?? 0; var c6a = V(repeating: i6), c6b = V(repeating: i6), c6c = V(repeating: i6)
-        let i7 = initial?[7] ?? 0; var c7a = V(repeating: i7), c7b = V(repeating: i7), c7c = V(repeating: i7)
+        let i0 = bias?[0]; var c0a = V(), c0b = V(), c0c = V()
+        let i1 = bias?[1]; var c1a = V(), c1b = V(), c1c = V()
+        let i2 = bias?[2]; var c2a = V(), c2b = V(), c2c = V()
+        let i3 = bias?[3]; var c3a = V(), c3b = V(), c3c = V()
+        let i4 = bias?[4]; var c4a = V(), c4b = V(), c4c = V()
+        let i5 = bias?[5]; var c5a = V(), c5b = V(), c5c = V()
+        let i6 = bias?[6]; var c6a = V(), c6b = V(), c6c = V()
+        let i7 = bias?[7]; var c7a = V(), c7b = V(), c7c = V()
         var ap = a
         for k in 0..<depth {
             let bp = UnsafeRawPointer(b + rows[k])
@@ -275,33 +299,33 @@ public enum PackedGEMM {
             ap += 8
         }
         let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
-        store(&c0a, c + 0 * ldc, accumulate, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, clamp, low, high); store(&c0c, c + 0 * ldc + 32, accumulate, clamp, low, high)
-        store(&c1a, c + 1 * ldc, accumulate, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, clamp, low, high); store(&c1c, c + 1 * ldc + 32, accumulate, clamp, low, high)
-        store(&c2a, c + 2 * ldc, accumulate, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, clamp, low, high); store(&c2c, c + 2 * ldc + 32, accumulate, clamp, low, high)
-        store(&c3a, c + 3 * ldc, accumulate, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, clamp, low, high); store(&c3c, c + 3 * ldc + 32, accumulate, clamp, low, high)
-        store(&c4a, c + 4 * ldc, accumulate, clamp, low, high); store(&c4b, c + 4 * ldc + 16, accumulate, clamp, low, high); store(&c4c, c + 4 * ldc + 32, accumulate, clamp, low, high)
-        store(&c5a, c + 5 * ldc, accumulate, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, clamp, low, high); store(&c5c, c + 5 * ldc + 32, accumulate, clamp, low, high)
-        store(&c6a, c + 6 * ldc, accumulate, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, clamp, low, high); store(&c6c, c + 6 * ldc + 32, accumulate, clamp, low, high)
-        store(&c7a, c + 7 * ldc, accumulate, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, clamp, low, high)
+        store(&c0a, c + 0 * ldc, accumulate, i0, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, i0, clamp, low, high); store(&c0c, c + 0 * ldc + 32, accumulate, i0, clamp, low, high)
+        store(&c1a, c + 1 * ldc, accumulate, i1, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, i1, clamp, low, high); store(&c1c, c + 1 * ldc + 32, accumulate, i1, clamp, low, high)
+        store(&c2a, c + 2 * ldc, accumulate, i2, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, i2, clamp, low, high); store(&c2c, c + 2 * ldc + 32, accumulate, i2, clamp, low, high)
+        store(&c3a, c + 3 * ldc, accumulate, i3, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, i3, clamp, low, high); store(&c3c, c + 3 * ldc + 32, accumulate, i3, clamp, low, high)
+        store(&c4a, c + 4 * ldc, accumulate, i4, clamp, low, high); store(&c4b, c + 4 * ldc + 16, accumulate, i4, clamp, low, high); store(&c4c, c + 4 * ldc + 32, accumulate, i4, clamp, low, high)
+        store(&c5a, c + 5 * ldc, accumulate, i5, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, i5, clamp, low, high); store(&c5c, c + 5 * ldc + 32, accumulate, i5, clamp, low, high)
+        store(&c6a, c + 6 * ldc, accumulate, i6, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, i6, clamp, low, high); store(&c6c, c + 6 * ldc + 32, accumulate, i6, clamp, low, high)
+        store(&c7a, c + 7 * ldc, accumulate, i7, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, i7, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, i7, clamp, low, high)
     }
 
     /// The 8×32 register tile: `C[0..<8, 0..<32] (+)= A·B` over `depth` steps; step k reads
-    /// 8 values of the packed A slice and B's 32 floats at `b + rows[k]`; `initial` gives each row's
-    /// starting value, and `bounds`, when given, clamp the stored results.
+    /// 8 values of the packed A slice and B's 32 floats at `b + rows[k]`; `bias`, given with the last
+    /// depth block, is added to each row after the sum, and `bounds`, when given, clamp the stored results.
     @inline(never)
     static func tile8x32(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, initial: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
     ) {
         typealias V = SIMD16<Float>
-        let i0 = initial?[0] ?? 0; var c0a = V(repeating: i0), c0b = V(repeating: i0)
-        let i1 = initial?[1] ?? 0; var c1a = V(repeating: i1), c1b = V(repeating: i1)
-        let i2 = initial?[2] ?? 0; var c2a = V(repeating: i2), c2b = V(repeating: i2)
-        let i3 = initial?[3] ?? 0; var c3a = V(repeating: i3), c3b = V(repeating: i3)
-        let i4 = initial?[4] ?? 0; var c4a = V(repeating: i4), c4b = V(repeating: i4)
-        let i5 = initial?[5] ?? 0; var c5a = V(repeating: i5), c5b = V(repeating: i5)
-        let i6 = initial?[6] ?? 0; var c6a = V(repeating: i6), c6b = V(repeating: i6)
-        let i7 = initial?[7] ?? 0; var c7a = V(repeating: i7), c7b = V(repeating: i7)
+        let i0 = bias?[0]; var c0a = V(), c0b = V()
+        let i1 = bias?[1]; var c1a = V(), c1b = V()
+        let i2 = bias?[2]; var c2a = V(), c2b = V()
+        let i3 = bias?[3]; var c3a = V(), c3b = V()
+        let i4 = bias?[4]; var c4a = V(), c4b = V()
+        let i5 = bias?[5]; var c5a = V(), c5b = V()
+        let i6 = bias?[6]; var c6a = V(), c6b = V()
+        let i7 = bias?[7]; var c7a = V(), c7b = V()
         var ap = a
         for k in 0..<depth {
             let bp = UnsafeRawPointer(b + rows[k])
@@ -318,33 +342,33 @@ public enum PackedGEMM {
             ap += 8
         }
         let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
-        store(&c0a, c + 0 * ldc, accumulate, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, clamp, low, high)
-        store(&c1a, c + 1 * ldc, accumulate, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, clamp, low, high)
-        store(&c2a, c + 2 * ldc, accumulate, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, clamp, low, high)
-        store(&c3a, c + 3 * ldc, accumulate, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, clamp, low, high)
-        store(&c4a, c + 4 * ldc, accumulate, clamp, low, high); store(&c4b, c + 4 * ldc + 16, accumulate, clamp, low, high)
-        store(&c5a, c + 5 * ldc, accumulate, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, clamp, low, high)
-        store(&c6a, c + 6 * ldc, accumulate, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, clamp, low, high)
-        store(&c7a, c + 7 * ldc, accumulate, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, clamp, low, high)
+        store(&c0a, c + 0 * ldc, accumulate, i0, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, i0, clamp, low, high)
+        store(&c1a, c + 1 * ldc, accumulate, i1, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, i1, clamp, low, high)
+        store(&c2a, c + 2 * ldc, accumulate, i2, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, i2, clamp, low, high)
+        store(&c3a, c + 3 * ldc, accumulate, i3, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, i3, clamp, low, high)
+        store(&c4a, c + 4 * ldc, accumulate, i4, clamp, low, high); store(&c4b, c + 4 * ldc + 16, accumulate, i4, clamp, low, high)
+        store(&c5a, c + 5 * ldc, accumulate, i5, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, i5, clamp, low, high)
+        store(&c6a, c + 6 * ldc, accumulate, i6, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, i6, clamp, low, high)
+        store(&c7a, c + 7 * ldc, accumulate, i7, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, i7, clamp, low, high)
     }
 
     /// The 8×16 register tile: `C[0..<8, 0..<16] (+)= A·B` over `depth` steps; step k reads
-    /// 8 values of the packed A slice and B's 16 floats at `b + rows[k]`; `initial` gives each row's
-    /// starting value, and `bounds`, when given, clamp the stored results.
+    /// 8 values of the packed A slice and B's 16 floats at `b + rows[k]`; `bias`, given with the last
+    /// depth block, is added to each row after the sum, and `bounds`, when given, clamp the stored results.
     @inline(never)
     static func tile8x16(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, initial: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
     ) {
         typealias V = SIMD16<Float>
-        let i0 = initial?[0] ?? 0; var c0a = V(repeating: i0)
-        let i1 = initial?[1] ?? 0; var c1a = V(repeating: i1)
-        let i2 = initial?[2] ?? 0; var c2a = V(repeating: i2)
-        let i3 = initial?[3] ?? 0; var c3a = V(repeating: i3)
-        let i4 = initial?[4] ?? 0; var c4a = V(repeating: i4)
-        let i5 = initial?[5] ?? 0; var c5a = V(repeating: i5)
-        let i6 = initial?[6] ?? 0; var c6a = V(repeating: i6)
-        let i7 = initial?[7] ?? 0; var c7a = V(repeating: i7)
+        let i0 = bias?[0]; var c0a = V()
+        let i1 = bias?[1]; var c1a = V()
+        let i2 = bias?[2]; var c2a = V()
+        let i3 = bias?[3]; var c3a = V()
+        let i4 = bias?[4]; var c4a = V()
+        let i5 = bias?[5]; var c5a = V()
+        let i6 = bias?[6]; var c6a = V()
+        let i7 = bias?[7]; var c7a = V()
         var ap = a
         for k in 0..<depth {
             let bp = UnsafeRawPointer(b + rows[k])
@@ -360,14 +384,14 @@ public enum PackedGEMM {
             ap += 8
         }
         let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
-        store(&c0a, c + 0 * ldc, accumulate, clamp, low, high)
-        store(&c1a, c + 1 * ldc, accumulate, clamp, low, high)
-        store(&c2a, c + 2 * ldc, accumulate, clamp, low, high)
-        store(&c3a, c + 3 * ldc, accumulate, clamp, low, high)
-        store(&c4a, c + 4 * ldc, accumulate, clamp, low, high)
-        store(&c5a, c + 5 * ldc, accumulate, clamp, low, high)
-        store(&c6a, c + 6 * ldc, accumulate, clamp, low, high)
-        store(&c7a, c + 7 * ldc, accumulate, clamp, low, high)
+        store(&c0a, c + 0 * ldc, accumulate, i0, clamp, low, high)
+        store(&c1a, c + 1 * ldc, accumulate, i1, clamp, low, high)
+        store(&c2a, c + 2 * ldc, accumulate, i2, clamp, low, high)
+        store(&c3a, c + 3 * ldc, accumulate, i3, clamp, low, high)
+        store(&c4a, c + 4 * ldc, accumulate, i4, clamp, low, high)
+        store(&c5a, c + 5 * ldc, accumulate, i5, clamp, low, high)
+        store(&c6a, c + 6 * ldc, accumulate, i6, clamp, low, high)
+        store(&c7a, c + 7 * ldc, accumulate, i7, clamp, low, high)
     }
 }
 

@@ -124,7 +124,7 @@ struct PoolTests {
 struct PackedGEMMTests {
     /// Shapes chosen to cross every edge of the blocking: rows not a multiple of the 8-row tile,
     /// columns ending in a whole 16- or 32-wide tail or an odd partial panel and spanning several
-    /// 4-panel blocks, depths over one and two 256-deep blocks, row strides for which B is copied
+    /// 4-panel blocks, depths over one and several depth blocks, row strides for which B is copied
     /// (multiples of 2 KB), and products large enough to be split over 2 threads by columns (many
     /// panels) or by rows (few panels).
     @Test(arguments: [
@@ -162,6 +162,75 @@ struct PackedGEMMTests {
                 expectClose(fast, slow, atol: 1e-3, rtol: 1e-4, "packed GEMM \(m)×\(n)×\(k) bias=\(useBias) act=\(String(describing: act)) kernel \(kernel)")
             }
         }
+    }
+
+    /// The depth block MLAS uses for `columns` outputs and depth `k` (its stride heuristic, written
+    /// out as a table): 128, or 256/512/1024 when the outputs are fewer than the depth and at most
+    /// 64/32/16.
+    static func mlasDepthBlock(columns n: Int, depth k: Int) -> Int {
+        n >= k ? 128 : n <= 16 ? 1024 : n <= 32 ? 512 : n <= 64 ? 256 : 128
+    }
+
+    /// One output in MLAS's order: a fused multiply-add chain from zero per depth block, the
+    /// blocks' sums added in turn, then the bias.
+    static func mlasOrderSum(_ a: (Int) -> Float, _ b: (Int) -> Float, depth k: Int, block: Int, bias: Float?) -> Float {
+        var total: Float? = nil
+        for p0 in stride(from: 0, to: k, by: block) {
+            var acc: Float = 0
+            for p in p0..<min(k, p0 + block) { acc.addProduct(a(p), b(p)) }
+            total = total.map { $0 + acc } ?? acc
+        }
+        return (total ?? 0) + (bias ?? 0)
+    }
+
+    /// The tiles sum exactly in MLAS's order (what makes QDQ models re-quantize as onnxruntime
+    /// does): bitwise equal to the scalar emulation, across the depth-block choices.
+    @Test(arguments: [(9, 100, 300), (9, 40, 300), (8, 10, 2000), (3, 200, 50), (16, 20, 700)])
+    func tilesSumInMLASOrder(m: Int, n: Int, k: Int) {
+        var g = SeededGenerator(seed: UInt64(m * 7919 + n * 31 + k))
+        let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = randomFloats(m, &g)
+        var c = [Float](repeating: .nan, count: m * n)
+        let block = Self.mlasDepthBlock(columns: n, depth: k)
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                bias.withUnsafeBufferPointer { bias in
+                    let packed = PackedMatrix(a.baseAddress!, rows: m, depth: k, rowStride: k, kernel: .tiles)
+                    c.withUnsafeMutableBufferPointer { c in
+                        PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: n), c: c.baseAddress!, ldc: n,
+                                            bias: bias.baseAddress!, activation: nil, threads: 2)
+                    }
+                }
+            }
+        }
+        var want = [Float]()
+        for i in 0..<m { for j in 0..<n { want.append(Self.mlasOrderSum({ a[i * k + $0] }, { b[$0 * n + j] }, depth: k, block: block, bias: bias[i])) } }
+        #expect(c.map(\.bitPattern) == want.map(\.bitPattern), "\(m)×\(n)×\(k), depth block \(block)")
+    }
+
+    /// A 3×3 convolution with a 7×7 output (49 pixels, so 256-deep blocks over its 576-deep sum)
+    /// through the shifted-image path, bitwise against the emulation over im2col order (c, ky, kx).
+    @Test func convolutionSumsInMLASOrder() {
+        var g = SeededGenerator(seed: 77)
+        let (cin, m, size) = (64, 8, 7)
+        let geo = Conv2DGeometry(batch: 1, inChannels: cin, inHeight: size, inWidth: size, outChannels: m, outHeight: size, outWidth: size,
+                                 kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: 1)
+        let x = randomFloats(cin * size * size, &g), w = randomFloats(m * cin * 9, &g), bias = randomFloats(m, &g)
+        let y = Tensor(zeros: [1, m, size, size])
+        let weight = Tensor(shape: [m, cin, 3, 3], scalars: w)
+        Conv2D.forward(input: Tensor(shape: [1, cin, size, size], scalars: x), weight: weight, bias: Tensor(shape: [m], scalars: bias), output: y,
+                       geometry: geo, activation: nil, scratch: Scratch(), threads: 1, packed: PackedConvWeights(weight, groups: 1, kernel: .tiles))
+        let k = cin * 9, block = Self.mlasDepthBlock(columns: size * size, depth: k)
+        #expect(block == 256)
+        var want = [Float]()
+        for o in 0..<m { for oy in 0..<size { for ox in 0..<size {
+            func patch(_ p: Int) -> Float {
+                let (c, ky, kx) = (p / 9, p / 3 % 3, p % 3)
+                let iy = oy + ky - 1, ix = ox + kx - 1
+                return iy >= 0 && iy < size && ix >= 0 && ix < size ? x[(c * size + iy) * size + ix] : 0
+            }
+            want.append(Self.mlasOrderSum({ w[o * k + $0] }, patch, depth: k, block: block, bias: bias[o]))
+        } } }
+        #expect(y.scalars(as: Float.self).map(\.bitPattern) == want.map(\.bitPattern))
     }
 
     /// Convolutions large enough to cross the depth and column blocks, split over 2 threads.
