@@ -122,7 +122,7 @@ def main():
             got = {}
             for method in ["minmax", "percentile", "entropy"]:
                 cache = os.path.join(tmp, method + ".json")
-                subprocess.run([args.touchstone, "calibrate", path, "--data", data, "--method", method, "--percentile", str(args.percentile), "--cache", cache],
+                subprocess.run([args.touchstone, "calibrate", path, "--data", data, "--method", method, "--percentile", str(args.percentile), "--tensors", "quantized", "--cache", cache],
                                check=True, stdout=subprocess.DEVNULL)
                 with open(cache) as f:
                     got[method] = {k: v["amax"] for k, v in json.load(f)["tensors"].items()}

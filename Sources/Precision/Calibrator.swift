@@ -3,6 +3,16 @@ import JSONC
 import Runtime
 import TensorCore
 
+/// Which tensors a calibration covers.
+public enum CalibrationTensors: String, Sendable, CaseIterable {
+    /// Every float tensor computed from the inputs (graph inputs and node outputs), as TensorRT's
+    /// calibrators cover them: a cache TensorRT can use for every layer.
+    case all
+    /// Only the activations an INT8 run quantizes (the inputs of Conv, ConvTranspose, Gemm and
+    /// MatMul): all that Touchstone's INT8 simulation reads.
+    case quantized
+}
+
 /// Collects activation statistics over a data set in two streaming passes: the largest |x| of
 /// each tensor, then a histogram of |x| over [0, that maximum]. Nothing but the current sample's
 /// values and the histograms (2048 counts per tensor) is held, and counts are integers, so the
@@ -19,6 +29,30 @@ public struct Calibrator {
         self.tensors = tensors ?? ExecutionPolicy.quantizedActivations(of: model.graph)
         self.threads = threads
         self.bins = bins
+    }
+
+    /// The tensors of `model` that `which` names, in order: graph inputs first, then node outputs
+    /// in node order. `inputShapes` (one sample's) decide which values are float.
+    public static func tensors(_ which: CalibrationTensors, of model: Model, inputShapes: [String: [Int]]) throws -> [String] {
+        let graph = model.graph
+        guard which == .all else { return ExecutionPolicy.quantizedActivations(of: graph) }
+        let types = try model.valueTypes(for: inputShapes)
+        // Values computed from the inputs (not folded from constants alone).
+        var dynamic = Set(graph.inputs.map(\.id))
+        var names: [String] = []
+        var seen = Set<String>()
+        func add(_ id: Int) {
+            let name = graph.valueNames[id]
+            if types[name]?.dtype.isFloatingPoint == true, seen.insert(name).inserted { names.append(name) }
+        }
+        for (id, _) in graph.inputs { add(id) }
+        for node in graph.nodes where node.inputs.contains(where: { $0.map(dynamic.contains) ?? false }) {
+            for id in node.outputs {
+                dynamic.insert(id)
+                add(id)
+            }
+        }
+        return names
     }
 
     /// Runs `body` with each sample's tapped tensors.

@@ -38,15 +38,20 @@ struct CalibrateRun: ParsableCommand {
     @Option(help: "Pass 2 of a sharded run: the merged ranges of pass 1.")
     var ranges: String?
 
+    @Option(help: "Tensors to calibrate: all (every float tensor computed from the inputs, as TensorRT's calibrators do) or quantized (the inputs of Conv, ConvTranspose, Gemm and MatMul, all that Touchstone's INT8 runs read).")
+    var tensors: String = "all"
+
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func run() throws {
         let m = try methodOptions.calibrationMethod()
+        guard let which = CalibrationTensors(rawValue: tensors) else { throw UsageError("--tensors '\(tensors)' is not one of all, quantized") }
         let url = URL(fileURLWithPath: model)
         let loaded = try Model(contentsOf: url)
         let samples = try SampleSet(directory: URL(fileURLWithPath: data), model: loaded)
-        let calibrator = Calibrator(model: loaded, threads: threads)
+        let names = try Calibrator.tensors(which, of: loaded, inputShapes: try samples.sample(0).mapValues(\.shape))
+        let calibrator = Calibrator(model: loaded, tensors: names, threads: threads)
         let shardSpec = try parseShard(shard)
         let indices = shardSpec.map { samples.shard($0.index, of: $0.count) } ?? Array(0..<samples.count)
         let bar = ProgressBar()

@@ -58,7 +58,16 @@ struct PrecisionCLITests {
         let sharded = try String(contentsOfFile: path("sharded.cache"), encoding: .utf8)
         #expect(single == sharded)
         #expect(single.hasPrefix(method == "entropy" ? "TRT-8601-EntropyCalibration2\n" : "TRT-8601-MinMaxCalibration\n"))
-        #expect(single.split(separator: "\n").count == 5)  // header + the 4 quantized activations
+        // Every float tensor computed from the input, as TensorRT's calibrators cover them: the
+        // input, the four activations INT8 quantizes, the other layers' outputs and the logits.
+        let names = Set(single.split(separator: "\n").dropFirst().map { String($0[..<($0.range(of: ": ", options: .backwards)?.lowerBound ?? $0.endIndex)]) })
+        #expect(names.isSuperset(of: ["images", "logits", "/features/features.2/Relu_output_0"]) && names.count > 4, "\(names)")
+        // --tensors quantized: only the inputs of the Conv and Gemm nodes.
+        (code, _, err) = try cli(["calibrate", digits, "--data", samples, "--method", method, "--tensors", "quantized", "--cache", path("quantized.cache"), "--threads", "1"])
+        #expect(code == 0, "\(err)")
+        let quantized = try String(contentsOfFile: path("quantized.cache"), encoding: .utf8).split(separator: "\n")
+        #expect(quantized.count == 5)  // header + the 4 quantized activations
+        #expect(quantized.dropFirst().allSatisfy { line in names.contains { line.hasPrefix($0 + ": ") } })
         // The cache drives an INT8 run.
         (code, _, err) = try cli(["run", digits, "--precision", "int8", "--calibration", path("single.cache"), "--input", "images=ModelZoo/data/digits_cnn/input_images.npy"])
         #expect(code == 0, "\(err)")
