@@ -16,6 +16,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ModelZoo", "scripts"))
+import zoo  # noqa: E402
+
 ORT_SCRIPT = r"""
 import sys, time, resource, os, numpy as np, onnx
 from onnxruntime.quantization.calibrate import CalibrationDataReader, CalibrationMethod, create_calibrator
@@ -51,8 +54,7 @@ def main():
         data = os.path.join(tmp, "data")
         os.makedirs(data)
         for k in range(args.samples):
-            x = np.cumsum(np.cumsum(rng.normal(size=shape), axis=1), axis=2)
-            np.save(os.path.join(data, f"{k:04d}.npy"), ((x - x.mean()) / x.std()).astype(np.float32))
+            np.save(os.path.join(data, f"{k:04d}.npy"), zoo.smooth_image(rng, shape))
         t = time.time()
         p = subprocess.run(["/usr/bin/time", "-f", "%M", args.touchstone, "calibrate", args.model, "--data", data, "--method", "entropy",
                             "--cache", os.path.join(tmp, "t.cache"), "--threads", str(args.threads)], capture_output=True, text=True, check=True)

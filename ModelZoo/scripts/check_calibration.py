@@ -83,7 +83,7 @@ def main():
     rng = np.random.default_rng(20261121)
     rows, entropy_ok, entropy_total, failures = [], 0, 0, []
     for name in args.models:
-        path = os.path.join(zoo.ZOO, "models", name + ".onnx") if name == "digits_cnn" else os.path.join(zoo.GENERATED, "models", name + ".onnx")
+        path = zoo.model_path(name)
         if not os.path.exists(path):
             print(f"{name}: {path} not found (python3 ModelZoo/scripts/make_torchvision.py makes it); skipped")
             continue
@@ -99,9 +99,7 @@ def main():
                     x = rng.uniform(0, 1, size=shape).astype(np.float32)
                 else:
                     # Smooth images: noise blurred along both axes, normalized like ImageNet inputs.
-                    x = rng.normal(size=shape).astype(np.float32)
-                    x = np.cumsum(np.cumsum(x, axis=2), axis=3)
-                    x = ((x - x.mean()) / (x.std() + 1e-6)).astype(np.float32)
+                    x = zoo.smooth_image(rng, shape, eps=1e-6, noise_dtype=np.float32)
                 np.save(os.path.join(data, f"{k:03d}.npy"), x[0])
                 samples.append(x)
             exposed = onnx.load(path)

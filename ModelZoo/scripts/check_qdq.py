@@ -33,8 +33,7 @@ def images(rng, shape, n, digits):
         if digits:
             out.append(rng.uniform(0, 1, size=shape).astype(np.float32))
         else:
-            x = np.cumsum(np.cumsum(rng.normal(size=shape), axis=2), axis=3)
-            out.append(((x - x.mean()) / (x.std() + 1e-6)).astype(np.float32))
+            out.append(zoo.smooth_image(rng, shape, eps=1e-6))
     return out
 
 
@@ -72,7 +71,7 @@ def main():
     rng = np.random.default_rng(7)
     ok = True
     for name in args.models:
-        path = os.path.join(zoo.ZOO, "models", name + ".onnx") if name == "digits_cnn" else os.path.join(zoo.GENERATED, "models", name + ".onnx")
+        path = zoo.model_path(name)
         if not os.path.exists(path):
             print(f"{name}: not found ({path}); skipped")
             continue

@@ -10,6 +10,8 @@ import os
 import numpy as np
 import onnx
 
+import zoo
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -23,8 +25,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)
     for k in range(args.count):
-        x = np.cumsum(np.cumsum(rng.normal(size=shape), axis=-2), axis=-1)
-        np.save(os.path.join(args.out, f"{k:04d}.npy"), ((x - x.mean()) / x.std()).astype(np.float32))
+        np.save(os.path.join(args.out, f"{k:04d}.npy"), zoo.smooth_image(rng, shape))
     print(f"wrote {args.count} samples of shape {shape} to {args.out}")
 
 

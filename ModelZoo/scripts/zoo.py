@@ -15,6 +15,21 @@ GENERATED = os.path.join(ZOO, "generated")
 DEFAULT_TOLERANCE = 5e-4
 
 
+def model_path(name):
+    """The bundled trained model (digits_cnn) or a generated one, by name."""
+    if name == "digits_cnn":
+        return os.path.join(ZOO, "models", name + ".onnx")
+    return os.path.join(GENERATED, "models", name + ".onnx")
+
+
+def smooth_image(rng, shape, eps=0.0, noise_dtype=np.float64):
+    """A seeded smooth image: Gaussian noise (drawn, then held as noise_dtype) summed along the last
+    two axes, normalized to mean 0 and deviation 1 (eps added to the deviation), as float32."""
+    x = rng.normal(size=shape).astype(noise_dtype)
+    x = np.cumsum(np.cumsum(x, axis=-2), axis=-1)
+    return ((x - x.mean()) / (x.std() + eps)).astype(np.float32)
+
+
 def import_torchvision():
     """Imports torchvision's model definitions only.
 

@@ -213,28 +213,3 @@ public enum HalfAccumulation {
         }
     }
 }
-
-/// im2col: the patches of a convolution's input as the columns of a `[C·KH·KW, OH·OW]` matrix,
-/// zeros where a patch reaches into the padding.
-enum PatchColumns {
-    /// Writes row `(c, ky, kx)` of the matrix at `columns + row·rowStride` for `src` `[channels, H, W]`.
-    static func fill<T: Numeric>(from src: UnsafePointer<T>, channels: Int, geometry g: Conv2DGeometry, into columns: UnsafeMutablePointer<T>, rowStride: Int) {
-        var row = 0
-        for ci in 0..<channels {
-            let image = src + ci * g.inHeight * g.inWidth
-            for ky in 0..<g.kernelHeight {
-                for kx in 0..<g.kernelWidth {
-                    let dst = columns + row * rowStride
-                    for oy in 0..<g.outHeight {
-                        let iy = oy * g.strideH - g.padTop + ky * g.dilationH
-                        for ox in 0..<g.outWidth {
-                            let ix = ox * g.strideW - g.padLeft + kx * g.dilationW
-                            dst[oy * g.outWidth + ox] = iy >= 0 && iy < g.inHeight && ix >= 0 && ix < g.inWidth ? image[iy * g.inWidth + ix] : 0
-                        }
-                    }
-                    row += 1
-                }
-            }
-        }
-    }
-}

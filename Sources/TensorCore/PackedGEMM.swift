@@ -143,8 +143,7 @@ public enum PackedGEMM {
         let tail = floats + layout.tail, edge = floats + layout.edge, paddedBias = floats + layout.bias
         let rowTable = (work + layout.rowTable * 4).assumingMemoryBound(to: Int.self)
         let packedTable = (work + layout.packedTable * 4).assumingMemoryBound(to: Int.self)
-        let depthBlock = layout.depth
-        for r in 0..<min(k, depthBlock) { packedTable[r] = r * nr }
+        for r in 0..<min(k, layout.depth) { packedTable[r] = r * nr }
         // Bias padded to whole row panels (the tile reads 8 starting values).
         if let bias {
             paddedBias.update(repeating: 0, count: rowPanels.upperBound * mr)
@@ -163,7 +162,7 @@ public enum PackedGEMM {
             let j1 = min(columnPanels.upperBound, j0 + blockPanels)
             var p0 = 0
             while p0 < k {
-                let kc = min(depthBlock, k - p0)
+                let kc = min(layout.depth, k - p0)
                 b.rowOffsets(from: p0, count: kc, into: rowTable)
                 for j in j0..<j1 where copied(j) {
                     let column0 = j * nr, width = min(nr, n - column0)
