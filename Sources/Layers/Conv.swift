@@ -25,6 +25,10 @@ public struct Conv: Layer {
         if let w = weight, w.dtype == .float32, w.rank == window.kernelShape.count + 2, Array(w.shape[2...]) == window.kernelShape,
            w.shape[0] % group == 0, !(group > 1 && w.shape[1] == 1), w.count > 0 {
             packed = PackedConvWeights(w, groups: group)
+        } else if let w = weight, w.dtype == .float32, w.rank == window.kernelShape.count + 2, Array(w.shape[2...]) == window.kernelShape,
+                  group > 1, w.shape[0] == group, w.shape[1] == 1 {
+            // Depthwise: the weights laid out for the channel-blocked kernel.
+            packed = PackedConvWeights(depthwise: w)
         } else {
             packed = nil
         }

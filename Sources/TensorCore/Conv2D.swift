@@ -76,7 +76,7 @@ public enum Conv2D {
         activation: Activation?, scratch: Scratch, threads: Int, packed: PackedConvWeights? = nil
     ) {
         if g.isDepthwise {
-            depthwise(input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads)
+            depthwise(input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads, packed: packed)
             return
         }
         let weights = packed ?? PackedConvWeights(weight, groups: g.groups)
@@ -188,12 +188,7 @@ public enum Conv2D {
                         }
                         PackedGEMM.zero(row, lo)
                         let line = image + iy * iw + (lo * sw + px - g.padLeft)
-                        if sw == 1 {
-                            PackedGEMM.copy(row + lo, line, hi - lo)
-                        } else {
-                            var s = line
-                            for j in lo..<hi { row[j] = s.pointee; s += sw }
-                        }
+                        PackedGEMM.copy(row + lo, line, hi - lo, stride: sw)
                         PackedGEMM.zero(row + hi, pw - hi)
                     }
                 }
@@ -205,13 +200,32 @@ public enum Conv2D {
     /// Direct depthwise convolution: each group reads one input channel and writes
     /// `outChannels / groups` output channels.
     /// - input `[N, C, H, W]`, weight `[M, 1, KH, KW]`, output `[N, M, OH, OW]`.
+    /// - packed: the weights laid out by `PackedConvWeights(depthwise:)`, when the caller keeps them.
+    ///
+    /// Outputs up to 28 wide, one per input channel, go to the channel-blocked kernel
+    /// (`depthwiseChannelBlocked`); wider planes and channel multipliers to the row kernel
+    /// (`depthwiseRows`), which fills its vectors along image rows. Both give the same bits.
+    public static func depthwise(
+        input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
+        activation: Activation?, threads: Int, packed: PackedConvWeights? = nil
+    ) {
+        if g.outChannels == g.groups && g.outWidth <= 28 {
+            depthwiseChannelBlocked(
+                input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads,
+                blocks: packed?.channelBlocks)
+        } else {
+            depthwiseRows(input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads)
+        }
+    }
+
+    /// The row kernel of `depthwise`.
     ///
     /// Each input plane is first copied into a zero-padded scratch plane split into `strideW`
     /// column phases (`phase[p][y][j] = padded[y][j·strideW + p]`), so that every tap of every
     /// stride reads contiguous memory and the kernel needs no bounds checks. Then tiles of four rows
     /// by eight outputs accumulate all KH·KW taps in registers and are written once; the activation
     /// follows over the plane while it is in cache.
-    public static func depthwise(
+    static func depthwiseRows(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
         activation: Activation?, threads: Int
     ) {
@@ -265,14 +279,7 @@ public enum Conv2D {
                             if sw == 1 {
                                 Self.copy(line + (lo - g.padLeft), to: dst + lo, count: hi - lo)
                             } else {
-                                // Pointer steps, not j·sw indexing: the checked multiply dominated this loop.
-                                var from = line + (lo &* sw &+ p &- g.padLeft)
-                                var to = dst + lo
-                                for _ in lo..<hi {
-                                    to.pointee = from.pointee
-                                    to += 1
-                                    from += sw
-                                }
+                                PackedGEMM.copy(dst + lo, line + (lo &* sw &+ p &- g.padLeft), hi - lo, stride: sw)
                             }
                         }
                     }
@@ -477,6 +484,9 @@ public enum Conv2D {
 /// matrix per group.
 public final class PackedConvWeights: @unchecked Sendable {
     public let groups: [PackedMatrix]
+    /// A depthwise weight `[C, 1, KH, KW]` in blocks of sixteen channels, tap-major
+    /// (`[C/16][KH·KW][16]`, zero past the last channel), for `Conv2D.depthwiseChannelBlocked`.
+    let channelBlocks: [Float]?
 
     /// - weight: `[M, C/groups, KH, KW]` float32 (or `[M, C/groups, KW]`).
     /// - kernel: the product kernel the layout is for (the process's choice unless a test picks).
@@ -485,8 +495,17 @@ public final class PackedConvWeights: @unchecked Sendable {
         let depth = weight.shape.dropFirst().reduce(1, *)
         let w = UnsafePointer(weight.storage.base.assumingMemoryBound(to: Float.self))
         self.groups = (0..<groups).map { PackedMatrix(w + $0 * m * depth, rows: m, depth: depth, rowStride: depth, kernel: kernel) }
+        channelBlocks = nil
+    }
+
+    /// Lays out a depthwise weight `[C, 1, KH, KW]` (or `[C, 1, KW]`) float32, one output channel
+    /// per group, for the channel-blocked kernel.
+    public init(depthwise weight: Tensor) {
+        groups = []
+        channelBlocks = Conv2D.channelBlocks(weight.scalars(as: Float.self), channels: weight.shape[0], taps: weight.shape.dropFirst(2).reduce(1, *))
     }
 
     /// Bytes held.
     public var byteCount: Int { groups.reduce(0) { $0 + $1.byteCount } }
 }
+

@@ -229,6 +229,25 @@ public enum PackedGEMM {
         while i < count { dst[i] = src[i]; i += 1 }
     }
 
+    /// Copies every `stride`-th float: `dst[j] = src[j·stride]` for `j` in `0..<count`, reading no
+    /// further than `src[(count − 1)·stride]`. Stride 2 (the phases of a stride-2 convolution) splits
+    /// sixteen-float loads into their even lanes; other strides go one value at a time.
+    @inline(__always)
+    static func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int, stride: Int) {
+        if stride == 1 { return copy(dst, src, count) }
+        var j = 0
+        if stride == 2 {
+            // A load at 2j covers src[2j ..< 2j + 16]; the last float it may touch is src[2(count − 1)].
+            while j + 8 < count {
+                let v = UnsafeRawPointer(src + 2 &* j).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(dst + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                j += 8
+            }
+        }
+        var s = src + j &* stride
+        while j < count { dst[j] = s.pointee; s += stride; j += 1 }
+    }
+
     /// Sets `count` floats (a short run) to 0 without a library call.
     @inline(__always)
     static func zero(_ dst: UnsafeMutablePointer<Float>, _ count: Int) {
