@@ -6,7 +6,8 @@ extension Conv2D {
     /// pays its per-plane set-up for a few dozen outputs. Here each block of sixteen channels is
     /// transposed into a zero-padded `[H, W, 16]` scratch image (sixteen 16 × 16 register
     /// transposes per 256 pixels), every output pixel accumulates its taps as whole vectors, eight
-    /// pixels at a time, and the results are transposed back into the `[C, H, W]` planes.
+    /// pixels at a time, the activation runs over them, and they are transposed back into the
+    /// `[C, H, W]` planes.
     ///
     /// Each output starts from its bias and adds the taps in row-major order by fused multiply-adds,
     /// as `depthwise`'s row kernel does, so the two kernels give the same bits.
@@ -108,6 +109,10 @@ extension Conv2D {
                     }
                 }
 
+                // The activation once over the block's results (lanes past the last channel hold
+                // zeros or values that are never stored).
+                activation?.apply(results, count: outPlane * lanes)
+
                 // [H, W, 16] → [16, H, W].
                 if outPlane >= lanes {
                     var q = 0
@@ -125,9 +130,6 @@ extension Conv2D {
                     for q in 0..<outPlane {
                         for c in 0..<cn { dst[c * outPlane + q] = results[q * lanes + c] }
                     }
-                }
-                if let activation {
-                    for c in 0..<cn { activation.apply(dst + c * outPlane, count: outPlane) }
                 }
             }
             }
