@@ -27,8 +27,86 @@ public struct Pool2DGeometry: Sendable, Equatable {
 public enum Pool2D {
     /// Max pooling; taps outside the image are ignored. `[N·C, H, W] => [N·C, OH, OW]`.
     /// A NaN in a window makes that output NaN.
+    ///
+    /// Outputs up to 28 wide go to `maxChannelBlocked`, wider ones to the row kernel.
     public static func max(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
-        run(input: input, output: output, geometry: g, threads: threads, isMax: true, countIncludePad: false)
+        if g.outWidth <= 28 {
+            maxChannelBlocked(input: input, output: output, geometry: g, threads: threads)
+        } else {
+            run(input: input, output: output, geometry: g, threads: threads, isMax: true, countIncludePad: false)
+        }
+    }
+
+    /// Max pooling with sixteen planes in the lanes of each vector (`ChannelBlocks`), for small
+    /// planes: the scratch image's padding holds −∞, and each output pixel takes the maximum of its
+    /// taps as whole vectors, eight pixels at a time.
+    static func maxChannelBlocked(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
+        typealias V = SIMD16<Float>
+        let lanes = ChannelBlocks.lanes
+        let layout = ChannelBlocks(
+            inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth,
+            kernelH: g.kernelHeight, kernelW: g.kernelWidth, strideH: g.strideH, strideW: g.strideW,
+            dilationH: g.dilationH, dilationW: g.dilationW, padTop: g.padTop, padLeft: g.padLeft)
+        defer { layout.deallocate() }
+        let inPlane = layout.inPlane, outPlane = layout.outPlane, tapCount = layout.tapCount
+        let blocks = (g.planes + lanes - 1) / lanes
+        let inBase = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
+        let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
+        let box = UncheckedBox(layout)
+        Parallel.forEachChunk(blocks, threads: g.planes * outPlane * tapCount > 1 << 15 ? threads : 1) { range in
+            let layout = box.value
+            let image = ChannelBlocks.buffer(layout.imageFloats + outPlane * lanes, filledWith: -.infinity)
+            defer { image.deallocate() }
+            let results = image + layout.imageFloats
+            let taps = layout.tapOffsets
+            for block in range {
+                let c0 = block * lanes, cn = Swift.min(lanes, g.planes - c0)
+                layout.load(inBase + c0 * inPlane, count: cn, into: image)
+                var q = 0
+                while q < outPlane {
+                    let step = Swift.min(8, outPlane - q)
+                    if step == 8 {
+                        let w = layout.windowOf + q
+                        let p0 = UnsafeRawPointer(image + w[0]), p1 = UnsafeRawPointer(image + w[1])
+                        let p2 = UnsafeRawPointer(image + w[2]), p3 = UnsafeRawPointer(image + w[3])
+                        let p4 = UnsafeRawPointer(image + w[4]), p5 = UnsafeRawPointer(image + w[5])
+                        let p6 = UnsafeRawPointer(image + w[6]), p7 = UnsafeRawPointer(image + w[7])
+                        let o0 = taps[0] &* 4
+                        var m0 = p0.load(fromByteOffset: o0, as: V.self), m1 = p1.load(fromByteOffset: o0, as: V.self)
+                        var m2 = p2.load(fromByteOffset: o0, as: V.self), m3 = p3.load(fromByteOffset: o0, as: V.self)
+                        var m4 = p4.load(fromByteOffset: o0, as: V.self), m5 = p5.load(fromByteOffset: o0, as: V.self)
+                        var m6 = p6.load(fromByteOffset: o0, as: V.self), m7 = p7.load(fromByteOffset: o0, as: V.self)
+                        for t in 1..<tapCount {
+                            let o = taps[t] &* 4
+                            m0 = nanMax(m0, p0.load(fromByteOffset: o, as: V.self)); m1 = nanMax(m1, p1.load(fromByteOffset: o, as: V.self))
+                            m2 = nanMax(m2, p2.load(fromByteOffset: o, as: V.self)); m3 = nanMax(m3, p3.load(fromByteOffset: o, as: V.self))
+                            m4 = nanMax(m4, p4.load(fromByteOffset: o, as: V.self)); m5 = nanMax(m5, p5.load(fromByteOffset: o, as: V.self))
+                            m6 = nanMax(m6, p6.load(fromByteOffset: o, as: V.self)); m7 = nanMax(m7, p7.load(fromByteOffset: o, as: V.self))
+                        }
+                        let r = UnsafeMutableRawPointer(results + q * lanes)
+                        r.storeBytes(of: m0, as: V.self); r.storeBytes(of: m1, toByteOffset: 64, as: V.self)
+                        r.storeBytes(of: m2, toByteOffset: 128, as: V.self); r.storeBytes(of: m3, toByteOffset: 192, as: V.self)
+                        r.storeBytes(of: m4, toByteOffset: 256, as: V.self); r.storeBytes(of: m5, toByteOffset: 320, as: V.self)
+                        r.storeBytes(of: m6, toByteOffset: 384, as: V.self); r.storeBytes(of: m7, toByteOffset: 448, as: V.self)
+                    } else {
+                        for i in q..<(q + step) {
+                            let p = UnsafeRawPointer(image + layout.windowOf[i])
+                            var m = p.load(fromByteOffset: taps[0] &* 4, as: V.self)
+                            for t in 1..<tapCount { m = nanMax(m, p.load(fromByteOffset: taps[t] &* 4, as: V.self)) }
+                            UnsafeMutableRawPointer(results + i * lanes).storeBytes(of: m, as: V.self)
+                        }
+                    }
+                    q += step
+                }
+                layout.store(results, count: cn, to: outBase + c0 * outPlane)
+            }
+        }
+    }
+
+    /// The larger of `a` and `b` lane by lane; a NaN on either side wins.
+    @inline(__always)
+    static func nanMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        a.replacing(with: b, where: (b .> a) .| (b .!= b))
     }
 
     /// Average pooling. With `countIncludePad` the divisor counts padded taps inside the padded
@@ -44,7 +122,8 @@ public enum Pool2D {
         return (lo, hi)
     }
 
-    private static func run(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int, isMax: Bool, countIncludePad: Bool) {
+    /// The row kernel: each plane copied into a padded plane, combined a window row at a time.
+    static func run(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int, isMax: Bool, countIncludePad: Bool) {
         let inBase = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
         let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
         let inPlane = g.inHeight * g.inWidth, outPlane = g.outHeight * g.outWidth
@@ -98,7 +177,7 @@ public enum Pool2D {
                     }
                     let out = dst + y * ow
                     if isMax {
-                        if sw == 1 { out.update(from: source, count: ow) } else { for x in 0..<ow { out[x] = source[x &* sw] } }
+                        PackedGEMM.copy(out, source, ow, stride: sw)
                     } else {
                         for x in 0..<ow {
                             let count = rowCounts[y] * columnCounts[x]

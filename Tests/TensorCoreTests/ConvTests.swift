@@ -108,6 +108,36 @@ struct ConvTests {
 
 @Suite("Pooling kernels against the naive twin")
 struct PoolTests {
+    /// The channel-blocked max pool against the reference and the row kernel, exactly (a maximum
+    /// has one right answer): plane counts around the 16-lane blocks, planes under and over the
+    /// 16-pixel transposes and 8-pixel steps, ceil-mode windows past the padding, and NaNs, which
+    /// must win their windows.
+    @Test(arguments: 0..<32)
+    func channelBlockedMax(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 4242)
+        let planes = [1, 7, 16, 17, 40][seed % 5]
+        let kh = randomInt(1...3, &g), kw = randomInt(1...3, &g), sh = randomInt(1...2, &g), sw = randomInt(1...2, &g)
+        let pt = randomInt(0...kh - 1, &g), pl = randomInt(0...kw - 1, &g)
+        let ih = randomInt(kh...(seed % 3 == 0 ? 4 : 20), &g), iw = randomInt(kw...(seed % 3 == 0 ? 4 : 20), &g)
+        // One more output than the floor rule where the last window starts inside the image (ceil mode).
+        let oh = (ih + 2 * pt - kh) / sh + 1 + (seed % 2 == 1 && (ih + 2 * pt - kh) % sh != 0 ? 1 : 0)
+        let ow = (iw + 2 * pl - kw) / sw + 1 + (seed % 2 == 1 && (iw + 2 * pl - kw) % sw != 0 ? 1 : 0)
+        let geo = Pool2DGeometry(
+            planes: planes, inHeight: ih, inWidth: iw, outHeight: oh, outWidth: ow, kernelHeight: kh, kernelWidth: kw,
+            strideH: sh, strideW: sw, padTop: pt, padLeft: pl, padBottom: pt, padRight: pl)
+        var values = randomFloats(planes * ih * iw, &g)
+        for _ in 0..<(seed % 4) { values[randomInt(0...(values.count - 1), &g)] = .nan }
+        let x = Tensor(shape: [planes, ih, iw], scalars: values)
+        let slow = Tensor(zeros: [planes, oh, ow]), rows = Tensor(zeros: slow.shape), blocked = Tensor(zeros: slow.shape)
+        Pool2D.reference(input: x, output: slow, geometry: geo, isMax: true, countIncludePad: false)
+        Pool2D.run(input: x, output: rows, geometry: geo, threads: 1, isMax: true, countIncludePad: false)
+        Pool2D.maxChannelBlocked(input: x, output: blocked, geometry: geo, threads: 1 + seed % 2)
+        let want = slow.scalars(as: Float.self)
+        for (name, got) in [("blocked", blocked.scalars(as: Float.self)), ("rows", rows.scalars(as: Float.self))] {
+            #expect(zip(got, want).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(name) max pool \(geo)")
+        }
+    }
+
     @Test(arguments: 0..<40)
     func fastMatchesReference(seed: Int) {
         var g = SeededGenerator(seed: UInt64(seed) &+ 1000)

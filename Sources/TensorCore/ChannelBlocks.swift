@@ -1,0 +1,144 @@
+/// Sliding-window kernels over small planes with sixteen planes in the lanes of each vector: the
+/// layout shared by `Conv2D.depthwiseChannelBlocked` and `Pool2D.maxChannelBlocked`.
+///
+/// On a 7×7 or 14×14 plane a kernel that runs along image rows fills half its lanes or less and
+/// pays its per-plane set-up for a few dozen outputs. Here each block of sixteen planes is
+/// transposed into a padded `[H, W, 16]` scratch image (sixteen-by-sixteen register transposes),
+/// every output pixel combines its taps as whole vectors, and the results, `[OH, OW, 16]`, are
+/// transposed back into the sixteen `[OH, OW]` planes.
+struct ChannelBlocks {
+    typealias V = SIMD16<Float>
+    static let lanes = 16
+
+    let inPlane: Int, outPlane: Int, tapCount: Int
+    /// Floats of the scratch image, `[PH, PW, 16]`: the padded extent that the windows read.
+    let imageFloats: Int
+    /// Offsets in floats: each input pixel's cell in the scratch image (−1: outside the extent,
+    /// never read), each output pixel's window start, each tap from that start.
+    let cellOf: UnsafeMutablePointer<Int>, windowOf: UnsafeMutablePointer<Int>, tapOffsets: UnsafeMutablePointer<Int>
+
+    /// The window `(y, x)` starts at image cell `(y·strideH − padTop, x·strideW − padLeft)` and
+    /// takes `kernelH × kernelW` taps, dilation apart. The caller calls `deallocate()`.
+    init(
+        inHeight ih: Int, inWidth iw: Int, outHeight oh: Int, outWidth ow: Int, kernelH kh: Int, kernelW kw: Int,
+        strideH sh: Int, strideW sw: Int, dilationH dh: Int, dilationW dw: Int, padTop: Int, padLeft: Int
+    ) {
+        let lanes = Self.lanes
+        inPlane = ih * iw
+        outPlane = oh * ow
+        tapCount = kh * kw
+        let ph = (oh - 1) * sh + (kh - 1) * dh + 1, pw = (ow - 1) * sw + (kw - 1) * dw + 1
+        imageFloats = ph * pw * lanes
+        let tables = UnsafeMutablePointer<Int>.allocate(capacity: inPlane + outPlane + tapCount)
+        cellOf = tables
+        windowOf = tables + inPlane
+        tapOffsets = tables + inPlane + outPlane
+        for y in 0..<ih {
+            for x in 0..<iw {
+                let py = y + padTop, px = x + padLeft
+                cellOf[y * iw + x] = py < ph && px < pw ? (py * pw + px) * lanes : -1
+            }
+        }
+        for y in 0..<oh {
+            for x in 0..<ow { windowOf[y * ow + x] = (y * sh * pw + x * sw) * lanes }
+        }
+        for ky in 0..<kh {
+            for kx in 0..<kw { tapOffsets[ky * kw + kx] = (ky * dh * pw + kx * dw) * lanes }
+        }
+    }
+
+    func deallocate() { cellOf.deallocate() }
+
+    /// Writes planes `src[c·inPlane ..< (c + 1)·inPlane]`, `c < count`, into the image cells, lane c;
+    /// lanes from `count` on get zeros. The padding cells are left as they are. Sixteen pixels per
+    /// transpose; the last group overlaps the one before it (rewriting the same cells).
+    @inline(__always)
+    func load(_ src: UnsafePointer<Float>, count: Int, into image: UnsafeMutablePointer<Float>) {
+        let lanes = Self.lanes
+        if inPlane >= lanes {
+            var p = 0
+            while p < inPlane {
+                p = min(p, inPlane - lanes)
+                var v = Square { c in c < count ? UnsafeRawPointer(src + c * inPlane + p).loadUnaligned(as: V.self) : V() }
+                v.transpose()
+                v.forEach { j, row in
+                    let cell = cellOf[p + j]
+                    if cell >= 0 { UnsafeMutableRawPointer(image + cell).storeBytes(of: row, as: V.self) }
+                }
+                p += lanes
+            }
+        } else {
+            for p in 0..<inPlane where cellOf[p] >= 0 {
+                for c in 0..<lanes { image[cellOf[p] + c] = c < count ? src[c * inPlane + p] : 0 }
+            }
+        }
+    }
+
+    /// Writes lanes `c < count` of `results` (`[outPlane][16]`) to the planes
+    /// `dst[c·outPlane ..< (c + 1)·outPlane]`.
+    @inline(__always)
+    func store(_ results: UnsafePointer<Float>, count: Int, to dst: UnsafeMutablePointer<Float>) {
+        let lanes = Self.lanes
+        if outPlane >= lanes {
+            var q = 0
+            while q < outPlane {
+                q = min(q, outPlane - lanes)
+                var v = Square { j in UnsafeRawPointer(results + (q + j) * lanes).load(as: V.self) }
+                v.transpose()
+                v.forEach { c, row in
+                    if c < count { UnsafeMutableRawPointer(dst + c * outPlane + q).storeBytes(of: row, as: V.self) }
+                }
+                q += lanes
+            }
+        } else {
+            for q in 0..<outPlane {
+                for c in 0..<count { dst[c * outPlane + q] = results[q * lanes + c] }
+            }
+        }
+    }
+
+    /// A 64-byte-aligned buffer of `count` floats, each set to `value`. The caller deallocates.
+    static func buffer(_ count: Int, filledWith value: Float) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
+        p.initialize(repeating: value, count: count)
+        return p
+    }
+
+    /// Sixteen vectors of sixteen floats, held as separate values so that they stay in registers
+    /// (an `InlineArray` of them went through the stack, with a memcpy per transpose).
+    struct Square {
+        var v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15: V
+
+        @inline(__always)
+        init(_ row: (Int) -> V) {
+            (v0, v1, v2, v3, v4, v5, v6, v7) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+            (v8, v9, v10, v11, v12, v13, v14, v15) = (row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15))
+        }
+
+        @inline(__always)
+        func forEach(_ body: (Int, V) -> Void) {
+            body(0, v0); body(1, v1); body(2, v2); body(3, v3); body(4, v4); body(5, v5); body(6, v6); body(7, v7)
+            body(8, v8); body(9, v9); body(10, v10); body(11, v11); body(12, v12); body(13, v13); body(14, v14); body(15, v15)
+        }
+
+        /// Transposes in registers: row i, lane j becomes row j, lane i.
+        ///
+        /// Four rounds of unzipping pairs: row k of a round takes the even lanes of the pair
+        /// `(v[2k], v[2k+1])` and row 8 + k their odd lanes. Read as one 256-element sequence with
+        /// index `16·row + lane`, a round rotates that 8-bit index right by one bit; four rounds
+        /// rotate it by four, which swaps row and lane.
+        @inline(__always)
+        mutating func transpose() {
+            @inline(__always) func unzip(_ a: V, _ b: V) -> (V, V) {
+                let pair = SIMD32<Float>(lowHalf: a, highHalf: b)
+                return (pair.evenHalf, pair.oddHalf)
+            }
+            for _ in 0..<4 {
+                let (e0, o0) = unzip(v0, v1), (e1, o1) = unzip(v2, v3), (e2, o2) = unzip(v4, v5), (e3, o3) = unzip(v6, v7)
+                let (e4, o4) = unzip(v8, v9), (e5, o5) = unzip(v10, v11), (e6, o6) = unzip(v12, v13), (e7, o7) = unzip(v14, v15)
+                (v0, v1, v2, v3, v4, v5, v6, v7) = (e0, e1, e2, e3, e4, e5, e6, e7)
+                (v8, v9, v10, v11, v12, v13, v14, v15) = (o0, o1, o2, o3, o4, o5, o6, o7)
+            }
+        }
+    }
+}
