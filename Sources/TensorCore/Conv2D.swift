@@ -202,14 +202,15 @@ public enum Conv2D {
     /// - input `[N, C, H, W]`, weight `[M, 1, KH, KW]`, output `[N, M, OH, OW]`.
     /// - packed: the weights laid out by `PackedConvWeights(depthwise:)`, when the caller keeps them.
     ///
-    /// Outputs up to 28 wide, one per input channel, go to the channel-blocked kernel
-    /// (`depthwiseChannelBlocked`); wider planes and channel multipliers to the row kernel
-    /// (`depthwiseRows`), which fills its vectors along image rows. Both give the same bits.
+    /// Inputs up to 64 wide, one output channel per input channel, go to the channel-blocked
+    /// kernel (`depthwiseChannelBlocked`); wider planes and channel multipliers to the row kernel
+    /// (`depthwiseRows`), which fills its vectors along image rows and was the faster of the two on
+    /// 112-wide inputs. Both give the same bits.
     public static func depthwise(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
         activation: Activation?, threads: Int, packed: PackedConvWeights? = nil
     ) {
-        if g.outChannels == g.groups && g.outWidth <= 28 {
+        if g.outChannels == g.groups && g.inWidth <= 64 {
             depthwiseChannelBlocked(
                 input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads,
                 blocks: packed?.channelBlocks)

@@ -28,9 +28,10 @@ public enum Pool2D {
     /// Max pooling; taps outside the image are ignored. `[N·C, H, W] => [N·C, OH, OW]`.
     /// A NaN in a window makes that output NaN.
     ///
-    /// Outputs up to 28 wide go to `maxChannelBlocked`, wider ones to the row kernel.
+    /// Inputs up to 64 wide go to `maxChannelBlocked`, wider ones to the row kernel (on 112-wide
+    /// inputs the two measured alike).
     public static func max(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
-        if g.outWidth <= 28 {
+        if g.inWidth <= 64 {
             maxChannelBlocked(input: input, output: output, geometry: g, threads: threads)
         } else {
             run(input: input, output: output, geometry: g, threads: threads, isMax: true, countIncludePad: false)
