@@ -101,24 +101,16 @@ public enum Conv2D {
         let offsets = shifted.rowOffsets()
         defer { offsets.deallocate() }
         let image = scratch.floats(shifted.floats, slot: 1)
-        // Outputs on the extended grid go to a scratch matrix unless the grid has no extra columns.
-        let extended = shifted.phaseWidth != g.outWidth
-        let wide = extended ? scratch.floats(mg * shifted.columns, slot: 2) : nil
+        // Only the real outputs of the extended grid are kept, unless it has no extra columns.
+        let grid = shifted.phaseWidth != g.outWidth ? GridColumns(gridWidth: shifted.phaseWidth, width: g.outWidth) : nil
         for n in 0..<g.batch {
             for grp in 0..<g.groups {
                 shifted.fill(from: inp + (n * g.inChannels + grp * cg) * inPlane, into: image, threads: threads)
-                let c = out + (n * g.outChannels + grp * mg) * plane
                 PackedGEMM.multiply(
-                    weights.groups[grp], PanelSource.rows(image, offsets: offsets, columns: shifted.columns), c: wide ?? c,
-                    ldc: shifted.columns, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
-                    outputColumns: plane)
-                if let wide {
-                    for ch in 0..<mg {
-                        for y in 0..<g.outHeight {
-                            PackedGEMM.copy(c + ch * plane + y * g.outWidth, wide + ch * shifted.columns + y * shifted.phaseWidth, g.outWidth)
-                        }
-                    }
-                }
+                    weights.groups[grp], PanelSource.rows(image, offsets: offsets, columns: shifted.columns),
+                    c: out + (n * g.outChannels + grp * mg) * plane, ldc: grid == nil ? shifted.columns : plane,
+                    bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
+                    outputColumns: plane, grid: grid)
             }
         }
     }

@@ -41,12 +41,26 @@ public enum PackedGEMM {
     /// - c: row stride `ldc`; fully overwritten (rows `0..<a.rows`, columns `0..<b.columns`).
     /// - outputColumns: the columns that are real outputs, which choose the depth blocks (fewer than
     ///   `b.columns` when B is a convolution's extended grid); all of them when nil.
+    /// - grid: where B's columns go when they are a convolution's extended grid: then only the real
+    ///   outputs are written, each at its pixel (`GridColumns`), and `ldc` is the output plane's size.
     public static func multiply(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
-        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch? = nil, outputColumns: Int? = nil
+        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch? = nil, outputColumns: Int? = nil,
+        grid: GridColumns? = nil
     ) {
         let m = a.rows, n = b.columns
         if m == 0 || n == 0 { return }
+        let kc = min(a.depth, depthBlock(columns: outputColumns ?? n, depth: a.depth))
+        if let grid, a.depth == 0 || a.kernel == .blas || kc < a.depth {
+            // The whole grid into a scratch matrix, then its real columns to their pixels. (With one
+            // depth block, the tiles below write the real outputs themselves.)
+            let owned = scratch == nil ? UnsafeMutablePointer<Float>.allocate(capacity: m * n) : nil
+            defer { owned?.deallocate() }
+            let whole = owned ?? scratch.unsafelyUnwrapped.floats(m * n, slot: 2)
+            multiply(a, b, c: whole, ldc: n, bias: bias, activation: activation, threads: threads, scratch: scratch, outputColumns: outputColumns)
+            for i in 0..<m { grid.scatter(whole + i * n, columns: 0..<n, to: c + i * ldc) }
+            return
+        }
         if a.depth == 0 || a.kernel == .blas {
             blasMultiply(a, b, c: c, ldc: ldc, bias: bias, activation: activation, threads: threads, scratch: scratch)
             return
@@ -56,7 +70,6 @@ public enum PackedGEMM {
         let parts = m * n * a.depth < 1 << 17 ? 1 : max(1, threads)
         // Per part: a tail panel buffer, two row tables, the padded bias and an edge tile, from the
         // session's scratch so that steady-state runs neither allocate nor fault pages in.
-        let kc = min(a.depth, depthBlock(columns: outputColumns ?? n, depth: a.depth))
         let layout = WorkLayout(depth: kc, rowPanels: rowPanels, panels: b.packed ? blockPanels : 1)
         let work = scratch?.floats(layout.floats * parts, slot: 0)
             ?? UnsafeMutableRawPointer.allocate(byteCount: layout.floats * parts * 4, alignment: 64).bindMemory(to: Float.self, capacity: layout.floats * parts)
@@ -65,7 +78,7 @@ public enum PackedGEMM {
         func run(_ part: Int, rows: Range<Int>, columns: Range<Int>) {
             let (c, bias, work) = box.value
             compute(a, b, c: c, ldc: ldc, bias: bias, activation: activation, rowPanels: rows, columnPanels: columns,
-                    work: UnsafeMutableRawPointer(work + part * layout.floats), layout: layout)
+                    work: UnsafeMutableRawPointer(work + part * layout.floats), layout: layout, grid: grid)
         }
         if parts == 1 {
             run(0, rows: 0..<rowPanels, columns: 0..<columnPanels)
@@ -135,7 +148,7 @@ public enum PackedGEMM {
     static func compute(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
         bias: UnsafePointer<Float>?, activation: Activation?, rowPanels: Range<Int>, columnPanels: Range<Int>,
-        work: UnsafeMutableRawPointer, layout: WorkLayout
+        work: UnsafeMutableRawPointer, layout: WorkLayout, grid: GridColumns? = nil
     ) {
         let m = a.rows, n = b.columns, k = a.depth
         let mr = rowTile, nr = columnTile
@@ -185,6 +198,22 @@ public enum PackedGEMM {
                         let fromCopy = copied(j)
                         let bp = fromCopy ? UnsafePointer(copySlot(j, j0, kc)) : b.base + j * nr
                         let table = UnsafePointer(fromCopy ? packedTable : rowTable)
+                        if let grid {
+                            // One depth block (see `multiply`): the tile goes to the edge tile, and
+                            // its real outputs on to their pixels.
+                            if columns <= 16 {
+                                tile8x16(ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
+                            } else if columns <= 32 {
+                                tile8x32(ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
+                            } else {
+                                tile8x48(ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
+                            }
+                            for r in 0..<rows {
+                                if tileBounds == nil, let activation { activation.apply(edge + r * nr, count: columns) }
+                                grid.scatter(edge + r * nr, columns: (j * nr)..<(j * nr + columns), to: c + (i * mr + r) * ldc)
+                            }
+                            continue
+                        }
                         let cp = c + i * mr * ldc + j * nr
                         // Whole tiles write C directly; partial ones go through the edge tile.
                         let direct = rows == mr && (columns == 48 || columns == 32 || columns == 16)
@@ -214,19 +243,28 @@ public enum PackedGEMM {
         }
     }
 
-    /// Copies `count` floats (a short run) without a library call.
+    /// Copies `count` floats (a short run) without a library call; the buffers must not overlap.
     @inline(__always)
     static func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
-        var i = 0
-        while i + 16 <= count {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-            i += 16
+        // The buffers do not overlap, so a ragged end can be one more vector that overlaps the
+        // last one (rewriting the same values) instead of single floats.
+        if count >= 16 {
+            var i = 0
+            while i + 16 <= count {
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                i += 16
+            }
+            if i < count {
+                let e = count - 16
+                UnsafeMutableRawPointer(dst + e).storeBytes(of: UnsafeRawPointer(src + e).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+            }
+        } else if count >= 8 {
+            let e = count - 8
+            UnsafeMutableRawPointer(dst).storeBytes(of: UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dst + e).storeBytes(of: UnsafeRawPointer(src + e).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        } else {
+            for i in 0..<count { dst[i] = src[i] }
         }
-        if i + 8 <= count {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count { dst[i] = src[i]; i += 1 }
     }
 
     /// Copies every `stride`-th float: `dst[j] = src[j·stride]` for `j` in `0..<count`, reading no
@@ -457,6 +495,33 @@ public final class PackedMatrix: @unchecked Sendable {
 
     @inline(__always) func panel(_ i: Int) -> UnsafePointer<Float> {
         UnsafePointer(storage.base.assumingMemoryBound(to: Float.self)) + i * PackedGEMM.rowTile * depth
+    }
+}
+
+/// Where the columns of a product go when B is a convolution's extended grid (`Conv2D`'s shifted
+/// image): column q is pixel `(q / gridWidth, q % gridWidth)`, a real output when that x is below
+/// `width`, stored at `y·width + x` of its output row; the other columns are dropped.
+public struct GridColumns: Sendable {
+    public let gridWidth: Int, width: Int
+
+    public init(gridWidth: Int, width: Int) {
+        self.gridWidth = gridWidth
+        self.width = width
+    }
+
+    /// Copies the real outputs among `columns` of one row of the product (`src[0]` is column
+    /// `columns.lowerBound`) to their pixels in `dst`.
+    @inline(__always)
+    func scatter(_ src: UnsafePointer<Float>, columns: Range<Int>, to dst: UnsafeMutablePointer<Float>) {
+        var q = columns.lowerBound
+        var y = q / gridWidth, rowStart = y * gridWidth
+        while q < columns.upperBound {
+            let end = min(columns.upperBound, rowStart + width)
+            if end > q { PackedGEMM.copy(dst + y * width + (q - rowStart), src + (q - columns.lowerBound), end - q) }
+            y += 1
+            rowStart += gridWidth
+            q = rowStart
+        }
     }
 }
 
