@@ -14,6 +14,9 @@ public struct Conv: Layer {
     /// The weight packed once for the product kernel, when it is a constant; otherwise the kernel
     /// packs input W on each run.
     public let packed: PackedConvWeights?
+    /// Whether a fourth input, R (the output's shape), is added before the activation: the
+    /// runtime's fusion of a residual connection's `Add` into the convolution that feeds it.
+    public let residual: Bool
 
     /// - weight: W's value when it is a constant: float32 weights of a non-depthwise convolution are
     ///   then packed here, once.
@@ -22,6 +25,7 @@ public struct Conv: Layer {
         self.window = window
         self.group = group
         self.activation = activation
+        residual = false
         if let w = weight, w.dtype == .float32, w.rank == window.kernelShape.count + 2, Array(w.shape[2...]) == window.kernelShape,
            w.shape[0] % group == 0, !(group > 1 && w.shape[1] == 1), w.count > 0 {
             packed = PackedConvWeights(w, groups: group)
@@ -34,21 +38,29 @@ public struct Conv: Layer {
         }
     }
 
-    private init(_ other: Conv, activation: Activation) {
+    private init(_ other: Conv, activation: Activation?, residual: Bool) {
         window = other.window
         group = other.group
         packed = other.packed
         self.activation = activation
+        self.residual = residual
     }
 
     public var fusedActivation: Activation? { activation }
 
     public func replacingConstants(_ constants: [Tensor?]) throws -> any Layer {
-        try Conv(window: window, group: group, activation: activation, weight: constants.count > 1 ? constants[1] : nil)
+        let fresh = try Conv(window: window, group: group, activation: activation, weight: constants.count > 1 ? constants[1] : nil)
+        return residual ? Conv(fresh, activation: activation, residual: true) : fresh
     }
 
     public func fusing(_ activation: Activation) -> (any Layer)? {
-        self.activation == nil ? Conv(self, activation: activation) : nil
+        self.activation == nil ? Conv(self, activation: activation, residual: residual) : nil
+    }
+
+    /// This convolution with R added to its output and then `activation` applied (the residual
+    /// `Add`, and the activation fused into that Add, folded in); nil when it already has either.
+    public func fusingResidual(activation: Activation?) -> Conv? {
+        self.activation == nil && !residual ? Conv(self, activation: activation, residual: true) : nil
     }
 
     func geometry(_ x: [Int], _ w: [Int]) throws -> Conv2DGeometry {
@@ -75,13 +87,29 @@ public struct Conv: Layer {
             throw LayerError("B has shape \(b.shape), expected [\(w.shape[0])]")
         }
         let spatial = window.kernelShape.count == 1 ? [g.outWidth] : [g.outHeight, g.outWidth]
-        return [TensorType(x.dtype, [g.batch, g.outChannels] + spatial)]
+        let y = TensorType(x.dtype, [g.batch, g.outChannels] + spatial)
+        if residual {
+            guard inputs.count > 3, let r = inputs[3], r == y, y.dtype == .float32 else {
+                throw LayerError("the fused residual must be float32 of the output's shape \(y.shape)")
+            }
+        }
+        return [y]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         let g = try geometry(x.shape, w.shape)
+        if residual {
+            guard inputs.count > 3, let r = inputs[3], r.dtype == .float32, r.shape == outputs[0].shape,
+                  [x, w, b, outputs[0]].allSatisfy({ $0 == nil || $0?.dtype == .float32 }) else {
+                throw LayerError("the fused residual needs float32 operands and R of the output's shape \(outputs[0].shape) \(outputs[0].dtype), got \(inputs.map { $0.map { "\($0.shape) \($0.dtype)" } ?? "nil" })")
+            }
+            Conv2D.forward(
+                input: x, weight: w, bias: b, output: outputs[0], geometry: g, activation: activation,
+                scratch: context.scratch, threads: context.threads, packed: packed, residual: r)
+            return
+        }
         if isFloat64([x, w, b], outputs[0]) {
             Float64Kernels.conv2D(input: x, weight: w, bias: b, output: outputs[0], geometry: g, activation: activation)
             return

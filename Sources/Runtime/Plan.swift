@@ -13,7 +13,7 @@ final class Plan: @unchecked Sendable {
     struct Step {
         let node: Int
         var layer: any Layer
-        let inputs: [Int?]
+        var inputs: [Int?]
         var outputs: [Int]
         let kind: StepKind
     }
@@ -29,7 +29,14 @@ final class Plan: @unchecked Sendable {
     let folded: [Int: Tensor]
 
     /// Builds a plan for the given input types.
-    init(graph: Graph, inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, keep: (Int) -> Bool, context: ExecutionContext) throws {
+    /// - fuse: fold activations into their producers.
+    /// - fuseResiduals: also fold a residual `Add` (with its activation) into the convolution that
+    ///   feeds it; only where every node runs in FP32, since a simulated format would round the
+    ///   convolution's output before the Add.
+    init(
+        graph: Graph, inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, fuseResiduals: Bool = false,
+        keep: (Int) -> Bool, context: ExecutionContext
+    ) throws {
         let n = graph.valueNames.count
         var types = [TensorType?](repeating: nil, count: n)
         var known = [Tensor?](repeating: nil, count: n)
@@ -95,6 +102,7 @@ final class Plan: @unchecked Sendable {
         }
 
         if fuse { steps = Plan.fuseActivations(steps, graph: graph, keep: keep) }
+        if fuse && fuseResiduals { steps = Plan.fuseResidualAdds(steps, graph: graph, types: types, keep: keep) }
         self.steps = steps
         self.types = types
         self.folded = folded
@@ -150,6 +158,49 @@ final class Plan: @unchecked Sendable {
             removed.insert(i)
             removed.insert(m)
             outputs.insert(steps[m].outputs[0])
+        }
+        return result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Folds `Add(Conv(…), R)` (the Add possibly carrying a fused activation) into the convolution,
+    /// which then adds R before its activation, when the convolution's output has no other reader,
+    /// every operand is float32, R has the output's type (no broadcasting) and is computed before
+    /// the convolution runs.
+    /// Bitwise the same as the two steps: the convolution's sum is rounded to float, then R added.
+    static func fuseResidualAdds(_ steps: [Step], graph: Graph, types: [TensorType?], keep: (Int) -> Bool) -> [Step] {
+        var readers = [Int: Int]()
+        for s in steps { for case let id? in s.inputs { readers[id, default: 0] += 1 } }
+        for o in graph.outputs { readers[o.id, default: 0] += 1 }
+        var producer = [Int: Int](), step = [Int: Int]()
+        for (i, s) in steps.enumerated() {
+            for id in s.outputs {
+                step[id] = i
+                if s.kind == .compute { producer[id] = i }
+            }
+        }
+        var result = steps
+        var removed = Set<Int>()
+        for (i, s) in steps.enumerated() {
+            guard s.kind == .compute, let add = s.layer as? BinaryLayer, add.op == .add, s.inputs.count == 2,
+                  let a = s.inputs[0], let b = s.inputs[1], a != b, s.outputs.count == 1,
+                  let type = types[s.outputs[0]], type.dtype == .float32, types[a] == type, types[b] == type
+            else { continue }
+            // The operand computed last is the convolution's output; the other must exist before it runs.
+            for (v, r) in [(a, b), (b, a)] {
+                guard let p = producer[v], !removed.contains(p), readers[v] == 1, !keep(v),
+                      (step[r] ?? -1) < p, result[p].outputs == [v],
+                      result[p].inputs.allSatisfy({ $0.map { types[$0]?.dtype == .float32 } ?? true }),
+                      let conv = result[p].layer as? Conv, let fused = conv.fusingResidual(activation: add.activation)
+                else { continue }
+                var inputs = result[p].inputs
+                while inputs.count < 3 { inputs.append(nil) }
+                result[p].layer = fused
+                result[p].inputs = inputs + [r]
+                result[p].outputs = s.outputs
+                producer[s.outputs[0]] = p
+                removed.insert(i)
+                break
+            }
         }
         return result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }

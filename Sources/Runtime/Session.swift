@@ -202,7 +202,8 @@ public final class Session {
                     throw ExecutionError(node: node.name, op: node.layer.opType, e.message)
                 }
                 if options.profile {
-                    let key = step.layer.opType + (step.layer.fusedActivation.map { "+\($0)" } ?? "")
+                    let key = step.layer.opType + ((step.layer as? Conv)?.residual == true ? "+Add" : "")
+                        + (step.layer.fusedActivation.map { "+\($0)" } ?? "")
                     let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                     profile[key, default: (0, 0)].seconds += dt
                     profile[key, default: (0, 0)].count += 1
@@ -258,6 +259,6 @@ public final class Session {
         let taps = options.taps
         return try Plan(
             graph: graph, inputTypes: types, inputValues: values, fuse: options.fuseActivations,
-            keep: { taps.contains(graph.valueNames[$0]) }, context: context)
+            fuseResiduals: options.policy == .fp32, keep: { taps.contains(graph.valueNames[$0]) }, context: context)
     }
 }

@@ -71,12 +71,17 @@ public enum Conv2D {
     /// Runs the convolution.
     /// - input `[N, C, H, W]` float32; weight `[M, C/groups, KH, KW]`; bias `[M]` or nil;
     ///   output `[N, M, OH, OW]`, fully overwritten.
+    /// - residual: a tensor of the output's shape added after the bias, before the activation (a
+    ///   residual connection's Add, fused; the same bits as the separate Add).
     public static func forward(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
-        activation: Activation?, scratch: Scratch, threads: Int, packed: PackedConvWeights? = nil
+        activation: Activation?, scratch: Scratch, threads: Int, packed: PackedConvWeights? = nil, residual: Tensor? = nil
     ) {
+        let res = residual.map { UnsafePointer($0.storage.base.assumingMemoryBound(to: Float.self)) }
         if g.isDepthwise {
-            depthwise(input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads, packed: packed)
+            depthwise(input: input, weight: weight, bias: bias, output: output, geometry: g, activation: res == nil ? activation : nil,
+                      threads: threads, packed: packed)
+            if let res { PackedGEMM.finish(output.storage.base.assumingMemoryBound(to: Float.self), res, count: output.count, activation) }
             return
         }
         let weights = packed ?? PackedConvWeights(weight, groups: g.groups)
@@ -90,9 +95,11 @@ public enum Conv2D {
             for n in 0..<g.batch {
                 for grp in 0..<g.groups {
                     let src = inp + (n * g.inChannels + grp * cg) * inPlane
+                    let offset = (n * g.outChannels + grp * mg) * plane
                     PackedGEMM.multiply(
-                        weights.groups[grp], PanelSource.matrix(src, columns: plane, rowStride: plane), c: out + (n * g.outChannels + grp * mg) * plane,
-                        ldc: plane, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch)
+                        weights.groups[grp], PanelSource.matrix(src, columns: plane, rowStride: plane), c: out + offset,
+                        ldc: plane, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
+                        residual: res.map { $0 + offset })
                 }
             }
             return
@@ -106,11 +113,12 @@ public enum Conv2D {
         for n in 0..<g.batch {
             for grp in 0..<g.groups {
                 shifted.fill(from: inp + (n * g.inChannels + grp * cg) * inPlane, into: image, threads: threads)
+                let offset = (n * g.outChannels + grp * mg) * plane
                 PackedGEMM.multiply(
                     weights.groups[grp], PanelSource.rows(image, offsets: offsets, columns: shifted.columns),
-                    c: out + (n * g.outChannels + grp * mg) * plane, ldc: grid == nil ? shifted.columns : plane,
+                    c: out + offset, ldc: grid == nil ? shifted.columns : plane,
                     bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
-                    outputColumns: plane, grid: grid)
+                    outputColumns: plane, grid: grid, residual: res.map { $0 + offset })
             }
         }
     }

@@ -43,10 +43,13 @@ public enum PackedGEMM {
     ///   `b.columns` when B is a convolution's extended grid); all of them when nil.
     /// - grid: where B's columns go when they are a convolution's extended grid: then only the real
     ///   outputs are written, each at its pixel (`GridColumns`), and `ldc` is the output plane's size.
+    /// - residual: a matrix laid out as C that is added to it after the bias and before the
+    ///   activation (a residual connection's Add, fused): `C = act(A·B + bias + R)`, rounded as the
+    ///   separate steps would be.
     public static func multiply(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
         bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch? = nil, outputColumns: Int? = nil,
-        grid: GridColumns? = nil
+        grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil
     ) {
         let m = a.rows, n = b.columns
         if m == 0 || n == 0 { return }
@@ -57,12 +60,16 @@ public enum PackedGEMM {
             let owned = scratch == nil ? UnsafeMutablePointer<Float>.allocate(capacity: m * n) : nil
             defer { owned?.deallocate() }
             let whole = owned ?? scratch.unsafelyUnwrapped.floats(m * n, slot: 2)
-            multiply(a, b, c: whole, ldc: n, bias: bias, activation: activation, threads: threads, scratch: scratch, outputColumns: outputColumns)
-            for i in 0..<m { grid.scatter(whole + i * n, columns: 0..<n, to: c + i * ldc) }
+            multiply(a, b, c: whole, ldc: n, bias: bias, activation: residual == nil ? activation : nil, threads: threads,
+                     scratch: scratch, outputColumns: outputColumns)
+            for i in 0..<m {
+                grid.scatter(whole + i * n, columns: 0..<n, to: c + i * ldc)
+                if let residual { finish(c + i * ldc, residual + i * ldc, count: ldc, activation) }
+            }
             return
         }
         if a.depth == 0 || a.kernel == .blas {
-            blasMultiply(a, b, c: c, ldc: ldc, bias: bias, activation: activation, threads: threads, scratch: scratch)
+            blasMultiply(a, b, c: c, ldc: ldc, bias: bias, activation: activation, threads: threads, scratch: scratch, residual: residual)
             return
         }
         let rowPanels = (m + rowTile - 1) / rowTile
@@ -74,11 +81,11 @@ public enum PackedGEMM {
         let work = scratch?.floats(layout.floats * parts, slot: 0)
             ?? UnsafeMutableRawPointer.allocate(byteCount: layout.floats * parts * 4, alignment: 64).bindMemory(to: Float.self, capacity: layout.floats * parts)
         defer { if scratch == nil { work.deallocate() } }
-        let box = UncheckedBox((c, bias, work))
+        let box = UncheckedBox((c, bias, work, residual))
         func run(_ part: Int, rows: Range<Int>, columns: Range<Int>) {
-            let (c, bias, work) = box.value
+            let (c, bias, work, residual) = box.value
             compute(a, b, c: c, ldc: ldc, bias: bias, activation: activation, rowPanels: rows, columnPanels: columns,
-                    work: UnsafeMutableRawPointer(work + part * layout.floats), layout: layout, grid: grid)
+                    work: UnsafeMutableRawPointer(work + part * layout.floats), layout: layout, grid: grid, residual: residual)
         }
         if parts == 1 {
             run(0, rows: 0..<rowPanels, columns: 0..<columnPanels)
@@ -96,10 +103,10 @@ public enum PackedGEMM {
     }
 
     /// The `.blas` path: B gathered into a plain matrix when it is a row table, one `sgemm`
-    /// (`GEMM.gemm`, split over `threads`), then bias and activation row by row.
+    /// (`GEMM.gemm`, split over `threads`), then bias, residual and activation row by row.
     static func blasMultiply(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
-        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch?
+        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch?, residual: UnsafePointer<Float>? = nil
     ) {
         let m = a.rows, n = b.columns, k = a.depth
         if k > 0 {
@@ -117,13 +124,14 @@ public enum PackedGEMM {
             GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.rowMajor, lda: k, b: source, ldb: ldb,
                       beta: 0, c: c, ldc: ldc, threads: threads)
         }
-        let box = UncheckedBox(c)
+        let box = UncheckedBox((c, residual))
         Parallel.forEachChunk(m, threads: m * n < 1 << 16 ? 1 : threads) { range in
+            let (c, residual) = box.value
             for i in range {
-                let row = box.value + i * ldc
+                let row = c + i * ldc
                 if k == 0 { row.update(repeating: 0, count: n) }
                 if let value = bias?[i], value != 0 { for j in 0..<n { row[j] += value } }
-                activation?.apply(row, count: n)
+                finish(row, residual.map { $0 + i * ldc }, count: n, activation)
             }
         }
     }
@@ -148,7 +156,7 @@ public enum PackedGEMM {
     static func compute(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
         bias: UnsafePointer<Float>?, activation: Activation?, rowPanels: Range<Int>, columnPanels: Range<Int>,
-        work: UnsafeMutableRawPointer, layout: WorkLayout, grid: GridColumns? = nil
+        work: UnsafeMutableRawPointer, layout: WorkLayout, grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil
     ) {
         let m = a.rows, n = b.columns, k = a.depth
         let mr = rowTile, nr = columnTile
@@ -188,7 +196,8 @@ public enum PackedGEMM {
                     }
                 }
                 let accumulate = p0 > 0, last = p0 + kc == k
-                let tileBounds = last ? bounds : nil
+                // With a residual the clamp waits until it has been added.
+                let tileBounds = last && residual == nil ? bounds : nil
                 for i in rowPanels {
                     let rows = min(mr, m - i * mr)
                     let ap = a.panel(i) + p0 * mr
@@ -209,8 +218,17 @@ public enum PackedGEMM {
                                 tile8x48(ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
                             }
                             for r in 0..<rows {
-                                if tileBounds == nil, let activation { activation.apply(edge + r * nr, count: columns) }
-                                grid.scatter(edge + r * nr, columns: (j * nr)..<(j * nr + columns), to: c + (i * mr + r) * ldc)
+                                let row = c + (i * mr + r) * ldc, tileRow = edge + r * nr
+                                if let residual {
+                                    let rowResidual = residual + (i * mr + r) * ldc
+                                    grid.forEachRun((j * nr)..<(j * nr + columns)) { pixel, column, count in
+                                        copy(row + pixel, tileRow + column, count)
+                                        finish(row + pixel, rowResidual + pixel, count: count, activation)
+                                    }
+                                } else {
+                                    if tileBounds == nil, let activation { activation.apply(tileRow, count: columns) }
+                                    grid.scatter(tileRow, columns: (j * nr)..<(j * nr + columns), to: row)
+                                }
                             }
                             continue
                         }
@@ -232,7 +250,9 @@ public enum PackedGEMM {
                         if !direct {
                             for r in 0..<rows { copy(cp + r * ldc, edge + r * nr, columns) }
                         }
-                        if last, tileBounds == nil, let activation {
+                        if last, let residual {
+                            for r in 0..<rows { finish(cp + r * ldc, residual + (i * mr + r) * ldc + j * nr, count: columns, activation) }
+                        } else if last, tileBounds == nil, let activation {
                             for r in 0..<rows { activation.apply(cp + r * ldc, count: columns) }
                         }
                     }
@@ -241,6 +261,21 @@ public enum PackedGEMM {
             }
             j0 = j1
         }
+    }
+
+    /// `c += residual` (when given), then the activation, over `count` floats.
+    @inline(__always)
+    static func finish(_ c: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?, count: Int, _ activation: Activation?) {
+        if let residual {
+            var i = 0
+            while i + 16 <= count {
+                let sum = UnsafeRawPointer(c + i).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(residual + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(c + i).storeBytes(of: sum, as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < count { c[i] += residual[i]; i += 1 }
+        }
+        activation?.apply(c, count: count)
     }
 
     /// Copies `count` floats (a short run) without a library call; the buffers must not overlap.
@@ -509,19 +544,27 @@ public struct GridColumns: Sendable {
         self.width = width
     }
 
-    /// Copies the real outputs among `columns` of one row of the product (`src[0]` is column
-    /// `columns.lowerBound`) to their pixels in `dst`.
+    /// Calls `body(pixel, column, count)` for each run of real outputs among `columns`: `count`
+    /// of them, the first at `pixel` of the output row and at `column` counted from
+    /// `columns.lowerBound`.
     @inline(__always)
-    func scatter(_ src: UnsafePointer<Float>, columns: Range<Int>, to dst: UnsafeMutablePointer<Float>) {
+    func forEachRun(_ columns: Range<Int>, _ body: (_ pixel: Int, _ column: Int, _ count: Int) -> Void) {
         var q = columns.lowerBound
         var y = q / gridWidth, rowStart = y * gridWidth
         while q < columns.upperBound {
             let end = min(columns.upperBound, rowStart + width)
-            if end > q { PackedGEMM.copy(dst + y * width + (q - rowStart), src + (q - columns.lowerBound), end - q) }
+            if end > q { body(y * width + (q - rowStart), q - columns.lowerBound, end - q) }
             y += 1
             rowStart += gridWidth
             q = rowStart
         }
+    }
+
+    /// Copies the real outputs among `columns` of one row of the product (`src[0]` is column
+    /// `columns.lowerBound`) to their pixels in `dst`.
+    @inline(__always)
+    func scatter(_ src: UnsafePointer<Float>, columns: Range<Int>, to dst: UnsafeMutablePointer<Float>) {
+        forEachRun(columns) { pixel, column, count in PackedGEMM.copy(dst + pixel, src + column, count) }
     }
 }
 

@@ -158,3 +158,48 @@ struct SwishFusionTests {
         #expect(bits(out["Y"]) == bits(fused["Y"]))
     }
 }
+
+@Suite("Runtime: residual Add fusion")
+struct ResidualFusionTests {
+    /// X → Conv(2→2, 3×3 or 1×1) → C; Add(C, X) or Add(X, C) → A; Relu(A) → Y: a residual block's
+    /// tail. X is the residual, computed before the convolution.
+    func residualGraph(kernel: Int, convFirst: Bool) throws -> Model {
+        var g = SeededGenerator(seed: 5)
+        let names = ["X", "W", "B", "C", "A", "Y"]
+        let w = Tensor(shape: [2, 2, kernel, kernel], scalars: (0..<(4 * kernel * kernel)).map { _ in Float(g.normal()) })
+        let b = Tensor(shape: [2], scalars: [Float(0.25), -0.5])
+        let pad = kernel / 2
+        let window = try WindowAttributes(kernelShape: [kernel, kernel], strides: nil, dilations: nil, pads: [pad, pad, pad, pad], autoPad: .notSet)
+        let nodes = [
+            Node(name: "conv", layer: try Conv(window: window, group: 1, weight: w), inputs: [0, 1, 2], outputs: [3]),
+            Node(name: "add", layer: BinaryLayer(.add, opType: "Add"), inputs: convFirst ? [3, 0] : [0, 3], outputs: [4]),
+            Node(name: "relu", layer: ActivationLayer(.relu), inputs: [4], outputs: [5]),
+        ]
+        let x = ValueDeclaration(name: "X", dtype: .float32, dimensions: [.symbolic("N"), .fixed(2), .fixed(9), .fixed(9)])
+        let graph = Graph(valueNames: names, constants: [1: w, 2: b], nodes: nodes, inputs: [(0, x)], outputs: [(5, ValueDeclaration(name: "Y", dtype: .float32, dimensions: nil))])
+        return Model(graph: graph, format: "test", source: nil, opset: nil)
+    }
+
+    /// The fused step gives the separate steps' bits (the sum rounded, then R added, then the
+    /// clamp), for a convolution on the extended grid (3×3) and a pointwise one, either operand
+    /// order, one and two images; a tap on the convolution's output, a simulated format, or an FP64
+    /// run keeps the Add apart.
+    @Test(arguments: [(3, true), (3, false), (1, true), (1, false)])
+    func fusedAddIsBitwiseTheSame(kernel: Int, convFirst: Bool) throws {
+        let model = try residualGraph(kernel: kernel, convFirst: convFirst)
+        for batch in [1, 2] {
+            let x = Tensor.random(shape: [batch, 2, 9, 9], dtype: .float32, seed: UInt64(batch))
+            let fusedSession = Session(model: model, options: SessionOptions(threads: 1, profile: true))
+            let fused = try fusedSession.run(["X": x])
+            let plain = try Session(model: model, options: SessionOptions(threads: 1, fuseActivations: false)).run(["X": x])
+            #expect(Set(fusedSession.profile.keys) == ["Conv+Add+Relu"])
+            #expect(bits(fused["Y"]) == bits(plain["Y"]))
+            let tapped = Session(model: model, options: SessionOptions(threads: 1, taps: .names(["C"]), profile: true))
+            _ = try tapped.run(["X": x])
+            #expect(Set(tapped.profile.keys) == ["Conv", "Add+Relu"])
+            let fp16 = Session(model: model, options: SessionOptions(threads: 1, profile: true, policy: ExecutionPolicy(precision: .fp16)))
+            _ = try fp16.run(["X": x])
+            #expect(!fp16.profile.keys.contains("Conv+Add+Relu"))
+        }
+    }
+}

@@ -46,6 +46,37 @@ struct ConvTests {
         }
     }
 
+    /// A fused residual (`residual:`) gives the bits of the convolution, then the Add, then the
+    /// activation, on every path: pointwise, the extended grid with one and several depth blocks,
+    /// depthwise, both product kernels, one and two threads.
+    @Test(arguments: 0..<30)
+    func residualIsTheSeparateAdd(seed: Int) {
+        var geo = Self.geometry(seed)
+        if seed % 3 == 0 { geo.inChannels *= 24; geo.groups = 1 }  // depth over 128: several depth blocks
+        var g = SeededGenerator(seed: UInt64(seed) &+ 77)
+        let x = Tensor(shape: [geo.batch, geo.inChannels, geo.inHeight, geo.inWidth], scalars: randomFloats(geo.batch * geo.inChannels * geo.inHeight * geo.inWidth, &g))
+        let wShape = [geo.outChannels, geo.inChannels / geo.groups, geo.kernelHeight, geo.kernelWidth]
+        let w = Tensor(shape: wShape, scalars: randomFloats(wShape.product, &g))
+        let b = Tensor(shape: [geo.outChannels], scalars: randomFloats(geo.outChannels, &g))
+        let outShape = [geo.batch, geo.outChannels, geo.outHeight, geo.outWidth]
+        let r = Tensor(shape: outShape, scalars: randomFloats(outShape.product, &g))
+        let act: Activation? = [nil, .relu, .clip(low: -0.5, high: 0.5), .swish][seed % 4]
+        for kernel in PackedGEMM.Kernel.allCases {
+            let packed = geo.isDepthwise ? nil : PackedConvWeights(w, groups: geo.groups, kernel: kernel)
+            let separate = Tensor(zeros: outShape), fused = Tensor(zeros: outShape)
+            Conv2D.forward(input: x, weight: w, bias: b, output: separate, geometry: geo, activation: nil, scratch: Scratch(), threads: 1, packed: packed)
+            separate.withUnsafeMutableBufferPointer(as: Float.self) { y in
+                let res = r.scalars(as: Float.self)
+                for i in y.indices { y[i] = y[i] + res[i] }
+                act?.apply(y.baseAddress!, count: y.count)
+            }
+            Conv2D.forward(
+                input: x, weight: w, bias: b, output: fused, geometry: geo, activation: act, scratch: Scratch(), threads: 1 + seed % 2,
+                packed: packed, residual: r)
+            #expect(fused.scalars(as: Float.self).map(\.bitPattern) == separate.scalars(as: Float.self).map(\.bitPattern), "residual \(geo) \(kernel)")
+        }
+    }
+
     /// Depthwise planes of every height and width class the kernel tiles differently: under four
     /// rows, four to eight (two overlapping row groups), more than eight (overlapping last tile),
     /// and widths on both sides of 8 and 16 (one- and two-vector tiles, ragged ends). Same bound as
