@@ -175,7 +175,10 @@ public enum PackedGEMM {
         // cache, else a last panel narrower than a tile when reading past its end is not safe.
         let lastPanel = (n + nr - 1) / nr - 1
         let copyAll = b.packed, copyTail = n % nr != 0 && !b.readableTail
-        func copied(_ j: Int) -> Bool { copyAll || (copyTail && j == lastPanel) }
+        // A last panel of at most `narrowColumns` columns (the last pixels of a 7×7 or 14×14 image)
+        // goes column by column with the rows in the lanes (`narrowPanel`), read in place.
+        let narrow = grid == nil && n % nr != 0 && n % nr <= narrowColumns ? lastPanel : -1
+        func copied(_ j: Int) -> Bool { j != narrow && (copyAll || (copyTail && j == lastPanel)) }
         func copySlot(_ j: Int, _ j0: Int, _ kc: Int) -> UnsafeMutablePointer<Float> { tail + (copyAll ? (j - j0) * kc * nr : 0) }
 
         var j0 = columnPanels.lowerBound
@@ -202,7 +205,7 @@ public enum PackedGEMM {
                     let rows = min(mr, m - i * mr)
                     let ap = a.panel(i) + p0 * mr
                     let rowBias: UnsafePointer<Float>? = last && bias != nil ? UnsafePointer(paddedBias + i * mr) : nil
-                    for j in j0..<j1 {
+                    for j in j0..<j1 where j != narrow {
                         let columns = min(nr, n - j * nr)
                         let fromCopy = copied(j)
                         let bp = fromCopy ? UnsafePointer(copySlot(j, j0, kc)) : b.base + j * nr
@@ -257,6 +260,22 @@ public enum PackedGEMM {
                         }
                     }
                 }
+                if (j0..<j1).contains(narrow) {
+                    let column0 = narrow * nr, columns = n - column0
+                    var i = rowPanels.lowerBound
+                    while i < rowPanels.upperBound {
+                        let panels = min(4, rowPanels.upperBound - i)
+                        narrowPanel(
+                            a, depth: p0..<(p0 + kc), panels: i..<(i + panels), b.base + column0, rows: rowTable, columns: columns,
+                            c + column0, ldc: ldc, bias: last && bias != nil ? UnsafePointer(paddedBias) : nil, accumulate: accumulate, bounds: tileBounds)
+                        if last, residual != nil || (tileBounds == nil && activation != nil) {
+                            for row in (i * mr)..<min(m, (i + panels) * mr) {
+                                finish(c + row * ldc + column0, residual.map { $0 + row * ldc + column0 }, count: columns, activation)
+                            }
+                        }
+                        i += panels
+                    }
+                }
                 p0 += kc
             }
             j0 = j1
@@ -276,6 +295,56 @@ public enum PackedGEMM {
             while i < count { c[i] += residual[i]; i += 1 }
         }
         activation?.apply(c, count: count)
+    }
+
+    /// Widest last panel that `narrowPanel` computes.
+    static let narrowColumns = 4
+
+    /// The last `columns` (at most `narrowColumns`) columns of C for up to four row panels, over one
+    /// depth block: each column is eight-lane multiply-adds with the rows in the lanes, one chain per
+    /// panel (a 16-wide tile would spend on one column as long as on 32 more). Each output is the
+    /// same fused chain from zero as in the tiles, then C, the bias (`bias`, padded, given with the
+    /// last block) and the clamp in the same order, so the bits are the tiles'.
+    @inline(never)
+    static func narrowPanel(
+        _ a: PackedMatrix, depth: Range<Int>, panels: Range<Int>, _ b: UnsafePointer<Float>, rows table: UnsafePointer<Int>, columns: Int,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+    ) {
+        typealias V = SIMD8<Float>
+        // Unused chains repeat the first panel and are dropped.
+        let q = panels.lowerBound, last = panels.upperBound - 1
+        let a0 = a.panel(q) + depth.lowerBound * rowTile, a1 = a.panel(min(q + 1, last)) + depth.lowerBound * rowTile
+        let a2 = a.panel(min(q + 2, last)) + depth.lowerBound * rowTile, a3 = a.panel(min(q + 3, last)) + depth.lowerBound * rowTile
+        for column in 0..<columns {
+            var c0 = V(), c1 = V(), c2 = V(), c3 = V()
+            for k in 0..<depth.count {
+                let bv = V(repeating: b[table[k] + column])
+                let o = k &* 32
+                c0.addProduct(UnsafeRawPointer(a0).load(fromByteOffset: o, as: V.self), bv)
+                c1.addProduct(UnsafeRawPointer(a1).load(fromByteOffset: o, as: V.self), bv)
+                c2.addProduct(UnsafeRawPointer(a2).load(fromByteOffset: o, as: V.self), bv)
+                c3.addProduct(UnsafeRawPointer(a3).load(fromByteOffset: o, as: V.self), bv)
+            }
+            @inline(__always) func store(_ sums: V, panel p: Int) {
+                for r in 0..<rowTile {
+                    let row = (q + p) * rowTile + r
+                    guard row < a.rows else { break }
+                    var v = sums[r]
+                    let out = c + row * ldc + column
+                    if accumulate { v += out.pointee }
+                    if let bias { v += bias[row] }
+                    if let bounds {
+                        if v < bounds.low { v = bounds.low }
+                        if v > bounds.high { v = bounds.high }
+                    }
+                    out.pointee = v
+                }
+            }
+            store(c0, panel: 0)
+            if panels.count > 1 { store(c1, panel: 1) }
+            if panels.count > 2 { store(c2, panel: 2) }
+            if panels.count > 3 { store(c3, panel: 3) }
+        }
     }
 
     /// Copies `count` floats (a short run) without a library call; the buffers must not overlap.

@@ -280,8 +280,10 @@ struct PackedGEMMTests {
     }
 
     /// The tiles sum exactly in MLAS's order (what makes QDQ models re-quantize as onnxruntime
-    /// does): bitwise equal to the scalar emulation, across the depth-block choices.
-    @Test(arguments: [(9, 100, 300), (9, 40, 300), (8, 10, 2000), (3, 200, 50), (16, 20, 700)])
+    /// does): bitwise equal to the scalar emulation, across the depth-block choices, and so does
+    /// the column-by-column kernel of a last panel of 1 to 4 columns (n = 100, 49, 98), over groups of
+    /// four row panels and a partial group.
+    @Test(arguments: [(9, 100, 300), (9, 40, 300), (8, 10, 2000), (3, 200, 50), (16, 20, 700), (40, 49, 300), (37, 98, 700)])
     func tilesSumInMLASOrder(m: Int, n: Int, k: Int) {
         var g = SeededGenerator(seed: UInt64(m * 7919 + n * 31 + k))
         let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = randomFloats(m, &g)
