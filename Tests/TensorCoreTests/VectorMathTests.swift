@@ -4,6 +4,8 @@ import Testing
 
 @Suite("Vectorised exp, sigmoid and tanh against Double libm")
 struct VectorMathTests {
+    let lanes = VectorMath.V.scalarCount
+
     /// Units in the last place between a Float and the exact (Double) value.
     func ulps(_ got: Float, _ exact: Double) -> Double {
         let e = Float(exact)
@@ -18,9 +20,9 @@ struct VectorMathTests {
 
     @Test func expWithinTwoUlps() {
         var worst = 0.0
-        for chunk in stride(from: 0, to: Self.sweep.count - 8, by: 8) {
-            let v = VectorMath.exp(VectorMath.V(Self.sweep[chunk..<(chunk + 8)]))
-            for j in 0..<8 { worst = max(worst, ulps(v[j], Foundation.exp(Double(Self.sweep[chunk + j])))) }
+        for chunk in stride(from: 0, to: Self.sweep.count - lanes, by: lanes) {
+            let v = VectorMath.exp(VectorMath.V(Self.sweep[chunk..<(chunk + lanes)]))
+            for j in 0..<lanes { worst = max(worst, ulps(v[j], Foundation.exp(Double(Self.sweep[chunk + j])))) }
         }
         #expect(worst <= 2, "worst exp error \(worst) ulp")
     }
@@ -28,10 +30,10 @@ struct VectorMathTests {
     @Test func sigmoidAndTanhAbsoluteError() {
         // Outputs lie in [0, 1] and [-1, 1]: an absolute bound of 3e-7 is about 2–3 float ulps near 1.
         var worstS = 0.0, worstT = 0.0
-        for chunk in stride(from: 0, to: Self.sweep.count - 8, by: 8) {
-            let x = VectorMath.V(Self.sweep[chunk..<(chunk + 8)].map { $0 / 4 })
+        for chunk in stride(from: 0, to: Self.sweep.count - lanes, by: lanes) {
+            let x = VectorMath.V(Self.sweep[chunk..<(chunk + lanes)].map { $0 / 4 })
             let s = VectorMath.sigmoid(x), t = VectorMath.tanh(x)
-            for j in 0..<8 {
+            for j in 0..<lanes {
                 let d = Double(x[j])
                 worstS = max(worstS, abs(Double(s[j]) - 1 / (1 + Foundation.exp(-d))))
                 worstT = max(worstT, abs(Double(t[j]) - Foundation.tanh(d)))
@@ -45,9 +47,9 @@ struct VectorMathTests {
         // the exp plus one division and one addition, ≤ 4 ulps in all (~4.8e-7 relative).
         var worst = 0.0
         let xs = Self.sweep.filter { $0 >= -86 }
-        for chunk in stride(from: 0, to: xs.count - 8, by: 8) {
-            let s = VectorMath.sigmoid(VectorMath.V(xs[chunk..<(chunk + 8)]))
-            for j in 0..<8 {
+        for chunk in stride(from: 0, to: xs.count - lanes, by: lanes) {
+            let s = VectorMath.sigmoid(VectorMath.V(xs[chunk..<(chunk + lanes)]))
+            for j in 0..<lanes {
                 let exact = 1 / (1 + Foundation.exp(-Double(xs[chunk + j])))
                 worst = max(worst, abs(Double(s[j]) - exact) / exact)
             }
@@ -63,7 +65,7 @@ struct VectorMathTests {
         #expect(e[2] == 0 && e[4] > 0 && e[4] < Float(bitPattern: 72) && e[5] == 1)  // exp(-100) ≈ 3.7e-44 is subnormal; 72 ulps of the smallest subnormal ≈ 1.0e-43
     }
 
-    /// The buffer path (8 lanes at a time, a ragged end through an overlapping last vector)
+    /// The buffer path (a vector at a time, a ragged end through an overlapping last vector)
     /// against the one-value path, which runs the same lane function: equal bit for bit, for every
     /// length up to 41 and in place or not; and against the Double formulas within 1e-6 relative
     /// (+1e-7 absolute), a few float ulps.
