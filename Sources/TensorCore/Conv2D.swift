@@ -202,15 +202,15 @@ public enum Conv2D {
     /// - input `[N, C, H, W]`, weight `[M, 1, KH, KW]`, output `[N, M, OH, OW]`.
     /// - packed: the weights laid out by `PackedConvWeights(depthwise:)`, when the caller keeps them.
     ///
-    /// Inputs up to 64 wide, one output channel per input channel, go to the channel-blocked
-    /// kernel (`depthwiseChannelBlocked`); wider planes and channel multipliers to the row kernel
-    /// (`depthwiseRows`), which fills its vectors along image rows and was the faster of the two on
-    /// 112-wide inputs. Both give the same bits.
+    /// Convolutions with one output channel per input channel on planes that `ChannelBlocks`
+    /// suits go to the channel-blocked kernel (`depthwiseChannelBlocked`); wider planes and channel
+    /// multipliers to the row kernel (`depthwiseRows`), which fills its vectors along image rows.
+    /// Both give the same bits.
     public static func depthwise(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
         activation: Activation?, threads: Int, packed: PackedConvWeights? = nil
     ) {
-        if g.outChannels == g.groups && g.inWidth <= 64 {
+        if g.outChannels == g.groups && ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outWidth: g.outWidth) {
             depthwiseChannelBlocked(
                 input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads,
                 blocks: packed?.channelBlocks)

@@ -28,10 +28,9 @@ public enum Pool2D {
     /// Max pooling; taps outside the image are ignored. `[N·C, H, W] => [N·C, OH, OW]`.
     /// A NaN in a window makes that output NaN.
     ///
-    /// Inputs up to 64 wide go to `maxChannelBlocked`, wider ones to the row kernel (on 112-wide
-    /// inputs the two measured alike).
+    /// Planes that `ChannelBlocks` suits go to `maxChannelBlocked`, others to the row kernel.
     public static func max(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
-        if g.inWidth <= 64 {
+        if ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outWidth: g.outWidth) {
             maxChannelBlocked(input: input, output: output, geometry: g, threads: threads)
         } else {
             run(input: input, output: output, geometry: g, threads: threads, isMax: true, countIncludePad: false)

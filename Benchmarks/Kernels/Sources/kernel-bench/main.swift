@@ -74,14 +74,19 @@ for (cin, cout, size, k, stride) in [(64, 64, 56, 3, 1), (512, 512, 7, 3, 1), (3
     row("Conv \(k)×\(k)/\(stride) + bias + ReLU", "\(cin)→\(cout), \(size)×\(size)", s, gflops, String(format: "GFLOP/s (%.0f%% of sgemm peak)", 100 * gflops / peak))
 }
 
-// Depthwise 3×3 (MobileNet's shape).
-let dgeo = Conv2DGeometry(batch: 1, inChannels: 144, inHeight: 56, inWidth: 56, outChannels: 144, outHeight: 56, outWidth: 56,
-                          kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: 144)
-let dx = Tensor.random(shape: [1, 144, 56, 56], dtype: .float32, seed: 5)
-let dw = Tensor.random(shape: [144, 1, 3, 3], dtype: .float32, seed: 6)
-let dy = Tensor(zeros: [1, 144, 56, 56])
-let sDw = median { Conv2D.depthwise(input: dx, weight: dw, bias: nil, output: dy, geometry: dgeo, activation: .relu, threads: threads) }
-row("depthwise 3×3", "144×56×56", sDw, 2.0 * Double(dgeo.multiplyAdds) / sDw / 1e9, String(format: "GFLOP/s (%.1f%% of sgemm peak)", 100 * 2.0 * Double(dgeo.multiplyAdds) / sDw / 1e9 / peak))
+// Depthwise (MobileNet's and EfficientNet's shapes), all three on the channel-blocked kernel
+// (inputs at most 64 wide).
+for (channels, size, k) in [(144, 56, 3), (672, 14, 5), (1152, 7, 5)] {
+    let dgeo = Conv2DGeometry(batch: 1, inChannels: channels, inHeight: size, inWidth: size, outChannels: channels, outHeight: size, outWidth: size,
+                              kernelHeight: k, kernelWidth: k, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: k / 2, padLeft: k / 2, groups: channels)
+    let dx = Tensor.random(shape: [1, channels, size, size], dtype: .float32, seed: 5)
+    let dw = Tensor.random(shape: [channels, 1, k, k], dtype: .float32, seed: 6)
+    let dy = Tensor(zeros: [1, channels, size, size])
+    let packed = PackedConvWeights(depthwise: dw)
+    let flops = 2.0 * Double(dgeo.multiplyAdds)
+    let sDw = median { Conv2D.depthwise(input: dx, weight: dw, bias: nil, output: dy, geometry: dgeo, activation: .relu, threads: threads, packed: packed) }
+    row("depthwise \(k)×\(k)", "\(channels)×\(size)×\(size)", sDw, flops / sDw / 1e9, String(format: "GFLOP/s (%.1f%% of sgemm peak)", 100 * flops / sDw / 1e9 / peak))
+}
 
 // Elementwise add, same shape and per-channel broadcast.
 let ea = Tensor.random(shape: [1, 256, 56, 56], dtype: .float32, seed: 7), eb = Tensor.random(shape: [1, 256, 56, 56], dtype: .float32, seed: 8)
