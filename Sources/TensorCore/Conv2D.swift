@@ -210,7 +210,7 @@ public enum Conv2D {
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
         activation: Activation?, threads: Int, packed: PackedConvWeights? = nil
     ) {
-        if g.outChannels == g.groups && ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outWidth: g.outWidth) {
+        if g.outChannels == g.groups && ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth) {
             depthwiseChannelBlocked(
                 input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads,
                 blocks: packed?.channelBlocks)

@@ -30,7 +30,7 @@ public enum Pool2D {
     ///
     /// Planes that `ChannelBlocks` suits go to `maxChannelBlocked`, others to the row kernel.
     public static func max(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
-        if ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outWidth: g.outWidth) {
+        if ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth) {
             maxChannelBlocked(input: input, output: output, geometry: g, threads: threads)
         } else {
             run(input: input, output: output, geometry: g, threads: threads, isMax: true, countIncludePad: false)
