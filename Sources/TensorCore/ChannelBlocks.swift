@@ -57,6 +57,22 @@ struct ChannelBlocks {
         }
     }
 
+    /// The layout of a convolution's windows.
+    init(_ g: Conv2DGeometry) {
+        self.init(
+            inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth,
+            kernelH: g.kernelHeight, kernelW: g.kernelWidth, strideH: g.strideH, strideW: g.strideW,
+            dilationH: g.dilationH, dilationW: g.dilationW, padTop: g.padTop, padLeft: g.padLeft)
+    }
+
+    /// The layout of a pooling's windows.
+    init(_ g: Pool2DGeometry) {
+        self.init(
+            inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth,
+            kernelH: g.kernelHeight, kernelW: g.kernelWidth, strideH: g.strideH, strideW: g.strideW,
+            dilationH: g.dilationH, dilationW: g.dilationW, padTop: g.padTop, padLeft: g.padLeft)
+    }
+
     func deallocate() { cellOf.deallocate() }
 
     /// Writes planes `src[c·inPlane ..< (c + 1)·inPlane]`, `c < count`, into the image cells, lane c;

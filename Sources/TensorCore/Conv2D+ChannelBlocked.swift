@@ -13,10 +13,7 @@ extension Conv2D {
         typealias V = SIMD16<Float>
         let lanes = ChannelBlocks.lanes
         let channels = g.outChannels
-        let layout = ChannelBlocks(
-            inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth,
-            kernelH: g.kernelHeight, kernelW: g.kernelWidth, strideH: g.strideH, strideW: g.strideW,
-            dilationH: g.dilationH, dilationW: g.dilationW, padTop: g.padTop, padLeft: g.padLeft)
+        let layout = ChannelBlocks(g)
         defer { layout.deallocate() }
         let inPlane = layout.inPlane, outPlane = layout.outPlane, tapCount = layout.tapCount
         let blocks = (channels + lanes - 1) / lanes
@@ -54,7 +51,7 @@ extension Conv2D {
                             let base = image + layout.windowOf[q]
                             for t in 0..<tapCount {
                                 let w = UnsafeRawPointer(taps + t * lanes).load(as: V.self)
-                                a = fma16(w, UnsafeRawPointer(base + layout.tapOffsets[t]).load(as: V.self), a)
+                                a = VectorMath.fma(w, UnsafeRawPointer(base + layout.tapOffsets[t]).load(as: V.self), a)
                             }
                             UnsafeMutableRawPointer(results + q * lanes).storeBytes(of: a, as: V.self)
                         }
@@ -93,14 +90,14 @@ extension Conv2D {
         for t in 0..<tapCount {
             let w = UnsafeRawPointer(taps + t * 16).load(as: V.self)
             let o = tapOffsets[t] &* 4
-            a0 = fma16(w, p0.load(fromByteOffset: o, as: V.self), a0)
-            a1 = fma16(w, p1.load(fromByteOffset: o, as: V.self), a1)
-            a2 = fma16(w, p2.load(fromByteOffset: o, as: V.self), a2)
-            a3 = fma16(w, p3.load(fromByteOffset: o, as: V.self), a3)
-            a4 = fma16(w, p4.load(fromByteOffset: o, as: V.self), a4)
-            a5 = fma16(w, p5.load(fromByteOffset: o, as: V.self), a5)
-            a6 = fma16(w, p6.load(fromByteOffset: o, as: V.self), a6)
-            a7 = fma16(w, p7.load(fromByteOffset: o, as: V.self), a7)
+            a0 = VectorMath.fma(w, p0.load(fromByteOffset: o, as: V.self), a0)
+            a1 = VectorMath.fma(w, p1.load(fromByteOffset: o, as: V.self), a1)
+            a2 = VectorMath.fma(w, p2.load(fromByteOffset: o, as: V.self), a2)
+            a3 = VectorMath.fma(w, p3.load(fromByteOffset: o, as: V.self), a3)
+            a4 = VectorMath.fma(w, p4.load(fromByteOffset: o, as: V.self), a4)
+            a5 = VectorMath.fma(w, p5.load(fromByteOffset: o, as: V.self), a5)
+            a6 = VectorMath.fma(w, p6.load(fromByteOffset: o, as: V.self), a6)
+            a7 = VectorMath.fma(w, p7.load(fromByteOffset: o, as: V.self), a7)
         }
         let r = UnsafeMutableRawPointer(results)
         r.storeBytes(of: a0, as: V.self)
@@ -111,11 +108,5 @@ extension Conv2D {
         r.storeBytes(of: a5, toByteOffset: 320, as: V.self)
         r.storeBytes(of: a6, toByteOffset: 384, as: V.self)
         r.storeBytes(of: a7, toByteOffset: 448, as: V.self)
-    }
-
-    /// `a·b + c` as `VectorMath.fma` computes it, sixteen lanes wide.
-    @inline(__always)
-    private static func fma16(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
-        VectorMath.fusedMultiplyAdd ? c.addingProduct(a, b) : a * b + c
     }
 }

@@ -277,11 +277,7 @@ public enum Conv2D {
                         for p in 0..<sw {
                             let dst = scratch + p * phaseSize + y * phaseWidth
                             let (lo, hi) = phaseColumns[p]
-                            if sw == 1 {
-                                Self.copy(line + (lo - g.padLeft), to: dst + lo, count: hi - lo)
-                            } else {
-                                PackedGEMM.copy(dst + lo, line + (lo &* sw &+ p &- g.padLeft), hi - lo, stride: sw)
-                            }
+                            PackedGEMM.copy(dst + lo, line + (lo &* sw &+ p &- g.padLeft), hi - lo, stride: sw)
                         }
                     }
                     loadedPlane = c
@@ -408,21 +404,6 @@ public enum Conv2D {
         store(c2, to: output1 + 2 * o, count: n)
         store(a3, to: output0 + 3 * o, count: n)
         store(c3, to: output1 + 3 * o, count: n)
-    }
-
-    /// Copies `count` floats: whole vectors, then single values (short rows, where a call to
-    /// memmove per row cost more than the copy).
-    @inline(__always)
-    private static func copy(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i + 8 <= count {
-            UnsafeMutableRawPointer(to + i).storeBytes(of: UnsafeRawPointer(from + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count {
-            to[i] = from[i]
-            i += 1
-        }
     }
 
     /// Stores the first `count` (1...8) lanes of `v`.

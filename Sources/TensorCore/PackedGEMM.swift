@@ -213,13 +213,7 @@ public enum PackedGEMM {
                         if let grid {
                             // One depth block (see `multiply`): the tile goes to the edge tile, and
                             // its real outputs on to their pixels.
-                            if columns <= 16 {
-                                tile8x16(ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
-                            } else if columns <= 32 {
-                                tile8x32(ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
-                            } else {
-                                tile8x48(ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
-                            }
+                            tile(columns: columns, ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
                             for r in 0..<rows {
                                 let row = c + (i * mr + r) * ldc, tileRow = edge + r * nr
                                 if let residual {
@@ -243,13 +237,7 @@ public enum PackedGEMM {
                             zero(edge, mr * nr)
                             for r in 0..<rows { copy(edge + r * nr, cp + r * ldc, columns) }
                         }
-                        if columns <= 16 {
-                            tile8x16(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
-                        } else if columns <= 32 {
-                            tile8x32(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
-                        } else {
-                            tile8x48(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
-                        }
+                        tile(columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
                         if !direct {
                             for r in 0..<rows { copy(cp + r * ldc, edge + r * nr, columns) }
                         }
@@ -279,6 +267,21 @@ public enum PackedGEMM {
                 p0 += kc
             }
             j0 = j1
+        }
+    }
+
+    /// The narrowest register tile that covers `columns` (at most 48): 8×16, 8×32 or 8×48.
+    @inline(__always)
+    static func tile(
+        columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+    ) {
+        if columns <= 16 {
+            tile8x16(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
+        } else if columns <= 32 {
+            tile8x32(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
+        } else {
+            tile8x48(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
         }
     }
 

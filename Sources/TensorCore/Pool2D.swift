@@ -43,10 +43,7 @@ public enum Pool2D {
     static func maxChannelBlocked(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
         typealias V = SIMD16<Float>
         let lanes = ChannelBlocks.lanes
-        let layout = ChannelBlocks(
-            inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth,
-            kernelH: g.kernelHeight, kernelW: g.kernelWidth, strideH: g.strideH, strideW: g.strideW,
-            dilationH: g.dilationH, dilationW: g.dilationW, padTop: g.padTop, padLeft: g.padLeft)
+        let layout = ChannelBlocks(g)
         defer { layout.deallocate() }
         let inPlane = layout.inPlane, outPlane = layout.outPlane, tapCount = layout.tapCount
         let blocks = (g.planes + lanes - 1) / lanes
@@ -105,7 +102,7 @@ public enum Pool2D {
 
     /// The larger of `a` and `b` lane by lane; a NaN on either side wins.
     @inline(__always)
-    static func nanMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    static func nanMax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float {
         a.replacing(with: b, where: (b .> a) .| (b .!= b))
     }
 
@@ -197,7 +194,7 @@ public enum Pool2D {
         while x < count {
             let u = UnsafeRawPointer(a + x).loadUnaligned(as: SIMD8<Float>.self)
             let v = UnsafeRawPointer(b + x).loadUnaligned(as: SIMD8<Float>.self)
-            let c = isMax ? u.replacing(with: v, where: (v .> u) .| (v .!= v)) : u + v
+            let c = isMax ? nanMax(u, v) : u + v
             UnsafeMutableRawPointer(dst + x).storeBytes(of: c, as: SIMD8<Float>.self)
             x += 8
         }
