@@ -155,10 +155,7 @@ struct ChannelBlocks {
         /// rotate it by four, which swaps row and lane.
         @inline(__always)
         mutating func transpose() {
-            @inline(__always) func unzip(_ a: V, _ b: V) -> (V, V) {
-                let pair = SIMD32<Float>(lowHalf: a, highHalf: b)
-                return (pair.evenHalf, pair.oddHalf)
-            }
+            @inline(__always) func unzip(_ a: V, _ b: V) -> (V, V) { (VectorMath.evens(a, b), VectorMath.odds(a, b)) }
             for _ in 0..<4 {
                 let (e0, o0) = unzip(v0, v1), (e1, o1) = unzip(v2, v3), (e2, o2) = unzip(v4, v5), (e3, o3) = unzip(v6, v7)
                 let (e4, o4) = unzip(v8, v9), (e5, o5) = unzip(v10, v11), (e6, o6) = unzip(v12, v13), (e7, o7) = unzip(v14, v15)

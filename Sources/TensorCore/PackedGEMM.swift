@@ -385,7 +385,7 @@ public enum PackedGEMM {
             // A load at 2j covers src[2j ..< 2j + 16]; the last float it may touch is src[2(count − 1)].
             while j + 8 < count {
                 let v = UnsafeRawPointer(src + 2 &* j).loadUnaligned(as: SIMD16<Float>.self)
-                UnsafeMutableRawPointer(dst + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(dst + j).storeBytes(of: VectorMath.evens(v), as: SIMD8<Float>.self)
                 j += 8
             }
         }

@@ -28,9 +28,12 @@ public enum Pool2D {
     /// Max pooling; taps outside the image are ignored. `[N·C, H, W] => [N·C, OH, OW]`.
     /// A NaN in a window makes that output NaN.
     ///
-    /// Planes that `ChannelBlocks` suits go to `maxChannelBlocked`, others to the row kernel.
+    /// Planes at most 64 wide that `ChannelBlocks` suits go to `maxChannelBlocked`, others to the
+    /// row kernel. (On GoogLeNet's pools the blocked kernel took half the row kernel's time on 7- to
+    /// 28-wide planes, about 0.9× on 56-wide ones and 1.6× on 112-wide ones, where its transposes
+    /// cost more than the rows' vector passes.)
     public static func max(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
-        if ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth) {
+        if g.inWidth <= 64 && ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth) {
             maxChannelBlocked(input: input, output: output, geometry: g, threads: threads)
         } else {
             run(input: input, output: output, geometry: g, threads: threads, isMax: true, countIncludePad: false)
@@ -100,9 +103,17 @@ public enum Pool2D {
         }
     }
 
-    /// The larger of `a` and `b` lane by lane; a NaN on either side wins.
+    /// The larger of `a` and `b` lane by lane; a NaN on either side wins. Concrete widths, not one
+    /// generic function: a generic body binds to the SIMD protocol's lane-by-lane comparisons, which
+    /// made max pooling several times slower.
     @inline(__always)
-    static func nanMax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float {
+    static func nanMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        a.replacing(with: b, where: (b .> a) .| (b .!= b))
+    }
+
+    /// `nanMax` eight lanes wide.
+    @inline(__always)
+    static func nanMax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
         a.replacing(with: b, where: (b .> a) .| (b .!= b))
     }
 
@@ -119,7 +130,12 @@ public enum Pool2D {
         return (lo, hi)
     }
 
-    /// The row kernel: each plane copied into a padded plane, combined a window row at a time.
+    /// The row kernel, for any geometry. An output row first combines, column by column, the input
+    /// rows its windows cover (rows in the padding are skipped) into a line whose padding columns
+    /// hold the fill value (−∞ for max, 0 for sums); each output then combines its kernel-width taps
+    /// of that line. Strides 1 and 2 read those taps as whole vectors (stride 2 through the even
+    /// lanes of sixteen-float loads); other strides combine the taps at every position and keep
+    /// each `strideW`-th.
     static func run(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int, isMax: Bool, countIncludePad: Bool) {
         let inBase = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
         let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
@@ -135,50 +151,53 @@ public enum Pool2D {
         }
         let rowCounts = isMax ? [] : tapCounts(g.outHeight, stride: g.strideH, pad: g.padTop, padEnd: g.padBottom, k: g.kernelHeight, d: g.dilationH, size: g.inHeight)
         let columnCounts = isMax ? [] : tapCounts(g.outWidth, stride: g.strideW, pad: g.padLeft, padEnd: g.padRight, k: g.kernelWidth, d: g.dilationW, size: g.inWidth)
-        let dh = g.dilationH, dw = g.dilationW, iw = g.inWidth, ow = g.outWidth, sh = g.strideH, sw = g.strideW
-        let kh = g.kernelHeight, kw = g.kernelWidth
+        let ih = g.inHeight, iw = g.inWidth, ow = g.outWidth, sh = g.strideH, sw = g.strideW
+        let kh = g.kernelHeight, kw = g.kernelWidth, dh = g.dilationH, dw = g.dilationW
         let fill: Float = isMax ? -.infinity : 0
-        // Each plane is copied into a padded plane whose padding holds the fill value (−∞ for max,
-        // 0 for sums). An output row is then two passes of whole vectors, with no bounds tests and
-        // no ragged ends: the window's rows are combined column by column, then every position
-        // combines its kernel-width taps (shifted loads); the outputs are every `strideW`-th one.
         func up8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
-        let span = (ow - 1) * sw + 1  // positions where an output window starts
-        let tapsLength = up8(span)
-        let rowsLength = up8(tapsLength + (kw - 1) * dw)
-        let paddedWidth = Swift.max(rowsLength, up8(g.padLeft + iw))
-        let paddedHeight = Swift.max(g.padTop + g.inHeight, (g.outHeight - 1) * sh + (kh - 1) * dh + 1)
+        let outLength = up8(ow)
+        let positions = up8((ow - 1) * sw + 1)  // where an output window may start (other strides)
+        // The furthest a vector pass reads into the line: stride 1 reads up to outLength + (kw − 1)·dw,
+        // stride 2 up to 2·outLength + (kw − 1)·dw, other strides up to positions + (kw − 1)·dw.
+        let lineLength = up8(Swift.max(g.padLeft + iw, Swift.max(2 * outLength, positions) + (kw - 1) * dw))
         Parallel.forEachChunk(g.planes, threads: g.planes * outPlane > 1 << 14 ? threads : 1) { range in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: paddedHeight * paddedWidth + rowsLength + tapsLength)
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: lineLength + positions + outLength)
             defer { buffer.deallocate() }
-            let plane = buffer, combined = buffer + paddedHeight * paddedWidth, taps = combined + rowsLength
-            plane.update(repeating: fill, count: paddedHeight * paddedWidth)
+            let line = buffer, wide = buffer + lineLength, taps = wide + positions
+            line.update(repeating: fill, count: lineLength)
+            let row = line + g.padLeft
             for p in range {
                 let src = inBase + p * inPlane
                 let dst = outBase + p * outPlane
-                for iy in 0..<g.inHeight {
-                    (plane + (g.padTop + iy) * paddedWidth + g.padLeft).update(from: src + iy * iw, count: iw)
-                }
                 for y in 0..<g.outHeight {
-                    let top = plane + y * sh * paddedWidth
-                    var source = UnsafePointer(top)
-                    if kh > 1 {
-                        combine(into: combined, top, top + dh * paddedWidth, count: rowsLength, isMax: isMax)
-                        for ky in 2..<kh { combine(into: combined, combined, top + ky * dh * paddedWidth, count: rowsLength, isMax: isMax) }
-                        source = UnsafePointer(combined)
+                    let start = y * sh - g.padTop
+                    let (lo, hi) = tapRange(start: start, k: kh, d: dh, size: ih)
+                    let first = src + (start + lo * dh) * iw
+                    switch hi - lo {
+                    case 0: row.update(repeating: fill, count: iw)
+                    case 1: PackedGEMM.copy(row, first, iw)
+                    default:
+                        combine(into: row, first, first + dh * iw, count: iw, isMax: isMax)
+                        for ky in (lo + 2)..<hi { combine(into: row, row, src + (start + ky * dh) * iw, count: iw, isMax: isMax) }
                     }
-                    if kw > 1 {
-                        combine(into: taps, source, source + dw, count: tapsLength, isMax: isMax)
-                        for kx in 2..<kw { combine(into: taps, taps, source + kx * dw, count: tapsLength, isMax: isMax) }
-                        source = UnsafePointer(taps)
+                    if sw == 1 || sw == 2 {
+                        taps8(into: taps, line, count: outLength, stride: sw, kernel: kw, dilation: dw, isMax: isMax)
+                    } else {
+                        // Every position's window, then every sw-th.
+                        let source = kw > 1 ? UnsafePointer(wide) : UnsafePointer(line)
+                        if kw > 1 {
+                            combine(into: wide, line, line + dw, count: positions, isMax: isMax)
+                            for kx in 2..<kw { combine(into: wide, wide, line + kx * dw, count: positions, isMax: isMax) }
+                        }
+                        PackedGEMM.copy(taps, source, ow, stride: sw)
                     }
                     let out = dst + y * ow
                     if isMax {
-                        PackedGEMM.copy(out, source, ow, stride: sw)
+                        PackedGEMM.copy(out, taps, ow)
                     } else {
                         for x in 0..<ow {
                             let count = rowCounts[y] * columnCounts[x]
-                            out[x] = count == 0 ? 0 : source[x &* sw] / count
+                            out[x] = count == 0 ? 0 : taps[x] / count
                         }
                     }
                 }
@@ -186,18 +205,54 @@ public enum Pool2D {
         }
     }
 
-    /// `dst[i] = max(a[i], b[i])` (a NaN on either side wins) or `a[i] + b[i]`, for `count` floats
-    /// (a multiple of 8); `dst` may be `a`.
+    /// `taps[x]`, `x < count` (a multiple of 8), = the maximum or the sum of `line[x·stride + k·dilation]`
+    /// over `k < kernel`, for stride 1 or 2, eight outputs a vector.
     @inline(__always)
-    static func combine(into dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, isMax: Bool) {
+    static func taps8(into taps: UnsafeMutablePointer<Float>, _ line: UnsafePointer<Float>, count: Int, stride: Int, kernel: Int, dilation: Int, isMax: Bool) {
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+            stride == 1 ? UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) : VectorMath.evens(UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self))
+        }
         var x = 0
         while x < count {
-            let u = UnsafeRawPointer(a + x).loadUnaligned(as: SIMD8<Float>.self)
-            let v = UnsafeRawPointer(b + x).loadUnaligned(as: SIMD8<Float>.self)
-            let c = isMax ? nanMax(u, v) : u + v
-            UnsafeMutableRawPointer(dst + x).storeBytes(of: c, as: SIMD8<Float>.self)
+            let p = line + x &* stride
+            var acc = load(p)
+            for k in 1..<Swift.max(kernel, 1) {
+                let v = load(p + k &* dilation)
+                acc = isMax ? nanMax(acc, v) : acc + v
+            }
+            UnsafeMutableRawPointer(taps + x).storeBytes(of: acc, as: SIMD8<Float>.self)
             x += 8
         }
+    }
+
+    /// `dst[i] = max(a[i], b[i])` (a NaN on either side wins) or `a[i] + b[i]`, for `count` floats;
+    /// `dst` may be `a`. A ragged end is one more vector ending at `count`, computed before the
+    /// others overwrite `a` (so a sum in place is still taken once), rather than single floats,
+    /// whose data-dependent branches cost more than the vectors.
+    @inline(__always)
+    static func combine(into dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, isMax: Bool) {
+        @inline(__always) func op(_ u: SIMD8<Float>, _ v: SIMD8<Float>) -> SIMD8<Float> { isMax ? nanMax(u, v) : u + v }
+        @inline(__always) func load(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> { UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) }
+        guard count >= 8 else {
+            for x in 0..<count {
+                let u = a[x], v = b[x]
+                dst[x] = isMax ? (v > u || v.isNaN ? v : u) : u + v
+            }
+            return
+        }
+        let end = count - 8
+        let last = op(load(a, end), load(b, end))
+        var x = 0
+        while x + 16 <= count {
+            let u = UnsafeRawPointer(a + x).loadUnaligned(as: SIMD16<Float>.self)
+            let v = UnsafeRawPointer(b + x).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(dst + x).storeBytes(of: isMax ? nanMax(u, v) : u + v, as: SIMD16<Float>.self)
+            x += 16
+        }
+        if x + 8 <= count {
+            UnsafeMutableRawPointer(dst + x).storeBytes(of: op(load(a, x), load(b, x)), as: SIMD8<Float>.self)
+        }
+        UnsafeMutableRawPointer(dst + end).storeBytes(of: last, as: SIMD8<Float>.self)
     }
 
     /// The naive reference twin of `max` and `average`: every tap tested against the bounds.

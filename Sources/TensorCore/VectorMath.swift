@@ -82,8 +82,35 @@ public enum VectorMath {
     /// `a·b + c`: fused where the build has the instruction, else a multiply and an add (a fused
     /// operation without the instruction would be a library call per lane).
     @inline(__always)
-    static func fma<W: SIMD>(_ a: W, _ b: W, _ c: W) -> W where W.Scalar == Float {
+    static func fma(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
         fusedMultiplyAdd ? c.addingProduct(a, b) : a * b + c
+    }
+
+    /// `fma` eight lanes wide. (Concrete widths, not one generic function: a generic body binds to
+    /// the SIMD protocol's lane-by-lane operations.)
+    @inline(__always)
+    static func fma(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
+        fusedMultiplyAdd ? c.addingProduct(a, b) : a * b + c
+    }
+
+    /// The even lanes of `a` then those of `b` (`unzip`'s first half). Written lane by lane, which
+    /// the compiler turns into one two-source shuffle; the standard library's `evenHalf` is a loop
+    /// that stays a call with a scalar insert per lane.
+    @inline(__always)
+    static func evens(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        SIMD16(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
+    }
+
+    /// The odd lanes of `a` then those of `b`.
+    @inline(__always)
+    static func odds(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        SIMD16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
+    }
+
+    /// The even lanes of `v`.
+    @inline(__always)
+    static func evens(_ v: SIMD16<Float>) -> SIMD8<Float> {
+        SIMD8(v[0], v[2], v[4], v[6], v[8], v[10], v[12], v[14])
     }
 
     /// tanh(x) = 2·sigmoid(2x) − 1, with the small-|x| range taken as x·(1 − x²/3 + 2x⁴/15) where the
