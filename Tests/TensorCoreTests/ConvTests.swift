@@ -15,7 +15,7 @@ struct ConvTests {
         let dh = kind == 4 ? 1 : randomInt(1...2, &g), dw = kind == 4 ? 1 : randomInt(1...3, &g)
         let pt = kind == 4 ? 0 : randomInt(0...2, &g), pl = kind == 4 ? 0 : randomInt(0...3, &g)
         let pb = kind == 4 ? 0 : randomInt(0...2, &g), pr = kind == 4 ? 0 : randomInt(0...1, &g)
-        let ih = randomInt(((kh - 1) * dh + 1)...13, &g), iw = randomInt(((kw - 1) * dw + 1)...17, &g)
+        let ih = randomInt(((kh - 1) * dh + 1)...13, &g), iw = randomInt(((kw - 1) * dw + 1)...(seed % 4 == 3 ? 40 : 17), &g)
         let oh = (ih + pt + pb - dh * (kh - 1) - 1) / sh + 1
         let ow = (iw + pl + pr - dw * (kw - 1) - 1) / sw + 1
         return Conv2DGeometry(
@@ -305,11 +305,13 @@ struct PackedGEMMTests {
         #expect(c.map(\.bitPattern) == want.map(\.bitPattern), "\(m)×\(n)×\(k), depth block \(block)")
     }
 
-    /// A 3×3 convolution with a 7×7 output (49 pixels, so 256-deep blocks over its 576-deep sum)
-    /// through the shifted-image path, bitwise against the emulation over im2col order (c, ky, kx).
-    @Test func convolutionSumsInMLASOrder() {
+    /// A 3×3 convolution with a 7×7 output (49 pixels, so 256-deep blocks over its 576-deep sum;
+    /// the compact patch matrix) and with a 20×20 one (128-deep blocks; the extended grid),
+    /// bitwise against the emulation over im2col order (c, ky, kx).
+    @Test(arguments: [7, 20])
+    func convolutionSumsInMLASOrder(size: Int) {
         var g = SeededGenerator(seed: 77)
-        let (cin, m, size) = (64, 8, 7)
+        let (cin, m) = (64, 8)
         let geo = Conv2DGeometry(batch: 1, inChannels: cin, inHeight: size, inWidth: size, outChannels: m, outHeight: size, outWidth: size,
                                  kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: 1)
         let x = randomFloats(cin * size * size, &g), w = randomFloats(m * cin * 9, &g), bias = randomFloats(m, &g)
@@ -318,7 +320,7 @@ struct PackedGEMMTests {
         Conv2D.forward(input: Tensor(shape: [1, cin, size, size], scalars: x), weight: weight, bias: Tensor(shape: [m], scalars: bias), output: y,
                        geometry: geo, activation: nil, scratch: Scratch(), threads: 1, packed: PackedConvWeights(weight, groups: 1, kernel: .tiles))
         let k = cin * 9, block = Self.mlasDepthBlock(columns: size * size, depth: k)
-        #expect(block == 256)
+        #expect(block == (size == 7 ? 256 : 128))
         var want = [Float]()
         for o in 0..<m { for oy in 0..<size { for ox in 0..<size {
             func patch(_ p: Int) -> Float {
@@ -331,8 +333,9 @@ struct PackedGEMMTests {
         #expect(y.scalars(as: Float.self).map(\.bitPattern) == want.map(\.bitPattern))
     }
 
-    /// Convolutions large enough to cross the depth and column blocks, split over 2 threads.
-    @Test(arguments: [(72, 12, 1, 1), (16, 30, 1, 2), (80, 6, 1, 1), (96, 12, 2, 2), (40, 9, 1, 2)])
+    /// Convolutions large enough to cross the depth and column blocks, split over 2 threads; outputs
+    /// up to 8 wide go through the compact patch matrix, wider ones through the extended grid.
+    @Test(arguments: [(72, 12, 1, 1), (16, 30, 1, 2), (80, 6, 1, 1), (96, 12, 2, 2), (40, 9, 1, 2), (24, 40, 1, 1), (8, 41, 1, 2)])
     func convolution(outChannels: Int, size: Int, groups: Int, stride: Int) {
         var g = SeededGenerator(seed: UInt64(outChannels * 31 + size))
         let cin = 36
