@@ -214,17 +214,17 @@ public enum PackedGEMM {
                             // One depth block (see `multiply`): the tile goes to the edge tile, and
                             // its real outputs on to their pixels.
                             tile(columns: columns, ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
-                            for r in 0..<rows {
-                                let row = c + (i * mr + r) * ldc, tileRow = edge + r * nr
-                                if let residual {
-                                    let rowResidual = residual + (i * mr + r) * ldc
-                                    grid.forEachRun((j * nr)..<(j * nr + columns)) { pixel, column, count in
-                                        copy(row + pixel, tileRow + column, count)
-                                        finish(row + pixel, rowResidual + pixel, count: count, activation)
-                                    }
-                                } else {
-                                    if tileBounds == nil, let activation { activation.apply(tileRow, count: columns) }
-                                    grid.scatter(tileRow, columns: (j * nr)..<(j * nr + columns), to: row)
+                            if residual == nil, tileBounds == nil, let activation {
+                                for r in 0..<rows { activation.apply(edge + r * nr, count: columns) }
+                            }
+                            // The runs are the same for every row of the tile: found once (a
+                            // division each), then copied row by row.
+                            let rowsC = c + i * mr * ldc, rowsResidual = residual.map { $0 + i * mr * ldc }
+                            grid.forEachRun((j * nr)..<(j * nr + columns)) { pixel, column, count in
+                                for r in 0..<rows {
+                                    let out = rowsC + r * ldc + pixel
+                                    copy(out, edge + r * nr + column, count)
+                                    if let rowsResidual { finish(out, rowsResidual + r * ldc + pixel, count: count, activation) }
                                 }
                             }
                             continue
