@@ -142,7 +142,8 @@ public enum Conv2D {
     /// contiguous runs of memory.
     ///
     /// The zero-padded image is split into `strideH × strideW` phases,
-    /// `phase[py][px][i][j] = padded[i·strideH + py][j·strideW + px]`, each `phaseHeight × phaseWidth`.
+    /// `phase[py][px][i][j] = padded[i·strideH + py][j·strideW + px]`, each `phaseHeight × phaseWidth`
+    /// (only the phases that some tap reads are stored).
     /// Output `(y, x)` reads tap `(ky, kx)` at `phase[ky·dH mod sH][kx·dW mod sW][y + ky·dH / sH][x + kx·dW / sW]`,
     /// so over the extended grid of outputs `q = y·phaseWidth + x` (x running to `phaseWidth`, of
     /// which the first `outWidth` are real) each tap reads consecutive floats. The extra columns
@@ -150,15 +151,24 @@ public enum Conv2D {
     struct ShiftedImage {
         let g: Conv2DGeometry
         let channels: Int, phaseHeight: Int, phaseWidth: Int
+        /// The phases (`py·strideW + px`) that some tap reads, in order; only these are stored (a
+        /// 1×1 convolution of stride 2 reads one phase of four).
+        let usedPhases: [Int]
 
         init(_ g: Conv2DGeometry) {
             self.g = g
             channels = g.inChannels / g.groups
             phaseHeight = g.outHeight + (g.kernelHeight - 1) * g.dilationH / g.strideH
             phaseWidth = g.outWidth + (g.kernelWidth - 1) * g.dilationW / g.strideW
+            var used = Set<Int>()
+            for ky in 0..<g.kernelHeight {
+                for kx in 0..<g.kernelWidth { used.insert((ky * g.dilationH % g.strideH) * g.strideW + kx * g.dilationW % g.strideW) }
+            }
+            usedPhases = used.sorted()
         }
 
-        var phases: Int { g.strideH * g.strideW }
+        /// Phases stored per channel.
+        var phases: Int { usedPhases.count }
         var phaseSize: Int { phaseHeight * phaseWidth }
         /// Columns of the extended grid.
         var columns: Int { g.outHeight * phaseWidth }
@@ -173,7 +183,7 @@ public enum Conv2D {
                 for ky in 0..<kh {
                     for kx in 0..<kw {
                         let dy = ky * g.dilationH, dx = kx * g.dilationW
-                        let phase = (dy % g.strideH) * g.strideW + dx % g.strideW
+                        let phase = usedPhases.firstIndex(of: (dy % g.strideH) * g.strideW + dx % g.strideW) ?? 0
                         offsets[(c * kh + ky) * kw + kx] = (c * phases + phase) * phaseSize + (dy / g.strideH) * phaseWidth + dx / g.strideW
                     }
                 }
@@ -210,7 +220,8 @@ public enum Conv2D {
             Parallel.forEachChunk(planes, threads: planes * phaseSize > 1 << 16 ? threads : 1, grain: 4) { range in
                 let dst = box.value
                 for plane in range {
-                    let c = plane / phases, py = (plane % phases) / sw, px = plane % sw
+                    let phase = usedPhases[plane % phases]
+                    let c = plane / phases, py = phase / sw, px = phase % sw
                     let image = src + c * ih * iw
                     // Phase columns j whose image column j·sw + px − padLeft lies in 0..<iw: [lo, hi).
                     let lo = min(pw, max(0, ceilDiv(g.padLeft - px, sw)))
