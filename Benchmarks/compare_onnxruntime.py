@@ -4,8 +4,10 @@
         [--runs 10] [--warmup 3] [--rounds 3] [--out Benchmarks/out/compare.json]
 
 For every model × batch × threads it alternates the two runtimes `rounds` times (each a fresh
-process: `touchstone bench --json` and Benchmarks/ort_bench.py), pools the timed runs, and reports
-median latencies, their ratio, load time and peak RSS, then the geometric mean of the ratios.
+process: `touchstone bench --json` and Benchmarks/ort_bench.py, the first of the pair alternating),
+pools the timed runs, and reports median latencies, their ratio, the median of the rounds' own
+ratios ("paired", robust to the machine's speed drifting between rounds), load time and peak RSS,
+then the geometric mean of each ratio.
 Models come from ModelZoo/generated (python3 ModelZoo/scripts/make_torchvision.py). Touchstone
 must be built first: swift build -c release -Xswiftc -target-cpu -Xswiftc native.
 """
@@ -59,13 +61,25 @@ def main():
                 common = ["--batch", str(batch), "--threads", str(threads), "--runs", str(args.runs), "--warmup", str(args.warmup)]
                 ts, ort = [], []
                 ts_meta, ort_meta = [], []
-                for _ in range(args.rounds):
-                    a = run([args.touchstone, "bench", path, "--json"] + common, env)
-                    b = run([sys.executable, os.path.join(HERE, "ort_bench.py"), path] + common)
+                round_ratios = []
+                for r in range(args.rounds):
+                    # Alternate which runtime goes first, so that neither always meets a warmer machine.
+                    def touchstone():
+                        return run([args.touchstone, "bench", path, "--json"] + common, env)
+
+                    def onnxruntime():
+                        return run([sys.executable, os.path.join(HERE, "ort_bench.py"), path] + common)
+                    if r % 2 == 0:
+                        a = touchstone()
+                        b = onnxruntime()
+                    else:
+                        b = onnxruntime()
+                        a = touchstone()
                     ts += a["lat_ms"]
                     ort += b["lat_ms"]
                     ts_meta.append(a)
                     ort_meta.append(b)
+                    round_ratios.append(statistics.median(a["lat_ms"]) / statistics.median(b["lat_ms"]))
                 row = {
                     "model": model, "batch": batch, "threads": threads,
                     "touchstone_ms": statistics.median(ts), "onnxruntime_ms": statistics.median(ort),
@@ -75,25 +89,31 @@ def main():
                     "onnxruntime_rss_mb": max(m["peak_rss_mb"] for m in ort_meta),
                 }
                 row["ratio"] = row["touchstone_ms"] / row["onnxruntime_ms"]
+                # The median of the rounds' own ratios: each round's two runs are seconds apart, so
+                # a drift of the machine's speed between rounds cancels in it.
+                row["paired_ratio"] = statistics.median(round_ratios)
                 results.append(row)
                 print(f"{model:20s} b{batch} t{threads}: touchstone {row['touchstone_ms']:8.2f} ms  onnxruntime {row['onnxruntime_ms']:8.2f} ms"
-                      f"  ratio {row['ratio']:.2f}  rss {row['touchstone_rss_mb']:.0f}/{row['onnxruntime_rss_mb']:.0f} MB", flush=True)
+                      f"  ratio {row['ratio']:.2f} (paired {row['paired_ratio']:.2f})  rss {row['touchstone_rss_mb']:.0f}/{row['onnxruntime_rss_mb']:.0f} MB", flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
     print()
-    print("| model | batch | threads | Touchstone ms | onnxruntime ms | ratio | load s (T / ORT) | peak RSS MB (T / ORT) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | batch | threads | Touchstone ms | onnxruntime ms | ratio | paired ratio | load s (T / ORT) | peak RSS MB (T / ORT) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['model']} | {r['batch']} | {r['threads']} | {r['touchstone_ms']:.2f} | {r['onnxruntime_ms']:.2f} | {r['ratio']:.2f} |"
+        print(f"| {r['model']} | {r['batch']} | {r['threads']} | {r['touchstone_ms']:.2f} | {r['onnxruntime_ms']:.2f} | {r['ratio']:.2f} | {r['paired_ratio']:.2f} |"
               f" {r['touchstone_load_s']:.2f} / {r['onnxruntime_load_s']:.2f} | {r['touchstone_rss_mb']:.0f} / {r['onnxruntime_rss_mb']:.0f} |")
     print()
     for batch in map(int, args.batches.split(",")):
         for threads in map(int, args.threads.split(",")):
-            rs = [r["ratio"] for r in results if r["batch"] == batch and r["threads"] == threads]
-            if rs:
-                g = math.exp(sum(map(math.log, rs)) / len(rs))
-                print(f"batch {batch}, {threads} thread(s): geometric mean ratio {g:.2f}, worst {max(rs):.2f} over {len(rs)} models")
+            rows = [r for r in results if r["batch"] == batch and r["threads"] == threads]
+            if rows:
+                def geomean(key):
+                    return math.exp(sum(math.log(r[key]) for r in rows) / len(rows))
+                worst, worst_paired = max(r["ratio"] for r in rows), max(r["paired_ratio"] for r in rows)
+                print(f"batch {batch}, {threads} thread(s): geometric mean ratio {geomean('ratio'):.3f} (paired {geomean('paired_ratio'):.3f}),"
+                      f" worst {worst:.2f} (paired {worst_paired:.2f}) over {len(rows)} models")
 
 
 if __name__ == "__main__":

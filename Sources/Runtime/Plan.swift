@@ -103,10 +103,46 @@ final class Plan: @unchecked Sendable {
 
         if fuse { steps = Plan.fuseActivations(steps, graph: graph, keep: keep) }
         if fuse && fuseResiduals { steps = Plan.fuseResidualAdds(steps, graph: graph, types: types, keep: keep) }
+        let windows = fuse && fuseResiduals ? Plan.concatWindows(steps, graph: graph, types: types, keep: keep) : [:]
         self.steps = steps
         self.types = types
         self.folded = folded
-        (tensors, arenaBytes) = Plan.assignStorage(steps: steps, types: types, known: known, graph: graph)
+        (tensors, arenaBytes) = Plan.assignStorage(steps: steps, types: types, known: known, graph: graph, windows: windows)
+    }
+
+    /// Inputs of a `Concat` that their producers can write straight into the concatenation: value
+    /// id → (the Concat's output, byte offset). Only where the concatenation is one contiguous run
+    /// per input (every dimension before the axis is 1), each input is computed by a step other than
+    /// a Concat, read by nothing but this Concat, not kept, appears once, and starts at a multiple
+    /// of 64 bytes (the arena's alignment). The Concat step stays and copies nothing for them; an
+    /// input substituted at run time is a different tensor and is copied as usual. Only when every
+    /// node runs in FP32 (as for residual fusion), since a simulated format may treat the
+    /// Concat's output apart from its inputs.
+    static func concatWindows(_ steps: [Step], graph: Graph, types: [TensorType?], keep: (Int) -> Bool) -> [Int: (root: Int, byteOffset: Int)] {
+        var readers = [Int: Int]()
+        for s in steps { for case let id? in s.inputs { readers[id, default: 0] += 1 } }
+        for o in graph.outputs { readers[o.id, default: 0] += 1 }
+        var producer = [Int: Step]()
+        for s in steps where s.kind == .compute { for id in s.outputs { producer[id] = s } }
+        var windows = [Int: (root: Int, byteOffset: Int)]()
+        for s in steps {
+            guard s.kind == .compute, let concat = s.layer as? Concat, s.outputs.count == 1, let out = types[s.outputs[0]],
+                  let axis = try? normalizedAxis(concat.axis, rank: out.shape.count), out.shape[..<axis].allSatisfy({ $0 == 1 })
+            else { continue }
+            let ids = s.inputs.compactMap { $0 }
+            guard Set(ids).count == ids.count else { continue }
+            var placed = [(Int, Int)]()
+            var offset = 0
+            for id in ids {
+                guard let t = types[id], offset % 64 == 0, readers[id] == 1, !keep(id), windows[id] == nil,
+                      let p = producer[id], !(p.layer is Concat)
+                else { placed = []; break }
+                placed.append((id, offset))
+                offset += t.count * t.dtype.byteSize
+            }
+            for (id, at) in placed { windows[id] = (s.outputs[0], at) }
+        }
+        return windows
     }
 
     /// Folds an activation step into its producer when the producer's output has no other reader.
@@ -206,9 +242,14 @@ final class Plan: @unchecked Sendable {
     }
 
     /// Assigns every computed value a view of an arena buffer, reusing buffers whose values are dead.
-    static func assignStorage(steps: [Step], types: [TensorType?], known: [Tensor?], graph: Graph) -> ([Tensor?], Int) {
+    /// - windows: values written straight into another value's buffer (`concatWindows`); they share
+    ///   its buffer, which is taken when the first of them is computed.
+    static func assignStorage(
+        steps: [Step], types: [TensorType?], known: [Tensor?], graph: Graph, windows: [Int: (root: Int, byteOffset: Int)] = [:]
+    ) -> ([Tensor?], Int) {
         let n = types.count
         var root = Array(0..<n)
+        for (id, w) in windows { root[id] = w.root }
         for s in steps where s.kind == .alias { if let src = s.inputs[0] { root[s.outputs[0]] = root[src] } }
         var lastUse = [Int](repeating: -1, count: n)
         for (i, s) in steps.enumerated() {
@@ -222,7 +263,7 @@ final class Plan: @unchecked Sendable {
         var bufferOf = [Int: Int]()
         for (i, s) in steps.enumerated() {
             if s.kind == .compute {
-                for id in s.outputs where root[id] == id {
+                for id in Set(s.outputs.map { root[$0] }).sorted() where bufferOf[id] == nil && (root[id] == id) {
                     guard let t = types[id] else { continue }
                     let need = max(64, (t.count * t.dtype.byteSize + 63) / 64 * 64)
                     // Best fit among free buffers; else grow the largest free one; else a new one.
@@ -254,6 +295,11 @@ final class Plan: @unchecked Sendable {
         var tensors = known
         for (id, b) in bufferOf {
             if let t = types[id] { tensors[id] = Tensor(shape: t.shape, dtype: t.dtype, storage: storages[b]) }
+        }
+        for (id, w) in windows {
+            guard let t = types[id], let b = bufferOf[w.root] else { continue }
+            let window = TensorStorage(window: storages[b], byteOffset: w.byteOffset, byteCount: t.count * t.dtype.byteSize)
+            tensors[id] = Tensor(shape: t.shape, dtype: t.dtype, storage: window)
         }
         return (tensors, capacities.reduce(0, +))
     }

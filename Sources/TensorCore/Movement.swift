@@ -64,7 +64,10 @@ public enum Movement {
         var start = 0
         for t in inputs {
             let chunk = t.shape[axis] * inner
-            if chunk > 0 {
+            // An input that its producer already wrote in place (a window of `dst`, see the
+            // runtime's plan) is not copied.
+            let inPlace = outer == 1 && t.storage.base == dst.storage.base + start
+            if chunk > 0 && !inPlace {
                 for o in 0..<outer {
                     (dst.storage.base + o * total + start).copyMemory(from: t.storage.base + o * chunk, byteCount: chunk)
                 }

@@ -9,15 +9,26 @@ public final class TensorStorage: @unchecked Sendable {
     /// Capacity in bytes.
     public let byteCount: Int
     @usableFromInline let base: UnsafeMutableRawPointer
+    /// The storage this one is a window of (kept alive by it), or nil when it owns its bytes.
+    private let owner: TensorStorage?
 
     /// Allocates `byteCount` zeroed bytes.
     public init(byteCount: Int) {
         self.byteCount = byteCount
         base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 64))
+        owner = nil
     }
 
-    deinit { base.deallocate() }
+    /// A window of `byteCount` bytes of `owner`, starting `byteOffset` (a multiple of 64) bytes in.
+    public init(window owner: TensorStorage, byteOffset: Int, byteCount: Int) {
+        precondition(byteOffset >= 0 && byteOffset % 64 == 0 && byteOffset + byteCount <= owner.byteCount, "window outside its storage")
+        self.byteCount = byteCount
+        base = owner.base + byteOffset
+        self.owner = owner
+    }
+
+    deinit { if owner == nil { base.deallocate() } }
 }
 
 /// A dense, row-major (C order) tensor: a shape, a dtype and a view of storage.

@@ -203,3 +203,49 @@ struct ResidualFusionTests {
         }
     }
 }
+
+@Suite("Runtime: Concat inputs written in place")
+struct ConcatWindowTests {
+    /// X → Conv(2→3, 1×1) → A, X → Conv(2→5, 3×3) → B, Concat(A, B, axis 1) → Y on 8×8 images
+    /// (each input a multiple of 64 bytes).
+    func concatGraph() throws -> Model {
+        var g = SeededGenerator(seed: 9)
+        let names = ["X", "WA", "WB", "A", "B", "Y"]
+        let wa = Tensor(shape: [3, 2, 1, 1], scalars: (0..<6).map { _ in Float(g.normal()) })
+        let wb = Tensor(shape: [5, 2, 3, 3], scalars: (0..<90).map { _ in Float(g.normal()) })
+        let one = try WindowAttributes(kernelShape: [1, 1], strides: nil, dilations: nil, pads: nil, autoPad: .notSet)
+        let three = try WindowAttributes(kernelShape: [3, 3], strides: nil, dilations: nil, pads: [1, 1, 1, 1], autoPad: .notSet)
+        let nodes = [
+            Node(name: "a", layer: try Conv(window: one, group: 1, weight: wa), inputs: [0, 1], outputs: [3]),
+            Node(name: "b", layer: try Conv(window: three, group: 1, weight: wb), inputs: [0, 2], outputs: [4]),
+            Node(name: "cat", layer: Concat(axis: 1), inputs: [3, 4], outputs: [5]),
+        ]
+        let x = ValueDeclaration(name: "X", dtype: .float32, dimensions: [.symbolic("N"), .fixed(2), .fixed(8), .fixed(8)])
+        let graph = Graph(valueNames: names, constants: [1: wa, 2: wb], nodes: nodes, inputs: [(0, x)], outputs: [(5, ValueDeclaration(name: "Y", dtype: .float32, dimensions: nil))])
+        return Model(graph: graph, format: "test", source: nil, opset: nil)
+    }
+
+    /// At batch 1 the convolutions write into the concatenation (the arena holds Y but no separate
+    /// A and B) with the bits of the separate copy; at batch 2 (A and B interleaved in Y), with a
+    /// tap on A, or without fusion, everything is copied as before; a substitute for A is copied in.
+    @Test func inputsWrittenInPlace() throws {
+        let model = try concatGraph()
+        for batch in [1, 2] {
+            let x = Tensor.random(shape: [batch, 2, 8, 8], dtype: .float32, seed: UInt64(batch))
+            let placed = Session(model: model, options: SessionOptions(threads: 1))
+            let y = try placed.run(["X": x])
+            let plain = Session(model: model, options: SessionOptions(threads: 1, fuseActivations: false))
+            let want = try plain.run(["X": x])
+            #expect(bits(y["Y"]) == bits(want["Y"]))
+            let yBytes = batch * 8 * 64 * 4
+            #expect(batch == 1 ? placed.arenaBytes == yBytes : placed.arenaBytes == 2 * yBytes, "arena \(placed.arenaBytes) bytes")
+            let tapped = Session(model: model, options: SessionOptions(threads: 1, taps: .names(["A"])))
+            #expect(bits(try tapped.run(["X": x])["Y"]) == bits(want["Y"]))
+            #expect(tapped.arenaBytes == 2 * yBytes)
+        }
+        let x = Tensor.random(shape: [1, 2, 8, 8], dtype: .float32, seed: 3)
+        let a = Tensor.random(shape: [1, 3, 8, 8], dtype: .float32, seed: 4)
+        let y = try Session(model: model, options: SessionOptions(threads: 1)).run(["X": x], substitutes: ["A": a])
+        #expect(Array(bits(y["Y"]).prefix(3 * 64)) == bits(a))
+    }
+}
