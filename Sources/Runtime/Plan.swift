@@ -263,7 +263,7 @@ final class Plan: @unchecked Sendable {
         var bufferOf = [Int: Int]()
         for (i, s) in steps.enumerated() {
             if s.kind == .compute {
-                for id in Set(s.outputs.map { root[$0] }).sorted() where bufferOf[id] == nil && (root[id] == id) {
+                for id in Set(s.outputs.map { root[$0] }).sorted() where bufferOf[id] == nil {
                     guard let t = types[id] else { continue }
                     let need = max(64, (t.count * t.dtype.byteSize + 63) / 64 * 64)
                     // Best fit among free buffers; else grow the largest free one; else a new one.
