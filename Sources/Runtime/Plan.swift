@@ -119,9 +119,7 @@ final class Plan: @unchecked Sendable {
     /// node runs in FP32 (as for residual fusion), since a simulated format may treat the
     /// Concat's output apart from its inputs.
     static func concatWindows(_ steps: [Step], graph: Graph, types: [TensorType?], keep: (Int) -> Bool) -> [Int: (root: Int, byteOffset: Int)] {
-        var readers = [Int: Int]()
-        for s in steps { for case let id? in s.inputs { readers[id, default: 0] += 1 } }
-        for o in graph.outputs { readers[o.id, default: 0] += 1 }
+        let readers = Plan.readers(steps, graph: graph)
         var producer = [Int: Step]()
         for s in steps where s.kind == .compute { for id in s.outputs { producer[id] = s } }
         var windows = [Int: (root: Int, byteOffset: Int)]()
@@ -145,11 +143,17 @@ final class Plan: @unchecked Sendable {
         return windows
     }
 
-    /// Folds an activation step into its producer when the producer's output has no other reader.
-    static func fuseActivations(_ steps: [Step], graph: Graph, keep: (Int) -> Bool) -> [Step] {
+    /// How many times each value is read: as a step's input, or as a graph output.
+    static func readers(_ steps: [Step], graph: Graph) -> [Int: Int] {
         var readers = [Int: Int]()
         for s in steps { for case let id? in s.inputs { readers[id, default: 0] += 1 } }
         for o in graph.outputs { readers[o.id, default: 0] += 1 }
+        return readers
+    }
+
+    /// Folds an activation step into its producer when the producer's output has no other reader.
+    static func fuseActivations(_ steps: [Step], graph: Graph, keep: (Int) -> Bool) -> [Step] {
+        let readers = Plan.readers(steps, graph: graph)
         var producer = [Int: Int]()
         for (i, s) in steps.enumerated() where s.kind == .compute { for id in s.outputs { producer[id] = i } }
         var result = steps
@@ -204,9 +208,7 @@ final class Plan: @unchecked Sendable {
     /// the convolution runs.
     /// Bitwise the same as the two steps: the convolution's sum is rounded to float, then R added.
     static func fuseResidualAdds(_ steps: [Step], graph: Graph, types: [TensorType?], keep: (Int) -> Bool) -> [Step] {
-        var readers = [Int: Int]()
-        for s in steps { for case let id? in s.inputs { readers[id, default: 0] += 1 } }
-        for o in graph.outputs { readers[o.id, default: 0] += 1 }
+        let readers = Plan.readers(steps, graph: graph)
         var producer = [Int: Int](), step = [Int: Int]()
         for (i, s) in steps.enumerated() {
             for id in s.outputs {

@@ -121,19 +121,14 @@ public enum Conv2D {
             for grp in 0..<g.groups {
                 shifted.fill(from: inp + (n * g.inChannels + grp * cg) * inPlane, into: image, threads: threads)
                 let offset = (n * g.outChannels + grp * mg) * plane
-                if compact {
-                    shifted.gather(image, offsets: offsets, rows: weights.groups[grp].depth, into: matrix)
-                    PackedGEMM.multiply(
-                        weights.groups[grp], PanelSource.matrix(matrix, columns: plane, rowStride: plane), c: out + offset,
-                        ldc: plane, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
-                        residual: res.map { $0 + offset })
-                    continue
-                }
+                if compact { shifted.gather(image, offsets: offsets, rows: weights.groups[grp].depth, into: matrix) }
+                let source = compact
+                    ? PanelSource.matrix(matrix, columns: plane, rowStride: plane)
+                    : PanelSource.rows(image, offsets: offsets, columns: shifted.columns)
                 PackedGEMM.multiply(
-                    weights.groups[grp], PanelSource.rows(image, offsets: offsets, columns: shifted.columns),
-                    c: out + offset, ldc: grid == nil ? shifted.columns : plane,
+                    weights.groups[grp], source, c: out + offset, ldc: plane,
                     bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
-                    outputColumns: plane, grid: grid, residual: res.map { $0 + offset })
+                    outputColumns: plane, grid: compact ? nil : grid, residual: res.map { $0 + offset })
             }
         }
     }
