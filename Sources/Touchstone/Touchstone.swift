@@ -2,6 +2,7 @@
 @_exported import KerasFormat
 @_exported import Layers
 @_exported import ONNXFormat
+@_exported import Oracle
 @_exported import Precision
 @_exported import Runtime
 @_exported import TensorCore

@@ -15,6 +15,18 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Directory to write each output to as <name>.npy.")
     var out: String?
 
+    @Option(help: "Inputs from a file: a Polygraphy inputs JSON (--save-inputs; its first feed), a RunResults JSON, an .npz, or a folder of .npy/.pb files.")
+    var loadInputs: String?
+
+    @Option(help: "Save the inputs used (given or seeded) as a Polygraphy inputs JSON (.json) or an .npz.")
+    var saveInputs: String?
+
+    @Option(help: "Save the outputs, and the tensors of --save-tensors, as Polygraphy RunResults (.json, runner 'touchstone') or an .npz.")
+    var saveOutputs: String?
+
+    @Option(help: ArgumentHelp("Also save these intermediate tensors with --save-outputs: 'all', or names (comma-separated or repeated).", valueName: "all|NAME,…"))
+    var saveTensors: [String] = []
+
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -29,15 +41,20 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: model)
         let m = try Model(contentsOf: url)
-        let given = try parseInputAssignments(inputs, model: m)
-        var feeds = given
+        var feeds: [String: Tensor] = [:]
+        if let loadInputs {
+            feeds = try loadFeeds(loadInputs, model: m)
+        }
+        for (k, v) in try parseInputAssignments(inputs, model: m) { feeds[k] = v }
         for decl in m.inputs where feeds[decl.name] == nil {
             let shape = try concreteShape(decl, batch: batch)
             feeds[decl.name] = Tensor.random(shape: shape, dtype: decl.dtype, seed: seed &+ UInt64(feeds.count))
             print("input \(decl.name): not given; using seeded random \(decl.dtype)\(shape) (seed \(seed &+ UInt64(feeds.count - 1)))")
         }
         let policy = try precision.policy(for: m)
-        let session = Session(model: m, options: SessionOptions(threads: threads, policy: policy))
+        let tapped = try tensorSelection(saveTensors, model: m)
+        if tapped != .none && saveOutputs == nil { throw UsageError("--save-tensors needs --save-outputs FILE") }
+        let session = Session(model: m, options: SessionOptions(threads: threads, taps: tapped, policy: policy))
         let start = Date()
         let outputs = try session.run(feeds)
         let ms = Date().timeIntervalSince(start) * 1000
@@ -56,6 +73,22 @@ struct RunCommand: ParsableCommand {
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         }
+        if let saveInputs {
+            try TensorFiles.write([NamedTensors(m.inputs.compactMap { d in feeds[d.name].map { (d.name, $0) } })], to: saveInputs, asInputs: true)
+            print("saved the inputs to \(saveInputs)")
+        }
+        if let saveOutputs {
+            var saved = NamedTensors(m.outputs.compactMap { d in outputs[d.name].map { (d.name, $0) } })
+            // Node outputs in graph order (as Polygraphy's `mark all` lists them), not inputs or weights.
+            for node in m.graph.nodes {
+                for id in node.outputs {
+                    let name = m.graph.valueNames[id]
+                    if let t = session.tapped[name], saved[name] == nil { saved[name] = t }
+                }
+            }
+            try TensorFiles.write([saved], to: saveOutputs)
+            print("saved \(saved.names.count) tensor\(saved.names.count == 1 ? "" : "s") to \(saveOutputs)")
+        }
         for decl in m.outputs {
             guard let t = outputs[decl.name] else { continue }
             print(summary(name: decl.name, t))
@@ -67,6 +100,40 @@ struct RunCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// Feeds from a file (`--load-inputs`): the first feed of a Polygraphy inputs file, or the named
+/// tensors of any other tensor file; names must be graph inputs.
+func loadFeeds(_ path: String, model: Model) throws -> [String: Tensor] {
+    let feeds = try TensorFiles.readInputs(path)
+    guard let first = feeds.first else { throw UsageError("\(path) holds no input feeds") }
+    if feeds.count > 1 { warn("\(path) holds \(feeds.count) feeds; using the first (touchstone compare runs them all)") }
+    return try checkedFeed(first, model: model, source: path)
+}
+
+/// A feed's tensors that name graph inputs; any other name is an error naming the file.
+func checkedFeed(_ feed: NamedTensors, model: Model, source: String) throws -> [String: Tensor] {
+    let names = Set(model.inputs.map(\.name))
+    var out: [String: Tensor] = [:]
+    for (name, t) in feed.pairs {
+        guard names.contains(name) else {
+            throw UsageError("\(source) gives '\(Oracle.printable(name))', which is not an input of the model (inputs: \(model.inputs.map { "'\($0.name)'" }.joined(separator: ", ")))")
+        }
+        out[name] = t
+    }
+    return out
+}
+
+/// `--save-tensors all|NAME,…` as a tap selection; names must be values of the graph.
+func tensorSelection(_ items: [String], model: Model) throws -> TapSelection {
+    let names = items.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+    if names.isEmpty { return .none }
+    if names == ["all"] { return .all }
+    let known = Set(model.graph.valueNames)
+    for n in names where !known.contains(n) {
+        throw UsageError("--save-tensors names '\(Oracle.printable(n))', which is not a tensor of the model")
+    }
+    return .names(Set(names))
 }
 
 /// Parses `NAME=FILE.npy` assignments and checks names against the model's inputs.

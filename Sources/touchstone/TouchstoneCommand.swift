@@ -13,7 +13,7 @@ struct TouchstoneCommand: ParsableCommand {
         abstract: "A CPU reference inference runtime: run, inspect and benchmark ONNX models.",
         discussion: "With no subcommand, runs the bundled default model on its bundled sample input and checks the result.",
         subcommands: [
-            RunCommand.self, InspectCommand.self, VerifyCommand.self, ConformanceCommand.self, CalibrateCommand.self, ReportCommand.self,
+            RunCommand.self, InspectCommand.self, VerifyCommand.self, ConformanceCommand.self, CalibrateCommand.self, ReportCommand.self, CompareCommand.self,
             BenchCommand.self, DefaultCommand.self,
         ])
 
@@ -37,7 +37,7 @@ struct TouchstoneCommand: ParsableCommand {
             let message: String
             switch error {
             case let e as CustomStringConvertible where error is LoadError || error is ExecutionError || error is TensorFileError || error is UsageError
-                || error is CalibrationError || error is JSONError:
+                || error is CalibrationError || error is JSONError || error is OracleError:
                 message = e.description
             default:
                 message = fullMessage(for: error)
