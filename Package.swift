@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "CLITests"),
         .testTarget(name: "KerasFormatTests", dependencies: ["Touchstone"]),
         .testTarget(name: "PrecisionTests", dependencies: ["Touchstone", "JSONC"]),
-        .testTarget(name: "OracleTests", dependencies: ["Touchstone"]),
+        .testTarget(name: "OracleTests", dependencies: ["Touchstone", "JSONC"]),
         .testTarget(
             name: "ONNXFormatTests",
             dependencies: ["Touchstone", "JSONC", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),

@@ -8,9 +8,9 @@ import TensorCore
 /// integers to int32), `absdiff = |candidate − reference|` in the promoted type, and
 /// `reldiff = absdiff / |reference|` with zeros of a floating reference replaced by 2.22e-16.
 /// Equal infinities give a NaN difference unless `infinitiesCompareEqual`; a NaN difference fails
-/// every tolerance. float32 arithmetic stays float32 (and a tolerance is compared as a float32,
-/// as numpy compares a float32 array with a Python float), so a verdict at the boundary is the
-/// one Polygraphy gives.
+/// every tolerance. float32 differences stay float32 as in numpy, tolerances are compared in
+/// float64 as Polygraphy's 0-d arrays make numpy compare them, so a verdict at the boundary is
+/// the one Polygraphy gives.
 public struct TensorComparison: Sendable {
     /// The tensor's name.
     public let name: String
@@ -137,7 +137,7 @@ extension Oracle {
                 if tolerance.infinitiesCompareEqual, a.isInfinite, a == b { d = 0 }
                 let denominator = b == 0 ? eps : b.magnitude
                 abs[i] = Double(d)
-                rel[i] = Double(d / denominator)
+                rel[i] = tolerance.infinitiesCompareEqual ? Double(d) / Double(denominator) : Double(d / denominator)
             }
         case .float64:
             for i in 0..<n {
@@ -154,11 +154,12 @@ extension Oracle {
                 rel[i] = d / r[i].magnitude  // 0/0 is NaN and x/0 is ∞, as numpy divides integers
             }
         }
-        // Tolerances are compared in the differences' own type (numpy compares a float32 array
-        // with a Python float in float32); the statistics' checks are in float64.
-        let elementAtol = arithmetic == .float32 ? Double(Float(tolerance.atol)) : tolerance.atol
-        let elementRtol = arithmetic == .float32 ? Double(Float(tolerance.rtol)) : tolerance.rtol
-        let relIsFloat32 = arithmetic == .float32
+        // Polygraphy passes the tolerances to numpy as 0-d float64 arrays, so every comparison
+        // is in float64. With `infinitiesCompareEqual` it also replaces the equal infinities'
+        // differences through `np.where` with an int64 zero, which makes the absolute differences
+        // (and so the relative ones and their statistics) float64.
+        let elementAtol = tolerance.atol, elementRtol = tolerance.rtol
+        let differencesAreFloat32 = arithmetic == .float32 && !tolerance.infinitiesCompareEqual
         var failing = 0
         var needAtol = 0.0, needRtol = 0.0
         var worstIndex = -1
@@ -171,9 +172,8 @@ extension Oracle {
             if failsAbs { needRtol = Swift.max(needRtol, q.isNaN ? .infinity : q) }
             if worstIndex < 0 || (a.isNaN && !abs[worstIndex].isNaN) || (!abs[worstIndex].isNaN && a > abs[worstIndex]) { worstIndex = i }
         }
-        let absIsFloat32 = arithmetic == .float32
-        let absolute = summary(abs, float32: absIsFloat32, integer: arithmetic == .integer, quantile: tolerance.quantile)
-        let relative = summary(rel, float32: relIsFloat32, integer: false, quantile: tolerance.quantile)
+        let absolute = summary(abs, float32: differencesAreFloat32, quantile: tolerance.quantile)
+        let relative = summary(rel, float32: differencesAreFloat32, quantile: tolerance.quantile)
         let passed: Bool
         switch tolerance.errorStatistic {
         case .elemwise:
@@ -210,7 +210,7 @@ extension Oracle {
     /// max, mean, median and quantile as numpy computes them for Polygraphy: in float32 for
     /// float32 differences (the mean as numpy's pairwise float32 sum, then a float32 division),
     /// otherwise in float64 (an integer array's mean also summed in float32, as Polygraphy asks).
-    static func summary(_ v: [Double], float32: Bool, integer: Bool, quantile q: Double) -> ErrorSummary {
+    static func summary(_ v: [Double], float32: Bool, quantile q: Double) -> ErrorSummary {
         if v.isEmpty { return ErrorSummary(max: 0, mean: 0, median: 0, quantile: 0) }
         if v.contains(where: \.isNaN) { return ErrorSummary(max: .nan, mean: .nan, median: .nan, quantile: .nan) }
         let sorted = v.sorted()
