@@ -17,10 +17,14 @@ public enum NumericFormat: String, Sendable, CaseIterable, CustomStringConvertib
     /// (symmetric, zero point 0, scale amax/127, round half to even, clamp to [−128, 127]); other
     /// nodes run in FP32.
     case int8
+    /// TensorFloat-32 products, as GPUs run FP32 models with TF32 allowed: Conv, ConvTranspose,
+    /// Gemm and MatMul read their operands (weights and activations) rounded to TF32 (10 mantissa
+    /// bits, ties to even) and sum in FP32; their outputs, and every other node, stay FP32.
+    case tf32
 
     public var description: String { rawValue }
 
-    /// The ops that INT8 quantizes.
+    /// The ops that INT8 quantizes and TF32 rounds the operands of.
     public static let quantizedOps: Set<String> = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
 }
 
@@ -56,7 +60,7 @@ public struct ExecutionPolicy: Sendable, Equatable {
     /// quantized ops, the others run in FP32.
     public func format(ofNode name: String, op: String) -> NumericFormat {
         let f = nodePrecision[name] ?? precision
-        return f == .int8 && !NumericFormat.quantizedOps.contains(op) ? .fp32 : f
+        return (f == .int8 || f == .tf32) && !NumericFormat.quantizedOps.contains(op) ? .fp32 : f
     }
 
     /// The activation tensors an INT8 run of `graph` quantizes (inputs of the quantized ops that
@@ -78,6 +82,8 @@ struct PreparedGraph {
     let graph: Graph
     /// Per node: input index → INT8 scale, for activations quantized on each run.
     let inputScales: [[Int: Float]]
+    /// Per node: input index → format, for activations rounded on each run (TF32 products).
+    let inputRoundings: [[Int: ReducedFormat]]
     /// Per node: the format its float outputs are rounded to after it runs.
     let rounding: [ReducedFormat?]
     /// Whether float32 graph inputs are rounded (FP16/BF16 runs) or widened (FP64) on the way in.
@@ -100,6 +106,7 @@ struct PreparedGraph {
         var constants = graph.constants
         var nodes: [Node] = []
         var scales: [[Int: Float]] = []
+        var inputRoundings: [[Int: ReducedFormat]] = []
         var rounding: [ReducedFormat?] = []
         var missing: [String] = []
         var transformed: [String: Int] = [:]
@@ -115,6 +122,7 @@ struct PreparedGraph {
         for (node, format) in zip(graph.nodes, formats) {
             var inputs = node.inputs
             var nodeScales: [Int: Float] = [:]
+            var nodeRoundings: [Int: ReducedFormat] = [:]
             var round: ReducedFormat? = nil
             switch format {
             case .fp16, .bf16:
@@ -146,6 +154,20 @@ struct PreparedGraph {
                         nodeScales[i] = amax > 0 && amax.isFinite ? amax / 127 : 1
                     }
                 }
+            case .tf32:
+                for i in 0..<min(2, inputs.count) {
+                    guard let id = inputs[i] else { continue }
+                    if let c = graph.constants[id] {
+                        guard c.dtype == .float32 else { continue }
+                        inputs[i] = newConstant(id, "tf32") { t in
+                            let copy = t.copied()
+                            Simulate.round(copy, to: .tensorFloat32)
+                            return copy
+                        }
+                    } else {
+                        nodeRoundings[i] = .tensorFloat32
+                    }
+                }
             case .fp32, .fp64:
                 break
             }
@@ -159,6 +181,7 @@ struct PreparedGraph {
             if format == .fp16 && policy.accumulation == .fp16 { layer = HalfAccumulating(layer) ?? layer }
             nodes.append(Node(name: node.name, layer: layer, inputs: inputs, outputs: node.outputs))
             scales.append(nodeScales)
+            inputRoundings.append(nodeRoundings)
             rounding.append(round)
         }
         if !missing.isEmpty {
@@ -170,13 +193,14 @@ struct PreparedGraph {
             graph: Graph(
                 valueNames: names, constants: constants, nodes: nodes,
                 inputs: graph.inputs.map { ($0.id, $0.declaration) }, outputs: graph.outputs.map { ($0.id, $0.declaration) }),
-            inputScales: scales, rounding: rounding,
+            inputScales: scales, inputRoundings: inputRoundings, rounding: rounding,
             inputRounding: policy.precision == .fp16 ? .float16 : policy.precision == .bf16 ? .bfloat16 : nil, widensInputs: false)
     }
 
-    private init(graph: Graph, inputScales: [[Int: Float]], rounding: [ReducedFormat?], inputRounding: ReducedFormat?, widensInputs: Bool) {
+    private init(graph: Graph, inputScales: [[Int: Float]], inputRoundings: [[Int: ReducedFormat]], rounding: [ReducedFormat?], inputRounding: ReducedFormat?, widensInputs: Bool) {
         self.graph = graph
         self.inputScales = inputScales
+        self.inputRoundings = inputRoundings
         self.rounding = rounding
         self.inputRounding = inputRounding
         self.widensInputs = widensInputs
@@ -198,7 +222,7 @@ struct PreparedGraph {
             graph: Graph(
                 valueNames: graph.valueNames, constants: constants, nodes: nodes,
                 inputs: graph.inputs.map { ($0.id, widen($0.declaration)) }, outputs: graph.outputs.map { ($0.id, widen($0.declaration)) }),
-            inputScales: graph.nodes.map { _ in [:] }, rounding: graph.nodes.map { _ in nil },
+            inputScales: graph.nodes.map { _ in [:] }, inputRoundings: graph.nodes.map { _ in [:] }, rounding: graph.nodes.map { _ in nil },
             inputRounding: nil, widensInputs: true)
     }
 

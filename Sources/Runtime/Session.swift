@@ -187,6 +187,15 @@ public final class Session {
                 clippingCounts[name, default: (0, 0)].total += a.count
                 args[k] = q
             }
+            for (k, format) in prepared.inputRoundings[step.node] {
+                guard k < args.count, let a = args[k], a.dtype == .float32 else { continue }
+                let key = stepIndex * 2 + k
+                let r = quantizedBuffers[key].flatMap { $0.shape == a.shape ? $0 : nil } ?? Tensor(zeros: a.shape)
+                quantizedBuffers[key] = r
+                a.copy(into: r)
+                Simulate.round(r, to: format)
+                args[k] = r
+            }
             switch step.kind {
             case .alias:
                 guard let src = args[0], let t = plan.types[step.outputs[0]] else {

@@ -1,6 +1,9 @@
 /// Reduced-precision formats simulated in float32 storage.
 public enum ReducedFormat: Sendable, Equatable {
     case float16, bfloat16
+    /// NVIDIA's TensorFloat-32: float32's exponent, 10 explicit mantissa bits (the operands of
+    /// tensor-core products when TF32 is allowed).
+    case tensorFloat32
 }
 
 /// What rounding a tensor to a reduced format did to it.
@@ -36,6 +39,15 @@ public enum Simulate {
     /// Rounds one value to the nearest bfloat16 (ties to even), returned as a Float.
     @inlinable public static func bfloat(_ x: Float) -> Float { BFloat16(x).floatValue }
 
+    /// Rounds one value to the nearest TF32 value (10 mantissa bits, ties to even), as a Float.
+    /// Infinities and NaNs are kept; values beyond TF32's largest finite value become infinite.
+    @inlinable public static func tf32(_ x: Float) -> Float {
+        guard x.isFinite else { return x }
+        let bits = x.bitPattern
+        let rounded = (bits &+ 0xFFF &+ ((bits >> 13) & 1)) & ~UInt32(0x1FFF)
+        return Float(bitPattern: rounded)
+    }
+
     /// Rounds every value of a float32 tensor in place and counts overflows and underflows.
     @discardableResult
     public static func round(_ t: Tensor, to format: ReducedFormat) -> RoundingCounts {
@@ -47,7 +59,12 @@ public enum Simulate {
         let smallestNormal: Float = format == .float16 ? 0x1p-14 : Float.leastNormalMagnitude
         for i in 0..<t.count {
             let x = p[i]
-            let r = format == .float16 ? half(x) : bfloat(x)
+            let r: Float
+            switch format {
+            case .float16: r = half(x)
+            case .bfloat16: r = bfloat(x)
+            case .tensorFloat32: r = tf32(x)
+            }
             p[i] = r
             if !r.isFinite {
                 c.nonFinite += 1

@@ -51,6 +51,21 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "With --top-k: how many positions an index may move (Polygraphy's --index-tolerance).")
     var indexTolerance: Int = 0
 
+    @Option(help: "fixed: the tolerances given (Polygraphy's defaults otherwise); derived: per tensor, what a correct backend of --candidate-precision makes on these inputs, from Touchstone's FP64 and simulated runs (NAME:VALUE tolerances still override one tensor).")
+    var tolerance: String = "fixed"
+
+    @Option(help: "The candidate's arithmetic, for derived tolerances: fp32, tf32, fp16, bf16 or int8 (int8 needs --calibration).")
+    var candidatePrecision: String = "fp32"
+
+    @Option(help: "The safety factor of derived tolerances (see the README).")
+    var derivedFactor: Double = Oracle.defaultDerivedFactor
+
+    @Option(help: "INT8 ranges for --candidate-precision int8: a TensorRT calibration cache or a Touchstone calibration JSON.")
+    var calibration: String?
+
+    @Flag(help: "Replay each segment of the graph between the candidate's tensors from the candidate's own inputs to that segment, split each tensor's error into the part the segment made and the part it inherited, and name the first segment (or node) that makes more than its tolerance.")
+    var localize = false
+
     @Option(help: "Write the verdicts as JSON to this file.")
     var json: String?
 
@@ -60,16 +75,79 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    /// One candidate iteration, matched to the model.
+    struct Candidate {
+        let file: String
+        let label: String
+        /// Candidate tensors the model computes, by the model's names, in the candidate's order.
+        let tensors: NamedTensors
+        /// Which feed it ran on (an index into `feeds`).
+        let feed: Int
+        /// Without --load-inputs: the graph inputs the candidate's file holds.
+        let ownFeed: [String: Tensor]
+    }
+
     func run() throws {
         guard !candidate.isEmpty else { throw UsageError("give the candidate's tensors with --candidate FILE") }
         guard threads >= 1 else { throw UsageError("--threads must be at least 1") }
         guard indexTolerance >= 0 else { throw UsageError("--index-tolerance must not be negative") }
+        guard tolerance == "fixed" || tolerance == "derived" else { throw UsageError("--tolerance must be fixed or derived, not '\(tolerance)'") }
+        guard let precision = CandidatePrecision(rawValue: candidatePrecision.lowercased()) else {
+            throw UsageError("--candidate-precision '\(candidatePrecision)' is not one of fp32, tf32, fp16, bf16, int8")
+        }
+        guard derivedFactor.isFinite, derivedFactor >= 1 else { throw UsageError("--derived-factor must be a finite number ≥ 1") }
+        let derived = tolerance == "derived"
         let m = try Model(contentsOf: URL(fileURLWithPath: model))
         let table = try toleranceTable()
+        if derived && (!table.atol.keys.allSatisfy { !$0.isEmpty } || !table.rtol.keys.allSatisfy { !$0.isEmpty }) {
+            throw UsageError("--tolerance derived replaces the default tolerances: give --atol/--rtol only as NAME:VALUE for the tensors to override")
+        }
+        var ranges: [String: Float] = [:]
+        if derived && precision == .int8 {
+            guard let calibration else { throw UsageError("--candidate-precision int8 needs the INT8 ranges: --calibration FILE") }
+            let cache = try CalibrationCache(contentsOf: URL(fileURLWithPath: calibration))
+            try cache.validate(against: m, source: calibration)
+            ranges = cache.ranges
+        }
         let topKs = try ToleranceTable.parse(topK, option: "--top-k") { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
         let files = try candidate.map { try TensorFiles.readResults($0) }
-        let feeds: [NamedTensors]? = try loadInputs.map { try TensorFiles.readInputs($0) }
+        let loaded: [NamedTensors]? = try loadInputs.map { try TensorFiles.readInputs($0) }
+        let candidates = try match(files, loaded, model: m, table: table)
+        var feeds: [[String: Tensor]] = []
+        if let loaded { feeds = try loaded.map { try checkedFeed($0, model: m, source: loadInputs ?? "") } }
+        else { feeds = candidates.map(\.ownFeed) }
+        let graphOutputs = Set(m.outputs.map(\.name))
 
+        let comparator = Comparator(
+            model: m,
+            options: ComparatorOptions(
+                threads: threads, tolerances: table, derivedFor: derived ? precision : nil, derivedFactor: derivedFactor,
+                activationRanges: ranges, checkShapes: !noShapeCheck, localize: localize))
+        var report = CompareReport(precision: derived ? precision : nil)
+        for c in candidates {
+            let verdict = try comparator.judge(c.tensors, feed: feeds[c.feed], feedKey: c.feed)
+            var topKResults: [String: IndexComparison] = [:]
+            for (name, t) in c.tensors.pairs where graphOutputs.contains(name) {
+                if let k = topKs[name] ?? topKs[""], let ref = comparator.reference(name, feedKey: c.feed) {
+                    topKResults[name] = Oracle.compareTopK(t, ref, k: k, indexTolerance: indexTolerance)
+                }
+            }
+            report.runs.append(
+                .init(file: c.file, label: c.label, comparisons: verdict.comparisons, topK: topKResults, derived: verdict.derived, localization: verdict.localization))
+        }
+        print(report.text(showStats: showStats))
+        if let json {
+            do { try Data(report.json().serialized().utf8).write(to: URL(fileURLWithPath: json)) } catch {
+                throw UsageError("\(json) cannot be written (\(error.localizedDescription))")
+            }
+        }
+        if !report.passed {
+            throw CheckFailed(message: "\(report.failedCount) of \(report.comparedCount) tensor comparisons failed")
+        }
+    }
+
+    /// The candidate files' iterations matched to the model's tensors and to their feeds.
+    func match(_ files: [TensorFile], _ loaded: [NamedTensors]?, model m: Model, table: ToleranceTable) throws -> [Candidate] {
         let graph = m.graph
         let inputNames = Set(m.inputs.map(\.name))
         let computed = Set(graph.nodes.flatMap { $0.outputs.map { graph.valueNames[$0] } })
@@ -83,82 +161,47 @@ struct CompareCommand: ParsableCommand {
         if !unknownTolerances.isEmpty {
             warn("tolerances name tensors the model does not compute: \(unknownTolerances.map { "'\(Oracle.printable($0))'" }.joined(separator: ", "))")
         }
-
-        var report = CompareReport()
-        var referenceCache: [Int: (outputs: [String: Tensor], tapped: [String: Tensor])] = [:]
+        var out: [Candidate] = []
         for file in files {
             for run in file.runs {
                 for (i, iteration) in run.iterations.enumerated() {
                     let label = file.runs.count > 1 || run.iterations.count > 1 ? "\(run.runner) iteration \(i)" : run.runner
-                    // Which candidate tensors are tensors of the model.
-                    var pairs: [(name: String, tensor: Tensor)] = []
+                    var tensors = NamedTensors()
                     var notInModel: [String] = []
                     for (name, t) in iteration.outputs.pairs {
-                        if computed.contains(name) { pairs.append((name, t)) }
-                        else if inputNames.contains(name) { continue }
-                        else if let real = byFileName[safeFileName(name)], !ambiguous.contains(safeFileName(name)) { pairs.append((real, t)) }
+                        if computed.contains(name) { tensors[name] = t }
+                        else if inputNames.contains(name) { if loaded == nil { tensors[name] = t } }
+                        else if let real = byFileName[safeFileName(name)], !ambiguous.contains(safeFileName(name)) { tensors[real] = t }
                         else { notInModel.append(name) }
                     }
                     if !notInModel.isEmpty {
                         let shown = notInModel.prefix(10).map { "'\(Oracle.printable($0))'" }.joined(separator: ", ")
                         warn("\(file.path) (\(label)): \(notInModel.count) tensor\(notInModel.count == 1 ? " is" : "s are") not computed by the model and not compared: \(shown)\(notInModel.count > 10 ? ", …" : "")")
                     }
-                    guard !pairs.isEmpty else {
+                    guard tensors.names.contains(where: computed.contains) else {
                         throw UsageError("\(file.path) (\(label)) holds no tensor that the model computes; its names are \(iteration.outputs.names.prefix(10).map { "'\(Oracle.printable($0))'" }.joined(separator: ", "))")
                     }
-                    // The inputs: the i-th feed of --load-inputs (or its only one), else the candidate's own.
-                    let feedIndex: Int
-                    let feed: [String: Tensor]
-                    if let feeds {
-                        guard feeds.count == 1 || i < feeds.count else {
-                            throw UsageError("\(file.path) (\(label)): --load-inputs holds \(feeds.count) feeds, too few for iteration \(i)")
+                    let feed: Int
+                    if let loaded {
+                        guard loaded.count == 1 || i < loaded.count else {
+                            throw UsageError("\(file.path) (\(label)): --load-inputs holds \(loaded.count) feeds, too few for iteration \(i)")
                         }
-                        feedIndex = feeds.count == 1 ? 0 : i
-                        feed = try checkedFeed(feeds[feedIndex], model: m, source: loadInputs ?? "")
+                        feed = loaded.count == 1 ? 0 : i
                     } else {
-                        feedIndex = -1 - report.runs.count
-                        feed = iteration.outputs.tensors.filter { inputNames.contains($0.key) }
-                    }
-                    let missing = m.inputs.map(\.name).filter { feed[$0] == nil }
-                    guard missing.isEmpty else {
-                        throw UsageError("the inputs \(missing.map { "'\($0)'" }.joined(separator: ", ")) are not given: pass the inputs the candidate ran on with --load-inputs FILE (or save them in the candidate's file)")
-                    }
-                    let reference: (outputs: [String: Tensor], tapped: [String: Tensor])
-                    if let cached = referenceCache[feedIndex] { reference = cached } else {
-                        let session = Session(model: m, options: SessionOptions(threads: threads, taps: .names(Set(pairs.map(\.name)))))
-                        let outs = try session.run(feed)
-                        reference = (outs, session.tapped)
-                        if feedIndex >= 0 { referenceCache[feedIndex] = reference }
-                    }
-                    var comparisons: [TensorComparison] = []
-                    var topKResults: [String: IndexComparison] = [:]
-                    for (name, t) in pairs {
-                        guard let ref = reference.outputs[name] ?? reference.tapped[name] else {
-                            // A tap added after the cached run: run again for it.
-                            let session = Session(model: m, options: SessionOptions(threads: threads, taps: .names([name])))
-                            _ = try session.run(feed)
-                            guard let r = session.tapped[name] else { throw UsageError("Touchstone could not capture '\(Oracle.printable(name))'") }
-                            comparisons.append(Oracle.compare(t, r, name: name, tolerance: table.tolerance(for: name), checkShapes: !noShapeCheck))
-                            continue
+                        let missing = m.inputs.map(\.name).filter { tensors[$0] == nil }
+                        guard missing.isEmpty else {
+                            throw UsageError("the inputs \(missing.map { "'\(Oracle.printable($0))'" }.joined(separator: ", ")) are not given: pass the inputs the candidate ran on with --load-inputs FILE (or save them in the candidate's file)")
                         }
-                        comparisons.append(Oracle.compare(t, ref, name: name, tolerance: table.tolerance(for: name), checkShapes: !noShapeCheck))
-                        if let k = topKs[name] ?? topKs[""], m.outputs.contains(where: { $0.name == name }) {
-                            topKResults[name] = Oracle.compareTopK(t, ref, k: k, indexTolerance: indexTolerance)
-                        }
+                        feed = out.count
                     }
-                    report.runs.append(.init(file: file.path, label: label, comparisons: comparisons, topK: topKResults))
+                    // Graph inputs were only kept to serve as the feed.
+                    let compared = NamedTensors(tensors.pairs.filter { computed.contains($0.0) })
+                    let ownFeed = tensors.tensors.filter { inputNames.contains($0.key) }
+                    out.append(Candidate(file: file.path, label: label, tensors: compared, feed: feed, ownFeed: ownFeed))
                 }
             }
         }
-        print(report.text(showStats: showStats))
-        if let json {
-            do { try Data(report.json().serialized().utf8).write(to: URL(fileURLWithPath: json)) } catch {
-                throw UsageError("\(json) cannot be written (\(error.localizedDescription))")
-            }
-        }
-        if !report.passed {
-            throw CheckFailed(message: "\(report.failedCount) of \(report.comparedCount) tensor comparisons failed")
-        }
+        return out
     }
 
     func toleranceTable() throws -> ToleranceTable {
@@ -178,9 +221,15 @@ struct CompareReport {
         let label: String
         let comparisons: [TensorComparison]
         let topK: [String: IndexComparison]
+        let derived: [String: DerivedTolerance]
+        let localization: Localization?
         var passed: Bool { comparisons.allSatisfy(\.passed) && topK.values.allSatisfy(\.passed) }
     }
+    /// The candidate precision of derived tolerances, when derived.
+    let precision: CandidatePrecision?
     var runs: [Run] = []
+
+    init(precision: CandidatePrecision?) { self.precision = precision }
 
     var passed: Bool { runs.allSatisfy(\.passed) }
     var comparedCount: Int { runs.reduce(0) { $0 + $1.comparisons.count } }
@@ -235,10 +284,67 @@ struct CompareReport {
                 if let first = t.firstMismatch { out += "; first differing row \(first.row): candidate \(first.candidate), reference \(first.reference)" }
                 out += "\n"
             }
+            if let p = precision, !run.derived.isEmpty {
+                out += "  tolerances derived for a correct \(p.rawValue) backend on these inputs:\n"
+                for c in run.comparisons {
+                    guard let d = run.derived[c.name] else { continue }
+                    out += "    \(Oracle.printable(c.name)): \(d.explanation)\n"
+                }
+            }
+            if let loc = run.localization {
+                out += localizationText(loc)
+            }
             let failed = run.comparisons.filter { !$0.passed || run.topK[$0.name]?.passed == false }.count
             out += "  \(run.passed ? "PASSED" : "FAILED"): \(run.comparisons.count - failed) of \(run.comparisons.count) tensors within tolerance\n"
         }
         return out
+    }
+
+    func localizationText(_ loc: Localization) -> String {
+        func g(_ x: Double) -> String { x.isNaN ? "nan" : String(format: "%.3g", x) }
+        var out = "  localization (teacher forcing from the candidate's own tensors): error made by each segment (local) and inherited from before it\n"
+        let width = min(48, max(6, loc.entries.map { Oracle.printable($0.tensor).count }.max() ?? 6))
+        out += "    " + "tensor".padding(toLength: width, withPad: " ", startingAt: 0) + "  local max   local atol  inherited   total max   nodes\n"
+        for e in loc.entries {
+            let name = Oracle.printable(e.tensor)
+            let shown = name.count > width ? String(name.prefix(width - 1)) + "…" : name.padding(toLength: width, withPad: " ", startingAt: 0)
+            out += "    \(shown)  " + [g(e.local.absolute.max), g(e.local.tolerance.atol), g(e.inherited.absolute.max), g(e.total.absolute.max)].map { $0.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            out += "  \(e.segment.count)\(e.local.passed ? "" : "  ← exceeds its tolerance")\n"
+        }
+        if let first = loc.firstDivergent {
+            let nodes = first.segment.map { "'\(Oracle.printable($0))'" }
+            if first.segment.count == 1 {
+                out += "  first divergent node: \(nodes[0]), computing '\(Oracle.printable(first.tensor))' (local max error \(g(first.local.absolute.max)), tolerance \(g(first.local.tolerance.atol)))\n"
+            } else {
+                out += "  first divergent segment: the \(first.segment.count) nodes computing '\(Oracle.printable(first.tensor))': \(nodes.prefix(12).joined(separator: ", "))\(nodes.count > 12 ? ", …" : "") (local max error \(g(first.local.absolute.max)), tolerance \(g(first.local.tolerance.atol)))\n"
+            }
+        } else {
+            out += "  no segment makes more error than its tolerance\n"
+        }
+        return out
+    }
+
+    func localizationJSON(_ loc: Localization) -> JSONValue {
+        func num(_ x: Double) -> JSONValue { x.isFinite ? .number(x) : .string(x.isNaN ? "nan" : x > 0 ? "inf" : "-inf") }
+        var tensors: [String: JSONValue] = [:]
+        for e in loc.entries {
+            var o: [String: JSONValue] = [
+                "local": num(e.local.absolute.max), "accumulated": num(e.inherited.absolute.max), "total": num(e.total.absolute.max),
+                "local_atol": num(e.local.tolerance.atol), "local_rtol": num(e.local.tolerance.rtol), "local_passed": .bool(e.local.passed),
+                "segment": .array(e.segment.map { .string($0) }),
+            ]
+            if let d = e.derivation { o["local_tolerance_derivation"] = .string(d) }
+            tensors[e.tensor] = .object(o)
+        }
+        var out: [String: JSONValue] = ["tensors": .object(tensors), "order": .array(loc.entries.map { .string($0.tensor) })]
+        if let first = loc.firstDivergent {
+            out["first_divergent"] = .string(first.segment.last ?? "")
+            out["segment"] = .array(first.segment.map { .string($0) })
+            out["tensor"] = .string(first.tensor)
+        } else {
+            out["first_divergent"] = .null
+        }
+        return .object(out)
     }
 
     func json() -> JSONValue {
@@ -286,15 +392,28 @@ struct CompareReport {
                 }
             }
         }
-        return .object([
+        var top: [String: JSONValue] = [
             "passed": .bool(passed),
             "tensors": .object(tensors),
             "runs": .array(runs.map { run in
-                .object([
+                var o: [String: JSONValue] = [
                     "file": .string(run.file), "runner": .string(run.label), "passed": .bool(run.passed),
                     "tensors": .object(Dictionary(run.comparisons.map { ($0.name, entry($0, run.topK[$0.name])) }, uniquingKeysWith: { a, _ in a })),
-                ])
+                ]
+                if let loc = run.localization { o["localization"] = localizationJSON(loc) }
+                return .object(o)
             }),
-        ])
+        ]
+        if let p = precision {
+            top["tolerance"] = .object(["kind": .string("derived"), "candidate_precision": .string(p.rawValue)])
+            var how: [String: JSONValue] = [:]
+            for run in runs { for (k, d) in run.derived where how[k] == nil { how[k] = .string(d.explanation) } }
+            top["derivations"] = .object(how)
+        }
+        // The first run with a divergent segment (else the first run) gives the top-level localization.
+        if let run = runs.first(where: { $0.localization?.firstDivergent != nil }) ?? runs.first(where: { $0.localization != nil }), let loc = run.localization {
+            top["localization"] = localizationJSON(loc)
+        }
+        return .object(top)
     }
 }

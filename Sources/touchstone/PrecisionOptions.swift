@@ -4,7 +4,7 @@ import Touchstone
 
 /// The options that choose an execution policy (`run`, `bench`).
 struct PrecisionOptions: ParsableArguments {
-    @Option(help: "Numeric format of every node: fp32, fp64 (ground truth), fp16, bf16 or int8 (simulated).")
+    @Option(help: "Numeric format of every node: fp32, fp64 (ground truth), fp16, bf16, int8 or tf32 (simulated).")
     var precision: String = "fp32"
 
     @Option(help: ArgumentHelp("Per-node formats as NODE=FORMAT, comma-separated or repeated (e.g. conv1=fp32 to keep a layer out of INT8).", valueName: "NODE=FORMAT"))
@@ -19,7 +19,7 @@ struct PrecisionOptions: ParsableArguments {
     /// The policy for `model`; reads and validates the calibration file.
     func policy(for model: Model) throws -> ExecutionPolicy {
         guard let p = NumericFormat(rawValue: precision.lowercased()) else {
-            throw UsageError("--precision '\(precision)' is not one of fp32, fp64, fp16, bf16, int8")
+            throw UsageError("--precision '\(precision)' is not one of fp32, fp64, fp16, bf16, int8, tf32")
         }
         var nodes: [String: NumericFormat] = [:]
         let known = Set(model.graph.nodes.map(\.name))
