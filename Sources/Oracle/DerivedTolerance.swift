@@ -15,6 +15,22 @@ public enum CandidatePrecision: String, CaseIterable, Sendable {
     /// TensorRT-style INT8 (needs calibrated ranges).
     case int8
 
+    /// One unit in the last place of this format at `x` (float32's for FP32, TF32 and INT8 runs,
+    /// whose results are float32).
+    public func ulp(_ x: Double) -> Double {
+        guard x.isFinite else { return 0 }
+        switch self {
+        case .fp32, .tf32, .int8: return Double(Float(x).magnitude.ulp)
+        case .fp16:
+            let h = Float16(Float(x))
+            return h.isFinite ? Double(Float(h.magnitude.ulp)) : 0
+        case .bf16:
+            let m = Float(x).magnitude
+            guard m >= Float.leastNormalMagnitude else { return Double(Float.leastNormalMagnitude) * 0x1p-7 }
+            return Double(Float(sign: .plus, exponent: m.exponent - 7, significand: 1))
+        }
+    }
+
     /// The execution policy that simulates it.
     public var numericFormat: NumericFormat {
         switch self {
@@ -32,8 +48,11 @@ public enum CandidatePrecision: String, CaseIterable, Sendable {
 ///
 /// With `truth` the FP64 run, `reference` Touchstone's FP32 run (what the candidate is compared
 /// with) and `simulated` Touchstone's simulated run in the candidate's precision:
-/// `d = |simulated − truth| + |reference − truth|` bounds, element by element, how far a backend
-/// whose own error is that of the simulation can be from the reference (triangle inequality).
+/// `d = |simulated − truth| + |reference − truth| + ulp` bounds, element by element, how far a
+/// backend whose own error is that of the simulation can be from the reference (triangle
+/// inequality), with one unit in the last place of the candidate's format at the reference's
+/// value for the rounding of the result itself: two correct implementations of the same function
+/// (a HardSwish, an exp) give results a unit apart where both are within half a unit of the truth.
 /// The tolerance is `atol = factor · S(d)`, `S` the checked statistic (the maximum for the
 /// element-wise check), and `rtol = 0`, so that only the absolute bound decides; `factor`
 /// covers a real backend's rounding differing from the simulation's (other summation orders,
@@ -51,7 +70,8 @@ public struct DerivedTolerance: Sendable {
     public var explanation: String {
         func g(_ x: Double) -> String { String(format: "%.3g", x) }
         let s = tolerance.errorStatistic == .elemwise ? "max" : tolerance.errorStatistic.rawValue
-        return "\(s) |\(precision.rawValue) simulated − fp64| \(g(simulatedError)) + \(s) |touchstone fp32 − fp64| \(g(referenceError)), × \(g(factor)) → atol \(g(tolerance.atol))"
+        let sim = precision == .fp32 ? "" : "\(s) |\(precision.rawValue) simulated − fp64| \(g(simulatedError)) + "
+        return sim + "\(s) |touchstone fp32 − fp64| \(g(referenceError))\(precision == .fp32 ? " (twice)" : "") + 1 ulp of \(precision.rawValue), × \(g(factor)) → atol \(g(tolerance.atol))"
     }
 }
 
@@ -77,7 +97,7 @@ extension Oracle {
             }
             dSim[i] = err(s[i], t[i])
             dRef[i] = err(r[i], t[i])
-            d[i] = dSim[i] + dRef[i]
+            d[i] = dSim[i] + dRef[i] + precision.ulp(r[i])
         }
         func stat(_ v: [Double]) -> Double {
             if v.isEmpty { return 0 }
