@@ -151,6 +151,8 @@ struct CompareCommand: ParsableCommand {
         let graph = m.graph
         let inputNames = Set(m.inputs.map(\.name))
         let computed = Set(graph.nodes.flatMap { $0.outputs.map { graph.valueNames[$0] } })
+        // Constants (initializers, and Constant nodes, which the loaders fold): nothing to judge.
+        let constants = Set(graph.valueNames).subtracting(computed).subtracting(inputNames)
         var byFileName: [String: String] = [:]  // safe file name -> tensor name, for folders of .npy
         var ambiguous = Set<String>()
         for name in computed {
@@ -171,6 +173,7 @@ struct CompareCommand: ParsableCommand {
                     for (name, t) in iteration.outputs.pairs {
                         if computed.contains(name) { tensors[name] = t }
                         else if inputNames.contains(name) { if loaded == nil { tensors[name] = t } }
+                        else if constants.contains(name) { continue }
                         else if let real = byFileName[safeFileName(name)], !ambiguous.contains(safeFileName(name)) { tensors[real] = t }
                         else { notInModel.append(name) }
                     }

@@ -156,3 +156,66 @@ struct CompareCLITests {
         #expect(code8 == 2 && out8.contains("--load-inputs"), "\(out8)")
     }
 }
+
+/// Derived tolerances and localization on onnxruntime's runs (every tensor marked) of a small
+/// U-Net with planted faults (ModelZoo/scripts/make_fault_candidates.py): the clean run passes,
+/// each fault fails; with every tensor the first divergent segment is the faulty node alone, and
+/// with a handful of tensors it is a segment holding that node.
+@Suite("compare --localize on planted faults", .serialized)
+struct LocalizationCLITests {
+    let model = "ModelZoo/nets/models/unet_small_o17.onnx"
+    let faults = [
+        ("scale", "/downs.1/downs.1.0/Conv"), ("swap", "/downs.2/downs.2.0/Conv"), ("nearest", "/ups.1/ups.1.0/Resize"),
+    ]
+
+    func verdict(_ path: URL) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: path)) as? [String: Any] ?? [:]
+    }
+
+    @Test func namesTheFaultyNode() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-faults-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var args = ["ModelZoo/scripts/make_fault_candidates.py", model, dir.path, "--shape", "1,3,32,40"]
+        for (kind, node) in faults { args += ["--fault", "\(kind):\(node)"] }
+        let (code, log) = try tool("python3", args)
+        try #require(code == 0, "make_fault_candidates.py failed (needs the pinned onnx and onnxruntime): \(log)")
+        let inputs = dir.appendingPathComponent("inputs.npz").path
+        let json = dir.appendingPathComponent("verdict.json")
+        func compare(_ candidate: String) throws -> (Int32, String, [String: Any]) {
+            try? FileManager.default.removeItem(at: json)
+            let (c, out) = try touchstoneRun([
+                "compare", model, "--candidate", candidate, "--load-inputs", inputs, "--tolerance", "derived", "--localize", "--json", json.path,
+                "--threads", "1",
+            ])
+            return (c, out, (try? verdict(json)) ?? [:])
+        }
+        let (cleanCode, cleanOut, clean) = try compare(dir.appendingPathComponent("clean.npz").path)
+        #expect(cleanCode == 0, "\(cleanOut)")
+        let cleanLocalization = clean["localization"] as? [String: Any]
+        #expect(cleanLocalization?["first_divergent"] is NSNull, "\(cleanOut)")
+        for (kind, node) in faults {
+            let safe = node.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-" ? $0 : "_" }
+            let file = dir.appendingPathComponent("\(kind)_\(String(safe)).npz")
+            let (c, out, v) = try compare(file.path)
+            #expect(c == 1, "\(kind): \(out)")
+            let loc = v["localization"] as? [String: Any]
+            #expect(loc?["first_divergent"] as? String == node, "\(kind): \(out)")
+            #expect(loc?["segment"] as? [String] == [node], "\(kind): \(out)")
+            // A handful of tensors: every fourth in graph order, and the output.
+            let subset = dir.appendingPathComponent("subset.npz")
+            let script = """
+                import sys, numpy as np
+                z = np.load(sys.argv[1]); order = [k for k in z.files]
+                keep = set(order[::4]) | {order[-1]}
+                np.savez(sys.argv[2], **{k: z[k] for k in order if k in keep})
+                """
+            let (pc, plog) = try tool("python3", ["-c", script, file.path, subset.path])
+            try #require(pc == 0, "\(plog)")
+            let (c2, out2, v2) = try compare(subset.path)
+            #expect(c2 == 1, "\(kind): \(out2)")
+            let loc2 = v2["localization"] as? [String: Any]
+            let segment = loc2?["segment"] as? [String] ?? []
+            #expect(segment.contains(node), "\(kind): the first divergent segment \(segment) does not hold \(node): \(out2)")
+        }
+    }
+}
