@@ -13,6 +13,7 @@
 //   Precision       simulated FP16/BF16/INT8 runs' calibration, caches, error metrics, reports
 //   Oracle          comparisons with Polygraphy's rules, interop files (Polygraphy JSON, .npz, .npy, .pb)
 //   Touchstone      the umbrella a user imports
+//   TouchstoneTesting  expectAgreement / XCTAssertAgreement for users' own tests (Swift Testing, XCTest)
 //   touchstone      the command-line tool
 // No unsafeFlags: speed comes from -O, whole-module optimisation and SIMD types.
 // Release builds for benchmarks pass `-Xswiftc -target-cpu -Xswiftc native` on the command line.
@@ -23,6 +24,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "Touchstone", targets: ["Touchstone"]),
+        .library(name: "TouchstoneTesting", targets: ["TouchstoneTesting"]),
         .executable(name: "touchstone", targets: ["touchstone"]),
     ],
     dependencies: [
@@ -49,6 +51,7 @@ let package = Package(
         .target(name: "Precision", dependencies: ["JSONC", "Runtime"]),
         .target(name: "Oracle", dependencies: ["JSONC", "Runtime", "ONNXFormat", "Precision"]),
         .target(name: "Touchstone", dependencies: ["TensorCore", "Layers", "Runtime", "ONNXFormat", "KerasFormat", "Precision", "Oracle"]),
+        .target(name: "TouchstoneTesting", dependencies: ["Oracle", "Runtime", "TensorCore"]),
         .executableTarget(
             name: "touchstone",
             dependencies: [
@@ -60,9 +63,9 @@ let package = Package(
         .testTarget(name: "CLITests"),
         .testTarget(name: "KerasFormatTests", dependencies: ["Touchstone"]),
         .testTarget(name: "PrecisionTests", dependencies: ["Touchstone", "JSONC"]),
-        .testTarget(name: "OracleTests", dependencies: ["Touchstone", "JSONC"]),
+        .testTarget(name: "OracleTests", dependencies: ["Touchstone", "TouchstoneTesting", "JSONC"]),
         .testTarget(
             name: "ONNXFormatTests",
-            dependencies: ["Touchstone", "JSONC", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+            dependencies: ["Touchstone", "TouchstoneTesting", "JSONC", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
     ]
 )

@@ -28,31 +28,6 @@ public struct Model: Sendable {
         self.embeddedTest = embeddedTest
     }
 
-    /// Runs the embedded test case and compares every output with the stored one:
-    /// `|got − expected| ≤ tolerance · max(1, max|expected|)` (frugally-deep's default: 1e-4).
-    /// Nil when the file carries no test case.
-    public func verify(tolerance: Double = 1e-4, options: SessionOptions = SessionOptions()) throws -> Verification? {
-        guard let test = embeddedTest else { return nil }
-        let got = try run(test.inputs, options: options)
-        var outputs: [Verification.Output] = []
-        for decl in self.outputs {
-            guard let expected = test.outputs[decl.name] else { continue }
-            guard let g = got[decl.name], g.count == expected.count else {
-                outputs.append(.init(name: decl.name, largestError: .infinity, bound: 0))
-                continue
-            }
-            let e = expected.doubles(), v = g.doubles()
-            let bound = tolerance * max(1, e.map(\.magnitude).max() ?? 0)
-            var worst = 0.0
-            for i in 0..<e.count {
-                let d = (v[i] - e[i]).magnitude
-                worst = max(worst, d.isNaN ? .infinity : d)
-            }
-            outputs.append(.init(name: decl.name, largestError: worst, bound: bound))
-        }
-        return Verification(outputs: outputs)
-    }
-
     /// The graph's inputs as declared.
     public var inputs: [ValueDeclaration] { graph.inputs.map(\.declaration) }
     /// The graph's outputs as declared.
@@ -100,16 +75,4 @@ public struct EmbeddedTest: Sendable {
         self.inputs = inputs
         self.outputs = outputs
     }
-}
-
-/// The result of `Model.verify()`: per output, the largest absolute error and the bound it is held to.
-public struct Verification: Sendable {
-    public struct Output: Sendable {
-        public let name: String
-        public let largestError: Double
-        public let bound: Double
-        public var passed: Bool { largestError <= bound }
-    }
-    public let outputs: [Output]
-    public var passed: Bool { !outputs.isEmpty && outputs.allSatisfy(\.passed) }
 }

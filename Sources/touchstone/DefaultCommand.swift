@@ -33,7 +33,8 @@ struct DefaultCommand: ParsableCommand {
         var ok = true
         for c in checks {
             print(String(format: "  output %@: max |Touchstone − onnxruntime| = %.3g, %.2g of the peak %.3g (tolerance %.0e) — %@",
-                         c.name, c.maxAbsError, c.relative, c.peak, c.tolerance, c.passed ? "agrees" : "DISAGREES"))
+                         c.name, c.maxAbsoluteError, c.maxAbsoluteError / max(c.peak, .leastNormalMagnitude), c.peak, entry.tolerance, c.passed ? "agrees" : "DISAGREES"))
+            if !c.passed { print("    " + c.message) }
             ok = ok && c.passed
         }
         if let labelled = entry.labelledData {

@@ -71,33 +71,13 @@ struct ModelZoo {
     }
 }
 
-/// The result of comparing one output with its expected value.
-struct OutputCheck {
-    let name: String
-    let maxAbsError: Double
-    let peak: Double
-    let tolerance: Double
-    var relative: Double { maxAbsError / max(peak, .leastNormalMagnitude) }
-    var passed: Bool { maxAbsError <= tolerance * peak && maxAbsError.isFinite }
-}
-
-/// Compares got with expected: max |got − expected| against tolerance × max |expected|.
-func compareOutput(name: String, got: Tensor, expected: Tensor, tolerance: Double) throws -> OutputCheck {
-    guard got.shape == expected.shape else {
-        throw CheckFailed(message: "output \(name) has shape \(got.shape), expected \(expected.shape)")
-    }
-    let g = got.doubles(), e = expected.doubles()
-    var maxErr = 0.0, peak = 0.0
-    for i in 0..<g.count {
-        let d = (g[i] - e[i]).magnitude
-        maxErr = d.isNaN ? .infinity : max(maxErr, d)
-        peak = max(peak, e[i].magnitude)
-    }
-    return OutputCheck(name: name, maxAbsError: maxErr, peak: peak, tolerance: tolerance)
+/// The manifests' rule: max |got − expected| ≤ tolerance · max |expected| (see `AgreementRule.peakRelative`).
+func compareOutput(name: String, got: Tensor, expected: Tensor, tolerance: Double) -> Agreement {
+    Oracle.agreement(got, expected, name: name, rule: .peakRelative(tolerance))
 }
 
 /// Runs a zoo entry's inputs and compares every output; returns the checks.
-func checkEntry(_ entry: ZooEntry, threads: Int) throws -> [OutputCheck] {
+func checkEntry(_ entry: ZooEntry, threads: Int) throws -> [Agreement] {
     let model = try Model(contentsOf: entry.modelURL)
     var feeds: [String: Tensor] = [:]
     for (name, file) in entry.inputs { feeds[name] = try NPY.read(contentsOf: entry.root.appendingPathComponent(file)) }
@@ -105,6 +85,6 @@ func checkEntry(_ entry: ZooEntry, threads: Int) throws -> [OutputCheck] {
     return try entry.outputs.keys.sorted().map { name in
         guard let got = outputs[name] else { throw CheckFailed(message: "the model produced no output '\(name)'") }
         let expected = try NPY.read(contentsOf: entry.root.appendingPathComponent(entry.outputs[name] ?? ""))
-        return try compareOutput(name: name, got: got, expected: expected, tolerance: entry.tolerance)
+        return compareOutput(name: name, got: got, expected: expected, tolerance: entry.tolerance)
     }
 }

@@ -43,7 +43,7 @@ struct VerifyCommand: ParsableCommand {
                 let result = try model.verify(options: SessionOptions(threads: threads))
                 for o in result?.outputs ?? [] {
                     print(String(format: "%@ %@ output %@: largest error %.3g (bound %.3g = 1e-4 · max(1, peak))",
-                                 o.passed ? "pass" : "FAIL", m, o.name, o.largestError, o.bound))
+                                 o.passed ? "pass" : "FAIL", m, o.name, o.maxAbsoluteError, o.bound ?? 0))
                 }
                 if result?.passed == true { passed += 1 } else { failed += 1 }
             } catch {
@@ -69,9 +69,11 @@ struct VerifyCommand: ParsableCommand {
         for entry in cases {
             do {
                 let checks = try checkEntry(entry, threads: threads)
-                let worst = checks.max { $0.relative < $1.relative }
+                func relative(_ a: Agreement) -> Double { a.maxAbsoluteError / max(a.peak, .leastNormalMagnitude) }
+                let worst = checks.max { relative($0) < relative($1) }
                 let ok = checks.allSatisfy(\.passed)
-                print(String(format: "%@ %@: largest error %.3g of the peak (tolerance %.0e)", ok ? "pass" : "FAIL", entry.name, worst?.relative ?? 0, entry.tolerance))
+                print(String(format: "%@ %@: largest error %.3g of the peak (tolerance %.0e)", ok ? "pass" : "FAIL", entry.name, worst.map(relative) ?? 0, entry.tolerance))
+                for c in checks where !c.passed { print("  " + c.message) }
                 if ok { passed += 1 } else { failed += 1 }
             } catch {
                 print("FAIL \(entry.name): \(error)")

@@ -23,7 +23,7 @@ struct KerasFixtureTests {
         let model = try Model(contentsOf: sharedFixtures.appendingPathComponent("\(name).json"))
         #expect(model.format == "keras")
         let result = try #require(try model.verify(options: SessionOptions(threads: 1)), "\(name) has no embedded test")
-        for o in result.outputs { #expect(o.passed, "\(name)/\(o.name): largest error \(o.largestError), bound \(o.bound)") }
+        for o in result.outputs { #expect(o.passed, "\(name): \(o.message)") }
         #expect(!result.outputs.isEmpty)
     }
 
@@ -48,7 +48,7 @@ struct KerasConverterTests {
         let model = try Model(contentsOf: zooKeras.appendingPathComponent("\(name).json"))
         let result = try #require(try model.verify(options: SessionOptions(threads: 1)), "\(name) has no embedded test")
         #expect(!result.outputs.isEmpty)
-        for o in result.outputs { #expect(o.passed, "\(name)/\(o.name): largest error \(o.largestError), bound \(o.bound)") }
+        for o in result.outputs { #expect(o.passed, "\(name): \(o.message)") }
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import JSONC
 import Testing
 import Touchstone
+import TouchstoneTesting
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let zooRoot = repoRoot.appendingPathComponent("ModelZoo")
@@ -28,7 +29,8 @@ func zooCases(_ manifest: String) -> [ZooCase] {
     }
 }
 
-/// Runs a case and checks each output: same shape, max|got − expected| ≤ tolerance · max(|expected|, 1e-6·…).
+/// Runs a case and checks each output: same shape and dtype, max|got − expected| ≤ tolerance · max|expected|
+/// (`AgreementRule.peakRelative`, the manifests' rule, as `touchstone verify` applies it).
 /// The tolerance is the manifest's (see ModelZoo/scripts/zoo.py for why 5e-4 of the peak for deep nets;
 /// the single-op graphs use 1e-5).
 func check(_ c: ZooCase, threads: Int = 2, batchOverride: Bool = false) throws {
@@ -42,13 +44,7 @@ func check(_ c: ZooCase, threads: Int = 2, batchOverride: Bool = false) throws {
         let got = try #require(out[k], "\(c.name): no output \(k)")
         #expect(got.shape == expected.shape, "\(c.name)/\(k): shape \(got.shape), expected \(expected.shape)")
         #expect(got.dtype == expected.dtype, "\(c.name)/\(k): dtype \(got.dtype), expected \(expected.dtype)")
-        let g = got.doubles(), e = expected.doubles()
-        let peak = e.map(\.magnitude).max() ?? 0
-        var worst = 0.0
-        for i in 0..<min(g.count, e.count) where !(g[i].isNaN && e[i].isNaN) {
-            worst = max(worst, (g[i] - e[i]).magnitude.isNaN ? .infinity : (g[i] - e[i]).magnitude)
-        }
-        #expect(worst <= c.tolerance * max(peak, 1e-3), "\(c.name)/\(k): max error \(worst), peak \(peak), tolerance \(c.tolerance)")
+        expectAgreement(got, expected, "\(c.name)/\(k)", rule: .peakRelative(c.tolerance))
     }
 }
 
