@@ -69,6 +69,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Write the verdicts as JSON to this file.")
     var json: String?
 
+    @Option(help: "Write a self-contained HTML report (compare.html: error along depth, local against inherited error, histograms) into this folder.")
+    var html: String?
+
     @Flag(help: "Print the statistics and histograms of every tensor, not only of those that fail.")
     var showStats = false
 
@@ -136,6 +139,22 @@ struct CompareCommand: ParsableCommand {
                 .init(file: c.file, label: c.label, comparisons: verdict.comparisons, topK: topKResults, derived: verdict.derived, localization: verdict.localization))
         }
         print(report.text(showStats: showStats))
+        if let html {
+            let position = Dictionary(m.graph.nodes.flatMap { $0.outputs.map { m.graph.valueNames[$0] } }.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            let runs = report.runs.map { r in
+                ComparedRun(
+                    label: "\(r.file) (\(r.label))", comparisons: r.comparisons.sorted { (position[$0.name] ?? 0) < (position[$1.name] ?? 0) },
+                    derived: r.derived, localization: r.localization)
+            }
+            let page = CompareHTML.render(model: model, precision: derived ? precision.rawValue : nil, runs: runs)
+            do {
+                try FileManager.default.createDirectory(atPath: html, withIntermediateDirectories: true)
+                try Data(page.utf8).write(to: URL(fileURLWithPath: html).appendingPathComponent("compare.html"))
+            } catch {
+                throw UsageError("\(html)/compare.html cannot be written (\(error.localizedDescription))")
+            }
+            print("wrote \(html)/compare.html")
+        }
         if let json {
             do { try Data(report.json().serialized().utf8).write(to: URL(fileURLWithPath: json)) } catch {
                 throw UsageError("\(json) cannot be written (\(error.localizedDescription))")
