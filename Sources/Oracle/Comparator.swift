@@ -43,6 +43,9 @@ public struct CandidateVerdict: Sendable {
     public let derived: [String: DerivedTolerance]
     /// With `localize`: where the error is made.
     public let localization: Localization?
+    /// For the tensors of a QDQ model on a quantization grid that differ: their differences in
+    /// whole quantization steps (see `StepFlips`).
+    public let stepFlips: [String: StepFlips]
 
     public var passed: Bool { comparisons.allSatisfy(\.passed) }
 }
@@ -63,6 +66,7 @@ public final class Comparator {
         var simulated: [String: Tensor] = [:]
     }
     private var cache: [Int: Runs] = [:]
+    private lazy var steps: [String: Double] = Oracle.quantizationSteps(of: model.graph)
 
     public init(model: Model, options: ComparatorOptions = ComparatorOptions()) {
         self.model = model
@@ -125,7 +129,11 @@ public final class Comparator {
             comparisons.append(Oracle.compare(t, ref, name: name, tolerance: tol, checkShapes: options.checkShapes))
         }
         let localization = options.localize ? try localize(candidate, feed: feed, runs: r, comparisons: comparisons) : nil
-        return CandidateVerdict(comparisons: comparisons, derived: derivations, localization: localization)
+        var flips: [String: StepFlips] = [:]
+        for c in comparisons where c.shapeMismatch == nil && c.absolute.max != 0 {
+            if let step = steps[c.name] { flips[c.name] = Oracle.stepFlips(c, step: step) }
+        }
+        return CandidateVerdict(comparisons: comparisons, derived: derivations, localization: localization, stepFlips: flips)
     }
 
     private func derive(_ ref: Tensor, _ truth: Tensor, _ sim: Tensor, _ p: CandidatePrecision, _ tol: Tolerance) -> DerivedTolerance? {

@@ -127,6 +127,7 @@ struct CompareCommand: ParsableCommand {
                 threads: threads, tolerances: table, derivedFor: derived ? precision : nil, derivedFactor: derivedFactor,
                 activationRanges: ranges, checkShapes: !noShapeCheck, localize: localize))
         var report = CompareReport(precision: derived ? precision : nil)
+        report.graph = m.graph
         for c in candidates {
             let verdict = try comparator.judge(c.tensors, feed: feeds[c.feed], feedKey: c.feed)
             var topKResults: [String: IndexComparison] = [:]
@@ -136,7 +137,9 @@ struct CompareCommand: ParsableCommand {
                 }
             }
             report.runs.append(
-                .init(file: c.file, label: c.label, comparisons: verdict.comparisons, topK: topKResults, derived: verdict.derived, localization: verdict.localization))
+                .init(
+                    file: c.file, label: c.label, comparisons: verdict.comparisons, topK: topKResults, derived: verdict.derived,
+                    localization: verdict.localization, stepFlips: verdict.stepFlips))
         }
         print(report.text(showStats: showStats))
         if let html {
@@ -169,7 +172,8 @@ struct CompareCommand: ParsableCommand {
     func match(_ files: [TensorFile], _ loaded: [NamedTensors]?, model m: Model, table: ToleranceTable) throws -> [Candidate] {
         let graph = m.graph
         let inputNames = Set(m.inputs.map(\.name))
-        let computed = Set(graph.nodes.flatMap { $0.outputs.map { graph.valueNames[$0] } })
+        let order = graph.nodes.flatMap { $0.outputs.map { graph.valueNames[$0] } }
+        let computed = Set(order)
         // Constants (initializers, and Constant nodes, which the loaders fold): nothing to judge.
         let constants = Set(graph.valueNames).subtracting(computed).subtracting(inputNames)
         var byFileName: [String: String] = [:]  // safe file name -> tensor name, for folders of .npy
@@ -216,8 +220,8 @@ struct CompareCommand: ParsableCommand {
                         }
                         feed = out.count
                     }
-                    // Graph inputs were only kept to serve as the feed.
-                    let compared = NamedTensors(tensors.pairs.filter { computed.contains($0.0) })
+                    // Graph inputs were only kept to serve as the feed; the rest in graph order.
+                    let compared = NamedTensors(order.compactMap { n in tensors[n].map { (n, $0) } })
                     let ownFeed = tensors.tensors.filter { inputNames.contains($0.key) }
                     out.append(Candidate(file: file.path, label: label, tensors: compared, feed: feed, ownFeed: ownFeed))
                 }
@@ -245,10 +249,13 @@ struct CompareReport {
         let topK: [String: IndexComparison]
         let derived: [String: DerivedTolerance]
         let localization: Localization?
+        let stepFlips: [String: StepFlips]
         var passed: Bool { comparisons.allSatisfy(\.passed) && topK.values.allSatisfy(\.passed) }
     }
     /// The candidate precision of derived tolerances, when derived.
     let precision: CandidatePrecision?
+    /// The model's graph, for tracing quantized tensors to their inputs.
+    var graph: Graph?
     var runs: [Run] = []
 
     init(precision: CandidatePrecision?) { self.precision = precision }
@@ -306,6 +313,9 @@ struct CompareReport {
                 if let first = t.firstMismatch { out += "; first differing row \(first.row): candidate \(first.candidate), reference \(first.reference)" }
                 out += "\n"
             }
+            if !run.stepFlips.isEmpty {
+                out += stepFlipText(run)
+            }
             if let p = precision, !run.derived.isEmpty {
                 out += "  tolerances derived for a correct \(p.rawValue) backend on these inputs:\n"
                 for c in run.comparisons {
@@ -318,6 +328,33 @@ struct CompareReport {
             }
             let failed = run.comparisons.filter { !$0.passed || run.topK[$0.name]?.passed == false }.count
             out += "  \(run.passed ? "PASSED" : "FAILED"): \(run.comparisons.count - failed) of \(run.comparisons.count) tensors within tolerance\n"
+        }
+        return out
+    }
+
+    /// The quantized tensors' differences in whole steps, and where flips first appear.
+    func stepFlipText(_ run: Run) -> String {
+        var out = "  quantized tensors (QDQ): differences in whole quantization steps\n"
+        let ordered = run.comparisons.filter { run.stepFlips[$0.name] != nil }
+        for c in ordered {
+            guard let f = run.stepFlips[c.name], f.flips + f.other > 0 else { continue }
+            out += "    \(Oracle.printable(c.name)): \(f.summary)\n"
+        }
+        let flipped = ordered.filter { run.stepFlips[$0.name]?.flips ?? 0 > 0 }
+        if let first = flipped.first, let f = run.stepFlips[first.name] {
+            out += "  the first quantized tensor that differs is '\(Oracle.printable(first.name))' (\(f.flips) element\(f.flips == 1 ? "" : "s") by whole steps)"
+            if let graph, let input = Oracle.quantizerInput(of: first.name, in: graph), let x = run.comparisons.first(where: { $0.name == input }),
+                let scale = Oracle.quantizationScales(of: graph)[first.name]?.scale
+            {
+                out += ": the float tensor it is rounded from, '\(Oracle.printable(input))', differs from Touchstone's by at most \(String(format: "%.3g", x.absolute.max)) (the step is \(String(format: "%.3g", scale)))"
+                if f.onlyFlips && x.absolute.max < scale / 2 {
+                    out += "; a difference far below one step that moves values across rounding boundaries: rounding-boundary flips, as two correct evaluations give"
+                }
+            }
+            if let loc = run.localization, let e = loc.entries.first(where: { $0.tensor == first.name }), e.local.absolute.max == 0 {
+                out += "; its quantization is exact given its inputs (local error 0)"
+            }
+            out += "\n"
         }
         return out
     }
@@ -371,6 +408,7 @@ struct CompareReport {
 
     func json() -> JSONValue {
         func num(_ x: Double) -> JSONValue { x.isFinite ? .number(x) : .string(x.isNaN ? "nan" : x > 0 ? "inf" : "-inf") }
+        var flips: [String: StepFlips] = [:]
         func entry(_ c: TensorComparison, _ topK: IndexComparison?) -> JSONValue {
             var o: [String: JSONValue] = [
                 "passed": .bool(c.passed && topK?.passed != false),
@@ -390,6 +428,12 @@ struct CompareReport {
                 o["quantile_rel"] = num(c.relative.quantile)
             }
             if let why = c.shapeMismatch { o["shape_mismatch"] = .string(why) }
+            if let f = flips[c.name] {
+                o["quantization"] = .object([
+                    "step": num(f.step), "step_flips": .number(Double(f.flips)), "other_differences": .number(Double(f.other)),
+                    "by_step": .object(Dictionary(uniqueKeysWithValues: f.byStep.map { (String($0.key), JSONValue.number(Double($0.value))) })),
+                ])
+            }
             if let w = c.worst {
                 o["worst"] = .object([
                     "index": .array(w.index.map { .number(Double($0)) }), "candidate": num(w.candidate), "reference": num(w.reference),
@@ -404,6 +448,7 @@ struct CompareReport {
         var tensors: [String: JSONValue] = [:]
         var worstAbs: [String: Double] = [:]
         for run in runs {
+            flips = run.stepFlips
             for c in run.comparisons {
                 let failedBefore = tensors[c.name]?["passed"]?.bool == false
                 let fails = !c.passed || run.topK[c.name]?.passed == false
@@ -420,7 +465,7 @@ struct CompareReport {
             "runs": .array(runs.map { run in
                 var o: [String: JSONValue] = [
                     "file": .string(run.file), "runner": .string(run.label), "passed": .bool(run.passed),
-                    "tensors": .object(Dictionary(run.comparisons.map { ($0.name, entry($0, run.topK[$0.name])) }, uniquingKeysWith: { a, _ in a })),
+                    "tensors": .object(Dictionary(run.comparisons.map { c in flips = run.stepFlips; return (c.name, entry(c, run.topK[c.name])) }, uniquingKeysWith: { a, _ in a })),
                 ]
                 if let loc = run.localization { o["localization"] = localizationJSON(loc) }
                 return .object(o)
