@@ -146,7 +146,7 @@ struct CompareCommand: ParsableCommand {
             let position = Dictionary(m.graph.nodes.flatMap { $0.outputs.map { m.graph.valueNames[$0] } }.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
             let runs = report.runs.map { r in
                 ComparedRun(
-                    label: "\(r.file) (\(r.label))", comparisons: r.comparisons.sorted { (position[$0.name] ?? 0) < (position[$1.name] ?? 0) },
+                    label: r.label == URL(fileURLWithPath: r.file).lastPathComponent ? r.file : "\(r.file) (\(r.label))", comparisons: r.comparisons.sorted { (position[$0.name] ?? 0) < (position[$1.name] ?? 0) },
                     derived: r.derived, localization: r.localization)
             }
             let page = CompareHTML.render(model: model, precision: derived ? precision.rawValue : nil, runs: runs)
@@ -270,7 +270,8 @@ struct CompareReport {
         func g(_ x: Double) -> String { x.isNaN ? "nan" : String(format: "%.3g", x) }
         var out = ""
         for run in runs {
-            out += "\(run.file) (\(run.label)) against touchstone (fp32):\n"
+            let title = run.label == URL(fileURLWithPath: run.file).lastPathComponent ? run.file : "\(run.file) (\(run.label))"
+            out += "\(title) against touchstone (fp32):\n"
             let width = min(48, max(6, run.comparisons.map { Oracle.printable($0.name).count }.max() ?? 6))
             out += "  " + "tensor".padding(toLength: width, withPad: " ", startingAt: 0)
                 + "  verdict  max abs     max rel     mean abs    need atol@rtol  tolerance\n"

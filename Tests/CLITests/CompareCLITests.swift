@@ -217,5 +217,22 @@ struct LocalizationCLITests {
             let segment = loc2?["segment"] as? [String] ?? []
             #expect(segment.contains(node), "\(kind): the first divergent segment \(segment) does not hold \(node): \(out2)")
         }
+        // The HTML report of a localized failure draws its plots in a browser: the verdict
+        // table, the error along depth, local against inherited error and one histogram per tensor.
+        let browser = try #require(chromium, "chromium is needed to render the report (.ci/install-deps --browser installs it)")
+        let html = dir.appendingPathComponent("html")
+        let scaled = dir.appendingPathComponent("scale__downs.1_downs.1.0_Conv.npz").path
+        let (hc, hout) = try touchstoneRun([
+            "compare", model, "--candidate", scaled, "--load-inputs", inputs, "--tolerance", "derived", "--localize", "--html", html.path, "--threads", "1",
+        ])
+        #expect(hc == 1, "\(hout)")
+        let page = try String(contentsOf: html.appendingPathComponent("compare.html"), encoding: .utf8)
+        let plots = page.components(separatedBy: "<svg class=\"plot").count - 1
+        #expect(plots == 2 + 26, "\(plots) plots")  // depth, local/inherited, one histogram per tensor (26)
+        #expect(page.contains("First segment making more error than its tolerance") && page.contains("/downs.1/downs.1.0/Conv"))
+        let (browserCode, dom) = try runProgram(
+            browser, ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", html.appendingPathComponent("compare.html").absoluteString], timeout: 120)
+        #expect(browserCode == 0)
+        #expect(dom.contains("data-plots-drawn=\"\(plots)\""), "\(dom.prefix(300))")
     }
 }
