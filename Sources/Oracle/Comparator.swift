@@ -66,7 +66,15 @@ public final class Comparator {
         var simulated: [String: Tensor] = [:]
     }
     private var cache: [Int: Runs] = [:]
-    private lazy var steps: [String: Double] = Oracle.quantizationSteps(of: model.graph)
+    /// The quantization grid of each tensor: a QDQ model's Q/DQ outputs, and for INT8 candidates
+    /// (TensorRT's implicit quantization) every calibrated activation, step amax/127.
+    private lazy var steps: [String: Double] = {
+        var s = Oracle.quantizationSteps(of: model.graph)
+        if options.derivedFor == .int8 {
+            for (name, amax) in options.activationRanges where amax > 0 && amax.isFinite && s[name] == nil { s[name] = Double(amax) / 127 }
+        }
+        return s
+    }()
 
     public init(model: Model, options: ComparatorOptions = ComparatorOptions()) {
         self.model = model

@@ -1,5 +1,7 @@
 import Foundation
+import TensorCore
 import Testing
+import TouchstoneTesting
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -57,12 +59,9 @@ struct CLITests {
         #expect(code == 0)
         #expect(out.contains("output last_hidden_state: float32[3, 7, 64]") && out.contains("output pooled: float32[3, 64]"))
         for name in ["last_hidden_state", "pooled"] {
-            let got = try float32Payload(dir.appendingPathComponent("\(name).npy"))
-            let expected = try float32Payload(repoRoot.appendingPathComponent("\(data)/expected_\(name).npy"))
-            #expect(got.count == expected.count && !got.isEmpty, "\(name): \(got.count) values, onnxruntime \(expected.count)")
-            let peak = expected.map(\.magnitude).max() ?? 0
-            let worst = zip(got, expected).map { ($0 - $1).magnitude }.max() ?? .infinity
-            #expect(worst <= 5e-4 * peak, "\(name): largest error \(worst), peak \(peak)")
+            let got = try NPY.read(contentsOf: dir.appendingPathComponent("\(name).npy"))
+            let expected = try NPY.read(contentsOf: repoRoot.appendingPathComponent("\(data)/expected_\(name).npy"))
+            expectAgreement(got, expected, name, rule: .peakRelative(5e-4))
         }
         let (verifyCode, verifyOut, _) = try cli(["verify", "--manifest", "ModelZoo/nets/manifest.json", "--filter", "^bert_tiny_o14"])
         #expect(verifyCode == 0 && verifyOut.contains("2 passed, 0 failed"))
@@ -141,14 +140,3 @@ struct ConformanceTests {
     }
 }
 
-/// The values of a little-endian float32 .npy file (format 1.0: 10-byte preamble, then the header).
-func float32Payload(_ url: URL) throws -> [Float] {
-    let bytes = [UInt8](try Data(contentsOf: url))
-    guard bytes.count >= 10 else { return [] }
-    let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-    let header = String(decoding: bytes[10..<min(bytes.count, 10 + headerLength)], as: UTF8.self)
-    guard header.contains("'<f4'") else { return [] }
-    return stride(from: 10 + headerLength, to: bytes.count - 3, by: 4).map { i in
-        Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
-    }
-}
