@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Layers", "Runtime"]),
         .testTarget(name: "CLITests", dependencies: ["TensorCore", "TouchstoneTesting"]),
         .testTarget(name: "KerasFormatTests", dependencies: ["Touchstone"]),
-        .testTarget(name: "PrecisionTests", dependencies: ["Touchstone", "JSONC"]),
+        .testTarget(name: "PrecisionTests", dependencies: ["Touchstone", "TouchstoneTesting", "JSONC"]),
         .testTarget(name: "OracleTests", dependencies: ["Touchstone", "TouchstoneTesting", "JSONC"]),
         .testTarget(
             name: "ONNXFormatTests",

@@ -13,20 +13,14 @@ import argparse
 import json
 import os
 import re
+import sys
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-
-def mark_all(model):
-    known = {o.name for o in model.graph.output}
-    for node in model.graph.node:
-        for o in node.output:
-            if o and o not in known:
-                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(o))
-                known.add(o)
-    return model
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zoo  # noqa: E402
 
 
 def run(model, feeds):
@@ -35,7 +29,7 @@ def run(model, feeds):
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.intra_op_num_threads = 1
-    s = ort.InferenceSession(mark_all(model).SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(zoo.mark_all(model).SerializeToString(), opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in s.get_outputs()]
     return dict(zip(names, s.run(names, feeds)))
 

@@ -39,18 +39,6 @@ def build(name, rng, size):
     return model.eval()
 
 
-def mark_all(model):
-    import onnx
-
-    known = {o.name for o in model.graph.output}
-    for node in model.graph.node:
-        for o in node.output:
-            if o and o not in known:
-                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(o))
-                known.add(o)
-    return model
-
-
 def literal_session(model_bytes):
     import onnxruntime as ort
 
@@ -95,7 +83,7 @@ def main():
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
         x = zoo.smooth_image(rng, (1, 3, args.size, args.size), eps=1e-6)
         np.savez(os.path.join(out, "inputs.npz"), input=x)
-        m = mark_all(onnx.load(qdq))
+        m = zoo.mark_all(onnx.load(qdq))
         s = literal_session(m.SerializeToString())
         names = [o.name for o in s.get_outputs()]
         np.savez(os.path.join(out, "ort_all.npz"), **dict(zip(names, s.run(names, {"input": x}))))

@@ -110,3 +110,17 @@ def update_manifest(root, entries, default=None):
     with open(path, "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
         f.write("\n")
+
+
+def mark_all(model):
+    """The ONNX model with every node output added to the graph outputs (as Polygraphy's
+    `--onnx-outputs mark all`), for runs that save every tensor."""
+    import onnx
+
+    known = {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        for o in node.output:
+            if o and o not in known:
+                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(o))
+                known.add(o)
+    return model

@@ -1,36 +1,6 @@
 import Foundation
 import Testing
-
-/// Runs a program with output to a file (a full pipe cannot block it) and a time limit.
-func runLogged(_ executable: URL, _ args: [String], timeout: TimeInterval = 300) throws -> (code: Int32, output: String) {
-    let p = Process()
-    p.executableURL = executable
-    p.arguments = args
-    p.currentDirectoryURL = repoRoot
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("ts-cli-log-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: log) }
-    let handle = try FileHandle(forWritingTo: log)
-    p.standardOutput = handle
-    p.standardError = handle
-    try p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    if p.isRunning {
-        p.terminate()
-        p.waitUntilExit()
-        try? handle.close()
-        return (-1, "\(executable.lastPathComponent) timed out after \(timeout) s")
-    }
-    p.waitUntilExit()
-    try? handle.close()
-    return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
-}
-
-/// A program found on PATH, through /usr/bin/env.
-func tool(_ name: String, _ args: [String], timeout: TimeInterval = 300) throws -> (code: Int32, output: String) {
-    try runLogged(URL(fileURLWithPath: "/usr/bin/env"), [name] + args, timeout: timeout)
-}
+import TouchstoneTesting
 
 /// `touchstone` with output to a file.
 func touchstoneRun(_ args: [String]) throws -> (code: Int32, output: String) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Touchstone
+import TouchstoneTesting
 
 /// TF32 rounding, the TF32 policy, derived tolerances and the top-k index check, each against an
 /// independent reference.
@@ -40,8 +41,8 @@ struct DerivedToleranceTests {
     /// FP32 run by the rounding (checked to be larger than that bound).
     @Test func tf32PolicyRoundsTheOperandsOfProducts() throws {
         let model = try Model(contentsOf: repoRoot.appendingPathComponent("ModelZoo/ops/models/matmul_2d_weight.onnx"))
-        var rng = SplitMix(seed: 7)
-        let a = (0..<(2 * 7 * 5)).map { _ in Float(rng.nextDouble() * 2 - 1) }
+        var rng = SplitMix(7)
+        let a = (0..<(2 * 7 * 5)).map { _ in Float(rng.unit() * 2 - 1) }
         let input = Tensor(shape: [2, 7, 5], scalars: a)
         let tf32 = try model.run(["A": input], options: SessionOptions(threads: 1, policy: ExecutionPolicy(precision: .tf32)))["Y"]
         let fp32 = try model.run(["A": input], options: SessionOptions(threads: 1))["Y"]
@@ -94,18 +95,4 @@ struct DerivedToleranceTests {
         #expect(!strict.passed && strict.rowsAgreeing == 1 && strict.firstMismatch?.row == 0)
         #expect(Oracle.compareTopK(swapped, ref, k: 3, indexTolerance: 1).passed)
     }
-}
-
-/// A small seeded generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
 }

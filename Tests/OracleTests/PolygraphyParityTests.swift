@@ -2,30 +2,9 @@ import Foundation
 import JSONC
 import Testing
 import Touchstone
+import TouchstoneTesting
 
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-/// Runs a program to completion (output to files, so a full pipe cannot block it) and kills it
-/// after `timeout` seconds; returns its exit code and what it printed.
-func runProcess(_ executable: String, _ args: [String], timeout: TimeInterval = 300) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [executable] + args
-    p.currentDirectoryURL = repoRoot
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("oracle-test-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: log) }
-    let handle = try FileHandle(forWritingTo: log)
-    p.standardOutput = handle
-    p.standardError = handle
-    try p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    if p.isRunning { p.terminate(); p.waitUntilExit(); try? handle.close(); return (-1, "timed out after \(timeout) s") }
-    p.waitUntilExit()
-    try? handle.close()
-    return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
-}
+let repoRoot = packageRoot
 
 /// A JSON number, or the strings "nan", "inf", "-inf" the scripts write for non-finite values.
 func jsonDouble(_ v: JSONValue?) -> Double? {
@@ -51,7 +30,7 @@ struct PolygraphyParityTests {
     func sameVerdictsAsPolygraphy(seed: Int) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("polygraphy-verdicts-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let (code, log) = try runProcess("python3", ["ModelZoo/scripts/polygraphy_verdicts.py", dir.path, "--cases", "240", "--seed", String(seed + (Int(ProcessInfo.processInfo.environment["PARITY_SEED_OFFSET"] ?? "") ?? 0))])
+        let (code, log) = try tool("python3", ["ModelZoo/scripts/polygraphy_verdicts.py", dir.path, "--cases", "240", "--seed", String(seed + (Int(ProcessInfo.processInfo.environment["PARITY_SEED_OFFSET"] ?? "") ?? 0))])
         try #require(code == 0, "ModelZoo/scripts/polygraphy_verdicts.py failed (install the pinned polygraphy: pip install -r ModelZoo/scripts/requirements.txt): \(log)")
         let pairs = try NPZ.read(contentsOf: dir.appendingPathComponent("pairs.npz"))
         let cases = try #require(try JSON.parse(contentsOf: dir.appendingPathComponent("verdicts.json"))["cases"]?.array)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Touchstone
+import TouchstoneTesting
 
 /// Seeded values with a long tail (|N(0,1)|³), like activations after a few layers.
 func tailedValues(_ n: Int, seed: UInt64) -> [Float] {
@@ -10,19 +11,6 @@ func tailedValues(_ n: Int, seed: UInt64) -> [Float] {
         let g = (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
         return Float(g * g * g.magnitude)
     }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
 
 func histogram(_ values: [Float], bins: Int = 2048) -> MagnitudeHistogram {
