@@ -44,6 +44,8 @@ struct CalibrateRun: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    func validate() throws { try validateThreads(threads) }
+
     func run() throws {
         let m = try methodOptions.calibrationMethod()
         guard let which = CalibrationTensors(rawValue: tensors) else { throw UsageError("--tensors '\(tensors)' is not one of all, quantized") }

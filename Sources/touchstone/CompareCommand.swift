@@ -78,6 +78,8 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    func validate() throws { try validateThreads(threads) }
+
     /// One candidate iteration, matched to the model.
     struct Candidate {
         let file: String

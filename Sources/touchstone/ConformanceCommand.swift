@@ -31,6 +31,8 @@ struct ConformanceCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = 1
 
+    func validate() throws { try validateThreads(threads) }
+
     func run() throws {
         let root = URL(fileURLWithPath: directory)
         let fm = FileManager.default
@@ -63,6 +65,7 @@ struct ConformanceCommand: ParsableCommand {
             try "{\"cases\": {\n\(body)\n}}\n".write(toFile: json, atomically: true, encoding: .utf8)
         }
         print("\(passed) passed, \(failed) failed" + (skipped > 0 ? ", \(skipped) skipped" : ""))
+        if failed > 0 { throw CheckFailed(message: "\(failed) of \(passed + failed) runnable cases failed or raised an error") }
     }
 
     /// Runs one case: ("pass" | "fail" | "unsupported" | "skipped" | "error", detail).

@@ -11,6 +11,8 @@ struct DefaultCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    func validate() throws { try validateThreads(threads) }
+
     @Option(help: "Where the precision report on the labelled samples goes (empty to skip the report).")
     var reportOut: String = "touchstone-report"
 

@@ -55,6 +55,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    func validate() throws { try validateThreads(threads) }
+
     func run() throws {
         let url = URL(fileURLWithPath: model)
         let m = try Model(contentsOf: url)

@@ -30,6 +30,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    func validate() throws { try validateThreads(threads) }
+
     @Option(help: "Batch size for seeded random inputs whose first dimension is symbolic.")
     var batch: Int = 1
 

@@ -59,6 +59,11 @@ struct UsageError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
+/// `--threads` must be a positive count (0 or a negative value is refused, not silently raised to 1).
+func validateThreads(_ threads: Int) throws {
+    guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+}
+
 /// Prints to standard error.
 func warn(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))

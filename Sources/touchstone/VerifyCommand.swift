@@ -25,6 +25,8 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    func validate() throws { try validateThreads(threads) }
+
     func run() throws {
         var cases: [ZooEntry] = []
         if !manifest.isEmpty {

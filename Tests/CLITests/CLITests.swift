@@ -8,27 +8,54 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
 /// The `touchstone` executable built beside this test bundle.
 let touchstone: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("touchstone")
 
-/// Runs touchstone with arguments; returns (exit code, stdout, stderr).
-func cli(_ args: [String], cwd: URL = repoRoot) throws -> (Int32, String, String) {
+/// The CLI tests need the `touchstone` executable that `swift build` puts beside the test bundle.
+struct MissingExecutable: Error, CustomStringConvertible {
+    var description: String { "the touchstone executable is not built beside the tests (\(touchstone.path)); run swift build first" }
+}
+
+/// Runs touchstone with arguments; returns (exit code, stdout, stderr). Output goes to files (a
+/// child that fills a pipe cannot block) and the child is terminated after `timeout` seconds
+/// (exit code -1).
+func cli(_ args: [String], cwd: URL = repoRoot, timeout: TimeInterval = 600) throws -> (Int32, String, String) {
+    guard FileManager.default.isExecutableFile(atPath: touchstone.path) else { throw MissingExecutable() }
     let p = Process()
     p.executableURL = touchstone
     p.arguments = args
     p.currentDirectoryURL = cwd
-    let out = Pipe(), err = Pipe()
+    let dir = FileManager.default.temporaryDirectory
+    let outURL = dir.appendingPathComponent("ts-cli-out-\(UUID().uuidString)"), errURL = dir.appendingPathComponent("ts-cli-err-\(UUID().uuidString)")
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(at: outURL)
+        try? FileManager.default.removeItem(at: errURL)
+    }
+    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
     p.standardOutput = out
     p.standardError = err
     try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    var code: Int32 = -1
+    if p.isRunning { p.terminate(); p.waitUntilExit() } else { p.waitUntilExit(); code = p.terminationStatus }
+    try? out.close()
+    try? err.close()
+    let o = (try? String(contentsOf: outURL, encoding: .utf8)) ?? "", e = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+    return (code, o, code == -1 ? e + "\ntouchstone \(args.first ?? "") timed out after \(timeout) s" : e)
 }
 
-@Suite("touchstone command line", .enabled(if: FileManager.default.isExecutableFile(atPath: touchstone.path), "the touchstone executable is not built beside the tests"))
+@Suite("touchstone command line")
 struct CLITests {
     let digits = "ModelZoo/models/digits_cnn.onnx"
 
     @Test func noArgumentsRunsAndChecksTheBundledModel() throws {
-        let (code, out, _) = try cli([])
+        // From a scratch folder, so that the report the demo writes stays out of the repository
+        // (the demo finds the ModelZoo beside its executable).
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-demo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (code, out, _) = try cli([], cwd: dir)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("touchstone-report/report.html").path))
         #expect(code == 0)
         #expect(out.contains("agrees") && out.contains("accuracy on 360 labelled samples"))
     }
@@ -120,20 +147,23 @@ struct CLITests {
 /// Where .ci/run materializes ONNX's node tests (TOUCHSTONE_NODE_TESTS overrides).
 let nodeTests = URL(fileURLWithPath: ProcessInfo.processInfo.environment["TOUCHSTONE_NODE_TESTS"] ?? repoRoot.appendingPathComponent(".build/node-tests").path)
 
-@Suite("ONNX node-test conformance does not regress",
-       .enabled(if: FileManager.default.fileExists(atPath: nodeTests.appendingPathComponent("test_abs/model.onnx").path),
-                "the ONNX node tests are not materialized (python3 ModelZoo/scripts/materialize_node_tests.py .build/node-tests)"))
+@Suite("ONNX node-test conformance does not regress")
 struct ConformanceTests {
     @Test func everyBaselinePassStillPasses() throws {
+        try #require(
+            FileManager.default.fileExists(atPath: nodeTests.appendingPathComponent("test_abs/model.onnx").path),
+            "the ONNX node tests are not materialized (python3 ModelZoo/scripts/materialize_node_tests.py .build/node-tests; .ci/run does it)")
         let baseline = try String(contentsOf: repoRoot.appendingPathComponent("ModelZoo/conformance/passing.txt"), encoding: .utf8)
             .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         #expect(baseline.count > 400)
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("conformance-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: json) }
         let (code, out, err) = try cli(["conformance", nodeTests.path, "--json", json.path])
-        #expect(code == 0, "\(err)")
         let parsed = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: [String: String]]
         let cases = parsed?["cases"] ?? [:]
+        // Exit code 1 exactly when a runnable case fails or raises an error.
+        let failing = cases.filter { $0.value == "fail" || $0.value == "error" }
+        #expect(code == (failing.isEmpty ? 0 : 1), "exit \(code) with \(failing.count) failing cases: \(err)")
         let regressed = baseline.filter { cases[$0] != "pass" }
         #expect(regressed.isEmpty, "cases that passed before and now do not: \(regressed.prefix(20))")
         #expect(out.split(separator: "\n").last?.contains("passed") == true)

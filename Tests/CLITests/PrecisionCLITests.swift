@@ -1,27 +1,17 @@
 import Foundation
 import Testing
+import TouchstoneTesting
 
 /// Headless Chromium, when installed (Debian's `chromium` package; `.ci/install-deps --browser`).
 let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-/// Runs a program with a time limit; returns its exit code and standard output.
+/// Runs a program with a time limit (see `runLogged`); returns its exit code and what it printed.
 func runProgram(_ path: String, _ args: [String], timeout: TimeInterval) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    if p.isRunning { p.terminate() }
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let (code, output) = try runLogged(URL(fileURLWithPath: path), args, timeout: timeout)
+    return (code, output)
 }
 
-@Suite("touchstone calibrate and report", .enabled(if: FileManager.default.isExecutableFile(atPath: touchstone.path), "the touchstone executable is not built beside the tests"))
+@Suite("touchstone calibrate and report")
 struct PrecisionCLITests {
     let digits = "ModelZoo/models/digits_cnn.onnx"
     let samples = "ModelZoo/data/digits_samples"
@@ -121,8 +111,8 @@ struct PrecisionCLITests {
         #expect(failErr.contains("top1_agreement"))
     }
 
-    @Test(.enabled(if: chromium != nil, "chromium is not installed (.ci/install-deps --browser installs it)"))
-    func reportHTMLDrawsItsPlotsInABrowser() throws {
+    @Test func reportHTMLDrawsItsPlotsInABrowser() throws {
+        try #require(chromium != nil, "chromium is not installed (.ci/install-deps --browser installs it)")
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let (code, _, err) = try cli(["report", digits, "--data", samples, "--out", dir.path, "--limit", "40", "--sensitivity-samples", "8", "--precisions", "fp16,bf16,int8"])

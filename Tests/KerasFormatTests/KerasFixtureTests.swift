@@ -13,13 +13,18 @@ let supportedFixtures = [
     "g_transformer_block", "h_conv_transpose_resize", "i_lstm_gru", "j_misc_layers", "k_nested_shared_rnn",
 ]
 
-@Suite("Keras JSON (frugally-deep format) against Keras's stored outputs",
-       .enabled(if: haveFixtures, "../shared/fixtures/keras is absent: the Keras fixture tests are skipped"))
+@Suite("Keras JSON (frugally-deep format) against Keras's stored outputs")
 struct KerasFixtureTests {
+    /// The fixtures live beside the checkout, in ../shared (CI has it); without them the tests fail.
+    func requireFixtures() throws {
+        try #require(haveFixtures, "\(sharedFixtures.path) is absent: the Keras fixture tests need ../shared beside the checkout")
+    }
+
     /// Every output within frugally-deep's own bound, 1e-4 · max(1, max|expected|): Keras computed
     /// these in float32 with other summation orders, so agreement is ~1e-6, not bit for bit.
     @Test(arguments: supportedFixtures)
     func embeddedTestPasses(name: String) throws {
+        try requireFixtures()
         let model = try Model(contentsOf: sharedFixtures.appendingPathComponent("\(name).json"))
         #expect(model.format == "keras")
         let result = try #require(try model.verify(options: SessionOptions(threads: 1)), "\(name) has no embedded test")
@@ -28,6 +33,7 @@ struct KerasFixtureTests {
     }
 
     @Test func inputsAndOutputsKeepKerasShapes() throws {
+        try requireFixtures()
         let model = try Model(contentsOf: sharedFixtures.appendingPathComponent("b_cnn_sequential.json"))
         let x = try #require(model.embeddedTest?.inputs.values.first)
         #expect(x.shape == [1, 30, 26, 3])
