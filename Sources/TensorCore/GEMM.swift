@@ -9,24 +9,29 @@ public enum GEMM {
     /// Single precision, through `cblas_sgemm`, split over `threads` threads.
     ///
     /// OpenBLAS itself always runs single-threaded (see `setThreads`); a product worth splitting
-    /// is cut into column (or row) blocks, one `cblas_sgemm` call per thread. One thread pool then
-    /// serves every kernel, and OpenBLAS's own workers, which spin for a while after each call,
-    /// never compete with Touchstone's loops for the cores.
+    /// is cut into column (or row) blocks, one `cblas_sgemm` call per block, the blocks spread over
+    /// the threads. One thread pool then serves every kernel, and OpenBLAS's own workers, which
+    /// spin for a while after each call, never compete with Touchstone's loops for the cores.
+    ///
+    /// The blocks depend on the product's shape alone, never on `threads`: OpenBLAS's result for
+    /// an element can depend on the width of the call it is in (its small-matrix and edge kernels
+    /// sum differently), so a split chosen by the thread count gave other bits on two threads than
+    /// on one (densenet121's 3×3 convolutions at 7×7, 49 columns cut into 16 + 33). With the
+    /// split fixed, every thread count computes the same bits.
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
     ) {
-        let work = m * n * k
-        if threads <= 1 || work < 1 << 18 || (m < 32 && n < 32) {
+        let byColumns = n >= m
+        let length = byColumns ? n : m
+        let parts = blocks(m: m, n: n, k: k)
+        if parts <= 1 {
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        let byColumns = n >= m
-        let length = byColumns ? n : m
-        let parts = min(threads, max(1, length / 16))
         let box = UncheckedBox((a, b, c))
-        Parallel.forEachChunk(parts, threads: parts) { range in
+        Parallel.forEachChunk(parts, threads: threads) { range in
             let (a, b, c) = box.value
             for part in range {
                 // Block boundaries rounded to 16 so that each block keeps whole vector tiles.
@@ -42,6 +47,15 @@ public enum GEMM {
                 }
             }
         }
+    }
+
+    /// How many blocks `gemm(…threads:)` cuts an m×n×k product into: from the shape alone. Small
+    /// products stay whole; larger ones get up to four blocks of at least 32 columns (or rows).
+    static func blocks(m: Int, n: Int, k: Int) -> Int {
+        let (work, overflow) = m.multipliedReportingOverflow(by: n)
+        let (total, overflow2) = work.multipliedReportingOverflow(by: k)
+        if !overflow && !overflow2 && (total < 1 << 18) || (m < 32 && n < 32) { return 1 }
+        return min(4, max(1, max(m, n) / 32))
     }
 
     /// Single precision, through one `cblas_sgemm` call.
