@@ -107,14 +107,25 @@ public enum ONNXTensor {
             throw LoadError(file: file, "\(what) declares \(bytes) bytes (dims \(p.dims)) but its external-data length is \(length)")
         }
         guard let base = baseDirectory else { throw LoadError(file: file, "\(what) is stored externally, but the model was not loaded from a file") }
-        let url = base.appendingPathComponent(location)
+        // Confinement, as onnxruntime: the file must resolve (symbolic links followed) to a regular
+        // file inside the model's directory; a FIFO or device would block or never end.
+        let root = base.standardizedFileURL.resolvingSymlinksInPath().path
+        let url = base.appendingPathComponent(location).standardizedFileURL.resolvingSymlinksInPath()
+        guard url.path.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
+            throw LoadError(file: file, "\(what) names external data '\(location)', which leads outside the model's directory")
+        }
+        let type = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.type] as? FileAttributeType
+        guard type == .typeRegular else {
+            throw LoadError(file: file, "\(what) needs external data file '\(location)' beside the model; \(type == nil ? "it cannot be opened" : "it is not a regular file")")
+        }
         guard let handle = try? FileHandle(forReadingFrom: url) else {
             throw LoadError(file: file, "\(what) needs external data file '\(location)' beside the model; it cannot be opened")
         }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()).map { Int($0) } ?? 0
-        guard offset + bytes <= size else {
-            throw LoadError(file: file, "\(what) needs bytes \(offset)..<\(offset + bytes) of '\(location)', which has \(size)")
+        let (end, overflow) = offset.addingReportingOverflow(bytes)
+        guard !overflow, end <= size else {
+            throw LoadError(file: file, "\(what) needs \(bytes) bytes at offset \(offset) of '\(location)', which has \(size)")
         }
         try? handle.seek(toOffset: UInt64(offset))
         guard let data = try? handle.read(upToCount: bytes), data.count == bytes else {

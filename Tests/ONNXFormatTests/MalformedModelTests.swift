@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SwiftProtobuf
 import Testing
 @testable import ONNXFormat
@@ -200,6 +203,45 @@ struct MalformedModelTests {
         try m.serializedData().write(to: url)
         let out = try ONNXLoader.load(contentsOf: url).run(["X": Tensor(shape: [1, 4], scalars: [Float(1), 1, 1, 1])])
         #expect(out["Y"]?.scalars(as: Float.self) == [11, 21, 31, 41])
+    }
+
+    /// External data stays inside the model's folder, as onnxruntime keeps it: no absolute path,
+    /// no "..", no symbolic link leading out; FIFOs and folders are refused (a FIFO would block);
+    /// an offset near Int64.max is an error, not an overflow trap.
+    @Test func externalDataIsConfined() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-conf-\(UUID().uuidString)")
+        let dir = root.appendingPathComponent("model"), outside = root.appendingPathComponent("secret.bin")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try Data(count: 16).write(to: outside)
+        try Data(count: 16).write(to: dir.appendingPathComponent("w.bin"))
+        try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent("link.bin"), withDestinationURL: outside)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("folder.bin"), withIntermediateDirectories: true)
+        #expect(mkfifo(dir.appendingPathComponent("fifo.bin").path, 0o600) == 0)
+        func model(_ entries: [(String, String)]) throws -> URL {
+            var m = ProtoFactory.valid()
+            var t = Onnx_TensorProto()
+            t.name = "W"; t.dataType = 1; t.dims = [4]; t.dataLocation = .external
+            t.externalData = entries.map { k, v in var e = Onnx_StringStringEntryProto(); e.key = k; e.value = v; return e }
+            m.graph.initializer = [t]
+            let url = dir.appendingPathComponent("m.onnx")
+            try m.serializedData().write(to: url)
+            return url
+        }
+        let cases: [([(String, String)], String)] = [
+            ([("location", outside.path)], "outside the model's directory"),
+            ([("location", "../secret.bin")], "outside the model's directory"),
+            ([("location", "link.bin")], "leads outside the model's directory"),
+            ([("location", "fifo.bin")], "not a regular file"),
+            ([("location", "folder.bin")], "not a regular file"),
+            ([("location", "w.bin"), ("offset", "9223372036854775800")], "at offset 9223372036854775800"),
+        ]
+        for (entries, fragment) in cases {
+            let url = try model(entries)
+            expectLoadError(["tensor 'W'", fragment]) { _ = try ONNXLoader.load(contentsOf: url) }
+        }
+        // The plain file still loads.
+        _ = try ONNXLoader.load(contentsOf: try model([("location", "w.bin")]))
     }
 
     @Test func wrongInputAtRunTime() throws {
