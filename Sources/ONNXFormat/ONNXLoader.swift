@@ -16,6 +16,7 @@ public enum ONNXLoader {
 
     /// Loads a model file; external data is read from beside it.
     public static func load(contentsOf url: URL) throws -> Model {
+        try requireRegularFile(url)
         // The file's bytes are released as soon as they are decoded (they are not needed while
         // the weights are converted), which keeps the peak memory of loading lower.
         let proto = try decode(contentsOf: url)

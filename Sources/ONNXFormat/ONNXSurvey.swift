@@ -18,6 +18,7 @@ public struct ONNXSurvey: Sendable {
 
     /// Reads the file's header, nodes and initializer sizes.
     public static func read(contentsOf url: URL) throws -> ONNXSurvey {
+        try requireRegularFile(url)
         let data: Data
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
             throw LoadError(file: url.path, "cannot be read (\(error.localizedDescription))")

@@ -10,6 +10,7 @@ public enum ONNXTensor {
 
     /// Reads one serialized `TensorProto` file (the node tests' `input_0.pb` format).
     public static func read(contentsOf url: URL) throws -> (name: String, tensor: Tensor) {
+        try requireRegularFile(url)
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw LoadError(file: url.path, "cannot be read (\(error.localizedDescription))")

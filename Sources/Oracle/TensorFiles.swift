@@ -25,6 +25,7 @@ public enum TensorFiles {
     public static func readResults(_ path: String) throws -> TensorFile {
         let url = URL(fileURLWithPath: path)
         if url.pathExtension.lowercased() == "json" {
+            try requireRegularFile(url)
             let root = try PolygraphyJSON.parse(url)
             if root.array != nil {
                 let feeds = try PolygraphyJSON.inputs(root, path: path)
@@ -41,6 +42,7 @@ public enum TensorFiles {
     public static func readInputs(_ path: String) throws -> [NamedTensors] {
         let url = URL(fileURLWithPath: path)
         if url.pathExtension.lowercased() == "json" {
+            try requireRegularFile(url)
             let root = try PolygraphyJSON.parse(url)
             if root.array != nil { return try PolygraphyJSON.inputs(root, path: path) }
             let results = try PolygraphyJSON.runResults(root, path: path)
@@ -79,6 +81,7 @@ public enum TensorFiles {
             }
             return named
         }
+        try requireRegularFile(url)
         switch url.pathExtension.lowercased() {
         case "npz":
             do {
@@ -96,6 +99,7 @@ public enum TensorFiles {
     }
 
     static func readSingle(_ url: URL) throws -> (String, Tensor) {
+        try requireRegularFile(url)
         let stem = url.deletingPathExtension().lastPathComponent
         if url.pathExtension.lowercased() == "npy" {
             do { return (stem, try NPY.read(contentsOf: url)) } catch let e as TensorFileError {
@@ -107,6 +111,14 @@ public enum TensorFiles {
             return (name.isEmpty ? stem : name, t)
         } catch let e as LoadError {
             throw OracleError.file(path: url.path, array: nil, reason: e.message)
+        }
+    }
+
+    /// A FIFO or device would block a read or never end.
+    static func requireRegularFile(_ url: URL) throws {
+        let type = (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path))?[.type] as? FileAttributeType
+        guard type == .typeRegular else {
+            throw OracleError.file(path: url.path, array: nil, reason: type == nil ? "does not exist" : "is not a regular file")
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Layers
 import TensorCore
 
@@ -40,5 +41,16 @@ public struct LoadError: Error, CustomStringConvertible {
         var where_ = file
         if let node, let op { where_ += ", node '\(node)' (\(op))" } else if let op { where_ += ", op \(op)" }
         return "\(where_): \(message)"
+    }
+}
+
+/// Refuses a path that is not a regular file (symbolic links followed): a FIFO or a device would
+/// block a read or never end, and a folder is no model.
+public func requireRegularFile(_ url: URL) throws {
+    let type = (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path))?[.type] as? FileAttributeType
+    guard type == .typeRegular else {
+        throw LoadError(
+            file: url.path,
+            type == nil ? "cannot be read (no such file)" : type == .typeDirectory ? "is a folder, not a model file" : "is not a regular file (a FIFO, socket or device)")
     }
 }

@@ -23,6 +23,7 @@ extension Model {
     /// Loads the file when it is Keras JSON (its first non-blank byte is `{`); nil otherwise,
     /// without reading further.
     public init?(kerasJSONAt url: URL) throws {
+        try requireRegularFile(url)
         let head = (try? FileHandle(forReadingFrom: url)).flatMap { h in defer { try? h.close() }; return try? h.read(upToCount: 64) } ?? Data()
         guard let first = head.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }), first == UInt8(ascii: "{") else { return nil }
         self = try KerasLoader.load(contentsOf: url)

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import TensorCore
 import Testing
 import TouchstoneTesting
@@ -58,6 +61,22 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("touchstone-report/report.html").path))
         #expect(code == 0)
         #expect(out.contains("agrees") && out.contains("accuracy on 360 labelled samples"))
+    }
+
+    /// A model path that is a FIFO (which would block a read forever) or a folder is refused at
+    /// once with exit code 2, by every command that loads a model, and so is a candidate file that
+    /// is a FIFO.
+    @Test func pathsThatAreNotRegularFilesAreRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-fifo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("model.onnx"), npz = dir.appendingPathComponent("c.npz")
+        #expect(mkfifo(fifo.path, 0o600) == 0 && mkfifo(npz.path, 0o600) == 0)
+        for args in [["inspect", fifo.path], ["run", fifo.path], ["verify", fifo.path], ["run", dir.path],
+                     ["compare", digits, "--candidate", npz.path, "--load-inputs", "ModelZoo/data/digits_cnn/input_images.npy"]] {
+            let (code, _, err) = try cli(args, timeout: 60)
+            #expect(code == 2 && (err.contains("not a regular file") || err.contains("is a folder")), "\(args): exit \(code), \(err)")
+        }
     }
 
     @Test func runWritesSanitisedOutputFiles() throws {
