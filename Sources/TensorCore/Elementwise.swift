@@ -115,15 +115,19 @@ public enum Elementwise {
         case .add: return { T(fromInt64: $0.int64Value &+ $1.int64Value) }
         case .sub: return { T(fromInt64: $0.int64Value &- $1.int64Value) }
         case .mul: return { T(fromInt64: $0.int64Value &* $1.int64Value) }
-        case .div: return { let d = $1.int64Value; return T(fromInt64: d == 0 ? 0 : $0.int64Value / d) }
+        // Int64.min / −1 overflows: the quotient wraps (to Int64.min, as numpy's) and the
+        // remainder is 0, instead of trapping.
+        case .div: return { let d = $1.int64Value; return T(fromInt64: d == 0 ? 0 : $0.int64Value.dividedReportingOverflow(by: d).partialValue) }
         case .pow: return { T(fromInt64: saturatingInt64(Foundation.pow($0.doubleValue, $1.doubleValue))) }
         case .max: return { $0.int64Value >= $1.int64Value ? $0 : $1 }
         case .min: return { $0.int64Value <= $1.int64Value ? $0 : $1 }
         case .mod:
             // Integer Mod (fmod = 0) takes the sign of the divisor, like Python.
             return { let d = $1.int64Value; if d == 0 { return T(fromInt64: 0) }
-                var r = $0.int64Value % d; if r != 0 && ((r < 0) != (d < 0)) { r += d }; return T(fromInt64: r) }
-        case .fmod: return { let d = $1.int64Value; return T(fromInt64: d == 0 ? 0 : $0.int64Value % d) }
+                var r = $0.int64Value.remainderReportingOverflow(dividingBy: d).partialValue
+                if r != 0 && ((r < 0) != (d < 0)) { r += d }
+                return T(fromInt64: r) }
+        case .fmod: return { let d = $1.int64Value; return T(fromInt64: d == 0 ? 0 : $0.int64Value.remainderReportingOverflow(dividingBy: d).partialValue) }
         case .and: return { T(fromInt64: $0.int64Value & $1.int64Value) }
         case .or: return { T(fromInt64: $0.int64Value | $1.int64Value) }
         case .xor: return { T(fromInt64: $0.int64Value ^ $1.int64Value) }

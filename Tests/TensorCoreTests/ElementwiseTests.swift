@@ -90,6 +90,22 @@ struct ElementwiseTests {
         #expect(run(.bitShiftRight, .uint64).scalars(as: UInt64.self)[0] == 0)  // shift by 3
     }
 
+    /// Int64.min / −1 and Int64.min mod −1 overflow: they give numpy's results (the quotient wraps
+    /// to Int64.min, the remainder is 0) instead of trapping; the other values as Swift computes them.
+    @Test func int64MinDividedByMinusOneDoesNotTrap() {
+        let xs: [Int64] = [.min, .min, -7, 7, .max, .min]
+        let ys: [Int64] = [-1, 1, 2, -2, -1, .min]
+        let a = Tensor(shape: [xs.count], scalars: xs), b = Tensor(shape: [ys.count], scalars: ys)
+        func run(_ op: BinaryOp) -> [Int64] {
+            let t = Tensor(zeros: [xs.count], dtype: .int64)
+            Elementwise.binary(op, a, b, into: t)
+            return t.scalars(as: Int64.self)
+        }
+        #expect(run(.div) == [.min, .min, -3, -3, -.max, 1])
+        #expect(run(.fmod) == [0, 0, -1, 1, 0, 0])
+        #expect(run(.mod) == [0, 0, 1, -1, 0, 0])  // the divisor's sign, like Python
+    }
+
     @Test func coalescingKeepsOrder() {
         let (dims, st) = Broadcast.coalesce([2, 3, 4], [[12, 4, 1], [0, 4, 1]])
         #expect(dims == [2, 12] && st[0] == [12, 1] && st[1] == [0, 1])
