@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 // Helpers the package's own test targets share (`package` access: not part of the product's
 // interface for users).
@@ -39,17 +40,7 @@ package func tool(_ name: String, _ args: [String], timeout: TimeInterval = 300)
     try runLogged(URL(fileURLWithPath: "/usr/bin/env"), [name] + args, timeout: timeout)
 }
 
-/// A small seeded generator (SplitMix64) for reproducible test data.
-package struct SplitMix {
-    package var state: UInt64
-    package init(_ seed: UInt64) { state = seed }
-    package mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A double in [0, 1).
+extension SeededGenerator {
+    /// A double in [0, 1), for reproducible test data.
     package mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
 }

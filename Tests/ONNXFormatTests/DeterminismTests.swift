@@ -14,7 +14,7 @@ struct DeterminismTests {
     ]
 
     func smooth(_ shape: [Int], seed: UInt64) -> Tensor {
-        var g = SplitMix(seed)
+        var g = SeededGenerator(seed: seed)
         return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { i in Float(sin(Double(i) * 0.01) + (g.unit() - 0.5) * 0.2) })
     }
 

@@ -5,7 +5,7 @@ import TouchstoneTesting
 
 /// Seeded values with a long tail (|N(0,1)|³), like activations after a few layers.
 func tailedValues(_ n: Int, seed: UInt64) -> [Float] {
-    var rng = SplitMix(seed)
+    var rng = SeededGenerator(seed: seed)
     return (0..<n).map { _ in
         let u1 = max(rng.unit(), 1e-12), u2 = rng.unit()
         let g = (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
