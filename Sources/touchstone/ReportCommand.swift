@@ -70,6 +70,7 @@ struct ReportCommand: ParsableCommand {
         }
         guard let cm = CalibrationMethod(rawValue: method) else { throw UsageError("--method '\(method)' is not one of minmax, percentile, entropy, mse") }
         options.method = cm
+        guard percentile > 0, percentile <= 100 else { throw UsageError("--percentile \(percentile) must be in (0, 100]") }
         options.percentile = percentile
         options.accumulation = try parseAccumulation(accumulation)
         options.threads = threads

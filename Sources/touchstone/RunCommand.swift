@@ -157,12 +157,26 @@ func parseInputAssignments(_ items: [String], model: Model) throws -> [String: T
     return feeds
 }
 
-/// A shape for a declared input: symbolic dimensions become `batch` when first, else 1.
+/// The most elements a seeded random input may have (2^31: 8 GiB of float32).
+let seededInputLimit = 1 << 31
+
+/// A shape for a declared input: symbolic dimensions become `batch` when first, else 1. The size
+/// is checked before anything is allocated: a declared `[2^32, 2^32]` or `--batch 2^40` is refused.
 func concreteShape(_ decl: ValueDeclaration, batch: Int) throws -> [Int] {
     guard let dims = decl.dimensions else {
-        throw UsageError("input '\(decl.name)' declares no shape; give it with --input \(decl.name)=FILE.npy")
+        throw UsageError("input '\(Oracle.printable(decl.name))' declares no shape; give it with --input \(Oracle.printable(decl.name))=FILE.npy")
     }
-    return dims.enumerated().map { i, d in d.value ?? (i == 0 ? batch : 1) }
+    guard batch >= 1 else { throw UsageError("--batch must be at least 1, got \(batch)") }
+    let shape = dims.enumerated().map { i, d in d.value ?? (i == 0 ? batch : 1) }
+    var count = 1
+    for d in shape {
+        let (p, overflow) = count.multipliedReportingOverflow(by: max(d, 0))
+        guard !overflow, p <= seededInputLimit else {
+            throw UsageError("input '\(Oracle.printable(decl.name))' would have shape \(shape), more than \(seededInputLimit) elements; give a smaller --batch or the input as a file")
+        }
+        count = p
+    }
+    return shape
 }
 
 /// The output name made safe as a file name: characters outside [A-Za-z0-9._-] become '_'.

@@ -79,6 +79,17 @@ struct CLITests {
         }
     }
 
+    /// Seeded inputs are sized before they are allocated: a batch of 2^40 is refused (exit 2), as
+    /// is a percentile that is not a number.
+    @Test func hugeSeededInputsAndBadPercentilesAreRefused() throws {
+        let (code, _, err) = try cli(["run", digits, "--batch", "1099511627776"], timeout: 60)
+        #expect(code == 2 && err.contains("more than 2147483648 elements"), "\(err)")
+        let (code2, _, err2) = try cli(["report", digits, "--data", "ModelZoo/data/digits_samples", "--percentile", "nan"], timeout: 60)
+        #expect(code2 == 2 && err2.contains("--percentile"), "\(err2)")
+        let (code3, _, err3) = try cli(["run", digits, "--threads", "0"], timeout: 60)
+        #expect(code3 == 2 && err3.contains("--threads"), "\(err3)")
+    }
+
     @Test func runWritesSanitisedOutputFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-cli-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
