@@ -116,7 +116,9 @@ struct GraphBuilder {
         var constants: [Int: Tensor] = [:]
         while let t = initializers.popLast() {
             guard !t.name.isEmpty else { throw LoadError(file: file, "has an initializer without a name") }
-            constants[id(t.name)] = try ONNXTensor.decode(t, file: file, baseDirectory: baseDirectory)
+            let tid = id(t.name)
+            guard constants[tid] == nil else { throw LoadError(file: file, "has two initializers named '\(t.name)'") }
+            constants[tid] = try ONNXTensor.decode(t, file: file, baseDirectory: baseDirectory)
         }
         if !graph.sparseInitializer.isEmpty { throw LoadError(file: file, "has sparse initializers, which are not supported") }
 
@@ -134,10 +136,15 @@ struct GraphBuilder {
 
         // Topological order (Kahn), also finding undefined inputs and cycles.
         let protos = graph.node
+        guard !graph.output.isEmpty else { throw LoadError(file: file, "declares no graph outputs: there is nothing to compute") }
         var producerOf: [String: Int] = [:]
+        let inputNames = Set(inputs.map { names[$0.0] })
         for (i, n) in protos.enumerated() {
+            guard n.output.contains(where: { !$0.isEmpty }) else {
+                throw LoadError(file: file, node: nodeName(n, i), op: n.opType, "has no outputs (ONNX requires at least one)")
+            }
             for o in n.output where !o.isEmpty {
-                if producerOf[o] != nil || constants[ids[o] ?? -1] != nil || inputs.contains(where: { names[$0.0] == o }) {
+                if producerOf[o] != nil || constants[ids[o] ?? -1] != nil || inputNames.contains(o) {
                     throw LoadError(file: file, node: nodeName(n, i), op: n.opType, "output '\(o)' is already defined elsewhere in the graph")
                 }
                 producerOf[o] = i

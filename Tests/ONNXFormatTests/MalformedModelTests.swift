@@ -244,6 +244,33 @@ struct MalformedModelTests {
         _ = try ONNXLoader.load(contentsOf: try model([("location", "w.bin")]))
     }
 
+    /// Graphs ONNX forbids are refused, not run: a node without outputs, two initializers of one
+    /// name, no graph outputs.
+    @Test func invalidGraphsAreRefused() throws {
+        var m = ProtoFactory.valid()
+        m.graph.node.append(ProtoFactory.node("Relu", ["X"], [], name: "silent"))
+        expectLoadError(["silent", "Relu", "no outputs"]) { _ = try ProtoFactory.load(m) }
+        m = ProtoFactory.valid()
+        m.graph.initializer.append(ProtoFactory.tensor("W", dims: [4], floats: [5, 6, 7, 8]))
+        expectLoadError(["two initializers named 'W'"]) { _ = try ProtoFactory.load(m) }
+        m = ProtoFactory.valid()
+        m.graph.output = []
+        expectLoadError(["no graph outputs"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    /// Many graph inputs and nodes load in time linear in their number (the check that a node's
+    /// output does not redefine an input searched every input for every output: 20,000 of each
+    /// made 4·10^8 string comparisons).
+    @Test func manyInputsLoadQuickly() throws {
+        var m = ProtoFactory.valid()
+        let n = 20_000
+        m.graph.input = (0..<n).map { ProtoFactory.valueInfo("x\($0)", [1]) } + [ProtoFactory.valueInfo("X", [1, 4])]
+        m.graph.node += (0..<n).map { ProtoFactory.node("Relu", ["x\($0)"], ["r\($0)"], name: "relu\($0)") }
+        let start = Date()
+        _ = try ProtoFactory.load(m)
+        #expect(Date().timeIntervalSince(start) < 20, "loading \(n) inputs took \(Date().timeIntervalSince(start)) s")
+    }
+
     @Test func wrongInputAtRunTime() throws {
         let model = try ProtoFactory.load(ProtoFactory.valid())
         #expect(throws: ExecutionError.self) { _ = try model.run(["X": Tensor(zeros: [2, 4])]) }
