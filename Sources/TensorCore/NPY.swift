@@ -150,17 +150,21 @@ public enum NPY {
         return (try dtype(descr: descr, path: path), fortran, shape)
     }
 
-    /// Encodes a tensor as `.npy` (version 1.0).
+    /// Encodes a tensor as `.npy`: version 1.0, or 2.0 when the header exceeds 1.0's 65,535 bytes
+    /// (a shape of very high rank).
     public static func encode(_ tensor: Tensor) -> Data {
         if tensor.dtype == .bfloat16 { return encode(tensor.converted(to: .float32)) }
         let shapeText = tensor.shape.isEmpty ? "()" : tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr(tensor.dtype))', 'fortran_order': False, 'shape': \(shapeText), }"
         // Pad so that the data starts on a 64-byte boundary, with a final newline.
-        let unpadded = 10 + header.utf8.count + 1
+        let wide = 10 + header.utf8.count + 1 > 65535
+        let preamble = wide ? 12 : 10
+        let unpadded = preamble + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-        var data = Data(magic + [1, 0])
+        var data = Data(magic + [wide ? 2 : 1, 0])
         let n = header.utf8.count
-        data.append(contentsOf: [UInt8(n & 0xFF), UInt8(n >> 8)])
+        data.append(contentsOf: [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF)])
+        if wide { data.append(contentsOf: [UInt8((n >> 16) & 0xFF), UInt8((n >> 24) & 0xFF)]) }
         data.append(contentsOf: Array(header.utf8))
         tensor.withUnsafeBytes { data.append(contentsOf: $0) }
         return data

@@ -47,6 +47,19 @@ struct NPYTests {
         }
     }
 
+    /// A tensor of rank 100,000 (a header over version 1.0's 65,535 bytes) is written as version
+    /// 2.0, with its data 64-byte aligned, and reads back; it was a trap.
+    @Test func veryHighRankUsesVersion2() throws {
+        let t = Tensor(shape: [Int](repeating: 1, count: 100_000), scalars: [Float(3.5)])
+        let data = NPY.encode(t)
+        let bytes = [UInt8](data)
+        #expect(bytes[6] == 2 && bytes[7] == 0)
+        let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+        #expect((12 + headerLength) % 64 == 0 && bytes.count == 12 + headerLength + 4)
+        let back = try NPY.decode(data, path: "memory")
+        #expect(back.shape.count == 100_000 && back.scalars(as: Float.self) == [3.5])
+    }
+
     @Test func readsStoredAndCompressedNPZ() throws {
         let stored = try NPZ.read(contentsOf: npyFixtures.appendingPathComponent("stored.npz"))
         #expect(Set(stored.keys) == ["a", "b"])
