@@ -36,13 +36,14 @@ public struct GridSample: Layer {
     /// Reflects `v` into [lo, hi] as ONNX's reference does (by whole spans, then the remainder).
     static func reflect(_ v: Double, _ lo: Double, _ hi: Double) -> Double {
         let span = hi - lo
+        guard span > 0, v.isFinite else { return lo }
         if v < lo {
             let d = lo - v, n = (d / span).rounded(.towardZero), r = d - n * span
-            return Int(n) % 2 == 0 ? lo + r : hi - r
+            return n.truncatingRemainder(dividingBy: 2) == 0 ? lo + r : hi - r
         }
         if v > hi {
             let d = v - hi, n = (d / span).rounded(.towardZero), r = d - n * span
-            return Int(n) % 2 == 0 ? hi - r : lo + r
+            return n.truncatingRemainder(dividingBy: 2) == 0 ? hi - r : lo + r
         }
         return v
     }
@@ -82,6 +83,9 @@ public struct GridSample: Layer {
                     let normalised = gs[(b * points + p) * r + (r - 1 - axis)]
                     let d = Double(dims[axis])
                     var v = alignCorners ? (normalised + 1) / 2 * (d - 1) : ((normalised + 1) * d - 1) / 2
+                    // A grid holding NaN, ±inf or huge values (data, not checked at load) samples
+                    // far outside the image instead of trapping in a conversion to Int.
+                    if !(v.magnitude <= 0x1p40) { v = v.isNaN ? -0x1p40 : (v > 0 ? 0x1p40 : -0x1p40) }
                     if mode == .nearest { v = v.rounded(.toNearestOrEven) }
                     if v < lo[axis] || v > hi[axis] {
                         if padding == .border { v = min(max(v, 0), d - 1) }

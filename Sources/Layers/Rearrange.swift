@@ -39,7 +39,8 @@ public struct RangeLayer: Layer {
         guard v[2] != 0, v.allSatisfy({ $0.isFinite }) else { throw LayerError("delta must be finite and nonzero; start, limit, delta are \(v)") }
         let n = ((v[1] - v[0]) / v[2]).rounded(.up)
         guard n <= Double(1 << 40) else { throw LayerError("the range has more than 2^40 elements") }
-        return (v[0], v[2], Swift.max(0, Int(n)))
+        // A range running the other way is empty (n ≤ 0, possibly −∞ when limit − start overflows).
+        return (v[0], v[2], n > 0 ? Int(n) : 0)
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {

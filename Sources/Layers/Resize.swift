@@ -79,6 +79,7 @@ public struct Resize: Layer {
         var roi = [(Double, Double)](repeating: (0, 1), count: rank)
         if transform == .tfCropAndResize, let r = value(roiInput)?.doubles() {
             guard r.count == 2 * ax.count else { throw LayerError("roi has \(r.count) values, expected \(2 * ax.count)") }
+            guard r.allSatisfy(\.isFinite) else { throw LayerError("roi \(r) must be finite") }
             for (k, a) in ax.enumerated() { roi[a] = (r[k], r[k + ax.count]) }
         }
         var taps = [ResizeTaps?](repeating: nil, count: rank)

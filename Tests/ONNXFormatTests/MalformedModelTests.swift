@@ -314,3 +314,53 @@ struct HostileShapeTests {
         }
     }
 }
+
+@Suite("Hostile values in tensors")
+struct HostileValueTests {
+    func attribute(_ name: String, _ s: String? = nil, int: Int64? = nil) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        if let s { a.type = .string; a.s = Data(s.utf8) }
+        if let int { a.type = .int; a.i = int }
+        return a
+    }
+
+    /// A GridSample grid holding NaN, ±inf and ±1e30 (data, known only at run time) samples outside
+    /// the image in every mode and padding, instead of trapping in a conversion to Int; in-range
+    /// points still sample the image.
+    @Test func gridSampleWithNonFiniteGrid() throws {
+        for mode in ["bilinear", "nearest", "bicubic"] {
+            for padding in ["zeros", "border", "reflection"] {
+                for align: Int64 in [0, 1] {
+                    var m = ProtoFactory.valid()
+                    m.graph.input = [ProtoFactory.valueInfo("X", [1, 1, 1, 3]), ProtoFactory.valueInfo("G", [1, 1, 4, 2])]
+                    m.graph.output = [ProtoFactory.valueInfo("Y", [1, 1, 1, 4])]
+                    m.graph.initializer = []
+                    var n = ProtoFactory.node("GridSample", ["X", "G"], ["Y"], name: "gs")
+                    n.attribute = [attribute("mode", mode), attribute("padding_mode", padding), attribute("align_corners", int: align)]
+                    m.graph.node = [n]
+                    m.opsetImport[0].version = 16
+                    let model = try ProtoFactory.load(m)
+                    let grid: [Float] = [.nan, .infinity, -.infinity, 1e30, -1e30, .nan, 0, 0]
+                    let y = try model.run(["X": Tensor(shape: [1, 1, 1, 3], scalars: [Float(1), 2, 3]), "G": Tensor(shape: [1, 1, 4, 2], scalars: grid)])
+                    #expect(y["Y"]?.shape == [1, 1, 1, 4], "\(mode) \(padding) \(align)")
+                }
+            }
+        }
+    }
+
+    /// A Range whose count is −∞ (limit − start overflows) is empty, not a trap.
+    @Test func rangeRunningTheOtherWayIsEmpty() throws {
+        var m = ProtoFactory.valid()
+        m.graph.input = [ProtoFactory.valueInfo("X", [1, 4])]
+        m.graph.output = [ProtoFactory.valueInfo("Y", [0])]
+        m.graph.initializer = [
+            ProtoFactory.tensor("start", dims: [], floats: [3e38]), ProtoFactory.tensor("limit", dims: [], floats: [-3e38]),
+            ProtoFactory.tensor("delta", dims: [], floats: [1e-30]),
+        ]
+        m.graph.node = [ProtoFactory.node("Range", ["start", "limit", "delta"], ["Y"], name: "range")]
+        let model = try ProtoFactory.load(m)
+        let y = try model.run(["X": Tensor(zeros: [1, 4])])
+        #expect(y["Y"]?.count == 0)
+    }
+}
