@@ -17,7 +17,7 @@ public enum NPZ {
     public static func decode(_ data: Data, path: String) throws -> [String: Tensor] {
         let b = [UInt8](data)
         func u16(_ o: Int) throws -> Int {
-            guard o >= 0, o + 2 <= b.count else { throw TensorFileError(path: path, "is a truncated zip archive") }
+            guard o >= 0, o <= b.count - 2 else { throw TensorFileError(path: path, "is a truncated zip archive") }
             return Int(b[o]) | Int(b[o + 1]) << 8
         }
         func u32(_ o: Int) throws -> Int { try u16(o) | (try u16(o + 2)) << 16 }
@@ -35,11 +35,12 @@ public enum NPZ {
         // ZIP64: the locator sits just before the EOCD record.
         if (entries == 0xFFFF || cdOffset == 0xFFFF_FFFF), eocd >= 20, try u32(eocd - 20) == 0x0706_4B50 {
             let z64 = try u64(eocd - 12)
+            guard z64 >= 0, z64 <= b.count - 56 else { throw TensorFileError(path: path, "has a broken ZIP64 record") }
             guard try u32(z64) == 0x0606_4B50 else { throw TensorFileError(path: path, "has a broken ZIP64 record") }
             entries = try u64(z64 + 32)
             cdOffset = try u64(z64 + 48)
         }
-        guard entries <= b.count / 46 else { throw TensorFileError(path: path, "claims \(entries) zip entries, more than the file can hold") }
+        guard entries >= 0, entries <= b.count / 46 else { throw TensorFileError(path: path, "claims \(entries) zip entries, more than the file can hold") }
         var result: [String: Tensor] = [:]
         var p = cdOffset
         for _ in 0..<entries {
@@ -65,10 +66,15 @@ public enum NPZ {
                 e += 4 + len
             }
             p = extraEnd + commentLength
-            guard try u32(localOffset) == 0x0403_4B50 else { throw TensorFileError(path: path, "member \(name) has no local header") }
+            guard localOffset >= 0, localOffset <= b.count - 30, try u32(localOffset) == 0x0403_4B50 else {
+                throw TensorFileError(path: path, "member \(name) has no local header")
+            }
+            // ZIP64 fields are read from the file: every offset and size is checked without
+            // overflowing (a size near Int64.max trapped).
             let start = localOffset + 30 + (try u16(localOffset + 26)) + (try u16(localOffset + 28))
-            guard start >= 0, compressedSize >= 0, start + compressedSize <= b.count else {
-                throw TensorFileError(path: path, "member \(name) is truncated")
+            let (end, overflow) = start.addingReportingOverflow(compressedSize)
+            guard start >= 0, compressedSize >= 0, size >= 0, !overflow, end <= b.count else {
+                throw TensorFileError(path: path, "member \(name) is truncated or declares impossible sizes")
             }
             let raw = Data(b[start..<(start + compressedSize)])
             let member: Data

@@ -60,6 +60,32 @@ struct NPYTests {
         #expect(back.shape.count == 100_000 && back.scalars(as: Float.self) == [3.5])
     }
 
+    /// ZIP64 records and offsets from the file near Int64.max, or negative, are refused with a
+    /// typed error instead of overflowing into a trap.
+    @Test func hostileZip64FieldsAreRefused() throws {
+        let good = [UInt8](NPZ.encode(["a": Tensor(shape: [2], scalars: [Float(1), 2])]))
+        let eocd = good.count - 22
+        func le(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8((v >> (8 * UInt64($0))) & 0xFF) } }
+        for z64: UInt64 in [UInt64(Int64.max), UInt64(Int64.max) - 1, UInt64.max, 1 << 40] {
+            // A ZIP64 end-of-central-directory locator pointing far away, and an EOCD asking for it.
+            var b = Array(good[..<eocd])
+            b += le(0x0706_4B50, 4) + le(0, 4) + le(z64, 8) + le(1, 4)
+            var record = Array(good[eocd...])
+            record.replaceSubrange(10..<12, with: le(0xFFFF, 2))
+            record.replaceSubrange(16..<20, with: le(0xFFFF_FFFF, 4))
+            b += record
+            #expect(throws: TensorFileError.self) { _ = try NPZ.decode(Data(b), path: "hostile.npz") }
+        }
+        // A central directory whose local-header offset is near 2^32.
+        var b = good
+        if let cd = (0..<(b.count - 4)).first(where: { b[$0] == 0x50 && b[$0 + 1] == 0x4B && b[$0 + 2] == 1 && b[$0 + 3] == 2 }) {
+            b.replaceSubrange((cd + 42)..<(cd + 46), with: le(0xFFFF_FFF0, 4))
+            #expect(throws: TensorFileError.self) { _ = try NPZ.decode(Data(b), path: "hostile.npz") }
+        } else {
+            Issue.record("no central directory in the encoded archive")
+        }
+    }
+
     @Test func readsStoredAndCompressedNPZ() throws {
         let stored = try NPZ.read(contentsOf: npyFixtures.appendingPathComponent("stored.npz"))
         #expect(Set(stored.keys) == ["a", "b"])
