@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crosscheck_models as cm  # noqa: E402
+import zoo  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT_DIR = os.path.join(ROOT, "ModelZoo", "generated", "crosscheck")
@@ -55,15 +56,7 @@ def all_tensors(path, x):
     import onnx
     import onnxruntime as ort
 
-    m = onnx.load(path)
-    m = onnx.shape_inference.infer_shapes(m)
-    known = {o.name for o in m.graph.output}
-    infos = {v.name: v for v in m.graph.value_info}
-    for node in m.graph.node:
-        for o in node.output:
-            if o and o not in known:
-                m.graph.output.append(infos.get(o) or onnx.helper.make_empty_tensor_value_info(o))
-                known.add(o)
+    m = zoo.mark_all(onnx.load(path))
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     s = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])

@@ -82,9 +82,7 @@ public final class Comparator {
     }
 
     /// The names of the tensors the model computes (node outputs).
-    public var computedNames: Set<String> {
-        Set(model.graph.nodes.flatMap { $0.outputs.map { model.graph.valueNames[$0] } })
-    }
+    public var computedNames: Set<String> { Set(model.graph.computedNames) }
 
     /// Touchstone's FP32 value of `name` on the feed last judged with `feedKey`, if captured.
     public func reference(_ name: String, feedKey: Int) -> Tensor? { cache[feedKey]?.fp32[name] }
@@ -173,10 +171,11 @@ public final class Comparator {
             localSimulated = try run(session(policy(p), names), feed, substitutes: referenceSubstitutes)
         }
         let segments = Localization.segments(of: model.graph, ending: names)
+        let judged = Dictionary(comparisons.map { ($0.name, $0.tolerance) }, uniquingKeysWith: { a, _ in a })
         var entries: [Localization.Entry] = []
         for name in Localization.topologicalOrder(of: model.graph, names: names) {
             guard let cand = candidate[name], let f = forced[name], let ref = r.fp32[name] else { continue }
-            var tol = comparisons.first { $0.name == name }?.tolerance ?? options.tolerances.tolerance(for: name)
+            var tol = judged[name] ?? options.tolerances.tolerance(for: name)
             var how: String?
             if let p = options.derivedFor, let truth = localTruth[name], let sim = localSimulated[name], let d = derive(ref, truth, sim, p, tol) {
                 tol = overridden(d.tolerance, name)

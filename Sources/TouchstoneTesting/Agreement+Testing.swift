@@ -83,7 +83,7 @@ func judge(
     if !unknown.isEmpty {
         throw OracleError.usage("the model computes no tensor named \(unknown.map { "'\(Oracle.printable($0))'" }.joined(separator: ", "))")
     }
-    let order = model.graph.nodes.flatMap { $0.outputs.map { model.graph.valueNames[$0] } }.filter { candidate[$0] != nil }
+    let order = model.graph.computedNames.filter { candidate[$0] != nil }
     return try comparator.judge(NamedTensors(order.compactMap { n in candidate[n].map { (n, $0) } }), feed: inputs, feedKey: 0)
 }
 

@@ -94,7 +94,6 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         guard !candidate.isEmpty else { throw UsageError("give the candidate's tensors with --candidate FILE") }
-        guard threads >= 1 else { throw UsageError("--threads must be at least 1") }
         guard indexTolerance >= 0 else { throw UsageError("--index-tolerance must not be negative") }
         guard tolerance == "fixed" || tolerance == "derived" else { throw UsageError("--tolerance must be fixed or derived, not '\(tolerance)'") }
         guard let precision = CandidatePrecision(rawValue: candidatePrecision.lowercased()) else {
@@ -145,10 +144,10 @@ struct CompareCommand: ParsableCommand {
         }
         print(report.text(showStats: showStats))
         if let html {
-            let position = Dictionary(m.graph.nodes.flatMap { $0.outputs.map { m.graph.valueNames[$0] } }.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            // Comparisons are in graph order already (see `match`).
             let runs = report.runs.map { r in
                 ComparedRun(
-                    label: r.label == URL(fileURLWithPath: r.file).lastPathComponent ? r.file : "\(r.file) (\(r.label))", comparisons: r.comparisons.sorted { (position[$0.name] ?? 0) < (position[$1.name] ?? 0) },
+                    label: r.label == URL(fileURLWithPath: r.file).lastPathComponent ? r.file : "\(r.file) (\(r.label))", comparisons: r.comparisons,
                     derived: r.derived, localization: r.localization)
             }
             let page = CompareHTML.render(model: model, precision: derived ? precision.rawValue : nil, runs: runs)
@@ -174,7 +173,7 @@ struct CompareCommand: ParsableCommand {
     func match(_ files: [TensorFile], _ loaded: [NamedTensors]?, model m: Model, table: ToleranceTable) throws -> [Candidate] {
         let graph = m.graph
         let inputNames = Set(m.inputs.map(\.name))
-        let order = graph.nodes.flatMap { $0.outputs.map { graph.valueNames[$0] } }
+        let order = graph.computedNames
         let computed = Set(order)
         // Constants (initializers, and Constant nodes, which the loaders fold): nothing to judge.
         let constants = Set(graph.valueNames).subtracting(computed).subtracting(inputNames)
@@ -387,7 +386,6 @@ struct CompareReport {
     }
 
     func localizationJSON(_ loc: Localization) -> JSONValue {
-        func num(_ x: Double) -> JSONValue { x.isFinite ? .number(x) : .string(x.isNaN ? "nan" : x > 0 ? "inf" : "-inf") }
         var tensors: [String: JSONValue] = [:]
         for e in loc.entries {
             var o: [String: JSONValue] = [
@@ -410,9 +408,7 @@ struct CompareReport {
     }
 
     func json() -> JSONValue {
-        func num(_ x: Double) -> JSONValue { x.isFinite ? .number(x) : .string(x.isNaN ? "nan" : x > 0 ? "inf" : "-inf") }
-        var flips: [String: StepFlips] = [:]
-        func entry(_ c: TensorComparison, _ topK: IndexComparison?) -> JSONValue {
+        func entry(_ c: TensorComparison, _ topK: IndexComparison?, _ flips: [String: StepFlips]) -> JSONValue {
             var o: [String: JSONValue] = [
                 "passed": .bool(c.passed && topK?.passed != false),
                 "shape": .array(c.shape.map { .number(Double($0)) }),
@@ -451,13 +447,12 @@ struct CompareReport {
         var tensors: [String: JSONValue] = [:]
         var worstAbs: [String: Double] = [:]
         for run in runs {
-            flips = run.stepFlips
             for c in run.comparisons {
                 let failedBefore = tensors[c.name]?["passed"]?.bool == false
                 let fails = !c.passed || run.topK[c.name]?.passed == false
                 let worse = (c.absolute.max.isNaN || c.absolute.max > worstAbs[c.name, default: -1])
                 if tensors[c.name] == nil || (fails && !failedBefore) || (fails == !failedBefore && worse) {
-                    tensors[c.name] = entry(c, run.topK[c.name])
+                    tensors[c.name] = entry(c, run.topK[c.name], run.stepFlips)
                     worstAbs[c.name] = c.absolute.max.isNaN ? .infinity : c.absolute.max
                 }
             }
@@ -468,7 +463,7 @@ struct CompareReport {
             "runs": .array(runs.map { run in
                 var o: [String: JSONValue] = [
                     "file": .string(run.file), "runner": .string(run.label), "passed": .bool(run.passed),
-                    "tensors": .object(Dictionary(run.comparisons.map { c in flips = run.stepFlips; return (c.name, entry(c, run.topK[c.name])) }, uniquingKeysWith: { a, _ in a })),
+                    "tensors": .object(Dictionary(run.comparisons.map { ($0.name, entry($0, run.topK[$0.name], run.stepFlips)) }, uniquingKeysWith: { a, _ in a })),
                 ]
                 if let loc = run.localization { o["localization"] = localizationJSON(loc) }
                 return .object(o)
@@ -487,3 +482,6 @@ struct CompareReport {
         return .object(top)
     }
 }
+
+/// A number in the JSON report: non-finite values as the strings "nan", "inf", "-inf".
+private func num(_ x: Double) -> JSONValue { x.isFinite ? .number(x) : .string(x.isNaN ? "nan" : x > 0 ? "inf" : "-inf") }

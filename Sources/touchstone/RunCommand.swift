@@ -82,11 +82,8 @@ struct RunCommand: ParsableCommand {
         if let saveOutputs {
             var saved = NamedTensors(m.outputs.compactMap { d in outputs[d.name].map { (d.name, $0) } })
             // Node outputs in graph order (as Polygraphy's `mark all` lists them), not inputs or weights.
-            for node in m.graph.nodes {
-                for id in node.outputs {
-                    let name = m.graph.valueNames[id]
-                    if let t = session.tapped[name], saved[name] == nil { saved[name] = t }
-                }
+            for name in m.graph.computedNames {
+                if let t = session.tapped[name], saved[name] == nil { saved[name] = t }
             }
             try TensorFiles.write([saved], to: saveOutputs)
             print("saved \(saved.names.count) tensor\(saved.names.count == 1 ? "" : "s") to \(saveOutputs)")
