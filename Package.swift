@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TouchstoneTesting"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Layers", "Runtime"]),
         .testTarget(name: "CLITests", dependencies: ["TensorCore", "TouchstoneTesting"]),
-        .testTarget(name: "KerasFormatTests", dependencies: ["Touchstone"]),
+        .testTarget(name: "KerasFormatTests", dependencies: ["Touchstone", "JSONC"]),
         .testTarget(name: "PrecisionTests", dependencies: ["Touchstone", "TouchstoneTesting", "JSONC"]),
         .testTarget(name: "OracleTests", dependencies: ["Touchstone", "TouchstoneTesting", "JSONC"]),
         .testTarget(

@@ -20,6 +20,19 @@ public enum JSONValue: Sendable, Equatable {
     public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
     public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
     public var object: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
+
+    /// The number as an Int when it is an integer that a double holds exactly (|n| ≤ 2^53): nil for
+    /// 2.5, 1e300, NaN, ±Infinity and anything not a number, so that no conversion can trap.
+    public var integer: Int? {
+        guard case .number(let n) = self, n.isFinite, n == n.rounded(), n.magnitude <= 9_007_199_254_740_992 else { return nil }
+        return Int(n)
+    }
+
+    /// The value as short JSON text for messages (at most 80 characters).
+    public var brief: String {
+        let s = serialized(indent: 0)
+        return s.count > 80 ? String(s.prefix(77)) + "…" : s
+    }
 }
 
 /// An error parsing JSON: the file and json-c's description.
@@ -53,6 +66,11 @@ public enum JSON {
             throw JSONError(path: path, message: "is not valid JSON (\(text) at byte \(where_)); it may be truncated")
         }
         defer { json_object_put(obj) }
+        // One value per file: anything but white space after it is garbage.
+        let end = json_tokener_get_parse_end(tok)
+        if let extra = data.dropFirst(end).firstIndex(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
+            throw JSONError(path: path, message: "has text after its JSON value (at byte \(extra - data.startIndex))")
+        }
         return convert(obj)
     }
 

@@ -31,12 +31,23 @@ extension KerasGraphBuilder {
             guard a >= 0, a < x.shape.count, let d = x.shape[a] else { throw fail("needs dimension \(axis) of its input \(x.shape) to be known") }
             return d
         }
-        func ints(_ key: String, _ count: Int, default d: [Int]? = nil) throws -> [Int] {
-            if let v = cfg[key], let n = v.number { return [Int](repeating: Int(n), count: count) }
-            if let a = cfg[key]?.array, a.count == count, a.allSatisfy({ $0.number != nil }) { return a.map { Int($0.number ?? 0) } }
-            if let d, cfg[key] == nil || cfg[key] == .null { return d }
-            throw fail("config '\(key)' is \(String(describing: cfg[key])), expected \(count) integers")
+        func int(_ v: JSONValue?, _ what: String, _ range: ClosedRange<Int> = Self.sizes) throws -> Int {
+            try Self.integer(v, what, range, fail: fail)
         }
+        /// Sizes (units, filters, kernel sizes, strides, …): one integer for every axis, or one each.
+        func ints(_ key: String, _ count: Int, default d: [Int]? = nil) throws -> [Int] {
+            if let v = cfg[key], v.number != nil { return [Int](repeating: try int(v, key), count: count) }
+            if let a = cfg[key]?.array, a.count == count { return try a.map { try int($0, key) } }
+            if let d, cfg[key] == nil || cfg[key] == .null { return d }
+            throw fail("config '\(key)' is \(cfg[key]?.brief ?? "absent"), expected \(count) integers from 1 to 2^31 − 1")
+        }
+        func padding() throws -> String {
+            guard let v = cfg["padding"], v != .null else { return "valid" }
+            guard let s = v.string else { throw fail("config 'padding' is \(v.brief), expected \"valid\", \"same\" or \"causal\"") }
+            return s
+        }
+        /// An axis (absent: −1).
+        func axis(_ key: String = "axis") throws -> Int { cfg[key] == nil || cfg[key] == .null ? -1 : try int(cfg[key], key, Self.axes) }
         func bool(_ key: String, _ d: Bool) -> Bool { cfg[key]?.bool ?? d }
         func number(_ key: String, _ d: Double) -> Double { cfg[key]?.number ?? d }
 
@@ -72,7 +83,7 @@ extension KerasGraphBuilder {
             let stored = try weight(name, "weights", [filters] + kernel + [cin], op: kind)
             let oihw = Tensor(zeros: [filters, cin] + kernel)
             Movement.transpose(stored, perm: spatial == 1 ? [0, 2, 1] : [0, 3, 1, 2], into: oihw)
-            let window = try self.window(cfg["padding"]?.string ?? "valid", kernel: kernel, strides: strides, dilations: dilations, fail: fail)
+            let window = try self.window(try padding(), kernel: kernel, strides: strides, dilations: dilations, fail: fail)
             let w = constant("\(name)/kernel", oihw)
             let b = bool("use_bias", true) ? constant("\(name)/bias", try weight(name, "bias", [filters], op: kind)) : nil
             let y = add(site, try Conv(window: window, group: 1, weight: oihw), [channelsFirst(x.key), w, b])[0]
@@ -84,9 +95,9 @@ extension KerasGraphBuilder {
             let spatial = kind.hasSuffix("1D") ? 1 : 2
             guard x.shape.count == spatial + 2 else { throw fail("input \(x.shape) must have rank \(spatial + 2)") }
             let size = try ints("pool_size", spatial), strides = try ints("strides", spatial, default: size)
-            let window = try self.window(cfg["padding"]?.string ?? "valid", kernel: size, strides: strides, dilations: nil, fail: fail)
+            let window = try self.window(try padding(), kernel: size, strides: strides, dilations: nil, fail: fail)
             // Keras averages over the taps inside the image only.
-            let pool = Pool(kind: kind.hasPrefix("Max") ? .max : .average(countIncludePad: false), window: window)
+            let pool = try Pool(kind: kind.hasPrefix("Max") ? .max : .average(countIncludePad: false), window: window)
             tensors[out] = Value(keras: nil, channelsFirst: add(site, pool, [channelsFirst(x.key)])[0], rank: x.shape.count)
 
         case "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D":
@@ -155,8 +166,7 @@ extension KerasGraphBuilder {
 
         case "Softmax":
             tensors[out] = tensors[try one().key]
-            let axis = (cfg["axis"]?.number).map { Int($0) } ?? -1
-            try softmax(out, axis: axis, site: site, fail: fail)
+            try softmax(out, axis: try axis(), site: site, fail: fail)
 
         case "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum":
             guard inputs.count >= 2, kind != "Subtract" || inputs.count == 2 else { throw fail("has \(inputs.count) inputs") }
@@ -178,7 +188,7 @@ extension KerasGraphBuilder {
 
         case "Concatenate":
             guard let rank = inputs.first?.shape.count, inputs.count >= 1 else { throw fail("has no inputs") }
-            let raw = (cfg["axis"]?.number).map { Int($0) } ?? -1
+            let raw = try axis()
             let axis = raw < 0 ? raw + rank : raw
             guard axis >= 1 && axis < rank else { throw fail("axis \(raw) is out of range for rank \(rank)") }
             let cf = rank >= 3 && inputs.allSatisfy { tensors[$0.key]?.channelsFirst != nil }
@@ -197,7 +207,7 @@ extension KerasGraphBuilder {
             let dwStored = try weight(name, "slice_weights", [c] + kernel + [1], op: kind)
             let dw = Tensor(zeros: [c, 1] + kernel)
             Movement.transpose(dwStored, perm: [0, 3, 1, 2], into: dw)
-            let window = try self.window(cfg["padding"]?.string ?? "valid", kernel: kernel, strides: strides, dilations: dilations, fail: fail)
+            let window = try self.window(try padding(), kernel: kernel, strides: strides, dilations: dilations, fail: fail)
             let useBias = bool("use_bias", true)
             var y: Int
             if kind == "DepthwiseConv2D" {
@@ -249,14 +259,15 @@ extension KerasGraphBuilder {
 
         case "Reshape":
             let x = try one()
-            guard let target = cfg["target_shape"]?.array?.map({ Int($0.number ?? 0) }) else { throw fail("has no target_shape") }
+            guard let entries = cfg["target_shape"]?.array else { throw fail("has no target_shape") }
+            let target = try entries.map { try int($0, "target_shape", -1...Int(Int32.max)) }
             let shape = constant("\(name)/shape", Tensor(shape: [target.count + 1], scalars: ([0] + target).map { Int64($0) }))
             let y = add(site, ShapeOnly(.reshape(allowZero: false), opType: "Reshape"), [keras(x.key), shape])[0]
             tensors[out] = Value(keras: y, channelsFirst: target.count + 1 < 3 ? y : nil, rank: target.count + 1)
 
         case "Permute":
             let x = try one()
-            guard let dims = cfg["dims"]?.array?.map({ Int($0.number ?? 0) }), Set(dims) == Set(1...max(1, x.shape.count - 1)) else {
+            guard let dims = try cfg["dims"]?.array?.map({ try int($0, "dims", Self.axes) }), Set(dims) == Set(1...max(1, x.shape.count - 1)), dims.count == x.shape.count - 1 else {
                 throw fail("dims must permute 1…\(x.shape.count - 1)")
             }
             let y = add(site, Transpose(perm: [0] + dims), [keras(x.key)])[0]
@@ -275,7 +286,7 @@ extension KerasGraphBuilder {
 
         case "PReLU":
             let x = try one()
-            let shared = Set((cfg["shared_axes"]?.array ?? []).map { Int($0.number ?? 0) })
+            let shared = Set(try (cfg["shared_axes"]?.array ?? []).map { try int($0, "shared_axes", Self.axes) })
             var alphaShape: [Int] = []
             for a in 1..<x.shape.count { alphaShape.append(shared.contains(a) ? 1 : try dim(x, a)) }
             let alpha = constant("\(name)/alpha", try weight(name, "alpha", alphaShape, op: kind))
@@ -305,7 +316,7 @@ extension KerasGraphBuilder {
             // TensorFlow's `same`: output = input · stride; the overlap k − s is cropped, the
             // smaller half first; a kernel shorter than the stride leaves zeros at the end.
             var begin = [0, 0], end = [0, 0], extra = [0, 0]
-            if (cfg["padding"]?.string ?? "valid") == "same" {
+            if (try padding()) == "same" {
                 for i in 0..<2 {
                     let total = (kernel[i] - 1) * dilations[i] + 1 - strides[i]
                     if total >= 0 { begin[i] = total / 2; end[i] = total - total / 2 } else { extra[i] = -total }
@@ -355,11 +366,11 @@ extension KerasGraphBuilder {
             // Inputs: query, value[, key]. Projections as MatMuls over the last axis, then
             // ONNX Attention on [B, S, heads · size] (scale 1/√key_dim, as Keras scales the query).
             guard inputs.count >= 2, inputs.count <= 3, inputs[0].shape.count == 3 else { throw fail("takes query, value and an optional key, all [B, S, d]") }
-            guard cfg["attention_axes"] == nil || cfg["attention_axes"] == .null || cfg["attention_axes"]?.array?.map({ Int($0.number ?? 0) }) == [1] else {
+            guard cfg["attention_axes"] == nil || cfg["attention_axes"] == .null || cfg["attention_axes"]?.array?.map({ $0.integer }) == [1] else {
                 throw fail("attention over axes other than the sequence is not supported")
             }
             let heads = try ints("num_heads", 1)[0], keyDim = try ints("key_dim", 1)[0]
-            let valueDim = cfg["value_dim"]?.number.map { Int($0) } ?? keyDim
+            let valueDim = cfg["value_dim"] == nil || cfg["value_dim"] == .null ? keyDim : try int(cfg["value_dim"], "value_dim")
             let (q, v) = (inputs[0], inputs[1]), k = inputs.count > 2 ? inputs[2] : inputs[1]
             let (dq, dk, dv) = (try dim(q, -1), try dim(k, -1), try dim(v, -1))
             let useBias = bool("use_bias", true)
@@ -418,7 +429,7 @@ extension KerasGraphBuilder {
             // `normalize` divides both by their L2 norms along those axes first.
             guard inputs.count == 2 else { throw fail("takes two inputs, the call site has \(inputs.count)") }
             let ranks = inputs.map(\.shape.count)
-            let rawAxes = cfg["axes"]?.array?.map { Int($0.number ?? 0) } ?? [Int](repeating: Int(cfg["axes"]?.number ?? -1), count: 2)
+            let rawAxes = try cfg["axes"]?.array?.map { try int($0, "axes", Self.axes) } ?? [Int](repeating: try axis("axes"), count: 2)
             guard rawAxes.count == 2 else { throw fail("axes \(rawAxes) must name one axis per input") }
             let axes = zip(rawAxes, ranks).map { $0 < 0 ? $0 + $1 : $0 }
             guard zip(axes, ranks).allSatisfy({ $0 >= 1 && $0 < $1 }) else { throw fail("axes \(rawAxes) are out of range for ranks \(ranks)") }
@@ -485,7 +496,7 @@ extension KerasGraphBuilder {
         for flag in ["go_backwards", "stateful", "return_state"] where cfg[flag]?.bool == true {
             throw fail("\(flag) is not supported")
         }
-        let units = Int(cfg["units"]?.number ?? 0)
+        let units = try Self.integer(cfg["units"], "units", Self.sizes, fail: fail)
         let cell: Recurrent.Cell = kind == "LSTM" ? .lstm : kind == "GRU" ? .gru(resetAfter: cfg["reset_after"]?.bool ?? true) : .simple
         let width = cell.gates * units
         func activation(_ key: String, _ d: String) throws -> UnaryOp? {
@@ -513,22 +524,35 @@ extension KerasGraphBuilder {
 
     /// Checks that a layer's `axis` (a number or a one-element list; absent means −1) is the last one.
     func requireLastAxis(_ v: JSONValue?, rank: Int, fail: (String) -> LoadError) throws {
-        let axes = (v?.array?.compactMap(\.number) ?? v?.number.map { [$0] } ?? [-1]).map { Int($0) }
+        let items = v == nil || v == .null ? [JSONValue.number(-1)] : v?.array ?? [v ?? .null]
+        let axes = try items.map { try Self.integer($0, "axis", Self.axes, fail: fail) }
         guard axes.count == 1, axes[0] == -1 || axes[0] == rank - 1 else { throw fail("axis \(axes) is not supported (only the last axis)") }
     }
 
     /// Padding or cropping amounts per spatial axis as (begin, end): an integer, one pair per axis,
     /// or one integer per axis (symmetric).
     func edgeAmounts(_ v: JSONValue?, spatial: Int, fail: (String) -> LoadError) throws -> [(Int, Int)] {
-        if let n = v?.number { return [(Int, Int)](repeating: (Int(n), Int(n)), count: spatial) }
+        func amount(_ x: JSONValue) throws -> Int { try Self.integer(x, "padding or cropping", 0...Int(Int32.max), fail: fail) }
+        if v?.number != nil, let v { let n = try amount(v); return [(Int, Int)](repeating: (n, n), count: spatial) }
         guard let a = v?.array else { throw fail("has no padding or cropping amounts") }
-        if spatial == 1, a.count == 2, let b = a[0].number, let e = a[1].number { return [(Int(b), Int(e))] }
-        guard a.count == spatial else { throw fail("amounts \(a) do not give \(spatial) axes") }
+        if spatial == 1, a.count == 2, a[0].number != nil, a[1].number != nil { return [(try amount(a[0]), try amount(a[1]))] }
+        guard a.count == spatial else { throw fail("amounts \(v?.brief ?? "") do not give \(spatial) axes") }
         return try a.map { item in
-            if let n = item.number { return (Int(n), Int(n)) }
-            guard let p = item.array, p.count == 2, let b = p[0].number, let e = p[1].number, b >= 0, e >= 0 else { throw fail("amounts \(a) are not pairs") }
-            return (Int(b), Int(e))
+            if item.number != nil { let n = try amount(item); return (n, n) }
+            guard let p = item.array, p.count == 2 else { throw fail("amounts \(v?.brief ?? "") are not pairs") }
+            return (try amount(p[0]), try amount(p[1]))
         }
+    }
+
+    /// Sizes in a config (units, filters, kernel sizes, strides, …) and axes.
+    static let sizes = 1...Int(Int32.max), axes = -64...64
+
+    /// A config number that must be an integer in `range`: 2.5, 1e300, NaN, a string are refused.
+    static func integer(_ v: JSONValue?, _ what: String, _ range: ClosedRange<Int>, fail: (String) -> LoadError) throws -> Int {
+        guard let n = v?.integer, range.contains(n) else {
+            throw fail("config '\(what)' is \(v?.brief ?? "absent"), expected an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
     }
 
     /// A layer that works on either layout: applied to whichever form exists (channels-first first).

@@ -173,31 +173,70 @@ struct KerasGraphBuilder {
 
     // MARK: the walk
 
-    static func triples(_ v: JSONValue?) -> [(String, Int, Int)] {
+    /// `[layer, node, tensor]` triples (input_layers, output_layers), nested lists flattened.
+    func triples(_ v: JSONValue?) throws -> [(String, Int, Int)] {
         guard let a = v?.array else { return [] }
-        if let name = a.first?.string, a.count == 3 { return [(name, Int(a[1].number ?? 0), Int(a[2].number ?? 0))] }
-        return a.flatMap { triples($0) }
+        if let name = a.first?.string, a.count == 3 { return [(name, try index(a[1], name), try index(a[2], name))] }
+        return try a.flatMap { try triples($0) }
     }
 
-    /// Applies every call site once its inputs exist. `scope` prefixes the layer names of a nested
-    /// model (`scope/layer`), whose weights are stored as `paramPrefix + layer`.
+    /// A node or tensor index in a `[layer, node, tensor]` reference.
+    func index(_ v: JSONValue, _ layer: String) throws -> Int {
+        guard let n = v.integer, (0...(1 << 20)).contains(n) else {
+            throw error(layer, nil, "is referenced with index \(v.brief), expected an integer from 0 to 2^20")
+        }
+        return n
+    }
+
+    /// Applies every call site once its inputs exist, the first in file order among those ready
+    /// (a min-heap of ready sites; each site waits on the `layer:node` that produces its missing
+    /// inputs), so that a file listing its layers in any order loads in time linear in its size.
+    /// `scope` prefixes the layer names of a nested model (`scope/layer`), whose weights are
+    /// stored as `paramPrefix + layer`.
     mutating func walk(_ layers: [JSONValue], scope: String = "", paramPrefix: String = "") throws {
-        var pending: [(JSONValue, Int, [Input], String)] = []
+        var sites: [(layer: JSONValue, node: Int, inputs: [Input], name: String)] = []
         for layer in layers where layer["class_name"]?.string != "InputLayer" {
             let name = layer["name"]?.string ?? layer["config"]?["name"]?.string ?? "?"
             let scoped = scope + name
             if !scope.isEmpty { paramNames[scoped] = paramPrefix + name }
             for (k, node) in (layer["inbound_nodes"]?.array ?? []).enumerated() {
-                pending.append((layer, k, Self.history(node).map { (scope + $0.key, $0.shape) }, scoped))
+                sites.append((layer, k, try history(node).map { (scope + $0.key, $0.shape) }, scoped))
             }
         }
-        while !pending.isEmpty {
-            guard let next = pending.firstIndex(where: { $0.2.allSatisfy { tensors[$0.key] != nil } }) else {
-                let names = pending.map(\.3)
-                throw error(names.first, nil, "layers \(names.prefix(5)) read tensors no layer produces (or form a cycle)")
+        // A key "layer:node:tensor" is produced by the call site "layer:node".
+        func producer(_ key: String) -> Substring { key[..<(key.lastIndex(of: ":") ?? key.endIndex)] }
+        var missing = [Int](repeating: 0, count: sites.count)
+        var waiting: [Substring: [Int]] = [:]
+        var ready: [Int] = []
+        for (i, site) in sites.enumerated() {
+            let absent = Set(site.inputs.map(\.key).filter { tensors[$0] == nil })
+            missing[i] = absent.count
+            for key in absent { waiting[producer(key), default: []].append(i) }
+            if absent.isEmpty { ready.append(i) }
+        }
+        var heap = MinHeap(ready)
+        var queued = [Bool](repeating: false, count: sites.count)
+        for i in ready { queued[i] = true }
+        var done = 0
+        while let next = heap.pop() {
+            let site = sites[next]
+            do { try apply(site.layer, node: site.node, inputs: site.inputs, name: site.name) } catch let e as LayerError {
+                throw error(site.name, site.layer["class_name"]?.string, e.message)
             }
-            let (layer, k, inputs, name) = pending.remove(at: next)
-            try apply(layer, node: k, inputs: inputs, name: name)
+            done += 1
+            for w in waiting.removeValue(forKey: Substring("\(site.name):\(site.node)")) ?? [] where !queued[w] {
+                missing[w] = Set(sites[w].inputs.map(\.key).filter { tensors[$0] == nil }).count
+                if missing[w] == 0 {
+                    queued[w] = true
+                    heap.push(w)
+                } else {
+                    for key in sites[w].inputs.map(\.key) where tensors[key] == nil { waiting[producer(key), default: []].append(w) }
+                }
+            }
+        }
+        guard done == sites.count else {
+            let names = sites.indices.filter { missing[$0] > 0 }.prefix(5).map { sites[$0].name }
+            throw error(names.first, nil, "layers \(names) read tensors no layer produces (or form a cycle)")
         }
     }
 
@@ -205,21 +244,20 @@ struct KerasGraphBuilder {
     /// its outputs.
     mutating func inline(_ config: JSONValue, scope: String, paramPrefix: String, inputs: [String]) throws -> [String] {
         guard let layers = config["layers"]?.array else { throw error(scope, "Functional", "nested model has no 'layers' list") }
-        var inputNames = Self.triples(config["input_layers"]).map(\.0)
+        var inputNames = try triples(config["input_layers"]).map(\.0)
         if inputNames.isEmpty { inputNames = layers.filter { $0["class_name"]?.string == "InputLayer" }.compactMap { $0["name"]?.string } }
         guard inputNames.count == inputs.count else {
             throw error(scope, "Functional", "nested model has \(inputNames.count) inputs, the call site gives \(inputs.count)")
         }
         for (inner, outer) in zip(inputNames, inputs) { tensors["\(scope)/\(inner):0:0"] = tensors[outer] }
         try walk(layers, scope: scope + "/", paramPrefix: paramPrefix)
-        return Self.triples(config["output_layers"]).map { "\(scope)/\($0.0):\($0.1):\($0.2)" }
+        return try triples(config["output_layers"]).map { "\(scope)/\($0.0):\($0.1):\($0.2)" }
     }
 
     /// Builds the graph; returns it with the input and output names in the model's order.
     mutating func build(_ config: JSONValue) throws -> (Graph, [String], [String]) {
         guard let layers = config["layers"]?.array else { throw error(nil, nil, "architecture has no 'layers' list") }
-        let triples = Self.triples
-        var inputs: [(Int, ValueDeclaration)] = []
+                var inputs: [(Int, ValueDeclaration)] = []
         var inputNames: [String] = []
         for layer in layers {
             guard let name = layer["name"]?.string ?? layer["config"]?["name"]?.string, let kind = layer["class_name"]?.string else {
@@ -228,7 +266,7 @@ struct KerasGraphBuilder {
             if kind == "InputLayer" {
                 let shape = layer["config"]?["batch_shape"]?.array ?? layer["config"]?["batch_input_shape"]?.array ?? []
                 guard shape.count >= 2 else { throw error(name, kind, "batch_shape \(shape) must have a batch and at least one more dimension") }
-                let dims: [DeclaredDimension] = [.symbolic("batch")] + shape.dropFirst().map { d in d.number.map { .fixed(Int($0)) } ?? .symbolic("") }
+                let dims: [DeclaredDimension] = [.symbolic("batch")] + (try shape.dropFirst().map { d in try dimension(d, name).map { .fixed($0) } ?? .symbolic("") })
                 let id = value(name)
                 inputs.append((id, ValueDeclaration(name: name, dtype: .float32, dimensions: dims)))
                 inputNames.append(name)
@@ -236,7 +274,7 @@ struct KerasGraphBuilder {
             }
         }
         try walk(layers)
-        let inOrder = triples(config["input_layers"]).map(\.0)
+        let inOrder = try triples(config["input_layers"]).map(\.0)
         if !inOrder.isEmpty {
             inputs = try inOrder.map { n in
                 guard let i = inputs.first(where: { $0.1.name == n }) else { throw error(n, "InputLayer", "is listed as an input but is not an InputLayer") }
@@ -246,7 +284,7 @@ struct KerasGraphBuilder {
         }
         var outputs: [(Int, ValueDeclaration)] = []
         var outputNames: [String] = []
-        for (layer, node, index) in triples(config["output_layers"]) {
+        for (layer, node, index) in try triples(config["output_layers"]) {
             let key = "\(layer):\(node):\(index)"
             guard tensors[key] != nil else { throw error(layer, nil, "is listed as an output but produces no tensor \(key)") }
             // An output name must be unique; a layer's first output takes the layer's name.
@@ -259,15 +297,57 @@ struct KerasGraphBuilder {
 
     /// The Keras tensors a call site reads, in argument order: `layer:node:tensor` keys and their
     /// shapes as the file records them (batch first, nil where unknown).
-    static func history(_ node: JSONValue) -> [(key: String, shape: [Int?])] {
-        func collect(_ v: JSONValue) -> [(key: String, shape: [Int?])] {
+    func history(_ node: JSONValue) throws -> [(key: String, shape: [Int?])] {
+        func collect(_ v: JSONValue) throws -> [(key: String, shape: [Int?])] {
             if let c = v["config"], let h = c["keras_history"]?.array, h.count == 3, let name = h[0].string {
-                let shape = (c["shape"]?.array ?? []).map { $0.number.map { Int($0) } }
-                return [("\(name):\(Int(h[1].number ?? 0)):\(Int(h[2].number ?? 0))", shape)]
+                let shape = try (c["shape"]?.array ?? []).map { try dimension($0, name) }
+                return [("\(name):\(try index(h[1], name)):\(try index(h[2], name))", shape)]
             }
-            if let a = v.array { return a.flatMap(collect) }
+            if let a = v.array { return try a.flatMap(collect) }
             return []
         }
-        return node["args"].map(collect) ?? []
+        return try node["args"].map(collect) ?? []
+    }
+
+    /// A dimension in a recorded shape: null (unknown) or an integer from 0 to 2^31 − 1.
+    func dimension(_ v: JSONValue, _ layer: String) throws -> Int? {
+        if v == .null { return nil }
+        guard let n = v.integer, (0...Int(Int32.max)).contains(n) else {
+            throw error(layer, nil, "has a shape with dimension \(v.brief), expected null or an integer from 0 to 2^31 − 1")
+        }
+        return n
+    }
+}
+
+/// A binary min-heap of indices.
+struct MinHeap {
+    private var items: [Int] = []
+
+    init(_ values: [Int]) { for v in values { push(v) } }
+
+    mutating func push(_ v: Int) {
+        items.append(v)
+        var i = items.count - 1
+        while i > 0, items[(i - 1) / 2] > items[i] {
+            items.swapAt(i, (i - 1) / 2)
+            i = (i - 1) / 2
+        }
+    }
+
+    mutating func pop() -> Int? {
+        guard let top = items.first else { return nil }
+        items[0] = items[items.count - 1]
+        items.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < items.count, items[l] < items[m] { m = l }
+            if r < items.count, items[r] < items[m] { m = r }
+            if m == i { break }
+            items.swapAt(i, m)
+            i = m
+        }
+        return top
     }
 }

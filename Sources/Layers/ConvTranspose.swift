@@ -43,6 +43,7 @@ public struct ConvTranspose: Layer {
         guard w.count == x.count else { throw LayerError("W has shape \(w), expected rank \(x.count) like X") }
         let kernel = kernelShape ?? Array(w[2...])
         guard kernel == Array(w[2...]) else { throw LayerError("kernel_shape \(kernel) does not match W's shape \(w)") }
+        guard group >= 1 else { throw LayerError("group is \(group), expected a positive value") }
         guard w[0] == x[1], x[1] % group == 0 else {
             throw LayerError("X has \(x[1]) channels and W shape \(w) with group \(group): expected W[0] = C, divisible by group")
         }
@@ -56,11 +57,20 @@ public struct ConvTranspose: Layer {
         var requested = outputShape
         if let o = requested, o.count == n + 2 { requested = Array(o[2...]) }
         let wanted = try requested.map { try perAxis($0, "output_shape", 0, count: n) }
+        let explicitPads = try pads.map { try perAxis($0, "pads", 0, count: 2 * n) } ?? []
+        let limit = maxWindowAttribute
+        guard s.allSatisfy({ $0 >= 1 && $0 <= limit }), d.allSatisfy({ $0 >= 1 && $0 <= limit }), op.allSatisfy({ $0 >= 0 && $0 <= limit }),
+              explicitPads.allSatisfy({ $0 >= 0 && $0 <= limit }), (wanted ?? []).allSatisfy({ $0 >= 0 && $0 <= limit }), kernel.allSatisfy({ $0 <= limit })
+        else {
+            throw LayerError("strides \(s) and dilations \(d) must be 1 to 2^31 − 1; output_padding \(op), pads \(explicitPads) and output_shape \(wanted ?? []) 0 to 2^31 − 1")
+        }
         let input = Array(x[2...])
         var full: [Int] = []
         for i in 0..<n {
             let span: Int = (kernel[i] - 1) * d[i] + 1
-            full.append(s[i] * (input[i] - 1) + op[i] + span)
+            let (stretched, overflow) = s[i].multipliedReportingOverflow(by: max(0, input[i] - 1))
+            guard !overflow, stretched <= 1 << 48 else { throw LayerError("stride \(s[i]) × input size \(input[i]) is too large") }
+            full.append(stretched + op[i] + span)
         }
         var begin = [Int](repeating: 0, count: n), out = full
         if pads == nil && (autoPad == .sameUpper || autoPad == .sameLower) {

@@ -138,7 +138,7 @@ public struct Slice: Layer {
             guard seen.insert(a).inserted else { throw LayerError("axes \(ax) repeat axis \(a)") }
             let d = shape[a]
             let step = steps?[i] ?? 1
-            guard step != 0 else { throw LayerError("steps must not be 0") }
+            guard step != 0, step != Int.min else { throw LayerError("steps must not be 0 or −2^63, got \(step)") }
             var s = starts[i], e = ends[i]
             if s < 0 { s += d }
             if e < 0 { e += d }
@@ -146,14 +146,15 @@ public struct Slice: Layer {
             if step > 0 {
                 s = min(max(s, 0), d)
                 e = min(max(e, 0), d)
-                count = e > s ? (e - s + step - 1) / step : 0
+                count = e > s ? (e - s - 1) / step + 1 : 0
             } else {
                 s = min(max(s, -1), d - 1)
                 e = min(max(e, -1), d - 1)
-                count = s > e ? (s - e + (-step) - 1) / (-step) : 0
+                count = s > e ? (s - e - 1) / (-step) + 1 : 0
             }
             outShape[a] = count
-            strides[a] = inStrides[a] * step
+            // A step beyond the axis takes one element; its stride is never followed.
+            strides[a] = count > 1 ? inStrides[a] * step : inStrides[a]
             if count > 0 { offset += s * inStrides[a] }
         }
         return Plan(offset: offset, strides: strides, shape: outShape)
@@ -230,7 +231,11 @@ public struct Pad: Layer {
         let x = try required(inputs, 0, "data")
         try requireKnownIfPresent(inputs, constants, 3, "axes")
         let (b, e) = try resolvedPads(x.shape.count, constants)
-        let shape = (0..<x.shape.count).map { x.shape[$0] + b[$0] + e[$0] }
+        let shape = try (0..<x.shape.count).map { i in
+            let (s1, o1) = x.shape[i].addingReportingOverflow(b[i]), (s2, o2) = s1.addingReportingOverflow(e[i])
+            guard !o1, !o2 else { throw LayerError("pads \(b + e) of \(x.shape) overflow") }
+            return s2
+        }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw LayerError("pads \(b + e) crop \(x.shape) below zero") }
         if mode != .constant {
             for i in 0..<shape.count where x.shape[i] == 0 && shape[i] > 0 {

@@ -332,6 +332,7 @@ public struct TopK: Layer {
         let x = try required(inputs, 0, "X")
         let a = try normalizedAxis(axis, rank: x.shape.count)
         let k = outputs[0].shape[a]
+        guard k > 0, outputs[0].count > 0 else { return }
         let length = x.shape[a], inner = x.shape[(a + 1)...].product, outer = x.count / max(1, length * inner)
         let v = x.doubles()
         var picked = [Int](repeating: 0, count: outer * k * inner)
@@ -409,7 +410,8 @@ public struct NonMaxSuppression: Layer {
             guard i < values.count, values[i] != nil else { return nil }
             return try planTimeValue(values, i, "NonMaxSuppression").doubles().first
         }
-        let limit = Int(try scalar(2) ?? 0), iouThreshold = try scalar(3) ?? 0, scoreThreshold = try scalar(4)
+        let limit = 2 < values.count && values[2] != nil ? Int(clamping: try planTimeValue(values, 2, "NonMaxSuppression").int64s().first ?? 0) : 0
+        let iouThreshold = try scalar(3) ?? 0, scoreThreshold = try scalar(4)
         let b = boxes.doubles(), s = scores.doubles()
         let (batches, classes, n) = (scores.shape[0], scores.shape[1], scores.shape[2])
         // Each box as (yMin, xMin, yMax, xMax).

@@ -15,7 +15,15 @@ public struct Pool: Layer {
     /// Whether those indices count column-major within a plane (`storage_order` 1).
     public let columnMajorIndices: Bool
 
-    public init(kind: Kind, window: WindowAttributes, producesIndices: Bool = false, columnMajorIndices: Bool = false) {
+    /// Refuses explicit pads as large as the kernel (as onnxruntime does): such a window can lie
+    /// wholly in the padding, where a maximum or an average over no taps is undefined.
+    public init(kind: Kind, window: WindowAttributes, producesIndices: Bool = false, columnMajorIndices: Bool = false) throws {
+        let n = window.kernelShape.count
+        if window.autoPad == .notSet {
+            for i in 0..<n where window.pads[i] >= window.kernelShape[i] || window.pads[i + n] >= window.kernelShape[i] {
+                throw LayerError("pads \(window.pads) must be smaller than kernel_shape \(window.kernelShape)")
+            }
+        }
         self.kind = kind
         self.window = window
         self.producesIndices = producesIndices

@@ -11,7 +11,11 @@ public struct Tile: Layer {
         let repeats = try constantInts(constants, 1, "repeats")
         guard repeats.count == x.shape.count else { throw LayerError("repeats has \(repeats.count) values for an input of rank \(x.shape.count)") }
         guard repeats.allSatisfy({ $0 >= 0 }) else { throw LayerError("repeats \(repeats) has a negative value") }
-        let shape = zip(x.shape, repeats).map { $0 * $1 }
+        let shape = try zip(x.shape, repeats).map { d, r in
+            let (p, overflow) = d.multipliedReportingOverflow(by: r)
+            guard !overflow else { throw LayerError("repeats \(repeats) of \(x.shape) overflow") }
+            return p
+        }
         _ = try checkedProduct(shape, "output shape")
         return [TensorType(x.dtype, shape)]
     }
@@ -27,31 +31,54 @@ public struct RangeLayer: Layer {
     public var opType: String { "Range" }
     public init() {}
 
-    static func values(_ constants: [Tensor?]) throws -> (Double, Double, Int) {
-        var v: [Double] = []
-        for (i, name) in ["start", "limit", "delta"].enumerated() {
+    /// The scalars start, limit, delta (known at planning).
+    static func scalars(_ constants: [Tensor?]) throws -> [Tensor] {
+        try ["start", "limit", "delta"].enumerated().map { i, name in
             guard i < constants.count, let t = constants[i] else {
                 throw LayerError("input \(i) (\(name)) must be a constant or computable from shapes; it depends on data")
             }
             guard t.count == 1 else { throw LayerError("\(name) must be a scalar, it has \(t.count) elements") }
-            v.append(t.doubles()[0])
+            return t
         }
+    }
+
+    static let maxCount = 1 << 40
+
+    /// Floating-point ranges: start, delta and the element count.
+    static func values(_ constants: [Tensor?]) throws -> (Double, Double, Int) {
+        let v = try scalars(constants).map { $0.doubles()[0] }
         guard v[2] != 0, v.allSatisfy({ $0.isFinite }) else { throw LayerError("delta must be finite and nonzero; start, limit, delta are \(v)") }
         let n = ((v[1] - v[0]) / v[2]).rounded(.up)
-        guard n <= Double(1 << 40) else { throw LayerError("the range has more than 2^40 elements") }
+        guard n <= Double(maxCount) else { throw LayerError("the range has more than 2^40 elements") }
         // A range running the other way is empty (n ≤ 0, possibly −∞ when limit − start overflows).
         return (v[0], v[2], n > 0 ? Int(n) : 0)
     }
 
+    /// Integer ranges, in 128-bit arithmetic so that bounds near Int64.min/max cannot overflow.
+    static func integerValues(_ constants: [Tensor?]) throws -> (Int128, Int128, Int) {
+        let v = try scalars(constants).map { Int128($0.int64s()[0]) }
+        guard v[2] != 0 else { throw LayerError("delta must be nonzero; start, limit, delta are \(v)") }
+        let span = v[1] - v[0]
+        guard (span > 0) == (v[2] > 0), span != 0 else { return (v[0], v[2], 0) }
+        let n = (span.magnitude + v[2].magnitude - 1) / v[2].magnitude
+        guard n <= UInt128(maxCount) else { throw LayerError("the range has more than 2^40 elements") }
+        return (v[0], v[2], Int(n))
+    }
+
+    static func count(_ constants: [Tensor?]) throws -> Int {
+        let start = try scalars(constants)[0]
+        return start.dtype.isFloatingPoint ? try values(constants).2 : try integerValues(constants).2
+    }
+
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let start = try required(inputs, 0, "start")
-        return [TensorType(start.dtype, [try RangeLayer.values(constants).2])]
+        return [TensorType(start.dtype, [try RangeLayer.count(constants)])]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let (start, delta, n) = try RangeLayer.values(inputs)
         let out = outputs[0]
         if out.dtype.isFloatingPoint {
+            let (start, delta, n) = try RangeLayer.values(inputs)
             // Each element is start + i·delta computed in the output's type, as the spec's loop
             // accumulates in that type: for float32, repeated float additions.
             if out.dtype == .float64 {
@@ -63,8 +90,9 @@ public struct RangeLayer: Layer {
                 Tensor(shape: [n], scalars: values).convert(into: out)
             }
         } else {
-            let s = Int64(start), d = Int64(delta)
-            Tensor(shape: [n], scalars: (0..<n).map { s + Int64($0) * d }).convert(into: out)
+            // Every element lies between start and limit, so it fits the input's type.
+            let (s, d, n) = try RangeLayer.integerValues(inputs)
+            Tensor(shape: [n], scalars: (0..<n).map { Int64(s + Int128($0) * d) }).convert(into: out)
         }
     }
 }
@@ -87,11 +115,14 @@ public struct DepthSpace: Layer {
         guard x.shape.count == 4 else { throw LayerError("input must be [N, C, H, W], it is \(x.shape)") }
         guard blockSize > 0 else { throw LayerError("blocksize is \(blockSize), expected a positive value") }
         let (n, c, h, w, b) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], blockSize)
+        guard b <= maxWindowAttribute else { throw LayerError("blocksize \(b) must not exceed 2^31 − 1") }
         if isSpaceToDepth {
+            let (cb, overflow) = c.multipliedReportingOverflow(by: b * b)
+            guard !overflow else { throw LayerError("C·blocksize² overflows for C = \(c), blocksize \(b)") }
             guard h % b == 0, w % b == 0 else { throw LayerError("H and W (\(h), \(w)) must be multiples of blocksize \(b)") }
-            return [TensorType(x.dtype, [n, c * b * b, h / b, w / b])]
+            return [TensorType(x.dtype, [n, cb, h / b, w / b])]
         }
-        guard c % (b * b) == 0 else { throw LayerError("C = \(c) must be a multiple of blocksize² = \(b * b)") }
+        guard c % (b * b) == 0, h.multipliedReportingOverflow(by: b).overflow == false, w.multipliedReportingOverflow(by: b).overflow == false else { throw LayerError("C = \(c) must be a multiple of blocksize² = \(b * b)") }
         return [TensorType(x.dtype, [n, c / (b * b), h * b, w * b])]
     }
 

@@ -38,7 +38,10 @@ public struct Resize: Layer {
 
     struct Plan { var shape: [Int]; var taps: [ResizeTaps?] }
 
-    func plan(_ shape: [Int], _ values: [Tensor?]) throws -> Plan {
+    /// The output shape and, with `taps`, each resized axis's index and weight table. Planning asks
+    /// for the shape alone: the tables are made when running, sized from an output the runtime has
+    /// already checked against the memory budget.
+    func plan(_ shape: [Int], _ values: [Tensor?], taps makeTaps: Bool = true) throws -> Plan {
         let rank = shape.count
         let ax = try (axes ?? Array(0..<rank)).map { try normalizedAxis($0, rank: rank) }
         func value(_ i: Int?) -> Tensor? {
@@ -85,6 +88,7 @@ public struct Resize: Layer {
         var taps = [ResizeTaps?](repeating: nil, count: rank)
         for a in 0..<rank where out[a] != shape[a] || scales[a] != 1 || transform == .tfCropAndResize {
             guard shape[a] > 0 else { throw LayerError("cannot resize an empty axis \(a)") }
+            guard makeTaps else { continue }
             taps[a] = ResizeTaps.make(
                 input: shape[a], output: out[a], scale: scales[a], mode: mode, transform: transform, nearest: nearest,
                 cubicA: cubicA, excludeOutside: excludeOutside, antialias: antialias, roi: roi[a])
@@ -97,7 +101,7 @@ public struct Resize: Layer {
         for i in [scalesInput, sizesInput, roiInput].compactMap({ $0 }) where i < inputs.count && inputs[i] != nil && constants[i] == nil {
             throw LayerError("input \(i) (roi/scales/sizes) must be a constant or computable from shapes; it depends on data")
         }
-        return [TensorType(x.dtype, try plan(x.shape, constants).shape)]
+        return [TensorType(x.dtype, try plan(x.shape, constants, taps: false).shape)]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {

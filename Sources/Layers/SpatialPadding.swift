@@ -5,6 +5,10 @@ public enum AutoPad: String, Sendable {
     case notSet = "NOTSET", sameUpper = "SAME_UPPER", sameLower = "SAME_LOWER", valid = "VALID"
 }
 
+/// The largest kernel size, stride, dilation or pad a window accepts (2^31 − 1): larger values from
+/// a file are refused rather than overflowing the window arithmetic.
+public let maxWindowAttribute = Int(Int32.max)
+
 /// Output size and padding of one spatial axis of a convolution or pooling window.
 /// - Returns `(outSize, padBegin, padEnd)`.
 func spatialAxis(
@@ -12,6 +16,12 @@ func spatialAxis(
 ) throws -> (Int, Int, Int) {
     guard kernel > 0, stride > 0, dilation > 0 else {
         throw LayerError("kernel \(kernel), stride \(stride) and dilation \(dilation) must all be positive")
+    }
+    // Bounded so that the window arithmetic below cannot overflow.
+    guard kernel <= maxWindowAttribute, stride <= maxWindowAttribute, dilation <= maxWindowAttribute, pads.0 <= maxWindowAttribute,
+          pads.1 <= maxWindowAttribute
+    else {
+        throw LayerError("kernel \(kernel), stride \(stride), dilation \(dilation) and pads \(pads) must not exceed 2^31 − 1")
     }
     let span = (kernel - 1) * dilation + 1
     switch autoPad {

@@ -38,6 +38,13 @@ struct Attributes {
 
     func int(_ name: String, default d: Int) throws -> Int { try int(name) ?? d }
 
+    /// A boolean attribute, stored as an int that must be 0 or 1.
+    func flag(_ name: String, default d: Bool) throws -> Bool {
+        guard let v = try int(name) else { return d }
+        guard v == 0 || v == 1 else { throw error("attribute '\(name)' is \(v), expected 0 or 1") }
+        return v == 1
+    }
+
     func ints(_ name: String) throws -> [Int]? {
         guard let a = try get(name, .ints) else { return nil }
         return a.ints.map { Int($0) }

@@ -187,7 +187,9 @@ struct GraphBuilder {
             let domainOK = n.domain.isEmpty || n.domain == "ai.onnx"
             let key = domainOK ? n.opType : "\(n.domain)::\(n.opType)"
             if n.opType == "Constant" && domainOK {
-                guard n.output.count == 1 else { throw LoadError(file: file, node: name, op: "Constant", "has \(n.output.count) outputs, expected 1") }
+                guard n.output.count == 1, n.input.isEmpty else {
+                    throw LoadError(file: file, node: name, op: "Constant", "has \(n.input.count) inputs and \(n.output.count) outputs, expected none and 1")
+                }
                 let value = try ONNXOps.constantValue(Attributes(n, file: file), baseDirectory: baseDirectory)
                 let out = id(n.output[0])
                 constants[out] = value
@@ -206,13 +208,25 @@ struct GraphBuilder {
                 unsupported[key, default: []].append(name)
                 continue
             }
+            // Input and output counts as the op's schema at this opset allows them (onnx's checker rule).
+            if let a = ONNXOps.arity[n.opType]?.last(where: { $0.since <= opset }) {
+                func allowed(_ r: ClosedRange<Int>) -> String {
+                    r.upperBound == Int(Int32.max) ? "at least \(r.lowerBound)" : r.count == 1 ? "\(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
+                }
+                guard a.inputs.contains(n.input.count), a.outputs.contains(n.output.count) else {
+                    throw LoadError(
+                        file: file, node: name, op: n.opType,
+                        "has \(n.input.count) inputs and \(n.output.count) outputs; at opset \(opset) \(n.opType) takes \(allowed(a.inputs)) inputs and \(allowed(a.outputs)) outputs")
+                }
+            }
             let inputIds: [Int?] = n.input.map { $0.isEmpty ? nil : id($0) }
             let context = OpContext(
                 attributes: Attributes(n, file: file), opset: opset, inputCount: n.input.count, outputCount: n.output.count,
                 constant: { k in k < inputIds.count ? inputIds[k].flatMap { constants[$0] } : nil },
                 declaredShape: { k in k < inputIds.count ? inputIds[k].flatMap { declaredShapes[$0] } : nil },
-                baseDirectory: baseDirectory)
-            let layer = try builder(context)
+                baseDirectory: baseDirectory, hasInput: { k in k < n.input.count && !n.input[k].isEmpty })
+            let layer: any Layer
+            do { layer = try builder(context) } catch let e as LayerError { throw LoadError(file: file, node: name, op: n.opType, e.message) }
             // Trailing unnamed outputs are dropped; middle ones get a private name.
             var outputs: [Int] = []
             for (k, o) in n.output.enumerated() {
@@ -281,6 +295,8 @@ struct OpContext {
     /// The shape input k is declared with, when it is a graph input whose dimensions are all numbers.
     let declaredShape: (Int) -> [Int]?
     let baseDirectory: URL?
+    /// Whether input k is given (present and not the empty name of an omitted optional input).
+    var hasInput: (Int) -> Bool = { _ in true }
 
     func error(_ message: String) -> LoadError { attributes.error(message) }
 }

@@ -15,7 +15,7 @@ extension ONNXOps {
         do {
             return try WindowAttributes(
                 kernelShape: kernel, strides: a.ints("strides"), dilations: a.ints("dilations"), pads: a.ints("pads"),
-                autoPad: autoPad, ceilMode: allowCeil ? try a.int("ceil_mode", default: 0) != 0 : false)
+                autoPad: autoPad, ceilMode: allowCeil ? try a.flag("ceil_mode", default: false) : false)
         } catch let e as LayerError {
             throw c.error(e.message)
         }
@@ -47,11 +47,11 @@ extension ONNXOps {
             let order = try c.attributes.int("storage_order", default: 0)
             guard order == 0 || order == 1 else { throw c.error("storage_order is \(order), expected 0 or 1") }
             let indices = c.outputCount > 1 && !c.attributes.node.output[1].isEmpty
-            return Pool(kind: .max, window: try window(c, allowCeil: c.opset >= 10), producesIndices: indices, columnMajorIndices: order == 1)
+            return try Pool(kind: .max, window: try window(c, allowCeil: c.opset >= 10), producesIndices: indices, columnMajorIndices: order == 1)
         },
         "AveragePool": { c in
-            let cip = try c.attributes.int("count_include_pad", default: 0) != 0
-            return Pool(kind: .average(countIncludePad: cip), window: try window(c, allowCeil: c.opset >= 10))
+            let cip = try c.attributes.flag("count_include_pad", default: false)
+            return try Pool(kind: .average(countIncludePad: cip), window: try window(c, allowCeil: c.opset >= 10))
         },
         "GlobalAveragePool": { _ in GlobalPool(isMax: false) },
         "GlobalMaxPool": { _ in GlobalPool(isMax: true) },
@@ -67,7 +67,7 @@ extension ONNXOps {
             let a = c.attributes
             if c.opset < 9, try a.int("spatial", default: 1) != 1 { throw c.error("spatial = 0 is not supported") }
             let epsilon = Double(try a.float("epsilon", default: 1e-5))
-            if try a.int("training_mode", default: 0) != 0 {
+            if try a.flag("training_mode", default: false) {
                 return BatchNormalizationTraining(epsilon: epsilon, momentum: Double(try a.float("momentum", default: 0.9)))
             }
             let params = (1...4).map { c.constant($0) }

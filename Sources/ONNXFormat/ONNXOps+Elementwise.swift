@@ -82,7 +82,7 @@ extension ONNXOps {
             ("And", .and), ("Or", .or), ("Xor", .xor),
         ]
         for (name, op) in comparisons { t[name] = { _ in BinaryLayer(op, opType: name) } }
-        t["Mod"] = { c in BinaryLayer(try c.attributes.int("fmod", default: 0) != 0 ? .fmod : .mod, opType: "Mod") }
+        t["Mod"] = { c in BinaryLayer(try c.attributes.flag("fmod", default: false) ? .fmod : .mod, opType: "Mod") }
         t["BitShift"] = { c in
             let direction = try c.attributes.string("direction", default: "")
             guard direction == "LEFT" || direction == "RIGHT" else { throw c.error("direction is \"\(direction)\", expected \"LEFT\" or \"RIGHT\"") }
@@ -92,8 +92,8 @@ extension ONNXOps {
         t["Not"] = { _ in LogicalNot() }
         t["IsNaN"] = { _ in FloatClassLayer(.nan) }
         t["IsInf"] = { c in
-            FloatClassLayer(.infinity(positive: try c.attributes.int("detect_positive", default: 1) != 0,
-                                      negative: try c.attributes.int("detect_negative", default: 1) != 0))
+            FloatClassLayer(.infinity(positive: try c.attributes.flag("detect_positive", default: true),
+                                      negative: try c.attributes.flag("detect_negative", default: true)))
         }
         return t
     }()
@@ -116,10 +116,10 @@ extension ONNXOps {
             let inputSince = name == "ReduceSum" ? 13 : 18
             t[name] = { c in
                 let a = c.attributes
-                let noop = try a.int("noop_with_empty_axes", default: 0) != 0
+                let noop = try a.flag("noop_with_empty_axes", default: false)
                 return ReduceLayer(
                     op, opType: name, axes: c.opset < inputSince ? try a.ints("axes") : nil,
-                    keepDims: try a.int("keepdims", default: 1) != 0, noopWithEmptyAxes: c.opset >= inputSince && noop)
+                    keepDims: try a.flag("keepdims", default: true), noopWithEmptyAxes: c.opset >= inputSince && noop)
             }
         }
         return t

@@ -19,15 +19,15 @@ extension ONNXOps {
         "GatherND": { c in GatherND(batchDims: try c.attributes.int("batch_dims", default: 0)) },
         "ScatterND": { c in ScatterND(reduction: try scatterReduction(c)) },
         "OneHot": { c in OneHot(axis: try c.attributes.int("axis", default: -1)) },
-        "Trilu": { c in Trilu(upper: try c.attributes.int("upper", default: 1) != 0) },
+        "Trilu": { c in Trilu(upper: try c.attributes.flag("upper", default: true)) },
         "CumSum": { c in
-            CumSum(exclusive: try c.attributes.int("exclusive", default: 0) != 0, reverse: try c.attributes.int("reverse", default: 0) != 0)
+            CumSum(exclusive: try c.attributes.flag("exclusive", default: false), reverse: try c.attributes.flag("reverse", default: false))
         },
         "TopK": { c in
             let a = c.attributes
             return TopK(
-                axis: try a.int("axis", default: -1), largest: try a.int("largest", default: 1) != 0,
-                sorted: try a.int("sorted", default: 1) != 0, k: c.opset < 10 ? try a.require(a.int("k"), "k") : nil)
+                axis: try a.int("axis", default: -1), largest: try a.flag("largest", default: true),
+                sorted: try a.flag("sorted", default: true), k: c.opset < 10 ? try a.require(a.int("k"), "k") : nil)
         },
         "Shrink": { c in
             UnaryLayer(.shrink(lambd: Double(try c.attributes.float("lambd", default: 0.5)), bias: Double(try c.attributes.float("bias", default: 0))),
@@ -49,7 +49,7 @@ extension ONNXOps {
             let a = c.attributes
             do {
                 return try Attention(
-                    scale: try a.float("scale").map { Double($0) }, isCausal: try a.int("is_causal", default: 0) != 0,
+                    scale: try a.float("scale").map { Double($0) }, isCausal: try a.flag("is_causal", default: false),
                     qHeads: try a.int("q_num_heads"), kvHeads: try a.int("kv_num_heads"),
                     softcap: Double(try a.float("softcap", default: 0)), qkOutputMode: try a.int("qk_matmul_output_mode", default: 0),
                     leftWindow: try a.int("left_window_size", default: -1), rightWindow: try a.int("right_window_size", default: -1))
@@ -58,7 +58,7 @@ extension ONNXOps {
         "RotaryEmbedding": { c in
             let a = c.attributes
             return RotaryEmbedding(
-                interleaved: try a.int("interleaved", default: 0) != 0, rotaryDim: try a.int("rotary_embedding_dim", default: 0),
+                interleaved: try a.flag("interleaved", default: false), rotaryDim: try a.int("rotary_embedding_dim", default: 0),
                 heads: try a.int("num_heads", default: 0))
         },
         "GridSample": { c in
@@ -72,10 +72,10 @@ extension ONNXOps {
             guard let padding = GridSample.Padding(rawValue: paddingText) else {
                 throw c.error("padding_mode is \"\(paddingText)\", expected zeros, border or reflection")
             }
-            return GridSample(mode: mode, padding: padding, alignCorners: try a.int("align_corners", default: 0) != 0)
+            return GridSample(mode: mode, padding: padding, alignCorners: try a.flag("align_corners", default: false))
         },
         "NonZero": { _ in NonZero() },
-        "NonMaxSuppression": { c in NonMaxSuppression(centerPointBox: try c.attributes.int("center_point_box", default: 0) != 0) },
+        "NonMaxSuppression": { c in NonMaxSuppression(centerPointBox: try c.attributes.flag("center_point_box", default: false)) },
         "Einsum": { c in
             do { return try Einsum(equation: try c.attributes.require(c.attributes.string("equation"), "equation")) } catch let e as LayerError {
                 throw c.error(e.message)

@@ -42,7 +42,7 @@ extension ONNXOps {
             }
             return Resize(
                 mode: mode, transform: ct, nearest: nm, cubicA: Double(try a.float("cubic_coeff_a", default: -0.75)),
-                excludeOutside: try a.int("exclude_outside", default: 0) != 0, antialias: try a.int("antialias", default: 0) != 0,
+                excludeOutside: try a.flag("exclude_outside", default: false), antialias: try a.flag("antialias", default: false),
                 extrapolation: Double(try a.float("extrapolation_value", default: 0)), axes: try a.ints("axes"),
                 keepAspectRatio: policy, roiInput: 1, scalesInput: 2, sizesInput: 3)
         },

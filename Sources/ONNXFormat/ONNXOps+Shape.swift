@@ -6,7 +6,7 @@ extension ONNXOps {
     static let shapeOps: [String: Builder] = [
         "Reshape": { c in
             if c.opset < 5 { throw c.error("Reshape with a shape attribute (opset < 5) is not supported") }
-            return ShapeOnly(.reshape(allowZero: try c.attributes.int("allowzero", default: 0) != 0), opType: "Reshape")
+            return ShapeOnly(.reshape(allowZero: try c.attributes.flag("allowzero", default: false)), opType: "Reshape")
         },
         "Flatten": { c in ShapeOnly(.flatten(axis: try c.attributes.int("axis", default: 1)), opType: "Flatten") },
         "Squeeze": { c in ShapeOnly(.squeeze(axes: c.opset < 13 ? try c.attributes.ints("axes") ?? [] : nil), opType: "Squeeze") },
@@ -21,8 +21,9 @@ extension ONNXOps {
         "Split": { c in
             let a = c.attributes
             let sizes = c.opset < 13 ? try a.ints("split") : nil
-            if c.opset >= 18, c.inputCount < 2, let n = try a.int("num_outputs"), n != c.outputCount {
-                throw c.error("num_outputs is \(n) but the node has \(c.outputCount) outputs")
+            if c.opset >= 18, c.inputCount < 2 || c.inputCount == 2 && !c.hasInput(1) {
+                guard let n = try a.int("num_outputs") else { throw c.error("needs the 'split' input or the num_outputs attribute (opset 18 and later)") }
+                guard n == c.outputCount else { throw c.error("num_outputs is \(n) but the node has \(c.outputCount) outputs") }
             }
             return Split(axis: try a.int("axis", default: 0), sizes: sizes, outputCount: c.outputCount)
         },
@@ -90,7 +91,7 @@ extension ONNXOps {
 extension ONNXOps {
     static func argExtreme(_ c: OpContext, isMax: Bool) throws -> ArgExtreme {
         let a = c.attributes
-        return ArgExtreme(isMax: isMax, axis: try a.int("axis", default: 0), keepDims: try a.int("keepdims", default: 1) != 0,
-                          selectLast: try a.int("select_last_index", default: 0) != 0)
+        return ArgExtreme(isMax: isMax, axis: try a.int("axis", default: 0), keepDims: try a.flag("keepdims", default: true),
+                          selectLast: try a.flag("select_last_index", default: false))
     }
 }

@@ -24,6 +24,9 @@ enum ONNXOps {
 
     /// The value of a `Constant` node (value, value_float(s), value_int(s)).
     static func constantValue(_ a: Attributes, baseDirectory: URL?) throws -> Tensor {
+        let kinds = ["value", "value_float", "value_floats", "value_int", "value_ints", "sparse_value", "value_string", "value_strings"]
+        let given = kinds.filter { a.has($0) }
+        guard given.count <= 1 else { throw a.error("has \(given.count) values (\(given.joined(separator: ", "))); ONNX allows exactly one") }
         if let t = try a.tensor("value", baseDirectory: baseDirectory) { return t }
         if let f = try a.float("value_float") { return Tensor(scalar: f) }
         if let f = try a.floats("value_floats") { return Tensor(shape: [f.count], scalars: f) }

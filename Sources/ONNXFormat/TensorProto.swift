@@ -48,6 +48,7 @@ public enum ONNXTensor {
             shape.append(Int(d))
         }
         let bytes = count * dtype.byteSize
+        do { try MemoryBudget.check(bytes, "\(what) (dims \(p.dims), \(dtype))") } catch let e as MemoryBudgetError { throw LoadError(file: file, e.description) }
         func mismatch(_ have: Int, _ unit: String) -> LoadError {
             LoadError(file: file, "\(what) declares dims \(p.dims) (\(count) elements of \(dtype)) but holds \(have) \(unit)")
         }

@@ -69,16 +69,23 @@ public struct Calibrator {
     /// Pass 1: the largest |x| of each tensor over the given samples.
     public func maxima(_ data: SampleSet, indices: [Int], progress: ((Int, Int) -> Void)? = nil) throws -> CalibrationPart {
         var amax = [String: Float](uniqueKeysWithValues: tensors.map { ($0, 0) })
+        var nonFinite: [String: Int] = [:]
         try forEachSample(data, indices, progress: progress) { tapped in
             for name in tensors {
                 guard let t = tapped[name] else { throw CalibrationError("tensor '\(name)' was not computed") }
                 let x = t.dtype == .float32 ? t : t.converted(to: .float32)
-                var m = amax[name] ?? 0
-                x.withUnsafeBufferPointer(as: Float.self) { p in for v in p where v.magnitude > m { m = v.magnitude } }
+                var m = amax[name] ?? 0, skipped = 0
+                // NaN and ±inf have no place in a range: they are left out and counted.
+                x.withUnsafeBufferPointer(as: Float.self) { p in
+                    for v in p {
+                        if !v.isFinite { skipped += 1 } else if v.magnitude > m { m = v.magnitude }
+                    }
+                }
                 amax[name] = m
+                if skipped > 0 { nonFinite[name, default: 0] += skipped }
             }
         }
-        return CalibrationPart(samples: indices.count, maxima: amax, histograms: nil)
+        return CalibrationPart(samples: indices.count, maxima: amax, histograms: nil, nonFinite: nonFinite)
     }
 
     /// Pass 2: histograms of |x| over [0, range] with the ranges of pass 1 (of the whole data set).
@@ -105,11 +112,14 @@ public struct CalibrationPart: Sendable, Equatable {
     public var samples: Int
     public var maxima: [String: Float]
     public var histograms: [String: MagnitudeHistogram]?
+    /// Per tensor, how many NaN or ±inf values pass 1 left out of the range (absent: none).
+    public var nonFinite: [String: Int]
 
-    public init(samples: Int, maxima: [String: Float], histograms: [String: MagnitudeHistogram]?) {
+    public init(samples: Int, maxima: [String: Float], histograms: [String: MagnitudeHistogram]?, nonFinite: [String: Int] = [:]) {
         self.samples = samples
         self.maxima = maxima
         self.histograms = histograms
+        self.nonFinite = nonFinite
     }
 
     /// The ranges (amax) of `method`; `percentile` for the percentile method.
@@ -142,7 +152,9 @@ public struct CalibrationPart: Sendable, Equatable {
             guard Set(part.maxima.keys) == Set(merged.maxima.keys) else {
                 throw CalibrationError("the parts calibrate different tensors (different models?)")
             }
-            merged.samples += part.samples
+            let (samples, overflow) = merged.samples.addingReportingOverflow(part.samples)
+            guard !overflow, samples <= 1 << 53 else { throw CalibrationError("the parts' sample counts add up to more than 2^53") }
+            merged.samples = samples
             if var h = merged.histograms, let other = part.histograms {
                 guard part.maxima == merged.maxima else {
                     throw CalibrationError("histogram parts were made with different ranges; run every shard's second pass with the same --ranges file")
@@ -155,6 +167,7 @@ public struct CalibrationPart: Sendable, Equatable {
                 merged.histograms = h
             } else {
                 for (name, m) in part.maxima { merged.maxima[name] = Swift.max(merged.maxima[name] ?? 0, m) }
+                for (name, n) in part.nonFinite { merged.nonFinite[name] = MemoryBudget.sum(merged.nonFinite[name] ?? 0, n) }
             }
         }
         return merged
@@ -166,6 +179,7 @@ public struct CalibrationPart: Sendable, Equatable {
         var tensors: [String: JSONValue] = [:]
         for (name, m) in maxima {
             var o: [String: JSONValue] = ["max": .number(Double(m))]
+            if let n = nonFinite[name] { o["non_finite"] = .number(Double(n)) }
             if let h = histograms?[name] { o["counts"] = .array(h.counts.map { .number(Double($0)) }) }
             tensors[name] = .object(o)
         }
@@ -177,12 +191,17 @@ public struct CalibrationPart: Sendable, Equatable {
 
     public init(json: JSONValue, source: String) throws {
         guard json["format"]?.string == "touchstone-calibration-part", let tensors = json["tensors"]?.object,
-              let pass = json["pass"]?.number, pass == 1 || pass == 2, let samples = json["samples"]?.number, samples >= 0
+              let pass = json["pass"]?.integer, pass == 1 || pass == 2, let samples = json["samples"]?.integer, samples >= 0
         else { throw CalibrationError("\(source): not a calibration part (expected \"format\": \"touchstone-calibration-part\", \"pass\", \"samples\", \"tensors\")") }
         var maxima: [String: Float] = [:]
         var histograms: [String: MagnitudeHistogram]? = pass == 2 ? [:] : nil
+        var nonFinite: [String: Int] = [:]
         for (name, v) in tensors {
-            guard let m = v["max"]?.number, m.isFinite, m >= 0 else { throw CalibrationError("\(source): tensor '\(name)' has no finite \"max\" ≥ 0") }
+            if let n = v["non_finite"] {
+                guard let count = n.integer, count >= 0 else { throw CalibrationError("\(source): tensor '\(name)' has a \"non_finite\" count that is no integer ≥ 0") }
+                nonFinite[name] = count
+            }
+            guard let m = v["max"]?.number, m.isFinite, m >= 0, Float(m).isFinite else { throw CalibrationError("\(source): tensor '\(name)' has no finite \"max\" ≥ 0") }
             maxima[name] = Float(m)
             if pass == 2 {
                 guard let counts = v["counts"]?.array?.compactMap({ $0.number }), !counts.isEmpty, counts.count <= 1 << 20,
@@ -191,7 +210,7 @@ public struct CalibrationPart: Sendable, Equatable {
                 histograms?[name] = MagnitudeHistogram(range: Float(m), counts: counts.map { Int($0) })
             }
         }
-        self.init(samples: Int(samples), maxima: maxima, histograms: histograms)
+        self.init(samples: samples, maxima: maxima, histograms: histograms, nonFinite: nonFinite)
     }
 
     public init(contentsOf url: URL) throws {

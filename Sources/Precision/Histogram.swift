@@ -56,9 +56,10 @@ public struct MagnitudeHistogram: Sendable, Equatable {
         let perUnit = Double(n) / Double(range)
         counts.withUnsafeMutableBufferPointer { c in
             for v in values {
-                let m = Double(v.magnitude)
-                // NaN lands in bin 0: it has no magnitude to place.
-                let b = m.isNaN ? 0 : Int(Swift.min(m * perUnit, Double(n - 1)))
+                // NaN and ±inf are left out, as they are of the range (pass 1 counts them).
+                guard v.isFinite else { continue }
+                let x = Double(v.magnitude) * perUnit  // NaN only for 0 × ∞ (a subnormal range)
+                let b = x.isNaN ? 0 : Int(Swift.min(x, Double(n - 1)))
                 c[b] += 1
             }
         }
@@ -69,7 +70,11 @@ public struct MagnitudeHistogram: Sendable, Equatable {
         guard other.range == range, other.counts.count == counts.count else {
             throw CalibrationError("histograms of different ranges (\(range) and \(other.range)) or bin counts cannot be merged")
         }
-        for i in counts.indices { counts[i] += other.counts[i] }
+        for i in counts.indices {
+            let (sum, overflow) = counts[i].addingReportingOverflow(other.counts[i])
+            guard !overflow else { throw CalibrationError("histogram counts overflow when merged") }
+            counts[i] = sum
+        }
     }
 
     /// The `p`-th percentile (0–100) of the magnitudes with linear interpolation between ranks

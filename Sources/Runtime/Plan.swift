@@ -5,9 +5,6 @@ import TensorCore
 /// An execution plan for one set of input shapes: folded constants, the steps left to run (with
 /// activations fused), and every intermediate value's place in a shared arena.
 final class Plan: @unchecked Sendable {
-    /// The largest single tensor a plan allocates: the machine's physical memory (at most 1 TiB).
-    static let maxTensorBytes = Int(min(ProcessInfo.processInfo.physicalMemory, 1 << 40))
-
     enum StepKind { case compute, alias }
 
     struct Step {
@@ -47,6 +44,7 @@ final class Plan: @unchecked Sendable {
         for (id, t) in inputTypes { types[id] = t }
         for (id, t) in inputValues { known[id] = t }
         var folded: [Int: Tensor] = [:]
+        var foldedBytes = 0
         var steps: [Step] = []
 
         for (index, node) in graph.nodes.enumerated() {
@@ -68,20 +66,24 @@ final class Plan: @unchecked Sendable {
             guard outTypes.count >= node.outputs.count else {
                 throw fail("the node names \(node.outputs.count) outputs, the op produces \(outTypes.count)")
             }
-            // Shapes can come from a file's values: refuse absurd sizes before anything is allocated.
+            // Shapes can come from a file's values: refuse sizes over the memory budget before
+            // anything is allocated.
+            var outBytes = 0
             for t in outTypes {
                 let count: Int
                 do { count = try checkedProduct(t.shape, "output shape") } catch let e as LayerError { throw fail(e.message) }
-                let (bytes, overflow) = count.multipliedReportingOverflow(by: t.dtype.byteSize)
-                guard !overflow, bytes <= Plan.maxTensorBytes else {
-                    throw fail("an output of shape \(t.shape) (\(t.dtype)) would need more than \(Plan.maxTensorBytes >> 30) GiB")
-                }
+                let bytes = MemoryBudget.bytes(count: count, dtype: t.dtype)
+                do { try MemoryBudget.check(bytes, "an output of shape \(t.shape) (\(t.dtype))") } catch let e as MemoryBudgetError { throw fail(e.description) }
+                outBytes = MemoryBudget.sum(outBytes, bytes ?? Int.max)
             }
             for (i, id) in node.outputs.enumerated() { types[id] = outTypes[i] }
 
             // Constant folding: outputs that depend on constants alone, or on input shapes alone.
             var outs: [Tensor]? = layer.valuesFromTypes(inTypes)
             if outs == nil, node.inputs.allSatisfy({ id in id.map { known[$0] != nil } ?? true }) {
+                // Folded values live as long as the plan: they count against the budget together.
+                foldedBytes = MemoryBudget.sum(foldedBytes, outBytes)
+                do { try MemoryBudget.check(foldedBytes, "folding constants up to this node") } catch let e as MemoryBudgetError { throw fail(e.description) }
                 let fresh = outTypes.prefix(node.outputs.count).map { Tensor(zeros: $0.shape, dtype: $0.dtype) }
                 do { try layer.forward(inValues, outputs: Array(fresh), context: context) } catch let e as LayerError { throw fail(e.message) }
                 outs = Array(fresh)
@@ -107,7 +109,8 @@ final class Plan: @unchecked Sendable {
         self.steps = steps
         self.types = types
         self.folded = folded
-        (tensors, arenaBytes) = Plan.assignStorage(steps: steps, types: types, known: known, graph: graph, windows: windows)
+        (tensors, arenaBytes) = try Plan.assignStorage(
+            steps: steps, types: types, known: known, graph: graph, windows: windows, alsoHeld: foldedBytes)
     }
 
     /// Inputs of a `Concat` that their producers can write straight into the concatenation: value
@@ -247,8 +250,9 @@ final class Plan: @unchecked Sendable {
     /// - windows: values written straight into another value's buffer (`concatWindows`); they share
     ///   its buffer, which is taken when the first of them is computed.
     static func assignStorage(
-        steps: [Step], types: [TensorType?], known: [Tensor?], graph: Graph, windows: [Int: (root: Int, byteOffset: Int)] = [:]
-    ) -> ([Tensor?], Int) {
+        steps: [Step], types: [TensorType?], known: [Tensor?], graph: Graph, windows: [Int: (root: Int, byteOffset: Int)] = [:],
+        alsoHeld: Int = 0
+    ) throws -> ([Tensor?], Int) {
         let n = types.count
         var root = Array(0..<n)
         for (id, w) in windows { root[id] = w.root }
@@ -293,6 +297,11 @@ final class Plan: @unchecked Sendable {
                 }
             }
         }
+        // Each capacity is one checked tensor's size; their sum is checked before allocating.
+        let total = capacities.reduce(0, MemoryBudget.sum)
+        do {
+            try MemoryBudget.check(MemoryBudget.sum(total, alsoHeld), "the plan's intermediate tensors (\(capacities.count) buffers)")
+        } catch let e as MemoryBudgetError { throw ExecutionError(e.description) }
         let storages = capacities.map { TensorStorage(byteCount: $0) }
         var tensors = known
         for (id, b) in bufferOf {
@@ -303,7 +312,7 @@ final class Plan: @unchecked Sendable {
             let window = TensorStorage(window: storages[b], byteOffset: w.byteOffset, byteCount: t.count * t.dtype.byteSize)
             tensors[id] = Tensor(shape: t.shape, dtype: t.dtype, storage: window)
         }
-        return (tensors, capacities.reduce(0, +))
+        return (tensors, total)
     }
 }
 

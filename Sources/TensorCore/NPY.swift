@@ -63,6 +63,11 @@ public enum NPY {
         guard bytes.count - dataStart >= need else {
             throw TensorFileError(path: path, "is truncated: shape \(shape) of \(dtype) needs \(need) bytes of data, found \(bytes.count - dataStart)")
         }
+        // numpy never writes bytes after the data; a file that has them is not what its header says.
+        guard bytes.count - dataStart == need else {
+            throw TensorFileError(path: path, "holds \(bytes.count - dataStart - need) bytes after the data its header describes (shape \(shape) of \(dtype))")
+        }
+        do { try MemoryBudget.check(need, "shape \(shape) of \(dtype)") } catch let e as MemoryBudgetError { throw TensorFileError(path: path, e.description) }
         return bytes.withUnsafeBytes { raw in
             Tensor(shape: shape, dtype: dtype, bytes: UnsafeRawBufferPointer(rebasing: raw[dataStart..<(dataStart + need)]))
         }
@@ -134,7 +139,11 @@ public enum NPY {
             throw TensorFileError(path: path, "has a header whose 'descr' is not a string")
         }
         let descr = String(descrRest[descrRest.index(after: descrRest.startIndex)..<end])
-        let fortran = try value(of: "fortran_order").hasPrefix("True")
+        let order = try value(of: "fortran_order")
+        guard order.hasPrefix("True") || order.hasPrefix("False") else {
+            throw TensorFileError(path: path, "has a header whose 'fortran_order' is neither True nor False")
+        }
+        let fortran = order.hasPrefix("True")
         let shapeRest = try value(of: "shape")
         guard shapeRest.first == "(", let close = shapeRest.firstIndex(of: ")") else {
             throw TensorFileError(path: path, "has a header whose 'shape' is not a tuple")

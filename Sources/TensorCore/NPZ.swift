@@ -80,10 +80,13 @@ public enum NPZ {
             let member: Data
             switch method {
             case 0: member = raw
-            case 8: member = try Inflate.decompress(raw, expectedSize: size, path: "\(path):\(name)")
+            case 8:
+                do { try MemoryBudget.check(size, "member \(name), inflated") } catch let e as MemoryBudgetError { throw TensorFileError(path: path, e.description) }
+                member = try Inflate.decompress(raw, expectedSize: size, path: "\(path):\(name)")
             default: throw TensorFileError(path: path, "member \(name) uses zip compression method \(method); only stored (0) and deflate (8) are supported")
             }
             let key = name.hasSuffix(".npy") ? String(name.dropLast(4)) : name
+            guard result[key] == nil else { throw TensorFileError(path: path, "holds two members named \(name)") }
             result[key] = try NPY.decode(member, path: "\(path):\(name)")
         }
         return result

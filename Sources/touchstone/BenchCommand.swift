@@ -32,9 +32,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "End with one JSON line: {\"lat_ms\": [...], \"load_s\": ..., \"peak_rss_mb\": ...}.")
     var json = false
 
+    @OptionGroup var memory: MemoryOptions
+
     func validate() throws {
-        guard batch >= 1, threads >= 1, runs >= 1, warmup >= 0 else {
-            throw ValidationError("--batch, --threads and --runs must be at least 1, --warmup at least 0")
+        try validateThreads(threads)
+        guard batch >= 1, runs >= 1, warmup >= 0 else {
+            throw ValidationError("--batch and --runs must be at least 1, --warmup at least 0")
         }
     }
 

@@ -44,6 +44,8 @@ struct CalibrateRun: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var memory: MemoryOptions
+
     func validate() throws { try validateThreads(threads) }
 
     func run() throws {
@@ -67,8 +69,10 @@ struct CalibrateRun: ParsableCommand {
             part = try calibrator.maxima(samples, indices: indices) { bar.update("pass 1", $0, $1) }
         } else {
             let first = try calibrator.maxima(samples, indices: indices) { bar.update("pass 1", $0, $1) }
+            warnNonFinite(first)
             part = m.needsHistogram ? try calibrator.histograms(samples, indices: indices, ranges: first.maxima) { bar.update("pass 2", $0, $1) } : first
         }
+        warnNonFinite(part)
         let out = URL(fileURLWithPath: cache)
         if shardSpec != nil || ranges != nil {
             try part.write(to: out)
@@ -124,6 +128,9 @@ struct CalibrationMethodOptions: ParsableArguments {
     func calibrationMethod() throws -> CalibrationMethod {
         guard let m = CalibrationMethod(rawValue: method) else { throw UsageError("--method '\(method)' is not one of minmax, percentile, entropy, mse") }
         guard percentile > 0, percentile <= 100 else { throw UsageError("--percentile \(percentile) must be in (0, 100]") }
+        guard (1...9).contains(trtVersion.count), trtVersion.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw UsageError("--trt-version '\(trtVersion)' must be a TensorRT version number such as 8601")
+        }
         return m
     }
 
@@ -132,4 +139,11 @@ struct CalibrationMethodOptions: ParsableArguments {
         let m = try calibrationMethod()
         return CalibrationCache(method: m, ranges: try part.ranges(method: m, percentile: percentile), version: trtVersion)
     }
+}
+
+/// Warns of NaN and ±inf values that pass 1 left out of the ranges (a sample that overflows).
+func warnNonFinite(_ part: CalibrationPart) {
+    guard !part.nonFinite.isEmpty else { return }
+    let shown = part.nonFinite.sorted { $0.key < $1.key }.prefix(5).map { "'\(Oracle.printable($0.key))' (\($0.value))" }
+    warn("warning: NaN or ±inf values were left out of the ranges of \(part.nonFinite.count) tensors: \(shown.joined(separator: ", "))\(part.nonFinite.count > 5 ? ", …" : "")")
 }

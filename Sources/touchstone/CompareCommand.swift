@@ -78,6 +78,8 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var memory: MemoryOptions
+
     func validate() throws { try validateThreads(threads) }
 
     /// One candidate iteration, matched to the model.
@@ -228,6 +230,7 @@ struct CompareCommand: ParsableCommand {
                 }
             }
         }
+        guard !out.isEmpty else { throw UsageError("\(files.map(\.path).joined(separator: ", ")) hold\(files.count == 1 ? "s" : "") no tensors to compare") }
         return out
     }
 

@@ -19,7 +19,7 @@ struct ConformanceCommand: ParsableCommand {
     @Option(help: "Write {\"cases\": {name: result}} to this file.")
     var json: String?
 
-    @Option(help: "Only cases whose name matches this regular expression.")
+    @Option(help: "Only cases whose name matches this POSIX extended regular expression (anywhere in the name, e.g. ^conv_).")
     var filter: String?
 
     @Option(help: "Relative tolerance.")
@@ -30,6 +30,8 @@ struct ConformanceCommand: ParsableCommand {
 
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = 1
+
+    @OptionGroup var memory: MemoryOptions
 
     func validate() throws { try validateThreads(threads) }
 
@@ -44,8 +46,8 @@ struct ConformanceCommand: ParsableCommand {
             dirs = names.sorted().map { root.appendingPathComponent($0) }.filter { fm.fileExists(atPath: $0.appendingPathComponent("model.onnx").path) }
         }
         if let filter {
-            let re = try Regex(filter)
-            dirs = dirs.filter { $0.lastPathComponent.contains(re) }
+            let re = try NameFilter(filter)
+            dirs = dirs.filter { re.matches($0.lastPathComponent) }
         }
         var results: [String: String] = [:]
         var passed = 0, failed = 0, skipped = 0

@@ -11,6 +11,8 @@ struct DefaultCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var memory: MemoryOptions
+
     func validate() throws { try validateThreads(threads) }
 
     @Option(help: "Where the precision report on the labelled samples goes (empty to skip the report).")

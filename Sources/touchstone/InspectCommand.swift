@@ -12,6 +12,8 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Batch size used for symbolic first dimensions when counting FLOPs.")
     var batch: Int = 1
 
+    @OptionGroup var memory: MemoryOptions
+
     func run() throws {
         let url = URL(fileURLWithPath: model)
         if let keras = try Model(kerasJSONAt: url) {

@@ -55,6 +55,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var memory: MemoryOptions
+
     func validate() throws { try validateThreads(threads) }
 
     func run() throws {

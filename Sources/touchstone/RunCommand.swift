@@ -30,6 +30,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var memory: MemoryOptions
+
     func validate() throws { try validateThreads(threads) }
 
     @Option(help: "Batch size for seeded random inputs whose first dimension is symbolic.")
@@ -154,9 +156,6 @@ func parseInputAssignments(_ items: [String], model: Model) throws -> [String: T
     return feeds
 }
 
-/// The most elements a seeded random input may have (2^31: 8 GiB of float32).
-let seededInputLimit = 1 << 31
-
 /// A shape for a declared input: symbolic dimensions become `batch` when first, else 1. The size
 /// is checked before anything is allocated: a declared `[2^32, 2^32]` or `--batch 2^40` is refused.
 func concreteShape(_ decl: ValueDeclaration, batch: Int) throws -> [Int] {
@@ -168,10 +167,12 @@ func concreteShape(_ decl: ValueDeclaration, batch: Int) throws -> [Int] {
     var count = 1
     for d in shape {
         let (p, overflow) = count.multipliedReportingOverflow(by: max(d, 0))
-        guard !overflow, p <= seededInputLimit else {
-            throw UsageError("input '\(Oracle.printable(decl.name))' would have shape \(shape), more than \(seededInputLimit) elements; give a smaller --batch or the input as a file")
-        }
-        count = p
+        count = overflow ? Int.max : p
+    }
+    do {
+        try MemoryBudget.check(count == Int.max ? nil : MemoryBudget.bytes(count: count, dtype: decl.dtype), "a seeded input '\(Oracle.printable(decl.name))' of shape \(shape)")
+    } catch let e as MemoryBudgetError {
+        throw UsageError(e.description + "; give a smaller --batch or the input as a file")
     }
     return shape
 }

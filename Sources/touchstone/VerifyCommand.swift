@@ -19,11 +19,13 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "A manifest.json whose cases to run (repeatable).")
     var manifest: [String] = []
 
-    @Option(help: "Only cases whose name matches this regular expression.")
+    @Option(help: "Only cases whose name matches this POSIX extended regular expression (anywhere in the name, e.g. ^conv_).")
     var filter: String?
 
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @OptionGroup var memory: MemoryOptions
 
     func validate() throws { try validateThreads(threads) }
 
@@ -65,8 +67,8 @@ struct VerifyCommand: ParsableCommand {
         }
         if models.isEmpty && manifest.isEmpty { throw ValidationError("give model files or --manifest") }
         if let filter {
-            let re = try Regex(filter)
-            cases = cases.filter { $0.name.contains(re) }
+            let re = try NameFilter(filter)
+            cases = cases.filter { re.matches($0.name) }
         }
         for entry in cases {
             do {

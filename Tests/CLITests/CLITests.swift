@@ -19,11 +19,12 @@ struct MissingExecutable: Error, CustomStringConvertible {
 /// Runs touchstone with arguments; returns (exit code, stdout, stderr). Output goes to files (a
 /// child that fills a pipe cannot block) and the child is terminated after `timeout` seconds
 /// (exit code -1).
-func cli(_ args: [String], cwd: URL = repoRoot, timeout: TimeInterval = 600) throws -> (Int32, String, String) {
+func cli(_ args: [String], cwd: URL = repoRoot, timeout: TimeInterval = 600, environment: [String: String] = [:]) throws -> (Int32, String, String) {
     guard FileManager.default.isExecutableFile(atPath: touchstone.path) else { throw MissingExecutable() }
     let p = Process()
     p.executableURL = touchstone
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     p.currentDirectoryURL = cwd
     let dir = FileManager.default.temporaryDirectory
     let outURL = dir.appendingPathComponent("ts-cli-out-\(UUID().uuidString)"), errURL = dir.appendingPathComponent("ts-cli-err-\(UUID().uuidString)")
@@ -83,7 +84,7 @@ struct CLITests {
     /// is a percentile that is not a number.
     @Test func hugeSeededInputsAndBadPercentilesAreRefused() throws {
         let (code, _, err) = try cli(["run", digits, "--batch", "1099511627776"], timeout: 60)
-        #expect(code == 2 && err.contains("more than 2147483648 elements"), "\(err)")
+        #expect(code == 2 && err.contains("over the memory budget"), "\(err)")
         let (code2, _, err2) = try cli(["report", digits, "--data", "ModelZoo/data/digits_samples", "--percentile", "nan"], timeout: 60)
         #expect(code2 == 2 && err2.contains("--percentile"), "\(err2)")
         let (code3, _, err3) = try cli(["run", digits, "--threads", "0"], timeout: 60)
@@ -200,3 +201,42 @@ struct ConformanceTests {
     }
 }
 
+@Suite("touchstone on hostile command lines")
+struct HostileCommandLineTests {
+    let digits = "ModelZoo/models/digits_cnn.onnx"
+
+    /// Sizes from files are checked against the memory budget (--max-memory, or
+    /// TOUCHSTONE_MAX_MEMORY) before anything is allocated.
+    @Test func memoryBudget() throws {
+        let (code, _, err) = try cli(["run", digits, "--max-memory", "4K"], timeout: 60)
+        #expect(code == 2 && err.contains("over the memory budget of 4 KiB (--max-memory)"), "\(err)")
+        let (code2, _, err2) = try cli(["run", digits], timeout: 60, environment: ["TOUCHSTONE_MAX_MEMORY": "4K"])
+        #expect(code2 == 2 && err2.contains("TOUCHSTONE_MAX_MEMORY"), "\(err2)")
+        let (code3, _, err3) = try cli(["run", digits], timeout: 60, environment: ["TOUCHSTONE_MAX_MEMORY": "lots"])
+        #expect(code3 == 2 && err3.contains("is not a size"), "\(err3)")
+        let (code4, _, err4) = try cli(["run", digits, "--max-memory", "64M"], timeout: 60)
+        #expect(code4 == 0, "\(err4)")
+    }
+
+    /// A filter that backtracks exponentially in a backtracking engine, on a long name, finishes
+    /// at once: the C library's matcher is used.
+    @Test func backtrackingFilterFinishes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-filter-\(UUID().uuidString)")
+        let name = "test_" + String(repeating: "a", count: 60) + "b"
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent(name), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: repoRoot.appendingPathComponent(digits), to: dir.appendingPathComponent(name).appendingPathComponent("model.onnx"))
+        let start = Date()
+        let (code, out, err) = try cli(["conformance", dir.path, "--filter", "(a+)+$"], timeout: 60)
+        #expect(code != -1 && Date().timeIntervalSince(start) < 30, "\(out) \(err)")
+        let (code2, _, err2) = try cli(["conformance", dir.path, "--filter", "(a)\\1"], timeout: 60)
+        #expect(code2 == 2 && err2.contains("back-reference"), "\(err2)")
+    }
+
+    /// Names from files and arguments are printed with control characters escaped.
+    @Test func controlCharactersAreEscaped() throws {
+        let (code, _, err) = try cli(["run", "no\u{1b}[2Jsuch\u{07}.onnx"], timeout: 60)
+        #expect(code == 2)
+        #expect(!err.contains("\u{1b}") && !err.contains("\u{07}") && err.contains("\\u{1b}"), "\(err)")
+    }
+}

@@ -364,3 +364,184 @@ struct HostileValueTests {
         #expect(y["Y"]?.count == 0)
     }
 }
+
+/// Values near Int64.min/max in attributes and in initializers that fix shapes: each is refused
+/// with a LoadError or ExecutionError (or computed exactly), never an overflow trap.
+@Suite("Integer limits in attributes and shape inputs")
+struct IntegerLimitTests {
+    static let hostile: [Int64] = [Int64.min, Int64.max, 1 << 62, -(1 << 62), 1 << 31]
+
+    func attribute(_ name: String, ints: [Int64]? = nil, int: Int64? = nil) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        if let ints { a.type = .ints; a.ints = ints }
+        if let int { a.type = .int; a.i = int }
+        return a
+    }
+
+    func model(_ node: Onnx_NodeProto, x: [Int64] = [1, 2, 5, 5], initializers: [Onnx_TensorProto] = [], opset: Int64 = 18) -> Onnx_ModelProto {
+        var m = ProtoFactory.valid()
+        m.graph.input = [ProtoFactory.valueInfo("X", x)]
+        m.graph.output = [ProtoFactory.valueInfo("Y", [])]
+        m.graph.output[0].type.tensorType.clearShape()
+        m.graph.initializer = initializers
+        m.graph.node = [node]
+        m.opsetImport[0].version = opset
+        return m
+    }
+
+    func ints(_ name: String, _ v: [Int64]) -> Onnx_TensorProto {
+        var t = Onnx_TensorProto()
+        t.name = name; t.dataType = 7; t.dims = [Int64(v.count)]; t.int64Data = v
+        return t
+    }
+
+    /// Loads and runs on zeros: a typed error or a result, never a trap.
+    func loadAndRun(_ m: Onnx_ModelProto) -> Result<[String: Tensor], Error> {
+        Result {
+            let model = try ProtoFactory.load(m)
+            let shape = m.graph.input[0].type.tensorType.shape.dim.map { Int($0.dimValue) }
+            return try model.run(["X": Tensor(zeros: shape)])
+        }
+    }
+
+    func expectRefused(_ m: Onnx_ModelProto, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        switch loadAndRun(m) {
+        case .success: Issue.record("\(what) ran", sourceLocation: sourceLocation)
+        case .failure(let e): #expect(e is LoadError || e is ExecutionError, "\(what): \(type(of: e)) \(e)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func windowAttributes() {
+        for v in Self.hostile {
+            for op in ["Conv", "MaxPool", "AveragePool"] {
+                for attr in ["strides", "dilations", "pads", "kernel_shape"] where !(op == "AveragePool" && attr == "dilations") {
+                    let count = attr == "pads" ? 4 : 2
+                    var n = ProtoFactory.node(op, op == "Conv" ? ["X", "W"] : ["X"], ["Y"], name: "n")
+                    var values = [Int64](repeating: attr == "pads" ? 0 : 1, count: count)
+                    values[0] = v
+                    n.attribute = [attribute(attr, ints: values)] + (attr == "kernel_shape" || op == "Conv" ? [] : [attribute("kernel_shape", ints: [2, 2])])
+                    let w = ProtoFactory.tensor("W", dims: [3, 2, 3, 3], floats: [Float](repeating: 1, count: 54))
+                    expectRefused(model(n, initializers: op == "Conv" ? [w] : []), "\(op) \(attr) \(v)")
+                }
+            }
+            for attr in ["strides", "dilations", "output_padding", "pads", "output_shape"] {
+                var n = ProtoFactory.node("ConvTranspose", ["X", "W"], ["Y"], name: "n")
+                var values = [Int64](repeating: attr == "pads" || attr == "output_padding" ? 0 : 1, count: attr == "pads" ? 4 : 2)
+                values[0] = v
+                n.attribute = [attribute(attr, ints: values)]
+                expectRefused(model(n, initializers: [ProtoFactory.tensor("W", dims: [2, 3, 3, 3], floats: [Float](repeating: 1, count: 54))]), "ConvTranspose \(attr) \(v)")
+            }
+            for op in ["DepthToSpace", "SpaceToDepth"] {
+                var n = ProtoFactory.node(op, ["X"], ["Y"], name: "n")
+                n.attribute = [attribute("blocksize", int: v)]
+                expectRefused(model(n), "\(op) blocksize \(v)")
+            }
+        }
+    }
+
+    /// onnxruntime refuses pooling pads as large as the kernel ("Pad should be smaller than kernel").
+    @Test func poolingPadsAsLargeAsTheKernel() {
+        var n = ProtoFactory.node("MaxPool", ["X"], ["Y"], name: "pool")
+        n.attribute = [attribute("kernel_shape", ints: [2, 2]), attribute("pads", ints: [0, 2, 0, 0])]
+        expectLoadError(["pool", "MaxPool", "smaller than kernel_shape"]) { _ = try ProtoFactory.load(model(n)) }
+    }
+
+    @Test func shapeInputs() {
+        for v in Self.hostile {
+            for k in 0..<4 {
+                var r: [Int64] = [1, 1, 1, 1]
+                r[k] = v
+                expectRefused(model(ProtoFactory.node("Tile", ["X", "R"], ["Y"], name: "t"), initializers: [ints("R", r)]), "Tile \(r)")
+                var p: [Int64] = [0, 0, 0, 0, 0, 0, 0, 0]
+                p[k] = v
+                expectRefused(model(ProtoFactory.node("Pad", ["X", "P"], ["Y"], name: "p"), initializers: [ints("P", p)]), "Pad \(p)")
+            }
+        }
+    }
+
+    /// Slice steps near the limits take one element (or refuse Int64.min), exactly as numpy would.
+    @Test func sliceStepsNearTheLimits() throws {
+        for (step, expected) in [(Int64.max, 1), (-Int64.max, 1), (1 << 62, 1)] {
+            let n = ProtoFactory.node("Slice", ["X", "S", "E", "A", "P"], ["Y"], name: "s")
+            let start: Int64 = step > 0 ? 0 : -1, end: Int64 = step > 0 ? Int64.max : Int64.min
+            let m = model(n, initializers: [ints("S", [start]), ints("E", [end]), ints("A", [3]), ints("P", [step])])
+            let y = try loadAndRun(m).get()["Y"]
+            #expect(y?.shape == [1, 2, 5, expected], "step \(step)")
+        }
+        let n = ProtoFactory.node("Slice", ["X", "S", "E", "A", "P"], ["Y"], name: "s")
+        expectRefused(model(n, initializers: [ints("S", [-1]), ints("E", [Int64.min]), ints("A", [3]), ints("P", [Int64.min])]), "step Int64.min")
+    }
+
+    /// Integer Range in 128-bit arithmetic: bounds at Int64.min/max give the exact elements.
+    @Test func integerRangeAtTheLimits() throws {
+        func range(_ s: Int64, _ l: Int64, _ d: Int64) throws -> [Int64]? {
+            var m = model(ProtoFactory.node("Range", ["A", "B", "C"], ["Y"], name: "r"), x: [1])
+            m.graph.initializer = [("A", s), ("B", l), ("C", d)].map { name, v in
+                var t = Onnx_TensorProto(); t.name = name; t.dataType = 7; t.int64Data = [v]; return t
+            }
+            return try loadAndRun(m).get()["Y"]?.int64s()
+        }
+        #expect(try range(Int64.min, Int64.max, Int64.max) == [Int64.min, -1, Int64.max - 1])
+        #expect(try range(Int64.max, Int64.min, -(1 << 62)) == [Int64.max, 4_611_686_018_427_387_903, -1, -4_611_686_018_427_387_905])
+        #expect(try range(0, Int64.min, 1) == [])
+        expectRefused(model(ProtoFactory.node("Range", ["A", "B", "C"], ["Y"], name: "r"), x: [1], initializers: [ints("A", [Int64.min]), ints("B", [Int64.max]), ints("C", [1])]), "a range of 2^64 elements")
+    }
+
+    @Test func topKOfZeroAndAHugeBoxLimit() throws {
+        let k = try loadAndRun(model(ProtoFactory.node("TopK", ["X", "K"], ["Y", "I"], name: "k"), initializers: [ints("K", [0])])).get()
+        #expect(k["Y"]?.shape == [1, 2, 5, 0])
+        var m = model(ProtoFactory.node("NonMaxSuppression", ["B", "S", "M"], ["Y"], name: "nms"), x: [1])
+        m.graph.initializer = [
+            ProtoFactory.tensor("B", dims: [1, 2, 4], floats: [0, 0, 1, 1, 0, 0, 2, 2]), ProtoFactory.tensor("S", dims: [1, 1, 2], floats: [0.9, 0.8]),
+            ints("M", [Int64.max]),
+        ]
+        // Both boxes overlap with IoU 0.25 and the threshold is 0: only the best is kept.
+        #expect(try loadAndRun(m).get()["Y"]?.int64s() == [0, 0, 0])
+    }
+}
+
+@Suite("Graphs that break ONNX's rules are refused")
+struct SchemaRuleTests {
+    @Test func inputAndOutputCountsFollowTheSchema() {
+        var m = ProtoFactory.valid()
+        m.graph.node[0] = ProtoFactory.node("Relu", ["X", "X"], ["R"], name: "two")
+        expectLoadError(["two", "Relu", "2 inputs", "takes 1 inputs"]) { _ = try ProtoFactory.load(m) }
+        m = ProtoFactory.valid()
+        m.graph.node[1] = ProtoFactory.node("Add", ["R"], ["Y"], name: "half")
+        expectLoadError(["half", "Add", "takes 2 inputs"]) { _ = try ProtoFactory.load(m) }
+        m = ProtoFactory.valid()
+        m.graph.node[0] = ProtoFactory.node("Relu", ["X"], ["R", "extra"], name: "more")
+        expectLoadError(["more", "1 outputs"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    @Test func constantWithTwoValuesOrInputs() {
+        var m = ProtoFactory.valid()
+        var c = ProtoFactory.node("Constant", [], ["W"], name: "c")
+        var f = Onnx_AttributeProto(); f.name = "value_float"; f.type = .float; f.f = 1
+        var i = Onnx_AttributeProto(); i.name = "value_int"; i.type = .int; i.i = 2
+        c.attribute = [f, i]
+        m.graph.initializer = []
+        m.graph.node.insert(c, at: 0)
+        expectLoadError(["2 values", "value_float", "value_int"]) { _ = try ProtoFactory.load(m) }
+        m.graph.node[0].attribute = [f]
+        m.graph.node[0].input = ["X"]
+        expectLoadError(["'c'", "Constant", "1 inputs"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    @Test func booleanAttributesAreZeroOrOne() {
+        var m = ProtoFactory.valid()
+        var n = ProtoFactory.node("ArgMax", ["X"], ["Y"], name: "am")
+        var a = Onnx_AttributeProto(); a.name = "select_last_index"; a.type = .int; a.i = 5
+        n.attribute = [a]
+        m.graph.node = [n]
+        expectLoadError(["am", "attribute 'select_last_index' is 5, expected 0 or 1"]) { _ = try ProtoFactory.load(m) }
+    }
+
+    @Test func splitAtOpset18NeedsSizesOrACount() {
+        var m = ProtoFactory.valid()
+        m.graph.node = [ProtoFactory.node("Split", ["X"], ["Y", "Z"], name: "sp")]
+        m.opsetImport[0].version = 18
+        expectLoadError(["sp", "num_outputs"]) { _ = try ProtoFactory.load(m) }
+    }
+}

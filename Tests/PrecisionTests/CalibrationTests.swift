@@ -1,4 +1,5 @@
 import Foundation
+import JSONC
 import Testing
 import Touchstone
 import TouchstoneTesting
@@ -112,6 +113,31 @@ struct CalibrationTests {
         for p in parts.dropFirst() { try merged.merge(p) }
         #expect(merged == whole)
         #expect(throws: CalibrationError.self) { try merged.merge(MagnitudeHistogram(range: range * 2)) }
+    }
+
+    /// NaN and ±inf are left out of histograms (Int(NaN) trapped for an infinite value), and a
+    /// subnormal range does not make 0 × ∞ a bin index.
+    @Test func nonFiniteValuesAreLeftOut() {
+        var h = MagnitudeHistogram(range: 4, bins: 8)
+        [Float.nan, .infinity, -.infinity, 1, -3.9, 100].withUnsafeBufferPointer { h.add($0) }
+        #expect(h.total == 3 && h.counts[2] == 1 && h.counts[7] == 2)
+        var tiny = MagnitudeHistogram(range: .leastNonzeroMagnitude, bins: 2048)
+        [Float(0), 1, .leastNonzeroMagnitude].withUnsafeBufferPointer { tiny.add($0) }
+        #expect(tiny.total == 3)
+    }
+
+    /// Merge parts with absurd sample totals or counts are refused, not overflowed.
+    @Test func absurdPartsAreRefused() throws {
+        let a = CalibrationPart(samples: 1 << 62, maxima: ["x": 1], histograms: nil)
+        #expect(throws: CalibrationError.self) { _ = try CalibrationPart.merge([a, a]) }
+        let h = MagnitudeHistogram(range: 1, counts: [Int.max - 1, 0])
+        var g = h
+        #expect(throws: CalibrationError.self) { try g.merge(h) }
+        for text in [#"{"format": "touchstone-calibration-part", "pass": 1, "samples": 1e300, "tensors": {}}"#,
+                     #"{"format": "touchstone-calibration-part", "pass": 1, "samples": 2.5, "tensors": {}}"#,
+                     #"{"format": "touchstone-calibration-part", "pass": 1, "samples": 3, "tensors": {"x": {"max": 1e300}}}"#] {
+            #expect(throws: CalibrationError.self) { _ = try CalibrationPart(json: try JSON.parse(Data(text.utf8), path: "part.json"), source: "part.json") }
+        }
     }
 }
 

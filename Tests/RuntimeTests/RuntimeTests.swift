@@ -16,7 +16,7 @@ func smallGraph(extraOutput: Bool = false) throws -> Model {
     let nodes = [
         Node(name: "conv", layer: try Conv(window: window, group: 1), inputs: [id["X"], id["W"], id["B"]], outputs: [id["C"]!]),
         Node(name: "relu", layer: ActivationLayer(.relu), inputs: [id["C"]], outputs: [id["R"]!]),
-        Node(name: "pool", layer: Pool(kind: .max, window: pool), inputs: [id["R"]], outputs: [id["P"]!]),
+        Node(name: "pool", layer: try Pool(kind: .max, window: pool), inputs: [id["R"]], outputs: [id["P"]!]),
         Node(name: "flat", layer: ShapeOnly(.flatten(axis: 1), opType: "Flatten"), inputs: [id["P"]], outputs: [id["F"]!]),
         Node(name: "gemm", layer: Gemm(transA: false, transB: true, alpha: 1, beta: 1), inputs: [id["F"], id["GW"], id["GB"]], outputs: [id["G"]!]),
         Node(name: "sig", layer: ActivationLayer(.sigmoid), inputs: [id["G"]], outputs: [id["Y"]!]),

@@ -86,6 +86,39 @@ struct NPYTests {
         }
     }
 
+    /// Files that are not what their header says: bytes after the data, a fortran_order that is
+    /// neither True nor False, two members of one name.
+    @Test func filesThatContradictTheirHeaders() throws {
+        let good = NPY.encode(Tensor(shape: [2], scalars: [Float(1), 2]))
+        _ = try NPY.decode(good, path: "good.npy")
+        #expect(throws: TensorFileError.self) { _ = try NPY.decode(good + Data([0, 0, 0, 0]), path: "trailing.npy") }
+        let text = String(decoding: good, as: UTF8.self).replacingOccurrences(of: "'fortran_order': False", with: "'fortran_order': Maybe")
+        #expect(throws: TensorFileError.self) { _ = try NPY.decode(Data(text.utf8), path: "order.npy") }
+        let archive = [UInt8](NPZ.encode(["a": Tensor(shape: [2], scalars: [Float(1), 2]), "b": Tensor(shape: [2], scalars: [Float(3), 4])]))
+        // Rename member b.npy to a.npy (same length) in its local and central headers.
+        var twice = archive
+        for i in 0..<(twice.count - 5) where twice[i] == UInt8(ascii: "b") && twice[i + 1] == UInt8(ascii: ".") && twice[i + 2] == UInt8(ascii: "n") {
+            twice[i] = UInt8(ascii: "a")
+        }
+        do {
+            _ = try NPZ.decode(Data(twice), path: "twice.npz")
+            Issue.record("an archive with two members named a.npy was read")
+        } catch let e as TensorFileError {
+            #expect(e.description.contains("two members"), "\(e)")
+        }
+    }
+
+    @Test func memorySizesParse() {
+        #expect(MemoryBudget.parse("4G") == 4 << 30)
+        #expect(MemoryBudget.parse("512MiB") == 512 << 20)
+        #expect(MemoryBudget.parse("1.5GB") == 1_500_000_000)
+        #expect(MemoryBudget.parse("1000") == 1000)
+        #expect(MemoryBudget.parse(" 2 k ") == 2048)
+        for bad in ["", "lots", "-1G", "0", "nan", "inf", "1e30", "G", "5X"] { #expect(MemoryBudget.parse(bad) == nil, "\(bad)") }
+        #expect(MemoryBudget.describe(16 << 30) == "16 GiB" && MemoryBudget.describe(300) == "300 bytes" && MemoryBudget.describe(1536 << 20) == "1.5 GiB")
+        #expect(MemoryBudget.sum(Int.max, 1) == Int.max)
+    }
+
     @Test func readsStoredAndCompressedNPZ() throws {
         let stored = try NPZ.read(contentsOf: npyFixtures.appendingPathComponent("stored.npz"))
         #expect(Set(stored.keys) == ["a", "b"])
