@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TouchstoneTesting"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Layers", "Runtime"]),
         .testTarget(name: "CLITests", dependencies: ["TensorCore", "TouchstoneTesting"]),
-        .testTarget(name: "KerasFormatTests", dependencies: ["Touchstone", "JSONC"]),
+        .testTarget(name: "KerasFormatTests", dependencies: ["Touchstone", "TouchstoneTesting", "JSONC"]),
         .testTarget(name: "PrecisionTests", dependencies: ["Touchstone", "TouchstoneTesting", "JSONC"]),
         .testTarget(name: "OracleTests", dependencies: ["Touchstone", "TouchstoneTesting", "JSONC"]),
         .testTarget(
@@ -69,3 +69,12 @@ let package = Package(
             dependencies: ["Touchstone", "TouchstoneTesting", "JSONC", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
     ]
 )
+
+// The libFuzzer harnesses (Fuzz/README.md), only when asked for: they have no main() of their
+// own and build only with -sanitize=fuzzer.
+//   TOUCHSTONE_FUZZ=1 swift build -c release --build-path .build/fuzz --product touchstone-fuzz \
+//     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+if Context.environment["TOUCHSTONE_FUZZ"] != nil {
+    package.products.append(.executable(name: "touchstone-fuzz", targets: ["touchstone-fuzz"]))
+    package.targets.append(.executableTarget(name: "touchstone-fuzz", dependencies: ["Touchstone", "JSONC"], path: "Fuzz/Sources"))
+}

@@ -116,10 +116,10 @@ public func constantInts(_ constants: [Tensor?], _ i: Int, _ what: String) throw
     return t.int64s().map { Int(clamping: $0) }
 }
 
-/// Normalises a possibly negative axis for a tensor of `rank`.
+/// Normalises a possibly negative axis for a tensor of `rank`: a scalar (rank 0) has no axis.
 public func normalizedAxis(_ axis: Int, rank: Int, _ what: String = "axis") throws -> Int {
-    let a = axis < 0 ? axis + rank : axis
-    guard a >= 0 && a < max(rank, 1) else { throw LayerError("\(what) \(axis) is out of range for rank \(rank)") }
+    let (a, overflow) = axis < 0 ? axis.addingReportingOverflow(rank) : (axis, false)
+    guard !overflow, a >= 0 && a < rank else { throw LayerError("\(what) \(axis) is out of range for rank \(rank)") }
     return a
 }
 

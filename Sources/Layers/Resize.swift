@@ -88,6 +88,15 @@ public struct Resize: Layer {
         var taps = [ResizeTaps?](repeating: nil, count: rank)
         for a in 0..<rank where out[a] != shape[a] || scales[a] != 1 || transform == .tfCropAndResize {
             guard shape[a] > 0 else { throw LayerError("cannot resize an empty axis \(a)") }
+            // Antialiased downscaling reads about 1/scale inputs per output (2/scale for cubic):
+            // the table of (index, weight) pairs must fit the memory budget.
+            if antialias && mode != .nearest && scales[a] < 1 {
+                let perOutput = 2 * ((mode == .cubic ? 2 : 1) / scales[a]).rounded(.up) + 2
+                let bytes = perOutput * Double(out[a]) * 16
+                guard bytes <= Double(MemoryBudget.bytes) else {
+                    throw LayerError("antialiasing axis \(a) from \(shape[a]) to \(out[a]) (scale \(scales[a])) needs \(perOutput) taps per output, over the memory budget")
+                }
+            }
             guard makeTaps else { continue }
             taps[a] = ResizeTaps.make(
                 input: shape[a], output: out[a], scale: scales[a], mode: mode, transform: transform, nearest: nearest,
@@ -106,6 +115,8 @@ public struct Resize: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
+        // An empty output has nothing to compute (and an axis of it may still be 2^32 long).
+        guard outputs[0].count > 0 else { return }
         let p = try plan(x.shape, inputs)
         if x.dtype == .float32 || x.dtype == .float64 {
             Resample.apply(x, taps: p.taps, extrapolation: extrapolation, into: outputs[0])

@@ -15,11 +15,17 @@ public enum ONNXTensor {
         do { data = try Data(contentsOf: url) } catch {
             throw LoadError(file: url.path, "cannot be read (\(error.localizedDescription))")
         }
+        return try decode(data, path: url.path, baseDirectory: url.deletingLastPathComponent())
+    }
+
+    /// Decodes one serialized `TensorProto`; `path` names the source in errors, `baseDirectory`
+    /// holds its external data (nil: external data is refused).
+    public static func decode(_ data: Data, path: String, baseDirectory: URL?) throws -> (name: String, tensor: Tensor) {
         let proto: Onnx_TensorProto
         do { proto = try Onnx_TensorProto(serializedBytes: data) } catch {
-            throw LoadError(file: url.path, "is not a valid TensorProto (\(error))")
+            throw LoadError(file: path, "is not a valid TensorProto (\(error))")
         }
-        return (proto.name, try decode(proto, file: url.path, baseDirectory: url.deletingLastPathComponent()))
+        return (proto.name, try decode(proto, file: path, baseDirectory: baseDirectory))
     }
 
     /// Encodes a tensor as a serialized `TensorProto` with raw data.

@@ -85,7 +85,8 @@ public enum PolygraphyJSON {
         return nil
     }
 
-    static func runResults(_ root: JSONValue, path: String) throws -> RunResults {
+    /// Reads `RunResults` from parsed JSON; `path` names the source in errors.
+    public static func runResults(_ root: JSONValue, path: String) throws -> RunResults {
         guard className(root) == "RunResults", let list = root["lst"]?.array else {
             throw OracleError.file(path: path, array: nil, reason: "is not a Polygraphy RunResults file (expected an object with \"lst\" and polygraphy_class \"RunResults\")")
         }
@@ -111,7 +112,8 @@ public enum PolygraphyJSON {
         return RunResults(runs: runs)
     }
 
-    static func inputs(_ root: JSONValue, path: String) throws -> [NamedTensors] {
+    /// Reads an inputs list from parsed JSON; `path` names the source in errors.
+    public static func inputs(_ root: JSONValue, path: String) throws -> [NamedTensors] {
         guard let list = root.array else {
             throw OracleError.file(path: path, array: nil, reason: "is not a Polygraphy inputs file (expected a list of {name: array} feeds)")
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Touchstone
+import TouchstoneTesting
 
 let sharedFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("shared/fixtures/keras")
@@ -20,8 +21,9 @@ struct KerasFixtureTests {
         try #require(haveFixtures, "\(sharedFixtures.path) is absent: the Keras fixture tests need ../shared beside the checkout")
     }
 
-    /// Every output within frugally-deep's own bound, 1e-4 · max(1, max|expected|): Keras computed
-    /// these in float32 with other summation orders, so agreement is ~1e-6, not bit for bit.
+    /// Every output within frugally-deep's own bound, 1e-4 · max(1, max|expected|) (what `verify`
+    /// applies), and within 2e-5 of the peak: Keras computed these in float32 with other summation
+    /// orders and agreement is measured at ≤ 2e-6 of the peak, so 2e-5 leaves a factor of 10.
     @Test(arguments: supportedFixtures)
     func embeddedTestPasses(name: String) throws {
         try requireFixtures()
@@ -30,6 +32,7 @@ struct KerasFixtureTests {
         let result = try #require(try model.verify(options: SessionOptions(threads: 1)), "\(name) has no embedded test")
         for o in result.outputs { #expect(o.passed, "\(name): \(o.message)") }
         #expect(!result.outputs.isEmpty)
+        try expectWithinMeasuredBound(model, name)
     }
 
     @Test func inputsAndOutputsKeepKerasShapes() throws {
@@ -55,6 +58,17 @@ struct KerasConverterTests {
         let result = try #require(try model.verify(options: SessionOptions(threads: 1)), "\(name) has no embedded test")
         #expect(!result.outputs.isEmpty)
         for o in result.outputs { #expect(o.passed, "\(name): \(o.message)") }
+        try expectWithinMeasuredBound(model, name)
+    }
+}
+
+/// The embedded test's outputs within 2e-5 of each output's peak (10× the measured agreement).
+func expectWithinMeasuredBound(_ model: Model, _ name: String) throws {
+    let test = try #require(model.embeddedTest, "\(name) has no embedded test")
+    let out = try model.run(test.inputs, options: SessionOptions(threads: 1))
+    for (k, expected) in test.outputs {
+        let got = try #require(out[k], "\(name): no output \(k)")
+        expectAgreement(got, expected, "\(name)/\(k)", rule: .peakRelative(2e-5))
     }
 }
 

@@ -36,3 +36,37 @@ struct DeterminismTests {
         }
     }
 }
+
+/// One `Model` shared by concurrent sessions: a model is immutable after loading and each session
+/// owns its plans and arena, so 8 sessions running 1,000 times each at once give the bits a lone
+/// session gives. Run under ThreadSanitizer too (Fuzz/README.md: `swift test --sanitize=thread`).
+@Suite("sessions sharing a model")
+struct ConcurrencyTests {
+    @Test func eightSessionsOfAThousandRunsAgreeBitwise() async throws {
+        let model = try Model(contentsOf: packageRoot.appendingPathComponent("ModelZoo/models/digits_cnn.onnx"))
+        let name = model.inputs[0].name
+        var g = SeededGenerator(seed: 8)
+        let inputs = (0..<8).map { _ in Tensor(shape: [1, 1, 8, 8], scalars: (0..<64).map { _ in Float(g.unit() * 16) }) }
+        // Reference outputs, one session at a time.
+        let expected = try inputs.map { try Session(model: model, options: SessionOptions(threads: 1)).run([name: $0]) }
+        let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+            for s in 0..<8 {
+                group.addTask {
+                    // Sessions of 1 and 2 threads; each also switches between two batch sizes, so that
+                    // plans are made and looked up while the others run.
+                    let session = Session(model: model, options: SessionOptions(threads: 1 + s % 2))
+                    var bad = 0
+                    for r in 0..<1000 {
+                        let k = (s + r) % 8
+                        let out = try session.run([name: inputs[k]])
+                        for (o, t) in expected[k] where out[o]?.scalars(as: Float.self) != t.scalars(as: Float.self) { bad += 1 }
+                        if r % 250 == 0 { _ = try session.run([name: Tensor(zeros: [2, 1, 8, 8])]) }
+                    }
+                    return bad
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(mismatches == 0, "\(mismatches) outputs differed from a lone session's")
+    }
+}

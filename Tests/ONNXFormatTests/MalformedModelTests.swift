@@ -488,6 +488,17 @@ struct IntegerLimitTests {
         expectRefused(model(ProtoFactory.node("Range", ["A", "B", "C"], ["Y"], name: "r"), x: [1], initializers: [ints("A", [Int64.min]), ints("B", [Int64.max]), ints("C", [1])]), "a range of 2^64 elements")
     }
 
+    /// Found by fuzzing: a Slice of a scalar (no axis to slice) indexed past its shape, and a
+    /// Resize to sizes [1, 0, 1, 2^32] made a 2^32-entry index table for an empty output.
+    @Test func fuzzerFindings() throws {
+        var slice = model(ProtoFactory.node("Slice", ["X", "S", "E"], ["Y"], name: "s"), x: [], initializers: [ints("S", [0]), ints("E", [4])])
+        slice.graph.input[0].type.tensorType.shape.dim = []
+        expectRefused(slice, "Slice of a scalar")
+        let resize = model(ProtoFactory.node("Resize", ["X", "", "", "S"], ["Y"], name: "r"), x: [1, 1, 1, 41], initializers: [ints("S", [1, 0, 1, 1 << 32])])
+        let y = try loadAndRun(resize).get()["Y"]
+        #expect(y?.shape == [1, 0, 1, 1 << 32] && y?.count == 0)
+    }
+
     @Test func topKOfZeroAndAHugeBoxLimit() throws {
         let k = try loadAndRun(model(ProtoFactory.node("TopK", ["X", "K"], ["Y", "I"], name: "k"), initializers: [ints("K", [0])])).get()
         #expect(k["Y"]?.shape == [1, 2, 5, 0])

@@ -1,0 +1,96 @@
+"""The ten torchvision architectures without their weights, so that CI can check them without torch.
+
+The exports of make_torchvision.py are too large to commit (vgg11 alone is 500 MB) and torch is
+too large to install in CI. A skeleton is the same ONNX graph with each large float initializer's
+values replaced by its mean and standard deviation; `fill` draws seeded values of the same mean and
+deviation (torchvision's default initialisation: zero-mean normal convolution weights, BatchNorm
+at 1/0/0/1, and so on), then writes ModelZoo/generated/ with onnxruntime's outputs on seeded inputs,
+as make_torchvision.py does. Integer and small initializers (shapes, axes) are kept as they are.
+
+    python3 ModelZoo/scripts/zoo_skeletons.py strip [--models a,b]   # dev time, from ModelZoo/generated
+    python3 ModelZoo/scripts/zoo_skeletons.py fill [--size 224] [--out DIR]  # CI: writes ModelZoo/generated
+
+Needs onnx, numpy and onnxruntime only.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+import zoo
+
+SKELETONS = os.path.join(zoo.ZOO, "skeletons")
+ARCHITECTURES = [
+    "resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1",
+    "googlenet", "densenet121", "shufflenet_v2_x1_0", "efficientnet_b0", "vgg11",
+]
+KEEP = 64  # initializers of at most this many elements are kept as they are
+
+
+def strip(names):
+    os.makedirs(SKELETONS, exist_ok=True)
+    for name in names:
+        m = onnx.load(os.path.join(zoo.GENERATED, "models", name + ".onnx"))
+        stats = {}
+        for t in m.graph.initializer:
+            if t.data_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
+                continue
+            a = numpy_helper.to_array(t)
+            if a.size <= KEEP:
+                continue
+            name_, dims = t.name, list(t.dims)
+            stats[name_] = {"mean": float(a.mean()), "std": float(a.std())}
+            t.Clear()
+            t.name = name_
+            t.data_type = onnx.TensorProto.FLOAT
+            t.dims.extend(dims)
+        m.metadata_props.add(key="touchstone_skeleton", value=json.dumps(stats, sort_keys=True))
+        path = os.path.join(SKELETONS, name + ".onnx")
+        onnx.save(m, path)
+        print(f"{name}: {len(stats)} initializers stripped, {os.path.getsize(path)} bytes")
+
+
+def fill(names, size, out):
+    os.makedirs(os.path.join(out, "models"), exist_ok=True)
+    entries = []
+    for k, name in enumerate(names):
+        m = onnx.load(os.path.join(SKELETONS, name + ".onnx"))
+        meta = {p.key: p.value for p in m.metadata_props}
+        stats = json.loads(meta["touchstone_skeleton"])
+        rng = np.random.default_rng(1000 + k)
+        inits = []
+        for t in m.graph.initializer:
+            if t.name in stats:
+                s = stats[t.name]
+                a = (rng.standard_normal(tuple(t.dims)) * s["std"] + s["mean"]).astype(np.float32)
+                inits.append(numpy_helper.from_array(a, t.name))
+            else:
+                inits.append(t)
+        del m.graph.initializer[:]
+        m.graph.initializer.extend(inits)
+        model_file = f"models/{name}.onnx"
+        onnx.save(m, os.path.join(out, model_file))
+        feeds_rng = np.random.default_rng(0)
+        for batch in (1, 2):
+            feeds = {"input": feeds_rng.standard_normal((batch, 3, size, size), dtype=np.float32)}
+            entries.append(zoo.write_entry(out, f"{name}_b{batch}", model_file, feeds, opset=17, extra={"architecture": name, "batch": batch}))
+        print(f"filled {name} ({size}x{size})", flush=True)
+    zoo.update_manifest(out, entries)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("action", choices=["strip", "fill"])
+    ap.add_argument("--models", default=",".join(ARCHITECTURES))
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--out", default=zoo.GENERATED, help="where fill writes models, data and manifest.json")
+    args = ap.parse_args()
+    names = args.models.split(",")
+    strip(names) if args.action == "strip" else fill(names, args.size, args.out)
+
+
+if __name__ == "__main__":
+    main()
