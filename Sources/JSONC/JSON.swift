@@ -56,18 +56,28 @@ public enum JSON {
     public static func parse(_ data: Data, path: String) throws -> JSONValue {
         guard let tok = json_tokener_new() else { throw JSONError(path: path, message: "json-c could not allocate a tokener") }
         defer { json_tokener_free(tok) }
-        let obj: OpaquePointer? = data.withUnsafeBytes { raw in
-            raw.baseAddress.map { json_tokener_parse_ex(tok, $0.assumingMemoryBound(to: CChar.self), Int32(raw.count)) } ?? nil
+        // json-c takes at most Int32.max bytes a call: larger files are fed in chunks (json-c
+        // tokenizes incrementally), and the parse end counts from the start of the last chunk.
+        var obj: OpaquePointer?
+        var offset = 0
+        data.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            repeat {
+                let n = min(raw.count - offset, 1 << 30)
+                obj = json_tokener_parse_ex(tok, (base + offset).assumingMemoryBound(to: CChar.self), Int32(n))
+                offset += n
+            } while obj == nil && json_tokener_get_error(tok) == json_tokener_continue && offset < raw.count
         }
         let err = json_tokener_get_error(tok)
         if err != json_tokener_success {
             let text = json_tokener_error_desc(err).map { String(cString: $0) } ?? "error \(err)"
-            let where_ = json_tokener_get_parse_end(tok)
+            let where_ = max(0, offset - 1) / (1 << 30) * (1 << 30) + json_tokener_get_parse_end(tok)
             throw JSONError(path: path, message: "is not valid JSON (\(text) at byte \(where_)); it may be truncated")
         }
         defer { json_object_put(obj) }
         // One value per file: anything but white space after it is garbage.
-        let end = json_tokener_get_parse_end(tok)
+        let lastChunk = max(0, offset - 1) / (1 << 30) * (1 << 30)
+        let end = lastChunk + json_tokener_get_parse_end(tok)
         if let extra = data.dropFirst(end).firstIndex(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
             throw JSONError(path: path, message: "has text after its JSON value (at byte \(extra - data.startIndex))")
         }

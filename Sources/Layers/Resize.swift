@@ -44,6 +44,7 @@ public struct Resize: Layer {
     func plan(_ shape: [Int], _ values: [Tensor?], taps makeTaps: Bool = true) throws -> Plan {
         let rank = shape.count
         let ax = try (axes ?? Array(0..<rank)).map { try normalizedAxis($0, rank: rank) }
+        guard Set(ax).count == ax.count else { throw LayerError("axes \(axes ?? []) repeat an axis") }
         func value(_ i: Int?) -> Tensor? {
             guard let i, i < values.count, let t = values[i], t.count > 0 else { return nil }
             return t

@@ -9,6 +9,8 @@ public struct ExecutionError: Error, CustomStringConvertible {
     public let message: String
     /// Planning failed for want of an input's values (see `LayerError.needsValues`).
     public let needsValues: Bool
+    /// The model's file, when known (a session's errors carry it).
+    public var file: String?
 
     public init(node: String? = nil, op: String? = nil, _ message: String, needsValues: Bool = false) {
         self.node = node
@@ -18,8 +20,9 @@ public struct ExecutionError: Error, CustomStringConvertible {
     }
 
     public var description: String {
-        if let node, let op { return "node '\(node)' (\(op)): \(message)" }
-        return message
+        let prefix = file.map { "\($0): " } ?? ""
+        if let node, let op { return prefix + "node '\(node)' (\(op)): \(message)" }
+        return prefix + message
     }
 }
 

@@ -108,6 +108,14 @@ public final class Session {
     ///   run computes (converted to the run's dtype): with a reference run's values this measures
     ///   each node's local error, the node alone in this session's precision.
     public func run(_ inputs: [String: Tensor], substitutes: [String: Tensor] = [:]) throws -> [String: Tensor] {
+        // Errors name the model's file, as loading errors do.
+        do { return try runNamingNoFile(inputs, substitutes: substitutes) } catch var e as ExecutionError where e.file == nil {
+            e.file = model.source
+            throw e
+        }
+    }
+
+    private func runNamingNoFile(_ inputs: [String: Tensor], substitutes: [String: Tensor]) throws -> [String: Tensor] {
         let prepared = try preparedGraph()
         let graph = prepared.graph
         let known = Set(graph.inputs.map(\.declaration.name))

@@ -549,6 +549,26 @@ struct SchemaRuleTests {
         expectLoadError(["am", "attribute 'select_last_index' is 5, expected 0 or 1"]) { _ = try ProtoFactory.load(m) }
     }
 
+    /// A Resize naming one axis twice is refused when planned; the error names the file and node.
+    @Test func resizeWithARepeatedAxis() throws {
+        var m = ProtoFactory.valid()
+        m.graph.input = [ProtoFactory.valueInfo("X", [1, 1, 2, 2])]
+        m.graph.output = [ProtoFactory.valueInfo("Y", [1, 1, 4, 4])]
+        var n = ProtoFactory.node("Resize", ["X", "", "S"], ["Y"], name: "rs")
+        var axes = Onnx_AttributeProto(); axes.name = "axes"; axes.type = .ints; axes.ints = [2, 2]
+        n.attribute = [axes]
+        m.graph.initializer = [ProtoFactory.tensor("S", dims: [2], floats: [2, 2])]
+        m.graph.node = [n]
+        m.opsetImport[0].version = 18
+        let model = try ProtoFactory.load(m)
+        do {
+            _ = try model.run(["X": Tensor(zeros: [1, 1, 2, 2])])
+            Issue.record("a Resize with axes [2, 2] ran")
+        } catch let e as ExecutionError {
+            #expect(e.description.hasPrefix("test.onnx: node 'rs' (Resize)") && e.description.contains("repeat"), "\(e)")
+        }
+    }
+
     @Test func splitAtOpset18NeedsSizesOrACount() {
         var m = ProtoFactory.valid()
         m.graph.node = [ProtoFactory.node("Split", ["X"], ["Y", "Z"], name: "sp")]
