@@ -184,16 +184,43 @@ func safeFileName(_ name: String) -> String {
     })
 }
 
-/// One line: shape, dtype, min/max/mean/std and NaN/Inf counts.
+/// Calls `body` with each element of `range` as a Double, without copying the tensor (a float32 or
+/// float64 output of gigabytes is read in place; other dtypes in converted chunks of 64 Ki elements).
+func forEachDouble(_ t: Tensor, in range: Range<Int>? = nil, _ body: (Double) -> Void) {
+    let r = range ?? 0..<t.count
+    switch t.dtype {
+    case .float32: t.withUnsafeBufferPointer(as: Float.self) { p in for i in r { body(Double(p[i])) } }
+    case .float64: t.withUnsafeBufferPointer(as: Double.self) { p in for i in r { body(p[i]) } }
+    default:
+        let flat = t.reshaped([t.count])
+        var start = r.lowerBound
+        while start < r.upperBound {
+            let end = min(start + 65_536, r.upperBound)
+            let chunk = Tensor(zeros: [end - start], dtype: t.dtype)
+            Movement.copyElements(from: flat, into: chunk) { start + $0 }
+            for v in chunk.doubles() { body(v) }
+            start = end
+        }
+    }
+}
+
+/// One line: shape, dtype, min/max/mean/std and NaN/Inf counts, in two passes over the output.
 func summary(name: String, _ t: Tensor) -> String {
-    let v = t.doubles()
-    let finite = v.filter { $0.isFinite }
-    let nan = v.filter { $0.isNaN }.count, inf = v.count - finite.count - nan
-    let mean = finite.isEmpty ? 0 : finite.reduce(0, +) / Double(finite.count)
-    let std = finite.isEmpty ? 0 : (finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(finite.count)).squareRoot()
+    var count = 0, nan = 0, inf = 0, sum = 0.0, lo = Double.infinity, hi = -Double.infinity
+    forEachDouble(t) { v in
+        if v.isNaN { nan += 1 } else if v.isInfinite { inf += 1 } else {
+            count += 1
+            sum += v
+            lo = min(lo, v)
+            hi = max(hi, v)
+        }
+    }
+    let mean = count == 0 ? 0 : sum / Double(count)
+    var squares = 0.0
+    if count > 0 { forEachDouble(t) { v in if v.isFinite { squares += (v - mean) * (v - mean) } } }
     var s = "output \(name): \(t.dtype)\(t.shape)"
-    if !finite.isEmpty {
-        s += String(format: "  min %.6g  max %.6g  mean %.6g  std %.6g", finite.min() ?? 0, finite.max() ?? 0, mean, std)
+    if count > 0 {
+        s += String(format: "  min %.6g  max %.6g  mean %.6g  std %.6g", lo, hi, mean, (squares / Double(count)).squareRoot())
     }
     if nan + inf > 0 { s += "  (\(nan) NaN, \(inf) Inf)" }
     return s
@@ -204,10 +231,11 @@ func topK(_ t: Tensor, k: Int) -> String? {
     let shape = t.shape.filter { $0 != 1 }
     guard t.dtype.isFloatingPoint, t.shape.count >= 2, t.shape[1] >= 2, shape.count <= 2, t.shape[2...].allSatisfy({ $0 == 1 }) else { return nil }
     let rows = t.shape[0], classes = t.shape[1]
-    let v = t.doubles()
     var lines: [String] = []
     for r in 0..<min(rows, 4) {
-        let row = Array(v[(r * classes)..<((r + 1) * classes)])
+        var row: [Double] = []
+        row.reserveCapacity(classes)
+        forEachDouble(t, in: (r * classes)..<((r + 1) * classes)) { row.append($0) }
         let top = row.indices.sorted { row[$0] > row[$1] }.prefix(k)
         lines.append("  top-\(k)\(rows > 1 ? " [row \(r)]" : ""): " + top.map { String(format: "%d (%.4g)", $0, row[$0]) }.joined(separator: ", "))
     }
