@@ -259,28 +259,42 @@ public struct Pad: Layer {
 public struct Cast: Layer {
     public var opType: String { "Cast" }
     public let to: DType
-    public init(to: DType) { self.to = to }
+    /// For FP8 targets: clamp values beyond the largest (ONNX's default) or make them inf/NaN.
+    public let saturate: Bool
+    public init(to: DType, saturate: Bool = true) {
+        self.to = to
+        self.saturate = saturate
+    }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         [TensorType(to, try required(inputs, 0, "input").shape)]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try required(inputs, 0, "input").convert(into: outputs[0])
+        try castConverting(try required(inputs, 0, "input"), into: outputs[0], saturate: saturate)
     }
+}
+
+/// `convert(into:)`, except that a conversion into FP8 without saturation rounds each value once
+/// from Double with `MiniFloat` (out-of-range values become inf or NaN).
+func castConverting(_ x: Tensor, into out: Tensor, saturate: Bool) throws {
+    guard !saturate, let format = out.dtype.float8Format, x.dtype != out.dtype else { x.convert(into: out); return }
+    let bits = x.doubles().map { format.encode($0, saturate: false) }
+    bits.withUnsafeBytes { Tensor(shape: out.shape, dtype: out.dtype, bytes: $0) }.copy(into: out)
 }
 
 /// ONNX `CastLike`: input 0 converted to the element type of input 1, whose values are unused.
 public struct CastLike: Layer {
     public var opType: String { "CastLike" }
-    public init() {}
+    public let saturate: Bool
+    public init(saturate: Bool = true) { self.saturate = saturate }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         [TensorType(try required(inputs, 1, "target_type").dtype, try required(inputs, 0, "input").shape)]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try required(inputs, 0, "input").convert(into: outputs[0])
+        try castConverting(try required(inputs, 0, "input"), into: outputs[0], saturate: saturate)
     }
 }
 

@@ -23,7 +23,10 @@ func quantizationMap(x: [Int], scale: [Int], axis: Int, blockSize: Int) throws -
     return .perAxis(shape: x, axis: a)
 }
 
-private let quantizedTypes: Set<DType> = [.int8, .uint8, .int16, .uint16]
+private let quantizedTypes: Set<DType> = [.int8, .uint8, .int16, .uint16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz]
+
+/// A zero point shaped like its scale; a one-element zero point beside a scalar scale also counts.
+func zeroPointMatches(_ z: [Int], _ s: [Int]) -> Bool { z == s || (z.product == 1 && s.product == 1) }
 
 /// ONNX `QuantizeLinear` to int8, uint8, int16 or uint16.
 ///
@@ -36,12 +39,15 @@ public struct QuantizeLinear: Layer {
     public let outputType: DType?
     /// The type the division is done in (opset 23's `precision`); nil: x's type.
     public let precision: DType?
+    /// For FP8 outputs: clamp to the largest value (ONNX's default) or overflow to inf/NaN.
+    public let saturate: Bool
 
-    public init(axis: Int, blockSize: Int, outputType: DType?, precision: DType?) {
+    public init(axis: Int, blockSize: Int, outputType: DType?, precision: DType?, saturate: Bool = true) {
         self.axis = axis
         self.blockSize = blockSize
         self.outputType = outputType
         self.precision = precision
+        self.saturate = saturate
     }
 
     func resolve(_ inputs: [TensorType?]) throws -> (DType, QuantizationMap) {
@@ -51,10 +57,10 @@ public struct QuantizeLinear: Layer {
         var out = outputType ?? .uint8
         if inputs.count > 2, let z = inputs[2] {
             if let o = outputType, o != z.dtype { throw LayerError("output_dtype \(o) differs from y_zero_point's dtype \(z.dtype)") }
-            guard z.shape == s.shape else { throw LayerError("y_zero_point has shape \(z.shape), y_scale \(s.shape): they must match") }
+            guard zeroPointMatches(z.shape, s.shape) else { throw LayerError("y_zero_point has shape \(z.shape), y_scale \(s.shape): they must match") }
             out = z.dtype
         }
-        guard quantizedTypes.contains(out) else { throw LayerError("quantizing to \(out) is not supported (int8, uint8, int16, uint16)") }
+        guard quantizedTypes.contains(out) else { throw LayerError("quantizing to \(out) is not supported (int8, uint8, int16, uint16, FP8)") }
         return (out, try quantizationMap(x: x.shape, scale: s.shape, axis: axis, blockSize: blockSize))
     }
 
@@ -71,7 +77,7 @@ public struct QuantizeLinear: Layer {
         case .float64: arithmetic = .float64
         default: arithmetic = .float32
         }
-        Quantization.quantize(x, scale: s, zeroPoint: inputs.count > 2 ? inputs[2] : nil, into: outputs[0], map: map, precision: arithmetic)
+        Quantization.quantize(x, scale: s, zeroPoint: inputs.count > 2 ? inputs[2] : nil, into: outputs[0], map: map, precision: arithmetic, saturate: saturate)
     }
 }
 
@@ -94,11 +100,11 @@ public struct DequantizeLinear: Layer {
         let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "x_scale")
         try requireFloat(s, "x_scale")
         guard quantizedTypes.contains(x.dtype) || x.dtype == .int32 else {
-            throw LayerError("dequantizing \(x.dtype) is not supported (int8, uint8, int16, uint16, int32)")
+            throw LayerError("dequantizing \(x.dtype) is not supported (int8, uint8, int16, uint16, int32, FP8)")
         }
         if inputs.count > 2, let z = inputs[2] {
             guard z.dtype == x.dtype else { throw LayerError("x_zero_point has dtype \(z.dtype), x \(x.dtype): they must match") }
-            guard z.shape == s.shape else { throw LayerError("x_zero_point has shape \(z.shape), x_scale \(s.shape): they must match") }
+            guard zeroPointMatches(z.shape, s.shape) else { throw LayerError("x_zero_point has shape \(z.shape), x_scale \(s.shape): they must match") }
         }
         let out = outputType ?? s.dtype
         guard out.isFloatingPoint else { throw LayerError("output_dtype \(out) is not a float type") }

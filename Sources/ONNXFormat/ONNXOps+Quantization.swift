@@ -17,7 +17,7 @@ extension ONNXOps {
             if let p = precision, !p.isFloatingPoint { throw c.error("precision \(p) is not a float type") }
             return QuantizeLinear(
                 axis: try a.int("axis", default: 1), blockSize: try a.int("block_size", default: 0),
-                outputType: try dtypeAttribute(c, "output_dtype"), precision: precision)
+                outputType: try dtypeAttribute(c, "output_dtype"), precision: precision, saturate: try a.flag("saturate", default: true))
         },
         "DynamicQuantizeLinear": { _ in DynamicQuantizeLinear() },
         "MatMulInteger": { _ in MatMulInteger() },

@@ -36,7 +36,7 @@ extension ONNXOps {
         },
         "Gather": { c in Gather(axis: try c.attributes.int("axis", default: 0)) },
         "Size": { _ in SizeOf() },
-        "CastLike": { _ in CastLike() },
+        "CastLike": { c in CastLike(saturate: try c.attributes.flag("saturate", default: true)) },
         "Shape": { c in ShapeOf(start: try c.attributes.int("start", default: 0), end: try c.attributes.int("end")) },
         "ConstantOfShape": { c in
             let v = try c.attributes.tensor("value", baseDirectory: c.baseDirectory) ?? Tensor(scalar: Float(0))
@@ -83,7 +83,7 @@ extension ONNXOps {
         "Cast": { c in
             let to = try c.attributes.require(c.attributes.int("to"), "to")
             guard let dtype = DType(rawValue: to) else { throw c.error("attribute 'to' is ONNX type \(to), which is not supported") }
-            return Cast(to: dtype)
+            return Cast(to: dtype, saturate: try c.attributes.flag("saturate", default: true))
         },
     ]
 }

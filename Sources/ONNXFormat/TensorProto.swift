@@ -84,6 +84,11 @@ public enum ONNXTensor {
         case .float16:
             guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
             return Tensor(shape: shape, scalars: p.int32Data.map { Float16(bitPattern: UInt16(truncatingIfNeeded: $0)) })
+        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz:
+            // ONNX keeps FP8 values' bit patterns in int32_data.
+            guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
+            let bytes = p.int32Data.map { UInt8(truncatingIfNeeded: $0) }
+            return bytes.withUnsafeBytes { Tensor(shape: shape, dtype: dtype, bytes: $0) }
         case .int8, .uint8, .int16, .uint16, .bool:
             guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
             let t = Tensor(shape: shape, scalars: p.int32Data.map { Int64($0) })

@@ -15,18 +15,23 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
     case uint32 = 12
     case uint64 = 13
     case bfloat16 = 16
+    case float8e4m3fn = 17
+    case float8e4m3fnuz = 18
+    case float8e5m2 = 19
+    case float8e5m2fnuz = 20
 
     /// Bytes per element.
     public var byteSize: Int {
         switch self {
-        case .bool, .int8, .uint8: return 1
+        case .bool, .int8, .uint8, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return 1
         case .float16, .bfloat16, .int16, .uint16: return 2
         case .float32, .int32, .uint32: return 4
         case .float64, .int64, .uint64: return 8
         }
     }
 
-    /// Whether the type is a floating-point type.
+    /// Whether the type is a floating-point type the kernels compute in (float32, float64, float16,
+    /// bfloat16; the FP8 types are storage only, see `float8Format`).
     public var isFloatingPoint: Bool {
         self == .float32 || self == .float64 || self == .float16 || self == .bfloat16
     }
@@ -52,6 +57,10 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
         case .int32: return "int32"
         case .int64: return "int64"
         case .bool: return "bool"
+        case .float8e4m3fn: return "float8e4m3fn"
+        case .float8e4m3fnuz: return "float8e4m3fnuz"
+        case .float8e5m2: return "float8e5m2"
+        case .float8e5m2fnuz: return "float8e5m2fnuz"
         }
     }
 }

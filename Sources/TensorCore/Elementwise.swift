@@ -24,7 +24,7 @@ public enum Elementwise {
         switch a.dtype {
         case .float32: run(op, a, b, out, Float.self, activation)
         case .float64: run(op, a, b, out, Double.self, activation)
-        case .float16, .bfloat16:
+        case .float16, .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz:
             // Computed in float32 and rounded once, as the node tests expect.
             let o32 = Tensor(zeros: out.shape, dtype: op.isComparison ? .bool : .float32)
             run(op, a.converted(to: .float32), b.converted(to: .float32), o32, Float.self, op.isComparison ? nil : activation)

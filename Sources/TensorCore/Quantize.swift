@@ -50,9 +50,11 @@ public enum Quantization {
     /// `precision` as ONNX's reference does it (float16 inputs divide in float16 unless told
     /// otherwise). NaN quotients give `qmin`, as in that reference.
     public static func quantize(
-        _ x: Tensor, scale: Tensor, zeroPoint: Tensor?, into y: Tensor, map: QuantizationMap, precision: Precision
+        _ x: Tensor, scale: Tensor, zeroPoint: Tensor?, into y: Tensor, map: QuantizationMap, precision: Precision, saturate: Bool = true
     ) {
         let (qmin, qmax) = y.dtype.integerRange
+        let fp8 = y.dtype.float8Format
+        var bits = [UInt8](repeating: 0, count: fp8 == nil ? 0 : x.count)
         let xs = x.doubles(), ss = scale.doubles()
         let zs = zeroPoint?.doubles()
         var q = [Int64](repeating: 0, count: x.count)
@@ -65,9 +67,18 @@ public enum Quantization {
                 case .float32: quotient = Double(Float(v) / Float(s))
                 case .float64: quotient = v / s
                 }
+                if let fp8 {
+                    // FP8: the quotient plus the zero point, rounded once to the format.
+                    bits[start + j] = fp8.encode(quotient + (zs?[s0 + j * sStride] ?? 0), saturate: saturate)
+                    continue
+                }
                 let shifted = quotient.rounded(.toNearestOrEven) + (zs?[s0 + j * sStride] ?? 0)
                 q[start + j] = shifted.isNaN ? qmin : Int64(Swift.min(Swift.max(shifted, Double(qmin)), Double(qmax)))
             }
+        }
+        if fp8 != nil {
+            bits.withUnsafeBytes { Tensor(shape: y.shape, dtype: y.dtype, bytes: $0) }.copy(into: y)
+            return
         }
         Tensor(shape: y.shape, scalars: q).convert(into: y)
     }
@@ -100,7 +111,7 @@ extension DType {
         case .int64, .uint64: return (Int64.min, Int64.max)
         case .uint32: return (0, Int64(UInt32.max))
         case .bool: return (0, 1)
-        case .float16, .bfloat16, .float32, .float64: return (Int64.min, Int64.max)
+        case .float16, .bfloat16, .float32, .float64, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return (Int64.min, Int64.max)
         }
     }
 }

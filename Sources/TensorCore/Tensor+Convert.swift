@@ -28,6 +28,10 @@ extension Tensor {
         case .int32: convertFrom(Int32.self, into: out)
         case .int64: convertFrom(Int64.self, into: out)
         case .bool: convertFrom(Bool.self, into: out)
+        case .float8e4m3fn: convertFrom(Float8E4M3FN.self, into: out)
+        case .float8e4m3fnuz: convertFrom(Float8E4M3FNUZ.self, into: out)
+        case .float8e5m2: convertFrom(Float8E5M2.self, into: out)
+        case .float8e5m2fnuz: convertFrom(Float8E5M2FNUZ.self, into: out)
         }
     }
 
@@ -46,11 +50,15 @@ extension Tensor {
         case .int32: convertPair(S.self, Int32.self, into: out)
         case .int64: convertPair(S.self, Int64.self, into: out)
         case .bool: convertPair(S.self, Bool.self, into: out)
+        case .float8e4m3fn: convertPair(S.self, Float8E4M3FN.self, into: out)
+        case .float8e4m3fnuz: convertPair(S.self, Float8E4M3FNUZ.self, into: out)
+        case .float8e5m2: convertPair(S.self, Float8E5M2.self, into: out)
+        case .float8e5m2fnuz: convertPair(S.self, Float8E5M2FNUZ.self, into: out)
         }
     }
 
     private func convertPair<S: TensorScalar, D: TensorScalar>(_: S.Type, _: D.Type, into out: Tensor) {
-        let viaInteger = !dtype.isFloatingPoint && !out.dtype.isFloatingPoint
+        let viaInteger = !dtype.isFloatingPoint && !out.dtype.isFloatingPoint && dtype.float8Format == nil && out.dtype.float8Format == nil
         let toBool = out.dtype == .bool
         withUnsafeBufferPointer(as: S.self) { src in
             out.withUnsafeMutableBufferPointer(as: D.self) { dst in
