@@ -69,15 +69,14 @@ public enum JSON {
             } while obj == nil && json_tokener_get_error(tok) == json_tokener_continue && offset < raw.count
         }
         let err = json_tokener_get_error(tok)
+        // Where json-c stopped, counted from the start of the data (its parse end is within the last chunk).
+        let end = max(0, offset - 1) / (1 << 30) * (1 << 30) + json_tokener_get_parse_end(tok)
         if err != json_tokener_success {
             let text = json_tokener_error_desc(err).map { String(cString: $0) } ?? "error \(err)"
-            let where_ = max(0, offset - 1) / (1 << 30) * (1 << 30) + json_tokener_get_parse_end(tok)
-            throw JSONError(path: path, message: "is not valid JSON (\(text) at byte \(where_)); it may be truncated")
+            throw JSONError(path: path, message: "is not valid JSON (\(text) at byte \(end)); it may be truncated")
         }
         defer { json_object_put(obj) }
         // One value per file: anything but white space after it is garbage.
-        let lastChunk = max(0, offset - 1) / (1 << 30) * (1 << 30)
-        let end = lastChunk + json_tokener_get_parse_end(tok)
         if let extra = data.dropFirst(end).firstIndex(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) {
             throw JSONError(path: path, message: "has text after its JSON value (at byte \(extra - data.startIndex))")
         }

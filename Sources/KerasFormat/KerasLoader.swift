@@ -205,12 +205,11 @@ struct KerasGraphBuilder {
         }
         // A key "layer:node:tensor" is produced by the call site "layer:node".
         func producer(_ key: String) -> Substring { key[..<(key.lastIndex(of: ":") ?? key.endIndex)] }
-        var missing = [Int](repeating: 0, count: sites.count)
+        func complete(_ i: Int) -> Bool { sites[i].inputs.allSatisfy { tensors[$0.key] != nil } }
         var waiting: [Substring: [Int]] = [:]
         var ready: [Int] = []
         for (i, site) in sites.enumerated() {
             let absent = Set(site.inputs.map(\.key).filter { tensors[$0] == nil })
-            missing[i] = absent.count
             for key in absent { waiting[producer(key), default: []].append(i) }
             if absent.isEmpty { ready.append(i) }
         }
@@ -224,18 +223,14 @@ struct KerasGraphBuilder {
                 throw error(site.name, site.layer["class_name"]?.string, e.message)
             }
             done += 1
-            for w in waiting.removeValue(forKey: Substring("\(site.name):\(site.node)")) ?? [] where !queued[w] {
-                missing[w] = Set(sites[w].inputs.map(\.key).filter { tensors[$0] == nil }).count
-                if missing[w] == 0 {
-                    queued[w] = true
-                    heap.push(w)
-                } else {
-                    for key in sites[w].inputs.map(\.key) where tensors[key] == nil { waiting[producer(key), default: []].append(w) }
-                }
+            // A site still missing other inputs stays registered with their producers.
+            for w in waiting.removeValue(forKey: Substring("\(site.name):\(site.node)")) ?? [] where !queued[w] && complete(w) {
+                queued[w] = true
+                heap.push(w)
             }
         }
         guard done == sites.count else {
-            let names = sites.indices.filter { missing[$0] > 0 }.prefix(5).map { sites[$0].name }
+            let names = sites.indices.filter { !queued[$0] }.prefix(5).map { sites[$0].name }
             throw error(names.first, nil, "layers \(names) read tensors no layer produces (or form a cycle)")
         }
     }

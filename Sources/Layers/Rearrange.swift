@@ -122,7 +122,10 @@ public struct DepthSpace: Layer {
             guard h % b == 0, w % b == 0 else { throw LayerError("H and W (\(h), \(w)) must be multiples of blocksize \(b)") }
             return [TensorType(x.dtype, [n, cb, h / b, w / b])]
         }
-        guard c % (b * b) == 0, h.multipliedReportingOverflow(by: b).overflow == false, w.multipliedReportingOverflow(by: b).overflow == false else { throw LayerError("C = \(c) must be a multiple of blocksize² = \(b * b)") }
+        guard c % (b * b) == 0 else { throw LayerError("C = \(c) must be a multiple of blocksize² = \(b * b)") }
+        guard !h.multipliedReportingOverflow(by: b).overflow, !w.multipliedReportingOverflow(by: b).overflow else {
+            throw LayerError("H·blocksize or W·blocksize overflows for H = \(h), W = \(w), blocksize \(b)")
+        }
         return [TensorType(x.dtype, [n, c / (b * b), h * b, w * b])]
     }
 
