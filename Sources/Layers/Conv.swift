@@ -97,33 +97,82 @@ public struct Conv: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         let g = try geometry(x.shape, w.shape)
+        let dtypes = [x.dtype, w.dtype, b?.dtype].compactMap { $0 }
+        let kernel: ConvOp.Kernel
         if residual {
-            guard inputs.count > 3, let r = inputs[3], r.dtype == .float32, r.shape == outputs[0].shape,
-                  [x, w, b, outputs[0]].allSatisfy({ $0 == nil || $0?.dtype == .float32 }) else {
-                throw LayerError("the fused residual needs float32 operands and R of the output's shape \(outputs[0].shape) \(outputs[0].dtype), got \(inputs.map { $0.map { "\($0.shape) \($0.dtype)" } ?? "nil" })")
-            }
-            Conv2D.forward(
-                input: x, weight: w, bias: b, output: outputs[0], geometry: g, activation: activation,
-                scratch: context.scratch, threads: context.threads, packed: packed, residual: r)
-            return
+            guard dtypes.allSatisfy({ $0 == .float32 }) else { throw LayerError("the fused residual needs float32 operands, got \(dtypes)") }
+            kernel = .residual
+        } else if dtypes.allSatisfy({ $0 == .float64 }) {
+            kernel = .float64
+        } else if dtypes.allSatisfy({ $0 == .float32 }), case .float16 = format.accumulation {
+            kernel = .halfAccumulation
+        } else if dtypes.allSatisfy({ $0 == .float32 }), case .fp8(let p) = format.accumulation {
+            kernel = .fp8(p)
+        } else {
+            kernel = .float32
         }
-        if isFloat64([x, w, b], outputs[0]) {
-            Float64Kernels.conv2D(input: x, weight: w, bias: b, output: outputs[0], geometry: g, activation: activation)
-            return
-        }
-        try withFloat32([x, w, b], outputs[0]) { f, y in
-            Conv2D.forward(
-                input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: g, activation: activation,
-                scratch: context.scratch, threads: context.threads, packed: packed)
-        }
+        return ConvOp(geometry: g, kernel: kernel, activation: activation, packed: packed)
+    }
+
+    public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
+        ProductAxes(weightChannel: 0, weightReduction: 1, weightReductionSpansRest: true, activationReduction: 1)
     }
 
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int {
         guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1], let g = try? geometry(x.shape, w.shape) else { return 0 }
         return g.multiplyAdds
+    }
+}
+
+/// A convolution ready to run: geometry resolved, kernel chosen.
+struct ConvOp: PreparedOp {
+    enum Kernel {
+        /// Touchstone's float32 kernels (float16 or mixed operands converted in and out).
+        case float32
+        case float64
+        case halfAccumulation
+        case fp8(FP8Products)
+        /// Float32 with R (input 3) added before the activation.
+        case residual
+    }
+
+    let geometry: Conv2DGeometry
+    let kernel: Kernel
+    let activation: Activation?
+    let packed: PackedConvWeights?
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        let b = inputs.count > 2 ? inputs[2] : nil
+        let y = outputs[0]
+        switch kernel {
+        case .residual:
+            guard inputs.count > 3, let r = inputs[3], r.dtype == .float32, r.shape == y.shape, y.dtype == .float32 else {
+                throw LayerError("the fused residual needs R of the output's shape \(y.shape) \(y.dtype), got \(inputs.map { $0.map { "\($0.shape) \($0.dtype)" } ?? "nil" })")
+            }
+            Conv2D.forward(
+                input: x, weight: w, bias: b, output: y, geometry: geometry, activation: activation,
+                scratch: context.scratch, threads: context.threads, packed: packed, residual: r)
+        case .float64:
+            Float64Kernels.conv2D(input: x, weight: w, bias: b, output: y, geometry: geometry, activation: activation)
+        case .halfAccumulation:
+            HalfAccumulation.conv2D(input: x, weight: w, bias: b, output: y, geometry: geometry, activation: activation, threads: context.threads)
+        case .fp8(let p):
+            FP8Accumulation.conv2D(input: x, weight: w, bias: b, output: y, geometry: geometry, activation: activation, products: p, threads: context.threads)
+        case .float32:
+            try withFloat32([x, w, b], y) { f, y in
+                Conv2D.forward(
+                    input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: geometry, activation: activation,
+                    scratch: context.scratch, threads: context.threads, packed: packed)
+            }
+        }
     }
 }
 

@@ -107,19 +107,43 @@ public struct ConvTranspose: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+
+    /// The format's accumulation is not simulated for transposed convolutions: they sum in float32
+    /// (Double for float64 operands) whatever it says; their operands are still rounded or
+    /// quantized by the policy.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        let b = inputs.count > 2 ? inputs[2] : nil
         let g = try geometry(x.shape, w.shape)
-        if isFloat64([x, w, inputs.count > 2 ? inputs[2] : nil], outputs[0]) {
-            TransposedConv.reference(input: x, weight: w, bias: inputs.count > 2 ? inputs[2] : nil, output: outputs[0], geometry: g, as: Double.self)
-            return
-        }
-        try withFloat32([x, w, inputs.count > 2 ? inputs[2] : nil], outputs[0]) { f, y in
-            TransposedConv.forward(input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: g, threads: context.threads)
-        }
+        return ConvTransposeOp(geometry: g, float64: [x.dtype, w.dtype, b?.dtype].compactMap { $0 }.allSatisfy { $0 == .float64 })
+    }
+
+    public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
+        ProductAxes(weightChannel: min(1, weightRank - 1), weightReduction: 0, activationReduction: 1)
     }
 
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int {
         guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1], let g = try? geometry(x.shape, w.shape) else { return 0 }
         return g.multiplyAdds
+    }
+}
+
+/// A transposed convolution ready to run.
+struct ConvTransposeOp: PreparedOp {
+    let geometry: ConvTransposeGeometry
+    let float64: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        let b = inputs.count > 2 ? inputs[2] : nil
+        if float64 {
+            TransposedConv.reference(input: x, weight: w, bias: b, output: outputs[0], geometry: geometry, as: Double.self)
+            return
+        }
+        try withFloat32([x, w, b], outputs[0]) { f, y in
+            TransposedConv.forward(input: f[0]!, weight: f[1]!, bias: f[2], output: y, geometry: geometry, threads: context.threads)
+        }
     }
 }

@@ -40,29 +40,18 @@ public struct Gemm: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let c = inputs.count > 2 ? inputs[2] : nil
         let (m, n, k) = try dims(a.shape, b.shape)
-        if isFloat64([a, b, c], outputs[0]) {
-            let y = outputs[0]
-            var betaUsed = 0.0
-            if let c, beta != 0 {
-                Movement.broadcast(c, into: y)
-                betaUsed = Double(beta)
-            }
-            Float64Kernels.matmul(a, b, into: y, m: m, n: n, k: k, transA: transA, transB: transB, alpha: Double(alpha), beta: betaUsed)
-            if let act = activation { Float64Kernels.activate(y, act) }
-            return
-        }
-        try withFloat32([a, b, c], outputs[0]) { f, y in
-            var betaUsed: Float = 0
-            if let ct = f[2], beta != 0 {
-                Movement.broadcast(ct, into: y)
-                betaUsed = beta
-            }
-            Linear.matmul(f[0]!, f[1]!, into: y, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: betaUsed, threads: context.threads)
-            if let act = activation { Linear.activate(y, act) }
-        }
+        return GemmOp(gemm: self, m: m, n: n, k: k, kernel: ProductKernel([a.dtype, b.dtype, c?.dtype].compactMap { $0 }, format))
+    }
+
+    public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
+        ProductAxes(weightChannel: transB ? 0 : 1, weightReduction: transB ? 1 : 0, activationReduction: transA ? 0 : 1)
     }
 
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int {
@@ -112,25 +101,122 @@ public struct MatMul: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let p = try plan(a.shape, b.shape)
-        if !a.dtype.isFloatingPoint {
-            Linear.integerMatmul(a.reshaped(p.a), b.reshaped(p.b), into: outputs[0], plan: (p.batch, p.m, p.n, p.k))
-            return
-        }
-        if isFloat64([a, b], outputs[0]) {
-            Float64Kernels.batchedMatmul(a.reshaped(p.a), b.reshaped(p.b), into: outputs[0], batch: p.batch, m: p.m, n: p.n, k: p.k)
-            if let act = activation { Float64Kernels.activate(outputs[0], act) }
-            return
-        }
-        try withFloat32([a, b], outputs[0]) { f, y in
-            Linear.batchedMatmul(f[0]!.reshaped(p.a), f[1]!.reshaped(p.b), into: y, batch: p.batch, m: p.m, n: p.n, k: p.k, threads: context.threads)
-            if let act = activation { Linear.activate(y, act) }
-        }
+        let kernel: ProductKernel? = a.dtype.isFloatingPoint ? ProductKernel([a.dtype, b.dtype], format) : nil
+        return MatMulOp(plan: p, kernel: kernel, activation: activation)
+    }
+
+    public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
+        ProductAxes(
+            weightChannel: weightRank >= 2 ? weightRank - 1 : nil, weightReduction: max(0, weightRank - 2),
+            activationReduction: max(0, activationRank - 1))
     }
 
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int {
         guard inputs.count > 1, let a = inputs[0], let b = inputs[1], let p = try? plan(a.shape, b.shape) else { return 0 }
         return p.batch.product * p.m * p.n * p.k
+    }
+}
+
+/// The kernel of a product op (Gemm, MatMul) for its operands' dtypes and compute format.
+enum ProductKernel {
+    /// Touchstone's float32 kernels (float16 or mixed operands converted in and out).
+    case float32
+    case float64
+    case halfAccumulation
+    case fp8(FP8Products)
+
+    init(_ dtypes: [DType], _ format: ComputeFormat) {
+        if dtypes.allSatisfy({ $0 == .float64 }) {
+            self = .float64
+        } else if dtypes.allSatisfy({ $0 == .float32 }), case .float16 = format.accumulation {
+            self = .halfAccumulation
+        } else if dtypes.allSatisfy({ $0 == .float32 }), case .fp8(let p) = format.accumulation {
+            self = .fp8(p)
+        } else {
+            self = .float32
+        }
+    }
+}
+
+/// A Gemm ready to run.
+struct GemmOp: PreparedOp {
+    let gemm: Gemm
+    let m: Int, n: Int, k: Int
+    let kernel: ProductKernel
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
+        let c = inputs.count > 2 ? inputs[2] : nil
+        let y = outputs[0]
+        let (transA, transB, alpha) = (gemm.transA, gemm.transB, gemm.alpha)
+        switch kernel {
+        case .float64:
+            var beta = 0.0
+            if let c, gemm.beta != 0 {
+                Movement.broadcast(c, into: y)
+                beta = Double(gemm.beta)
+            }
+            Float64Kernels.matmul(a, b, into: y, m: m, n: n, k: k, transA: transA, transB: transB, alpha: Double(alpha), beta: beta)
+            if let act = gemm.activation { Float64Kernels.activate(y, act) }
+        case .halfAccumulation, .fp8:
+            var beta: Float = 0
+            if let c, gemm.beta != 0 {
+                Movement.broadcast(c, into: y)
+                beta = gemm.beta
+            }
+            if case .fp8(let p) = kernel {
+                FP8Accumulation.matmul(a, b, into: y, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta, products: p, threads: context.threads)
+            } else {
+                HalfAccumulation.matmul(a, b, into: y, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta, threads: context.threads)
+            }
+            if let act = gemm.activation { Linear.activate(y, act) }
+        case .float32:
+            try withFloat32([a, b, c], y) { f, y in
+                var beta: Float = 0
+                if let ct = f[2], gemm.beta != 0 {
+                    Movement.broadcast(ct, into: y)
+                    beta = gemm.beta
+                }
+                Linear.matmul(f[0]!, f[1]!, into: y, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta, threads: context.threads)
+                if let act = gemm.activation { Linear.activate(y, act) }
+            }
+        }
+    }
+}
+
+/// A MatMul ready to run; integer operands when `kernel` is nil.
+struct MatMulOp: PreparedOp {
+    let plan: MatMul.Plan
+    let kernel: ProductKernel?
+    let activation: Activation?
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let a = try required(inputs, 0, "A").reshaped(plan.a), b = try required(inputs, 1, "B").reshaped(plan.b)
+        let y = outputs[0]
+        let p = plan
+        switch kernel {
+        case nil:
+            Linear.integerMatmul(a, b, into: y, plan: (p.batch, p.m, p.n, p.k))
+        case .float64?:
+            Float64Kernels.batchedMatmul(a, b, into: y, batch: p.batch, m: p.m, n: p.n, k: p.k)
+            if let act = activation { Float64Kernels.activate(y, act) }
+        case .halfAccumulation?:
+            HalfAccumulation.batchedMatmul(a, b, into: y, batch: p.batch, m: p.m, n: p.n, k: p.k, threads: context.threads)
+            if let act = activation { Linear.activate(y, act) }
+        case .fp8(let products)?:
+            FP8Accumulation.batchedMatmul(a, b, into: y, batch: p.batch, m: p.m, n: p.n, k: p.k, products: products, threads: context.threads)
+            if let act = activation { Linear.activate(y, act) }
+        case .float32?:
+            try withFloat32([a, b], y) { f, y in
+                Linear.batchedMatmul(f[0]!, f[1]!, into: y, batch: p.batch, m: p.m, n: p.n, k: p.k, threads: context.threads)
+                if let act = activation { Linear.activate(y, act) }
+            }
+        }
     }
 }

@@ -37,6 +37,76 @@ public final class ExecutionContext: @unchecked Sendable {
     public init(threads: Int) { self.threads = max(1, threads) }
 }
 
+/// How a node's products are summed, chosen for it once by the runtime's execution policy (the one
+/// place that maps a numeric format to what each node computes) and handed to `Layer.prepare`.
+/// The element type (float32, float64) follows from the tensors' dtypes: an FP64 run widens the
+/// graph, so every kernel a layer prepares for float64 operands computes in Double.
+public struct ComputeFormat: Sendable, Hashable, CustomStringConvertible {
+    /// Where the sums of products (Conv, ConvTranspose, Gemm, MatMul) are held.
+    public enum Accumulation: Sendable, Hashable {
+        /// The op's own kernels: float32 sums (Double for float64 operands).
+        case standard
+        /// Each multiply-add rounded to float16 (`HalfAccumulation`).
+        case float16
+        /// FP8 products: the operands are FP8 values times scales, summed as a GPU's FP8 tensor
+        /// cores do (`FP8Accumulation`).
+        case fp8(FP8Products)
+    }
+
+    public var accumulation: Accumulation
+
+    public init(accumulation: Accumulation = .standard) { self.accumulation = accumulation }
+
+    /// Float32 (or float64) kernels with their documented summation.
+    public static let standard = ComputeFormat()
+
+    public var description: String {
+        switch accumulation {
+        case .standard: return "standard"
+        case .float16: return "fp16-accumulation"
+        case .fp8(let p): return "fp8(\(p.accumulator))"
+        }
+    }
+}
+
+/// Where the sums of a product op run in its two operands: per-channel scales go along the
+/// weight's channel axis, the blocks of block-scaled formats (NVFP4, MX, INT4) along the
+/// reduction axes.
+public struct ProductAxes: Sendable, Equatable {
+    /// The weight's output-channel axis; nil when it has none (a rank-1 MatMul operand).
+    public var weightChannel: Int?
+    /// The weight's reduction axis; with `weightReductionSpansRest` the sums run over it and
+    /// every axis after it, contiguous in memory (a convolution's `C/group·kh·kw`).
+    public var weightReduction: Int
+    public var weightReductionSpansRest: Bool
+    /// The activation's reduction axis (a convolution's channels).
+    public var activationReduction: Int
+
+    public init(weightChannel: Int?, weightReduction: Int, weightReductionSpansRest: Bool = false, activationReduction: Int) {
+        self.weightChannel = weightChannel
+        self.weightReduction = weightReduction
+        self.weightReductionSpansRest = weightReductionSpansRest
+        self.activationReduction = activationReduction
+    }
+}
+
+/// A node made ready to run for one set of input types and one compute format: shapes resolved,
+/// the kernel chosen, constants prepared. Made once per plan; `run` does no shape work.
+public protocol PreparedOp: Sendable {
+    /// Computes the outputs, whose storage the runtime allocated with the planned types, from
+    /// inputs of the types the op was prepared for.
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws
+}
+
+/// The prepared form of a layer that resolves nothing ahead: it calls `forward`.
+public struct ForwardingOp: PreparedOp {
+    public let layer: any Layer
+    public init(_ layer: any Layer) { self.layer = layer }
+    public func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try layer.forward(inputs, outputs: outputs, context: context)
+    }
+}
+
 /// One typed operation of a model.
 ///
 /// A layer is an immutable value: attributes are `let`s, weights are prepacked when the layer is
@@ -49,6 +119,17 @@ public protocol Layer: Sendable {
     /// before running (initializers and folded subgraphs): ops whose output shape depends on an
     /// input's value (Reshape, Slice, …) read it from there and throw if it is unknown.
     func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType]
+
+    /// Prepares this layer to run on inputs of these types in `format` (see `PreparedOp`).
+    /// `constants[i]` is input i's value when known before running. Layers that do not sum
+    /// products ignore the format.
+    func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp
+
+    /// For ops whose work is products of an activation (input 0) and a weight (input 1) (Conv,
+    /// ConvTranspose, Gemm, MatMul): the axes their sums run over and the weight's output-channel
+    /// axis; nil for other ops. The precision policies quantize or round the operands of exactly
+    /// these ops.
+    func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes?
 
     /// Computes the outputs, whose storage the runtime allocated with the inferred types.
     func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws
@@ -77,6 +158,8 @@ public protocol Layer: Sendable {
 }
 
 extension Layer {
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp { ForwardingOp(self) }
+    public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? { nil }
     public var isReshape: Bool { false }
     public func fusing(_ activation: Activation) -> (any Layer)? { nil }
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int { 0 }

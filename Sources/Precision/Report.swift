@@ -172,7 +172,7 @@ public struct PrecisionReport: Sendable {
             let name = graph.valueNames[id]
             guard let t = planTypes[name], t.dtype.isFloatingPoint else { continue }
             var layer = LayerReport(node: node.name, op: node.layer.opType, output: name)
-            if NumericFormat.quantizedOps.contains(node.layer.opType), let a = node.inputs.first ?? nil, graph.constants[a] == nil {
+            if node.isProduct, let a = node.inputs.first ?? nil, graph.constants[a] == nil {
                 layer.activation = graph.valueNames[a]
             }
             report.layers.append(layer)

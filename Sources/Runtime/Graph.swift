@@ -61,6 +61,10 @@ public struct Node: Sendable {
         self.inputs = inputs
         self.outputs = outputs
     }
+
+    /// Whether the node sums products of an activation and a weight (Conv, ConvTranspose, Gemm,
+    /// MatMul): the ops whose operands the precision policies quantize or round.
+    public var isProduct: Bool { layer.productAxes(activationRank: 2, weightRank: 2) != nil }
 }
 
 /// A model's computation: values by id, constants, and nodes in topological order.

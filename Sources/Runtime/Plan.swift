@@ -13,6 +13,9 @@ final class Plan: @unchecked Sendable {
         var inputs: [Int?]
         var outputs: [Int]
         let kind: StepKind
+        /// The layer prepared for its input types and the node's compute format (made once the
+        /// fusions have settled which layer the step runs).
+        var op: any PreparedOp
     }
 
     let steps: [Step]
@@ -30,8 +33,9 @@ final class Plan: @unchecked Sendable {
     /// - fuseResiduals: also fold a residual `Add` (with its activation) into the convolution that
     ///   feeds it; only where every node runs in FP32, since a simulated format would round the
     ///   convolution's output before the Add.
+    /// - computeFormats: per node, how its products are summed (`NodeFormat.compute`).
     init(
-        graph: Graph, inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, fuseResiduals: Bool = false,
+        graph: Graph, computeFormats: [ComputeFormat], inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, fuseResiduals: Bool = false,
         keep: (Int) -> Bool, context: ExecutionContext
     ) throws {
         let n = graph.valueNames.count
@@ -85,7 +89,9 @@ final class Plan: @unchecked Sendable {
                 foldedBytes = MemoryBudget.sum(foldedBytes, outBytes)
                 do { try MemoryBudget.check(foldedBytes, "folding constants up to this node") } catch let e as MemoryBudgetError { throw fail(e.description) }
                 let fresh = outTypes.prefix(node.outputs.count).map { Tensor(zeros: $0.shape, dtype: $0.dtype) }
-                do { try layer.forward(inValues, outputs: Array(fresh), context: context) } catch let e as LayerError { throw fail(e.message) }
+                do {
+                    try layer.prepare(inTypes, constants: inValues, format: computeFormats[index]).run(inValues, outputs: Array(fresh), context: context)
+                } catch let e as LayerError { throw fail(e.message) }
                 outs = Array(fresh)
             }
             if let outs {
@@ -96,7 +102,7 @@ final class Plan: @unchecked Sendable {
                 continue
             }
             let alias = layer.isReshape && node.outputs.count == 1
-            steps.append(Step(node: index, layer: layer, inputs: node.inputs, outputs: node.outputs, kind: alias ? .alias : .compute))
+            steps.append(Step(node: index, layer: layer, inputs: node.inputs, outputs: node.outputs, kind: alias ? .alias : .compute, op: ForwardingOp(layer)))
         }
 
         for (id, d) in graph.outputs.map({ ($0.id, $0.declaration) }) where types[id] == nil {
@@ -106,6 +112,15 @@ final class Plan: @unchecked Sendable {
         if fuse { steps = Plan.fuseActivations(steps, graph: graph, keep: keep) }
         if fuse && fuseResiduals { steps = Plan.fuseResidualAdds(steps, graph: graph, types: types, keep: keep) }
         let windows = fuse && fuseResiduals ? Plan.concatWindows(steps, graph: graph, types: types, keep: keep) : [:]
+        // Each compute step prepared once, for its (possibly fused) layer and the node's format.
+        for i in steps.indices where steps[i].kind == .compute {
+            let s = steps[i], node = graph.nodes[s.node]
+            let inTypes = s.inputs.map { $0.flatMap { types[$0] } }
+            let inValues = s.inputs.map { $0.flatMap { known[$0] } }
+            do { steps[i].op = try s.layer.prepare(inTypes, constants: inValues, format: computeFormats[s.node]) } catch let e as LayerError {
+                throw ExecutionError(node: node.name, op: s.layer.opType, e.message)
+            }
+        }
         self.steps = steps
         self.types = types
         self.folded = folded

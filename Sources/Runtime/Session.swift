@@ -61,8 +61,8 @@ public final class Session {
     private let context: ExecutionContext
     private var plans: [PlanKey: Plan] = [:]
     private var prepared: PreparedGraph?
-    /// Reused buffers for quantized copies of activations, by step and input index.
-    private var quantizedBuffers: [Int: Tensor] = [:]
+    /// Reused buffers for quantized or rounded copies of activations, by step and input index.
+    private var transformedBuffers: [Int: Tensor] = [:]
 
     /// Plans are keyed by the input types and by the values of small integer inputs: those may
     /// decide shapes (a Reshape's target, Split sizes, Slice bounds fed as graph inputs), so they
@@ -184,25 +184,20 @@ public final class Session {
                     args[k] = s.dtype == t.dtype ? s : s.converted(to: t.dtype)
                 }
             }
-            for (k, scale) in prepared.inputScales[step.node] {
+            let nodeFormat = prepared.formats[step.node]
+            for (k, stated) in nodeFormat.activations {
                 guard k < args.count, let a = args[k], a.dtype == .float32, let id = step.inputs[k] else { continue }
-                let key = stepIndex * 2 + k  // k < 2: the quantized operands are inputs 0 and 1
-                let q = quantizedBuffers[key].flatMap { $0.shape == a.shape ? $0 : nil } ?? Tensor(zeros: a.shape)
-                quantizedBuffers[key] = q
-                let clipped = Simulate.fakeQuantize(a, into: q, scale: scale)
-                let name = graph.valueNames[id]
-                clippingCounts[name, default: (0, 0)].clipped += clipped
-                clippingCounts[name, default: (0, 0)].total += a.count
+                let transform = nodeFormat.activationTransform(k, stated, layer: node.layer, args: args)
+                let key = stepIndex * 2 + k  // k < 2: the transformed operands are inputs 0 and 1
+                let q = transformedBuffers[key].flatMap { $0.shape == a.shape ? $0 : nil } ?? Tensor(zeros: a.shape)
+                transformedBuffers[key] = q
+                let clipped = transform.apply(a, into: q)
+                if transform.quantizes {
+                    let name = graph.valueNames[id]
+                    clippingCounts[name, default: (0, 0)].clipped += clipped
+                    clippingCounts[name, default: (0, 0)].total += a.count
+                }
                 args[k] = q
-            }
-            for (k, format) in prepared.inputRoundings[step.node] {
-                guard k < args.count, let a = args[k], a.dtype == .float32 else { continue }
-                let key = stepIndex * 2 + k
-                let r = quantizedBuffers[key].flatMap { $0.shape == a.shape ? $0 : nil } ?? Tensor(zeros: a.shape)
-                quantizedBuffers[key] = r
-                a.copy(into: r)
-                Simulate.round(r, to: format)
-                args[k] = r
             }
             switch step.kind {
             case .alias:
@@ -214,7 +209,7 @@ public final class Session {
                 let outs = step.outputs.compactMap { tensors[$0] }
                 let t0 = options.profile ? DispatchTime.now().uptimeNanoseconds : 0
                 do {
-                    try step.layer.forward(args, outputs: outs, context: context)
+                    try step.op.run(args, outputs: outs, context: context)
                 } catch let e as LayerError {
                     throw ExecutionError(node: node.name, op: node.layer.opType, e.message)
                 }
@@ -226,7 +221,7 @@ public final class Session {
                     profile[key, default: (0, 0)].count += 1
                     nodeProfile[node.name, default: 0] += dt
                 }
-                if let r = prepared.rounding[step.node] {
+                if let r = prepared.formats[step.node].outputRounding {
                     for out in outs where out.dtype == .float32 { roundingCounts[node.name, default: RoundingCounts()] += Simulate.round(out, to: r) }
                 }
             }
@@ -272,10 +267,11 @@ public final class Session {
     }
 
     func plan(for types: [Int: TensorType], values: [Int: Tensor] = [:]) throws -> Plan {
-        let graph = try preparedGraph().graph
+        let prepared = try preparedGraph()
+        let graph = prepared.graph
         let taps = options.taps
         return try Plan(
-            graph: graph, inputTypes: types, inputValues: values, fuse: options.fuseActivations,
+            graph: graph, computeFormats: prepared.formats.map(\.compute), inputTypes: types, inputValues: values, fuse: options.fuseActivations,
             fuseResiduals: options.policy == .fp32, keep: { taps.contains(graph.valueNames[$0]) }, context: context)
     }
 }

@@ -4,7 +4,7 @@ import Touchstone
 
 /// The options that choose an execution policy (`run`, `bench`).
 struct PrecisionOptions: ParsableArguments {
-    @Option(help: "Numeric format of every node: fp32, fp64 (ground truth), fp16, bf16, int8 or tf32 (simulated).")
+    @Option(help: "Numeric format of every node: fp32, fp64 (ground truth), or simulated: fp16, bf16, int8, tf32, fp8 (E4M3), fp8-e5m2, nvfp4, mxfp8, mxfp4, int4w (INT4 weight-only). int8, fp8, fp8-e5m2 and nvfp4 need --calibration.")
     var precision: String = "fp32"
 
     @Option(help: ArgumentHelp("Per-node formats as NODE=FORMAT, comma-separated or repeated (e.g. conv1=fp32 to keep a layer out of INT8).", valueName: "NODE=FORMAT"))
@@ -16,16 +16,31 @@ struct PrecisionOptions: ParsableArguments {
     @Option(help: "Where FP16 nodes sum the products of Conv, Gemm and MatMul: fp32 or fp16 (each multiply-add rounded).")
     var accumulation: String = "fp32"
 
+    @Option(help: "How FP8 products are summed: hopper (an H200's tensor cores, cuBLAS's default), hopper-fast (cuBLAS's fast accumulation, no promotion) or fp32.")
+    var fp8Accumulation: String = "hopper"
+
+    @Option(help: "FP8 weight scales: per-tensor (Model Optimizer's default) or per-channel.")
+    var fp8Weights: String = "per-tensor"
+
+    @Option(help: "INT4 weight-only: values per block along the reduction axis (32, 64 or 128).")
+    var int4Block: Int = 128
+
+    @Flag(help: "INT4 weight-only: asymmetric blocks (a zero point per block) instead of symmetric.")
+    var int4Asymmetric = false
+
+    @Option(help: "INT4 weight-only: the format of everything but the weights, fp16 or bf16.")
+    var int4Activations: String = "fp16"
+
     /// The policy for `model`; reads and validates the calibration file.
     func policy(for model: Model) throws -> ExecutionPolicy {
         guard let p = NumericFormat(rawValue: precision.lowercased()) else {
-            throw UsageError("--precision '\(precision)' is not one of fp32, fp64, fp16, bf16, int8, tf32")
+            throw UsageError("--precision '\(precision)' is not one of \(NumericFormat.names)")
         }
         var nodes: [String: NumericFormat] = [:]
         let known = Set(model.graph.nodes.map(\.name))
         for item in nodePrecision.flatMap({ $0.split(separator: ",").map(String.init) }) {
             guard let eq = item.lastIndex(of: "="), let f = NumericFormat(rawValue: String(item[item.index(after: eq)...]).lowercased()) else {
-                throw UsageError("--node-precision '\(item)' is not NODE=FORMAT with FORMAT one of fp32, fp16, bf16, int8")
+                throw UsageError("--node-precision '\(item)' is not NODE=FORMAT with FORMAT one of \(NumericFormat.names)")
             }
             let name = String(item[..<eq])
             guard known.contains(name) else { throw UsageError("--node-precision names '\(name)', which is not a node of the model") }
@@ -37,7 +52,31 @@ struct PrecisionOptions: ParsableArguments {
             try cache.validate(against: model, source: calibration)
             ranges = cache.ranges
         }
-        return ExecutionPolicy(precision: p, nodePrecision: nodes, activationRanges: ranges, accumulation: try parseAccumulation(accumulation))
+        var policy = ExecutionPolicy(precision: p, nodePrecision: nodes, activationRanges: ranges, accumulation: try parseAccumulation(accumulation))
+        try applyFormatOptions(to: &policy)
+        return policy
+    }
+
+    /// The FP8 and INT4 options, checked.
+    func applyFormatOptions(to policy: inout ExecutionPolicy) throws {
+        guard let a = FP8Accumulator(name: fp8Accumulation.lowercased()) else {
+            throw UsageError("--fp8-accumulation '\(fp8Accumulation)' is not one of hopper, hopper-fast, fp32")
+        }
+        guard let w = ExecutionPolicy.WeightScales(rawValue: fp8Weights.lowercased()) else {
+            throw UsageError("--fp8-weights '\(fp8Weights)' is not one of per-tensor, per-channel")
+        }
+        guard [32, 64, 128].contains(int4Block) else { throw UsageError("--int4-block \(int4Block) is not one of 32, 64, 128") }
+        let activations: ReducedFormat
+        switch int4Activations.lowercased() {
+        case "fp16": activations = .float16
+        case "bf16": activations = .bfloat16
+        default: throw UsageError("--int4-activations '\(int4Activations)' is not one of fp16, bf16")
+        }
+        policy.fp8Accumulator = a
+        policy.fp8WeightScales = w
+        policy.int4Block = int4Block
+        policy.int4Symmetric = !int4Asymmetric
+        policy.weightOnlyActivations = activations
     }
 }
 

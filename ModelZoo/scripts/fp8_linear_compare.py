@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Runs the linear layers measured by gpu_fp8_linear.py through Touchstone's simulated FP8 on the
+same inputs and scales, and prints how well the simulation predicts the GPU's error.
+
+    python3 ModelZoo/scripts/fp8_linear_compare.py GPU_DIR TOUCHSTONE [--work DIR]
+
+Per layer: a one-Gemm ONNX model (Y = X·Wᵀ, W rebuilt from gpu_fp8_linear's seeds), a calibration
+JSON whose range for X is the GPU's amax_x, and `touchstone run --precision fp8` with each
+accumulator (hopper, hopper-fast, fp32). Two errors are reported, as SQNR in dB:
+- against the float64 product of the unquantized operands (what FP8 costs a deployment), for the
+  GPU and Touchstone (hopper); their ratio of RMS errors;
+- against the exact sum of the quantized operands (what the accumulation alone costs), for the
+  GPU (cuBLAS default and fast accumulation) and Touchstone's matching accumulators, and for an
+  FP32 sum, which flatters the hardware.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import ml_dtypes
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from gpu_fp8_linear import parameter_values  # noqa: E402
+
+F32 = np.float32
+
+
+def sqnr(ref, y):
+    err = ((ref - y.astype(np.float64)) ** 2).sum()
+    return float("inf") if err == 0 else 10 * np.log10((ref ** 2).sum() / err)
+
+
+def e4m3(v):
+    return np.clip(v, -448, 448).astype(ml_dtypes.float8_e4m3fn).astype(F32)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("gpu_dir")
+    ap.add_argument("touchstone")
+    ap.add_argument("--work", default=None)
+    args = ap.parse_args()
+    z = np.load(os.path.join(args.gpu_dir, "fp8_linear.npz"))
+    meta = json.load(open(os.path.join(args.gpu_dir, "fp8_linear.json")))
+    work = args.work or tempfile.mkdtemp(prefix="fp8-linear-")
+    print(f"GPU: {meta['device']}, torch {meta['torch']}")
+    print("| model | layer | X·Wᵀ | FP8 vs FP64: GPU | Touchstone | RMS error ratio | accumulation only: GPU | Touchstone hopper | GPU fast | Touchstone hopper-fast | FP32 sum |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ratios, gaps = [], []
+    for layer in meta["layers"]:
+        key = f"{layer['model']}|{layer['layer']}"
+        x = z[key + "|x"]
+        w = parameter_values(layer["weight"], tuple(layer["shape"]), layer["layer"] + ".weight")
+        m = F32(z[key + "|max_x"][0])
+        amax_x = F32(z[key + "|amax_x"][0])
+        assert F32(F32(m / F32(127)) * F32(127)) == amax_x, "the GPU's amax differs from the cache's round trip"
+        d = os.path.join(work, key.replace("|", "_").replace(".", "_"))
+        os.makedirs(d, exist_ok=True)
+        graph = helper.make_graph(
+            [helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1)], "fp8",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [x.shape[0], w.shape[0]])],
+            [numpy_helper.from_array(w, "w")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, os.path.join(d, "model.onnx"))
+        np.save(os.path.join(d, "x.npy"), x)
+        json.dump({"format": "touchstone-calibration", "tensors": {"x": {"scale": float(F32(m / F32(127)))}}}, open(os.path.join(d, "cal.json"), "w"))
+        outs = {}
+        for acc in ("hopper", "hopper-fast", "fp32"):
+            o = os.path.join(d, acc)
+            subprocess.run([args.touchstone, "run", os.path.join(d, "model.onnx"), "--input", f"x={d}/x.npy", "--precision", "fp8",
+                            "--calibration", os.path.join(d, "cal.json"), "--fp8-accumulation", acc, "--out", o], check=True, capture_output=True)
+            outs[acc] = np.load(os.path.join(o, "y.npy"))
+        sx, sw = amax_x / F32(448), F32(np.abs(w).max()) / F32(448)
+        xq, wq = e4m3(x / sx), e4m3(w / sw)
+        exact_q = (xq.astype(np.float64) @ wq.astype(np.float64).T) * (np.float64(sx) * np.float64(sw))
+        exact = x.astype(np.float64) @ w.astype(np.float64).T
+        g, gf = z[key + "|y"], z[key + "|y_fast"]
+        e_gpu, e_ts = np.sqrt(((g - exact) ** 2).mean()), np.sqrt(((outs["hopper"] - exact) ** 2).mean())
+        ratio = max(e_gpu, e_ts) / min(e_gpu, e_ts)
+        acc_gpu, acc_ts = sqnr(exact_q, g), sqnr(exact_q, outs["hopper"])
+        ratios.append(ratio)
+        gaps.append(abs(acc_gpu - acc_ts))
+        print(f"| {layer['model']} | {layer['layer']} | [{x.shape[0]}, {x.shape[1]}]·[{w.shape[1]}, {w.shape[0]}] | {sqnr(exact, g):.2f} | {sqnr(exact, outs['hopper']):.2f} | {ratio:.4f} | "
+              f"{acc_gpu:.1f} | {acc_ts:.1f} | {sqnr(exact_q, gf):.1f} | {sqnr(exact_q, outs['hopper-fast']):.1f} | {sqnr(exact_q, outs['fp32']):.1f} |")
+    print(f"\nlargest RMS error ratio (deployment error, GPU vs Touchstone): {max(ratios):.4f}; "
+          f"largest accumulation-only SQNR gap (cuBLAS default vs hopper): {max(gaps):.2f} dB")
+    return 0 if max(ratios) <= 1.25 and max(gaps) <= 2 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
