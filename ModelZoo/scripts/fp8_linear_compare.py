@@ -41,18 +41,46 @@ def e4m3(v):
     return np.clip(v, -448, 448).astype(ml_dtypes.float8_e4m3fn).astype(F32)
 
 
+def run_touchstone(d, x, w, max_x, accumulators):
+    """Y = X·Wᵀ through `touchstone run --precision fp8` with X's range from max_x (as a
+    calibration cache stores it); returns {accumulator: Y}."""
+    os.makedirs(d, exist_ok=True)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1)], "fp8",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [x.shape[0], w.shape[0]])],
+        [numpy_helper.from_array(np.ascontiguousarray(w, F32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    np.save(os.path.join(d, "x.npy"), np.ascontiguousarray(x, F32))
+    json.dump({"format": "touchstone-calibration", "tensors": {"x": {"scale": float(F32(max_x / F32(127)))}}}, open(os.path.join(d, "cal.json"), "w"))
+    outs = {}
+    for acc in accumulators:
+        o = os.path.join(d, acc)
+        subprocess.run([TOUCHSTONE, "run", os.path.join(d, "model.onnx"), "--input", f"x={d}/x.npy", "--precision", "fp8",
+                        "--calibration", os.path.join(d, "cal.json"), "--fp8-accumulation", acc, "--out", o], check=True, capture_output=True)
+        outs[acc] = np.load(os.path.join(o, "y.npy"))
+    return outs
+
+
+TOUCHSTONE = "touchstone"
+
+
 def main():
+    global TOUCHSTONE
     ap = argparse.ArgumentParser()
     ap.add_argument("gpu_dir")
     ap.add_argument("touchstone")
     ap.add_argument("--work", default=None)
     args = ap.parse_args()
+    TOUCHSTONE = args.touchstone
     z = np.load(os.path.join(args.gpu_dir, "fp8_linear.npz"))
     meta = json.load(open(os.path.join(args.gpu_dir, "fp8_linear.json")))
     work = args.work or tempfile.mkdtemp(prefix="fp8-linear-")
     print(f"GPU: {meta['device']}, torch {meta['torch']}")
-    print("| model | layer | X·Wᵀ | FP8 vs FP64: GPU | Touchstone | RMS error ratio | accumulation only: GPU | Touchstone hopper | GPU fast | Touchstone hopper-fast | FP32 sum |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | layer | X·Wᵀ | GPU codes ≠ IEEE | FP8 vs FP64: GPU | Touchstone | RMS error ratio | accumulation only: GPU | Touchstone hopper | GPU fast | Touchstone hopper-fast | FP32 sum |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     ratios, gaps = [], []
     for layer in meta["layers"]:
         key = f"{layer['model']}|{layer['layer']}"
@@ -62,35 +90,36 @@ def main():
         amax_x = F32(z[key + "|amax_x"][0])
         assert F32(F32(m / F32(127)) * F32(127)) == amax_x, "the GPU's amax differs from the cache's round trip"
         d = os.path.join(work, key.replace("|", "_").replace(".", "_"))
-        os.makedirs(d, exist_ok=True)
-        graph = helper.make_graph(
-            [helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1)], "fp8",
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [x.shape[0], w.shape[0]])],
-            [numpy_helper.from_array(w, "w")])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        model.ir_version = 8
-        onnx.save(model, os.path.join(d, "model.onnx"))
-        np.save(os.path.join(d, "x.npy"), x)
-        json.dump({"format": "touchstone-calibration", "tensors": {"x": {"scale": float(F32(m / F32(127)))}}}, open(os.path.join(d, "cal.json"), "w"))
-        outs = {}
-        for acc in ("hopper", "hopper-fast", "fp32"):
-            o = os.path.join(d, acc)
-            subprocess.run([args.touchstone, "run", os.path.join(d, "model.onnx"), "--input", f"x={d}/x.npy", "--precision", "fp8",
-                            "--calibration", os.path.join(d, "cal.json"), "--fp8-accumulation", acc, "--out", o], check=True, capture_output=True)
-            outs[acc] = np.load(os.path.join(o, "y.npy"))
         sx, sw = amax_x / F32(448), F32(np.abs(w).max()) / F32(448)
-        xq, wq = e4m3(x / sx), e4m3(w / sw)
-        exact_q = (xq.astype(np.float64) @ wq.astype(np.float64).T) * (np.float64(sx) * np.float64(sw))
+        # The GPU's operands: IEEE rounding of the quotients, with the GPU's own codes where it differs.
+        codes = {}
+        for tag, t, s_ in (("x", x, sx), ("w", w, sw)):
+            c = e4m3(t / s_).reshape(-1)
+            at = z[f"{key}|{tag}_override_at"]
+            c[at] = z[f"{key}|{tag}_override_code"].view(ml_dtypes.float8_e4m3fn).astype(F32)
+            codes[tag] = c.reshape(t.shape)
+        overrides = len(z[f"{key}|x_override_at"]) + len(z[f"{key}|w_override_at"])
+        deployed = run_touchstone(os.path.join(d, "deployed"), x, w, m, ["hopper"])
+        # Touchstone on the GPU's own codes (code × scale: its quantization recovers them exactly).
+        same = run_touchstone(os.path.join(d, "same-codes"), codes["x"] * sx, codes["w"] * sw, m, ["hopper", "hopper-fast", "fp32"])
+        exact_q = (codes["x"].astype(np.float64) @ codes["w"].astype(np.float64).T) * (np.float64(sx) * np.float64(sw))
         exact = x.astype(np.float64) @ w.astype(np.float64).T
         g, gf = z[key + "|y"], z[key + "|y_fast"]
-        e_gpu, e_ts = np.sqrt(((g - exact) ** 2).mean()), np.sqrt(((outs["hopper"] - exact) ** 2).mean())
+        e_gpu, e_ts = np.sqrt(((g - exact) ** 2).mean()), np.sqrt(((deployed["hopper"] - exact) ** 2).mean())
         ratio = max(e_gpu, e_ts) / min(e_gpu, e_ts)
-        acc_gpu, acc_ts = sqnr(exact_q, g), sqnr(exact_q, outs["hopper"])
+        acc_gpu, acc_ts = sqnr(exact_q, g), sqnr(exact_q, same["hopper"])
         ratios.append(ratio)
         gaps.append(abs(acc_gpu - acc_ts))
-        print(f"| {layer['model']} | {layer['layer']} | [{x.shape[0]}, {x.shape[1]}]·[{w.shape[1]}, {w.shape[0]}] | {sqnr(exact, g):.2f} | {sqnr(exact, outs['hopper']):.2f} | {ratio:.4f} | "
-              f"{acc_gpu:.1f} | {acc_ts:.1f} | {sqnr(exact_q, gf):.1f} | {sqnr(exact_q, outs['hopper-fast']):.1f} | {sqnr(exact_q, outs['fp32']):.1f} |")
+        print(f"| {layer['model']} | {layer['layer']} | [{x.shape[0]}, {x.shape[1]}]·[{w.shape[1]}, {w.shape[0]}] | {overrides} | {sqnr(exact, g):.2f} | "
+              f"{sqnr(exact, deployed['hopper']):.2f} | {ratio:.4f} | {acc_gpu:.1f} | {acc_ts:.1f} | {sqnr(exact_q, gf):.1f} | "
+              f"{sqnr(exact_q, same['hopper-fast']):.1f} | {sqnr(exact_q, same['fp32']):.1f} |")
+    probe, gpu_codes = z["cast_probe|x"], z["cast_probe|gpu"]
+    ieee = probe.astype(ml_dtypes.float8_e4m3fn).view(np.uint8)
+    differ = np.nonzero(ieee != gpu_codes)[0]
+    via_half = probe.astype(np.float16).astype(ml_dtypes.float8_e4m3fn).view(np.uint8)
+    print(f"\nthe GPU's float32 → E4M3 cast at {len(probe)} values at and beside the midpoints between E4M3 values: "
+          f"{len(differ)} differ from round-to-nearest-even; {int((via_half == gpu_codes).sum())} of {len(probe)} equal a rounding through float16 first"
+          + (f" (e.g. {probe[differ[0]]!r} → {gpu_codes[differ[0]]:#04x}, IEEE {ieee[differ[0]]:#04x})" if len(differ) else ""))
     print(f"\nlargest RMS error ratio (deployment error, GPU vs Touchstone): {max(ratios):.4f}; "
           f"largest accumulation-only SQNR gap (cuBLAS default vs hopper): {max(gaps):.2f} dB")
     return 0 if max(ratios) <= 1.25 and max(gaps) <= 2 else 1

@@ -7,7 +7,9 @@ value as float32; `<f>_inputs`, float32 values (random normals at every scale of
 midpoints between neighbouring values and their float32 neighbours, zeros, ±inf, NaN, values just
 beyond the largest); `<f>_bits`, their conversion by ml_dtypes (no saturation, ties to even), and
 `<f>_saturated`, the conversion of the same values clipped to ±largest first (ONNX Cast's and
-TensorRT's saturation; ±inf to ±largest, NaN kept). Needs numpy and ml_dtypes (pinned by onnx).
+TensorRT's saturation; ±inf to ±largest, NaN kept); `e8m0cast_<mode>_<0|1>`, ONNX Cast's rounding of
+the e8m0fnu inputs into float8e8m0 per round_mode (up, down, nearest), without and with saturation.
+Needs numpy, ml_dtypes and onnx.
 """
 import argparse
 
@@ -46,5 +48,14 @@ for name, t in FORMATS.items():
         arrays[f"{name}_bits"] = x.astype(t).view(np.uint8)
         clipped = np.where(np.isnan(x), x, np.clip(x, -largest, largest)).astype(np.float32)
         arrays[f"{name}_saturated"] = clipped.astype(t).view(np.uint8)
+# ONNX Cast's float32 → float8e8m0 rule (onnx.numpy_helper.to_float8e8m0) in each round_mode, with
+# and without saturation: `e8m0cast_<mode>_<sat>` over the e8m0fnu inputs.
+import onnx.numpy_helper  # noqa: E402
+
+e8 = arrays["e8m0fnu_inputs"]
+for mode in ("up", "down", "nearest"):
+    for sat in (0, 1):
+        with np.errstate(invalid="ignore", over="ignore"):
+            arrays[f"e8m0cast_{mode}_{sat}"] = onnx.numpy_helper.to_float8e8m0(e8, bool(sat), mode).view(np.uint8)
 np.savez(args.out, **arrays)
 print(f"wrote {args.out}: " + ", ".join(f"{n} ({len(arrays[n + '_inputs'])} values)" for n in FORMATS))

@@ -261,9 +261,12 @@ public struct Cast: Layer {
     public let to: DType
     /// For FP8 targets: clamp values beyond the largest (ONNX's default) or make them inf/NaN.
     public let saturate: Bool
-    public init(to: DType, saturate: Bool = true) {
+    /// For float8e8m0 targets: how values round to a power of two (`round_mode`, default up).
+    public let e8m0Rounding: MiniFloat.E8M0Rounding
+    public init(to: DType, saturate: Bool = true, e8m0Rounding: MiniFloat.E8M0Rounding = .up) {
         self.to = to
         self.saturate = saturate
+        self.e8m0Rounding = e8m0Rounding
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
@@ -271,14 +274,20 @@ public struct Cast: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try castConverting(try required(inputs, 0, "input"), into: outputs[0], saturate: saturate)
+        try castConverting(try required(inputs, 0, "input"), into: outputs[0], saturate: saturate, e8m0Rounding: e8m0Rounding)
     }
 }
 
 /// `convert(into:)`, except that a conversion into FP8 without saturation rounds each value once
-/// from Double with `MiniFloat` (out-of-range values become inf or NaN).
-func castConverting(_ x: Tensor, into out: Tensor, saturate: Bool) throws {
-    guard !saturate, let format = out.dtype.float8Format, x.dtype != out.dtype else { x.convert(into: out); return }
+/// from Double with `MiniFloat` (out-of-range values become inf or NaN), and a conversion into
+/// float8e8m0 rounds the float32 value as `e8m0Rounding` says (ONNX's bit rule).
+func castConverting(_ x: Tensor, into out: Tensor, saturate: Bool, e8m0Rounding: MiniFloat.E8M0Rounding = .up) throws {
+    if out.dtype == .float8e8m0 && x.dtype != out.dtype {
+        let codes = x.converted(to: .float32).scalars(as: Float.self).map { MiniFloat.e8m0Code($0, roundMode: e8m0Rounding, saturate: saturate) }
+        codes.withUnsafeBytes { Tensor(shape: out.shape, dtype: out.dtype, bytes: $0) }.copy(into: out)
+        return
+    }
+    guard !saturate, let format = out.dtype.miniFloatFormat, x.dtype != out.dtype else { x.convert(into: out); return }
     let bits = x.doubles().map { format.encode($0, saturate: false) }
     bits.withUnsafeBytes { Tensor(shape: out.shape, dtype: out.dtype, bytes: $0) }.copy(into: out)
 }

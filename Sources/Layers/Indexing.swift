@@ -197,7 +197,7 @@ public struct OneHot: Layer {
 
     func depth(_ constants: [Tensor?]) throws -> Int {
         guard constants.count > 1, let d = constants[1], d.count == 1 else {
-            throw LayerError("input 1 (depth) must be a one-value constant or computable from shapes")
+            throw LayerError("input 1 (depth) must be a one-value constant or computable from shapes", needsValues: true)
         }
         let v = d.doubles()[0]
         guard v >= 1, v <= Double(1 << 31) else { throw LayerError("depth \(v) must be a positive count") }

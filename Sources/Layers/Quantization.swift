@@ -23,7 +23,9 @@ func quantizationMap(x: [Int], scale: [Int], axis: Int, blockSize: Int) throws -
     return .perAxis(shape: x, axis: a)
 }
 
-private let quantizedTypes: Set<DType> = [.int8, .uint8, .int16, .uint16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz]
+private let quantizedTypes: Set<DType> = [
+    .int8, .uint8, .int16, .uint16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .int4, .uint4, .int2, .uint2, .float4e2m1,
+]
 
 /// A zero point shaped like its scale; a one-element zero point beside a scalar scale also counts.
 func zeroPointMatches(_ z: [Int], _ s: [Int]) -> Bool { z == s || (z.product == 1 && s.product == 1) }
@@ -60,7 +62,7 @@ public struct QuantizeLinear: Layer {
             guard zeroPointMatches(z.shape, s.shape) else { throw LayerError("y_zero_point has shape \(z.shape), y_scale \(s.shape): they must match") }
             out = z.dtype
         }
-        guard quantizedTypes.contains(out) else { throw LayerError("quantizing to \(out) is not supported (int8, uint8, int16, uint16, FP8)") }
+        guard quantizedTypes.contains(out) else { throw LayerError("quantizing to \(out) is not supported (int8, uint8, int16, uint16, int4, uint4, int2, uint2, FP8, FP4)") }
         return (out, try quantizationMap(x: x.shape, scale: s.shape, axis: axis, blockSize: blockSize))
     }
 

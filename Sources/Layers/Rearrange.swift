@@ -35,7 +35,7 @@ public struct RangeLayer: Layer {
     static func scalars(_ constants: [Tensor?]) throws -> [Tensor] {
         try ["start", "limit", "delta"].enumerated().map { i, name in
             guard i < constants.count, let t = constants[i] else {
-                throw LayerError("input \(i) (\(name)) must be a constant or computable from shapes; it depends on data")
+                throw LayerError("input \(i) (\(name)) must be a constant or computable from shapes; it depends on data", needsValues: true)
             }
             guard t.count == 1 else { throw LayerError("\(name) must be a scalar, it has \(t.count) elements") }
             return t

@@ -76,7 +76,7 @@ public struct Resize: Layer {
                 }
             }
         } else if present(scalesInput) || present(sizesInput) {
-            throw LayerError("scales or sizes must be constants or computable from shapes; they depend on data")
+            throw LayerError("scales or sizes must be constants or computable from shapes; they depend on data", needsValues: true)
         } else {
             throw LayerError("needs scales or sizes")
         }
@@ -109,7 +109,7 @@ public struct Resize: Layer {
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try required(inputs, 0, "X")
         for i in [scalesInput, sizesInput, roiInput].compactMap({ $0 }) where i < inputs.count && inputs[i] != nil && constants[i] == nil {
-            throw LayerError("input \(i) (roi/scales/sizes) must be a constant or computable from shapes; it depends on data")
+            throw LayerError("input \(i) (roi/scales/sizes) must be a constant or computable from shapes; it depends on data", needsValues: true)
         }
         return [TensorType(x.dtype, try plan(x.shape, constants, taps: false).shape)]
     }

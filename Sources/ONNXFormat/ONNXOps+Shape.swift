@@ -83,7 +83,9 @@ extension ONNXOps {
         "Cast": { c in
             let to = try c.attributes.require(c.attributes.int("to"), "to")
             guard let dtype = DType(rawValue: to) else { throw c.error("attribute 'to' is ONNX type \(to), which is not supported") }
-            return Cast(to: dtype, saturate: try c.attributes.flag("saturate", default: true))
+            let mode = try c.attributes.string("round_mode") ?? "up"
+            guard let rounding = MiniFloat.E8M0Rounding(rawValue: mode) else { throw c.error("round_mode '\(mode)' is not one of up, down, nearest") }
+            return Cast(to: dtype, saturate: try c.attributes.flag("saturate", default: true), e8m0Rounding: rounding)
         },
     ]
 }

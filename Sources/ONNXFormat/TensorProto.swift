@@ -34,7 +34,7 @@ public enum ONNXTensor {
         p.name = name
         p.dataType = Int32(tensor.dtype.rawValue)
         p.dims = tensor.shape.map { Int64($0) }
-        p.rawData = tensor.withUnsafeBytes { Data($0) }
+        p.rawData = tensor.dtype.bitWidth < 8 ? Data(tensor.packedBytes()) : tensor.withUnsafeBytes { Data($0) }
         return try p.serializedData()
     }
 
@@ -53,17 +53,29 @@ public enum ONNXTensor {
             count = c
             shape.append(Int(d))
         }
-        let bytes = count * dtype.byteSize
-        do { try MemoryBudget.check(bytes, "\(what) (dims \(p.dims), \(dtype))") } catch let e as MemoryBudgetError { throw LoadError(file: file, e.description) }
+        // The 4- and 2-bit types are packed in files and take a byte each in memory.
+        let packed = dtype.bitWidth < 8
+        let bytes = packed ? dtype.packedByteCount(count) : count * dtype.byteSize
+        do { try MemoryBudget.check(count * dtype.byteSize, "\(what) (dims \(p.dims), \(dtype))") } catch let e as MemoryBudgetError { throw LoadError(file: file, e.description) }
         func mismatch(_ have: Int, _ unit: String) -> LoadError {
             LoadError(file: file, "\(what) declares dims \(p.dims) (\(count) elements of \(dtype)) but holds \(have) \(unit)")
         }
+        func unpacked(_ data: [UInt8]) throws -> Tensor {
+            guard let t = Tensor.unpacking(data, shape: shape, dtype: dtype) else { throw mismatch(data.count, "packed bytes") }
+            return t
+        }
         if p.dataLocation == .external {
-            return try readExternal(p, shape: shape, dtype: dtype, bytes: bytes, file: file, baseDirectory: baseDirectory, what: what)
+            let t = try readExternal(p, shape: packed ? [bytes] : shape, dtype: packed ? .uint8 : dtype, bytes: bytes, file: file, baseDirectory: baseDirectory, what: what)
+            return packed ? try unpacked(t.scalars(as: UInt8.self)) : t
         }
         if p.hasRawData {
             guard p.rawData.count == bytes else { throw mismatch(p.rawData.count, "bytes of raw_data") }
-            return p.rawData.withUnsafeBytes { Tensor(shape: shape, dtype: dtype, bytes: $0) }
+            return packed ? try unpacked([UInt8](p.rawData)) : p.rawData.withUnsafeBytes { Tensor(shape: shape, dtype: dtype, bytes: $0) }
+        }
+        if packed {
+            // int32_data holds one packed byte per entry.
+            guard p.int32Data.count == bytes else { throw mismatch(p.int32Data.count, "int32_data values (packed bytes)") }
+            return try unpacked(p.int32Data.map { UInt8(truncatingIfNeeded: $0) })
         }
         func typed<T: TensorScalar>(_ values: [T], _ field: String) throws -> Tensor {
             guard values.count == count else { throw mismatch(values.count, "\(field) values") }
@@ -84,8 +96,8 @@ public enum ONNXTensor {
         case .float16:
             guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
             return Tensor(shape: shape, scalars: p.int32Data.map { Float16(bitPattern: UInt16(truncatingIfNeeded: $0)) })
-        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz:
-            // ONNX keeps FP8 values' bit patterns in int32_data.
+        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float8e8m0, .float4e2m1, .int4, .uint4, .int2, .uint2:
+            // ONNX keeps FP8 values' bit patterns in int32_data (the packed types returned above).
             guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
             let bytes = p.int32Data.map { UInt8(truncatingIfNeeded: $0) }
             return bytes.withUnsafeBytes { Tensor(shape: shape, dtype: dtype, bytes: $0) }

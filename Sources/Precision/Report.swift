@@ -23,7 +23,7 @@ public struct MetricBound: Sendable, Equatable, CustomStringConvertible {
         var p: NumericFormat? = nil
         if let dot = lhs.firstIndex(of: ".") {
             guard let f = NumericFormat(rawValue: String(lhs[..<dot])) else {
-                throw CalibrationError("'\(text)': '\(lhs[..<dot])' is not a precision (fp32, fp16, bf16, int8)")
+                throw CalibrationError("'\(text)': '\(lhs[..<dot])' is not a precision (\(NumericFormat.names))")
             }
             p = f
             lhs = String(lhs[lhs.index(after: dot)...])
@@ -68,6 +68,9 @@ public struct ReportOptions: Sendable {
     public var limit: Int?
     /// Where the FP16 runs sum the products of Conv, Gemm and MatMul.
     public var accumulation: ExecutionPolicy.Accumulation = .fp32
+    /// The options of the FP8 and INT4 formats (accumulator, weight scales, blocks) for the
+    /// reduced runs; its precision and ranges are set per run.
+    public var formats = ExecutionPolicy()
     public init() {}
 }
 
@@ -181,7 +184,7 @@ public struct PrecisionReport: Sendable {
 
         // INT8 ranges: calibrate on the data (both passes, for the histograms) unless given.
         var ranges: [String: Float] = [:]
-        if reduced.contains(.int8) {
+        if reduced.contains(where: \.needsCalibration) {
             let calibrator = Calibrator(model: model, threads: options.threads)
             let first = try calibrator.maxima(data, indices: indices) { progress?("calibration pass 1", $0, $1) }
             let second = try calibrator.histograms(data, indices: indices, ranges: first.maxima) { progress?("calibration pass 2", $0, $1) }
@@ -201,11 +204,24 @@ public struct PrecisionReport: Sendable {
         func session(_ f: NumericFormat, ranges: [String: Float] = [:]) -> Session {
             Session(model: model, options: SessionOptions(
                 threads: options.threads, fuseActivations: false, taps: .names(layerNames),
-                policy: ExecutionPolicy(precision: f, activationRanges: ranges, accumulation: options.accumulation)))
+                policy: policy(f, ranges: ranges)))
+        }
+        func policy(_ f: NumericFormat, ranges: [String: Float]) -> ExecutionPolicy {
+            var p = options.formats
+            p.precision = f
+            p.nodePrecision = [:]
+            p.activationRanges = ranges
+            p.accumulation = options.accumulation
+            return p
         }
         let s64 = session(.fp64), s32 = session(.fp32), s32Local = session(.fp32)
         var sessions: [NumericFormat: (run: Session, local: Session)] = [:]
-        for f in reduced { sessions[f] = (session(f, ranges: ranges), session(f, ranges: ranges)) }
+        for f in reduced {
+            // FP8 and NVFP4 scales come from the largest magnitudes (Model Optimizer's max
+            // calibration) unless a cache is given; INT8 takes the chosen method's ranges.
+            let r = f == .int8 || options.calibration != nil ? ranges : report.methodRanges[.minmax] ?? ranges
+            sessions[f] = (session(f, ranges: r), session(f, ranges: r))
+        }
         var quantization: [String: QuantizationStatistics] = [:]
         for a in report.layers.compactMap(\.activation) { if let r = ranges[a] { quantization[a] = QuantizationStatistics(amax: r) } }
         var reference64 = OutputStatistics()

@@ -138,7 +138,7 @@ extension PrecisionReport {
     /// A short table: per precision the output metrics, then the worst layers.
     public func table(worst: Int = 5) -> String {
         func row(_ cells: [String]) -> String {
-            zip(cells, [-6, -6, 9, 10, 10, 9, 10, 11]).map { c, w in
+            zip(cells, [-8, -6, 9, 10, 10, 9, 10, 11]).map { c, w in
                 let pad = String(repeating: " ", count: Swift.max(0, abs(w) - c.count))
                 return w < 0 ? c + pad : pad + c
             }.joined(separator: " ") + "\n"

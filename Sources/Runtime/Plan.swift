@@ -34,8 +34,11 @@ final class Plan: @unchecked Sendable {
     ///   feeds it; only where every node runs in FP32, since a simulated format would round the
     ///   convolution's output before the Add.
     /// - computeFormats: per node, how its products are summed (`NodeFormat.compute`).
+    /// - perRunWork: per node, whether the policy transforms its inputs or outputs on each run
+    ///   (quantized activations, rounded outputs); such a node is folded only when its inputs
+    ///   come from constants alone, never from graph inputs' values, so that the run does that work.
     init(
-        graph: Graph, computeFormats: [ComputeFormat], inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, fuseResiduals: Bool = false,
+        graph: Graph, computeFormats: [ComputeFormat], perRunWork: [Bool] = [], inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, fuseResiduals: Bool = false,
         keep: (Int) -> Bool, context: ExecutionContext
     ) throws {
         let n = graph.valueNames.count
@@ -47,6 +50,8 @@ final class Plan: @unchecked Sendable {
         }
         for (id, t) in inputTypes { types[id] = t }
         for (id, t) in inputValues { known[id] = t }
+        // Values known because graph inputs' values were given (not from constants alone).
+        var fromInputValues = Set(inputValues.keys)
         var folded: [Int: Tensor] = [:]
         var foldedBytes = 0
         var steps: [Step] = []
@@ -84,7 +89,10 @@ final class Plan: @unchecked Sendable {
 
             // Constant folding: outputs that depend on constants alone, or on input shapes alone.
             var outs: [Tensor]? = layer.valuesFromTypes(inTypes)
-            if outs == nil, node.inputs.allSatisfy({ id in id.map { known[$0] != nil } ?? true }) {
+            let readsInputValues = node.inputs.contains { $0.map { fromInputValues.contains($0) } ?? false }
+            let transformed = index < perRunWork.count && perRunWork[index]
+            if outs == nil, !(transformed && readsInputValues), node.inputs.allSatisfy({ id in id.map { known[$0] != nil } ?? true }) {
+                if readsInputValues { fromInputValues.formUnion(node.outputs) }
                 // Folded values live as long as the plan: they count against the budget together.
                 foldedBytes = MemoryBudget.sum(foldedBytes, outBytes)
                 do { try MemoryBudget.check(foldedBytes, "folding constants up to this node") } catch let e as MemoryBudgetError { throw fail(e.description) }

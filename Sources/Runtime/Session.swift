@@ -64,9 +64,9 @@ public final class Session {
     /// Reused buffers for quantized or rounded copies of activations, by step and input index.
     private var transformedBuffers: [Int: Tensor] = [:]
 
-    /// Plans are keyed by the input types and by the values of small integer inputs: those may
-    /// decide shapes (a Reshape's target, Split sizes, Slice bounds fed as graph inputs), so they
-    /// are known while planning and a new value gets a new plan.
+    /// Plans are keyed by the input types and, once planning has needed them, by the values of
+    /// small inputs: those may decide shapes (a Reshape's target, Split sizes, Slice bounds fed as
+    /// graph inputs), so they are known while planning and a new value gets a new plan.
     private struct PlanKey: Hashable {
         var types: [TensorType]
         var values: [[Int64]]
@@ -79,8 +79,19 @@ public final class Session {
     /// When the graph has ops whose output sizes follow from input values, inputs up to this many
     /// elements are planned by value.
     static let wholeValueLimit = 1 << 20
-    /// Set once planning needed values it was not given (see `run`).
-    private var plansWithAllValues = false
+    /// Which graph inputs' values plans are made with; raised once planning needed values it was
+    /// not given (see `run`).
+    private var planningValues = PlanningValues.none
+
+    enum PlanningValues: Int, Comparable {
+        /// Types only: every run's arithmetic is in the plan's steps (the usual case).
+        case none
+        /// Small inputs (integers up to `valueInputLimit` elements, others up to `smallInputLimit`).
+        case small
+        /// Inputs up to `wholeValueLimit` elements.
+        case all
+        static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    }
 
     public init(model: Model, options: SessionOptions = SessionOptions()) {
         self.model = model
@@ -138,8 +149,8 @@ public final class Session {
         }
         let types = try inputTypes(inputs.mapValues { ($0.shape, $0.dtype) }, graph: graph)
         var valueInputs: [Int: Tensor] = [:]
-        for (id, decl) in graph.inputs {
-            let limit = plansWithAllValues ? Self.wholeValueLimit
+        for (id, decl) in graph.inputs where planningValues > .none {
+            let limit = planningValues == .all ? Self.wholeValueLimit
                 : inputs[decl.name]?.dtype == .int64 || inputs[decl.name]?.dtype == .int32 ? Self.valueInputLimit : Self.smallInputLimit
             if let t = inputs[decl.name], t.count <= limit {
                 valueInputs[id] = t.copied()
@@ -154,11 +165,12 @@ public final class Session {
         if let p = plans[signature] { plan = p } else {
             do {
                 plan = try self.plan(for: types, values: valueInputs)
-            } catch let e as ExecutionError where e.needsValues && !plansWithAllValues {
-                // An op whose output size depends on values (NonZero, NonMaxSuppression, a Reshape
-                // of computed shape) needs them: from now on every run is planned with all the
-                // graph inputs' values, and re-planned when they change.
-                plansWithAllValues = true
+            } catch let e as ExecutionError where e.needsValues && planningValues < .all {
+                // An op whose output size depends on values needs them: from now on every run is
+                // planned with the small inputs' values (a shape fed as a graph input), or, when
+                // those are not enough either (NonZero, NonMaxSuppression, a Reshape of computed
+                // shape), with all the graph inputs' values; and re-planned when they change.
+                planningValues = planningValues == .none ? .small : .all
                 return try run(inputs, substitutes: substitutes)
             }
             if plans.count >= 8 { plans.removeAll() }
@@ -271,7 +283,8 @@ public final class Session {
         let graph = prepared.graph
         let taps = options.taps
         return try Plan(
-            graph: graph, computeFormats: prepared.formats.map(\.compute), inputTypes: types, inputValues: values, fuse: options.fuseActivations,
+            graph: graph, computeFormats: prepared.formats.map(\.compute),
+            perRunWork: prepared.formats.map { !$0.activations.isEmpty || $0.outputRounding != nil }, inputTypes: types, inputValues: values, fuse: options.fuseActivations,
             fuseResiduals: options.policy == .fp32, keep: { taps.contains(graph.valueNames[$0]) }, context: context)
     }
 }

@@ -19,11 +19,19 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
     case float8e4m3fnuz = 18
     case float8e5m2 = 19
     case float8e5m2fnuz = 20
+    case uint4 = 21
+    case int4 = 22
+    case float4e2m1 = 23
+    case float8e8m0 = 24
+    case uint2 = 25
+    case int2 = 26
 
-    /// Bytes per element.
+    /// Bytes per element in memory. The 4- and 2-bit types take one byte each in Touchstone's
+    /// tensors (their files pack them: `bitWidth`).
     public var byteSize: Int {
         switch self {
-        case .bool, .int8, .uint8, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return 1
+        case .bool, .int8, .uint8, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz,
+             .uint4, .int4, .float4e2m1, .float8e8m0, .uint2, .int2: return 1
         case .float16, .bfloat16, .int16, .uint16: return 2
         case .float32, .int32, .uint32: return 4
         case .float64, .int64, .uint64: return 8
@@ -31,15 +39,29 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
     }
 
     /// Whether the type is a floating-point type the kernels compute in (float32, float64, float16,
-    /// bfloat16; the FP8 types are storage only, see `float8Format`).
+    /// bfloat16; the FP8 types are storage only, see `miniFloatFormat`).
     public var isFloatingPoint: Bool {
         self == .float32 || self == .float64 || self == .float16 || self == .bfloat16
     }
 
     /// Whether the type is an unsigned integer type.
     public var isUnsigned: Bool {
-        self == .uint8 || self == .uint16 || self == .uint32 || self == .uint64
+        self == .uint8 || self == .uint16 || self == .uint32 || self == .uint64 || self == .uint4 || self == .uint2
     }
+
+    /// Bits per element in ONNX files: 4 (int4, uint4, float4e2m1: two to a byte, the first in
+    /// the low bits) and 2 (int2, uint2: four to a byte, from the low bits up); 8 × `byteSize`
+    /// for the rest.
+    public var bitWidth: Int {
+        switch self {
+        case .uint4, .int4, .float4e2m1: 4
+        case .uint2, .int2: 2
+        default: byteSize * 8
+        }
+    }
+
+    /// Bytes that `count` elements take packed as ONNX stores them.
+    public func packedByteCount(_ count: Int) -> Int { (count * bitWidth + 7) / 8 }
 
     /// The name numpy and ONNX use for the type.
     public var description: String {
@@ -61,6 +83,12 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
         case .float8e4m3fnuz: return "float8e4m3fnuz"
         case .float8e5m2: return "float8e5m2"
         case .float8e5m2fnuz: return "float8e5m2fnuz"
+        case .uint4: return "uint4"
+        case .int4: return "int4"
+        case .float4e2m1: return "float4e2m1"
+        case .float8e8m0: return "float8e8m0"
+        case .uint2: return "uint2"
+        case .int2: return "int2"
         }
     }
 }

@@ -24,7 +24,7 @@ public enum Elementwise {
         switch a.dtype {
         case .float32: run(op, a, b, out, Float.self, activation)
         case .float64: run(op, a, b, out, Double.self, activation)
-        case .float16, .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz:
+        case .float16, .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0:
             // Computed in float32 and rounded once, as the node tests expect.
             let o32 = Tensor(zeros: out.shape, dtype: op.isComparison ? .bool : .float32)
             run(op, a.converted(to: .float32), b.converted(to: .float32), o32, Float.self, op.isComparison ? nil : activation)
@@ -38,6 +38,11 @@ public enum Elementwise {
         case .uint32: run(op, a, b, out, UInt32.self, nil)
         case .uint64: run(op, a, b, out, UInt64.self, nil)
         case .bool: run(op, a, b, out, Bool.self, nil)
+        case .int4, .uint4, .int2, .uint2:
+            // Computed in int64 and converted back (wrapping, as a C cast).
+            let o64 = Tensor(zeros: out.shape, dtype: op.isComparison ? .bool : .int64)
+            run(op, a.converted(to: .int64), b.converted(to: .int64), o64, Int64.self, nil)
+            o64.convert(into: out)
         }
     }
 

@@ -123,4 +123,34 @@ public enum MiniFloat: String, CaseIterable, Sendable {
 
     /// `x` rounded to the format and back to Float.
     public func round(_ x: Float, saturate: Bool = false) -> Float { decode(encode(x, saturate: saturate)) }
+
+    /// How ONNX `Cast` rounds into float8e8m0 (`round_mode`).
+    public enum E8M0Rounding: String, Sendable, CaseIterable {
+        /// To the next power of two at or above |x| (the default).
+        case up
+        /// To the power of two at or below |x|.
+        case down
+        /// To the nearer power of two in the exponent's bits (guard, round and sticky bits, as
+        /// ONNX's reference does it).
+        case nearest
+    }
+
+    /// The float8e8m0 code of `x` as ONNX `Cast` makes it: the float32 exponent field, rounded by
+    /// the fraction bits as `roundMode` says (the sign is ignored); inf and NaN give 0xFF (NaN);
+    /// with `saturate` rounding never goes past 2^127 (0xFE).
+    public static func e8m0Code(_ x: Float, roundMode: E8M0Rounding, saturate: Bool) -> UInt8 {
+        let bits = x.bitPattern
+        var e = (bits >> 23) & 0xFF
+        if e == 0xFF { return 0xFF }
+        let up: Bool
+        switch roundMode {
+        case .up: up = bits & 0x7F_FFFF != 0
+        case .down: up = false
+        case .nearest:
+            let guardBit = bits & 0x40_0000 != 0, round = bits & 0x20_0000 != 0, sticky = bits & 0x1F_FFFF != 0
+            up = guardBit && (round || sticky || e > 0)
+        }
+        if up && !(saturate && e == 0xFE) { e += 1 }
+        return UInt8(truncatingIfNeeded: e)
+    }
 }

@@ -110,8 +110,11 @@ public enum NPY {
         case .float32: return "<f4"
         case .float64: return "<f8"
         case .float16: return "<f2"
-        // numpy has no bfloat16 or FP8: written as float32 (exact), see encode
-        case .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return "<f4"
+        // numpy has no bfloat16, FP8 or FP4: written as float32 (exact), see encode
+        case .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0: return "<f4"
+        // 4- and 2-bit integers: one byte each in memory, as int8 (sign-extended) or uint8
+        case .int4, .int2: return "|i1"
+        case .uint4, .uint2: return "|u1"
         case .int64: return "<i8"
         case .int32: return "<i4"
         case .int16: return "<i2"
@@ -163,7 +166,7 @@ public enum NPY {
     /// Encodes a tensor as `.npy`: version 1.0, or 2.0 when the header exceeds 1.0's 65,535 bytes
     /// (a shape of very high rank).
     public static func encode(_ tensor: Tensor) -> Data {
-        if tensor.dtype == .bfloat16 || tensor.dtype.float8Format != nil { return encode(tensor.converted(to: .float32)) }
+        if tensor.dtype == .bfloat16 || tensor.dtype.miniFloatFormat != nil { return encode(tensor.converted(to: .float32)) }
         let shapeText = tensor.shape.isEmpty ? "()" : tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr(tensor.dtype))', 'fortran_order': False, 'shape': \(shapeText), }"
         // Pad so that the data starts on a 64-byte boundary, with a final newline.

@@ -53,7 +53,7 @@ public enum Quantization {
         _ x: Tensor, scale: Tensor, zeroPoint: Tensor?, into y: Tensor, map: QuantizationMap, precision: Precision, saturate: Bool = true
     ) {
         let (qmin, qmax) = y.dtype.integerRange
-        let fp8 = y.dtype.float8Format
+        let fp8 = y.dtype.miniFloatFormat  // FP8 or FP4
         var bits = [UInt8](repeating: 0, count: fp8 == nil ? 0 : x.count)
         let xs = x.doubles(), ss = scale.doubles()
         let zs = zeroPoint?.doubles()
@@ -111,7 +111,12 @@ extension DType {
         case .int64, .uint64: return (Int64.min, Int64.max)
         case .uint32: return (0, Int64(UInt32.max))
         case .bool: return (0, 1)
-        case .float16, .bfloat16, .float32, .float64, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return (Int64.min, Int64.max)
+        case .int4: return (-8, 7)
+        case .uint4: return (0, 15)
+        case .int2: return (-2, 1)
+        case .uint2: return (0, 3)
+        case .float16, .bfloat16, .float32, .float64, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0:
+            return (Int64.min, Int64.max)
         }
     }
 }

@@ -32,6 +32,12 @@ extension Tensor {
         case .float8e4m3fnuz: convertFrom(Float8E4M3FNUZ.self, into: out)
         case .float8e5m2: convertFrom(Float8E5M2.self, into: out)
         case .float8e5m2fnuz: convertFrom(Float8E5M2FNUZ.self, into: out)
+        case .float4e2m1: convertFrom(Float4E2M1.self, into: out)
+        case .float8e8m0: convertFrom(Float8E8M0.self, into: out)
+        case .int4: convertFrom(Int4.self, into: out)
+        case .uint4: convertFrom(UInt4.self, into: out)
+        case .int2: convertFrom(Int2.self, into: out)
+        case .uint2: convertFrom(UInt2.self, into: out)
         }
     }
 
@@ -54,11 +60,17 @@ extension Tensor {
         case .float8e4m3fnuz: convertPair(S.self, Float8E4M3FNUZ.self, into: out)
         case .float8e5m2: convertPair(S.self, Float8E5M2.self, into: out)
         case .float8e5m2fnuz: convertPair(S.self, Float8E5M2FNUZ.self, into: out)
+        case .float4e2m1: convertPair(S.self, Float4E2M1.self, into: out)
+        case .float8e8m0: convertPair(S.self, Float8E8M0.self, into: out)
+        case .int4: convertPair(S.self, Int4.self, into: out)
+        case .uint4: convertPair(S.self, UInt4.self, into: out)
+        case .int2: convertPair(S.self, Int2.self, into: out)
+        case .uint2: convertPair(S.self, UInt2.self, into: out)
         }
     }
 
     private func convertPair<S: TensorScalar, D: TensorScalar>(_: S.Type, _: D.Type, into out: Tensor) {
-        let viaInteger = !dtype.isFloatingPoint && !out.dtype.isFloatingPoint && dtype.float8Format == nil && out.dtype.float8Format == nil
+        let viaInteger = !dtype.isFloatingPoint && !out.dtype.isFloatingPoint && dtype.miniFloatFormat == nil && out.dtype.miniFloatFormat == nil
         let toBool = out.dtype == .bool
         withUnsafeBufferPointer(as: S.self) { src in
             out.withUnsafeMutableBufferPointer(as: D.self) { dst in

@@ -72,18 +72,18 @@ struct DefaultCommand: ParsableCommand {
     }
 
     /// The precision report on the bundled samples (ModelZoo/data/digits_samples): FP32 against
-    /// FP64, FP16 and INT8 (entropy calibration) against FP32.
+    /// FP64, FP16, INT8 (entropy calibration), FP8 and INT4 weight-only against FP32.
     func precisionReport(root: URL) throws {
         let samples = root.appendingPathComponent("data/digits_samples"), labels = root.appendingPathComponent("data/digits_labels.txt")
         guard !reportOut.isEmpty, FileManager.default.fileExists(atPath: samples.path) else { return }
         let model = try Model(contentsOf: root.appendingPathComponent("models/digits_cnn.onnx"))
         let data = try SampleSet(directory: samples, model: model)
         var options = ReportOptions()
-        options.precisions = [.fp16, .int8]
+        options.precisions = [.fp16, .int8, .fp8, .int4w]
         options.labels = try data.labels(from: labels)
         options.threads = threads
         options.sensitivitySamples = 0
-        print("touchstone: how much accuracy FP16 and INT8 (simulated, entropy calibration) lose on \(data.count) labelled samples:")
+        print("touchstone: how much accuracy FP16, INT8 (entropy calibration), FP8 E4M3 (max calibration, Hopper's accumulation) and INT4 weight-only (blocks of 128, FP16 activations) lose, simulated, on \(data.count) labelled samples:")
         let bar = ProgressBar()
         let report = try PrecisionReport.make(model: model, name: "digits_cnn.onnx", data: data, options: options) { bar.update($0, $1, $2) }
         print(report.table(worst: 3), terminator: "")

@@ -16,20 +16,7 @@ struct PrecisionOptions: ParsableArguments {
     @Option(help: "Where FP16 nodes sum the products of Conv, Gemm and MatMul: fp32 or fp16 (each multiply-add rounded).")
     var accumulation: String = "fp32"
 
-    @Option(help: "How FP8 products are summed: hopper (an H200's tensor cores, cuBLAS's default), hopper-fast (cuBLAS's fast accumulation, no promotion) or fp32.")
-    var fp8Accumulation: String = "hopper"
-
-    @Option(help: "FP8 weight scales: per-tensor (Model Optimizer's default) or per-channel.")
-    var fp8Weights: String = "per-tensor"
-
-    @Option(help: "INT4 weight-only: values per block along the reduction axis (32, 64 or 128).")
-    var int4Block: Int = 128
-
-    @Flag(help: "INT4 weight-only: asymmetric blocks (a zero point per block) instead of symmetric.")
-    var int4Asymmetric = false
-
-    @Option(help: "INT4 weight-only: the format of everything but the weights, fp16 or bf16.")
-    var int4Activations: String = "fp16"
+    @OptionGroup var formats: FormatOptions
 
     /// The policy for `model`; reads and validates the calibration file.
     func policy(for model: Model) throws -> ExecutionPolicy {
@@ -53,12 +40,30 @@ struct PrecisionOptions: ParsableArguments {
             ranges = cache.ranges
         }
         var policy = ExecutionPolicy(precision: p, nodePrecision: nodes, activationRanges: ranges, accumulation: try parseAccumulation(accumulation))
-        try applyFormatOptions(to: &policy)
+        try formats.apply(to: &policy)
         return policy
     }
+}
 
-    /// The FP8 and INT4 options, checked.
-    func applyFormatOptions(to policy: inout ExecutionPolicy) throws {
+/// The options of the FP8 and INT4 weight-only formats (`run`, `bench`, `report`).
+struct FormatOptions: ParsableArguments {
+    @Option(help: "How FP8 products are summed: hopper (an H200's tensor cores, cuBLAS's default), hopper-fast (cuBLAS's fast accumulation, no promotion) or fp32.")
+    var fp8Accumulation: String = "hopper"
+
+    @Option(help: "FP8 weight scales: per-tensor (Model Optimizer's default) or per-channel.")
+    var fp8Weights: String = "per-tensor"
+
+    @Option(help: "INT4 weight-only: values per block along the reduction axis (32, 64 or 128).")
+    var int4Block: Int = 128
+
+    @Flag(help: "INT4 weight-only: asymmetric blocks (a zero point per block) instead of symmetric.")
+    var int4Asymmetric = false
+
+    @Option(help: "INT4 weight-only: the format of everything but the weights, fp16 or bf16.")
+    var int4Activations: String = "fp16"
+
+    /// Sets the FP8 and INT4 options of `policy`, checked.
+    func apply(to policy: inout ExecutionPolicy) throws {
         guard let a = FP8Accumulator(name: fp8Accumulation.lowercased()) else {
             throw UsageError("--fp8-accumulation '\(fp8Accumulation)' is not one of hopper, hopper-fast, fp32")
         }

@@ -5,7 +5,7 @@ import Touchstone
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "How much accuracy a model loses in FP16, BF16 or INT8, and which layers are to blame.",
+        abstract: "How much accuracy a model loses in FP16, BF16, INT8, FP8, FP4 or INT4 weight-only, and which layers are to blame.",
         discussion: """
             Runs the model over the data in FP64, FP32 and each reduced precision (simulated) and writes report.json, \
             layers.csv and report.html: per layer local and accumulated error, per output top-1 agreement, KL divergence \
@@ -22,10 +22,12 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Labels in sample order: a .npy of integers or a text file with one per line.")
     var labels: String?
 
-    @Option(help: "Reduced precisions to compare with FP32, comma-separated (fp16, bf16, int8).")
+    @Option(help: "Reduced precisions to compare with FP32, comma-separated: fp16, bf16, int8, tf32, fp8, fp8-e5m2, nvfp4, mxfp8, mxfp4, int4w.")
     var precisions: String = "fp16,int8"
 
-    @Option(help: "INT8 calibration method over the data: minmax, percentile, entropy or mse.")
+    @OptionGroup var formats: FormatOptions
+
+    @Option(help: "Calibration method over the data (INT8, FP8, NVFP4 ranges): minmax, percentile, entropy or mse.")
     var method: String = "entropy"
 
     @Option(help: "The percentile for --method percentile.")
@@ -66,7 +68,7 @@ struct ReportCommand: ParsableCommand {
         var options = ReportOptions()
         options.precisions = try precisions.split(separator: ",").map { item -> NumericFormat in
             guard let f = NumericFormat(rawValue: item.trimmingCharacters(in: .whitespaces).lowercased()), f != .fp64 else {
-                throw UsageError("--precisions '\(item)' is not one of fp32, fp16, bf16, int8")
+                throw UsageError("--precisions '\(item)' is not one of \(NumericFormat.allCases.filter { $0 != .fp64 }.map(\.rawValue).joined(separator: ", "))")
             }
             return f
         }
@@ -75,6 +77,7 @@ struct ReportCommand: ParsableCommand {
         guard percentile > 0, percentile <= 100 else { throw UsageError("--percentile \(percentile) must be in (0, 100]") }
         options.percentile = percentile
         options.accumulation = try parseAccumulation(accumulation)
+        try formats.apply(to: &options.formats)
         options.threads = threads
         options.sensitivitySamples = max(0, sensitivitySamples)
         if let limit { guard limit >= 1 else { throw UsageError("--limit must be at least 1") }; options.limit = limit }
