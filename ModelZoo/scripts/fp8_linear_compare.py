@@ -73,6 +73,7 @@ def main():
     ap.add_argument("gpu_dir")
     ap.add_argument("touchstone")
     ap.add_argument("--work", default=None)
+    ap.add_argument("--json", default=None, help="also write the per-layer figures here")
     args = ap.parse_args()
     TOUCHSTONE = args.touchstone
     z = np.load(os.path.join(args.gpu_dir, "fp8_linear.npz"))
@@ -81,7 +82,7 @@ def main():
     print(f"GPU: {meta['device']}, torch {meta['torch']}")
     print("| model | layer | X·Wᵀ | GPU codes ≠ IEEE | FP8 vs FP64: GPU | Touchstone | RMS error ratio | accumulation only: GPU | Touchstone hopper | GPU fast | Touchstone hopper-fast | FP32 sum |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    ratios, gaps = [], []
+    ratios, gaps, rows = [], [], []
     for layer in meta["layers"]:
         key = f"{layer['model']}|{layer['layer']}"
         x = z[key + "|x"]
@@ -110,6 +111,10 @@ def main():
         acc_gpu, acc_ts = sqnr(exact_q, g), sqnr(exact_q, same["hopper"])
         ratios.append(ratio)
         gaps.append(abs(acc_gpu - acc_ts))
+        rows.append({"model": layer["model"], "layer": layer["layer"], "x": list(x.shape), "w": list(w.shape), "gpu_codes_differ": overrides,
+                     "fp8_vs_fp64_db": {"gpu": sqnr(exact, g), "touchstone": sqnr(exact, deployed["hopper"])}, "rms_error_ratio": ratio,
+                     "accumulation_db": {"gpu": acc_gpu, "touchstone_hopper": acc_ts, "gpu_fast": sqnr(exact_q, gf),
+                                         "touchstone_hopper_fast": sqnr(exact_q, same["hopper-fast"]), "fp32_sum": sqnr(exact_q, same["fp32"])}})
         print(f"| {layer['model']} | {layer['layer']} | [{x.shape[0]}, {x.shape[1]}]·[{w.shape[1]}, {w.shape[0]}] | {overrides} | {sqnr(exact, g):.2f} | "
               f"{sqnr(exact, deployed['hopper']):.2f} | {ratio:.4f} | {acc_gpu:.1f} | {acc_ts:.1f} | {sqnr(exact_q, gf):.1f} | "
               f"{sqnr(exact_q, same['hopper-fast']):.1f} | {sqnr(exact_q, same['fp32']):.1f} |")
@@ -120,6 +125,8 @@ def main():
     print(f"\nthe GPU's float32 → E4M3 cast at {len(probe)} values at and beside the midpoints between E4M3 values: "
           f"{len(differ)} differ from round-to-nearest-even; {int((via_half == gpu_codes).sum())} of {len(probe)} equal a rounding through float16 first"
           + (f" (e.g. {probe[differ[0]]!r} → {gpu_codes[differ[0]]:#04x}, IEEE {ieee[differ[0]]:#04x})" if len(differ) else ""))
+    if args.json:
+        json.dump({"device": meta["device"], "torch": meta["torch"], "layers": rows}, open(args.json, "w"), indent=1)
     print(f"\nlargest RMS error ratio (deployment error, GPU vs Touchstone): {max(ratios):.4f}; "
           f"largest accumulation-only SQNR gap (cuBLAS default vs hopper): {max(gaps):.2f} dB")
     return 0 if max(ratios) <= 1.25 and max(gaps) <= 2 else 1

@@ -85,3 +85,43 @@ struct ScaledPolicyTests {
         }
     }
 }
+
+/// A model fed only small integer inputs (a BERT encoder: token ids, mask, token types) must run
+/// its quantized activations and rounded outputs on every run: plans once folded such a graph
+/// whole from the inputs' values, skipping them, and local errors equalled accumulated ones.
+@Suite("policies on models with small integer inputs")
+struct IntegerInputPolicyTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func feeds() throws -> [String: Tensor] {
+        let d = Self.root.appendingPathComponent("ModelZoo/nets/data/bert_tiny_o17_0_b1_s12")
+        var f: [String: Tensor] = [:]
+        for name in ["input_ids", "attention_mask", "token_type_ids"] {
+            f[name] = try NPY.read(contentsOf: d.appendingPathComponent("input_\(name).npy"))
+        }
+        return f
+    }
+
+    @Test func quantizedActivationsAndSubstitutesApply() throws {
+        let model = try Model(contentsOf: Self.root.appendingPathComponent("ModelZoo/nets/models/bert_tiny_o17.onnx"))
+        let x = try feeds()
+        let activations = ExecutionPolicy.quantizedActivations(of: model.graph)
+        #expect(!activations.isEmpty)
+        // Ranges from an FP32 run's own maxima.
+        let fp32 = Session(model: model, options: SessionOptions(threads: 1, taps: .all))
+        let out32 = try fp32.run(x)
+        var ranges: [String: Float] = [:]
+        for a in activations { ranges[a] = fp32.tapped[a]?.scalars(as: Float.self).map(\.magnitude).max() }
+        let int8 = Session(model: model, options: SessionOptions(threads: 1, taps: .all, policy: ExecutionPolicy(precision: .int8, activationRanges: ranges)))
+        let out8 = try int8.run(x)
+        // Every quantized activation went through the per-run quantization.
+        #expect(Set(int8.clippingCounts.keys) == Set(activations), "quantized on the run: \(int8.clippingCounts.count) of \(activations.count)")
+        let name = try #require(model.outputs.first?.name)
+        #expect(out8[name]?.scalars(as: Float.self) != out32[name]?.scalars(as: Float.self))
+        // With every tensor substituted by the FP32 run's, the last node sees FP32 inputs: its
+        // output differs from the accumulated INT8 run's.
+        let local = Session(model: model, options: SessionOptions(threads: 1, policy: ExecutionPolicy(precision: .int8, activationRanges: ranges)))
+        let outLocal = try local.run(x, substitutes: fp32.tapped.filter { $0.key != name })
+        #expect(outLocal[name]?.scalars(as: Float.self) != out8[name]?.scalars(as: Float.self))
+    }
+}
