@@ -93,18 +93,25 @@ public struct Attention: Layer {
         ]
     }
 
+    /// float32 computes in Float (the exponentials and tanh rounded from Double), float64 in
+    /// Double; float16 and bfloat16 in Double with every step of ONNX's reference formula rounded
+    /// to the type (below).
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        if outputs[0].dtype == .float32 { try compute(Float.self, inputs, outputs) } else { try compute(Double.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
         let s = try resolve(types(of: inputs))
-        let (q, k, v) = (try required(inputs, 0, "Q").doubles(), try required(inputs, 1, "K").doubles(), try required(inputs, 2, "V").doubles())
+        let (q, k, v) = (try required(inputs, 0, "Q").scalars(as: T.self), try required(inputs, 1, "K").scalars(as: T.self), try required(inputs, 2, "V").scalars(as: T.self))
         let total = s.total
         // Element offsets in [B, H, S, D] order, whichever layout the input has.
         func at(_ b: Int, _ h: Int, _ t: Int, _ d: Int, heads: Int, length: Int, size: Int) -> Int {
             s.rank3 ? (b * length + t) * heads * size + h * size + d : ((b * heads + h) * length + t) * size + d
         }
         // The caches: past then new, [B, Hkv, total, D].
-        let pastK = inputs.count > 4 ? inputs[4]?.doubles() : nil, pastV = inputs.count > 5 ? inputs[5]?.doubles() : nil
-        var keys = [Double](repeating: 0, count: s.batch * s.kvHeads * total * s.headSize)
-        var values = [Double](repeating: 0, count: s.batch * s.kvHeads * total * s.valueSize)
+        let pastK = inputs.count > 4 ? inputs[4]?.scalars(as: T.self) : nil, pastV = inputs.count > 5 ? inputs[5]?.scalars(as: T.self) : nil
+        var keys = [T](repeating: 0, count: s.batch * s.kvHeads * total * s.headSize)
+        var values = [T](repeating: 0, count: s.batch * s.kvHeads * total * s.valueSize)
         for b in 0..<s.batch {
             for h in 0..<s.kvHeads {
                 for t in 0..<total {
@@ -126,15 +133,16 @@ public struct Attention: Layer {
         // (Q and K each scaled by √scale, the scores, the biased scores, the exponentials, their
         // sum, the probabilities), so that results agree to the last bit far more often.
         let dtype = outputs[0].dtype
-        let round: (Double) -> Double = dtype == .float16 ? { Double(Float16(Float($0))) }
-            : dtype == .bfloat16 ? { BFloat16(Float($0)).doubleValue } : { $0 }
+        let round: (T) -> T = dtype == .float16 ? { T(Float(Float16(Float($0)))) }
+            : dtype == .bfloat16 ? { T(BFloat16(Float($0)).floatValue) } : { $0 }
         let lowPrecision = dtype == .float16 || dtype == .bfloat16
-        let factor = scale ?? 1 / Double(s.headSize).squareRoot()
-        let rootFactor = round(Float(factor.squareRoot()).doubleValue)
+        let factor64 = scale ?? 1 / Double(s.headSize).squareRoot()
+        let factor = T(factor64)
+        let rootFactor = round(T(Float(factor64.squareRoot())))
         let group = s.qHeads / s.kvHeads
-        var y = [Double](repeating: 0, count: s.batch * s.qHeads * s.qLength * s.valueSize)
-        var qk = [Double](repeating: 0, count: s.batch * s.qHeads * s.qLength * total)
-        var logits = [Double](repeating: 0, count: total)
+        var y = [T](repeating: 0, count: s.batch * s.qHeads * s.qLength * s.valueSize)
+        var qk = [T](repeating: 0, count: s.batch * s.qHeads * s.qLength * total)
+        var logits = [T](repeating: 0, count: total)
         for b in 0..<s.batch {
             for h in 0..<s.qHeads {
                 let kh = h / group
@@ -142,24 +150,24 @@ public struct Attention: Layer {
                     let row = ((b * s.qHeads + h) * s.qLength + i) * total
                     var allMasked = true
                     for j in 0..<total {
-                        var dot = 0.0
+                        var dot: T = 0
                         for d in 0..<s.headSize {
                             let qv = q[at(b, h, i, d, heads: s.qHeads, length: s.qLength, size: s.headSize)]
                             let kv = keys[((b * s.kvHeads + kh) * total + j) * s.headSize + d]
                             dot += lowPrecision ? round(qv * rootFactor) * round(kv * rootFactor) : qv * kv
                         }
                         var score = lowPrecision ? round(dot) : dot * factor
-                        if softcap > 0 { score = round(softcap * Foundation.tanh(score / softcap)) }
-                        let m = bias(b, h, i, j)
+                        if softcap > 0 { score = round(T(softcap * Foundation.tanh(Double(score) / softcap))) }
+                        let m = T(bias(b, h, i, j))
                         if m != -.infinity { allMasked = false }
                         logits[j] = round(score + m)
                         qk[row + j] = qkOutputMode == 2 ? score + m : score
                     }
                     // Softmax; a row whose every key is masked attends to nothing.
                     let top = logits.max() ?? 0
-                    var sum = 0.0
+                    var sum: T = 0
                     for j in 0..<total {
-                        logits[j] = allMasked || top == -.infinity ? 0 : round(Foundation.exp(round(logits[j] - top)))
+                        logits[j] = allMasked || top == -.infinity ? 0 : round(T(Foundation.exp(Double(round(logits[j] - top)))))
                         sum += logits[j]
                     }
                     sum = round(sum)
@@ -262,11 +270,16 @@ public struct RotaryEmbedding: Layer {
         return [try required(inputs, 0, "input")]
     }
 
+    /// Computed in Float (Double for float64 input).
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        if try required(inputs, 0, "input").dtype == .float64 { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
         let (b, seq, h, d, r) = try layout(types(of: inputs))
         let x = try required(inputs, 0, "input")
-        var v = x.doubles()
-        let cos = try required(inputs, 1, "cos_cache").doubles(), sin = try required(inputs, 2, "sin_cache").doubles()
+        var v = x.scalars(as: T.self)
+        let cos = try required(inputs, 1, "cos_cache").scalars(as: T.self), sin = try required(inputs, 2, "sin_cache").scalars(as: T.self)
         let positions = inputs.count > 3 ? inputs[3]?.int64s() : nil
         let rows = positions == nil ? b * seq : (try required(inputs, 1, "cos_cache")).shape[0]
         let half = r / 2

@@ -100,7 +100,13 @@ public struct Einsum: Layer {
         return [TensorType(first.dtype, shape)]
     }
 
+    /// Float operands compute in Float (sums and products; float64 in Double), integer ones in Double
+    /// (exact below 2^53).
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        if outputs[0].dtype.isFloatingPoint && outputs[0].dtype != .float64 { try compute(Float.self, inputs, outputs) } else { try compute(Double.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
         let tensors = try (0..<inputs.count).map { try required(inputs, $0, "input \($0)") }
         let r = try resolve(tensors.map(\.shape))
         let summed = Array(Set(r.sizes.keys).subtracting(r.out)).sorted()
@@ -111,9 +117,9 @@ public struct Einsum: Layer {
             let strides = contiguousStrides(t.shape)
             return all.map { l in zip(labels.indices, labels).reduce(0) { acc, p in p.1 == l && t.shape[p.0] != 1 ? acc + strides[p.0] : acc } }
         }
-        let values = tensors.map { $0.doubles() }
+        let values = tensors.map { $0.scalars(as: T.self) }
         let outCount = r.out.map { r.sizes[$0] ?? 1 }.product, sumCount = summed.map { r.sizes[$0] ?? 1 }.product
-        var result = [Double](repeating: 0, count: outCount)
+        var result = [T](repeating: 0, count: outCount)
         var index = [Int](repeating: 0, count: all.count)
         for o in 0..<outCount {
             var rest = o
@@ -121,14 +127,14 @@ public struct Einsum: Layer {
                 index[d] = rest % extent[d]
                 rest /= extent[d]
             }
-            var total = 0.0
+            var total: T = 0
             for s in 0..<sumCount {
                 var rest = s
                 for d in stride(from: all.count - 1, through: r.out.count, by: -1) {
                     index[d] = rest % extent[d]
                     rest /= extent[d]
                 }
-                var product = 1.0
+                var product: T = 1
                 for (k, v) in values.enumerated() {
                     var offset = 0
                     for d in 0..<all.count { offset += index[d] * steps[k][d] }

@@ -1,25 +1,30 @@
 import TensorCore
 
-/// Mean and variance normalisation over groups of contiguous elements, in Double, then a
-/// per-element scale and shift. The shared core of InstanceNormalization, LayerNormalization and
-/// GroupNormalization.
+/// The element type float ops compute in: Double for float64 tensors, Float for every other float
+/// dtype (float32, and float16/bfloat16 converted in and rounded once on the way out), so that an
+/// FP32 run computes in FP32 as a real backend does and only FP64 computes in Double.
+func computesInDouble(_ dtype: DType) -> Bool { dtype == .float64 }
+
+/// Mean and variance normalisation over groups of contiguous elements, in `T` (two passes: the
+/// mean, then the mean of squared deviations, each a sequential sum), then a per-element scale and
+/// shift. The shared core of InstanceNormalization, LayerNormalization and GroupNormalization.
 ///
 /// `x` is seen as `[groups, size]`; group g is normalised with its own mean and (biased)
 /// variance, `y = (x − mean) / sqrt(var + epsilon) · scale(g, j) + shift(g, j)`.
-func normalizeGroups(
-    _ x: [Double], groups: Int, size: Int, epsilon: Double,
-    affine: (Int, Int, Double) -> Double
-) -> (y: [Double], mean: [Double], invStdDev: [Double]) {
-    var y = [Double](repeating: 0, count: x.count)
-    var means = [Double](repeating: 0, count: groups), inv = [Double](repeating: 0, count: groups)
+func normalizeGroups<T: BinaryFloatingPoint>(
+    _ x: [T], groups: Int, size: Int, epsilon: Double,
+    affine: (Int, Int, T) -> T
+) -> (y: [T], mean: [T], invStdDev: [T]) {
+    var y = [T](repeating: 0, count: x.count)
+    var means = [T](repeating: 0, count: groups), inv = [T](repeating: 0, count: groups)
     for g in 0..<groups {
         let base = g * size
-        var sum = 0.0
+        var sum: T = 0
         for j in 0..<size { sum += x[base + j] }
-        let mean = size > 0 ? sum / Double(size) : 0
-        var squares = 0.0
+        let mean = size > 0 ? sum / T(size) : 0
+        var squares: T = 0
         for j in 0..<size { let d = x[base + j] - mean; squares += d * d }
-        let r = 1 / (squares / Double(Swift.max(size, 1)) + epsilon).squareRoot()
+        let r = 1 / (squares / T(Swift.max(size, 1)) + T(epsilon)).squareRoot()
         for j in 0..<size { y[base + j] = affine(g, j, (x[base + j] - mean) * r) }
         means[g] = mean
         inv[g] = r
@@ -44,9 +49,14 @@ public struct InstanceNormalization: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "input")
-        let scale = try required(inputs, 1, "scale").doubles(), shift = try required(inputs, 2, "B").doubles()
+        if computesInDouble(x.dtype) { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
+        let x = try required(inputs, 0, "input")
+        let scale = try required(inputs, 1, "scale").scalars(as: T.self), shift = try required(inputs, 2, "B").scalars(as: T.self)
         let c = x.shape[1], size = x.shape[2...].reduce(1, *)
-        let r = normalizeGroups(x.doubles(), groups: x.shape[0] * c, size: size, epsilon: epsilon) { g, _, v in v * scale[g % c] + shift[g % c] }
+        let r = normalizeGroups(x.scalars(as: T.self), groups: x.shape[0] * c, size: size, epsilon: epsilon) { g, _, v in v * scale[g % c] + shift[g % c] }
         Tensor(shape: x.shape, scalars: r.y).convert(into: outputs[0])
     }
 }
@@ -54,7 +64,7 @@ public struct InstanceNormalization: Layer {
 /// ONNX `LayerNormalization` (axis, epsilon): X `[d0, …]` normalised over the dimensions from
 /// `axis` on; Scale and B (optional) broadcast to those dimensions. Outputs Y like X and, when
 /// named, Mean and InvStdDev with the normalised dimensions kept as 1 (in float32 unless
-/// `stash_type` says otherwise; Touchstone computes the statistics in Double either way).
+/// `stash_type` says otherwise). Computed in Float, or Double for float64 X.
 public struct LayerNormalization: Layer {
     public let axis: Int
     public let epsilon: Double
@@ -83,17 +93,22 @@ public struct LayerNormalization: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
+        if computesInDouble(x.dtype) { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
+        let x = try required(inputs, 0, "X")
         let a = try normalizedAxis(axis, rank: x.shape.count)
         let normalized = Array(x.shape[a...])
         let size = normalized.reduce(1, *), groups = size == 0 ? 0 : x.count / size
-        func expanded(_ t: Tensor?) -> [Double]? {
+        func expanded(_ t: Tensor?) -> [T]? {
             guard let t else { return nil }
             let full = Tensor(zeros: normalized, dtype: t.dtype)
             Movement.broadcast(t, into: full)
-            return full.doubles()
+            return full.scalars(as: T.self)
         }
         let scale = expanded(inputs[1]) ?? [], shift = expanded(inputs.count > 2 ? inputs[2] : nil)
-        let r = normalizeGroups(x.doubles(), groups: groups, size: size, epsilon: epsilon) { _, j, v in v * scale[j] + (shift?[j] ?? 0) }
+        let r = normalizeGroups(x.scalars(as: T.self), groups: groups, size: size, epsilon: epsilon) { _, j, v in v * scale[j] + (shift?[j] ?? 0) }
         Tensor(shape: x.shape, scalars: r.y).convert(into: outputs[0])
         if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: r.mean).convert(into: outputs[1]) }
         if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: r.invStdDev).convert(into: outputs[2]) }
@@ -126,10 +141,15 @@ public struct GroupNormalization: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
-        let scale = try required(inputs, 1, "scale").doubles(), shift = try required(inputs, 2, "bias").doubles()
+        if computesInDouble(x.dtype) { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
+        let x = try required(inputs, 0, "X")
+        let scale = try required(inputs, 1, "scale").scalars(as: T.self), shift = try required(inputs, 2, "bias").scalars(as: T.self)
         let c = x.shape[1], spatial = x.shape[2...].reduce(1, *), perGroup = c / groups
         let perChannel = scale.count == c
-        let r = normalizeGroups(x.doubles(), groups: x.shape[0] * groups, size: perGroup * spatial, epsilon: epsilon) { g, j, v in
+        let r = normalizeGroups(x.scalars(as: T.self), groups: x.shape[0] * groups, size: perGroup * spatial, epsilon: epsilon) { g, j, v in
             let k = perChannel ? (g % groups) * perGroup + j / Swift.max(spatial, 1) : g % groups
             return v * scale[k] + shift[k]
         }
@@ -158,12 +178,16 @@ public struct LpNormalization: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "input")
+        if computesInDouble(x.dtype) { try compute(Double.self, x, outputs) } else { try compute(Float.self, x, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ x: Tensor, _ outputs: [Tensor]) throws {
         let (outer, length, inner) = splitAt(x.shape, try normalizedAxis(axis, rank: x.shape.count))
-        var v = x.doubles()
+        var v = x.scalars(as: T.self)
         for o in 0..<outer {
             for i in 0..<inner {
-                var norm = 0.0
-                for t in 0..<length { let e = v[(o * length + t) * inner + i]; norm += p == 1 ? abs(e) : e * e }
+                var norm: T = 0
+                for t in 0..<length { let e = v[(o * length + t) * inner + i]; norm += p == 1 ? e.magnitude : e * e }
                 if p == 2 { norm = norm.squareRoot() }
                 for t in 0..<length { let k = (o * length + t) * inner + i; v[k] = norm == 0 ? 0 : v[k] / norm }
             }
@@ -188,17 +212,21 @@ public struct MeanVarianceNormalization: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
+        if computesInDouble(x.dtype) { try compute(Double.self, x, outputs) } else { try compute(Float.self, x, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ x: Tensor, _ outputs: [Tensor]) throws {
         let reduced = Set(try axes.map { try normalizedAxis($0, rank: x.shape.count) })
         let strides = contiguousStrides(x.shape)
         // The statistics index of each element: its position with the reduced axes dropped.
         let kept = (0..<x.shape.count).filter { !reduced.contains($0) }
         let keptStrides = contiguousStrides(kept.map { x.shape[$0] })
         let groups = kept.map { x.shape[$0] }.product
-        let v = x.doubles()
+        let v = x.scalars(as: T.self)
         let group = (0..<v.count).map { e in kept.enumerated().reduce(0) { $0 + ((e / strides[$1.element]) % x.shape[$1.element]) * keptStrides[$1.offset] } }
-        var sum = [Double](repeating: 0, count: groups), squares = sum, count = sum
+        var sum = [T](repeating: 0, count: groups), squares = sum, count = sum
         for (e, g) in group.enumerated() { sum[g] += v[e]; squares[g] += v[e] * v[e]; count[g] += 1 }
-        let y = group.enumerated().map { e, g -> Double in
+        let y = group.enumerated().map { e, g -> T in
             let mean = sum[g] / count[g]
             return (v[e] - mean) / ((squares[g] / count[g] - mean * mean).squareRoot() + 1e-9)
         }
@@ -207,7 +235,7 @@ public struct MeanVarianceNormalization: Layer {
 }
 
 /// ONNX `RMSNormalization` (opset 23): `x / √(mean(x²) + ε) · scale` over the axes from `axis` to
-/// the last, computed in Double (the `stash_type` float32 rounding is finer than float32 output).
+/// the last, computed in Float (Double for float64 X), as `stash_type` float32 asks.
 public struct RMSNormalization: Layer {
     public var opType: String { "RMSNormalization" }
     public let axis: Int
@@ -228,17 +256,22 @@ public struct RMSNormalization: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        if computesInDouble(x.dtype) { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
         let x = try required(inputs, 0, "X"), s = try required(inputs, 1, "scale")
         let normalized = Array(x.shape[try normalizedAxis(axis, rank: x.shape.count)...])
         let size = normalized.product, groups = size == 0 ? 0 : x.count / size
         let full = Tensor(zeros: normalized, dtype: s.dtype)
         Movement.broadcast(s, into: full)
-        let scale = full.doubles()
-        var v = x.doubles()
+        let scale = full.scalars(as: T.self)
+        var v = x.scalars(as: T.self)
         for g in 0..<groups {
-            var squares = 0.0
+            var squares: T = 0
             for j in 0..<size { squares += v[g * size + j] * v[g * size + j] }
-            let inverse = 1 / (squares / Double(size) + epsilon).squareRoot()
+            let inverse = 1 / (squares / T(size) + T(epsilon)).squareRoot()
             for j in 0..<size { v[g * size + j] = v[g * size + j] * inverse * scale[j] }
         }
         Tensor(shape: x.shape, scalars: v).convert(into: outputs[0])
