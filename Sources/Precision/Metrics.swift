@@ -5,10 +5,14 @@ import TensorCore
 /// all values of all samples, so SQNR and cosine are those of the concatenated data.
 public struct ErrorStatistics: Sendable, Equatable {
     public var count = 0
-    public var referenceEnergy = 0.0
-    public var candidateEnergy = 0.0
-    public var errorEnergy = 0.0
-    public var dot = 0.0
+    /// Σ ref², Σ cand², Σ (cand − ref)², Σ ref·cand: each sample's sum (in element order, Double)
+    /// added exactly, so that the totals do not depend on the order of the samples (a sharded
+    /// report merges to the same bits).
+    var referenceSum = ExactSum(), candidateSum = ExactSum(), errorSum = ExactSum(), dotSum = ExactSum()
+    public var referenceEnergy: Double { referenceSum.value }
+    public var candidateEnergy: Double { candidateSum.value }
+    public var errorEnergy: Double { errorSum.value }
+    public var dot: Double { dotSum.value }
     public var maxAbsError = 0.0
     public var maxAbsReference = 0.0
     /// Infinities and NaNs in the candidate where the reference is finite.
@@ -20,6 +24,7 @@ public struct ErrorStatistics: Sendable, Equatable {
         let r = reference.doubles(), c = candidate.doubles()
         precondition(r.count == c.count, "reference and candidate differ in size")
         count += r.count
+        var referenceEnergy = 0.0, candidateEnergy = 0.0, errorEnergy = 0.0, dot = 0.0
         for i in 0..<r.count {
             let a = r[i], b = c[i]
             guard a.isFinite else { continue }
@@ -32,6 +37,22 @@ public struct ErrorStatistics: Sendable, Equatable {
             dot += a * b
             maxAbsError = Swift.max(maxAbsError, d.magnitude)
         }
+        referenceSum.add(referenceEnergy)
+        candidateSum.add(candidateEnergy)
+        errorSum.add(errorEnergy)
+        dotSum.add(dot)
+    }
+
+    /// Adds another set of samples' statistics (a shard's).
+    public mutating func merge(_ o: ErrorStatistics) {
+        count += o.count
+        referenceSum.add(o.referenceSum)
+        candidateSum.add(o.candidateSum)
+        errorSum.add(o.errorSum)
+        dotSum.add(o.dotSum)
+        maxAbsError = Swift.max(maxAbsError, o.maxAbsError)
+        maxAbsReference = Swift.max(maxAbsReference, o.maxAbsReference)
+        nonFinite += o.nonFinite
     }
 
     /// Signal-to-quantization-noise ratio in dB: 10·log10(Σ ref² / Σ (cand − ref)²); +∞ when equal.
@@ -63,7 +84,9 @@ public struct OutputStatistics: Sendable, Equatable {
     /// Rows (samples × batch) compared for top-1.
     public var rows = 0
     public var top1Agreements = 0
-    public var klSum = 0.0
+    /// Σ KL over rows: each sample's sum added exactly (see `ErrorStatistics`).
+    var klTotal = ExactSum()
+    public var klSum: Double { klTotal.value }
     /// With labels: rows whose candidate top-1 is the label.
     public var correct = 0
     public var labelled = 0
@@ -76,6 +99,8 @@ public struct OutputStatistics: Sendable, Equatable {
         samples += 1
         guard let classes = reference.shape.last, classes > 1, reference.count > 0 else { return }
         let r = reference.doubles(), c = candidate.doubles()
+        var klSum = 0.0
+        defer { klTotal.add(klSum) }
         for row in 0..<(r.count / classes) {
             let rs = Array(r[(row * classes)..<((row + 1) * classes)]), cs = Array(c[(row * classes)..<((row + 1) * classes)])
             let ra = OutputStatistics.argmax(rs), ca = OutputStatistics.argmax(cs)
@@ -87,6 +112,17 @@ public struct OutputStatistics: Sendable, Equatable {
                 if ca == label { correct += 1 }
             }
         }
+    }
+
+    /// Adds another set of samples' statistics (a shard's).
+    public mutating func merge(_ o: OutputStatistics) {
+        errors.merge(o.errors)
+        samples += o.samples
+        rows += o.rows
+        top1Agreements += o.top1Agreements
+        klTotal.add(o.klTotal)
+        correct += o.correct
+        labelled += o.labelled
     }
 
     public var top1Agreement: Double { rows == 0 ? .nan : Double(top1Agreements) / Double(rows) }

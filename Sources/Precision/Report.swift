@@ -71,6 +71,10 @@ public struct ReportOptions: Sendable {
     /// The options of the FP8 and INT4 formats (accumulator, weight scales, blocks) for the
     /// reduced runs; its precision and ranges are set per run.
     public var formats = ExecutionPolicy()
+    /// Run shard `index` of `count`: the samples i with i mod count = index (`PrecisionReport.merge`
+    /// of every shard's report gives the report of one process). Calibrated formats then need
+    /// `calibration`; the sensitivity analysis runs in shard 0.
+    public var shard: (index: Int, count: Int)?
     public init() {}
 }
 
@@ -94,7 +98,9 @@ public struct QuantizationStatistics: Sendable, Equatable {
     public var amax: Float
     public var count = 0
     public var clipped = 0
-    public var squaredError = 0.0
+    /// Σ (quantized − x)²: each sample's sum added exactly.
+    var squaredErrorSum = ExactSum()
+    public var squaredError: Double { squaredErrorSum.value }
     /// rmse / scale: 1/√12 ≈ 0.289 when values are spread over the range and none is clipped.
     public var rmseOverScale: Double {
         count == 0 ? .nan : (squaredError / Double(count)).squareRoot() / Double(amax / 127)
@@ -104,11 +110,19 @@ public struct QuantizationStatistics: Sendable, Equatable {
     mutating func add(_ t: Tensor) {
         let q = Tensor(zeros: t.shape)
         clipped += Simulate.fakeQuantize(t, into: q, scale: amax > 0 ? amax / 127 : 1)
+        var squaredError = 0.0
         for (x, y) in zip(t.scalars(as: Float.self), q.scalars(as: Float.self)) {
             let d = Double(y) - Double(x)
             squaredError += d * d
         }
+        squaredErrorSum.add(squaredError)
         count += t.count
+    }
+
+    mutating func merge(_ o: QuantizationStatistics) {
+        count += o.count
+        clipped += o.clipped
+        squaredErrorSum.add(o.squaredErrorSum)
     }
 }
 
@@ -154,6 +168,15 @@ public struct PrecisionReport: Sendable {
     public var keepInFP32: [String]?
     public var keptQuality: PolicyQuality?
     public var seconds = 0.0
+    /// FP64's own output statistics (its accuracy with labels).
+    public var reference64 = OutputStatistics()
+    /// The shard this report covers, when it is one (see `ReportOptions.shard`).
+    public var shard: (index: Int, count: Int)?
+
+    /// Derived figures from the gathered statistics.
+    mutating func finish() {
+        if let a = reference64.accuracy { referenceAccuracy[.fp64] = a } else { referenceAccuracy[.fp64] = nil }
+    }
 
     // MARK: Building
 
@@ -161,13 +184,15 @@ public struct PrecisionReport: Sendable {
     /// `progress(stage, done, total)` is called after each sample.
     public static func make(model: Model, name: String, data: SampleSet, options: ReportOptions, progress: ((String, Int, Int) -> Void)? = nil) throws -> PrecisionReport {
         let start = Date()
-        let indices = Array(0..<min(data.count, options.limit ?? data.count))
+        let all = Array(0..<min(data.count, options.limit ?? data.count))
+        let indices = options.shard.map { sh in all.filter { $0 % sh.count == sh.index } } ?? all
         let graph = model.graph
         let reduced = options.precisions.filter { $0 != .fp32 && $0 != .fp64 }
         var report = PrecisionReport(
             modelName: name, samples: indices.count, precisions: [.fp32] + reduced, layers: [], outputs: [:],
             outputOrder: model.outputs.map(\.name))
         report.accumulation = options.accumulation
+        report.shard = options.shard
         // Layers: every node's first float output.
         let planTypes = try model.valueTypes(for: try data.sample(0).mapValues(\.shape))
         for node in graph.nodes {
@@ -182,22 +207,24 @@ public struct PrecisionReport: Sendable {
         }
         let layerNames = Set(report.layers.map(\.output)).union(report.layers.compactMap(\.activation))
 
-        // INT8 ranges: calibrate on the data (both passes, for the histograms) unless given.
+        // Ranges: a given cache's, else calibrated on the data (both passes, for the histograms).
         var ranges: [String: Float] = [:]
-        if reduced.contains(where: \.needsCalibration) {
+        if reduced.contains(where: \.needsCalibration), let cache = options.calibration {
+            try cache.validate(against: model, source: "the calibration cache")
+            ranges = cache.ranges
+            report.method = cache.method
+            report.ranges = ranges
+        } else if reduced.contains(where: \.needsCalibration) {
+            if options.shard != nil {
+                throw CalibrationError("a sharded report takes its ranges from a calibration cache (--calibration; sharded `touchstone calibrate` makes one)")
+            }
             let calibrator = Calibrator(model: model, threads: options.threads)
             let first = try calibrator.maxima(data, indices: indices) { progress?("calibration pass 1", $0, $1) }
             let second = try calibrator.histograms(data, indices: indices, ranges: first.maxima) { progress?("calibration pass 2", $0, $1) }
             for m in CalibrationMethod.allCases { report.methodRanges[m] = try second.ranges(method: m, percentile: options.percentile) }
             report.histograms = second.histograms ?? [:]
-            if let cache = options.calibration {
-                try cache.validate(against: model, source: "the calibration cache")
-                ranges = cache.ranges
-                report.method = cache.method
-            } else {
-                ranges = report.methodRanges[options.method] ?? [:]
-                report.method = options.method
-            }
+            ranges = report.methodRanges[options.method] ?? [:]
+            report.method = options.method
             report.ranges = ranges
         }
 
@@ -225,8 +252,8 @@ public struct PrecisionReport: Sendable {
         var quantization: [String: QuantizationStatistics] = [:]
         for a in report.layers.compactMap(\.activation) { if let r = ranges[a] { quantization[a] = QuantizationStatistics(amax: r) } }
         var reference64 = OutputStatistics()
-        var sensitivityOutputs: [Int: [String: Tensor]] = [:]
-        let sensitivityCount = reduced.contains(.int8) ? min(options.sensitivitySamples, indices.count) : 0
+        // The sensitivity analysis runs on the first samples of the whole set, in shard 0.
+        let sensitivityCount = reduced.contains(.int8) && (options.shard?.index ?? 0) == 0 ? min(options.sensitivitySamples, all.count) : 0
 
         for (n, i) in indices.enumerated() {
             let feeds = try data.sample(i)
@@ -237,7 +264,6 @@ public struct PrecisionReport: Sendable {
             let taps32 = s32.tapped
             _ = try s32Local.run(feeds, substitutes: taps64)
             let local32 = s32Local.tapped
-            if n < sensitivityCount { sensitivityOutputs[i] = out32 }
             report.accumulate(.fp32, reference: taps64, run: taps32, local: local32)
             for name in report.outputOrder {
                 guard let r = out64[name], let c = out32[name] else { continue }
@@ -258,7 +284,8 @@ public struct PrecisionReport: Sendable {
             }
             progress?("FP64, FP32, " + reduced.map { $0.rawValue.uppercased() }.joined(separator: ", ") + " runs", n + 1, indices.count)
         }
-        if let a = reference64.accuracy { report.referenceAccuracy[.fp64] = a }
+        report.reference64 = reference64
+        report.finish()
         for f in reduced {
             guard let run = sessions[f]?.run else { continue }
             for i in report.layers.indices { if let c = run.roundingCounts[report.layers[i].node] { report.layers[i].rounding[f] = c } }
@@ -266,7 +293,11 @@ public struct PrecisionReport: Sendable {
         for i in report.layers.indices { if let a = report.layers[i].activation { report.layers[i].quantization = quantization[a] } }
 
         if sensitivityCount > 0 {
-            try report.analyzeSensitivity(model: model, data: data, samples: Array(indices.prefix(sensitivityCount)), fp32: sensitivityOutputs, ranges: ranges, options: options, progress: progress)
+            let samples = Array(all.prefix(sensitivityCount))
+            let s32 = Session(model: model, options: SessionOptions(threads: options.threads))
+            var fp32: [Int: [String: Tensor]] = [:]
+            for i in samples { fp32[i] = try s32.run(try data.sample(i)) }
+            try report.analyzeSensitivity(model: model, data: data, samples: samples, fp32: fp32, ranges: ranges, options: options, progress: progress)
         }
         report.target = options.target
         report.seconds = Date().timeIntervalSince(start)

@@ -7,6 +7,19 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "How much accuracy a model loses in FP16, BF16, INT8, FP8, FP4 or INT4 weight-only, and which layers are to blame.",
         discussion: """
+            `touchstone report MODEL --data DIR` (the default subcommand, run) writes the report. Sharded: each shard runs \
+            `touchstone report MODEL --data DIR --shard i/n --calibration CACHE --out PART_i`, which writes PART_i/part.json; \
+            `touchstone report merge PART_0 … --out DIR` writes the same report.json, layers.csv and report.html as one \
+            process with the same options (timing aside).
+            """,
+        subcommands: [ReportRun.self, ReportMerge.self], defaultSubcommand: ReportRun.self)
+}
+
+struct ReportRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "How much accuracy a model loses in FP16, BF16, INT8, FP8, FP4 or INT4 weight-only, and which layers are to blame.",
+        discussion: """
             Runs the model over the data in FP64, FP32 and each reduced precision (simulated) and writes report.json, \
             layers.csv and report.html: per layer local and accumulated error, per output top-1 agreement, KL divergence \
             and errors (accuracy with --labels), INT8 sensitivity per layer and, with --target, the layers to keep in FP32. \
@@ -54,6 +67,9 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Use at most this many samples.")
     var limit: Int?
 
+    @Option(help: "Run shard i of n (0-based): every n-th sample from the i-th; writes OUT/part.json for `report merge` (needs --calibration for calibrated formats).")
+    var shard: String?
+
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -85,12 +101,55 @@ struct ReportCommand: ParsableCommand {
         if let calibration { options.calibration = try CalibrationCache(contentsOf: URL(fileURLWithPath: calibration)) }
         let bounds = try failIf.flatMap { $0.split(separator: ",").map(String.init) }.map { try MetricBound($0) }
         if let target { options.target = try MetricBound(target) }
+        options.shard = try parseShard(shard)
         let bar = ProgressBar()
         let report = try PrecisionReport.make(model: m, name: url.lastPathComponent, data: samples, options: options) { bar.update($0, $1, $2) }
+        if let sh = options.shard {
+            let dir = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let file = dir.appendingPathComponent("part.json")
+            try (report.partialJSON.serialized() + "\n").write(to: file, atomically: true, encoding: .utf8)
+            print(String(format: "report: shard %d of %d, %d samples: %@ (merge the shards with `touchstone report merge`; %.1f s)", sh.index, sh.count, report.samples, file.path, report.seconds))
+            return
+        }
         print(report.table(), terminator: "")
         let dir = URL(fileURLWithPath: out)
         try report.write(to: dir)
         print(String(format: "report: %@ (also report.json, layers.csv; %.1f s)", dir.appendingPathComponent("report.html").path, report.seconds))
+        let failures = report.failures(bounds)
+        if !failures.isEmpty {
+            throw CheckFailed(message: failures.map { "\($0.1): \($0.0.metric) = \(String(format: "%.4g", $0.2)) breaks --fail-if \($0.0)" }.joined(separator: "; "))
+        }
+    }
+}
+
+struct ReportMerge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge", abstract: "Merge the parts of a sharded report into the report one process makes.")
+
+    @Argument(help: "The shards' output folders (or their part.json files).")
+    var parts: [String]
+
+    @Option(help: "Directory for report.json, layers.csv and report.html.")
+    var out: String = "touchstone-report"
+
+    @Option(help: ArgumentHelp("Exit with code 1 when a bound holds, e.g. \"top1_drop>0.01\" (comma-separated or repeated).", valueName: "BOUND"))
+    var failIf: [String] = []
+
+    func run() throws {
+        guard !parts.isEmpty else { throw UsageError("give the shards' folders to merge") }
+        let bounds = try failIf.flatMap { $0.split(separator: ",").map(String.init) }.map { try MetricBound($0) }
+        let reports = try parts.map { path -> PrecisionReport in
+            var url = URL(fileURLWithPath: path)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { url = url.appendingPathComponent("part.json") }
+            return try PrecisionReport(partialContentsOf: url)
+        }
+        let report = try PrecisionReport.merge(reports)
+        print(report.table(), terminator: "")
+        let dir = URL(fileURLWithPath: out)
+        try report.write(to: dir)
+        print("report: \(dir.appendingPathComponent("report.html").path) (also report.json, layers.csv; \(reports.count) shards, \(report.samples) samples)")
         let failures = report.failures(bounds)
         if !failures.isEmpty {
             throw CheckFailed(message: failures.map { "\($0.1): \($0.0.metric) = \(String(format: "%.4g", $0.2)) breaks --fail-if \($0.0)" }.joined(separator: "; "))

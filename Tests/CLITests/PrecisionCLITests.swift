@@ -111,6 +111,41 @@ struct PrecisionCLITests {
         #expect(failErr.contains("top1_agreement"))
     }
 
+    /// Three shards merged give the single process's report.json, layers.csv and report.html, bit
+    /// for bit (timing aside), with INT8, FP8 and FP16 rows, the sensitivity analysis and a target.
+    @Test func shardedReportEqualsOneProcess() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = dir.appendingPathComponent("cache.json").path
+        let (c0, _, e0) = try cli(["calibrate", digits, "--data", samples, "--method", "entropy", "--cache", cache])
+        #expect(c0 == 0, "\(e0)")
+        let common = ["report", digits, "--data", samples, "--labels", "ModelZoo/data/digits_labels.txt", "--calibration", cache, "--limit", "60",
+                      "--sensitivity-samples", "8", "--target", "top1_drop<=0", "--precisions", "fp16,int8,fp8"]
+        let (c1, _, e1) = try cli(common + ["--out", dir.appendingPathComponent("single").path])
+        #expect(c1 == 0, "\(e1)")
+        for i in 0..<3 {
+            let (c, out, e) = try cli(common + ["--shard", "\(i)/3", "--out", dir.appendingPathComponent("part\(i)").path])
+            #expect(c == 0 && out.contains("shard \(i) of 3, 20 samples"), "\(e)")
+        }
+        // Merged in another order than the shards' numbers: the order must not matter.
+        let (c2, out2, e2) = try cli(["report", "merge"] + [2, 0, 1].map { dir.appendingPathComponent("part\($0)").path } + ["--out", dir.appendingPathComponent("merged").path])
+        #expect(c2 == 0 && out2.contains("3 shards, 60 samples"), "\(e2)")
+        func read(_ d: String, _ f: String) throws -> Data { try Data(contentsOf: dir.appendingPathComponent(d).appendingPathComponent(f)) }
+        var single = try #require(JSONSerialization.jsonObject(with: read("single", "report.json")) as? [String: Any])
+        var merged = try #require(JSONSerialization.jsonObject(with: read("merged", "report.json")) as? [String: Any])
+        #expect(single.removeValue(forKey: "seconds") != nil && merged.removeValue(forKey: "seconds") != nil)
+        #expect(NSDictionary(dictionary: single).isEqual(to: merged), "report.json differs")
+        #expect(try read("single", "layers.csv") == read("merged", "layers.csv"))
+        #expect(try read("single", "report.html") == read("merged", "report.html"))
+        #expect((single["sensitivity"] as? [String: Any]) != nil && (single["precisions"] as? [String: Any])?["fp8"] != nil)
+        // Missing or repeated shards are refused.
+        let (c3, _, e3) = try cli(["report", "merge", dir.appendingPathComponent("part0").path, dir.appendingPathComponent("part0").path, dir.appendingPathComponent("part1").path])
+        #expect(c3 == 2 && e3.contains("each of 0…2 of 3 once"), "\(e3)")
+        // A sharded report without a cache for its calibrated formats is refused.
+        let (c4, _, e4) = try cli(["report", digits, "--data", samples, "--precisions", "int8", "--shard", "0/2", "--out", dir.appendingPathComponent("x").path])
+        #expect(c4 == 2 && e4.contains("calibration cache"), "\(e4)")
+    }
+
     @Test func reportHTMLDrawsItsPlotsInABrowser() throws {
         try #require(chromium != nil, "chromium is not installed (.ci/install-deps --browser installs it)")
         let dir = try temporaryDirectory()
