@@ -69,6 +69,10 @@ public struct Pool: Layer {
             let g = try geometryND(x.shape)
             var average: Bool? = nil
             if case .average(let cip) = kind { average = cip }
+            if isFloat64([x], outputs[0]) {
+                PoolND.pool(input: x, output: outputs[0], geometry: g, average: average, indices: producesIndices ? outputs[1] : nil, columnMajor: columnMajorIndices)
+                return
+            }
             try withFloat32([x], outputs[0]) { f, y in
                 PoolND.pool(
                     input: f[0]!, output: y, geometry: g, average: average, indices: producesIndices ? outputs[1] : nil,
@@ -137,6 +141,10 @@ public struct LRN: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
+        if isFloat64([x], outputs[0]) {
+            Normalize.lrn(x.reshaped([x.shape[0], x.shape[1], x.shape[2...].product]), into: outputs[0], size: size, alpha: alpha, beta: beta, bias: bias)
+            return
+        }
         try withFloat32([x], outputs[0]) { f, y in
             Normalize.lrn(f[0]!.reshaped([x.shape[0], x.shape[1], x.shape[2...].product]), into: y, size: size, alpha: alpha, beta: beta, bias: bias)
         }

@@ -24,23 +24,31 @@ public enum Normalize {
 
     /// Local response normalisation across channels (ONNX LRN):
     /// `y = x / (bias + alpha/size · Σ x²)^beta` over channels `c − ⌊(size−1)/2⌋ … c + ⌈(size−1)/2⌉`.
-    /// - x, y `[N, C, S]` float32.
+    /// - x, y `[N, C, S]` float32 (computed in Float) or float64 (in Double).
     public static func lrn(_ x: Tensor, into y: Tensor, size: Int, alpha: Float, beta: Float, bias: Float) {
+        if x.dtype == .float64 {
+            lrn(x, into: y, size: size, alpha: Double(alpha), beta: Double(beta), bias: Double(bias), pow: { Foundation.pow($0, $1) })
+        } else {
+            lrn(x, into: y, size: size, alpha: alpha, beta: beta, bias: bias, pow: { Foundation.pow($0, $1) })
+        }
+    }
+
+    static func lrn<T: BinaryFloatingPoint & TensorScalar>(_ x: Tensor, into y: Tensor, size: Int, alpha: T, beta: T, bias: T, pow: (T, T) -> T) {
         let shape = x.shape
         let n = shape[0], c = shape[1], s = shape[2...].reduce(1, *)
-        let src = x.scalars(as: Float.self)
+        let src = x.scalars(as: T.self)
         let lo = (size - 1) / 2, hi = size - 1 - lo
-        y.withUnsafeMutableBufferPointer(as: Float.self) { dst in
+        y.withUnsafeMutableBufferPointer(as: T.self) { dst in
             for b in 0..<n {
                 for ch in 0..<c {
                     for i in 0..<s {
-                        var sq: Float = 0
+                        var sq: T = 0
                         for k in Swift.max(0, ch - lo)...Swift.min(c - 1, ch + hi) {
                             let v = src[(b * c + k) * s + i]
                             sq += v * v
                         }
                         let idx = (b * c + ch) * s + i
-                        dst[idx] = src[idx] / Foundation.pow(bias + alpha / Float(size) * sq, beta)
+                        dst[idx] = src[idx] / pow(bias + alpha / T(size) * sq, beta)
                     }
                 }
             }

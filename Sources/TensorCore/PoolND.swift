@@ -28,7 +28,8 @@ public enum PoolND {
     }
 
     /// Max pooling (`average == nil`) or average pooling over every plane of `input`
-    /// (`[planes, *input]` float32) into `output` (`[planes, *output]`). A max window with no tap
+    /// (`[planes, *input]`, float32 or float64, computed in `T`: averages sum in `T`) into
+    /// `output` (`[planes, *output]`, the same dtype). A max window with no tap
     /// inside the image gives −∞; an average one 0.
     ///
     /// `indices` (int64, like `output`), for max pooling, receives where each maximum was found
@@ -38,6 +39,17 @@ public enum PoolND {
         input: Tensor, output: Tensor, geometry g: PoolNDGeometry, average countIncludePad: Bool?,
         indices: Tensor? = nil, columnMajor: Bool = false
     ) {
+        if input.dtype == .float64 {
+            pool(input: input, output: output, geometry: g, average: countIncludePad, indices: indices, columnMajor: columnMajor, as: Double.self)
+        } else {
+            pool(input: input, output: output, geometry: g, average: countIncludePad, indices: indices, columnMajor: columnMajor, as: Float.self)
+        }
+    }
+
+    static func pool<T: BinaryFloatingPoint & TensorScalar>(
+        input: Tensor, output: Tensor, geometry g: PoolNDGeometry, average countIncludePad: Bool?,
+        indices: Tensor?, columnMajor: Bool, as _: T.Type
+    ) {
         let rank = g.input.count
         let taps = (0..<rank).map { axisTaps(g, axis: $0) }
         var inStrides = [Int](repeating: 1, count: rank)
@@ -45,8 +57,8 @@ public enum PoolND {
         var columnStrides = [Int](repeating: 1, count: rank)
         for a in 1..<max(rank, 1) { columnStrides[a] = columnStrides[a - 1] * g.input[a - 1] }
         let inPlane = g.input.product, outPlane = g.output.product
-        let x = input.scalars(as: Float.self)
-        var y = [Float](repeating: 0, count: g.planes * outPlane)
+        let x = input.scalars(as: T.self)
+        var y = [T](repeating: 0, count: g.planes * outPlane)
         var where_ = [Int64](repeating: -1, count: indices == nil ? 0 : g.planes * outPlane)
         var position = [Int](repeating: 0, count: rank)
         for o in 0..<outPlane {
@@ -67,7 +79,7 @@ public enum PoolND {
             for p in 0..<g.planes {
                 let plane = p * inPlane
                 if countIncludePad == nil {
-                    var m = -Float.infinity, at = -1
+                    var m = -T.infinity, at = -1
                     for (t, off) in offsets.enumerated() where at < 0 || x[plane + off] > m {
                         m = x[plane + off]
                         at = t
@@ -75,9 +87,9 @@ public enum PoolND {
                     y[p * outPlane + o] = m
                     if indices != nil && at >= 0 { where_[p * outPlane + o] = Int64(plane + reported[at]) }
                 } else {
-                    var s: Double = 0
-                    for off in offsets { s += Double(x[plane + off]) }
-                    y[p * outPlane + o] = divisor == 0 ? 0 : Float(s / Double(divisor))
+                    var s: T = 0
+                    for off in offsets { s += x[plane + off] }
+                    y[p * outPlane + o] = divisor == 0 ? 0 : s / T(divisor)
                 }
             }
         }

@@ -184,3 +184,52 @@ struct HalfAccumulationPolicyTests {
         #expect(got != fp32Sums, "FP16 sums round differently from FP32 sums somewhere")
     }
 }
+
+/// FP64 computes LRN and N-D pooling in Double (they once went through float32 kernels even in FP64
+/// runs), and FP32 in Float.
+@Suite("FP64 paths of LRN and N-D pooling")
+struct Float64PathTests {
+    func run(_ layer: any Layer, _ x: Tensor, _ precision: NumericFormat) throws -> [Double] {
+        let graph = Graph(
+            valueNames: ["x", "y"], constants: [:], nodes: [Node(name: "op", layer: layer, inputs: [0], outputs: [1])],
+            inputs: [(0, ValueDeclaration(name: "x", dtype: .float32, dimensions: nil))], outputs: [(1, ValueDeclaration(name: "y", dtype: .float32, dimensions: nil))])
+        let model = Model(graph: graph, format: "test", source: nil, opset: nil)
+        let out = try Session(model: model, options: SessionOptions(threads: 1, policy: ExecutionPolicy(precision: precision))).run(["x": x])
+        return try #require(out["y"]).doubles()
+    }
+
+    @Test func lrnInDouble() throws {
+        let x = Tensor.random(shape: [2, 7, 3, 3], dtype: .float32, seed: 3)
+        let v = x.doubles()
+        // The attributes are float32 in ONNX: the reference takes their float32 values.
+        let (size, alpha, beta, bias) = (3, Double(Float(1e-2)), 0.75, 1.0)
+        var want = [Double](repeating: 0, count: v.count)
+        for b in 0..<2 { for c in 0..<7 { for i in 0..<9 {
+            var sq = 0.0
+            for k in max(0, c - 1)...min(6, c + 1) { sq += v[(b * 7 + k) * 9 + i] * v[(b * 7 + k) * 9 + i] }
+            want[(b * 7 + c) * 9 + i] = v[(b * 7 + c) * 9 + i] / pow(bias + alpha / Double(size) * sq, beta)
+        } } }
+        let layer = try LRN(size: size, alpha: Float(alpha), beta: Float(beta), bias: Float(bias))
+        let got64 = try run(layer, x, .fp64), got32 = try run(layer, x, .fp32)
+        // Double against Double in another order: ~1e-16 relative; float32 is ~1e-7 away.
+        let e64 = zip(got64, want).map { abs($0 - $1) / max(1e-300, abs($1)) }.max() ?? 1
+        let e32 = zip(got32, want).map { abs($0 - $1) / max(1e-300, abs($1)) }.max() ?? 1
+        #expect(e64 < 1e-14 && e32 > 1e-9, "fp64 \(e64), fp32 \(e32)")
+    }
+
+    @Test func averagePooling3DInDouble() throws {
+        let x = Tensor.random(shape: [1, 2, 4, 5, 6], dtype: .float32, seed: 4)
+        let v = x.doubles()
+        let window = try WindowAttributes(kernelShape: [2, 3, 3], strides: [2, 2, 3], dilations: nil, pads: nil, autoPad: .notSet)
+        let layer = try Pool(kind: .average(countIncludePad: false), window: window)
+        var want: [Double] = []
+        for c in 0..<2 { for d in 0..<2 { for h in 0..<2 { for w in 0..<2 {
+            var s = 0.0
+            for kd in 0..<2 { for kh in 0..<3 { for kw in 0..<3 { s += v[(((c * 4) + d * 2 + kd) * 5 + h * 2 + kh) * 6 + w * 3 + kw] } } }
+            want.append(s / 18)
+        } } } }
+        let got64 = try run(layer, x, .fp64), got32 = try run(layer, x, .fp32)
+        let e64 = zip(got64, want).map { abs($0 - $1) }.max() ?? 1, e32 = zip(got32, want).map { abs($0 - $1) }.max() ?? 1
+        #expect(got64.count == want.count && e64 < 1e-15 && e32 > 1e-10, "fp64 \(e64), fp32 \(e32)")
+    }
+}
