@@ -105,20 +105,11 @@ public struct Conv: Layer {
         let b = inputs.count > 2 ? inputs[2] : nil
         let g = try geometry(x.shape, w.shape)
         let dtypes = [x.dtype, w.dtype, b?.dtype].compactMap { $0 }
-        let kernel: ConvOp.Kernel
         if residual {
+            // The fusion happens only where every node runs in FP32 (`Plan.fuseResidualAdds`).
             guard dtypes.allSatisfy({ $0 == .float32 }) else { throw LayerError("the fused residual needs float32 operands, got \(dtypes)") }
-            kernel = .residual
-        } else if dtypes.allSatisfy({ $0 == .float64 }) {
-            kernel = .float64
-        } else if dtypes.allSatisfy({ $0 == .float32 }), case .float16 = format.accumulation {
-            kernel = .halfAccumulation
-        } else if dtypes.allSatisfy({ $0 == .float32 }), case .fp8(let p) = format.accumulation {
-            kernel = .fp8(p)
-        } else {
-            kernel = .float32
         }
-        return ConvOp(geometry: g, kernel: kernel, activation: activation, packed: packed)
+        return ConvOp(geometry: g, kernel: ProductKernel(dtypes, format), residual: residual, activation: activation, packed: packed)
     }
 
     public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
@@ -133,18 +124,10 @@ public struct Conv: Layer {
 
 /// A convolution ready to run: geometry resolved, kernel chosen.
 struct ConvOp: PreparedOp {
-    enum Kernel {
-        /// Touchstone's float32 kernels (float16 or mixed operands converted in and out).
-        case float32
-        case float64
-        case halfAccumulation
-        case fp8(FP8Products)
-        /// Float32 with R (input 3) added before the activation.
-        case residual
-    }
-
     let geometry: Conv2DGeometry
-    let kernel: Kernel
+    let kernel: ProductKernel
+    /// Float32 with R (input 3) added before the activation.
+    let residual: Bool
     let activation: Activation?
     let packed: PackedConvWeights?
 
@@ -152,14 +135,16 @@ struct ConvOp: PreparedOp {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         let y = outputs[0]
-        switch kernel {
-        case .residual:
+        if residual {
             guard inputs.count > 3, let r = inputs[3], r.dtype == .float32, r.shape == y.shape, y.dtype == .float32 else {
                 throw LayerError("the fused residual needs R of the output's shape \(y.shape) \(y.dtype), got \(inputs.map { $0.map { "\($0.shape) \($0.dtype)" } ?? "nil" })")
             }
             Conv2D.forward(
                 input: x, weight: w, bias: b, output: y, geometry: geometry, activation: activation,
                 scratch: context.scratch, threads: context.threads, packed: packed, residual: r)
+            return
+        }
+        switch kernel {
         case .float64:
             Float64Kernels.conv2D(input: x, weight: w, bias: b, output: y, geometry: geometry, activation: activation)
         case .halfAccumulation:

@@ -123,7 +123,7 @@ public struct MatMul: Layer {
     }
 }
 
-/// The kernel of a product op (Gemm, MatMul) for its operands' dtypes and compute format.
+/// The kernel of a product op (Conv, Gemm, MatMul) for its operands' dtypes and compute format.
 enum ProductKernel {
     /// Touchstone's float32 kernels (float16 or mixed operands converted in and out).
     case float32
