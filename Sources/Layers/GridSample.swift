@@ -34,7 +34,7 @@ public struct GridSample: Layer {
     }
 
     /// Reflects `v` into [lo, hi] as ONNX's reference does (by whole spans, then the remainder).
-    static func reflect(_ v: Double, _ lo: Double, _ hi: Double) -> Double {
+    static func reflect<T: BinaryFloatingPoint>(_ v: T, _ lo: T, _ hi: T) -> T {
         let span = hi - lo
         guard span > 0, v.isFinite else { return lo }
         if v < lo {
@@ -48,8 +48,8 @@ public struct GridSample: Layer {
         return v
     }
 
-    static func cubic(_ t: Double) -> [Double] {
-        let a = -0.75, x = abs(t)
+    static func cubic<T: BinaryFloatingPoint>(_ t: T) -> [T] {
+        let a: T = -0.75, x = t.magnitude
         return [
             ((a * (x + 1) - 5 * a) * (x + 1) + 8 * a) * (x + 1) - 4 * a,
             ((a + 2) * x - (a + 3)) * x * x + 1,
@@ -58,30 +58,35 @@ public struct GridSample: Layer {
         ]
     }
 
+    /// Computed in Float (coordinates, weights and sums; Double for float64 X), as FP32 backends do.
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        if try required(inputs, 0, "X").dtype == .float64 { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
         let x = try required(inputs, 0, "X"), g = try required(inputs, 1, "grid")
         let dims = Array(x.shape[2...]), r = dims.count
         let n = x.shape[0], c = x.shape[1], plane = dims.product, points = g.shape[1..<(r + 1)].product
-        let xs = x.doubles(), gs = g.doubles()
+        let xs = x.scalars(as: T.self), gs = g.scalars(as: T.self)
         let strides = contiguousStrides(dims)
-        let lo = dims.map { _ in alignCorners ? 0.0 : -0.5 }, hi = dims.map { Double($0) - (alignCorners ? 1 : 0.5) }
-        var y = [Double](repeating: 0, count: n * c * points)
+        let lo: [T] = dims.map { _ in alignCorners ? 0 : -0.5 }, hi: [T] = dims.map { T($0) - (alignCorners ? 1 : 0.5) }
+        var y = [T](repeating: 0, count: n * c * points)
         // Where a tap index lands, or nil for a zero.
         func pixel(_ i: Int, _ axis: Int) -> Int? {
             let d = dims[axis]
             switch padding {
             case .zeros: return i >= 0 && i < d ? i : nil
             case .border: return min(max(i, 0), d - 1)
-            case .reflection: return min(max(Int(Self.reflect(Double(i), lo[axis], hi[axis])), 0), d - 1)
+            case .reflection: return min(max(Int(Self.reflect(T(i), lo[axis], hi[axis])), 0), d - 1)
             }
         }
         for b in 0..<n {
             for p in 0..<points {
                 // Per axis (outermost first): the taps and their weights.
-                var taps: [[(Int?, Double)]] = []
+                var taps: [[(Int?, T)]] = []
                 for axis in 0..<r {
                     let normalised = gs[(b * points + p) * r + (r - 1 - axis)]
-                    let d = Double(dims[axis])
+                    let d = T(dims[axis])
                     var v = alignCorners ? (normalised + 1) / 2 * (d - 1) : ((normalised + 1) * d - 1) / 2
                     // A grid holding NaN, ±inf or huge values (data, not checked at load) samples
                     // far outside the image instead of trapping in a conversion to Int.
@@ -103,7 +108,7 @@ public struct GridSample: Layer {
                     }
                 }
                 // The separable sum over every combination of taps.
-                var combos: [(Int?, Double)] = [(0, 1)]
+                var combos: [(Int?, T)] = [(0, 1)]
                 for axis in 0..<r {
                     combos = combos.flatMap { base, weight in
                         taps[axis].map { idx, w in (base.flatMap { b0 in idx.map { b0 + $0 * strides[axis] } }, weight * w) }
@@ -111,7 +116,7 @@ public struct GridSample: Layer {
                 }
                 for ch in 0..<c {
                     let src = (b * c + ch) * plane
-                    var sum = 0.0
+                    var sum: T = 0
                     for (offset, weight) in combos { if let offset { sum += weight * xs[src + offset] } }
                     y[(b * c + ch) * points + p] = sum
                 }
