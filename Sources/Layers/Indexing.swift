@@ -36,7 +36,7 @@ func alongAxisOffsets(indexShape: [Int], indices idx: Tensor, data: [Int], axis 
 public enum ScatterReduction: String, Sendable {
     case none, add, mul, max, min
 
-    func combine(_ old: Double, _ new: Double) -> Double {
+    func combine<T: BinaryFloatingPoint>(_ old: T, _ new: T) -> T {
         switch self {
         case .none: return new
         case .add: return old + new
@@ -48,15 +48,24 @@ public enum ScatterReduction: String, Sendable {
 }
 
 /// Writes `updates[k]` into a copy of `data` at flat position `target(k)`, combining per
-/// `reduction` (in Double, exact for integers below 2^53; `none` copies bytes).
+/// `reduction` in the updates' order: in Float for float32 (and float16/bfloat16) data, as FP32
+/// backends do, in Double for float64 and integers (exact below 2^53); `none` copies bytes.
 func scatter(data: Tensor, updates: Tensor, into out: Tensor, reduction: ScatterReduction, target: [Int]) {
     data.copy(into: out)
     if reduction == .none {
         Movement.placeElements(updates, into: out, at: target)
         return
     }
-    var values = out.doubles()
-    let news = updates.doubles()
+    if out.dtype.isFloatingPoint && out.dtype != .float64 {
+        combine(Float.self, updates: updates, into: out, reduction: reduction, target: target)
+    } else {
+        combine(Double.self, updates: updates, into: out, reduction: reduction, target: target)
+    }
+}
+
+private func combine<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, updates: Tensor, into out: Tensor, reduction: ScatterReduction, target: [Int]) {
+    var values = out.scalars(as: T.self)
+    let news = updates.scalars(as: T.self)
     for (k, p) in target.enumerated() { values[p] = reduction.combine(values[p], news[k]) }
     Tensor(shape: out.shape, scalars: values).convert(into: out)
 }
