@@ -75,6 +75,9 @@ public struct ReportOptions: Sendable {
     /// of every shard's report gives the report of one process). Calibrated formats then need
     /// `calibration`; the sensitivity analysis runs in shard 0.
     public var shard: (index: Int, count: Int)?
+    /// The output the summary, the sensitivity analysis and `--fail-if` judge (a transformer's
+    /// pooled output or token logits rather than its hidden states); the model's first by default.
+    public var headline: String?
     public init() {}
 }
 
@@ -173,6 +176,13 @@ public struct PrecisionReport: Sendable {
     /// The shard this report covers, when it is one (see `ReportOptions.shard`).
     public var shard: (index: Int, count: Int)?
 
+    /// The outputs with the headline first.
+    static func headlineFirst(_ names: [String], _ headline: String?) throws -> [String] {
+        guard let headline else { return names }
+        guard names.contains(headline) else { throw CalibrationError("--output '\(headline)' is not an output of the model (outputs: \(names.joined(separator: ", ")))") }
+        return [headline] + names.filter { $0 != headline }
+    }
+
     /// Derived figures from the gathered statistics.
     mutating func finish() {
         if let a = reference64.accuracy { referenceAccuracy[.fp64] = a } else { referenceAccuracy[.fp64] = nil }
@@ -190,7 +200,7 @@ public struct PrecisionReport: Sendable {
         let reduced = options.precisions.filter { $0 != .fp32 && $0 != .fp64 }
         var report = PrecisionReport(
             modelName: name, samples: indices.count, precisions: [.fp32] + reduced, layers: [], outputs: [:],
-            outputOrder: model.outputs.map(\.name))
+            outputOrder: try headlineFirst(model.outputs.map(\.name), options.headline))
         report.accumulation = options.accumulation
         report.shard = options.shard
         // Layers: every node's first float output.

@@ -67,6 +67,9 @@ struct ReportRun: ParsableCommand {
     @Option(help: "Use at most this many samples.")
     var limit: Int?
 
+    @Option(help: "The output the summary, the sensitivity analysis and --fail-if judge (e.g. a transformer's pooled output or logits); the model's first by default.")
+    var output: String?
+
     @Option(help: "Run shard i of n (0-based): every n-th sample from the i-th; writes OUT/part.json for `report merge` (needs --calibration for calibrated formats).")
     var shard: String?
 
@@ -102,6 +105,7 @@ struct ReportRun: ParsableCommand {
         let bounds = try failIf.flatMap { $0.split(separator: ",").map(String.init) }.map { try MetricBound($0) }
         if let target { options.target = try MetricBound(target) }
         options.shard = try parseShard(shard)
+        options.headline = output
         let bar = ProgressBar()
         let report = try PrecisionReport.make(model: m, name: url.lastPathComponent, data: samples, options: options) { bar.update($0, $1, $2) }
         if let sh = options.shard {

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Testing
 import TouchstoneTesting
 
@@ -144,6 +145,39 @@ struct PrecisionCLITests {
         // A sharded report without a cache for its calibrated formats is refused.
         let (c4, _, e4) = try cli(["report", digits, "--data", samples, "--precisions", "int8", "--shard", "0/2", "--out", dir.appendingPathComponent("x").path])
         #expect(c4 == 2 && e4.contains("calibration cache"), "\(e4)")
+    }
+
+    /// A transformer encoder: per-layer errors for its MatMul, Attention-like and LayerNormalization
+    /// nodes, and the pooled output as the headline (cosine, SQNR, top-1 per row) with `--output`.
+    @Test func reportOnATransformerEncoder() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = repoRoot.appendingPathComponent("ModelZoo/nets/data/bert_tiny_o17_0_b1_s12")
+        var feeds: [String: Tensor] = [:]
+        for name in ["input_ids", "attention_mask", "token_type_ids"] { feeds[name] = try NPY.read(contentsOf: data.appendingPathComponent("input_\(name).npy")) }
+        let samplesDir = dir.appendingPathComponent("samples")
+        try FileManager.default.createDirectory(at: samplesDir, withIntermediateDirectories: true)
+        let ids = try #require(feeds["input_ids"]).int64s()
+        for k in 0..<4 {
+            // Four samples: the token ids rotated by k.
+            var f = feeds
+            f["input_ids"] = Tensor(shape: [1, ids.count], scalars: (0..<ids.count).map { ids[($0 + k) % ids.count] })
+            try NPZ.write(f, to: samplesDir.appendingPathComponent("s\(k).npz"))
+        }
+        let out = dir.appendingPathComponent("report")
+        let (code, stdout, err) = try cli(["report", "ModelZoo/nets/models/bert_tiny_o17.onnx", "--data", samplesDir.path, "--precisions", "fp16,fp8,int4w",
+                                           "--output", "pooled", "--out", out.path])
+        #expect(code == 0, "\(err)")
+        #expect(stdout.contains("fp8") && stdout.contains("int4w"))
+        let json = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as? [String: Any])
+        let fp8 = try #require((json["precisions"] as? [String: Any])?["fp8"] as? [String: Any])
+        // The headline is the pooled output: 4 samples × 1 row; its cosine and SQNR are reported.
+        let cosine = try #require(fp8["cosine"] as? Double), sqnr = try #require(fp8["sqnr_db"] as? Double)
+        #expect(cosine > 0.99 && cosine < 1 && sqnr > 15 && sqnr < 60, "cosine \(cosine), SQNR \(sqnr)")
+        let ops = Set(((json["layers"] as? [[String: Any]]) ?? []).compactMap { $0["op"] as? String })
+        #expect(ops.isSuperset(of: ["MatMul", "Softmax", "LayerNormalization"]), "\(ops)")
+        let (bad, _, badErr) = try cli(["report", "ModelZoo/nets/models/bert_tiny_o17.onnx", "--data", samplesDir.path, "--output", "nope", "--out", out.path])
+        #expect(bad == 2 && badErr.contains("'nope' is not an output"))
     }
 
     @Test func reportHTMLDrawsItsPlotsInABrowser() throws {
