@@ -64,33 +64,51 @@ public struct Pool: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+
+    /// The geometry resolved once: the N-D kernel (3-D windows, or indices asked for) or the 2-D one.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "X")
+        var average: Bool? = nil
+        if case .average(let cip) = kind { average = cip }
         if window.kernelShape.count > 2 || producesIndices {
-            let g = try geometryND(x.shape)
-            var average: Bool? = nil
-            if case .average(let cip) = kind { average = cip }
+            return PoolOp(geometry: .nd(try geometryND(x.shape)), average: average, producesIndices: producesIndices, columnMajorIndices: columnMajorIndices)
+        }
+        return PoolOp(geometry: .plane(try geometry(x.shape).0), average: average, producesIndices: false, columnMajorIndices: false)
+    }
+}
+
+/// A pooling ready to run. `average` nil: max pooling; else whether padding counts.
+struct PoolOp: PreparedOp {
+    enum Geometry { case plane(Pool2DGeometry), nd(PoolNDGeometry) }
+    let geometry: Geometry
+    let average: Bool?
+    let producesIndices: Bool, columnMajorIndices: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        switch geometry {
+        case .nd(let g):
+            let indices = producesIndices ? outputs[1] : nil
             if isFloat64([x], outputs[0]) {
-                PoolND.pool(input: x, output: outputs[0], geometry: g, average: average, indices: producesIndices ? outputs[1] : nil, columnMajor: columnMajorIndices)
+                PoolND.pool(input: x, output: outputs[0], geometry: g, average: average, indices: indices, columnMajor: columnMajorIndices)
                 return
             }
             try withFloat32([x], outputs[0]) { f, y in
-                PoolND.pool(
-                    input: f[0]!, output: y, geometry: g, average: average, indices: producesIndices ? outputs[1] : nil,
-                    columnMajor: columnMajorIndices)
+                PoolND.pool(input: f[0]!, output: y, geometry: g, average: average, indices: indices, columnMajor: columnMajorIndices)
             }
-            return
-        }
-        let (g, _) = try geometry(x.shape)
-        if isFloat64([x], outputs[0]) {
-            var cip = false
-            if case .average(let c) = kind { cip = c }
-            Pool2D.reference(input: x, output: outputs[0], geometry: g, isMax: kind == .max, countIncludePad: cip, as: Double.self)
-            return
-        }
-        try withFloat32([x], outputs[0]) { f, y in
-            switch kind {
-            case .max: Pool2D.max(input: f[0]!, output: y, geometry: g, threads: context.threads)
-            case .average(let cip): Pool2D.average(input: f[0]!, output: y, geometry: g, countIncludePad: cip, threads: context.threads)
+        case .plane(let g):
+            if isFloat64([x], outputs[0]) {
+                Pool2D.reference(input: x, output: outputs[0], geometry: g, isMax: average == nil, countIncludePad: average ?? false, as: Double.self)
+                return
+            }
+            try withFloat32([x], outputs[0]) { f, y in
+                if let cip = average {
+                    Pool2D.average(input: f[0]!, output: y, geometry: g, countIncludePad: cip, threads: context.threads)
+                } else {
+                    Pool2D.max(input: f[0]!, output: y, geometry: g, threads: context.threads)
+                }
             }
         }
     }
