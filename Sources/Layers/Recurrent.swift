@@ -1,7 +1,8 @@
 import TensorCore
 
 /// A recurrent layer as Keras defines it: SimpleRNN, LSTM, or GRU (with the reset gate applied
-/// before or after the recurrent product), computed step by step in Double.
+/// before or after the recurrent product), computed step by step in Float (Double for float64 X;
+/// the activations rounded from Double).
 ///
 /// - X `[N, T, F]`; Y `[N, T, units]` with `returnSequences`, else the last state `[N, units]`.
 /// - Weights in Keras's layouts: kernel `[F, G·units]`, recurrent kernel `[units, G·units]`, bias
@@ -70,19 +71,24 @@ public struct Recurrent: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        if try required(inputs, 0, "X").dtype == .float64 { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
         let x = try required(inputs, 0, "X")
         let (n, steps, f) = (x.shape[0], x.shape[1], x.shape[2])
-        let v = x.doubles()
+        let v = x.scalars(as: T.self)
+        let kernel = self.kernel.map { T($0) }, recurrentKernel = self.recurrentKernel.map { T($0) }, bias = self.bias.map { T($0) }
         let width = cell.gates * units
-        func act(_ y: Double) -> Double { activation?.apply(y) ?? y }
-        func gate(_ y: Double) -> Double { recurrentActivation?.apply(y) ?? y }
-        var y = [Double](repeating: 0, count: returnSequences ? n * steps * units : n * units)
+        func act(_ y: T) -> T { activation.map { T($0.apply(Double(y))) } ?? y }
+        func gate(_ y: T) -> T { recurrentActivation.map { T($0.apply(Double(y))) } ?? y }
+        var y = [T](repeating: 0, count: returnSequences ? n * steps * units : n * units)
         for b in 0..<n {
-            var h = [Double](repeating: 0, count: units), c = h
+            var h = [T](repeating: 0, count: units), c = h
             for s in 0..<steps {
                 let t = reverse ? steps - 1 - s : s
                 // Input and recurrent products, each with its bias.
-                var zx = [Double](bias[0..<width]), zh = [Double](repeating: 0, count: width)
+                var zx = [T](bias[0..<width]), zh = [T](repeating: 0, count: width)
                 if cell == .gru(resetAfter: true) { zh = Array(bias[width..<(2 * width)]) }
                 for i in 0..<f {
                     let xi = v[(b * steps + t) * f + i]
@@ -103,12 +109,12 @@ public struct Recurrent: Layer {
                     }
                 case .gru(let resetAfter):
                     let previous = h
-                    var r = [Double](repeating: 0, count: units), z = r
+                    var r = [T](repeating: 0, count: units), z = r
                     for j in 0..<units {
                         z[j] = gate(zx[j] + zh[j])
                         r[j] = gate(zx[units + j] + zh[units + j])
                     }
-                    var recurrentCandidate = [Double](repeating: 0, count: units)
+                    var recurrentCandidate = [T](repeating: 0, count: units)
                     if resetAfter {
                         for j in 0..<units { recurrentCandidate[j] = r[j] * zh[2 * units + j] }
                     } else {
