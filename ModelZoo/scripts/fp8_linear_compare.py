@@ -41,6 +41,11 @@ def e4m3(v):
     return np.clip(v, -448, 448).astype(ml_dtypes.float8_e4m3fn).astype(F32)
 
 
+def torch_div(a, b):
+    """a / b as PyTorch computes a CUDA float32 tensor divided by a Python number: a · fl32(1/b)."""
+    return F32(F32(a) * F32(1 / b))
+
+
 def run_touchstone(d, x, w, max_x, accumulators):
     """Y = X·Wᵀ through `touchstone run --precision fp8` with X's range from max_x (as a
     calibration cache stores it); returns {accumulator: Y}."""
@@ -80,7 +85,7 @@ def main():
     meta = json.load(open(os.path.join(args.gpu_dir, "fp8_linear.json")))
     work = args.work or tempfile.mkdtemp(prefix="fp8-linear-")
     print(f"GPU: {meta['device']}, torch {meta['torch']}")
-    print("| model | layer | X·Wᵀ | GPU codes ≠ IEEE | FP8 vs FP64: GPU | Touchstone | RMS error ratio | accumulation only: GPU | Touchstone hopper | GPU fast | Touchstone hopper-fast | FP32 sum |")
+    print("| model | layer | X·Wᵀ | codes differing through torch's scales | FP8 vs FP64: GPU | Touchstone | RMS error ratio | accumulation only: GPU | Touchstone hopper | GPU fast | Touchstone hopper-fast | FP32 sum |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     ratios, gaps, rows = [], [], []
     for layer in meta["layers"]:
@@ -92,18 +97,22 @@ def main():
         assert F32(F32(m / F32(127)) * F32(127)) == amax_x, "the GPU's amax differs from the cache's round trip"
         d = os.path.join(work, key.replace("|", "_").replace(".", "_"))
         sx, sw = amax_x / F32(448), F32(np.abs(w).max()) / F32(448)
-        # The GPU's operands: IEEE rounding of the quotients, with the GPU's own codes where it differs.
+        # The GPU's scales as PyTorch computed them: a CUDA tensor divided by a Python number is
+        # multiplied by the number's float32 reciprocal, one unit in the last place off amax/448 at
+        # times; a quotient on an E4M3 midpoint then rounds to the other neighbour.
+        sx_gpu, sw_gpu = torch_div(amax_x, 448), torch_div(F32(np.abs(w).max()), 448)
         codes = {}
-        for tag, t, s_ in (("x", x, sx), ("w", w, sw)):
+        for tag, t, s_ in (("x", x, sx_gpu), ("w", w, sw_gpu)):
             c = e4m3(t / s_).reshape(-1)
             at = z[f"{key}|{tag}_override_at"]
             c[at] = z[f"{key}|{tag}_override_code"].view(ml_dtypes.float8_e4m3fn).astype(F32)
             codes[tag] = c.reshape(t.shape)
+        scale_codes_differ = int((codes["x"] != e4m3(x / sx)).sum() + (codes["w"] != e4m3(w / sw)).sum())
         overrides = len(z[f"{key}|x_override_at"]) + len(z[f"{key}|w_override_at"])
         deployed = run_touchstone(os.path.join(d, "deployed"), x, w, m, ["hopper"])
         # Touchstone on the GPU's own codes (code × scale: its quantization recovers them exactly).
-        same = run_touchstone(os.path.join(d, "same-codes"), codes["x"] * sx, codes["w"] * sw, m, ["hopper", "hopper-fast", "fp32"])
-        exact_q = (codes["x"].astype(np.float64) @ codes["w"].astype(np.float64).T) * (np.float64(sx) * np.float64(sw))
+        same = run_touchstone(os.path.join(d, "same-codes"), codes["x"] * sx_gpu, codes["w"] * sw_gpu, m, ["hopper", "hopper-fast", "fp32"])
+        exact_q = (codes["x"].astype(np.float64) @ codes["w"].astype(np.float64).T) * (np.float64(sx_gpu) * np.float64(sw_gpu))
         exact = x.astype(np.float64) @ w.astype(np.float64).T
         g, gf = z[key + "|y"], z[key + "|y_fast"]
         e_gpu, e_ts = np.sqrt(((g - exact) ** 2).mean()), np.sqrt(((deployed["hopper"] - exact) ** 2).mean())
@@ -111,11 +120,11 @@ def main():
         acc_gpu, acc_ts = sqnr(exact_q, g), sqnr(exact_q, same["hopper"])
         ratios.append(ratio)
         gaps.append(abs(acc_gpu - acc_ts))
-        rows.append({"model": layer["model"], "layer": layer["layer"], "x": list(x.shape), "w": list(w.shape), "gpu_codes_differ": overrides,
+        rows.append({"model": layer["model"], "layer": layer["layer"], "x": list(x.shape), "w": list(w.shape), "gpu_codes_differ": overrides, "codes_from_torch_scales_differ": scale_codes_differ,
                      "fp8_vs_fp64_db": {"gpu": sqnr(exact, g), "touchstone": sqnr(exact, deployed["hopper"])}, "rms_error_ratio": ratio,
                      "accumulation_db": {"gpu": acc_gpu, "touchstone_hopper": acc_ts, "gpu_fast": sqnr(exact_q, gf),
                                          "touchstone_hopper_fast": sqnr(exact_q, same["hopper-fast"]), "fp32_sum": sqnr(exact_q, same["fp32"])}})
-        print(f"| {layer['model']} | {layer['layer']} | [{x.shape[0]}, {x.shape[1]}]·[{w.shape[1]}, {w.shape[0]}] | {overrides} | {sqnr(exact, g):.2f} | "
+        print(f"| {layer['model']} | {layer['layer']} | [{x.shape[0]}, {x.shape[1]}]·[{w.shape[1]}, {w.shape[0]}] | {scale_codes_differ} | {sqnr(exact, g):.2f} | "
               f"{sqnr(exact, deployed['hopper']):.2f} | {ratio:.4f} | {acc_gpu:.1f} | {acc_ts:.1f} | {sqnr(exact_q, gf):.1f} | "
               f"{sqnr(exact_q, same['hopper-fast']):.1f} | {sqnr(exact_q, same['fp32']):.1f} |")
     probe, gpu_codes = z["cast_probe|x"], z["cast_probe|gpu"]
