@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
-"""Looks closer at the outputs of BERT's linear layers where an H200's FP8 product differed from the
-exact sum of its operands' codes by one weight step (gpu_fp8_linear.py, fp8_linear_compare.py):
+"""Looks closer at an output of BERT's linear layers where an H200's FP8 product once seemed to
+differ from the exact sum of its operands' codes by one weight step (gpu_fp8_linear.py,
+fp8_linear_compare.py). It showed the cause: the GPU's code of weight [222, 580] is 128 where
+w/(amax/448) rounds to 144, because PyTorch's scale amax/448 (a multiply by the reciprocal) is one
+ulp larger; the products themselves are exact (Benchmarks/fp8/h200_fp8_anomaly.npz holds the run).
+It records:
 for encoder.layer.1.attention.self.key, column 222, the codes the GEMM was given (after padding),
 the GEMM's column, the same product in float32 from the codes on the GPU, and products of that
 weight row alone (one output column padded to 16) and of the row with everything but element 580
