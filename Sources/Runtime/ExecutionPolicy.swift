@@ -248,9 +248,8 @@ struct NodeFormat {
 }
 
 extension ExecutionPolicy {
-    /// What `node` does under this policy (see `NodeFormat`). `isConstant(i)` tells whether input i
-    /// is known before running; `rank(i)` its rank; `missing` collects activations INT8 needs a
-    /// range for and has none.
+    /// What `node` does under this policy (see `NodeFormat`). `missing` collects the activations a
+    /// calibrated format needs a range for and has none.
     func nodeFormat(_ node: Node, graph: Graph, missing: inout [String]) -> NodeFormat {
         let format = self.format(of: node)
         var f = NodeFormat(format: format)
@@ -285,65 +284,58 @@ extension ExecutionPolicy {
             }
         case .fp8, .fp8E5M2:
             let element: MiniFloat = format == .fp8 ? .e4m3fn : .e5m2
-            var scales: [Float] = [1, 1]
+            // Input 0's scale, and input 1's (one, or one per output channel).
+            var activationScale: Float = 1, weightScales: [Float] = [1]
             for i in 0..<min(2, node.inputs.count) {
                 guard let id = present(i) else { continue }
+                let scale: Float
                 if let c = constant(i) {
                     guard c.dtype == .float32 else { continue }
                     let axis = i == 1 && fp8WeightScales == .perChannel ? node.layer.productAxes(activationRank: 2, weightRank: c.rank)?.weightChannel : nil
                     if let axis {
-                        let channelScales = Self.channelAmax(c, axis: axis).map { Self.scale(amax: $0, largest: element.largest) }
-                        f.constants[i] = .fp8PerChannel(element, scales: channelScales, axis: axis)
-                        if i == 1 { scales[1] = .nan }
-                        f.compute = ComputeFormat(accumulation: .fp8(FP8Products(
-                            activationFormat: element, activationScale: scales[0], weightFormat: element, weightScales: channelScales, accumulator: fp8Accumulator)))
+                        weightScales = Simulate.channelAmax(c, axis: axis).map { Self.scale(amax: $0, largest: element.largest) }
+                        f.constants[i] = .fp8PerChannel(element, scales: weightScales, axis: axis)
                         continue
                     }
-                    let amax = c.scalars(as: Float.self).reduce(Float(0)) { Swift.max($0, $1.magnitude) }
-                    scales[i] = Self.scale(amax: amax, largest: element.largest)
-                    f.constants[i] = .scaled(.fp8(element, scale: scales[i]), axis: 0, spansRest: true, then: nil)
+                    scale = Self.scale(amax: Simulate.amax(c), largest: element.largest)
+                    f.constants[i] = .scaled(.fp8(element, scale: scale), axis: 0, spansRest: true, then: nil)
                 } else {
                     let name = graph.valueNames[id]
                     guard let amax = activationRanges[name] else { missing.append(name); continue }
-                    scales[i] = Self.scale(amax: amax, largest: element.largest)
-                    f.activations[i] = .scaled(.fp8(element, scale: scales[i]), axis: 0, spansRest: true, then: nil)
+                    scale = Self.scale(amax: amax, largest: element.largest)
+                    f.activations[i] = .scaled(.fp8(element, scale: scale), axis: 0, spansRest: true, then: nil)
                 }
+                if i == 0 { activationScale = scale } else { weightScales = [scale] }
             }
-            if case .fp8(var p) = f.compute.accumulation {
-                p.activationScale = scales[0]
-                f.compute = ComputeFormat(accumulation: .fp8(p))
-            } else {
-                f.compute = ComputeFormat(accumulation: .fp8(FP8Products(
-                    activationFormat: element, activationScale: scales[0], weightFormat: element, weightScales: [scales[1]], accumulator: fp8Accumulator)))
-            }
+            f.compute = ComputeFormat(accumulation: .fp8(FP8Products(
+                activationFormat: element, activationScale: activationScale, weightFormat: element, weightScales: weightScales, accumulator: fp8Accumulator)))
         case .nvfp4, .mxfp8, .mxfp4:
             for i in 0..<min(2, node.inputs.count) {
                 guard let id = present(i) else { continue }
                 let c = constant(i)
                 if let c, c.dtype != .float32 { continue }
-                let axes = node.layer.productAxes(activationRank: 2, weightRank: 2)
-                let rank = c?.rank ?? 0
-                // Blocks along the reduction axis: the weight's for input 1, the activation's for input 0.
-                let concrete = c.flatMap { node.layer.productAxes(activationRank: $0.rank, weightRank: $0.rank) } ?? axes
-                let (axis, spans): (Int, Bool) = i == 1
-                    ? (concrete?.weightReduction ?? 0, concrete?.weightReductionSpansRest ?? false)
-                    : (concrete?.activationReduction ?? max(0, rank - 1), false)
                 let scaled: ScaledFormat
                 switch format {
                 case .mxfp8: scaled = .mx(.e4m3fn)
                 case .mxfp4: scaled = .mx(.e2m1fn)
                 default:
                     if let c {
-                        scaled = .nvfp4(globalScale: ScaledFormat.nvfp4GlobalScale(amax: c.scalars(as: Float.self).reduce(Float(0)) { Swift.max($0, $1.magnitude) }))
+                        scaled = .nvfp4(globalScale: ScaledFormat.nvfp4GlobalScale(amax: Simulate.amax(c)))
                     } else {
                         let name = graph.valueNames[id]
                         guard let amax = activationRanges[name] else { missing.append(name); continue }
                         scaled = .nvfp4(globalScale: ScaledFormat.nvfp4GlobalScale(amax: amax))
                     }
                 }
-                if c != nil {
+                if let c {
+                    // Blocks along the reduction axis: the weight's for input 1, the activation's for input 0.
+                    let axes = node.layer.productAxes(activationRank: c.rank, weightRank: c.rank)
+                    let (axis, spans) = i == 1
+                        ? (axes?.weightReduction ?? 0, axes?.weightReductionSpansRest ?? false)
+                        : (axes?.activationReduction ?? max(0, c.rank - 1), false)
                     f.constants[i] = .scaled(scaled, axis: axis, spansRest: spans, then: nil)
                 } else {
+                    // The axis follows from the operands' ranks on each run (`activationTransform`).
                     f.activations[i] = .scaled(scaled, axis: -1, spansRest: false, then: nil)
                     f.activationAxes[i] = i == 1 ? .weightReduction : .activationReduction
                 }
@@ -366,15 +358,6 @@ extension ExecutionPolicy {
 
     /// amax / largest, or 1 for an empty or non-finite range.
     static func scale(amax: Float, largest: Float) -> Float { amax > 0 && amax.isFinite ? amax / largest : 1 }
-
-    /// The largest magnitude of each channel along `axis`.
-    static func channelAmax(_ t: Tensor, axis: Int) -> [Float] {
-        let w = t.scalars(as: Float.self)
-        let channels = t.shape[axis], inner = t.shape[(axis + 1)...].reduce(1, *)
-        var amax = [Float](repeating: 0, count: channels)
-        for i in 0..<w.count { let c = (i / inner) % channels; amax[c] = Swift.max(amax[c], w[i].magnitude) }
-        return amax
-    }
 }
 
 /// A graph rewritten for an execution policy, with what each node does at run time.

@@ -122,11 +122,21 @@ public enum Simulate {
         let w = weight.scalars(as: Float.self)
         let channels = weight.shape[axis]
         let inner = weight.shape[(axis + 1)...].reduce(1, *)
-        var amax = [Float](repeating: 0, count: channels)
-        for i in 0..<w.count { let c = (i / inner) % channels; amax[c] = Swift.max(amax[c], w[i].magnitude) }
-        let scales = amax.map { $0 > 0 ? $0 / 127 : 1 }
+        let scales = channelAmax(weight, axis: axis).map { $0 > 0 ? $0 / 127 : 1 }
         var out = w
         for i in 0..<w.count { out[i] = fakeQuantize(w[i], scale: scales[(i / inner) % channels]) }
         return (Tensor(shape: weight.shape, scalars: out), scales)
     }
+
+    /// The largest magnitude of each channel along `axis` of a float tensor (NaN ignored).
+    public static func channelAmax(_ t: Tensor, axis: Int) -> [Float] {
+        let w = t.scalars(as: Float.self)
+        let channels = t.shape[axis], inner = t.shape[(axis + 1)...].reduce(1, *)
+        var amax = [Float](repeating: 0, count: channels)
+        for i in 0..<w.count { let c = (i / inner) % channels; amax[c] = Swift.max(amax[c], w[i].magnitude) }
+        return amax
+    }
+
+    /// The largest magnitude of a float tensor (NaN ignored; 0 when empty).
+    public static func amax(_ t: Tensor) -> Float { t.scalars(as: Float.self).reduce(0) { Swift.max($0, $1.magnitude) } }
 }
