@@ -129,7 +129,9 @@ public struct ExactSum: Sendable, CustomStringConvertible {
             default:
                 let kv = part.split(separator: ":")
                 guard kv.count == 2, let k = Int(kv[0]), let v = Int64(kv[1]), k >= 0, k < Self.digitCount else { return nil }
-                guard k == Self.digitCount - 1 || (0...0xFFFF_FFFF).contains(v) else { return nil }
+                // Every digit of the normal form is below 2^32; the last holds the sign, and no
+                // sum of Doubles reaches beyond 2^32 there (it carries 2^(32·67 − 1074) ≫ 2^1024).
+                guard k == Self.digitCount - 1 ? (-0xFFFF_FFFF...0xFFFF_FFFF).contains(v) : (0...0xFFFF_FFFF).contains(v) else { return nil }
                 digits[k] = v
             }
         }

@@ -196,7 +196,7 @@ extension PrecisionReport {
         guard let first = parts.first else { throw CalibrationError("no partial reports to merge") }
         guard let n = first.shard?.count else { throw CalibrationError("the partial reports were not made with --shard") }
         let indices = parts.compactMap { $0.shard?.index }.sorted()
-        guard parts.allSatisfy({ $0.shard?.count == n }), indices == Array(0..<n) else {
+        guard parts.allSatisfy({ $0.shard?.count == n }), indices.count == n, indices == Array(0..<n) else {
             throw CalibrationError("the parts are shards \(parts.map { $0.shard.map { "\($0.index)/\($0.count)" } ?? "none" }); expected each of 0…\(n - 1) of \(n) once")
         }
         for p in parts.dropFirst() {

@@ -142,6 +142,12 @@ struct PrecisionCLITests {
         // Missing or repeated shards are refused.
         let (c3, _, e3) = try cli(["report", "merge", dir.appendingPathComponent("part0").path, dir.appendingPathComponent("part0").path, dir.appendingPathComponent("part1").path])
         #expect(c3 == 2 && e3.contains("each of 0…2 of 3 once"), "\(e3)")
+        // A part claiming an absurd shard count is refused without allocating for it.
+        let hostile = dir.appendingPathComponent("hostile.json")
+        let text = try String(contentsOf: dir.appendingPathComponent("part0/part.json"), encoding: .utf8)
+        try text.replacingOccurrences(of: "\"shard\": [0,3]", with: "\"shard\": [0,4503599627370496]").write(to: hostile, atomically: true, encoding: .utf8)
+        let (c5, _, e5) = try cli(["report", "merge", hostile.path, "--out", dir.appendingPathComponent("y").path])
+        #expect(c5 == 2 && e5.contains("of 4503599627370496 once"), "\(e5)")
         // A sharded report without a cache for its calibrated formats is refused.
         let (c4, _, e4) = try cli(["report", digits, "--data", samples, "--precisions", "int8", "--shard", "0/2", "--out", dir.appendingPathComponent("x").path])
         #expect(c4 == 2 && e4.contains("calibration cache"), "\(e4)")

@@ -20,6 +20,18 @@ struct ExactSumTests {
         #expect(sum([.infinity, -.infinity]).isNaN)
     }
 
+    /// Text a partial report could carry that no sum of Doubles makes is refused, not trusted: a
+    /// digit beyond 2^32 (the sign digit's too) would overflow the carries.
+    @Test func serializedFormIsChecked() {
+        #expect(ExactSum(serialized: "67:9223372036854775807") == nil)
+        #expect(ExactSum(serialized: "3:4294967296") == nil)
+        #expect(ExactSum(serialized: "68:1") == nil)
+        #expect(ExactSum(serialized: "x") == nil)
+        #expect(ExactSum(serialized: "1033:1,67:-1").map { $0.value } == nil)  // index beyond the digits
+        let s = ExactSum(-2.5)
+        #expect(ExactSum(serialized: s.serialized)?.value == -2.5)
+    }
+
     @Test func orderDoesNotMatterAndMergesAgree() {
         var rng = SystemRandomNumberGenerator()
         let xs = (0..<5000).map { _ in Double.random(in: -1...1, using: &rng) * Double(sign: .plus, exponent: Int.random(in: -60...60, using: &rng), significand: 1) }
