@@ -16,6 +16,8 @@ public struct BatchNormalization: Layer {
     public let activation: Activation?
     /// ε, kept for parameters that arrive as runtime inputs; nil when factor/shift are prepacked.
     public let epsilon: Double?
+    /// The ε the prepacked factor and shift were made with, to make them again from other constants.
+    private let packedEpsilon: Double?
 
     /// A layer that reads its parameters from inputs 1–4 on each run.
     public init(epsilon: Double, activation: Activation? = nil) {
@@ -25,6 +27,7 @@ public struct BatchNormalization: Layer {
         shift64 = []
         self.activation = activation
         self.epsilon = epsilon
+        packedEpsilon = nil
     }
 
     /// Makes the layer from its parameters (each `[C]`).
@@ -44,6 +47,7 @@ public struct BatchNormalization: Layer {
         shift = s.map { Float($0) }
         self.activation = activation
         self.epsilon = nil
+        packedEpsilon = epsilon
     }
 
     private init(_ other: BatchNormalization, activation: Activation?) {
@@ -52,7 +56,19 @@ public struct BatchNormalization: Layer {
         factor64 = other.factor64
         shift64 = other.shift64
         epsilon = other.epsilon
+        packedEpsilon = other.packedEpsilon
         self.activation = activation
+    }
+
+    /// The layer made again from the node's constants as a precision policy transformed them (an
+    /// FP16 run rounds scale, B, mean and var to float16, as a GPU holding the layer in FP16 does):
+    /// the prepacked factor and shift came from the file's values.
+    public func replacingConstants(_ constants: [Tensor?]) throws -> any Layer {
+        guard let eps = packedEpsilon, constants.count >= 5 else { return self }
+        let p = constants[1...4].compactMap { $0 }
+        guard p.count == 4 else { return self }
+        return try BatchNormalization(
+            scale: p[0].doubles(), bias: p[1].doubles(), mean: p[2].doubles(), variance: p[3].doubles(), epsilon: eps, activation: activation)
     }
 
     public var fusedActivation: Activation? { activation }

@@ -69,7 +69,8 @@ public enum PackedGEMM {
             return
         }
         if a.depth == 0 || a.kernel == .blas {
-            blasMultiply(a, b, c: c, ldc: ldc, bias: bias, activation: activation, threads: threads, scratch: scratch, residual: residual)
+            blasMultiply(a, b, c: c, ldc: ldc, bias: bias, activation: activation, threads: threads, scratch: scratch,
+                         residual: residual, depthBlock: kc)
             return
         }
         let rowPanels = (m + rowTile - 1) / rowTile
@@ -103,10 +104,17 @@ public enum PackedGEMM {
     }
 
     /// The `.blas` path: B gathered into a plain matrix when it is a row table, one `sgemm`
-    /// (`GEMM.gemm`, split over `threads`), then bias, residual and activation row by row.
+    /// (`GEMM.gemm`, split over `threads`) per depth block, each added to C (the first written),
+    /// then bias, residual and activation row by row.
+    ///
+    /// The depth blocks are the tiles' (MLAS's): one `sgemm` over the whole depth sums in
+    /// OpenBLAS's own blocks, which on a 960-deep pointwise convolution measured 1.6× the RMS
+    /// error of onnxruntime's (3.2e-7 against 2.1e-7 of the output's RMS, FP64 reference); block
+    /// by block the sums are onnxruntime's.
     static func blasMultiply(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
-        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch?, residual: UnsafePointer<Float>? = nil
+        bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch?, residual: UnsafePointer<Float>? = nil,
+        depthBlock: Int
     ) {
         let m = a.rows, n = b.columns, k = a.depth
         if k > 0 {
@@ -121,8 +129,13 @@ public enum PackedGEMM {
                 ldb = n
             }
             defer { gathered?.deallocate() }
-            GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.rowMajor, lda: k, b: source, ldb: ldb,
-                      beta: 0, c: c, ldc: ldc, threads: threads)
+            var p0 = 0
+            while p0 < k {
+                let kc = min(max(depthBlock, 1), k - p0)
+                GEMM.gemm(transA: false, transB: false, m: m, n: n, k: kc, alpha: 1, a: a.rowMajor + p0, lda: k, b: source + p0 * ldb,
+                          ldb: ldb, beta: p0 == 0 ? 0 : 1, c: c, ldc: ldc, threads: threads)
+                p0 += kc
+            }
         }
         let box = UncheckedBox((c, residual))
         Parallel.forEachChunk(m, threads: m * n < 1 << 16 ? 1 : threads) { range in

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Touchstone's simulated FP16 against a GPU's real FP16 (gpu_fp16_gap.py's results): SQNR of each
+FP16 run against the FP64 run of the same graph, per model, and the gap in dB.
+
+    python3 ModelZoo/scripts/fp16_gap_compare.py GPU_DIR TOUCHSTONE [--work DIR] [--json OUT.json]
+
+Exports each model here twice at the GPU run's batch: folded (every batch norm folded into its
+convolution by torch.fx, the graph of the GPU's "folded" variant) and as PyTorch builds it with its
+BatchNormalization nodes kept (the "module" variant), and runs Touchstone in FP64 and FP16 on the
+same seeded inputs (gpu_fp16_gap.batch_inputs). A negative gap means the simulation is optimistic.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import crosscheck_models as cm  # noqa: E402
+import gpu_fp16_gap as gap  # noqa: E402
+
+
+def sqnr(ref, y):
+    e = ((ref - y) ** 2).sum()
+    return float("inf") if e == 0 else float(10 * np.log10((ref ** 2).sum() / e))
+
+
+def export(name, variant, batch, path):
+    import torch
+    if os.path.exists(path):
+        return
+    model = gap.folded(name) if variant == "folded" else cm.build(name)
+    x = torch.from_numpy(gap.batch_inputs(name, batch))
+    extra = {} if variant == "folded" else {"training": torch.onnx.TrainingMode.PRESERVE}
+    torch.onnx.export(model.eval(), (x,), path, dynamo=False, opset_version=17, input_names=["input"], output_names=["output"], **extra)
+
+
+def touchstone(binary, model, feed, precision, out, extra=()):
+    subprocess.run([binary, "run", model, "--input", f"input={feed}", "--precision", precision, "--threads", "2", "--out", out, *extra],
+                   check=True, capture_output=True)
+    return np.load(os.path.join(out, "output.npy")).astype(np.float64)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("gpu_dir")
+    ap.add_argument("touchstone")
+    ap.add_argument("--work", default=".build/fp16-gap")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    gpu = dict(np.load(os.path.join(args.gpu_dir, "gpu_fp16_gap.npz")))
+    meta = json.load(open(os.path.join(args.gpu_dir, "gpu_fp16_gap_meta.json")))
+    batch = meta["batch"]
+    models = sorted({k.split("|")[0] for k in gpu}, key=list(cm.ARCHITECTURES).index)
+    rows = {}
+    print(f"FP16 against FP64 of the same graph, SQNR in dB over a batch of {batch} ({meta['device']}, torch {meta['torch']})")
+    print("| model | GPU module | GPU folded | GPU folded, full-precision reductions | Touchstone folded | gap (folded) | Touchstone module | gap (module) | FP64: Touchstone vs GPU, folded |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in models:
+        feed = os.path.join(args.work, f"{name}_input.npy")
+        np.save(feed, gap.batch_inputs(name, batch))
+        r = {}
+        for variant in ("folded", "module"):
+            path = os.path.join(args.work, f"{name}_{variant}_b{batch}.onnx")
+            export(name, variant, batch, path)
+            t64 = touchstone(args.touchstone, path, feed, "fp64", os.path.join(args.work, "t64"))
+            t16 = touchstone(args.touchstone, path, feed, "fp16", os.path.join(args.work, "t16"))
+            g = {run: gpu[f"{name}|{variant}|{run}"] for run in ("fp64", "fp32", "fp16", "fp16-full-reduction")}
+            r[variant] = {
+                "gpu_fp16": sqnr(g["fp64"], g["fp16"]), "gpu_fp16_full_reduction": sqnr(g["fp64"], g["fp16-full-reduction"]),
+                "gpu_fp32": sqnr(g["fp64"], g["fp32"]), "touchstone_fp16": sqnr(t64, t16),
+                "fp64_touchstone_vs_gpu": float(np.abs(t64 - g["fp64"]).max() / np.abs(g["fp64"]).max()),
+            }
+        rows[name] = r
+        f, m = r["folded"], r["module"]
+        print(f"| {name} | {m['gpu_fp16']:.1f} | {f['gpu_fp16']:.1f} | {f['gpu_fp16_full_reduction']:.1f} | {f['touchstone_fp16']:.1f} | "
+              f"{f['gpu_fp16'] - f['touchstone_fp16']:+.1f} | {m['touchstone_fp16']:.1f} | {m['gpu_fp16'] - m['touchstone_fp16']:+.1f} | "
+              f"{f['fp64_touchstone_vs_gpu']:.1e} |", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"gpu": meta, "models": rows}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
