@@ -5,31 +5,101 @@ import TensorCore
 /// FP32 run computes in FP32 as a real backend does and only FP64 computes in Double.
 func computesInDouble(_ dtype: DType) -> Bool { dtype == .float64 }
 
-/// Mean and variance normalisation over groups of contiguous elements, in `T` (two passes: the
-/// mean, then the mean of squared deviations, each a sequential sum), then a per-element scale and
-/// shift. The shared core of InstanceNormalization, LayerNormalization and GroupNormalization.
-///
-/// `x` is seen as `[groups, size]`; group g is normalised with its own mean and (biased)
-/// variance, `y = (x − mean) / sqrt(var + epsilon) · scale(g, j) + shift(g, j)`.
-func normalizeGroups<T: BinaryFloatingPoint>(
-    _ x: [T], groups: Int, size: Int, epsilon: Double,
-    affine: (Int, Int, T) -> T
-) -> (y: [T], mean: [T], invStdDev: [T]) {
-    var y = [T](repeating: 0, count: x.count)
-    var means = [T](repeating: 0, count: groups), inv = [T](repeating: 0, count: groups)
-    for g in 0..<groups {
-        let base = g * size
-        var sum: T = 0
-        for j in 0..<size { sum += x[base + j] }
-        let mean = size > 0 ? sum / T(size) : 0
-        var squares: T = 0
-        for j in 0..<size { let d = x[base + j] - mean; squares += d * d }
-        let r = 1 / (squares / T(Swift.max(size, 1)) + T(epsilon)).squareRoot()
-        for j in 0..<size { y[base + j] = affine(g, j, (x[base + j] - mean) * r) }
-        means[g] = mean
-        inv[g] = r
+/// A group normalisation ready to run (InstanceNormalization, LayerNormalization,
+/// GroupNormalization, RMSNormalization): the input seen as `[groups, size]`, the affine
+/// parameters' index for element j of group g resolved, and the parameters themselves read once
+/// when they are constants. The kernels are `Normalize.meanVariance` and `Normalize.rms`.
+struct NormalizeOp: PreparedOp {
+    /// Where element j of group g finds its scale and shift.
+    enum ParameterIndex {
+        /// `j`: parameters over the normalised dimensions (LayerNormalization, RMSNormalization).
+        case element
+        /// `g % period`: one per group of a sample (InstanceNormalization's channels, GroupNormalization's opset-18 form).
+        case group(period: Int)
+        /// GroupNormalization with one value per channel: group g of a sample holds `perGroup`
+        /// channels of `spatial` elements each.
+        case channel(groups: Int, perGroup: Int, spatial: Int)
+
+        func callAsFunction(_ g: Int, _ j: Int) -> Int {
+            switch self {
+            case .element: j
+            case .group(let p): g % p
+            case let .channel(groups, perGroup, spatial): (g % groups) * perGroup + j / Swift.max(spatial, 1)
+            }
+        }
     }
-    return (y, means, inv)
+
+    /// Parameters in both precisions, from constants, or to be read from the inputs on each run.
+    struct Parameters {
+        let float: [Float], double: [Double]
+        init?(_ t: Tensor?) {
+            guard let t else { return nil }
+            float = t.scalars(as: Float.self)
+            double = t.scalars(as: Double.self)
+        }
+    }
+
+    let groups: Int, size: Int, epsilon: Double
+    let rms: Bool
+    let index: ParameterIndex
+    /// Input indices of the scale and shift (shift nil: none), and how to lay them out: expanded
+    /// to the normalised dimensions for `.element`, as they are otherwise.
+    let scaleInput: Int, shiftInput: Int?
+    let expandTo: [Int]?
+    let constantScale: Parameters?, constantShift: Parameters?
+
+    init(groups: Int, size: Int, epsilon: Double, rms: Bool = false, index: ParameterIndex, scaleInput: Int, shiftInput: Int?,
+         expandTo: [Int]?, constants: [Tensor?]) {
+        self.groups = groups
+        self.size = size
+        self.epsilon = epsilon
+        self.rms = rms
+        self.index = index
+        self.scaleInput = scaleInput
+        self.shiftInput = shiftInput
+        self.expandTo = expandTo
+        func value(_ i: Int?) -> Tensor? { i.flatMap { $0 < constants.count ? constants[$0] : nil }.map { NormalizeOp.laidOut($0, expandTo) } }
+        constantScale = Parameters(value(scaleInput))
+        constantShift = Parameters(value(shiftInput))
+    }
+
+    static func laidOut(_ t: Tensor, _ shape: [Int]?) -> Tensor {
+        guard let shape, t.shape != shape else { return t }
+        let full = Tensor(zeros: shape, dtype: t.dtype)
+        Movement.broadcast(t, into: full)
+        return full
+    }
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        func parameters(_ constant: Parameters?, _ i: Int?, _ what: String) throws -> Parameters? {
+            if let constant { return constant }
+            guard let i else { return nil }
+            return Parameters(NormalizeOp.laidOut(try required(inputs, i, what), expandTo))
+        }
+        let scale = try parameters(constantScale, scaleInput, "scale")
+        let shift = try parameters(constantShift, shiftInput, "B")
+        if x.dtype == .float64 {
+            compute(x.scalars(as: Double.self), scale?.double ?? [], shift?.double, shape: x.shape, outputs)
+        } else {
+            compute(x.scalars(as: Float.self), scale?.float ?? [], shift?.float, shape: x.shape, outputs)
+        }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_ x: [T], _ scale: [T], _ shift: [T]?, shape: [Int], _ outputs: [Tensor]) {
+        var y = [T](repeating: 0, count: x.count)
+        if rms {
+            Normalize.rms(x, into: &y, groups: groups, size: size, epsilon: epsilon, scale: scale)
+        } else {
+            let index = self.index
+            let stats = Normalize.meanVariance(
+                x, into: &y, groups: groups, size: size, epsilon: epsilon, scale: { scale[index($0, $1)] },
+                shift: { g, j in shift.map { $0[index(g, j)] } ?? 0 })
+            if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: stats.mean).convert(into: outputs[1]) }
+            if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: stats.invStdDev).convert(into: outputs[2]) }
+        }
+        Tensor(shape: shape, scalars: y).convert(into: outputs[0])
+    }
 }
 
 /// ONNX `InstanceNormalization`: input `[N, C, D1, …]`, scale `[C]`, B `[C]`; each (n, c) plane is
@@ -47,17 +117,15 @@ public struct InstanceNormalization: Layer {
         return [x]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "input")
-        if computesInDouble(x.dtype) { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        let c = x.shape[1]
+        return NormalizeOp(groups: x.shape[0] * c, size: x.shape[2...].product, epsilon: epsilon, index: .group(period: c),
+                           scaleInput: 1, shiftInput: 2, expandTo: nil, constants: constants)
     }
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
-        let x = try required(inputs, 0, "input")
-        let scale = try required(inputs, 1, "scale").scalars(as: T.self), shift = try required(inputs, 2, "B").scalars(as: T.self)
-        let c = x.shape[1], size = x.shape[2...].reduce(1, *)
-        let r = normalizeGroups(x.scalars(as: T.self), groups: x.shape[0] * c, size: size, epsilon: epsilon) { g, _, v in v * scale[g % c] + shift[g % c] }
-        Tensor(shape: x.shape, scalars: r.y).convert(into: outputs[0])
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
     }
 }
 
@@ -91,27 +159,16 @@ public struct LayerNormalization: Layer {
         return [x, TensorType(stashType, stats), TensorType(stashType, stats)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "X")
-        if computesInDouble(x.dtype) { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        let normalized = Array(x.shape[try normalizedAxis(axis, rank: x.shape.count)...])
+        let size = normalized.product
+        return NormalizeOp(groups: size == 0 ? 0 : x.count / size, size: size, epsilon: epsilon, index: .element,
+                           scaleInput: 1, shiftInput: inputs.count > 2 && inputs[2] != nil ? 2 : nil, expandTo: normalized, constants: constants)
     }
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
-        let x = try required(inputs, 0, "X")
-        let a = try normalizedAxis(axis, rank: x.shape.count)
-        let normalized = Array(x.shape[a...])
-        let size = normalized.reduce(1, *), groups = size == 0 ? 0 : x.count / size
-        func expanded(_ t: Tensor?) -> [T]? {
-            guard let t else { return nil }
-            let full = Tensor(zeros: normalized, dtype: t.dtype)
-            Movement.broadcast(t, into: full)
-            return full.scalars(as: T.self)
-        }
-        let scale = expanded(inputs[1]) ?? [], shift = expanded(inputs.count > 2 ? inputs[2] : nil)
-        let r = normalizeGroups(x.scalars(as: T.self), groups: groups, size: size, epsilon: epsilon) { _, j, v in v * scale[j] + (shift?[j] ?? 0) }
-        Tensor(shape: x.shape, scalars: r.y).convert(into: outputs[0])
-        if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: r.mean).convert(into: outputs[1]) }
-        if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: r.invStdDev).convert(into: outputs[2]) }
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
     }
 }
 
@@ -139,21 +196,18 @@ public struct GroupNormalization: Layer {
         return [x]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "X")
-        if computesInDouble(x.dtype) { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        let c = x.shape[1], spatial = x.shape[2...].product, perGroup = c / groups
+        let perChannel = try required(inputs, 1, "scale").count == c
+        return NormalizeOp(
+            groups: x.shape[0] * groups, size: perGroup * spatial, epsilon: epsilon,
+            index: perChannel ? .channel(groups: groups, perGroup: perGroup, spatial: spatial) : .group(period: groups),
+            scaleInput: 1, shiftInput: 2, expandTo: nil, constants: constants)
     }
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
-        let x = try required(inputs, 0, "X")
-        let scale = try required(inputs, 1, "scale").scalars(as: T.self), shift = try required(inputs, 2, "bias").scalars(as: T.self)
-        let c = x.shape[1], spatial = x.shape[2...].reduce(1, *), perGroup = c / groups
-        let perChannel = scale.count == c
-        let r = normalizeGroups(x.scalars(as: T.self), groups: x.shape[0] * groups, size: perGroup * spatial, epsilon: epsilon) { g, j, v in
-            let k = perChannel ? (g % groups) * perGroup + j / Swift.max(spatial, 1) : g % groups
-            return v * scale[k] + shift[k]
-        }
-        Tensor(shape: x.shape, scalars: r.y).convert(into: outputs[0])
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
     }
 }
 
@@ -255,26 +309,16 @@ public struct RMSNormalization: Layer {
         return [x]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "X")
-        if computesInDouble(x.dtype) { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        let normalized = Array(x.shape[try normalizedAxis(axis, rank: x.shape.count)...])
+        let size = normalized.product
+        return NormalizeOp(groups: size == 0 ? 0 : x.count / size, size: size, epsilon: epsilon, rms: true, index: .element,
+                           scaleInput: 1, shiftInput: nil, expandTo: normalized, constants: constants)
     }
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
-        let x = try required(inputs, 0, "X"), s = try required(inputs, 1, "scale")
-        let normalized = Array(x.shape[try normalizedAxis(axis, rank: x.shape.count)...])
-        let size = normalized.product, groups = size == 0 ? 0 : x.count / size
-        let full = Tensor(zeros: normalized, dtype: s.dtype)
-        Movement.broadcast(s, into: full)
-        let scale = full.scalars(as: T.self)
-        var v = x.scalars(as: T.self)
-        for g in 0..<groups {
-            var squares: T = 0
-            for j in 0..<size { squares += v[g * size + j] * v[g * size + j] }
-            let inverse = 1 / (squares / T(size) + T(epsilon)).squareRoot()
-            for j in 0..<size { v[g * size + j] = v[g * size + j] * inverse * scale[j] }
-        }
-        Tensor(shape: x.shape, scalars: v).convert(into: outputs[0])
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
     }
 }
 

@@ -1,0 +1,75 @@
+/// Normalisation over groups of contiguous elements: the kernels of InstanceNormalization,
+/// LayerNormalization, GroupNormalization and RMSNormalization, each beside a naive twin in Double.
+///
+/// `x` is seen as `[groups, size]`. The kernels compute in `T`, the tensor's own precision (Float
+/// for float32, Double for float64), as a backend does; each sum is sequential.
+extension Normalize {
+    /// The statistics of each group: its mean and 1/√(variance + ε) (`rms` leaves the mean 0).
+    public struct GroupStatistics<T: BinaryFloatingPoint> {
+        public var mean: [T]
+        public var invStdDev: [T]
+    }
+
+    /// `y = (x − mean)·r·scale[g, j] + shift[g, j]` per group, with the group's mean and
+    /// r = 1/√(variance + ε), the biased variance from a second pass (the mean of squared
+    /// deviations). `scale(g, j)` and `shift(g, j)` give the affine parameters of element j of
+    /// group g (`shift` nil: none).
+    public static func meanVariance<T: BinaryFloatingPoint>(
+        _ x: [T], into y: inout [T], groups: Int, size: Int, epsilon: Double,
+        scale: (Int, Int) -> T, shift: ((Int, Int) -> T)?
+    ) -> GroupStatistics<T> {
+        var stats = GroupStatistics(mean: [T](repeating: 0, count: groups), invStdDev: [T](repeating: 0, count: groups))
+        for g in 0..<groups {
+            let base = g * size
+            var sum: T = 0
+            for j in 0..<size { sum += x[base + j] }
+            let mean = size > 0 ? sum / T(size) : 0
+            var squares: T = 0
+            for j in 0..<size { let d = x[base + j] - mean; squares += d * d }
+            let r = 1 / (squares / T(Swift.max(size, 1)) + T(epsilon)).squareRoot()
+            if let shift {
+                for j in 0..<size { y[base + j] = (x[base + j] - mean) * r * scale(g, j) + shift(g, j) }
+            } else {
+                for j in 0..<size { y[base + j] = (x[base + j] - mean) * r * scale(g, j) }
+            }
+            stats.mean[g] = mean
+            stats.invStdDev[g] = r
+        }
+        return stats
+    }
+
+    /// `y = x·r·scale[j]` per group with r = 1/√(mean(x²) + ε) (RMSNormalization).
+    public static func rms<T: BinaryFloatingPoint>(_ x: [T], into y: inout [T], groups: Int, size: Int, epsilon: Double, scale: [T]) {
+        for g in 0..<groups {
+            let base = g * size
+            var squares: T = 0
+            for j in 0..<size { squares += x[base + j] * x[base + j] }
+            let r = 1 / (squares / T(Swift.max(size, 1)) + T(epsilon)).squareRoot()
+            for j in 0..<size { y[base + j] = x[base + j] * r * scale[j] }
+        }
+    }
+
+    /// The naive twin of `meanVariance` and `rms`, in Double whatever the input: the statistics
+    /// from their definitions (mean = Σx/n, variance = Σ(x − mean)²/n, or mean(x²) for `rms`),
+    /// each sum compensated (Kahan), and the normalised values before any scale.
+    public static func groupsReference(_ x: [Double], groups: Int, size: Int, epsilon: Double, rms: Bool = false) -> (y: [Double], stats: GroupStatistics<Double>) {
+        func sum(_ values: some Sequence<Double>) -> Double {
+            var s = 0.0, c = 0.0
+            for v in values { let t = s + (v - c); c = (t - s) - (v - c); s = t }
+            return s
+        }
+        var y = [Double](repeating: 0, count: x.count)
+        var stats = GroupStatistics(mean: [Double](repeating: 0, count: groups), invStdDev: [Double](repeating: 0, count: groups))
+        let n = Double(Swift.max(size, 1))
+        for g in 0..<groups {
+            let values = x[(g * size)..<((g + 1) * size)]
+            let mean = rms ? 0 : sum(values) / n
+            let variance = sum(values.map { ($0 - mean) * ($0 - mean) }) / n
+            let r = 1 / (variance + epsilon).squareRoot()
+            for (j, v) in values.enumerated() { y[g * size + j] = (v - mean) * r }
+            stats.mean[g] = mean
+            stats.invStdDev[g] = r
+        }
+        return (y, stats)
+    }
+}

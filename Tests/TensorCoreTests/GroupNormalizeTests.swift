@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import TensorCore
+
+@Suite("Group normalisation kernels against the naive twin")
+struct GroupNormalizeTests {
+    /// Groups of several sizes, values with an offset (a mean far from 0 is where a one-pass
+    /// variance cancels) and a spread of 3.
+    static func data(_ groups: Int, _ size: Int, seed: UInt64) -> [Double] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<(groups * size)).map { _ in 5 + 3 * (Double(g.next() >> 11) / Double(1 << 53) * 2 - 1) }
+    }
+
+    // Float: sequential sums of n values err by up to n·2^-24 relative in the worst case; the
+    // normalised values (peak ~1.7) measured at most 3.1e-6 off (n = 1000; 2.5e-7 for n = 7), so
+    // 1e-5 absolute is a threefold margin that still fails for any dropped element or wrong group
+    // (errors of O(0.01)). Double: 1e-12.
+    @Test(arguments: [(1, 1), (3, 7), (4, 64), (2, 1000), (16, 49)])
+    func meanVarianceMatchesReference(groups: Int, size: Int) {
+        let x = Self.data(groups, size, seed: UInt64(groups * 1000 + size))
+        let ref = Normalize.groupsReference(x, groups: groups, size: size, epsilon: 1e-5)
+        var yf = [Float](repeating: .nan, count: x.count)
+        let sf = Normalize.meanVariance(x.map { Float($0) }, into: &yf, groups: groups, size: size, epsilon: 1e-5, scale: { _, _ in 1 }, shift: nil)
+        var yd = [Double](repeating: .nan, count: x.count)
+        let sd = Normalize.meanVariance(x, into: &yd, groups: groups, size: size, epsilon: 1e-5, scale: { _, _ in 1 }, shift: nil)
+        let worstFloat = x.indices.map { abs(Double(yf[$0]) - ref.y[$0]) }.max() ?? 0
+        let worstDouble = x.indices.map { abs(yd[$0] - ref.y[$0]) }.max() ?? 0
+        #expect(worstFloat <= 1e-5, "float: worst error \(worstFloat)")
+        #expect(worstDouble <= 1e-12, "double: worst error \(worstDouble)")
+        for g in 0..<groups {
+            #expect(abs(Double(sf.mean[g]) - ref.stats.mean[g]) <= 1e-5 * 5)
+            #expect(abs(Double(sf.invStdDev[g]) / ref.stats.invStdDev[g] - 1) <= 1e-5)
+            #expect(abs(sd.invStdDev[g] / ref.stats.invStdDev[g] - 1) <= 1e-12)
+        }
+    }
+
+    /// The affine parameters are applied per element as the closures index them.
+    @Test func affineParameters() {
+        let (groups, size) = (3, 5)
+        let x = Self.data(groups, size, seed: 7)
+        let ref = Normalize.groupsReference(x, groups: groups, size: size, epsilon: 1e-3)
+        var y = [Double](repeating: .nan, count: x.count)
+        _ = Normalize.meanVariance(x, into: &y, groups: groups, size: size, epsilon: 1e-3,
+                                   scale: { g, j in Double(g + 1) * 0.5 + Double(j) }, shift: { g, j in Double(g) - Double(j) * 0.25 })
+        for g in 0..<groups { for j in 0..<size {
+            let want = ref.y[g * size + j] * (Double(g + 1) * 0.5 + Double(j)) + Double(g) - Double(j) * 0.25
+            #expect(abs(y[g * size + j] - want) <= 1e-12)
+        } }
+    }
+
+    @Test(arguments: [(2, 9), (4, 768)])
+    func rmsMatchesReference(groups: Int, size: Int) {
+        let x = Self.data(groups, size, seed: UInt64(size))
+        let ref = Normalize.groupsReference(x, groups: groups, size: size, epsilon: 1e-6, rms: true)
+        let scale = (0..<size).map { 1 + 0.01 * Double($0 % 7) }
+        var yf = [Float](repeating: .nan, count: x.count), yd = [Double](repeating: .nan, count: x.count)
+        Normalize.rms(x.map { Float($0) }, into: &yf, groups: groups, size: size, epsilon: 1e-6, scale: scale.map { Float($0) })
+        Normalize.rms(x, into: &yd, groups: groups, size: size, epsilon: 1e-6, scale: scale)
+        for i in x.indices {
+            let want = ref.y[i] * scale[i % size]
+            // Sums of squares of values near 5: relative error ≤ n·2^-24 worst case, far less measured.
+            #expect(abs(Double(yf[i]) - want) <= 1e-5 * abs(want) + 1e-6, "float \(i)")
+            #expect(abs(yd[i] - want) <= 1e-12 * abs(want), "double \(i)")
+        }
+    }
+}
