@@ -37,8 +37,11 @@ final class Plan: @unchecked Sendable {
     /// - perRunWork: per node, whether the policy transforms its inputs or outputs on each run
     ///   (quantized activations, rounded outputs); such a node is folded only when its inputs
     ///   come from constants alone, never from graph inputs' values, so that the run does that work.
+    /// - outputRoundings: per node, the format its outputs are rounded to after it runs (nil: none).
+    ///   An activation is fused into its producer only where that loses no rounding (`fusable`).
     init(
-        graph: Graph, computeFormats: [ComputeFormat], perRunWork: [Bool] = [], inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, fuseResiduals: Bool = false,
+        graph: Graph, computeFormats: [ComputeFormat], perRunWork: [Bool] = [], outputRoundings: [ReducedFormat?] = [],
+        inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, fuseResiduals: Bool = false,
         keep: (Int) -> Bool, context: ExecutionContext
     ) throws {
         let n = graph.valueNames.count
@@ -117,7 +120,8 @@ final class Plan: @unchecked Sendable {
             throw ExecutionError("graph output '\(d.name)' is never computed")
         }
 
-        if fuse { steps = Plan.fuseActivations(steps, graph: graph, keep: keep) }
+        let rounding = { (node: Int) in node < outputRoundings.count ? outputRoundings[node] : nil }
+        if fuse { steps = Plan.fuseActivations(steps, graph: graph, keep: keep, rounding: rounding) }
         if fuse && fuseResiduals { steps = Plan.fuseResidualAdds(steps, graph: graph, types: types, keep: keep) }
         let windows = fuse && fuseResiduals ? Plan.concatWindows(steps, graph: graph, types: types, keep: keep) : [:]
         // Each compute step prepared once, for its (possibly fused) layer and the node's format.
@@ -177,8 +181,29 @@ final class Plan: @unchecked Sendable {
         return readers
     }
 
-    /// Folds an activation step into its producer when the producer's output has no other reader.
-    static func fuseActivations(_ steps: [Step], graph: Graph, keep: (Int) -> Bool) -> [Step] {
+    /// Whether an activation node may run inside its producer's output pass without changing the
+    /// result: when neither node's output is rounded (FP32, FP64, INT8), or both are rounded to the
+    /// same format and the activation commutes with that rounding (Relu; Clip with bounds the
+    /// format holds exactly), so that rounding once after it equals rounding before and after.
+    /// Otherwise an FP16 run would skip the rounding of the producer's output that a backend
+    /// running the nodes one by one (PyTorch's eager FP16) makes: a Conv followed by HardSwish
+    /// then reads its sum in float32, and the simulation comes out optimistic.
+    static func fusable(_ activation: Activation, producer: ReducedFormat?, consumer: ReducedFormat?) -> Bool {
+        guard producer != nil || consumer != nil else { return true }
+        guard let format = producer, producer == consumer else { return false }
+        switch activation {
+        case .relu: return true
+        case .clip(let low, let high):
+            let bounds = Tensor(shape: [2], scalars: [low, high])
+            _ = Simulate.round(bounds, to: format)
+            return bounds.scalars(as: Float.self) == [low, high]
+        default: return false
+        }
+    }
+
+    /// Folds an activation step into its producer when the producer's output has no other reader
+    /// and the fusion loses no rounding (`fusable`; `rounding(node)` is a node's output format).
+    static func fuseActivations(_ steps: [Step], graph: Graph, keep: (Int) -> Bool, rounding: (Int) -> ReducedFormat? = { _ in nil }) -> [Step] {
         let readers = Plan.readers(steps, graph: graph)
         var producer = [Int: Int]()
         for (i, s) in steps.enumerated() where s.kind == .compute { for id in s.outputs { producer[id] = i } }
@@ -188,6 +213,7 @@ final class Plan: @unchecked Sendable {
             guard s.kind == .compute, let act = (s.layer as? ActivationLayer)?.activation,
                   let first = s.inputs.first, let v = first, readers[v] == 1, !keep(v),
                   let p = producer[v], !removed.contains(p), result[p].outputs.count == 1,
+                  fusable(act, producer: rounding(result[p].node), consumer: rounding(s.node)),
                   let fusedLayer = result[p].layer.fusing(act)
             else { continue }
             result[p].layer = fusedLayer
@@ -196,13 +222,14 @@ final class Plan: @unchecked Sendable {
             removed.insert(i)
         }
         result = result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-        return fuseSwish(result, graph: graph, keep: keep)
+        return fuseSwish(result, graph: graph, keep: keep, rounding: rounding)
     }
 
     /// Folds `y = x · Sigmoid(x)` (Sigmoid then Mul, as exporters write SiLU) into x's producer as
     /// the swish activation, when x and the sigmoid have no other readers. Bitwise the same as
-    /// running the two steps: the fused pass computes x·sigmoid(x) with the same kernels.
-    static func fuseSwish(_ steps: [Step], graph: Graph, keep: (Int) -> Bool) -> [Step] {
+    /// running the two steps: the fused pass computes x·sigmoid(x) with the same kernels. Only where
+    /// none of the three nodes rounds its output (a rounded x and sigmoid would be lost).
+    static func fuseSwish(_ steps: [Step], graph: Graph, keep: (Int) -> Bool, rounding: (Int) -> ReducedFormat? = { _ in nil }) -> [Step] {
         var readers = [Int: [Int]]()
         for (i, s) in steps.enumerated() { for case let id? in s.inputs { readers[id, default: []].append(i) } }
         var outputs = Set(graph.outputs.map(\.id))
@@ -217,6 +244,7 @@ final class Plan: @unchecked Sendable {
                   readers[sig] == [m], let mul = steps[m].layer as? BinaryLayer, mul.op == .mul, mul.activation == nil,
                   Set(steps[m].inputs.compactMap { $0 }) == [x, sig],
                   let p = producer[x], !removed.contains(p), result[p].outputs.count == 1,
+                  rounding(result[p].node) == nil, rounding(s.node) == nil, rounding(steps[m].node) == nil,
                   let fusedLayer = result[p].layer.fusing(.swish)
             else { continue }
             result[p].layer = fusedLayer

@@ -284,7 +284,8 @@ public final class Session {
         let taps = options.taps
         return try Plan(
             graph: graph, computeFormats: prepared.formats.map(\.compute),
-            perRunWork: prepared.formats.map { !$0.activations.isEmpty || $0.outputRounding != nil }, inputTypes: types, inputValues: values, fuse: options.fuseActivations,
+            perRunWork: prepared.formats.map { !$0.activations.isEmpty || $0.outputRounding != nil },
+            outputRoundings: prepared.formats.map(\.outputRounding), inputTypes: types, inputValues: values, fuse: options.fuseActivations,
             fuseResiduals: options.policy == .fp32, keep: { taps.contains(graph.valueNames[$0]) }, context: context)
     }
 }

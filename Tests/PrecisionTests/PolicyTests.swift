@@ -111,6 +111,37 @@ struct PolicyTests {
         #expect(asBefore < got.count * 80 / 100, "\(asBefore) of \(got.count) as with unrounded parameters: the test would not tell")
     }
 
+    /// Under FP16 every node's output is rounded, so an activation that does not commute with
+    /// that rounding is not fused into its producer: the fused run equals the unfused one bit for
+    /// bit (before, Conv+Sigmoid skipped the rounding of the convolution's sum). Relu and Clip with
+    /// bounds FP16 holds are still fused, since rounding once after them is the same.
+    @Test(arguments: [Activation.sigmoid, .hardSwish, .relu, .clip(low: 0, high: 6), .clip(low: 0, high: 6.001)])
+    func fp16KeepsEveryRoundingOfFusedActivations(_ activation: Activation) throws {
+        let window = try WindowAttributes(kernelShape: [3, 3], strides: [2, 2], dilations: nil, pads: [1, 1, 1, 1], autoPad: .notSet)
+        let graph = Graph(
+            valueNames: ["x", "w", "b", "conv", "y"], constants: [1: weight, 2: bias],
+            nodes: [
+                Node(name: "conv", layer: try Conv(window: window, group: 1, weight: weight), inputs: [0, 1, 2], outputs: [3]),
+                Node(name: "act", layer: ActivationLayer(activation), inputs: [3], outputs: [4]),
+            ],
+            inputs: [(0, ValueDeclaration(name: "x", dtype: .float32, dimensions: [.fixed(2), .fixed(3), .fixed(9), .fixed(7)]))],
+            outputs: [(4, ValueDeclaration(name: "y", dtype: .float32, dimensions: nil))])
+        let model = Model(graph: graph, format: "test", source: nil, opset: nil)
+        func run(fuse: Bool) throws -> (bits: [UInt32], steps: Set<String>) {
+            let session = Session(model: model, options: SessionOptions(threads: 1, fuseActivations: fuse, profile: true, policy: ExecutionPolicy(precision: .fp16)))
+            let y = try #require(try session.run(["x": x])["y"])
+            return (y.scalars(as: Float.self).map(\.bitPattern), Set(session.profile.keys))
+        }
+        let fused = try run(fuse: true), separate = try run(fuse: false)
+        #expect(fused.bits == separate.bits)
+        let commutes: Bool
+        switch activation {
+        case .relu, .clip(low: 0, high: 6): commutes = true
+        default: commutes = false
+        }
+        #expect(fused.steps.count == (commutes ? 1 : 2), "\(fused.steps)")
+    }
+
     @Test func int8QuantizesActivationsPerTensorAndWeightsPerChannel() throws {
         let amax: Float = 2.5
         let got = try run(ExecutionPolicy(precision: .int8, activationRanges: ["x": amax]))
