@@ -93,100 +93,16 @@ public struct Attention: Layer {
         ]
     }
 
-    /// float32 computes in Float (the exponentials and tanh rounded from Double), float64 in
-    /// Double; float16 and bfloat16 in Double with every step of ONNX's reference formula rounded
-    /// to the type (below).
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        if outputs[0].dtype == .float32 { try compute(Float.self, inputs, outputs) } else { try compute(Double.self, inputs, outputs) }
+    /// Resolves the heads, lengths and sizes once per plan (`AttentionOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        AttentionOp(layer: self, shape: try resolve(inputs))
     }
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
-        let s = try resolve(types(of: inputs))
-        let (q, k, v) = (try required(inputs, 0, "Q").scalars(as: T.self), try required(inputs, 1, "K").scalars(as: T.self), try required(inputs, 2, "V").scalars(as: T.self))
-        let total = s.total
-        // Element offsets in [B, H, S, D] order, whichever layout the input has.
-        func at(_ b: Int, _ h: Int, _ t: Int, _ d: Int, heads: Int, length: Int, size: Int) -> Int {
-            s.rank3 ? (b * length + t) * heads * size + h * size + d : ((b * heads + h) * length + t) * size + d
-        }
-        // The caches: past then new, [B, Hkv, total, D].
-        let pastK = inputs.count > 4 ? inputs[4]?.scalars(as: T.self) : nil, pastV = inputs.count > 5 ? inputs[5]?.scalars(as: T.self) : nil
-        var keys = [T](repeating: 0, count: s.batch * s.kvHeads * total * s.headSize)
-        var values = [T](repeating: 0, count: s.batch * s.kvHeads * total * s.valueSize)
-        for b in 0..<s.batch {
-            for h in 0..<s.kvHeads {
-                for t in 0..<total {
-                    for d in 0..<s.headSize {
-                        keys[((b * s.kvHeads + h) * total + t) * s.headSize + d] = t < s.pastLength
-                            ? pastK?[((b * s.kvHeads + h) * s.pastLength + t) * s.headSize + d] ?? 0
-                            : k[at(b, h, t - s.pastLength, d, heads: s.kvHeads, length: s.kvLength, size: s.headSize)]
-                    }
-                    for d in 0..<s.valueSize {
-                        values[((b * s.kvHeads + h) * total + t) * s.valueSize + d] = t < s.pastLength
-                            ? pastV?[((b * s.kvHeads + h) * s.pastLength + t) * s.valueSize + d] ?? 0
-                            : v[at(b, h, t - s.pastLength, d, heads: s.kvHeads, length: s.kvLength, size: s.valueSize)]
-                    }
-                }
-            }
-        }
-        let bias = try maskBias(inputs, s)
-        // float16/bfloat16 inputs: each step of ONNX's reference formula is rounded to the type
-        // (Q and K each scaled by √scale, the scores, the biased scores, the exponentials, their
-        // sum, the probabilities), so that results agree to the last bit far more often.
-        let dtype = outputs[0].dtype
-        let round: (T) -> T = dtype == .float16 ? { T(Float(Float16(Float($0)))) }
-            : dtype == .bfloat16 ? { T(BFloat16(Float($0)).floatValue) } : { $0 }
-        let lowPrecision = dtype == .float16 || dtype == .bfloat16
-        let factor64 = scale ?? 1 / Double(s.headSize).squareRoot()
-        let factor = T(factor64)
-        let rootFactor = round(T(Float(factor64.squareRoot())))
-        let group = s.qHeads / s.kvHeads
-        var y = [T](repeating: 0, count: s.batch * s.qHeads * s.qLength * s.valueSize)
-        var qk = [T](repeating: 0, count: s.batch * s.qHeads * s.qLength * total)
-        var logits = [T](repeating: 0, count: total)
-        for b in 0..<s.batch {
-            for h in 0..<s.qHeads {
-                let kh = h / group
-                for i in 0..<s.qLength {
-                    let row = ((b * s.qHeads + h) * s.qLength + i) * total
-                    var allMasked = true
-                    for j in 0..<total {
-                        var dot: T = 0
-                        for d in 0..<s.headSize {
-                            let qv = q[at(b, h, i, d, heads: s.qHeads, length: s.qLength, size: s.headSize)]
-                            let kv = keys[((b * s.kvHeads + kh) * total + j) * s.headSize + d]
-                            dot += lowPrecision ? round(qv * rootFactor) * round(kv * rootFactor) : qv * kv
-                        }
-                        var score = lowPrecision ? round(dot) : dot * factor
-                        if softcap > 0 { score = round(T(softcap * Foundation.tanh(Double(score) / softcap))) }
-                        let m = T(bias(b, h, i, j))
-                        if m != -.infinity { allMasked = false }
-                        logits[j] = round(score + m)
-                        qk[row + j] = qkOutputMode == 2 ? score + m : score
-                    }
-                    // Softmax; a row whose every key is masked attends to nothing.
-                    let top = logits.max() ?? 0
-                    var sum: T = 0
-                    for j in 0..<total {
-                        logits[j] = allMasked || top == -.infinity ? 0 : round(T(Foundation.exp(Double(round(logits[j] - top)))))
-                        sum += logits[j]
-                    }
-                    sum = round(sum)
-                    for j in 0..<total {
-                        let p = allMasked || sum == 0 ? 0 : round(logits[j] / sum)
-                        if qkOutputMode == 3 { qk[row + j] = p }
-                        if p == 0 { continue }
-                        for d in 0..<s.valueSize {
-                            let o = s.rank3 ? ((b * s.qLength + i) * s.qHeads + h) * s.valueSize + d : ((b * s.qHeads + h) * s.qLength + i) * s.valueSize + d
-                            y[o] += p * values[((b * s.kvHeads + kh) * total + j) * s.valueSize + d]
-                        }
-                    }
-                }
-            }
-        }
-        Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
-        if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: keys).convert(into: outputs[1]) }
-        if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: values).convert(into: outputs[2]) }
-        if outputs.count > 3 { Tensor(shape: outputs[3].shape, scalars: qk).convert(into: outputs[3]) }
+    /// float32 computes in Float (the exponentials and tanh rounded from Double), float64 in
+    /// Double; float16 and bfloat16 in Double with every step of ONNX's reference formula rounded
+    /// to the type (`ScaledDotProductAttention.Rounding`).
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try AttentionOp(layer: self, shape: try resolve(types(of: inputs))).run(inputs, outputs: outputs, context: context)
     }
 
     /// The additive bias of each (batch, head, query, key): 0 or −∞ from a bool mask, a float mask's
@@ -219,6 +135,75 @@ public struct Attention: Layer {
             if let n = nonpad, j >= n[b] { bias = -.infinity }
             return bias
         }
+    }
+}
+
+/// An `Attention` ready to run: its shape resolved; the operands laid out as
+/// `ScaledDotProductAttention` reads them on each run (Q as `[B, Hq, Sq, D]`, the caches with the
+/// new keys and values appended), and the result laid out back as Q's.
+struct AttentionOp: PreparedOp {
+    let layer: Attention
+    let shape: Attention.Shape
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        if outputs[0].dtype == .float32 { try compute(Float.self, inputs, outputs) } else { try compute(Double.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
+        let s = shape
+        let (q, k, v) = (try required(inputs, 0, "Q").scalars(as: T.self), try required(inputs, 1, "K").scalars(as: T.self), try required(inputs, 2, "V").scalars(as: T.self))
+        let total = s.total
+        // Element offsets in [B, H, S, D] order, whichever layout the input has.
+        func at(_ b: Int, _ h: Int, _ t: Int, _ d: Int, heads: Int, length: Int, size: Int) -> Int {
+            s.rank3 ? (b * length + t) * heads * size + h * size + d : ((b * heads + h) * length + t) * size + d
+        }
+        var queries = q
+        if s.rank3 {
+            for b in 0..<s.batch { for h in 0..<s.qHeads { for t in 0..<s.qLength { for d in 0..<s.headSize {
+                queries[((b * s.qHeads + h) * s.qLength + t) * s.headSize + d] = q[at(b, h, t, d, heads: s.qHeads, length: s.qLength, size: s.headSize)]
+            } } } }
+        }
+        // The caches: past then new, [B, Hkv, total, D].
+        let pastK = inputs.count > 4 ? inputs[4]?.scalars(as: T.self) : nil, pastV = inputs.count > 5 ? inputs[5]?.scalars(as: T.self) : nil
+        var keys = [T](repeating: 0, count: s.batch * s.kvHeads * total * s.headSize)
+        var values = [T](repeating: 0, count: s.batch * s.kvHeads * total * s.valueSize)
+        for b in 0..<s.batch {
+            for h in 0..<s.kvHeads {
+                for t in 0..<total {
+                    for d in 0..<s.headSize {
+                        keys[((b * s.kvHeads + h) * total + t) * s.headSize + d] = t < s.pastLength
+                            ? pastK?[((b * s.kvHeads + h) * s.pastLength + t) * s.headSize + d] ?? 0
+                            : k[at(b, h, t - s.pastLength, d, heads: s.kvHeads, length: s.kvLength, size: s.headSize)]
+                    }
+                    for d in 0..<s.valueSize {
+                        values[((b * s.kvHeads + h) * total + t) * s.valueSize + d] = t < s.pastLength
+                            ? pastV?[((b * s.kvHeads + h) * s.pastLength + t) * s.valueSize + d] ?? 0
+                            : v[at(b, h, t - s.pastLength, d, heads: s.kvHeads, length: s.kvLength, size: s.valueSize)]
+                    }
+                }
+            }
+        }
+        let dtype = outputs[0].dtype
+        let rounding: ScaledDotProductAttention.Rounding<T>? = dtype == .float16 ? { T(Float(Float16(Float($0)))) }
+            : dtype == .bfloat16 ? { T(BFloat16(Float($0)).floatValue) } : nil
+        let geometry = ScaledDotProductAttention.Geometry(
+            batch: s.batch, qHeads: s.qHeads, kvHeads: s.kvHeads, qLength: s.qLength, keyLength: total, headSize: s.headSize, valueSize: s.valueSize)
+        var y: [T] = [], qk: [T] = []
+        ScaledDotProductAttention.compute(
+            q: queries, keys: keys, values: values, geometry: geometry, scale: layer.scale ?? 1 / Double(s.headSize).squareRoot(),
+            softcap: layer.softcap, bias: try layer.maskBias(inputs, s), rounding: rounding,
+            scoresOutput: ScaledDotProductAttention.ScoresOutput(rawValue: layer.qkOutputMode) ?? .scores, y: &y, scores: &qk)
+        if s.rank3 {
+            var laid = y
+            for b in 0..<s.batch { for h in 0..<s.qHeads { for t in 0..<s.qLength { for d in 0..<s.valueSize {
+                laid[((b * s.qLength + t) * s.qHeads + h) * s.valueSize + d] = y[((b * s.qHeads + h) * s.qLength + t) * s.valueSize + d]
+            } } } }
+            y = laid
+        }
+        Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
+        if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: keys).convert(into: outputs[1]) }
+        if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: values).convert(into: outputs[2]) }
+        if outputs.count > 3 { Tensor(shape: outputs[3].shape, scalars: qk).convert(into: outputs[3]) }
     }
 }
 

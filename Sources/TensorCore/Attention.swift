@@ -1,0 +1,114 @@
+import Foundation
+
+/// Scaled dot-product attention over laid-out operands: the kernel of ONNX `Attention`, beside a
+/// naive twin in Double.
+///
+/// Q `[B, Hq, Sq, D]`, keys `[B, Hkv, T, D]`, values `[B, Hkv, T, Dv]` (T the whole key length, a
+/// cache included), query head h reading key/value head h / (Hq / Hkv). For each query row:
+/// scores `q·k·scale` (softcapped `c·tanh(s/c)` when `softcap` > 0), plus the additive `bias`
+/// (−∞ masks), a softmax (a row with every key masked gives 0), and the probabilities' weighted
+/// sum of the values. Computed in `T`; exponentials and tanh are rounded from Double.
+public enum ScaledDotProductAttention {
+    public struct Geometry: Sendable {
+        public var batch: Int, qHeads: Int, kvHeads: Int, qLength: Int, keyLength: Int, headSize: Int, valueSize: Int
+        public init(batch: Int, qHeads: Int, kvHeads: Int, qLength: Int, keyLength: Int, headSize: Int, valueSize: Int) {
+            self.batch = batch
+            self.qHeads = qHeads
+            self.kvHeads = kvHeads
+            self.qLength = qLength
+            self.keyLength = keyLength
+            self.headSize = headSize
+            self.valueSize = valueSize
+        }
+    }
+
+    /// What `scores` receives, per ONNX's `qk_matmul_output_mode`.
+    public enum ScoresOutput: Int, Sendable { case scores = 0, maskedScores = 1, biasedScores = 2, probabilities = 3 }
+
+    /// Rounds every step to a narrower type (float16, bfloat16), as ONNX's reference formula does
+    /// in that type: Q and K each scaled by √scale and rounded, then the scores, the biased
+    /// scores, the exponentials, their sum and the probabilities. nil: compute in `T` throughout.
+    public typealias Rounding<T> = (T) -> T
+
+    /// - y `[B, Hq, Sq, Dv]`, fully written; scores `[B, Hq, Sq, T]` (see `ScoresOutput`).
+    public static func compute<T: BinaryFloatingPoint>(
+        q: [T], keys: [T], values: [T], geometry g: Geometry, scale: Double, softcap: Double,
+        bias: (Int, Int, Int, Int) -> Double, rounding: Rounding<T>?, scoresOutput: ScoresOutput,
+        y: inout [T], scores qk: inout [T]
+    ) {
+        let total = g.keyLength
+        let round: (T) -> T = rounding ?? { $0 }
+        let lowPrecision = rounding != nil
+        let factor = T(scale)
+        let rootFactor = round(T(Float(scale.squareRoot())))
+        let group = g.qHeads / g.kvHeads
+        y = [T](repeating: 0, count: g.batch * g.qHeads * g.qLength * g.valueSize)
+        qk = [T](repeating: 0, count: g.batch * g.qHeads * g.qLength * total)
+        var logits = [T](repeating: 0, count: total)
+        for b in 0..<g.batch {
+            for h in 0..<g.qHeads {
+                let kh = h / group
+                for i in 0..<g.qLength {
+                    let row = ((b * g.qHeads + h) * g.qLength + i) * total
+                    let qRow = ((b * g.qHeads + h) * g.qLength + i) * g.headSize
+                    var allMasked = true
+                    for j in 0..<total {
+                        let kRow = ((b * g.kvHeads + kh) * total + j) * g.headSize
+                        var dot: T = 0
+                        for d in 0..<g.headSize {
+                            let qv = q[qRow + d], kv = keys[kRow + d]
+                            dot += lowPrecision ? round(qv * rootFactor) * round(kv * rootFactor) : qv * kv
+                        }
+                        var score = lowPrecision ? round(dot) : dot * factor
+                        if softcap > 0 { score = round(T(softcap * Foundation.tanh(Double(score) / softcap))) }
+                        let m = T(bias(b, h, i, j))
+                        if m != -.infinity { allMasked = false }
+                        logits[j] = round(score + m)
+                        qk[row + j] = scoresOutput == .biasedScores ? score + m : score
+                    }
+                    // Softmax; a row whose every key is masked attends to nothing.
+                    let top = logits.max() ?? 0
+                    var sum: T = 0
+                    for j in 0..<total {
+                        logits[j] = allMasked || top == -.infinity ? 0 : round(T(Foundation.exp(Double(round(logits[j] - top)))))
+                        sum += logits[j]
+                    }
+                    sum = round(sum)
+                    let yRow = ((b * g.qHeads + h) * g.qLength + i) * g.valueSize
+                    for j in 0..<total {
+                        let p = allMasked || sum == 0 ? 0 : round(logits[j] / sum)
+                        if scoresOutput == .probabilities { qk[row + j] = p }
+                        if p == 0 { continue }
+                        let vRow = ((b * g.kvHeads + kh) * total + j) * g.valueSize
+                        for d in 0..<g.valueSize { y[yRow + d] += p * values[vRow + d] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The naive twin: softmax(q·kᵀ·scale + bias)·v in Double from the definition (the softmax
+    /// normalised by its largest logit, masked rows 0), without softcap or narrow rounding.
+    public static func reference(q: [Double], keys: [Double], values: [Double], geometry g: Geometry, scale: Double,
+                                 bias: (Int, Int, Int, Int) -> Double) -> [Double] {
+        var y = [Double](repeating: 0, count: g.batch * g.qHeads * g.qLength * g.valueSize)
+        for b in 0..<g.batch { for h in 0..<g.qHeads { for i in 0..<g.qLength {
+            let kh = h * g.kvHeads / g.qHeads
+            let logits = (0..<g.keyLength).map { j -> Double in
+                let dot = (0..<g.headSize).reduce(0.0) { acc, d in
+                    acc + q[((b * g.qHeads + h) * g.qLength + i) * g.headSize + d] * keys[((b * g.kvHeads + kh) * g.keyLength + j) * g.headSize + d]
+                }
+                return dot * scale + bias(b, h, i, j)
+            }
+            guard let top = logits.max(), top > -.infinity else { continue }
+            let e = logits.map { Foundation.exp($0 - top) }
+            let sum = e.reduce(0, +)
+            for d in 0..<g.valueSize {
+                y[((b * g.qHeads + h) * g.qLength + i) * g.valueSize + d] = (0..<g.keyLength).reduce(0.0) { acc, j in
+                    acc + e[j] / sum * values[((b * g.kvHeads + kh) * g.keyLength + j) * g.valueSize + d]
+                }
+            }
+        } } }
+        return y
+    }
+}
