@@ -100,50 +100,40 @@ public struct Einsum: Layer {
         return [TensorType(first.dtype, shape)]
     }
 
+    /// Resolves the label space once per plan (`EinsumOp`; the kernel is `Contraction.compute`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let shapes = try (0..<inputs.count).map { try required(inputs, $0, "input \($0)").shape }
+        let r = try resolve(shapes)
+        let summed = Array(Set(r.sizes.keys).subtracting(r.out)).sorted()
+        let all = r.out + summed
+        let steps: [[Int]] = zip(r.operands, shapes).map { labels, shape in
+            let strides = contiguousStrides(shape)
+            return all.map { l in zip(labels.indices, labels).reduce(0) { acc, p in p.1 == l && shape[p.0] != 1 ? acc + strides[p.0] : acc } }
+        }
+        return EinsumOp(layout: Contraction.Layout(
+            outputExtents: r.out.map { r.sizes[$0] ?? 1 }, summedExtents: summed.map { r.sizes[$0] ?? 1 }, steps: steps))
+    }
+
     /// Float operands compute in Float (sums and products; float64 in Double), integer ones in Double
     /// (exact below 2^53).
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        if outputs[0].dtype.isFloatingPoint && outputs[0].dtype != .float64 { try compute(Float.self, inputs, outputs) } else { try compute(Double.self, inputs, outputs) }
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
     }
+}
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
+/// An `Einsum` ready to run: its label space resolved.
+struct EinsumOp: PreparedOp {
+    let layout: Contraction.Layout
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let tensors = try (0..<inputs.count).map { try required(inputs, $0, "input \($0)") }
-        let r = try resolve(tensors.map(\.shape))
-        let summed = Array(Set(r.sizes.keys).subtracting(r.out)).sorted()
-        let all = r.out + summed
-        let extent = all.map { r.sizes[$0] ?? 1 }
-        // Each operand's element offset per unit step of each label (0 where it lacks the label or broadcasts it).
-        let steps: [[Int]] = zip(r.operands, tensors).map { labels, t in
-            let strides = contiguousStrides(t.shape)
-            return all.map { l in zip(labels.indices, labels).reduce(0) { acc, p in p.1 == l && t.shape[p.0] != 1 ? acc + strides[p.0] : acc } }
+        let dtype = outputs[0].dtype
+        if dtype.isFloatingPoint && dtype != .float64 {
+            let y = Contraction.compute(tensors.map { $0.scalars(as: Float.self) }, layout: layout)
+            Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
+        } else {
+            let y = Contraction.compute(tensors.map { $0.scalars(as: Double.self) }, layout: layout)
+            Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
         }
-        let values = tensors.map { $0.scalars(as: T.self) }
-        let outCount = r.out.map { r.sizes[$0] ?? 1 }.product, sumCount = summed.map { r.sizes[$0] ?? 1 }.product
-        var result = [T](repeating: 0, count: outCount)
-        var index = [Int](repeating: 0, count: all.count)
-        for o in 0..<outCount {
-            var rest = o
-            for d in stride(from: r.out.count - 1, through: 0, by: -1) {
-                index[d] = rest % extent[d]
-                rest /= extent[d]
-            }
-            var total: T = 0
-            for s in 0..<sumCount {
-                var rest = s
-                for d in stride(from: all.count - 1, through: r.out.count, by: -1) {
-                    index[d] = rest % extent[d]
-                    rest /= extent[d]
-                }
-                var product: T = 1
-                for (k, v) in values.enumerated() {
-                    var offset = 0
-                    for d in 0..<all.count { offset += index[d] * steps[k][d] }
-                    product *= v[offset]
-                }
-                total += product
-            }
-            result[o] = total
-        }
-        Tensor(shape: outputs[0].shape, scalars: result).convert(into: outputs[0])
     }
 }
