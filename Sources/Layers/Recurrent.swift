@@ -11,18 +11,7 @@ import TensorCore
 /// - `reverse` runs from the last step to the first (a Bidirectional layer's backward half);
 ///   returned sequences stay aligned with the input's steps.
 public struct Recurrent: Layer {
-    public enum Cell: Sendable, Equatable {
-        case simple, lstm
-        case gru(resetAfter: Bool)
-
-        public var gates: Int {
-            switch self {
-            case .simple: return 1
-            case .lstm: return 4
-            case .gru: return 3
-            }
-        }
-    }
+    public typealias Cell = Recurrence.Cell
 
     public var opType: String {
         switch cell {
@@ -70,69 +59,42 @@ public struct Recurrent: Layer {
         return [TensorType(x.dtype, returnSequences ? [x.shape[0], x.shape[1], units] : [x.shape[0], units])]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        if try required(inputs, 0, "X").dtype == .float64 { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    /// The weights converted once per plan to both precisions (`RecurrentOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
+        return RecurrentOp(layer: self)
     }
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try RecurrentOp(layer: self).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Recurrent` ready to run: its weights in Float and Double; the kernel is `Recurrence.run`.
+struct RecurrentOp: PreparedOp {
+    let layer: Recurrent
+    let float: Recurrence.Weights<Float>, double: Recurrence.Weights<Double>
+
+    init(layer: Recurrent) {
+        self.layer = layer
+        double = Recurrence.Weights(cell: layer.cell, units: layer.units, inputFeatures: layer.inputFeatures,
+                                    kernel: layer.kernel, recurrentKernel: layer.recurrentKernel, bias: layer.bias)
+        float = Recurrence.Weights(cell: layer.cell, units: layer.units, inputFeatures: layer.inputFeatures,
+                                   kernel: layer.kernel.map { Float($0) }, recurrentKernel: layer.recurrentKernel.map { Float($0) }, bias: layer.bias.map { Float($0) })
+    }
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
-        let (n, steps, f) = (x.shape[0], x.shape[1], x.shape[2])
-        let v = x.scalars(as: T.self)
-        let kernel = self.kernel.map { T($0) }, recurrentKernel = self.recurrentKernel.map { T($0) }, bias = self.bias.map { T($0) }
-        let width = cell.gates * units
-        func act(_ y: T) -> T { activation.map { T($0.apply(Double(y))) } ?? y }
-        func gate(_ y: T) -> T { recurrentActivation.map { T($0.apply(Double(y))) } ?? y }
-        var y = [T](repeating: 0, count: returnSequences ? n * steps * units : n * units)
-        for b in 0..<n {
-            var h = [T](repeating: 0, count: units), c = h
-            for s in 0..<steps {
-                let t = reverse ? steps - 1 - s : s
-                // Input and recurrent products, each with its bias.
-                var zx = [T](bias[0..<width]), zh = [T](repeating: 0, count: width)
-                if cell == .gru(resetAfter: true) { zh = Array(bias[width..<(2 * width)]) }
-                for i in 0..<f {
-                    let xi = v[(b * steps + t) * f + i]
-                    if xi != 0 { for g in 0..<width { zx[g] += xi * kernel[i * width + g] } }
-                }
-                for j in 0..<units where h[j] != 0 {
-                    for g in 0..<width { zh[g] += h[j] * recurrentKernel[j * width + g] }
-                }
-                switch cell {
-                case .simple:
-                    for j in 0..<units { h[j] = act(zx[j] + zh[j]) }
-                case .lstm:
-                    for j in 0..<units {
-                        let i = gate(zx[j] + zh[j]), fg = gate(zx[units + j] + zh[units + j])
-                        let candidate = act(zx[2 * units + j] + zh[2 * units + j]), o = gate(zx[3 * units + j] + zh[3 * units + j])
-                        c[j] = fg * c[j] + i * candidate
-                        h[j] = o * act(c[j])
-                    }
-                case .gru(let resetAfter):
-                    let previous = h
-                    var r = [T](repeating: 0, count: units), z = r
-                    for j in 0..<units {
-                        z[j] = gate(zx[j] + zh[j])
-                        r[j] = gate(zx[units + j] + zh[units + j])
-                    }
-                    var recurrentCandidate = [T](repeating: 0, count: units)
-                    if resetAfter {
-                        for j in 0..<units { recurrentCandidate[j] = r[j] * zh[2 * units + j] }
-                    } else {
-                        // The reset gate scales the state before its product.
-                        for k in 0..<units where previous[k] != 0 {
-                            let rk = r[k] * previous[k]
-                            for j in 0..<units { recurrentCandidate[j] += rk * recurrentKernel[k * width + 2 * units + j] }
-                        }
-                    }
-                    for j in 0..<units {
-                        let candidate = act(zx[2 * units + j] + recurrentCandidate[j])
-                        h[j] = z[j] * previous[j] + (1 - z[j]) * candidate
-                    }
-                }
-                if returnSequences { for j in 0..<units { y[(b * steps + t) * units + j] = h[j] } }
-            }
-            if !returnSequences { for j in 0..<units { y[b * units + j] = h[j] } }
-        }
+        if x.dtype == .float64 { compute(x, double, outputs) } else { compute(x, float, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_ x: Tensor, _ weights: Recurrence.Weights<T>, _ outputs: [Tensor]) {
+        let activation = layer.activation, recurrentActivation = layer.recurrentActivation
+        let y = Recurrence.run(
+            x.scalars(as: T.self), batch: x.shape[0], steps: x.shape[1], weights: weights,
+            activation: { y in activation.map { T($0.apply(Double(y))) } ?? y },
+            gate: { y in recurrentActivation.map { T($0.apply(Double(y))) } ?? y },
+            returnSequences: layer.returnSequences, reverse: layer.reverse)
         Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
     }
 }
