@@ -70,15 +70,32 @@ public struct QuantizeLinear: Layer {
         [TensorType(try resolve(inputs).0, try required(inputs, 0, "x").shape)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "y_scale")
-        let map = try resolve(types(of: inputs)).1
+    /// The scale's layout and the arithmetic resolved once per plan (`QuantizeOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let map = try resolve(inputs).1
+        let xType = try required(inputs, 0, "x").dtype
         let arithmetic: Quantization.Precision
-        switch precision ?? x.dtype {
+        switch precision ?? xType {
         case .float16: arithmetic = .float16
         case .float64: arithmetic = .float64
         default: arithmetic = .float32
         }
+        return QuantizeOp(map: map, arithmetic: arithmetic, saturate: saturate)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `QuantizeLinear` ready to run; the kernel is `Quantization.quantize`.
+struct QuantizeOp: PreparedOp {
+    let map: QuantizationMap
+    let arithmetic: Quantization.Precision
+    let saturate: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "y_scale")
         Quantization.quantize(x, scale: s, zeroPoint: inputs.count > 2 ? inputs[2] : nil, into: outputs[0], map: map, precision: arithmetic, saturate: saturate)
     }
 }
@@ -117,9 +134,22 @@ public struct DequantizeLinear: Layer {
         [TensorType(try resolve(inputs).0, try required(inputs, 0, "x").shape)]
     }
 
+    /// The scale's layout resolved once per plan (`DequantizeOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        DequantizeOp(map: try resolve(inputs).1)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `DequantizeLinear` ready to run; the kernel is `Quantization.dequantize`.
+struct DequantizeOp: PreparedOp {
+    let map: QuantizationMap
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "x"), s = try required(inputs, 1, "x_scale")
-        let map = try resolve(types(of: inputs)).1
         Quantization.dequantize(x, scale: s, zeroPoint: inputs.count > 2 ? inputs[2] : nil, into: outputs[0], map: map)
     }
 }
