@@ -12,6 +12,8 @@ work=$(mktemp -d /tmp/compare-binaries.XXXXXX)
 status=0
 for model in "$@"; do
   name=$(basename "$model" .onnx)
+  # ONNX's node tests are all model.onnx: name them by their folder.
+  [ "$name" = model ] && name=$(basename "$(dirname "$model")")
   "$old" run "$model" --save-inputs "$work/$name.npz" --out "$work/$name-inputs" >/dev/null 2>&1
   mkdir -p "$work/$name-data" && cp "$work/$name.npz" "$work/$name-data/s0.npz"
   "$old" calibrate "$model" --data "$work/$name-data" --method minmax --cache "$work/$name.cache.json" >/dev/null 2>&1
