@@ -14,14 +14,27 @@ public enum CandidatePrecision: String, CaseIterable, Sendable {
     case bf16
     /// TensorRT-style INT8 (needs calibrated ranges).
     case int8
+    /// FP8 E4M3 or E5M2 products with per-tensor scales from calibrated ranges (Model Optimizer's
+    /// and TensorRT's semantics), summed as Hopper's tensor cores do; results in float32.
+    case fp8
+    case fp8E5M2 = "fp8-e5m2"
+    /// NVFP4 products (needs calibrated ranges for the tensor scales); results in float32.
+    case nvfp4
+    /// OCP MX products (blocks of 32 with an E8M0 scale, no calibration); results in float32.
+    case mxfp8, mxfp4
+    /// INT4 weight-only (blocks of 128, symmetric), everything else float16.
+    case int4w
 
-    /// One unit in the last place of this format at `x` (float32's for FP32, TF32 and INT8 runs,
-    /// whose results are float32).
+    /// Whether the simulation needs calibrated activation ranges (`--calibration`).
+    public var needsCalibration: Bool { [.int8, .fp8, .fp8E5M2, .nvfp4].contains(self) }
+
+    /// One unit in the last place of this format at `x` (float32's for FP32, TF32, INT8 and the
+    /// scaled formats, whose results are float32; float16's for INT4 weight-only).
     public func ulp(_ x: Double) -> Double {
         guard x.isFinite else { return 0 }
         switch self {
-        case .fp32, .tf32, .int8: return Double(Float(x).magnitude.ulp)
-        case .fp16:
+        case .fp32, .tf32, .int8, .fp8, .fp8E5M2, .nvfp4, .mxfp8, .mxfp4: return Double(Float(x).magnitude.ulp)
+        case .fp16, .int4w:
             let h = Float16(Float(x))
             return h.isFinite ? Double(Float(h.magnitude.ulp)) : 0
         case .bf16:
@@ -39,6 +52,12 @@ public enum CandidatePrecision: String, CaseIterable, Sendable {
         case .fp16: return .fp16
         case .bf16: return .bf16
         case .int8: return .int8
+        case .fp8: return .fp8
+        case .fp8E5M2: return .fp8E5M2
+        case .nvfp4: return .nvfp4
+        case .mxfp8: return .mxfp8
+        case .mxfp4: return .mxfp4
+        case .int4w: return .int4w
         }
     }
 }

@@ -54,13 +54,13 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "fixed: the tolerances given (Polygraphy's defaults otherwise); derived: per tensor, what a correct backend of --candidate-precision makes on these inputs, from Touchstone's FP64 and simulated runs (NAME:VALUE tolerances still override one tensor).")
     var tolerance: String = "fixed"
 
-    @Option(help: "The candidate's arithmetic, for derived tolerances: fp32, tf32, fp16, bf16 or int8 (int8 needs --calibration).")
+    @Option(help: "The candidate's arithmetic, for derived tolerances: fp32, tf32, fp16, bf16, int8, fp8, fp8-e5m2, nvfp4, mxfp8, mxfp4 or int4w (int8, fp8, fp8-e5m2 and nvfp4 need --calibration).")
     var candidatePrecision: String = "fp32"
 
     @Option(help: "The safety factor of derived tolerances (see the README).")
     var derivedFactor: Double = Oracle.defaultDerivedFactor
 
-    @Option(help: "INT8 ranges for --candidate-precision int8: a TensorRT calibration cache or a Touchstone calibration JSON.")
+    @Option(help: "Activation ranges for --candidate-precision int8, fp8, fp8-e5m2 or nvfp4: a TensorRT calibration cache or a Touchstone calibration JSON.")
     var calibration: String?
 
     @Flag(help: "Replay each segment of the graph between the candidate's tensors from the candidate's own inputs to that segment, split each tensor's error into the part the segment made and the part it inherited, and name the first segment (or node) that makes more than its tolerance.")
@@ -99,7 +99,7 @@ struct CompareCommand: ParsableCommand {
         guard indexTolerance >= 0 else { throw UsageError("--index-tolerance must not be negative") }
         guard tolerance == "fixed" || tolerance == "derived" else { throw UsageError("--tolerance must be fixed or derived, not '\(tolerance)'") }
         guard let precision = CandidatePrecision(rawValue: candidatePrecision.lowercased()) else {
-            throw UsageError("--candidate-precision '\(candidatePrecision)' is not one of fp32, tf32, fp16, bf16, int8")
+            throw UsageError("--candidate-precision '\(candidatePrecision)' is not one of \(CandidatePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard derivedFactor.isFinite, derivedFactor >= 1 else { throw UsageError("--derived-factor must be a finite number ≥ 1") }
         let derived = tolerance == "derived"
@@ -109,8 +109,8 @@ struct CompareCommand: ParsableCommand {
             throw UsageError("--tolerance derived replaces the default tolerances: give --atol/--rtol only as NAME:VALUE for the tensors to override")
         }
         var ranges: [String: Float] = [:]
-        if derived && precision == .int8 {
-            guard let calibration else { throw UsageError("--candidate-precision int8 needs the INT8 ranges: --calibration FILE") }
+        if derived && precision.needsCalibration {
+            guard let calibration else { throw UsageError("--candidate-precision \(precision.rawValue) needs calibrated ranges: --calibration FILE") }
             let cache = try CalibrationCache(contentsOf: URL(fileURLWithPath: calibration))
             try cache.validate(against: m, source: calibration)
             ranges = cache.ranges
