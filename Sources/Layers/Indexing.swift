@@ -32,44 +32,6 @@ func alongAxisOffsets(indexShape: [Int], indices idx: Tensor, data: [Int], axis 
     }
 }
 
-/// How Scatter* combine an update with the value already there.
-public enum ScatterReduction: String, Sendable {
-    case none, add, mul, max, min
-
-    func combine<T: BinaryFloatingPoint>(_ old: T, _ new: T) -> T {
-        switch self {
-        case .none: return new
-        case .add: return old + new
-        case .mul: return old * new
-        case .max: return Swift.max(old, new)
-        case .min: return Swift.min(old, new)
-        }
-    }
-}
-
-/// Writes `updates[k]` into a copy of `data` at flat position `target(k)`, combining per
-/// `reduction` in the updates' order: in Float for float32 (and float16/bfloat16) data, as FP32
-/// backends do, in Double for float64 and integers (exact below 2^53); `none` copies bytes.
-func scatter(data: Tensor, updates: Tensor, into out: Tensor, reduction: ScatterReduction, target: [Int]) {
-    data.copy(into: out)
-    if reduction == .none {
-        Movement.placeElements(updates, into: out, at: target)
-        return
-    }
-    if out.dtype.isFloatingPoint && out.dtype != .float64 {
-        combine(Float.self, updates: updates, into: out, reduction: reduction, target: target)
-    } else {
-        combine(Double.self, updates: updates, into: out, reduction: reduction, target: target)
-    }
-}
-
-private func combine<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, updates: Tensor, into out: Tensor, reduction: ScatterReduction, target: [Int]) {
-    var values = out.scalars(as: T.self)
-    let news = updates.scalars(as: T.self)
-    for (k, p) in target.enumerated() { values[p] = reduction.combine(values[p], news[k]) }
-    Tensor(shape: out.shape, scalars: values).convert(into: out)
-}
-
 /// ONNX `GatherElements`: `out[i…] = data[i… with index[i…] at axis]`.
 /// - data `[*]`, indices (int32/int64) of data's rank; out like indices, data's dtype.
 public struct GatherElements: Layer {
@@ -116,7 +78,7 @@ public struct ScatterElements: Layer {
         let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
         let a = try normalizedAxis(axis, rank: x.shape.count)
         let target = try alongAxisOffsets(indexShape: idx.shape, indices: idx, data: x.shape, axis: a)
-        scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
+        Movement.scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
     }
 }
 
@@ -192,7 +154,7 @@ public struct ScatterND: Layer {
             for c in 0..<k { offset += indices[t * k + c] * xs[c] }
             return offset
         }
-        scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
+        Movement.scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
     }
 }
 
@@ -266,7 +228,8 @@ public struct Trilu: Layer {
 }
 
 /// ONNX `CumSum` along the axis given by input 1 (a constant), optionally exclusive and/or
-/// reversed. Sums in Double (exact for integers below 2^53).
+/// reversed (`Reduce.cumulativeSum`). Sums in Float for float32, float16 and bfloat16, as FP32
+/// backends do; in Double for float64 and integers (exact below 2^53).
 public struct CumSum: Layer {
     public var opType: String { "CumSum" }
     public let exclusive: Bool, reverse: Bool
@@ -287,19 +250,13 @@ public struct CumSum: Layer {
         let axisValue = try required(inputs, 1, "axis").int64s().first ?? 0
         let a = try normalizedAxis(Int(clamping: axisValue), rank: x.shape.count)
         let length = x.shape[a], inner = x.shape[(a + 1)...].product, outer = x.count / max(1, length * inner)
-        let v = x.doubles()
-        var y = [Double](repeating: 0, count: v.count)
-        for o in 0..<outer {
-            for i in 0..<inner {
-                var sum = 0.0
-                for step in 0..<length {
-                    let t = reverse ? length - 1 - step : step
-                    let p = (o * length + t) * inner + i
-                    if exclusive { y[p] = sum; sum += v[p] } else { sum += v[p]; y[p] = sum }
-                }
-            }
+        if x.dtype.isFloatingPoint && x.dtype != .float64 {
+            let y = Reduce.cumulativeSum(x.scalars(as: Float.self), outer: outer, length: length, inner: inner, exclusive: exclusive, reverse: reverse)
+            Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
+        } else {
+            let y = Reduce.cumulativeSum(x.doubles(), outer: outer, length: length, inner: inner, exclusive: exclusive, reverse: reverse)
+            Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
         }
-        Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
     }
 }
 
