@@ -29,7 +29,7 @@ struct NormalizeOp: PreparedOp {
         }
     }
 
-    /// Parameters in both precisions, from constants, or to be read from the inputs on each run.
+    /// Constant parameters, read once in both precisions.
     struct Parameters {
         let float: [Float], double: [Double]
         init?(_ t: Tensor?) {
@@ -72,18 +72,20 @@ struct NormalizeOp: PreparedOp {
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
-        func parameters(_ constant: Parameters?, _ i: Int?, _ what: String) throws -> Parameters? {
-            if let constant { return constant }
-            guard let i else { return nil }
-            return Parameters(NormalizeOp.laidOut(try required(inputs, i, what), expandTo))
-        }
-        let scale = try parameters(constantScale, scaleInput, "scale")
-        let shift = try parameters(constantShift, shiftInput, "B")
         if x.dtype == .float64 {
-            compute(x.scalars(as: Double.self), scale?.double ?? [], shift?.double, shape: x.shape, outputs)
+            compute(x.scalars(as: Double.self), try parameters(constantScale?.double, scaleInput, "scale", inputs) ?? [],
+                        try parameters(constantShift?.double, shiftInput, "B", inputs), shape: x.shape, outputs)
         } else {
-            compute(x.scalars(as: Float.self), scale?.float ?? [], shift?.float, shape: x.shape, outputs)
+            compute(x.scalars(as: Float.self), try parameters(constantScale?.float, scaleInput, "scale", inputs) ?? [],
+                        try parameters(constantShift?.float, shiftInput, "B", inputs), shape: x.shape, outputs)
         }
+    }
+
+    /// A parameter in `T`: the constant's, or input `i`'s laid out on this run (nil: no such input).
+    func parameters<T: TensorScalar>(_ constant: [T]?, _ i: Int?, _ what: String, _ inputs: [Tensor?]) throws -> [T]? {
+        if let constant { return constant }
+        guard let i else { return nil }
+        return NormalizeOp.laidOut(try required(inputs, i, what), expandTo).scalars(as: T.self)
     }
 
     func compute<T: BinaryFloatingPoint & TensorScalar>(_ x: [T], _ scale: [T], _ shift: [T]?, shape: [Int], _ outputs: [Tensor]) {

@@ -13,10 +13,10 @@ extension Normalize {
     /// `y = (x − mean)·r·scale[g, j] + shift[g, j]` per group, with the group's mean and
     /// r = 1/√(variance + ε), the biased variance from a second pass (the mean of squared
     /// deviations). `scale(g, j)` and `shift(g, j)` give the affine parameters of element j of
-    /// group g (`shift` nil: none).
+    /// group g.
     public static func meanVariance<T: BinaryFloatingPoint>(
         _ x: [T], into y: inout [T], groups: Int, size: Int, epsilon: Double,
-        scale: (Int, Int) -> T, shift: ((Int, Int) -> T)?
+        scale: (Int, Int) -> T, shift: (Int, Int) -> T
     ) -> GroupStatistics<T> {
         var stats = GroupStatistics(mean: [T](repeating: 0, count: groups), invStdDev: [T](repeating: 0, count: groups))
         for g in 0..<groups {
@@ -27,11 +27,7 @@ extension Normalize {
             var squares: T = 0
             for j in 0..<size { let d = x[base + j] - mean; squares += d * d }
             let r = 1 / (squares / T(Swift.max(size, 1)) + T(epsilon)).squareRoot()
-            if let shift {
-                for j in 0..<size { y[base + j] = (x[base + j] - mean) * r * scale(g, j) + shift(g, j) }
-            } else {
-                for j in 0..<size { y[base + j] = (x[base + j] - mean) * r * scale(g, j) }
-            }
+            for j in 0..<size { y[base + j] = (x[base + j] - mean) * r * scale(g, j) + shift(g, j) }
             stats.mean[g] = mean
             stats.invStdDev[g] = r
         }

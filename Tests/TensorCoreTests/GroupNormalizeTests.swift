@@ -20,9 +20,9 @@ struct GroupNormalizeTests {
         let x = Self.data(groups, size, seed: UInt64(groups * 1000 + size))
         let ref = Normalize.groupsReference(x, groups: groups, size: size, epsilon: 1e-5)
         var yf = [Float](repeating: .nan, count: x.count)
-        let sf = Normalize.meanVariance(x.map { Float($0) }, into: &yf, groups: groups, size: size, epsilon: 1e-5, scale: { _, _ in 1 }, shift: nil)
+        let sf = Normalize.meanVariance(x.map { Float($0) }, into: &yf, groups: groups, size: size, epsilon: 1e-5, scale: { _, _ in 1 }, shift: { _, _ in 0 })
         var yd = [Double](repeating: .nan, count: x.count)
-        let sd = Normalize.meanVariance(x, into: &yd, groups: groups, size: size, epsilon: 1e-5, scale: { _, _ in 1 }, shift: nil)
+        let sd = Normalize.meanVariance(x, into: &yd, groups: groups, size: size, epsilon: 1e-5, scale: { _, _ in 1 }, shift: { _, _ in 0 })
         let worstFloat = x.indices.map { abs(Double(yf[$0]) - ref.y[$0]) }.max() ?? 0
         let worstDouble = x.indices.map { abs(yd[$0] - ref.y[$0]) }.max() ?? 0
         #expect(worstFloat <= 1e-5, "float: worst error \(worstFloat)")
