@@ -137,24 +137,22 @@ public struct BatchNormalizationTraining: Layer {
         return [x, TensorType(x.dtype, [x.shape[1]]), TensorType(x.dtype, [x.shape[1]])]
     }
 
+    /// Computed in Float for float32 and float16 X (the batch's mean, variance and the normalised
+    /// values; Double for float64), as FP32 backends train.
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
-        let p = try (1...4).map { try required(inputs, $0, "parameter \($0)").doubles() }
+        if x.dtype == .float64 { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
+    }
+
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
+        let x = try required(inputs, 0, "X")
+        let p = try (1...4).map { try required(inputs, $0, "parameter \($0)").scalars(as: T.self) }
         let n = x.shape[0], c = x.shape[1], inner = x.shape[2...].product
-        let v = x.doubles()
-        var y = [Double](repeating: 0, count: v.count), runMean = [Double](), runVar = [Double]()
-        for ch in 0..<c {
-            var sum = 0.0
-            for b in 0..<n { for i in 0..<inner { sum += v[(b * c + ch) * inner + i] } }
-            let count = Double(n * inner), mean = sum / count
-            var squares = 0.0
-            for b in 0..<n { for i in 0..<inner { let d = v[(b * c + ch) * inner + i] - mean; squares += d * d } }
-            let variance = squares / count
-            let factor = p[0][ch] / (variance + epsilon).squareRoot()
-            for b in 0..<n { for i in 0..<inner { let k = (b * c + ch) * inner + i; y[k] = (v[k] - mean) * factor + p[1][ch] } }
-            runMean.append(p[2][ch] * momentum + mean * (1 - momentum))
-            runVar.append(p[3][ch] * momentum + variance * (1 - momentum))
-        }
+        let v = x.scalars(as: T.self)
+        let (mean, variance, y) = Normalize.batchStatistics(v, batch: n, channels: c, inner: inner, scale: p[0], shift: p[1], epsilon: T(epsilon))
+        let m = T(momentum)
+        let runMean = (0..<c).map { p[2][$0] * m + mean[$0] * (1 - m) }
+        let runVar = (0..<c).map { p[3][$0] * m + variance[$0] * (1 - m) }
         Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
         if outputs.count > 1 { Tensor(shape: [c], scalars: runMean).convert(into: outputs[1]) }
         if outputs.count > 2 { Tensor(shape: [c], scalars: runVar).convert(into: outputs[2]) }

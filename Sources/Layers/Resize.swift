@@ -114,17 +114,42 @@ public struct Resize: Layer {
         return [TensorType(x.dtype, try plan(x.shape, constants, taps: false).shape)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+    /// Resolves the output shape and each resized axis's taps once per plan (`ResizeOp`): roi,
+    /// scales and sizes are constants by then (`outputTypes` refuses them otherwise).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "X")
+        let shape = try plan(x.shape, constants, taps: false).shape
         // An empty output has nothing to compute (and an axis of it may still be 2^32 long).
-        guard outputs[0].count > 0 else { return }
-        let p = try plan(x.shape, inputs)
-        if x.dtype == .float32 || x.dtype == .float64 {
-            Resample.apply(x, taps: p.taps, extrapolation: extrapolation, into: outputs[0])
-        } else {
-            let y = Tensor(zeros: outputs[0].shape, dtype: .float64)
-            Resample.apply(x.converted(to: .float64), taps: p.taps, extrapolation: extrapolation, into: y)
-            y.convert(into: outputs[0])
+        guard shape.product > 0 else { return ResizeOp(shape: x.shape, passes: [], extrapolation: extrapolation, empty: true) }
+        let p = try plan(x.shape, constants)
+        return ResizeOp(shape: x.shape, passes: Resample.passes(p.taps), extrapolation: extrapolation, empty: false)
+    }
+
+    /// Computed in Float for float32, float16 and bfloat16 X (weights and sums), in Double for
+    /// float64 and integer X.
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: inputs, format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Resize` ready to run: the input shape it was prepared for and one `Resample.Pass` per resized axis.
+struct ResizeOp: PreparedOp {
+    let shape: [Int]
+    let passes: [Resample.Pass]
+    let extrapolation: Double
+    let empty: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        guard !empty else { return }
+        let x = try required(inputs, 0, "X")
+        switch x.dtype {
+        case .float64, _ where !x.dtype.isFloatingPoint:
+            let y = Resample.apply(x.doubles(), shape: shape, passes: passes, extrapolation: extrapolation, threads: context.threads)
+            Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
+        default:
+            let f = x.dtype == .float32 ? x : x.converted(to: .float32)
+            let y = Resample.apply(f.scalars(as: Float.self), shape: shape, passes: passes, extrapolation: extrapolation, threads: context.threads)
+            Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
         }
     }
 }

@@ -45,6 +45,32 @@ extension Normalize {
         }
     }
 
+    /// Batch normalisation with the batch's own statistics (ONNX BatchNormalization in training
+    /// mode): for each channel of x `[N, C, inner]`, the mean and the biased variance over N and
+    /// the inner positions (sequential sums, batch by batch, the variance from a second pass), and
+    /// `y = (x − mean)·factor + shift[c]` with factor = scale[c]/√(variance + ε). The naive twin is
+    /// `groupsReference` over x transposed to `[C, N·inner]`.
+    public static func batchStatistics<T: BinaryFloatingPoint>(
+        _ x: [T], batch n: Int, channels c: Int, inner: Int, scale: [T], shift: [T], epsilon: T
+    ) -> (mean: [T], variance: [T], y: [T]) {
+        var y = [T](repeating: 0, count: x.count)
+        var means = [T](repeating: 0, count: c), variances = [T](repeating: 0, count: c)
+        let count = T(Swift.max(n * inner, 1))
+        for ch in 0..<c {
+            var sum: T = 0
+            for b in 0..<n { for i in 0..<inner { sum += x[(b * c + ch) * inner + i] } }
+            let mean = sum / count
+            var squares: T = 0
+            for b in 0..<n { for i in 0..<inner { let d = x[(b * c + ch) * inner + i] - mean; squares += d * d } }
+            let variance = squares / count
+            let factor = scale[ch] / (variance + epsilon).squareRoot()
+            for b in 0..<n { for i in 0..<inner { let k = (b * c + ch) * inner + i; y[k] = (x[k] - mean) * factor + shift[ch] } }
+            means[ch] = mean
+            variances[ch] = variance
+        }
+        return (means, variances, y)
+    }
+
     /// The naive twin of `meanVariance` and `rms`, in Double whatever the input: the statistics
     /// from their definitions (mean = Σx/n, variance = Σ(x − mean)²/n, or mean(x²) for `rms`),
     /// each sum compensated (Kahan), and the normalised values before any scale.

@@ -99,12 +99,106 @@ public struct ResizeTaps: Sendable, Equatable {
     }
 }
 
-/// N-D resampling by successive 1-D passes.
+/// N-D resampling by successive 1-D passes, axis by axis in increasing order.
+///
+/// Each output element is `Σ w·x` over its taps, summed in tap order from zero in the element
+/// type: Float for float32 tensors (the weights rounded to Float once, when the pass is made), as
+/// FP32 backends resample; Double for float64. `reference` is the naive twin that reads the
+/// Double taps directly.
 public enum Resample {
-    /// Resizes `x` (float32 or float64) into `out`; `taps[axis]` is nil for axes left as they are.
-    public static func apply(_ x: Tensor, taps: [ResizeTaps?], extrapolation: Double, into out: Tensor) {
-        var current = x.dtype == .float64 ? x.doubles() : x.scalars(as: Float.self).map(Double.init)
-        var shape = x.shape
+    /// One axis's taps laid out for the kernel: output `j` reads `indices[starts[j]..<starts[j + 1]]`
+    /// with the same-numbered `weights`; an index of -1 stands for the extrapolation value.
+    public struct Pass: Sendable {
+        public let axis: Int
+        public let inputLength: Int
+        public let outputLength: Int
+        let starts: [Int]
+        let indices: [Int]
+        let weights: [Double]
+        let weights32: [Float]
+
+        public init(axis: Int, taps: ResizeTaps) {
+            self.axis = axis
+            inputLength = taps.inputLength
+            outputLength = taps.taps.count
+            var starts = [0], indices: [Int] = [], weights: [Double] = []
+            starts.reserveCapacity(taps.taps.count + 1)
+            for list in taps.taps {
+                for (i, w) in list {
+                    indices.append(i)
+                    weights.append(w)
+                }
+                starts.append(indices.count)
+            }
+            self.starts = starts
+            self.indices = indices
+            self.weights = weights
+            weights32 = weights.map { Float($0) }
+        }
+
+        func weights<T: BinaryFloatingPoint>(as _: T.Type) -> [T] {
+            if T.self == Float.self, let w = weights32 as? [T] { return w }
+            if T.self == Double.self, let w = weights as? [T] { return w }
+            return weights.map { T($0) }
+        }
+    }
+
+    /// The passes for `taps` (nil for axes left as they are).
+    public static func passes(_ taps: [ResizeTaps?]) -> [Pass] {
+        taps.enumerated().compactMap { axis, t in t.map { Pass(axis: axis, taps: $0) } }
+    }
+
+    /// Resizes `x` of `shape` through `passes`; returns the result, whose shape is `shape` with each
+    /// pass's axis of its output length.
+    public static func apply<T: BinaryFloatingPoint>(
+        _ x: [T], shape: [Int], passes: [Pass], extrapolation: Double, threads: Int = 1
+    ) -> [T] {
+        var current = x
+        var shape = shape
+        let fill = T(extrapolation)
+        for pass in passes {
+            let axis = pass.axis
+            let outer = shape[..<axis].product, inner = shape[(axis + 1)...].product
+            let inLen = pass.inputLength, outLen = pass.outputLength
+            let w = pass.weights(as: T.self)
+            var next = [T](repeating: 0, count: outer * outLen * inner)
+            current.withUnsafeBufferPointer { src in
+                next.withUnsafeMutableBufferPointer { dst in
+                    pass.starts.withUnsafeBufferPointer { starts in
+                        pass.indices.withUnsafeBufferPointer { idx in
+                            w.withUnsafeBufferPointer { w in
+                                guard let sb = src.baseAddress, let db = dst.baseAddress else { return }
+                                let rows = outer * outLen
+                                Parallel.forEachChunk(rows, threads: threads, grain: max(1, 16_384 / max(inner, 1))) { range in
+                                    for row in range {
+                                        let o = row / outLen, j = row % outLen
+                                        let d = db + row * inner
+                                        let base = sb + o * inLen * inner
+                                        for k in starts[j]..<starts[j + 1] {
+                                            if idx[k] < 0 {
+                                                for i in 0..<inner { d[i] = fill }
+                                                continue
+                                            }
+                                            let s = base + idx[k] * inner, wk = w[k]
+                                            for i in 0..<inner { d[i] += wk * s[i] }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            current = next
+            shape[axis] = outLen
+        }
+        return current
+    }
+
+    /// The naive twin: the Double taps applied to Double values, one output element at a time.
+    public static func reference(_ x: [Double], shape: [Int], taps: [ResizeTaps?], extrapolation: Double) -> [Double] {
+        var current = x
+        var shape = shape
         for (axis, t) in taps.enumerated() {
             guard let t else { continue }
             let outer = shape[..<axis].product, inner = shape[(axis + 1)...].product
@@ -112,20 +206,16 @@ public enum Resample {
             var next = [Double](repeating: 0, count: outer * outLen * inner)
             for o in 0..<outer {
                 for (j, list) in t.taps.enumerated() {
-                    let dst = (o * outLen + j) * inner
-                    for (idx, w) in list {
-                        if idx < 0 {
-                            for i in 0..<inner { next[dst + i] = extrapolation }
-                            continue
-                        }
-                        let src = (o * inLen + idx) * inner
-                        for i in 0..<inner { next[dst + i] += w * current[src + i] }
+                    for i in 0..<inner {
+                        var sum = 0.0
+                        for (idx, w) in list { sum = idx < 0 ? extrapolation : sum + w * current[(o * inLen + idx) * inner + i] }
+                        next[(o * outLen + j) * inner + i] = sum
                     }
                 }
             }
             current = next
             shape[axis] = outLen
         }
-        Tensor(shape: shape, scalars: current).convert(into: out)
+        return current
     }
 }

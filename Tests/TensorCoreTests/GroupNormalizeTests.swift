@@ -63,4 +63,29 @@ struct GroupNormalizeTests {
             #expect(abs(yd[i] - want) <= 1e-12 * abs(want), "double \(i)")
         }
     }
+
+    /// Batch statistics (BatchNormalization in training mode) against the twin over the channels
+    /// made contiguous: the same bounds as `meanVarianceMatchesReference` (n = N·inner ≤ 196 here),
+    /// the variance to 1e-5 of max(variance, 1) in Float (a single element's is 0); the affine factor and shift per channel.
+    @Test(arguments: [(1, 3, 1), (4, 5, 49), (2, 8, 1)])
+    func batchStatisticsMatchReference(n: Int, c: Int, inner: Int) {
+        let x = Self.data(n * c, inner, seed: UInt64(n * 100 + c * 10 + inner))
+        var channelsFirst = [Double](repeating: 0, count: x.count)
+        for b in 0..<n { for ch in 0..<c { for i in 0..<inner { channelsFirst[(ch * n + b) * inner + i] = x[(b * c + ch) * inner + i] } } }
+        let ref = Normalize.groupsReference(channelsFirst, groups: c, size: n * inner, epsilon: 1e-5)
+        let scale = (0..<c).map { 0.5 + Double($0) }, shift = (0..<c).map { Double($0) - 1 }
+        let f = Normalize.batchStatistics(x.map { Float($0) }, batch: n, channels: c, inner: inner, scale: scale.map { Float($0) }, shift: shift.map { Float($0) }, epsilon: 1e-5)
+        let d = Normalize.batchStatistics(x, batch: n, channels: c, inner: inner, scale: scale, shift: shift, epsilon: 1e-5)
+        for ch in 0..<c {
+            let variance = 1 / (ref.stats.invStdDev[ch] * ref.stats.invStdDev[ch]) - 1e-5
+            #expect(abs(Double(f.mean[ch]) - ref.stats.mean[ch]) <= 1e-5 * 5 && abs(d.mean[ch] - ref.stats.mean[ch]) <= 1e-12 * 5)
+            #expect(abs(Double(f.variance[ch]) - variance) <= 1e-5 * max(variance, 1) && abs(d.variance[ch] - variance) <= 1e-9 * max(variance, 1))
+        }
+        for b in 0..<n { for ch in 0..<c { for i in 0..<inner {
+            let k = (b * c + ch) * inner + i
+            let want = ref.y[(ch * n + b) * inner + i] * scale[ch] + shift[ch]
+            #expect(abs(Double(f.y[k]) - want) <= 1e-5 * scale[ch] + 1e-6, "float \(k)")
+            #expect(abs(d.y[k] - want) <= 1e-12 * scale[ch] + 1e-12, "double \(k)")
+        } } }
+    }
 }
