@@ -2,14 +2,16 @@
 """FP16 on a GPU against FP64, for the cross-check architectures (crosscheck_models.py): where a real
 FP16 run loses more than Touchstone's simulated FP16 predicts, and why.
 
-    python3 ModelZoo/scripts/gpu_fp16_gap.py OUT [--models a,b] [--batch 8] [--device cuda]
+    python3 ModelZoo/scripts/gpu_fp16_gap.py OUT [--models a,b] [--batch 8] [--device cuda] [--split-bias]
 
 Each model runs as PyTorch builds it (batch norm a separate layer) and with every batch norm folded
 into the convolution before it (torch.fx's `fuse`, in float32: the graph an ONNX export or TensorRT
 runs). Each variant runs in float64 (its reference), float32 with TF32 off, and float16 (`.half()`),
 the last with cuBLAS's reduced-precision reductions allowed (PyTorch's default) and not. The batch is
 `--batch` seeded smooth images (batch_inputs). Writes OUT/gpu_fp16_gap.npz
-("<model>|<variant>|<run>": the outputs, float64) and OUT/gpu_fp16_gap_meta.json.
+("<model>|<variant>|<run>": the outputs, float64) and OUT/gpu_fp16_gap_meta.json. --split-bias
+adds each convolution's bias to its rounded output (gpu_fp16_nodes.SplitBias), as PyTorch's CUDA
+convolutions do, on any device.
 """
 import argparse
 import copy
@@ -48,7 +50,9 @@ def main():
     ap.add_argument("--models", default=",".join(cm.ARCHITECTURES))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--split-bias", action="store_true")
     args = ap.parse_args()
+    from gpu_fp16_nodes import split_bias
     os.makedirs(args.out, exist_ok=True)
     dev = torch.device(args.device)
     torch.backends.cudnn.benchmark = False
@@ -58,7 +62,7 @@ def main():
     for name in args.models.split(","):
         x = torch.from_numpy(batch_inputs(name, args.batch)).to(dev)
         for variant, model in (("module", cm.build(name)), ("folded", folded(name))):
-            model = model.to(dev).eval()
+            model = (split_bias(model) if args.split_bias else model).to(dev).eval()
             with torch.no_grad():
                 runs = {"fp32": cm.output_of(model(x))}
                 runs["fp64"] = cm.output_of(copy.deepcopy(model).double()(x.double()))
@@ -75,7 +79,7 @@ def main():
     meta = {
         "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
         "torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
-        "numpy": np.__version__, "batch": args.batch,
+        "numpy": np.__version__, "batch": args.batch, "split_bias": args.split_bias,
     }
     with open(os.path.join(args.out, "gpu_fp16_gap_meta.json"), "w") as f:
         json.dump(meta, f, indent=1)

@@ -109,7 +109,9 @@ public struct Conv: Layer {
             // The fusion happens only where every node runs in FP32 (`Plan.fuseResidualAdds`).
             guard dtypes.allSatisfy({ $0 == .float32 }) else { throw LayerError("the fused residual needs float32 operands, got \(dtypes)") }
         }
-        return ConvOp(geometry: g, kernel: ProductKernel(dtypes, format), residual: residual, activation: activation, packed: packed)
+        return ConvOp(
+            geometry: g, kernel: ProductKernel(dtypes, format), residual: residual, activation: activation, packed: packed,
+            roundsBeforeBias: residual ? nil : format.roundsBeforeBias)
     }
 
     public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
@@ -131,6 +133,9 @@ struct ConvOp: PreparedOp {
     let activation: Activation?
     let packed: PackedConvWeights?
 
+    /// Set: the sum is rounded to this format before the bias is added (`ComputeFormat`).
+    let roundsBeforeBias: ReducedFormat?
+
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
@@ -144,6 +149,15 @@ struct ConvOp: PreparedOp {
                 scratch: context.scratch, threads: context.threads, packed: packed, residual: r)
             return
         }
+        if let format = roundsBeforeBias, let b, y.dtype == .float32 {
+            try convolve(x, w, nil, y, activation: nil, context)
+            addBias(after: format, b, to: y, activation: activation, threads: context.threads)
+            return
+        }
+        try convolve(x, w, b, y, activation: activation, context)
+    }
+
+    func convolve(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ y: Tensor, activation: Activation?, _ context: ExecutionContext) throws {
         switch kernel {
         case .float64:
             Float64Kernels.conv2D(input: x, weight: w, bias: b, output: y, geometry: geometry, activation: activation)
@@ -159,6 +173,15 @@ struct ConvOp: PreparedOp {
             }
         }
     }
+}
+
+/// Rounds a convolution's float32 sum `y` `[N, M, …]` to `format`, then adds the bias `[M]` (and
+/// applies the activation) in place: the bias added after the sum was rounded, as a backend that
+/// adds it in a separate kernel does. The node's output rounding follows.
+func addBias(after format: ReducedFormat, _ bias: Tensor, to y: Tensor, activation: Activation?, threads: Int) {
+    Simulate.round(y, to: format)
+    let shift = bias.scalars(as: Float.self)
+    Normalize.channelAffine(y, scale: [Float](repeating: 1, count: shift.count), shift: shift, into: y, activation: activation, threads: threads)
 }
 
 /// Whether every present input and the output are float64 (the FP64 kernels' case).

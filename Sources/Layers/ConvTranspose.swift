@@ -117,7 +117,8 @@ public struct ConvTranspose: Layer {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         let g = try geometry(x.shape, w.shape)
-        return ConvTransposeOp(geometry: g, float64: [x.dtype, w.dtype, b?.dtype].compactMap { $0 }.allSatisfy { $0 == .float64 })
+        return ConvTransposeOp(
+            geometry: g, float64: [x.dtype, w.dtype, b?.dtype].compactMap { $0 }.allSatisfy { $0 == .float64 }, roundsBeforeBias: format.roundsBeforeBias)
     }
 
     public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
@@ -134,12 +135,21 @@ public struct ConvTranspose: Layer {
 struct ConvTransposeOp: PreparedOp {
     let geometry: ConvTransposeGeometry
     let float64: Bool
+    /// Set: the sum is rounded to this format before the bias is added (`ComputeFormat`).
+    let roundsBeforeBias: ReducedFormat?
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         if float64 {
             TransposedConv.reference(input: x, weight: w, bias: b, output: outputs[0], geometry: geometry, as: Double.self)
+            return
+        }
+        if let format = roundsBeforeBias, let b, outputs[0].dtype == .float32 {
+            try withFloat32([x, w], outputs[0]) { f, y in
+                TransposedConv.forward(input: f[0]!, weight: f[1]!, bias: nil, output: y, geometry: geometry, threads: context.threads)
+            }
+            addBias(after: format, b, to: outputs[0], activation: nil, threads: context.threads)
             return
         }
         try withFloat32([x, w, b], outputs[0]) { f, y in

@@ -54,18 +54,28 @@ public struct ComputeFormat: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var accumulation: Accumulation
+    /// When set, a convolution (Conv, ConvTranspose) rounds its sum to this format before adding
+    /// its bias, and the bias's sum is rounded again with the node's output: how PyTorch runs
+    /// convolutions on CUDA (cuDNN writes the sum, a separate kernel adds the bias). Nil: the bias
+    /// is part of the sum, rounded once with it (TensorRT, onnxruntime, PyTorch on the CPU).
+    public var roundsBeforeBias: ReducedFormat?
 
-    public init(accumulation: Accumulation = .standard) { self.accumulation = accumulation }
+    public init(accumulation: Accumulation = .standard, roundsBeforeBias: ReducedFormat? = nil) {
+        self.accumulation = accumulation
+        self.roundsBeforeBias = roundsBeforeBias
+    }
 
     /// Float32 (or float64) kernels with their documented summation.
     public static let standard = ComputeFormat()
 
     public var description: String {
+        let sums: String
         switch accumulation {
-        case .standard: return "standard"
-        case .float16: return "fp16-accumulation"
-        case .fp8(let p): return "fp8(\(p.accumulator))"
+        case .standard: sums = "standard"
+        case .float16: sums = "fp16-accumulation"
+        case .fp8(let p): sums = "fp8(\(p.accumulator))"
         }
+        return roundsBeforeBias.map { sums + ", rounded before the bias (\($0))" } ?? sums
     }
 }
 

@@ -20,10 +20,14 @@ public struct ComparatorOptions: Sendable {
     public var checkShapes: Bool
     /// Split each tensor's error into local and inherited parts (see `Localization`).
     public var localize: Bool
+    /// Where the simulated runs of FP16, BF16 and INT4 weight-only candidates add a convolution's
+    /// bias (`ExecutionPolicy.biasAddition`): after-rounding for PyTorch's CUDA convolutions.
+    public var biasAddition: ExecutionPolicy.BiasAddition
 
     public init(
         threads: Int = ProcessInfo.processInfo.activeProcessorCount, tolerances: ToleranceTable = ToleranceTable(), derivedFor: CandidatePrecision? = nil,
-        derivedFactor: Double = Oracle.defaultDerivedFactor, activationRanges: [String: Float] = [:], checkShapes: Bool = true, localize: Bool = false
+        derivedFactor: Double = Oracle.defaultDerivedFactor, activationRanges: [String: Float] = [:], checkShapes: Bool = true, localize: Bool = false,
+        biasAddition: ExecutionPolicy.BiasAddition = .inSum
     ) {
         self.threads = max(1, threads)
         self.tolerances = tolerances
@@ -32,6 +36,7 @@ public struct ComparatorOptions: Sendable {
         self.activationRanges = activationRanges
         self.checkShapes = checkShapes
         self.localize = localize
+        self.biasAddition = biasAddition
     }
 }
 
@@ -97,7 +102,7 @@ public final class Comparator {
     }
 
     private func policy(_ p: CandidatePrecision) -> ExecutionPolicy {
-        ExecutionPolicy(precision: p.numericFormat, activationRanges: options.activationRanges)
+        ExecutionPolicy(precision: p.numericFormat, activationRanges: options.activationRanges, biasAddition: options.biasAddition)
     }
 
     /// Touchstone's runs on a feed, capturing `names` (cached under `feedKey`; a feed judged

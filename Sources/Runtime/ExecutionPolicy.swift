@@ -85,10 +85,23 @@ public struct ExecutionPolicy: Sendable, Equatable {
     public var int4Symmetric: Bool
     /// INT4 weight-only: the format of everything but the weights.
     public var weightOnlyActivations: ReducedFormat
+    /// Where the bias of a convolution (Conv, ConvTranspose) is added in the formats that round
+    /// every node's output (FP16, BF16, INT4 weight-only).
+    public var biasAddition: BiasAddition
 
     /// Where products are summed.
     public enum Accumulation: String, Sendable, CaseIterable {
         case fp32, fp16
+    }
+
+    /// Where a convolution's bias is added under a rounding format.
+    public enum BiasAddition: String, Sendable, CaseIterable {
+        /// Inside the sum, which is rounded once: TensorRT's and onnxruntime's fused kernels,
+        /// PyTorch on the CPU.
+        case inSum = "in-sum"
+        /// To the sum after it was rounded to the format, rounded again: PyTorch's convolutions on
+        /// CUDA (cuDNN writes the sum, a separate kernel adds the bias).
+        case afterRounding = "after-rounding"
     }
 
     /// Per-tensor or per-channel weight scales.
@@ -99,7 +112,7 @@ public struct ExecutionPolicy: Sendable, Equatable {
     public init(
         precision: NumericFormat = .fp32, nodePrecision: [String: NumericFormat] = [:], activationRanges: [String: Float] = [:], accumulation: Accumulation = .fp32,
         fp8Accumulator: FP8Accumulator = .hopper, fp8WeightScales: WeightScales = .perTensor, int4Block: Int = 128, int4Symmetric: Bool = true,
-        weightOnlyActivations: ReducedFormat = .float16
+        weightOnlyActivations: ReducedFormat = .float16, biasAddition: BiasAddition = .inSum
     ) {
         self.precision = precision
         self.nodePrecision = nodePrecision
@@ -110,6 +123,7 @@ public struct ExecutionPolicy: Sendable, Equatable {
         self.int4Block = int4Block
         self.int4Symmetric = int4Symmetric
         self.weightOnlyActivations = weightOnlyActivations
+        self.biasAddition = biasAddition
     }
 
     public static let fp32 = ExecutionPolicy()
@@ -261,6 +275,7 @@ extension ExecutionPolicy {
             f.outputRounding = r
             for i in node.inputs.indices where constant(i)?.dtype == .float32 { f.constants[i] = .round(r) }
             if format == .fp16 && accumulation == .fp16 && node.isProduct { f.compute = ComputeFormat(accumulation: .float16) }
+            f.compute.roundsBeforeBias = roundsBeforeBias(node, r)
         case .int8:
             for i in 0..<min(2, node.inputs.count) {
                 guard let id = present(i) else { continue }
@@ -343,6 +358,7 @@ extension ExecutionPolicy {
         case .int4w:
             let r = weightOnlyActivations
             f.outputRounding = r
+            f.compute.roundsBeforeBias = roundsBeforeBias(node, r)
             for i in node.inputs.indices where constant(i)?.dtype == .float32 { f.constants[i] = .round(r) }
             if node.isProduct, let c = constant(1), c.dtype == .float32, c.rank >= 1,
                let axes = node.layer.productAxes(activationRank: 2, weightRank: c.rank) {
@@ -354,6 +370,14 @@ extension ExecutionPolicy {
             break
         }
         return f
+    }
+
+    /// The format a convolution with a bias rounds its sum to before adding the bias
+    /// (`biasAddition`), else nil.
+    func roundsBeforeBias(_ node: Node, _ format: ReducedFormat) -> ReducedFormat? {
+        guard biasAddition == .afterRounding, node.layer is Conv || node.layer is ConvTranspose,
+              node.inputs.count > 2, node.inputs[2] != nil else { return nil }
+        return format
     }
 
     /// amax / largest, or 1 for an empty or non-finite range.

@@ -1,5 +1,5 @@
 /// Reduced-precision formats simulated in float32 storage.
-public enum ReducedFormat: Sendable, Equatable {
+public enum ReducedFormat: Sendable, Hashable {
     case float16, bfloat16
     /// NVIDIA's TensorFloat-32: float32's exponent, 10 explicit mantissa bits (the operands of
     /// tensor-core products when TF32 is allowed).

@@ -57,6 +57,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "The candidate's arithmetic, for derived tolerances: fp32, tf32, fp16, bf16, int8, fp8, fp8-e5m2, nvfp4, mxfp8, mxfp4 or int4w (int8, fp8, fp8-e5m2 and nvfp4 need --calibration).")
     var candidatePrecision: String = "fp32"
 
+    @Option(help: "For --candidate-precision fp16, bf16 or int4w: where the candidate adds a convolution's bias: in-sum (TensorRT, onnxruntime) or after-rounding (PyTorch on CUDA, whose cuDNN convolutions round the sum before a separate kernel adds the bias).")
+    var biasAddition: String = "in-sum"
+
     @Option(help: "The safety factor of derived tolerances (see the README).")
     var derivedFactor: Double = Oracle.defaultDerivedFactor
 
@@ -101,6 +104,9 @@ struct CompareCommand: ParsableCommand {
         guard let precision = CandidatePrecision(rawValue: candidatePrecision.lowercased()) else {
             throw UsageError("--candidate-precision '\(candidatePrecision)' is not one of \(CandidatePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard let bias = ExecutionPolicy.BiasAddition(rawValue: biasAddition.lowercased()) else {
+            throw UsageError("--bias-addition '\(biasAddition)' is not one of in-sum, after-rounding")
+        }
         guard derivedFactor.isFinite, derivedFactor >= 1 else { throw UsageError("--derived-factor must be a finite number ≥ 1") }
         let derived = tolerance == "derived"
         let m = try Model(contentsOf: URL(fileURLWithPath: model))
@@ -128,7 +134,7 @@ struct CompareCommand: ParsableCommand {
             model: m,
             options: ComparatorOptions(
                 threads: threads, tolerances: table, derivedFor: derived ? precision : nil, derivedFactor: derivedFactor,
-                activationRanges: ranges, checkShapes: !noShapeCheck, localize: localize))
+                activationRanges: ranges, checkShapes: !noShapeCheck, localize: localize, biasAddition: bias))
         var report = CompareReport(precision: derived ? precision : nil)
         report.graph = m.graph
         for c in candidates {

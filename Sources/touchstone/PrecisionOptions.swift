@@ -62,6 +62,9 @@ struct FormatOptions: ParsableArguments {
     @Option(help: "INT4 weight-only: the format of everything but the weights, fp16 or bf16.")
     var int4Activations: String = "fp16"
 
+    @Option(help: "FP16, BF16 and INT4 weight-only runs: where a convolution's bias is added: in-sum (rounded once with the sum, as TensorRT and onnxruntime do) or after-rounding (to the sum already rounded, as PyTorch's CUDA convolutions do).")
+    var biasAddition: String = "in-sum"
+
     /// Sets the FP8 and INT4 options of `policy`, checked.
     func apply(to policy: inout ExecutionPolicy) throws {
         guard let a = FP8Accumulator(name: fp8Accumulation.lowercased()) else {
@@ -69,6 +72,9 @@ struct FormatOptions: ParsableArguments {
         }
         guard let w = ExecutionPolicy.WeightScales(rawValue: fp8Weights.lowercased()) else {
             throw UsageError("--fp8-weights '\(fp8Weights)' is not one of per-tensor, per-channel")
+        }
+        guard let bias = ExecutionPolicy.BiasAddition(rawValue: biasAddition.lowercased()) else {
+            throw UsageError("--bias-addition '\(biasAddition)' is not one of in-sum, after-rounding")
         }
         guard [32, 64, 128].contains(int4Block) else { throw UsageError("--int4-block \(int4Block) is not one of 32, 64, 128") }
         let activations: ReducedFormat
@@ -82,6 +88,7 @@ struct FormatOptions: ParsableArguments {
         policy.int4Block = int4Block
         policy.int4Symmetric = !int4Asymmetric
         policy.weightOnlyActivations = activations
+        policy.biasAddition = bias
     }
 }
 

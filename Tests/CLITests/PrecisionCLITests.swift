@@ -74,6 +74,26 @@ struct PrecisionCLITests {
         #expect(err.contains("--accumulation 'fp8'"))
     }
 
+    /// `--bias-addition after-rounding` reaches the run (the digits CNN's convolutions have
+    /// biases, so its FP16 logits change) and a wrong value is a usage error.
+    @Test func biasAdditionIsChosenOnTheCommandLine() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = ["--input", "images=ModelZoo/data/digits_cnn/input_images.npy"]
+        var logits: [String: [Float]] = [:]
+        for mode in ["in-sum", "after-rounding"] {
+            let out = dir.appendingPathComponent(mode).path
+            let (code, stdout, err) = try cli(["run", digits, "--precision", "fp16", "--bias-addition", mode, "--out", out] + input)
+            #expect(code == 0, "\(err)")
+            #expect(stdout.contains("biases added after rounding") == (mode == "after-rounding"), "\(stdout)")
+            logits[mode] = try NPY.read(contentsOf: URL(fileURLWithPath: out).appendingPathComponent("logits.npy")).scalars(as: Float.self)
+        }
+        #expect(logits["in-sum"] != logits["after-rounding"], "the option changed nothing")
+        let (code, _, err) = try cli(["run", digits, "--precision", "fp16", "--bias-addition", "later"] + input)
+        #expect(code == 2)
+        #expect(err.contains("--bias-addition 'later'"))
+    }
+
     @Test func aCacheNamingUnknownTensorsIsRefused() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -70,6 +70,30 @@ struct PolicyTests {
         #expect(got != (try run(.fp32)))
     }
 
+    /// `--bias-addition after-rounding`: the convolution's sum is rounded to FP16, then its FP16
+    /// bias added and the result rounded again (PyTorch's CUDA convolutions), against the naive
+    /// convolution with a zero bias, rounded, plus the rounded bias, rounded: within one FP16 unit
+    /// (Touchstone's sums are Float, the twin's Double), 95% exactly. The default keeps the bias in
+    /// the sum: the two differ on some elements, and the Relu fused after the bias still applies.
+    @Test func fp16AddsTheBiasAfterRoundingWhenAsked() throws {
+        let policy = ExecutionPolicy(precision: .fp16, biasAddition: .afterRounding)
+        let got = try run(policy)
+        func half(_ v: Double) -> Double { Double(Float(Float16(Float(v)))) }
+        let hx = x.scalars(as: Float.self).map { half(Double($0)) }, hw = weight.scalars(as: Float.self).map { half(Double($0)) }
+        let hb = bias.scalars(as: Float.self).map { half(Double($0)) }
+        // The bias-free sums s, through the naive Conv+Relu: s = relu(s) − relu(−s).
+        let pos = naiveConvRelu(hx, hw, [0, 0, 0, 0]), neg = naiveConvRelu(hx, hw.map { -$0 }, [0, 0, 0, 0])
+        let perChannel = pos.count / (2 * 4)
+        let want = pos.indices.map { i -> Double in
+            let s = half(pos[i] - neg[i])
+            return half(max(0, half(s + hb[(i / perChannel) % 4])))
+        }
+        for (g, w) in zip(got, want) { #expect(abs(g - w) <= Double(Float16(Float(w)).ulp), "\(g) against \(w)") }
+        #expect(zip(got, want).filter { $0 == $1 }.count >= got.count * 95 / 100)
+        let inSum = try run(ExecutionPolicy(precision: .fp16))
+        #expect(zip(got, inSum).contains { $0 != $1 }, "rounding before the bias changed nothing: the test would not tell")
+    }
+
     /// A batch norm whose parameters are constants is prepacked when the model loads; FP16 still
     /// rounds its scale, B, mean and var to float16, as for every node's float constants (a GPU
     /// holding the layer in FP16 does the same). Before, the prepacked factor kept the file's
