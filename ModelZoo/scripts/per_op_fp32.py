@@ -34,9 +34,17 @@ def per_op(touchstone, path, feeds_in, work, threads=1):
                     "--save-tensors", "all", "--save-outputs", taps], check=True, capture_output=True)
     values = dict(np.load(taps))
     for name, file in feeds_in.items():
-        values[name] = np.load(file).astype(np.float64)
+        v = np.load(file)
+        values[name] = v.astype(np.float64) if np.issubdtype(v.dtype, np.floating) else v
     model = onnx.load(path)
     inits = {t.name: t for t in model.graph.initializer}
+    # Constant nodes' values count as initializers (a single-node model carries them as such).
+    for n in model.graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            t = onnx.TensorProto()
+            t.CopyFrom(n.attribute[0].t)
+            t.name = n.output[0]
+            inits[t.name] = t
     node_dir = work
     alias = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Identity"}
 
@@ -47,7 +55,12 @@ def per_op(touchstone, path, feeds_in, work, threads=1):
 
     rows, detail = {}, []
     for node in model.graph.node:
-        if node.op_type == "Identity" or node.output[0] not in values:
+        if node.op_type in ("Identity", "Constant") or node.output[0] not in values:
+            continue
+        # Float ops only: the shape and index arithmetic of integer tensors is exact.
+        computed = [resolve(n) for n in node.input if n and resolve(n) not in inits]
+        if not np.issubdtype(values[node.output[0]].dtype, np.floating) or \
+                any(n not in values or not np.issubdtype(values[n].dtype, np.floating) for n in computed):
             continue
         feeds, graph_inputs, used = {}, [], []
         inputs = []

@@ -197,9 +197,9 @@ public struct Softmax: Layer {
         let a = try normalizedAxis(axis, rank: x.shape.count)
         let outer = x.shape[..<a].product
         if legacyCoercion {
-            Reduce.softmax(x, into: outputs[0], outer: outer, axis: x.shape[a...].product, inner: 1, log: isLog)
+            Reduce.softmax(x, into: outputs[0], outer: outer, axis: x.shape[a...].product, inner: 1, log: isLog, threads: context.threads)
         } else {
-            Reduce.softmax(x, into: outputs[0], outer: outer, axis: x.shape.isEmpty ? 1 : x.shape[a], inner: x.shape.isEmpty ? 1 : x.shape[(a + 1)...].product, log: isLog)
+            Reduce.softmax(x, into: outputs[0], outer: outer, axis: x.shape.isEmpty ? 1 : x.shape[a], inner: x.shape.isEmpty ? 1 : x.shape[(a + 1)...].product, log: isLog, threads: context.threads)
         }
     }
 }

@@ -92,6 +92,12 @@ extension Float {
 enum Lanes {
     typealias V = VectorMath.V
 
+    /// e^(x − shift) (softmax's exponentials).
+    struct ShiftedExp: VectorFunction {
+        let shift: V
+        func callAsFunction(_ v: V) -> V { VectorMath.exp(v - shift) }
+    }
+
     struct Clamp: VectorFunction {
         let low: V, high: V
         init(low: Float, high: Float) { (self.low, self.high) = (V(repeating: low), V(repeating: high)) }
