@@ -8,9 +8,10 @@ Exports each model here twice at the GPU run's batch: folded (every batch norm f
 convolution by torch.fx, the graph of the GPU's "folded" variant) and as PyTorch builds it with its
 BatchNormalization nodes kept (the "module" variant), and runs Touchstone in FP64 and FP16 on the
 same seeded inputs (gpu_fp16_gap.batch_inputs). A negative gap means the simulation is optimistic.
-Touchstone's FP16 runs twice: with each convolution's bias inside its sum (--bias-addition in-sum,
-PyTorch on the CPU) and added after the sum is rounded (after-rounding, PyTorch on CUDA); the gap
-is taken against the one that matches the run's device.
+Touchstone's FP16 runs three times: as the ONNX graph says (each convolution's bias inside its
+sum, every node rounded), with --bias-addition after-rounding (PyTorch's CUDA convolutions), and
+with that and --silu-rounding once (PyTorch's SiLU is one kernel); the gap is taken against the
+run that models the device's PyTorch: after-rounding and once on CUDA, once alone on the CPU.
 """
 import argparse
 import json
@@ -58,14 +59,14 @@ def main():
     gpu = dict(np.load(os.path.join(args.gpu_dir, "gpu_fp16_gap.npz")))
     meta = json.load(open(os.path.join(args.gpu_dir, "gpu_fp16_gap_meta.json")))
     batch = meta["batch"]
+    cuda = meta["device"] != "cpu"
     models = sorted({k.split("|")[0] for k in gpu}, key=list(cm.ARCHITECTURES).index)
     rows = {}
     print(f"FP16 against FP64 of the same graph, SQNR in dB over a batch of {batch} ({meta['device']}, torch {meta['torch']})")
-    cuda = meta["device"] != "cpu"
-    matching = "touchstone_fp16_bias_after_rounding" if cuda else "touchstone_fp16"
-    print(f"gap: the run's SQNR minus Touchstone's with --bias-addition {'after-rounding' if cuda else 'in-sum'}")
-    print("| model | run, module | Touchstone in-sum | Touchstone after-rounding | gap (module) | run, folded | Touchstone in-sum | Touchstone after-rounding | gap (folded) | FP64: Touchstone vs run, folded |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    matching = "touchstone_fp16_as_pytorch"
+    print(f"gap: the run's SQNR minus Touchstone's with {'--bias-addition after-rounding ' if cuda else ''}--silu-rounding once")
+    print("| model | run, module | Touchstone: graph | after-rounding | as PyTorch | gap (module) | run, folded | Touchstone: graph | after-rounding | as PyTorch | gap (folded) | FP64: Touchstone vs run, folded |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in models:
         feed = os.path.join(args.work, f"{name}_input.npy")
         np.save(feed, gap.batch_inputs(name, batch))
@@ -76,18 +77,23 @@ def main():
             t64 = touchstone(args.touchstone, path, feed, "fp64", os.path.join(args.work, "t64"))
             t16 = touchstone(args.touchstone, path, feed, "fp16", os.path.join(args.work, "t16"))
             t16s = touchstone(args.touchstone, path, feed, "fp16", os.path.join(args.work, "t16s"), ["--bias-addition", "after-rounding"])
+            t16p = touchstone(args.touchstone, path, feed, "fp16", os.path.join(args.work, "t16p"),
+                              ["--bias-addition", "after-rounding" if cuda else "in-sum", "--silu-rounding", "once"])
             g = {run: gpu[f"{name}|{variant}|{run}"] for run in ("fp64", "fp32", "fp16", "fp16-full-reduction")}
             r[variant] = {
                 "gpu_fp16": sqnr(g["fp64"], g["fp16"]), "gpu_fp16_full_reduction": sqnr(g["fp64"], g["fp16-full-reduction"]),
                 "gpu_fp32": sqnr(g["fp64"], g["fp32"]), "touchstone_fp16": sqnr(t64, t16),
                 "touchstone_fp16_bias_after_rounding": sqnr(t64, t16s),
+                "touchstone_fp16_as_pytorch": sqnr(t64, t16p),
                 "fp64_touchstone_vs_gpu": float(np.abs(t64 - g["fp64"]).max() / np.abs(g["fp64"]).max()),
             }
         rows[name] = r
         f, m = r["folded"], r["module"]
-        print(f"| {name} | {m['gpu_fp16']:.1f} | {m['touchstone_fp16']:.1f} | {m['touchstone_fp16_bias_after_rounding']:.1f} | "
-              f"{m['gpu_fp16'] - m[matching]:+.1f} | {f['gpu_fp16']:.1f} | {f['touchstone_fp16']:.1f} | "
-              f"{f['touchstone_fp16_bias_after_rounding']:.1f} | {f['gpu_fp16'] - f[matching]:+.1f} | {f['fp64_touchstone_vs_gpu']:.1e} |", flush=True)
+        cells = []
+        for v in (m, f):
+            cells += [f"{v['gpu_fp16']:.1f}", f"{v['touchstone_fp16']:.1f}", f"{v['touchstone_fp16_bias_after_rounding']:.1f}",
+                      f"{v[matching]:.1f}", f"{v['gpu_fp16'] - v[matching]:+.1f}"]
+        print(f"| {name} | " + " | ".join(cells) + f" | {f['fp64_touchstone_vs_gpu']:.1e} |", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"gpu": meta, "models": rows}, fh, indent=1)

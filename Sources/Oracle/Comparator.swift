@@ -23,11 +23,13 @@ public struct ComparatorOptions: Sendable {
     /// Where the simulated runs of FP16, BF16 and INT4 weight-only candidates add a convolution's
     /// bias (`ExecutionPolicy.biasAddition`): after-rounding for PyTorch's CUDA convolutions.
     public var biasAddition: ExecutionPolicy.BiasAddition
+    /// How those simulated runs round SiLU (`ExecutionPolicy.siluRounding`): once for PyTorch.
+    public var siluRounding: ExecutionPolicy.SiLURounding
 
     public init(
         threads: Int = ProcessInfo.processInfo.activeProcessorCount, tolerances: ToleranceTable = ToleranceTable(), derivedFor: CandidatePrecision? = nil,
         derivedFactor: Double = Oracle.defaultDerivedFactor, activationRanges: [String: Float] = [:], checkShapes: Bool = true, localize: Bool = false,
-        biasAddition: ExecutionPolicy.BiasAddition = .inSum
+        biasAddition: ExecutionPolicy.BiasAddition = .inSum, siluRounding: ExecutionPolicy.SiLURounding = .perNode
     ) {
         self.threads = max(1, threads)
         self.tolerances = tolerances
@@ -37,6 +39,7 @@ public struct ComparatorOptions: Sendable {
         self.checkShapes = checkShapes
         self.localize = localize
         self.biasAddition = biasAddition
+        self.siluRounding = siluRounding
     }
 }
 
@@ -102,7 +105,7 @@ public final class Comparator {
     }
 
     private func policy(_ p: CandidatePrecision) -> ExecutionPolicy {
-        ExecutionPolicy(precision: p.numericFormat, activationRanges: options.activationRanges, biasAddition: options.biasAddition)
+        ExecutionPolicy(precision: p.numericFormat, activationRanges: options.activationRanges, biasAddition: options.biasAddition, siluRounding: options.siluRounding)
     }
 
     /// Touchstone's runs on a feed, capturing `names` (cached under `feedKey`; a feed judged

@@ -88,6 +88,9 @@ public struct ExecutionPolicy: Sendable, Equatable {
     /// Where the bias of a convolution (Conv, ConvTranspose) is added in the formats that round
     /// every node's output (FP16, BF16, INT4 weight-only).
     public var biasAddition: BiasAddition
+    /// How `y = x · Sigmoid(x)` (Sigmoid then Mul, as exporters write SiLU) is rounded in the
+    /// formats that round every node's output.
+    public var siluRounding: SiLURounding
 
     /// Where products are summed.
     public enum Accumulation: String, Sendable, CaseIterable {
@@ -104,6 +107,15 @@ public struct ExecutionPolicy: Sendable, Equatable {
         case afterRounding = "after-rounding"
     }
 
+    /// Where SiLU's rounding happens under a rounding format.
+    public enum SiLURounding: String, Sendable, CaseIterable {
+        /// The graph's nodes as they are: the Sigmoid's output rounded, then the product.
+        case perNode = "per-node"
+        /// x·sigmoid(x) computed in Float and rounded once, as PyTorch's SiLU kernel and fused
+        /// pointwise kernels do (the Sigmoid's own output is then not computed).
+        case once
+    }
+
     /// Per-tensor or per-channel weight scales.
     public enum WeightScales: String, Sendable, CaseIterable {
         case perTensor = "per-tensor", perChannel = "per-channel"
@@ -112,7 +124,7 @@ public struct ExecutionPolicy: Sendable, Equatable {
     public init(
         precision: NumericFormat = .fp32, nodePrecision: [String: NumericFormat] = [:], activationRanges: [String: Float] = [:], accumulation: Accumulation = .fp32,
         fp8Accumulator: FP8Accumulator = .hopper, fp8WeightScales: WeightScales = .perTensor, int4Block: Int = 128, int4Symmetric: Bool = true,
-        weightOnlyActivations: ReducedFormat = .float16, biasAddition: BiasAddition = .inSum
+        weightOnlyActivations: ReducedFormat = .float16, biasAddition: BiasAddition = .inSum, siluRounding: SiLURounding = .perNode
     ) {
         self.precision = precision
         self.nodePrecision = nodePrecision
@@ -124,6 +136,7 @@ public struct ExecutionPolicy: Sendable, Equatable {
         self.int4Symmetric = int4Symmetric
         self.weightOnlyActivations = weightOnlyActivations
         self.biasAddition = biasAddition
+        self.siluRounding = siluRounding
     }
 
     public static let fp32 = ExecutionPolicy()
@@ -436,6 +449,7 @@ struct PreparedGraph {
             nodes.append(Node(name: node.name, layer: layer, inputs: inputs, outputs: node.outputs))
             formats.append(format)
         }
+        if policy.siluRounding == .once { Self.mergeSiLU(&nodes, &formats, outputs: Set(graph.outputs.map(\.id))) }
         if !missing.isEmpty {
             var seen = Set<String>()
             let unique = missing.filter { seen.insert($0).inserted }
@@ -449,6 +463,28 @@ struct PreparedGraph {
             inputRounding: policy.precision == .fp16 ? .float16 : policy.precision == .bf16 ? .bfloat16
                 : policy.precision == .int4w ? policy.weightOnlyActivations : nil,
             widensInputs: false)
+    }
+
+    /// Replaces each `Mul(x, Sigmoid(x))` whose Sigmoid output nothing else reads (and that is no
+    /// graph output) by one swish node named after the Mul, with the Mul's format, where the
+    /// nodes round their outputs (`ExecutionPolicy.siluRounding`).
+    static func mergeSiLU(_ nodes: inout [Node], _ formats: inout [NodeFormat], outputs: Set<Int>) {
+        var readers = [Int: [Int]]()
+        for (i, n) in nodes.enumerated() { for case let id? in n.inputs { readers[id, default: []].append(i) } }
+        var removed = Set<Int>()
+        for (i, n) in nodes.enumerated() {
+            guard (n.layer as? ActivationLayer)?.activation == .sigmoid, formats[i].outputRounding != nil,
+                  n.inputs.count == 1, let x = n.inputs[0], n.outputs.count == 1, !outputs.contains(n.outputs[0]),
+                  let sigReaders = readers[n.outputs[0]], sigReaders.count == 1, let m = sigReaders.first,
+                  let mul = nodes[m].layer as? BinaryLayer, mul.op == .mul, mul.activation == nil,
+                  nodes[m].inputs.count == 2, Set(nodes[m].inputs.compactMap { $0 }) == [x, n.outputs[0]],
+                  formats[m].outputRounding == formats[i].outputRounding
+            else { continue }
+            nodes[m] = Node(name: nodes[m].name, layer: ActivationLayer(.swish), inputs: [x], outputs: nodes[m].outputs)
+            removed.insert(i)
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        formats = formats.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
     private init(graph: Graph, formats: [NodeFormat], inputRounding: ReducedFormat?, widensInputs: Bool) {

@@ -60,6 +60,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "For --candidate-precision fp16, bf16 or int4w: where the candidate adds a convolution's bias: in-sum (TensorRT, onnxruntime) or after-rounding (PyTorch on CUDA, whose cuDNN convolutions round the sum before a separate kernel adds the bias).")
     var biasAddition: String = "in-sum"
 
+    @Option(help: "For --candidate-precision fp16, bf16 or int4w: how the candidate rounds x·Sigmoid(x): per-node (onnxruntime) or once (PyTorch's SiLU, fused kernels).")
+    var siluRounding: String = "per-node"
+
     @Option(help: "The safety factor of derived tolerances (see the README).")
     var derivedFactor: Double = Oracle.defaultDerivedFactor
 
@@ -107,6 +110,9 @@ struct CompareCommand: ParsableCommand {
         guard let bias = ExecutionPolicy.BiasAddition(rawValue: biasAddition.lowercased()) else {
             throw UsageError("--bias-addition '\(biasAddition)' is not one of in-sum, after-rounding")
         }
+        guard let silu = ExecutionPolicy.SiLURounding(rawValue: siluRounding.lowercased()) else {
+            throw UsageError("--silu-rounding '\(siluRounding)' is not one of per-node, once")
+        }
         guard derivedFactor.isFinite, derivedFactor >= 1 else { throw UsageError("--derived-factor must be a finite number ≥ 1") }
         let derived = tolerance == "derived"
         let m = try Model(contentsOf: URL(fileURLWithPath: model))
@@ -134,7 +140,7 @@ struct CompareCommand: ParsableCommand {
             model: m,
             options: ComparatorOptions(
                 threads: threads, tolerances: table, derivedFor: derived ? precision : nil, derivedFactor: derivedFactor,
-                activationRanges: ranges, checkShapes: !noShapeCheck, localize: localize, biasAddition: bias))
+                activationRanges: ranges, checkShapes: !noShapeCheck, localize: localize, biasAddition: bias, siluRounding: silu))
         var report = CompareReport(precision: derived ? precision : nil)
         report.graph = m.graph
         for c in candidates {

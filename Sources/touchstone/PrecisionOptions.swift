@@ -65,6 +65,9 @@ struct FormatOptions: ParsableArguments {
     @Option(help: "FP16, BF16 and INT4 weight-only runs: where a convolution's bias is added: in-sum (rounded once with the sum, as TensorRT and onnxruntime do) or after-rounding (to the sum already rounded, as PyTorch's CUDA convolutions do).")
     var biasAddition: String = "in-sum"
 
+    @Option(help: "FP16, BF16 and INT4 weight-only runs: how x·Sigmoid(x) (SiLU, exported as Sigmoid then Mul) is rounded: per-node (each node's output, as the graph says) or once (as PyTorch's SiLU and fused kernels do).")
+    var siluRounding: String = "per-node"
+
     /// Sets the FP8 and INT4 options of `policy`, checked.
     func apply(to policy: inout ExecutionPolicy) throws {
         guard let a = FP8Accumulator(name: fp8Accumulation.lowercased()) else {
@@ -75,6 +78,9 @@ struct FormatOptions: ParsableArguments {
         }
         guard let bias = ExecutionPolicy.BiasAddition(rawValue: biasAddition.lowercased()) else {
             throw UsageError("--bias-addition '\(biasAddition)' is not one of in-sum, after-rounding")
+        }
+        guard let silu = ExecutionPolicy.SiLURounding(rawValue: siluRounding.lowercased()) else {
+            throw UsageError("--silu-rounding '\(siluRounding)' is not one of per-node, once")
         }
         guard [32, 64, 128].contains(int4Block) else { throw UsageError("--int4-block \(int4Block) is not one of 32, 64, 128") }
         let activations: ReducedFormat
@@ -89,6 +95,7 @@ struct FormatOptions: ParsableArguments {
         policy.int4Symmetric = !int4Asymmetric
         policy.weightOnlyActivations = activations
         policy.biasAddition = bias
+        policy.siluRounding = silu
     }
 }
 

@@ -65,6 +65,7 @@ struct RunCommand: ParsableCommand {
         var formats = policy.nodePrecision.isEmpty ? "\(policy.precision)" : "\(policy.precision), \(policy.nodePrecision.count) node override\(policy.nodePrecision.count == 1 ? "" : "s")"
         if policy.accumulation == .fp16 { formats += ", FP16 sums" }
         if policy.biasAddition == .afterRounding { formats += ", convolution biases added after rounding" }
+        if policy.siluRounding == .once { formats += ", SiLU rounded once" }
         print(String(format: "ran %@ in %.1f ms (%d thread%@, %@)", url.lastPathComponent, ms, threads, threads == 1 ? "" : "s", formats))
         let rounding = session.roundingCounts.values.reduce(into: RoundingCounts()) { $0 += $1 }
         if rounding.overflows > 0 || rounding.flushedToZero > 0 || rounding.subnormals > 0 {

@@ -94,6 +94,36 @@ struct PolicyTests {
         #expect(zip(got, inSum).contains { $0 != $1 }, "rounding before the bias changed nothing: the test would not tell")
     }
 
+    /// `siluRounding: .once` computes x·Sigmoid(x) (the Sigmoid and Mul an exporter writes for
+    /// SiLU) and rounds it once to FP16, as PyTorch's SiLU does; the default rounds the Sigmoid's
+    /// output too. Against Double references of both: within one FP16 unit (Touchstone's sigmoid
+    /// is within 1.52 ulps of float32), at least 95% exactly, and the two modes differ.
+    @Test func fp16RoundsSiLUOnceWhenAsked() throws {
+        let graph = Graph(
+            valueNames: ["x", "s", "y"], constants: [:],
+            nodes: [
+                Node(name: "sigmoid", layer: ActivationLayer(.sigmoid), inputs: [0], outputs: [1]),
+                Node(name: "mul", layer: BinaryLayer(.mul, opType: "Mul"), inputs: [0, 1], outputs: [2]),
+            ],
+            inputs: [(0, ValueDeclaration(name: "x", dtype: .float32, dimensions: [.fixed(4096)]))],
+            outputs: [(2, ValueDeclaration(name: "y", dtype: .float32, dimensions: nil))])
+        let model = Model(graph: graph, format: "test", source: nil, opset: nil)
+        let x = Tensor(shape: [4096], scalars: (0..<4096).map { Float($0 - 2048) / 256 })
+        func run(_ mode: ExecutionPolicy.SiLURounding) throws -> [Double] {
+            let policy = ExecutionPolicy(precision: .fp16, siluRounding: mode)
+            return try #require(try Session(model: model, options: SessionOptions(threads: 1, policy: policy)).run(["x": x])["y"]).doubles()
+        }
+        func half(_ v: Double) -> Double { Double(Float(Float16(Float(v)))) }
+        let xh = x.scalars(as: Float.self).map { half(Double($0)) }
+        let sigma = xh.map { 1 / (1 + Foundation.exp(-$0)) }
+        let once = try run(.once), perNode = try run(.perNode)
+        for (got, want) in [(once, zip(xh, sigma).map { half($0 * $1) }), (perNode, zip(xh, sigma).map { half($0 * half($1)) })] {
+            for (g, w) in zip(got, want) { #expect(abs(g - w) <= Double(Float16(Float(w)).ulp), "\(g) against \(w)") }
+            #expect(zip(got, want).filter { $0 == $1 }.count >= got.count * 95 / 100)
+        }
+        #expect(zip(once, perNode).filter { $0 != $1 }.count > 100, "one rounding fewer changed too little: the test would not tell")
+    }
+
     /// A batch norm whose parameters are constants is prepacked when the model loads; FP16 still
     /// rounds its scale, B, mean and var to float16, as for every node's float constants (a GPU
     /// holding the layer in FP16 does the same). Before, the prepacked factor kept the file's
