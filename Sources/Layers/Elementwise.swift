@@ -192,14 +192,28 @@ public struct Softmax: Layer {
         [try floatTypeAlongAxis(inputs, axis: axis)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+    /// Resolves the `[outer, axis, inner]` view once per plan (`SoftmaxOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "input")
         let a = try normalizedAxis(axis, rank: x.shape.count)
         let outer = x.shape[..<a].product
-        if legacyCoercion {
-            Reduce.softmax(x, into: outputs[0], outer: outer, axis: x.shape[a...].product, inner: 1, log: isLog, threads: context.threads)
-        } else {
-            Reduce.softmax(x, into: outputs[0], outer: outer, axis: x.shape.isEmpty ? 1 : x.shape[a], inner: x.shape.isEmpty ? 1 : x.shape[(a + 1)...].product, log: isLog, threads: context.threads)
-        }
+        if legacyCoercion { return SoftmaxOp(outer: outer, axis: x.shape[a...].product, inner: 1, log: isLog) }
+        return SoftmaxOp(
+            outer: outer, axis: x.shape.isEmpty ? 1 : x.shape[a], inner: x.shape.isEmpty ? 1 : x.shape[(a + 1)...].product, log: isLog)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Softmax` ready to run: the input seen as `[outer, axis, inner]`; the kernel is `Reduce.softmax`.
+struct SoftmaxOp: PreparedOp {
+    let outer: Int, axis: Int, inner: Int
+    let log: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        Reduce.softmax(x, into: outputs[0], outer: outer, axis: axis, inner: inner, log: log, threads: context.threads)
     }
 }

@@ -40,10 +40,28 @@ public struct ReduceLayer: Layer {
         return [TensorType(x.dtype, shape)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+    /// Resolves the reduced axes once per plan (`ReduceOp`): they are attributes or a constant input.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "data")
-        let axes = try resolvedAxes(x.shape.count, inputs)
-        if axes.isEmpty && noopWithEmptyAxes {
+        let axes = try resolvedAxes(x.shape.count, constants)
+        return ReduceLayerOp(op: op, axes: axes, identity: axes.isEmpty && noopWithEmptyAxes)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: inputs, format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A reduction ready to run: its axes resolved; the kernel is `Reduce.reduce`.
+struct ReduceLayerOp: PreparedOp {
+    let op: ReduceOp
+    let axes: [Int]
+    /// No axes with `noop_with_empty_axes`: the output is the input.
+    let identity: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
+        if identity {
             x.copy(into: outputs[0])
             return
         }
