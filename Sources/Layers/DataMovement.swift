@@ -18,9 +18,21 @@ public struct Transpose: Layer {
         return [TensorType(x.dtype, p.map { x.shape[$0] })]
     }
 
+    /// Resolves the permutation once per plan (`TransposeOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        TransposeOp(perm: try resolvedPerm(try required(inputs, 0, "data").shape.count))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "data")
-        Movement.transpose(x, perm: try resolvedPerm(x.shape.count), into: outputs[0])
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Transpose` ready to run; the kernel is `Movement.transpose`.
+struct TransposeOp: PreparedOp {
+    let perm: [Int]
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Movement.transpose(try required(inputs, 0, "data"), perm: perm, into: outputs[0])
     }
 }
 
@@ -167,10 +179,25 @@ public struct Slice: Layer {
         return [TensorType(x.dtype, try plan(x.shape, constants).shape)]
     }
 
+    /// Resolves the offset and strides once per plan (`SliceOp`): starts, ends, axes and steps
+    /// are attributes or constants by then (`outputTypes` refuses them otherwise).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let p = try plan(try required(inputs, 0, "data").shape, constants)
+        return SliceOp(offset: p.offset, strides: p.strides)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "data")
-        let p = try plan(x.shape, inputs)
-        Movement.stridedCopy(x, offset: p.offset, strides: p.strides, into: outputs[0])
+        try prepare(types(of: inputs), constants: inputs, format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Slice` ready to run: the first element's offset and the strides it walks; the kernel is
+/// `Movement.stridedCopy`.
+struct SliceOp: PreparedOp {
+    let offset: Int
+    let strides: [Int]
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Movement.stridedCopy(try required(inputs, 0, "data"), offset: offset, strides: strides, into: outputs[0])
     }
 }
 
@@ -245,13 +272,30 @@ public struct Pad: Layer {
         return [TensorType(x.dtype, shape)]
     }
 
+    /// Resolves the leading pads once per plan (`PadOp`); the constant value is read on each run
+    /// (it may be computed).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let (before, _) = try resolvedPads(try required(inputs, 0, "data").shape.count, constants)
+        return PadOp(before: before, mode: mode, attributeValue: attributeValue)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: inputs, format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Pad` ready to run; the kernel is `Movement.pad`.
+struct PadOp: PreparedOp {
+    let before: [Int]
+    let mode: Movement.PadMode
+    let attributeValue: Double
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "data")
-        let (b, _) = try resolvedPads(x.shape.count, inputs)
         var value: Tensor
         if inputs.count > 2, let v = inputs[2], v.count > 0 { value = v } else { value = Tensor(scalar: attributeValue) }
         if value.dtype != x.dtype { value = value.converted(to: x.dtype) }
-        Movement.pad(x, before: b, mode: mode, constant: value, into: outputs[0])
+        Movement.pad(x, before: before, mode: mode, constant: value, into: outputs[0])
     }
 }
 
