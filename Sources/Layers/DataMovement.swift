@@ -215,16 +215,39 @@ public struct Gather: Layer {
         return [TensorType(x.dtype, Array(x.shape[..<a]) + idx.shape + Array(x.shape[(a + 1)...]))]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
+    /// Resolves the axis once per plan, and the indices too when they are constant (an embedding
+    /// table's lookups are not; a Gather of a shape's entries is): `GatherOp`.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try required(inputs, 0, "data")
         let a = try normalizedAxis(axis, rank: x.shape.count)
-        let d = x.shape[a]
-        let indices = try idx.int64s().map { v -> Int in
+        let fixed = try constants.count > 1 ? constants[1].map { try GatherOp.resolved($0, axis: a, length: x.shape[a]) } : nil
+        return GatherOp(axis: a, indices: fixed)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: inputs, format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Gather` ready to run: its axis, and its indices when they were constant; the kernel is
+/// `Movement.gather`.
+struct GatherOp: PreparedOp {
+    let axis: Int
+    let indices: [Int]?
+
+    /// The indices wrapped by the axis length, each checked to lie on the axis.
+    static func resolved(_ idx: Tensor, axis a: Int, length d: Int) throws -> [Int] {
+        try idx.int64s().map { v -> Int in
             let i = v < 0 ? Int(v) + d : Int(v)
             guard i >= 0 && i < d else { throw LayerError("index \(v) is out of range for axis \(a) of size \(d)") }
             return i
         }
-        Movement.gather(x, axis: a, indices: indices, into: outputs[0])
+    }
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
+        let i = try indices ?? GatherOp.resolved(try required(inputs, 1, "indices"), axis: axis, length: x.shape[axis])
+        Movement.gather(x, axis: axis, indices: i, into: outputs[0])
     }
 }
 
