@@ -92,24 +92,47 @@ public struct BatchNormalization: Layer {
         return [x]
     }
 
+    /// The per-channel factor and shift, prepacked or made once per plan from parameters that are
+    /// constants by then (`BatchNormalizationOp`); parameters computed at run time are read on each run.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        guard epsilon != nil else { return BatchNormalizationOp(layer: self, packed: self) }
+        let p = constants.count >= 5 ? constants[1...4].compactMap { $0 } : []
+        guard p.count == 4, let eps = epsilon else { return BatchNormalizationOp(layer: self, packed: nil) }
+        let made = try BatchNormalization(
+            scale: p[0].doubles(), bias: p[1].doubles(), mean: p[2].doubles(), variance: p[3].doubles(), epsilon: eps, activation: activation)
+        return BatchNormalizationOp(layer: self, packed: made)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "X")
-        var a = factor, b = shift, a64 = factor64, b64 = shift64
-        if let eps = epsilon {
-            let p = try (1...4).map { try required(inputs, $0, "parameter \($0)").doubles() }
-            let made = try BatchNormalization(scale: p[0], bias: p[1], mean: p[2], variance: p[3], epsilon: eps)
-            (a, b, a64, b64) = (made.factor, made.shift, made.factor64, made.shift64)
-        }
-        if isFloat64([x], outputs[0]) {
-            Float64Kernels.channelAffine(x, scale: a64, shift: b64, into: outputs[0], activation: activation)
-            return
-        }
-        try withFloat32([x], outputs[0]) { f, y in
-            Normalize.channelAffine(f[0]!, scale: a, shift: b, into: y, activation: activation, threads: context.threads)
-        }
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
     }
 
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int { (inputs.first ?? nil)?.count ?? 0 }
+}
+
+/// A batch normalisation ready to run: `packed` holds the factor and shift (nil: made from inputs
+/// 1–4 on each run, in Double and rounded to Float, as the layer's constructor makes them).
+struct BatchNormalizationOp: PreparedOp {
+    let layer: BatchNormalization
+    let packed: BatchNormalization?
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let bn: BatchNormalization
+        if let packed {
+            bn = packed
+        } else {
+            let p = try (1...4).map { try required(inputs, $0, "parameter \($0)").doubles() }
+            bn = try BatchNormalization(scale: p[0], bias: p[1], mean: p[2], variance: p[3], epsilon: layer.epsilon ?? 0)
+        }
+        if isFloat64([x], outputs[0]) {
+            Float64Kernels.channelAffine(x, scale: bn.factor64, shift: bn.shift64, into: outputs[0], activation: layer.activation)
+            return
+        }
+        try withFloat32([x], outputs[0]) { f, y in
+            Normalize.channelAffine(f[0]!, scale: bn.factor, shift: bn.shift, into: y, activation: layer.activation, threads: context.threads)
+        }
+    }
 }
 
 /// ONNX `BatchNormalization` with `training_mode` 1 (opset 14+): normalizes with the batch's own
