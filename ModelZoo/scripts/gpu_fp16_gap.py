@@ -44,6 +44,13 @@ def folded(name):
     return fuse(cm.build(name))
 
 
+def plain_cuda_numerics():
+    """cuDNN's algorithms chosen by heuristics (not timed), TF32 off: FP32 runs are FP32."""
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -55,9 +62,7 @@ def main():
     from gpu_fp16_nodes import split_bias
     os.makedirs(args.out, exist_ok=True)
     dev = torch.device(args.device)
-    torch.backends.cudnn.benchmark = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    plain_cuda_numerics()
     arrays = {}
     for name in args.models.split(","):
         x = torch.from_numpy(batch_inputs(name, args.batch)).to(dev)

@@ -73,7 +73,7 @@ public enum Reduce {
         }
     }
 
-    private static func initial(_ op: ReduceOp) -> Double {
+    private static func initial<T: FloatingPoint>(_ op: ReduceOp, as _: T.Type = T.self) -> T {
         switch op {
         case .max: return -.infinity
         case .min: return .infinity
@@ -204,7 +204,7 @@ extension Reduce {
             outStrides[i] = s
             s *= shape[i]
         }
-        var acc = [Float](repeating: initialFloat(op), count: outCount)
+        var acc = [Float](repeating: initial(op, as: Float.self), count: outCount)
         var maxes = [Float](repeating: -.infinity, count: op == .logSumExp ? outCount : 0)
         if op == .logSumExp { forEachIndex(shape, outStrides) { i, o in maxes[o] = Swift.max(maxes[o], x[i]) } }
         forEachIndex(shape, outStrides) { i, o in
@@ -221,15 +221,6 @@ extension Reduce {
         }
         for o in 0..<outCount { y[o] = finish(op, acc[o], count: groupSize, max: op == .logSumExp ? maxes[o] : 0) }
         return y
-    }
-
-    private static func initialFloat(_ op: ReduceOp) -> Float {
-        switch op {
-        case .max: return -.infinity
-        case .min: return .infinity
-        case .prod: return 1
-        default: return 0
-        }
     }
 
     private static func finish(_ op: ReduceOp, _ a: Float, count: Int, max m: Float) -> Float {
@@ -259,7 +250,7 @@ extension Reduce {
             for k in 0..<n { a *= p[k] }
             return a
         case .max, .min:
-            var a = initialFloat(op)
+            var a = initial(op, as: Float.self)
             for k in 0..<n {
                 let v = p[k]
                 a = v.isNaN || a.isNaN ? .nan : (op == .max ? Swift.max(a, v) : Swift.min(a, v))
