@@ -294,26 +294,31 @@ public struct TopK: Layer {
         return [TensorType(x.dtype, shape), TensorType(.int64, shape)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+    /// Resolves the axis, K and the `[outer, length, inner]` view once per plan (`TopKOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "X")
         let a = try normalizedAxis(axis, rank: x.shape.count)
-        let k = outputs[0].shape[a]
-        guard k > 0, outputs[0].count > 0 else { return }
-        let length = x.shape[a], inner = x.shape[(a + 1)...].product, outer = x.count / max(1, length * inner)
-        let v = x.doubles()
-        var picked = [Int](repeating: 0, count: outer * k * inner)
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let order = (0..<length).sorted { p, q in
-                    let vp = v[(o * length + p) * inner + i], vq = v[(o * length + q) * inner + i]
-                    if vp == vq || (vp.isNaN && vq.isNaN) { return p < q }
-                    if vp.isNaN { return largest }
-                    if vq.isNaN { return !largest }
-                    return largest ? vp > vq : vp < vq
-                }
-                for r in 0..<k { picked[(o * k + r) * inner + i] = order[r] }
-            }
-        }
+        let y = try outputTypes(inputs, constants: constants)[0]
+        let length = x.shape[a], inner = x.shape[(a + 1)...].product
+        return TopKOp(outer: x.shape.product / max(1, length * inner), length: length, inner: inner, k: y.shape[a], largest: largest, empty: y.shape.product == 0)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: inputs, format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `TopK` ready to run; the kernel is `Ranking.topK`.
+struct TopKOp: PreparedOp {
+    let outer: Int, length: Int, inner: Int, k: Int
+    let largest: Bool
+    let empty: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        guard !empty else { return }
+        let x = try required(inputs, 0, "X")
+        let picked = Ranking.topK(x.doubles(), outer: outer, length: length, inner: inner, k: k, largest: largest)
+        let (inner, k, length) = (inner, k, length)
         copyElements(from: x, into: outputs[0]) { j in
             let i = j % inner, o = j / (inner * k)
             return (o * length + picked[j]) * inner + i

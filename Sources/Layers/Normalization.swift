@@ -343,15 +343,7 @@ public struct Hardmax: Layer {
         let x = try required(inputs, 0, "input")
         let a = try normalizedAxis(axis, rank: x.shape.count)
         let (outer, length, inner) = legacyCoercion ? (x.shape[..<a].product, x.shape[a...].product, 1) : splitAt(x.shape, a)
-        let v = x.doubles()
-        var y = [Double](repeating: 0, count: v.count)
-        for o in 0..<outer {
-            for i in 0..<inner where length > 0 {
-                var best = 0
-                for t in 1..<length where v[(o * length + t) * inner + i] > v[(o * length + best) * inner + i] { best = t }
-                y[(o * length + best) * inner + i] = 1
-            }
-        }
+        let y = Ranking.hardmax(x.doubles(), outer: outer, length: length, inner: inner)
         Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
     }
 }

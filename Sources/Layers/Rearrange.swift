@@ -176,20 +176,7 @@ public struct ArgExtreme: Layer {
         let length = x.shape.isEmpty ? 1 : x.shape[a]
         let inner = x.shape.isEmpty ? 1 : x.shape[(a + 1)...].reduce(1, *)
         let outer = x.count / Swift.max(1, length * inner)
-        let v = x.doubles()
-        var result = [Int64](repeating: 0, count: outer * inner)
-        for o in 0..<outer {
-            for i in 0..<inner {
-                var best = 0
-                for k in 1..<Swift.max(1, length) {
-                    let cand = v[(o * length + k) * inner + i], cur = v[(o * length + best) * inner + i]
-                    if cur.isNaN && !selectLast { continue }
-                    let better = cand.isNaN || (isMax ? cand > cur : cand < cur) || (selectLast && cand == cur)
-                    if better { best = k }
-                }
-                result[o * inner + i] = Int64(best)
-            }
-        }
-        Tensor(shape: outputs[0].shape, scalars: result).copy(into: outputs[0])
+        let best = Ranking.argExtreme(x.doubles(), outer: outer, length: length, inner: inner, isMax: isMax, selectLast: selectLast)
+        Tensor(shape: outputs[0].shape, scalars: best.map { Int64($0) }).copy(into: outputs[0])
     }
 }
