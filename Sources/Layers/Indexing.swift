@@ -383,40 +383,9 @@ public struct NonMaxSuppression: Layer {
         }
         let limit = 2 < values.count && values[2] != nil ? Int(clamping: try planTimeValue(values, 2, "NonMaxSuppression").int64s().first ?? 0) : 0
         let iouThreshold = try scalar(3) ?? 0, scoreThreshold = try scalar(4)
-        let b = boxes.doubles(), s = scores.doubles()
-        let (batches, classes, n) = (scores.shape[0], scores.shape[1], scores.shape[2])
-        // Each box as (yMin, xMin, yMax, xMax).
-        func corners(_ batch: Int, _ i: Int) -> (Double, Double, Double, Double) {
-            let o = (batch * n + i) * 4
-            if centerPointBox {
-                let (cx, cy, w, h) = (b[o], b[o + 1], b[o + 2], b[o + 3])
-                return (cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2)
-            }
-            return (min(b[o], b[o + 2]), min(b[o + 1], b[o + 3]), max(b[o], b[o + 2]), max(b[o + 1], b[o + 3]))
-        }
-        func overlaps(_ batch: Int, _ i: Int, _ j: Int) -> Bool {
-            let p = corners(batch, i), q = corners(batch, j)
-            let h = min(p.2, q.2) - max(p.0, q.0), w = min(p.3, q.3) - max(p.1, q.1)
-            guard h > 0, w > 0 else { return false }
-            let inter = h * w, a1 = (p.2 - p.0) * (p.3 - p.1), a2 = (q.2 - q.0) * (q.3 - q.1)
-            let union = a1 + a2 - inter
-            guard a1 > 0, a2 > 0, union > 0 else { return false }
-            return inter / union > iouThreshold
-        }
-        var out: [Int64] = []
-        for batch in 0..<batches {
-            for cls in 0..<classes {
-                let row = (batch * classes + cls) * n
-                let candidates = (0..<n).filter { scoreThreshold == nil || s[row + $0] > scoreThreshold! }
-                    .sorted { s[row + $0] > s[row + $1] || (s[row + $0] == s[row + $1] && $0 < $1) }
-                var kept: [Int] = []
-                for i in candidates where kept.count < limit {
-                    if !kept.contains(where: { overlaps(batch, $0, i) }) { kept.append(i) }
-                }
-                for i in kept { out += [Int64(batch), Int64(cls), Int64(i)] }
-            }
-        }
-        return out
+        return Ranking.nonMaxSuppression(
+            boxes: boxes.doubles(), scores: scores.doubles(), batches: scores.shape[0], classes: scores.shape[1], boxCount: scores.shape[2],
+            centerPointBox: centerPointBox, limit: limit, iouThreshold: iouThreshold, scoreThreshold: scoreThreshold)
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {

@@ -1,5 +1,6 @@
-/// Kernels that rank values along one axis of `[outer, length, inner]` (TopK, ArgMax/ArgMin,
-/// Hardmax), each beside a naive twin. They compare values and never round them, so Double
+/// Kernels that rank values: along one axis of `[outer, length, inner]` (TopK, ArgMax/ArgMin,
+/// Hardmax, each beside a naive twin) and boxes by score (NonMaxSuppression). They compare values
+/// and never round them, so Double
 /// holds every input dtype exactly (integers up to 2^53).
 public enum Ranking {
     /// The first k positions of each slice in TopK's order: larger (or smaller) values first,
@@ -95,5 +96,49 @@ public enum Ranking {
             }
         }
         return y
+    }
+
+    /// ONNX NonMaxSuppression, greedy per batch and class: the boxes whose score exceeds
+    /// `scoreThreshold` (all without one), by descending score (ties by index), each kept unless
+    /// its IoU with an already kept box exceeds `iouThreshold`, at most `limit` per class.
+    /// `boxes` `[B, N, 4]` as (y1, x1, y2, x2) in any corner order, or (cx, cy, w, h) with
+    /// `centerPointBox`; `scores` `[B, C, N]`. Returns (batch, class, box) triples, flattened.
+    /// Its reference is ONNX's node tests (NonMaxSuppression's conformance cases).
+    public static func nonMaxSuppression(
+        boxes b: [Double], scores s: [Double], batches: Int, classes: Int, boxCount n: Int,
+        centerPointBox: Bool, limit: Int, iouThreshold: Double, scoreThreshold: Double?
+    ) -> [Int64] {
+        // Each box as (yMin, xMin, yMax, xMax).
+        func corners(_ batch: Int, _ i: Int) -> (Double, Double, Double, Double) {
+            let o = (batch * n + i) * 4
+            if centerPointBox {
+                let (cx, cy, w, h) = (b[o], b[o + 1], b[o + 2], b[o + 3])
+                return (cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2)
+            }
+            return (min(b[o], b[o + 2]), min(b[o + 1], b[o + 3]), max(b[o], b[o + 2]), max(b[o + 1], b[o + 3]))
+        }
+        func overlaps(_ batch: Int, _ i: Int, _ j: Int) -> Bool {
+            let p = corners(batch, i), q = corners(batch, j)
+            let h = min(p.2, q.2) - max(p.0, q.0), w = min(p.3, q.3) - max(p.1, q.1)
+            guard h > 0, w > 0 else { return false }
+            let inter = h * w, a1 = (p.2 - p.0) * (p.3 - p.1), a2 = (q.2 - q.0) * (q.3 - q.1)
+            let union = a1 + a2 - inter
+            guard a1 > 0, a2 > 0, union > 0 else { return false }
+            return inter / union > iouThreshold
+        }
+        var out: [Int64] = []
+        for batch in 0..<batches {
+            for cls in 0..<classes {
+                let row = (batch * classes + cls) * n
+                let candidates = (0..<n).filter { i in scoreThreshold.map { s[row + i] > $0 } ?? true }
+                    .sorted { s[row + $0] > s[row + $1] || (s[row + $0] == s[row + $1] && $0 < $1) }
+                var kept: [Int] = []
+                for i in candidates where kept.count < limit {
+                    if !kept.contains(where: { overlaps(batch, $0, i) }) { kept.append(i) }
+                }
+                for i in kept { out += [Int64(batch), Int64(cls), Int64(i)] }
+            }
+        }
+        return out
     }
 }
