@@ -1,7 +1,6 @@
 /// Kernels that rank values: along one axis of `[outer, length, inner]` (TopK, ArgMax/ArgMin,
 /// Hardmax, each beside a naive twin) and boxes by score (NonMaxSuppression). They compare values
-/// and never round them, so Double
-/// holds every input dtype exactly (integers up to 2^53).
+/// and never round them, so Double holds every input dtype exactly (integers up to 2^53).
 public enum Ranking {
     /// The first k positions of each slice in TopK's order: larger (or smaller) values first,
     /// NaN beyond every number for `largest` (before every number otherwise, as ONNX's reference
