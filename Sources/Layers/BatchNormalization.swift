@@ -95,9 +95,9 @@ public struct BatchNormalization: Layer {
     /// The per-channel factor and shift, prepacked or made once per plan from parameters that are
     /// constants by then (`BatchNormalizationOp`); parameters computed at run time are read on each run.
     public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
-        guard epsilon != nil else { return BatchNormalizationOp(layer: self, packed: self) }
+        guard let eps = epsilon else { return BatchNormalizationOp(layer: self, packed: self) }
         let p = constants.count >= 5 ? constants[1...4].compactMap { $0 } : []
-        guard p.count == 4, let eps = epsilon else { return BatchNormalizationOp(layer: self, packed: nil) }
+        guard p.count == 4 else { return BatchNormalizationOp(layer: self, packed: nil) }
         let made = try BatchNormalization(
             scale: p[0].doubles(), bias: p[1].doubles(), mean: p[2].doubles(), variance: p[3].doubles(), epsilon: eps, activation: activation)
         return BatchNormalizationOp(layer: self, packed: made)

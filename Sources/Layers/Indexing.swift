@@ -318,7 +318,6 @@ struct TopKOp: PreparedOp {
         guard !empty else { return }
         let x = try required(inputs, 0, "X")
         let picked = Ranking.topK(x.doubles(), outer: outer, length: length, inner: inner, k: k, largest: largest)
-        let (inner, k, length) = (inner, k, length)
         copyElements(from: x, into: outputs[0]) { j in
             let i = j % inner, o = j / (inner * k)
             return (o * length + picked[j]) * inner + i

@@ -476,8 +476,7 @@ struct PreparedGraph {
             guard (n.layer as? ActivationLayer)?.activation == .sigmoid, formats[i].outputRounding != nil,
                   n.inputs.count == 1, let x = n.inputs[0], n.outputs.count == 1, !outputs.contains(n.outputs[0]),
                   let sigReaders = readers[n.outputs[0]], sigReaders.count == 1, let m = sigReaders.first,
-                  let mul = nodes[m].layer as? BinaryLayer, mul.op == .mul, mul.activation == nil,
-                  nodes[m].inputs.count == 2, Set(nodes[m].inputs.compactMap { $0 }) == [x, n.outputs[0]],
+                  Plan.isSiLUProduct(nodes[m].layer, inputs: nodes[m].inputs, x: x, sigmoid: n.outputs[0]),
                   formats[m].outputRounding == formats[i].outputRounding
             else { continue }
             nodes[m] = Node(name: nodes[m].name, layer: ActivationLayer(.swish), inputs: [x], outputs: nodes[m].outputs)

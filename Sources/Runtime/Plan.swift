@@ -241,8 +241,7 @@ final class Plan: @unchecked Sendable {
             guard s.kind == .compute, (s.layer as? ActivationLayer)?.activation == .sigmoid, let x = s.inputs.first ?? nil,
                   let sig = s.outputs.first, !keep(x), !keep(sig), !outputs.contains(x), !outputs.contains(sig),
                   let xReaders = readers[x], xReaders.count == 2, let m = xReaders.first(where: { $0 != i }),
-                  readers[sig] == [m], let mul = steps[m].layer as? BinaryLayer, mul.op == .mul, mul.activation == nil,
-                  Set(steps[m].inputs.compactMap { $0 }) == [x, sig],
+                  readers[sig] == [m], Plan.isSiLUProduct(steps[m].layer, inputs: steps[m].inputs, x: x, sigmoid: sig),
                   let p = producer[x], !removed.contains(p), result[p].outputs.count == 1,
                   rounding(result[p].node) == nil, rounding(s.node) == nil, rounding(steps[m].node) == nil,
                   let fusedLayer = result[p].layer.fusing(.swish)
@@ -254,6 +253,13 @@ final class Plan: @unchecked Sendable {
             outputs.insert(steps[m].outputs[0])
         }
         return result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Whether `layer` with `inputs` computes x · sigmoid(x) from x and the Sigmoid's output: a Mul
+    /// of exactly those two, with no fused activation (the second node of an exported SiLU).
+    static func isSiLUProduct(_ layer: any Layer, inputs: [Int?], x: Int, sigmoid: Int) -> Bool {
+        guard let mul = layer as? BinaryLayer, mul.op == .mul, mul.activation == nil, inputs.count == 2 else { return false }
+        return Set(inputs.compactMap { $0 }) == [x, sigmoid]
     }
 
     /// Folds `Add(Conv(…), R)` (the Add possibly carrying a fused activation) into the convolution,

@@ -15,7 +15,7 @@ public enum Reduce {
     public static func reduce(_ op: ReduceOp, _ x: Tensor, axes: [Int], into out: Tensor) {
         if x.dtype.isFloatingPoint && x.dtype != .float64 {
             let f = x.dtype == .float32 ? x : x.converted(to: .float32)
-            let y = reduceFloat(op, f.scalars(as: Float.self), shape: x.shape, axes: axes)
+            let y = f.withUnsafeBufferPointer(as: Float.self) { reduceFloat(op, $0, shape: x.shape, axes: axes) }
             Tensor(shape: [y.count], scalars: y).convert(into: out)
             return
         }
@@ -180,6 +180,11 @@ extension Reduce {
     /// sums are `blockedSum`s; otherwise each output accumulates its inputs in row-major order.
     /// Max and Min are exact either way (NaN propagates); Prod multiplies in order.
     public static func reduceFloat(_ op: ReduceOp, _ x: [Float], shape: [Int], axes: [Int]) -> [Float] {
+        x.withUnsafeBufferPointer { reduceFloat(op, $0, shape: shape, axes: axes) }
+    }
+
+    /// `reduceFloat` over the tensor's own storage (no copy of the input).
+    static func reduceFloat(_ op: ReduceOp, _ x: UnsafeBufferPointer<Float>, shape: [Int], axes: [Int]) -> [Float] {
         let rank = shape.count
         let reduced = Set(axes)
         let outCount = shape.indices.filter { !reduced.contains($0) }.reduce(1) { $0 * shape[$1] }
@@ -189,12 +194,8 @@ extension Reduce {
         let lastKept = shape.indices.last { !reduced.contains($0) && shape[$0] > 1 } ?? -1
         let firstReduced = shape.indices.first { reduced.contains($0) && shape[$0] > 1 } ?? rank
         var y = [Float](repeating: 0, count: outCount)
-        if lastKept < firstReduced && x.count > 0 {
-            let n = groupSize
-            x.withUnsafeBufferPointer { xb in
-                guard let base = xb.baseAddress else { return }
-                for o in 0..<outCount { y[o] = row(op, base + o * n, n) }
-            }
+        if lastKept < firstReduced, let base = x.baseAddress, x.count > 0 {
+            for o in 0..<outCount { y[o] = row(op, base + o * groupSize, groupSize) }
             return y
         }
         // General layout, or empty groups: row-major accumulation per output, as in `reference`.
