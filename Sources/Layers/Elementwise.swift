@@ -54,20 +54,41 @@ public struct Clip: Layer {
         [try required(inputs, 0, "X")]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+    /// Checks the bounds against X and prepares their walks once per plan (`ClipOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "X")
-        var y = x
-        if inputs.count > 1, let lo = inputs[1] {
-            let t = Tensor(zeros: x.shape, dtype: x.dtype)
-            Elementwise.binary(.max, y, lo, into: t)
-            y = t
+        func bound(_ i: Int, _ name: String) throws -> BroadcastWalk? {
+            guard i < inputs.count, let t = inputs[i] else { return nil }
+            guard t.dtype == x.dtype, Broadcast.shape([x.shape, t.shape]) == x.shape else {
+                throw LayerError("\(name) is \(t); it must be a scalar of X's dtype (\(x))")
+            }
+            return BroadcastWalk(output: x.shape, operands: [x.shape, t.shape])
         }
-        if inputs.count > 2, let hi = inputs[2] {
-            let t = Tensor(zeros: x.shape, dtype: x.dtype)
-            Elementwise.binary(.min, y, hi, into: t)
-            y = t
+        return ClipOp(min: try bound(1, "min"), max: try bound(2, "max"))
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Clip` with runtime bounds ready to run: the walk of each present bound over X; the kernel
+/// is `Elementwise.binary` (max with the lower bound, then min with the upper).
+struct ClipOp: PreparedOp {
+    let min: BroadcastWalk?, max: BroadcastWalk?
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        var y = try required(inputs, 0, "X")
+        let out = outputs[0]
+        if let walk = min {
+            Elementwise.binary(.max, y, try required(inputs, 1, "min"), into: out, walk: walk)
+            y = out
         }
-        y.copy(into: outputs[0])
+        if let walk = max {
+            Elementwise.binary(.min, y, try required(inputs, 2, "max"), into: out, walk: walk)
+            y = out
+        }
+        if min == nil && max == nil { y.copy(into: out) }
     }
 }
 
@@ -101,14 +122,33 @@ public struct BinaryLayer: Layer {
         return [TensorType(op.isComparison ? .bool : a.dtype, shape)]
     }
 
+    /// Prepares the broadcast walk of A and B once per plan (`BroadcastBinaryOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
+        let out = try outputTypes(inputs, constants: constants)[0]
+        return BroadcastBinaryOp(op: op, activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, b.shape]))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let a = try required(inputs, 0, "A")
-        var b = try required(inputs, 1, "B")
-        if b.dtype != a.dtype { b = b.converted(to: a.dtype) }
-        Elementwise.binary(op, a, b, into: outputs[0], activation: activation)
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
     }
 
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int { 0 }
+}
+
+/// A binary op ready to run: the walk of its operands over the output; the kernel is
+/// `Elementwise.binary`. Pow's exponent, which may have another dtype, is converted to the base's.
+struct BroadcastBinaryOp: PreparedOp {
+    let op: BinaryOp
+    let activation: Activation?
+    let walk: BroadcastWalk
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let a = try required(inputs, 0, "A")
+        var b = try required(inputs, 1, "B")
+        if b.dtype != a.dtype { b = b.converted(to: a.dtype) }
+        Elementwise.binary(op, a, b, into: outputs[0], activation: activation, walk: walk)
+    }
 }
 
 /// An n-ary elementwise op with broadcasting (Sum, Max, Min, Mean). Inputs `[…]`; output the
@@ -134,16 +174,38 @@ public struct VariadicLayer: Layer {
         return [TensorType(first.dtype, shape)]
     }
 
+    /// Prepares the first input's broadcast and each other input's walk once per plan (`VariadicOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let out = try outputTypes(inputs, constants: constants)[0]
+        let present = inputs.compactMap { $0 }
+        return VariadicOp(
+            op: op, firstStrides: Broadcast.strides(of: present[0].shape, broadcastTo: out.shape),
+            walks: present.dropFirst().map { BroadcastWalk(output: out.shape, operands: [out.shape, $0.shape]) },
+            mean: isMean ? (Tensor(scalar: Double(present.count)).converted(to: out.dtype), BroadcastWalk(output: out.shape, operands: [out.shape, []])) : nil)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Sum`/`Max`/`Min`/`Mean` ready to run: the first present input broadcast into the output,
+/// then each other one combined into it in input order (`Elementwise.binary`); Mean divides by
+/// the count last.
+struct VariadicOp: PreparedOp {
+    let op: BinaryOp
+    let firstStrides: [Int]
+    let walks: [BroadcastWalk]
+    let mean: (count: Tensor, walk: BroadcastWalk)?
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let present = inputs.compactMap { $0 }
         let out = outputs[0]
-        Movement.broadcast(present[0], into: out)
-        for t in present.dropFirst() {
-            Elementwise.binary(op, out, t, into: out)
+        Movement.stridedCopy(present[0], offset: 0, strides: firstStrides, into: out)
+        for (t, walk) in zip(present.dropFirst(), walks) {
+            Elementwise.binary(op, out, t, into: out, walk: walk)
         }
-        if isMean {
-            Elementwise.binary(.div, out, Tensor(scalar: Double(present.count)).converted(to: out.dtype), into: out)
-        }
+        if let mean { Elementwise.binary(.div, out, mean.count, into: out, walk: mean.walk) }
     }
 }
 
@@ -160,15 +222,24 @@ public struct PRelu: Layer {
         return [x]
     }
 
+    /// Prepares the walk of X and the slope once per plan (`PReluOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0], s = try required(inputs, 1, "slope")
+        return PReluOp(walk: BroadcastWalk(output: x.shape, operands: [x.shape, s.shape]))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `PRelu` ready to run; the kernel is `Elementwise.prelu`.
+struct PReluOp: PreparedOp {
+    let walk: BroadcastWalk
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X"), s = try required(inputs, 1, "slope")
-        // PRelu(x) = max(x, 0) + slope·min(x, 0).
-        let zero = Tensor(scalar: 0.0).converted(to: x.dtype)
-        let neg = Tensor(zeros: x.shape, dtype: x.dtype)
-        Elementwise.binary(.min, x, zero, into: neg)
-        Elementwise.binary(.mul, neg, s.dtype == x.dtype ? s : s.converted(to: x.dtype), into: neg)
-        Elementwise.binary(.max, x, zero, into: outputs[0])
-        Elementwise.binary(.add, outputs[0], neg, into: outputs[0])
+        Elementwise.prelu(x, s.dtype == x.dtype ? s : s.converted(to: x.dtype), into: outputs[0], walk: walk)
     }
 }
 

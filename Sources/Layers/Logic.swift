@@ -16,8 +16,25 @@ public struct Where: Layer {
         return [TensorType(x.dtype, shape)]
     }
 
+    /// Prepares the walk of condition, X and Y over the output once per plan (`WhereOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let out = try outputTypes(inputs, constants: constants)[0]
+        let operands = try (0..<3).map { try required(inputs, $0, ["condition", "X", "Y"][$0]).shape }
+        return WhereOp(walk: BroadcastWalk(output: out.shape, operands: operands))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        Elementwise.select(try required(inputs, 0, "condition"), try required(inputs, 1, "X"), try required(inputs, 2, "Y"), into: outputs[0])
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Where` ready to run; the kernel is `Elementwise.select`.
+struct WhereOp: PreparedOp {
+    let walk: BroadcastWalk
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Elementwise.select(
+            try required(inputs, 0, "condition"), try required(inputs, 1, "X"), try required(inputs, 2, "Y"), into: outputs[0], walk: walk)
     }
 }
 

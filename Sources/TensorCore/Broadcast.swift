@@ -64,3 +64,48 @@ public enum Broadcast {
         return (dims, st)
     }
 }
+
+/// A broadcast index space walked row by row, made once per plan for an op's shapes: the output's
+/// shape with adjacent dimensions merged where every operand walks them contiguously, and each
+/// operand's element strides over it (0 along broadcast dimensions).
+public struct BroadcastWalk: Sendable, Equatable {
+    /// The merged dimensions; the last is the row every kernel runs as a tight loop.
+    public let dims: [Int]
+    /// For each operand, its element stride along each of `dims`.
+    public let strides: [[Int]]
+
+    /// The walk of `operands` (shapes that broadcast to `output`) over `output`.
+    public init(output: [Int], operands: [[Int]]) {
+        (dims, strides) = Broadcast.coalesce(output, operands.map { Broadcast.strides(of: $0, broadcastTo: output) })
+    }
+
+    /// Elements in a row.
+    @inlinable public var rowLength: Int { dims[dims.count - 1] }
+    /// Rows in the index space.
+    @inlinable public var rowCount: Int { dims.dropLast().reduce(1, *) }
+
+    /// Calls `body(row, offsets)` for each row in order, where `offsets[k]` is operand k's element
+    /// offset at the row's start (the output's is `row · rowLength`).
+    @inlinable
+    public func forEachRow(_ body: (Int, UnsafeMutableBufferPointer<Int>) -> Void) {
+        let outer = rowCount, depth = dims.count - 1
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: strides.count + depth) { buffer in
+            buffer.initialize(repeating: 0)
+            let offsets = UnsafeMutableBufferPointer(rebasing: buffer[..<strides.count])
+            let index = UnsafeMutableBufferPointer(rebasing: buffer[strides.count...])
+            for row in 0..<outer {
+                body(row, offsets)
+                // Advance the outer index (an odometer), updating every operand's offset.
+                var d = depth - 1
+                while d >= 0 {
+                    index[d] += 1
+                    for k in strides.indices { offsets[k] += strides[k][d] }
+                    if index[d] < dims[d] { break }
+                    for k in strides.indices { offsets[k] -= strides[k][d] * dims[d] }
+                    index[d] = 0
+                    d -= 1
+                }
+            }
+        }
+    }
+}

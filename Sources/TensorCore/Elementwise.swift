@@ -21,46 +21,52 @@ public enum Elementwise {
     /// `out = a ⊙ b` with numpy broadcasting; `out` has the broadcast shape. Arithmetic needs
     /// both operands of one dtype; comparisons write bool.
     public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, into out: Tensor, activation: Activation? = nil) {
+        binary(op, a, b, into: out, activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, b.shape]))
+    }
+
+    /// `binary` with the walk of `a` and `b` over `out` prepared ahead (`BroadcastWalk(output:
+    /// out.shape, operands: [a.shape, b.shape])`). `out` may be `a` when `a` has `out`'s shape.
+    public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, into out: Tensor, activation: Activation? = nil, walk: BroadcastWalk) {
         switch a.dtype {
-        case .float32: run(op, a, b, out, Float.self, activation)
-        case .float64: run(op, a, b, out, Double.self, activation)
+        case .float32: run(op, a, b, out, Float.self, activation, walk)
+        case .float64: run(op, a, b, out, Double.self, activation, walk)
         case .float16, .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0:
             // Computed in float32 and rounded once, as the node tests expect.
             let o32 = Tensor(zeros: out.shape, dtype: op.isComparison ? .bool : .float32)
-            run(op, a.converted(to: .float32), b.converted(to: .float32), o32, Float.self, op.isComparison ? nil : activation)
+            run(op, a.converted(to: .float32), b.converted(to: .float32), o32, Float.self, op.isComparison ? nil : activation, walk)
             o32.convert(into: out)
-        case .int32: run(op, a, b, out, Int32.self, nil)
-        case .int64: run(op, a, b, out, Int64.self, nil)
-        case .int8: run(op, a, b, out, Int8.self, nil)
-        case .uint8: run(op, a, b, out, UInt8.self, nil)
-        case .int16: run(op, a, b, out, Int16.self, nil)
-        case .uint16: run(op, a, b, out, UInt16.self, nil)
-        case .uint32: run(op, a, b, out, UInt32.self, nil)
-        case .uint64: run(op, a, b, out, UInt64.self, nil)
-        case .bool: run(op, a, b, out, Bool.self, nil)
+        case .int32: run(op, a, b, out, Int32.self, nil, walk)
+        case .int64: run(op, a, b, out, Int64.self, nil, walk)
+        case .int8: run(op, a, b, out, Int8.self, nil, walk)
+        case .uint8: run(op, a, b, out, UInt8.self, nil, walk)
+        case .int16: run(op, a, b, out, Int16.self, nil, walk)
+        case .uint16: run(op, a, b, out, UInt16.self, nil, walk)
+        case .uint32: run(op, a, b, out, UInt32.self, nil, walk)
+        case .uint64: run(op, a, b, out, UInt64.self, nil, walk)
+        case .bool: run(op, a, b, out, Bool.self, nil, walk)
         case .int4, .uint4, .int2, .uint2:
             // Computed in int64 and converted back (wrapping, as a C cast).
             let o64 = Tensor(zeros: out.shape, dtype: op.isComparison ? .bool : .int64)
-            run(op, a.converted(to: .int64), b.converted(to: .int64), o64, Int64.self, nil)
+            run(op, a.converted(to: .int64), b.converted(to: .int64), o64, Int64.self, nil, walk)
             o64.convert(into: out)
         }
     }
 
-    private static func run<T: TensorScalar>(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _: T.Type, _ activation: Activation?) {
+    private static func run<T: TensorScalar>(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _: T.Type, _ activation: Activation?, _ walk: BroadcastWalk) {
         if op.isComparison {
-            broadcastLoop(a, b, out, ClosureKernel(f: comparison(op, T.self)))
+            broadcastLoop(a, b, out, walk, ClosureKernel(f: comparison(op, T.self)))
         } else {
             if T.self == Float.self, [.add, .sub, .mul, .div].contains(op) {
                 // Stateless kernel types let the compiler inline and vectorize the inner loop;
                 // a closure would cost an indirect call per element.
                 switch op {
-                case .add: broadcastLoop(a, b, out, FloatAdd())
-                case .sub: broadcastLoop(a, b, out, FloatSub())
-                case .mul: broadcastLoop(a, b, out, FloatMul())
-                default: broadcastLoop(a, b, out, FloatDiv())
+                case .add: broadcastLoop(a, b, out, walk, FloatAdd())
+                case .sub: broadcastLoop(a, b, out, walk, FloatSub())
+                case .mul: broadcastLoop(a, b, out, walk, FloatMul())
+                default: broadcastLoop(a, b, out, walk, FloatDiv())
                 }
             } else {
-                broadcastLoop(a, b, out, ClosureKernel(f: arithmetic(op, T.self)))
+                broadcastLoop(a, b, out, walk, ClosureKernel(f: arithmetic(op, T.self)))
             }
             if let act = activation, T.self == Float.self {
                 out.withUnsafeMutableBufferPointer(as: Float.self) { act.apply($0.baseAddress!, count: $0.count) }
@@ -68,6 +74,39 @@ public enum Elementwise {
                 Float64Kernels.activate(out, act)
             }
         }
+    }
+
+    /// ONNX `PRelu`: `max(x, 0) + slope·min(x, 0)` with `slope` broadcast to `x` (`walk` is the
+    /// walk of x and slope over `out`), each step the op `binary` computes, in one pass.
+    /// float16 and bfloat16 compute in float32 and round once, which gives the bits of rounding
+    /// after each step: one of the two terms is always zero. Integers wrap as `binary`'s do.
+    public static func prelu(_ x: Tensor, _ slope: Tensor, into out: Tensor, walk: BroadcastWalk) {
+        switch x.dtype {
+        case .float32: prelu(x, slope, out, walk, Float.self)
+        case .float64: prelu(x, slope, out, walk, Double.self)
+        case .int32: prelu(x, slope, out, walk, Int32.self)
+        case .int64: prelu(x, slope, out, walk, Int64.self)
+        case .int8: prelu(x, slope, out, walk, Int8.self)
+        case .uint8: prelu(x, slope, out, walk, UInt8.self)
+        case .int16: prelu(x, slope, out, walk, Int16.self)
+        case .uint16: prelu(x, slope, out, walk, UInt16.self)
+        case .uint32: prelu(x, slope, out, walk, UInt32.self)
+        case .uint64: prelu(x, slope, out, walk, UInt64.self)
+        case .int4, .uint4, .int2, .uint2, .bool:
+            let o64 = Tensor(zeros: out.shape, dtype: .int64)
+            prelu(x.converted(to: .int64), slope.converted(to: .int64), o64, walk, Int64.self)
+            o64.convert(into: out)
+        case .float16, .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0:
+            let o32 = Tensor(zeros: out.shape, dtype: .float32)
+            prelu(x.converted(to: .float32), slope.converted(to: .float32), o32, walk, Float.self)
+            o32.convert(into: out)
+        }
+    }
+
+    private static func prelu<T: TensorScalar>(_ x: Tensor, _ slope: Tensor, _ out: Tensor, _ walk: BroadcastWalk, _: T.Type) {
+        let max = arithmetic(.max, T.self), min = arithmetic(.min, T.self), mul = arithmetic(.mul, T.self), add = arithmetic(.add, T.self)
+        let zero = T(fromInt64: 0)
+        broadcastLoop(x, slope, out, walk, ClosureKernel(f: { v, s in add(max(v, zero), mul(min(v, zero), s)) }))
     }
 
     private static func comparison<T: TensorScalar>(_ op: BinaryOp, _: T.Type) -> (T, T) -> Bool {
@@ -165,24 +204,15 @@ public enum Elementwise {
 
     /// Walks the broadcast index space with the innermost dimension as a tight loop.
     @inline(__always)
-    private static func broadcastLoop<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ f: K) {
-        typealias T = K.In
-        typealias U = K.Out
-        let shape = out.shape
-        let (dims, st) = Broadcast.coalesce(shape, [
-            Broadcast.strides(of: a.shape, broadcastTo: shape), Broadcast.strides(of: b.shape, broadcastTo: shape),
-        ])
-        let pa = a.storage.base.assumingMemoryBound(to: T.self)
-        let pb = b.storage.base.assumingMemoryBound(to: T.self)
-        let po = out.storage.base.assumingMemoryBound(to: U.self)
-        let inner = dims[dims.count - 1]
-        let sa = st[0][dims.count - 1], sb = st[1][dims.count - 1]
-        let outer = dims.dropLast().reduce(1, *)
-        var index = [Int](repeating: 0, count: max(0, dims.count - 1))
-        var offA = 0, offB = 0
-        for o in 0..<outer {
+    private static func broadcastLoop<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ walk: BroadcastWalk, _ f: K) {
+        let pa = a.storage.base.assumingMemoryBound(to: K.In.self)
+        let pb = b.storage.base.assumingMemoryBound(to: K.In.self)
+        let po = out.storage.base.assumingMemoryBound(to: K.Out.self)
+        let inner = walk.rowLength
+        let sa = walk.strides[0][walk.dims.count - 1], sb = walk.strides[1][walk.dims.count - 1]
+        walk.forEachRow { o, offsets in
             let dst = po + o * inner
-            let x = pa + offA, y = pb + offB
+            let x = pa + offsets[0], y = pb + offsets[1]
             if sa == 1 && sb == 1 {
                 for i in 0..<inner { dst[i] = f(x[i], y[i]) }
             } else if sa == 1 {
@@ -193,16 +223,6 @@ public enum Elementwise {
                 for i in 0..<inner { dst[i] = f(xv, y[i]) }
             } else {
                 for i in 0..<inner { dst[i] = f(x[i * sa], y[i * sb]) }
-            }
-            // Advance the outer index (odometer), updating both offsets.
-            var d = index.count - 1
-            while d >= 0 {
-                index[d] += 1
-                offA += st[0][d]; offB += st[1][d]
-                if index[d] < dims[d] { break }
-                offA -= st[0][d] * dims[d]; offB -= st[1][d] * dims[d]
-                index[d] = 0
-                d -= 1
             }
         }
     }

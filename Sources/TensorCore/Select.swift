@@ -3,15 +3,29 @@ extension Elementwise {
     /// `out[i] = condition[i] ? x[i] : y[i]` with numpy broadcasting of all three; `condition` is
     /// bool, `x` and `y` share `out`'s dtype (any dtype: elements are copied as bytes).
     public static func select(_ condition: Tensor, _ x: Tensor, _ y: Tensor, into out: Tensor) {
-        let c = Tensor(zeros: out.shape, dtype: .bool)
-        Movement.broadcast(condition, into: c)
-        Movement.broadcast(x, into: out)
-        let other = Tensor(zeros: out.shape, dtype: out.dtype)
-        Movement.broadcast(y, into: other)
-        let size = out.dtype.byteSize
-        let flags = c.storage.base.assumingMemoryBound(to: Bool.self)
-        for i in 0..<out.count where !flags[i] {
-            (out.storage.base + i * size).copyMemory(from: other.storage.base + i * size, byteCount: size)
+        select(condition, x, y, into: out, walk: BroadcastWalk(output: out.shape, operands: [condition.shape, x.shape, y.shape]))
+    }
+
+    /// `select` with the walk of condition, x and y over `out` prepared ahead.
+    public static func select(_ condition: Tensor, _ x: Tensor, _ y: Tensor, into out: Tensor, walk: BroadcastWalk) {
+        switch out.dtype.byteSize {
+        case 1: select(condition, x, y, out, walk, UInt8.self)
+        case 2: select(condition, x, y, out, walk, UInt16.self)
+        case 4: select(condition, x, y, out, walk, UInt32.self)
+        default: select(condition, x, y, out, walk, UInt64.self)
+        }
+    }
+
+    private static func select<E>(_ condition: Tensor, _ x: Tensor, _ y: Tensor, _ out: Tensor, _ walk: BroadcastWalk, _: E.Type) {
+        let pc = condition.storage.base.assumingMemoryBound(to: Bool.self)
+        let px = x.storage.base.assumingMemoryBound(to: E.self), py = y.storage.base.assumingMemoryBound(to: E.self)
+        let po = out.storage.base.assumingMemoryBound(to: E.self)
+        let inner = walk.rowLength, last = walk.dims.count - 1
+        let sc = walk.strides[0][last], sx = walk.strides[1][last], sy = walk.strides[2][last]
+        walk.forEachRow { row, offsets in
+            let dst = po + row * inner
+            let c = pc + offsets[0], a = px + offsets[1], b = py + offsets[2]
+            for i in 0..<inner { dst[i] = c[i * sc] ? a[i * sx] : b[i * sy] }
         }
     }
 

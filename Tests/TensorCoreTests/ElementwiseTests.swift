@@ -106,6 +106,50 @@ struct ElementwiseTests {
         #expect(run(.mod) == [0, 0, 1, -1, 0, 0])  // the divisor's sign, like Python
     }
 
+    /// PRelu's one-pass kernel against its definition, `max(x, 0) + slope·min(x, 0)` per element
+    /// with naive broadcasting; Where's select against the naive index rule. Bitwise: the same
+    /// IEEE operations on the same operands.
+    @Test(arguments: 0..<30)
+    func preluAndSelectMatchNaiveBroadcast(seed: Int) throws {
+        let (sa, sb) = Self.randomShapes(seed)
+        let out = try #require(Broadcast.shape([sa, sb]))
+        var g = SeededGenerator(seed: UInt64(seed) &+ 5)
+        let x = randomFloats(out.product, &g), slope = randomFloats(sb.product, &g)
+        let y = Tensor(zeros: out)
+        Elementwise.prelu(Tensor(shape: out, scalars: x), Tensor(shape: sb, scalars: slope), into: y, walk: BroadcastWalk(output: out, operands: [out, sb]))
+        let want: [Float] = allIndices(out).enumerated().map { i, idx in
+            Swift.max(x[i], 0) + slope[naiveIndex(idx, sb)] * Swift.min(x[i], 0)
+        }
+        #expect(y.scalars(as: Float.self).map(\.bitPattern) == want.map(\.bitPattern), "prelu \(out) \(sb)")
+
+        let flags = (0..<sa.product).map { _ in g.next() % 2 == 0 }
+        let a = (0..<sb.product).map { Int16($0) }, b = (0..<out.product).map { Int16(-1 - $0) }
+        let picked = Tensor(zeros: out, dtype: .int16)
+        Elementwise.select(Tensor(shape: sa, scalars: flags), Tensor(shape: sb, scalars: a), Tensor(shape: out, scalars: b), into: picked)
+        let chosen: [Int16] = allIndices(out).enumerated().map { i, idx in flags[naiveIndex(idx, sa)] ? a[naiveIndex(idx, sb)] : b[i] }
+        #expect(picked.scalars(as: Int16.self) == chosen, "select \(sa) \(sb) \(out)")
+    }
+
+    /// PRelu on float16 computes in float32 and rounds once; that equals rounding after each of
+    /// its four steps, because one of the two terms is always zero.
+    @Test func preluInFloat16RoundsLikeItsSteps() {
+        let xs: [Float] = [-3.3, -0.0, 0.0, 1e-5, -6e-5, 65504, -65504, .infinity, -.infinity, .nan, 2.7]
+        let slope: [Float] = [0.1, -0.7, 3.1]
+        let x = Tensor(shape: [xs.count, 1], scalars: xs).converted(to: .float16), s = Tensor(shape: [slope.count], scalars: slope).converted(to: .float16)
+        let shape = [xs.count, slope.count]
+        let y = Tensor(zeros: shape, dtype: .float16)
+        Elementwise.prelu(x, s, into: y, walk: BroadcastWalk(output: shape, operands: [x.shape, s.shape]))
+        let x16 = x.converted(to: .float32).scalars(as: Float.self), s16 = s.converted(to: .float32).scalars(as: Float.self)
+        func r(_ v: Float) -> Float { Float(Float16(v)) }
+        let want: [Float] = allIndices(shape).map { idx in
+            let v = x16[idx[0]], k = s16[idx[1]]
+            let neg = r(v.isNaN ? .nan : Swift.min(v, 0)), pos = r(v.isNaN ? .nan : Swift.max(v, 0))
+            return r(pos + r(neg * k))
+        }
+        let got = y.converted(to: .float32).scalars(as: Float.self)
+        #expect(got.map(\.bitPattern) == want.map(\.bitPattern))
+    }
+
     @Test func coalescingKeepsOrder() {
         let (dims, st) = Broadcast.coalesce([2, 3, 4], [[12, 4, 1], [0, 4, 1]])
         #expect(dims == [2, 12] && st[0] == [12, 1] && st[1] == [0, 1])
