@@ -60,9 +60,21 @@ public struct Concat: Layer {
         return [TensorType(first.dtype, shape)]
     }
 
+    /// Resolves the axis once per plan (`ConcatOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        ConcatOp(axis: try normalizedAxis(axis, rank: try outputTypes(inputs, constants: constants)[0].shape.count))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let present = inputs.compactMap { $0 }
-        Movement.concat(present, axis: try normalizedAxis(axis, rank: outputs[0].shape.count), into: outputs[0])
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Concat` ready to run; the kernel is `Movement.concat`.
+struct ConcatOp: PreparedOp {
+    let axis: Int
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Movement.concat(inputs.compactMap { $0 }, axis: axis, into: outputs[0])
     }
 }
 
@@ -105,9 +117,21 @@ public struct Split: Layer {
         return s.map { n in var sh = x.shape; sh[a] = n; return TensorType(x.dtype, sh) }
     }
 
+    /// Resolves the axis once per plan (`SplitOp`); the sizes are the planned outputs' own.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        SplitOp(axis: try normalizedAxis(axis, rank: try required(inputs, 0, "input").shape.count))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "input")
-        Movement.split(x, axis: try normalizedAxis(axis, rank: x.shape.count), into: outputs)
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Split` ready to run; the kernel is `Movement.split`.
+struct SplitOp: PreparedOp {
+    let axis: Int
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Movement.split(try required(inputs, 0, "input"), axis: axis, into: outputs)
     }
 }
 
@@ -179,11 +203,11 @@ public struct Slice: Layer {
         return [TensorType(x.dtype, try plan(x.shape, constants).shape)]
     }
 
-    /// Resolves the offset and strides once per plan (`SliceOp`): starts, ends, axes and steps
+    /// Resolves the offset and strides once per plan (`StridedCopyOp`): starts, ends, axes and steps
     /// are attributes or constants by then (`outputTypes` refuses them otherwise).
     public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let p = try plan(try required(inputs, 0, "data").shape, constants)
-        return SliceOp(offset: p.offset, strides: p.strides)
+        return StridedCopyOp(offset: p.offset, strides: p.strides)
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
@@ -191,13 +215,17 @@ public struct Slice: Layer {
     }
 }
 
-/// A `Slice` ready to run: the first element's offset and the strides it walks; the kernel is
-/// `Movement.stridedCopy`.
-struct SliceOp: PreparedOp {
+/// A data-movement op that reads a strided view of its input, ready to run (Slice, Expand, Tile,
+/// DepthToSpace, SpaceToDepth): the output, seen as `view` (its own shape when nil), element
+/// `[i0, …, ik]` is input element `offset + Σ ij·strides[j]`. The kernel is `Movement.stridedCopy`.
+struct StridedCopyOp: PreparedOp {
     let offset: Int
     let strides: [Int]
+    var view: [Int]? = nil
+
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        Movement.stridedCopy(try required(inputs, 0, "data"), offset: offset, strides: strides, into: outputs[0])
+        let out = view.map { outputs[0].reshaped($0) } ?? outputs[0]
+        Movement.stridedCopy(try required(inputs, 0, "input"), offset: offset, strides: strides, into: out)
     }
 }
 
@@ -341,22 +369,8 @@ public struct Cast: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try castConverting(try required(inputs, 0, "input"), into: outputs[0], saturate: saturate, e8m0Rounding: e8m0Rounding)
+        try required(inputs, 0, "input").cast(into: outputs[0], saturate: saturate, e8m0Rounding: e8m0Rounding)
     }
-}
-
-/// `convert(into:)`, except that a conversion into FP8 without saturation rounds each value once
-/// from Double with `MiniFloat` (out-of-range values become inf or NaN), and a conversion into
-/// float8e8m0 rounds the float32 value as `e8m0Rounding` says (ONNX's bit rule).
-func castConverting(_ x: Tensor, into out: Tensor, saturate: Bool, e8m0Rounding: MiniFloat.E8M0Rounding = .up) throws {
-    if out.dtype == .float8e8m0 && x.dtype != out.dtype {
-        let codes = x.converted(to: .float32).scalars(as: Float.self).map { MiniFloat.e8m0Code($0, roundMode: e8m0Rounding, saturate: saturate) }
-        codes.withUnsafeBytes { Tensor(shape: out.shape, dtype: out.dtype, bytes: $0) }.copy(into: out)
-        return
-    }
-    guard !saturate, let format = out.dtype.miniFloatFormat, x.dtype != out.dtype else { x.convert(into: out); return }
-    let bits = x.doubles().map { format.encode($0, saturate: false) }
-    bits.withUnsafeBytes { Tensor(shape: out.shape, dtype: out.dtype, bytes: $0) }.copy(into: out)
 }
 
 /// ONNX `CastLike`: input 0 converted to the element type of input 1, whose values are unused.
@@ -370,7 +384,7 @@ public struct CastLike: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try castConverting(try required(inputs, 0, "input"), into: outputs[0], saturate: saturate)
+        try required(inputs, 0, "input").cast(into: outputs[0], saturate: saturate)
     }
 }
 
@@ -447,6 +461,21 @@ public struct ConstantOfShape: Layer {
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         Movement.broadcast(value.reshaped([]), into: outputs[0])
     }
+
+    /// The fill as a strided read of the one value (every stride 0), planned once.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let shape = try outputTypes(inputs, constants: constants)[0].shape
+        return FillOp(value: value.reshaped([]), strides: [Int](repeating: 0, count: shape.count))
+    }
+}
+
+/// A `ConstantOfShape` ready to run; the kernel is `Movement.stridedCopy`.
+struct FillOp: PreparedOp {
+    let value: Tensor
+    let strides: [Int]
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Movement.stridedCopy(value, offset: 0, strides: strides, into: outputs[0])
+    }
 }
 
 /// ONNX `Expand`: broadcast `input` with `shape` (numpy rules, either side may be 1).
@@ -461,7 +490,14 @@ public struct Expand: Layer {
         return [TensorType(x.dtype, out)]
     }
 
+    /// The broadcast's strides, planned once (`StridedCopyOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try required(inputs, 0, "input"), out = try outputTypes(inputs, constants: constants)[0]
+        return StridedCopyOp(offset: 0, strides: Broadcast.strides(of: x.shape, broadcastTo: out.shape))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        Movement.broadcast(try required(inputs, 0, "input"), into: outputs[0])
+        let x = try required(inputs, 0, "input")
+        try StridedCopyOp(offset: 0, strides: Broadcast.strides(of: x.shape, broadcastTo: outputs[0].shape)).run(inputs, outputs: outputs, context: context)
     }
 }

@@ -20,8 +20,15 @@ public struct Tile: Layer {
         return [TensorType(x.dtype, shape)]
     }
 
+    /// Tile as a strided copy, planned once (`Movement.tileView`, `StridedCopyOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
+        let (view, strides) = Movement.tileView(try required(inputs, 0, "input").shape, repeats: try constantInts(constants, 1, "repeats"))
+        return StridedCopyOp(offset: 0, strides: strides, view: view)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        Movement.tile(try required(inputs, 0, "input"), repeats: try constantInts(inputs, 1, "repeats"), into: outputs[0])
+        try prepare(types(of: inputs), constants: inputs, format: .standard).run(inputs, outputs: outputs, context: context)
     }
 }
 
@@ -129,10 +136,12 @@ public struct DepthSpace: Layer {
         return [TensorType(x.dtype, [n, c / (b * b), h * b, w * b])]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+    /// A reshape to rank 6, a transpose and a reshape to the output: one strided copy, planned
+    /// once (`StridedCopyOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
         let x = try required(inputs, 0, "input")
         let (n, c, h, w, b) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], blockSize)
-        // Each is a reshape to rank 6, a transpose, and a reshape to the output.
         let (view, perm): ([Int], [Int])
         switch kind {
         case .depthToSpaceDCR: (view, perm) = ([n, b, b, c / (b * b), h, w], [0, 3, 4, 1, 5, 2])
@@ -140,8 +149,12 @@ public struct DepthSpace: Layer {
         case .spaceToDepthDCR: (view, perm) = ([n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4])
         case .spaceToDepthCRD: (view, perm) = ([n, c, h / b, b, w / b, b], [0, 1, 3, 5, 2, 4])
         }
-        let out = outputs[0]
-        Movement.transpose(x.reshaped(view), perm: perm, into: out.reshaped(perm.map { view[$0] }))
+        let st = contiguousStrides(view)
+        return StridedCopyOp(offset: 0, strides: perm.map { st[$0] }, view: perm.map { view[$0] })
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
     }
 }
 
@@ -170,12 +183,28 @@ public struct ArgExtreme: Layer {
         return [TensorType(.int64, shape)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+    /// Resolves the `[outer, axis, inner]` view once per plan (`ArgExtremeOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
         let x = try required(inputs, 0, "data")
         let a = try normalizedAxis(axis, rank: x.shape.count)
         let length = x.shape.isEmpty ? 1 : x.shape[a]
         let inner = x.shape.isEmpty ? 1 : x.shape[(a + 1)...].reduce(1, *)
-        let outer = x.count / Swift.max(1, length * inner)
+        return ArgExtremeOp(outer: x.count / Swift.max(1, length * inner), length: length, inner: inner, isMax: isMax, selectLast: selectLast)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// An `ArgMax`/`ArgMin` ready to run; the kernel is `Ranking.argExtreme`.
+struct ArgExtremeOp: PreparedOp {
+    let outer: Int, length: Int, inner: Int
+    let isMax: Bool, selectLast: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
         let best = Ranking.argExtreme(x.doubles(), outer: outer, length: length, inner: inner, isMax: isMax, selectLast: selectLast)
         Tensor(shape: outputs[0].shape, scalars: best.map { Int64($0) }).copy(into: outputs[0])
     }

@@ -142,11 +142,10 @@ struct ResizeOp: PreparedOp {
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         guard !empty else { return }
         let x = try required(inputs, 0, "X")
-        switch x.dtype {
-        case .float64, _ where !x.dtype.isFloatingPoint:
+        if x.dtype == .float64 || !x.dtype.isFloatingPoint {
             let y = Resample.apply(x.doubles(), shape: shape, passes: passes, extrapolation: extrapolation, threads: context.threads)
             Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
-        default:
+        } else {
             let f = x.dtype == .float32 ? x : x.converted(to: .float32)
             let y = Resample.apply(f.scalars(as: Float.self), shape: shape, passes: passes, extrapolation: extrapolation, threads: context.threads)
             Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])

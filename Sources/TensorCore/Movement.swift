@@ -166,16 +166,20 @@ public enum Movement {
 extension Movement {
     /// Repeats `src` `repeats[i]` times along each axis into `dst` (`dst.shape[i] = src.shape[i]·repeats[i]`).
     public static func tile(_ src: Tensor, repeats: [Int], into dst: Tensor) {
-        if dst.count == 0 { return }
-        // Output element (…, j_i, …) reads source element (…, j_i mod d_i, …): a strided walk of
-        // a rank-2r view [r0, d0, r1, d1, …] of the source with stride 0 on each repeat axis.
-        let own = contiguousStrides(src.shape)
-        var viewShape: [Int] = [], viewStrides: [Int] = []
-        for (i, d) in src.shape.enumerated() {
-            viewShape += [repeats[i], d]
-            viewStrides += [0, own[i]]
+        let (view, strides) = tileView(src.shape, repeats: repeats)
+        stridedCopy(src, offset: 0, strides: strides, into: dst.reshaped(view))
+    }
+
+    /// Tile as a strided copy: output element (…, j_i, …) reads source element (…, j_i mod d_i, …),
+    /// a walk of the output seen as `[r0, d0, r1, d1, …]` with stride 0 on each repeat axis.
+    public static func tileView(_ shape: [Int], repeats: [Int]) -> (view: [Int], strides: [Int]) {
+        let own = contiguousStrides(shape)
+        var view: [Int] = [], strides: [Int] = []
+        for (i, d) in shape.enumerated() {
+            view += [repeats[i], d]
+            strides += [0, own[i]]
         }
-        stridedCopy(src, offset: 0, strides: viewStrides, into: dst.reshaped(viewShape))
+        return (view, strides)
     }
 
     /// Fills `dst` element by element from `src` (same dtype): element `j` of `dst` becomes element

@@ -91,3 +91,20 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// ONNX `Cast` into `out`: `convert(into:)`, except that a conversion into FP8 without
+    /// saturation rounds each value once from Double with `MiniFloat` (out-of-range values become
+    /// inf or NaN), and a conversion into float8e8m0 rounds the float32 value as `e8m0Rounding`
+    /// says (ONNX's bit rule).
+    public func cast(into out: Tensor, saturate: Bool, e8m0Rounding: MiniFloat.E8M0Rounding = .up) {
+        if out.dtype == .float8e8m0 && dtype != out.dtype {
+            let codes = converted(to: .float32).scalars(as: Float.self).map { MiniFloat.e8m0Code($0, roundMode: e8m0Rounding, saturate: saturate) }
+            codes.withUnsafeBytes { Tensor(shape: out.shape, dtype: out.dtype, bytes: $0) }.copy(into: out)
+            return
+        }
+        guard !saturate, let format = out.dtype.miniFloatFormat, dtype != out.dtype else { convert(into: out); return }
+        let bits = doubles().map { format.encode($0, saturate: false) }
+        bits.withUnsafeBytes { Tensor(shape: out.shape, dtype: out.dtype, bytes: $0) }.copy(into: out)
+    }
+}
