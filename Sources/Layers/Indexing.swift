@@ -6,30 +6,24 @@ func copyElements(from src: Tensor, into dst: Tensor, _ source: (Int) throws -> 
     try Movement.copyElements(from: src, into: dst, source)
 }
 
-/// Reads an index tensor as Ints, wrapping negative values by `length` and rejecting the rest.
+/// Reads an index tensor as Ints, wrapping negative values by `length` and rejecting the rest
+/// (`IndexMap.resolve`).
 func resolvedIndices(_ t: Tensor, length: (Int) -> Int, _ what: String) throws -> [Int] {
-    try t.int64s().enumerated().map { k, v in
-        let n = length(k)
-        let i = v < 0 ? Int(v) + n : Int(clamping: v)
-        guard i >= 0 && i < n else { throw LayerError("\(what) \(v) is out of range for a dimension of size \(n)") }
-        return i
+    do { return try IndexMap.resolve(t.int64s(), length: length) } catch {
+        throw LayerError("\(what) \(error.value) is out of range for a dimension of size \(error.length)")
     }
 }
 
-/// For each position of an index tensor (GatherElements, ScatterElements): the flat offset in data
-/// of the element with the same coordinates, except along `axis`, where the index's value is used.
-func alongAxisOffsets(indexShape: [Int], indices idx: Tensor, data: [Int], axis a: Int) throws -> [Int] {
-    let indices = try resolvedIndices(idx, length: { _ in data[a] }, "index")
-    let ds = contiguousStrides(data), ks = contiguousStrides(indexShape)
-    return try (0..<indices.count).map { k in
-        var offset = 0
-        for d in 0..<indexShape.count {
-            let i = (k / ks[d]) % indexShape[d]
-            guard d == a || i < data[d] else { throw LayerError("indices have shape \(indexShape), beyond data's \(data) off the axis") }
-            offset += (d == a ? indices[k] : i) * ds[d]
-        }
-        return offset
+/// GatherElements' and ScatterElements' check that the indices stay within data off the axis.
+func checkAlongAxis(_ idx: TensorType, data x: TensorType, axis a: Int) throws {
+    guard idx.count == 0 || idx.shape.indices.allSatisfy({ $0 == a || idx.shape[$0] <= x.shape[$0] }) else {
+        throw LayerError("indices have shape \(idx.shape), beyond data's \(x.shape) off the axis")
     }
+}
+
+/// The data offsets of GatherElements' and ScatterElements' index positions (`IndexMap.alongAxis`).
+func alongAxisOffsets(_ idx: Tensor, data: [Int], axis a: Int) throws -> [Int] {
+    IndexMap.alongAxis(try resolvedIndices(idx, length: { _ in data[a] }, "index"), indexShape: idx.shape, data: data, axis: a)
 }
 
 /// ONNX `GatherElements`: `out[i…] = data[i… with index[i…] at axis]`.
@@ -42,14 +36,33 @@ public struct GatherElements: Layer {
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
         guard idx.shape.count == x.shape.count else { throw LayerError("indices have rank \(idx.shape.count), data \(x.shape.count): they must match") }
-        _ = try normalizedAxis(axis, rank: x.shape.count)
+        try checkAlongAxis(idx, data: x, axis: try normalizedAxis(axis, rank: x.shape.count))
         return [TensorType(x.dtype, idx.shape)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
+    /// Resolves the axis, and the offsets when the indices are constant, once per plan.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
+        let x = try required(inputs, 0, "data")
         let a = try normalizedAxis(axis, rank: x.shape.count)
-        let offsets = try alongAxisOffsets(indexShape: idx.shape, indices: idx, data: x.shape, axis: a)
+        let known = constants.count > 1 ? constants[1] : nil
+        return GatherElementsOp(axis: a, offsets: try known.map { try alongAxisOffsets($0, data: x.shape, axis: a) })
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `GatherElements` ready to run: its axis, and the offsets it reads when the indices were
+/// constant; the map is `IndexMap.alongAxis`.
+struct GatherElementsOp: PreparedOp {
+    let axis: Int
+    let offsets: [Int]?
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
+        let offsets = try offsets ?? alongAxisOffsets(try required(inputs, 1, "indices"), data: x.shape, axis: axis)
         copyElements(from: x, into: outputs[0]) { offsets[$0] }
     }
 }
@@ -70,14 +83,34 @@ public struct ScatterElements: Layer {
         guard idx.shape == u.shape, idx.shape.count == x.shape.count, u.dtype == x.dtype else {
             throw LayerError("indices \(idx.shape) and updates \(u) must have one shape, of data's rank and dtype (\(x))")
         }
-        _ = try normalizedAxis(axis, rank: x.shape.count)
+        try checkAlongAxis(idx, data: x, axis: try normalizedAxis(axis, rank: x.shape.count))
         return [x]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
+    /// Resolves the axis, and the targets when the indices are constant, once per plan.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
+        let x = try required(inputs, 0, "data")
         let a = try normalizedAxis(axis, rank: x.shape.count)
-        let target = try alongAxisOffsets(indexShape: idx.shape, indices: idx, data: x.shape, axis: a)
+        let known = constants.count > 1 ? constants[1] : nil
+        return ScatterElementsOp(axis: a, reduction: reduction, target: try known.map { try alongAxisOffsets($0, data: x.shape, axis: a) })
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `ScatterElements` ready to run: its axis, and where the updates go when the indices were
+/// constant; the kernel is `Movement.scatter`.
+struct ScatterElementsOp: PreparedOp {
+    let axis: Int
+    let reduction: ScatterReduction
+    let target: [Int]?
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data"), u = try required(inputs, 2, "updates")
+        let target = try target ?? alongAxisOffsets(try required(inputs, 1, "indices"), data: x.shape, axis: axis)
         Movement.scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
     }
 }
@@ -103,26 +136,35 @@ public struct GatherND: Layer {
         return [TensorType(x.dtype, try layout(x.shape, idx.shape).out)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+    /// Checks the layout, and resolves the offsets when the indices are constant, once per plan.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices")
-        let (k, _) = try layout(x.shape, idx.shape)
-        let b = batchDims
-        let indices = try resolvedIndices(idx, length: { x.shape[b + $0 % k] }, "index")
-        let xs = contiguousStrides(x.shape)
-        let slice = x.shape[(b + k)...].product
-        let perBatch = idx.shape.dropLast().product / max(1, idx.shape[..<b].product)
-        copyElements(from: x, into: outputs[0]) { j in
-            let t = j / max(slice, 1), within = j % max(slice, 1)
-            let batch = t / max(perBatch, 1)
-            var offset = within
-            var rest = batch
-            for d in stride(from: b - 1, through: 0, by: -1) {
-                offset += (rest % x.shape[d]) * xs[d]
-                rest /= x.shape[d]
-            }
-            for c in 0..<k { offset += indices[t * k + c] * xs[b + c] }
-            return offset
-        }
+        let (k, out) = try layout(x.shape, idx.shape)
+        let op = GatherNDOp(k: k, batchDims: batchDims, count: out.product, offsets: nil)
+        guard constants.count > 1, let known = constants[1] else { return op }
+        return GatherNDOp(k: k, batchDims: batchDims, count: op.count, offsets: try op.offsets(known, data: x.shape))
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `GatherND` ready to run: the index tuple's length, the output's element count, and the
+/// offsets it reads when the indices were constant; the map is `IndexMap.gatherND`.
+struct GatherNDOp: PreparedOp {
+    let k: Int, batchDims: Int, count: Int
+    let offsets: [Int]?
+
+    func offsets(_ idx: Tensor, data: [Int]) throws -> [Int] {
+        let indices = try resolvedIndices(idx, length: { data[batchDims + $0 % k] }, "index")
+        return IndexMap.gatherND(indices, indexShape: idx.shape, data: data, batchDims: batchDims, count: count)
+    }
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data")
+        let offsets = try offsets ?? offsets(try required(inputs, 1, "indices"), data: x.shape)
+        copyElements(from: x, into: outputs[0]) { offsets[$0] }
     }
 }
 
@@ -142,18 +184,34 @@ public struct ScatterND: Layer {
         return [x]
     }
 
+    /// Checks the layout, and resolves the targets when the indices are constant, once per plan.
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
+        let idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
+        let op = ScatterNDOp(k: idx.shape.last ?? 1, count: u.count, reduction: reduction, target: nil)
+        guard constants.count > 1, let known = constants[1] else { return op }
+        return ScatterNDOp(k: op.k, count: op.count, reduction: reduction, target: try op.target(known, data: try required(inputs, 0, "data").shape))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "data"), idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
-        let k = idx.shape.last ?? 1
-        let indices = try resolvedIndices(idx, length: { x.shape[$0 % k] }, "index")
-        let xs = contiguousStrides(x.shape)
-        let slice = x.shape[k...].product
-        let target = (0..<u.count).map { e -> Int in
-            let t = e / max(slice, 1)
-            var offset = e % max(slice, 1)
-            for c in 0..<k { offset += indices[t * k + c] * xs[c] }
-            return offset
-        }
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `ScatterND` ready to run: the index tuple's length, the update count, and where the updates
+/// go when the indices were constant; the map is `IndexMap.scatterND`, the kernel `Movement.scatter`.
+struct ScatterNDOp: PreparedOp {
+    let k: Int, count: Int
+    let reduction: ScatterReduction
+    let target: [Int]?
+
+    func target(_ idx: Tensor, data: [Int]) throws -> [Int] {
+        IndexMap.scatterND(try resolvedIndices(idx, length: { data[$0 % k] }, "index"), k: k, data: data, count: count)
+    }
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "data"), u = try required(inputs, 2, "updates")
+        let target = try target ?? target(try required(inputs, 1, "indices"), data: x.shape)
         Movement.scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
     }
 }
@@ -185,19 +243,27 @@ public struct OneHot: Layer {
         return [TensorType(values.dtype, shape)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let idx = try required(inputs, 0, "indices"), values = try required(inputs, 2, "values")
-        let out = outputs[0]
+    /// Resolves the depth and the `[outer, depth, inner]` view once per plan (`OneHotOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let out = try outputTypes(inputs, constants: constants)[0]
+        let idx = try required(inputs, 0, "indices")
         let a = try normalizedAxis(axis, rank: idx.shape.count + 1)
-        let depth = out.shape[a]
-        let inner = idx.shape[a...].product
-        let positions = idx.doubles()
-        copyElements(from: values, into: out) { j in
-            let i = j % inner, d = (j / inner) % depth, o = j / (inner * depth)
-            var p = positions[o * inner + i].rounded(.towardZero)
-            if p < 0 { p += Double(depth) }
-            return p == Double(d) ? 1 : 0
-        }
+        return OneHotOp(depth: out.shape[a], inner: idx.shape[a...].product)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let idx = try required(inputs, 0, "indices")
+        let a = try normalizedAxis(axis, rank: idx.shape.count + 1)
+        try OneHotOp(depth: outputs[0].shape[a], inner: idx.shape[a...].product).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `OneHot` ready to run; the kernel is `Movement.oneHot`.
+struct OneHotOp: PreparedOp {
+    let depth: Int, inner: Int
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let idx = try required(inputs, 0, "indices"), values = try required(inputs, 2, "values")
+        Movement.oneHot(idx.doubles(), values: values, into: outputs[0], depth: depth, inner: inner)
     }
 }
 
@@ -214,16 +280,30 @@ public struct Trilu: Layer {
         return [x]
     }
 
+    /// Resolves the matrix size, and k when it is constant, once per plan (`TriluOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        let known = inputs.count > 1 && inputs[1] != nil ? (constants.count > 1 ? constants[1] : nil) : Tensor(scalar: Int64(0))
+        return TriluOp(rows: x.shape[x.shape.count - 2], cols: x.shape[x.shape.count - 1], upper: upper, k: known.map(TriluOp.diagonal))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "input")
-        let k = inputs.count > 1 ? inputs[1].map { Int(clamping: $0.int64s().first ?? 0) } ?? 0 : 0
-        let rows = x.shape[x.shape.count - 2], cols = x.shape[x.shape.count - 1]
-        let out = outputs[0]
-        Tensor(zeros: out.shape, dtype: out.dtype).copy(into: out)
-        copyElements(from: x, into: out) { e in
-            let j = e % cols, i = (e / cols) % rows
-            return (upper ? j - i >= k : j - i <= k) ? e : nil
-        }
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Trilu` ready to run: the matrix size, and the diagonal when it was constant; the kernel is
+/// `Movement.triangle`.
+struct TriluOp: PreparedOp {
+    let rows: Int, cols: Int
+    let upper: Bool
+    let k: Int?
+
+    static func diagonal(_ t: Tensor) -> Int { Int(clamping: t.int64s().first ?? 0) }
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let k = try k ?? TriluOp.diagonal(try required(inputs, 1, "k"))
+        Movement.triangle(try required(inputs, 0, "input"), into: outputs[0], rows: rows, cols: cols, k: k, upper: upper)
     }
 }
 
@@ -245,11 +325,27 @@ public struct CumSum: Layer {
         return [x]
     }
 
+    /// Resolves the `[outer, length, inner]` view from the constant axis once per plan (`CumSumOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        let a = try normalizedAxis(try constantInts(constants, 1, "axis")[0], rank: x.shape.count)
+        let length = x.shape[a], inner = x.shape[(a + 1)...].product
+        return CumSumOp(outer: x.count / max(1, length * inner), length: length, inner: inner, exclusive: exclusive, reverse: reverse)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: inputs, format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `CumSum` ready to run; the kernel is `Reduce.cumulativeSum`, in Float for float32, float16
+/// and bfloat16, in Double for float64 and integers (exact below 2^53).
+struct CumSumOp: PreparedOp {
+    let outer: Int, length: Int, inner: Int
+    let exclusive: Bool, reverse: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "x")
-        let axisValue = try required(inputs, 1, "axis").int64s().first ?? 0
-        let a = try normalizedAxis(Int(clamping: axisValue), rank: x.shape.count)
-        let length = x.shape[a], inner = x.shape[(a + 1)...].product, outer = x.count / max(1, length * inner)
         if x.dtype.isFloatingPoint && x.dtype != .float64 {
             let y = Reduce.cumulativeSum(x.scalars(as: Float.self), outer: outer, length: length, inner: inner, exclusive: exclusive, reverse: reverse)
             Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])

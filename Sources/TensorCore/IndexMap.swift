@@ -1,0 +1,94 @@
+/// The element maps of the indexing ops: for each element an op writes, the flat offset it reads
+/// (for the scatters, the offset each update goes to). Index values arrive resolved: non-negative
+/// and within their dimension (`IndexMap.resolve`). `Movement.copyElements` and
+/// `Movement.scatter` then move the bytes. Their reference is ONNX's node tests for these ops.
+public enum IndexMap {
+    /// An index value outside its dimension.
+    public struct OutOfRange: Error, Equatable {
+        public let value: Int64
+        public let length: Int
+    }
+
+    /// Index values as offsets along their dimensions: negative values count from the end
+    /// (`length(k)` is the length of the dimension value k indexes); others must lie within it.
+    public static func resolve(_ values: [Int64], length: (Int) -> Int) throws(OutOfRange) -> [Int] {
+        var out = [Int](repeating: 0, count: values.count)
+        for (k, v) in values.enumerated() {
+            let n = length(k)
+            let i = v < 0 ? Int(v) + n : Int(clamping: v)
+            guard i >= 0 && i < n else { throw OutOfRange(value: v, length: n) }
+            out[k] = i
+        }
+        return out
+    }
+
+    /// GatherElements and ScatterElements: for each position of an index tensor of `indexShape`
+    /// (whose dimensions off `axis` do not exceed `data`'s), the offset in `data` of the element
+    /// with the same coordinates except along `axis`, where the index's value is taken.
+    public static func alongAxis(_ indices: [Int], indexShape: [Int], data: [Int], axis: Int) -> [Int] {
+        let ds = contiguousStrides(data), ks = contiguousStrides(indexShape)
+        return indices.indices.map { k in
+            var offset = 0
+            for d in indexShape.indices {
+                offset += (d == axis ? indices[k] : (k / ks[d]) % indexShape[d]) * ds[d]
+            }
+            return offset
+        }
+    }
+
+    /// GatherND with `batchDims` b: indices `[*batch, *rest, k]` (`indexShape`) pick slices of
+    /// data `[*batch, *index(k), *slice]`; for each element of the output `[*batch, *rest, *slice]`
+    /// (`count` elements), its offset in data.
+    public static func gatherND(_ indices: [Int], indexShape: [Int], data: [Int], batchDims b: Int, count: Int) -> [Int] {
+        let k = indexShape[indexShape.count - 1]
+        let xs = contiguousStrides(data)
+        let slice = Swift.max(data[(b + k)...].reduce(1, *), 1)
+        let perBatch = Swift.max(indexShape.dropLast().reduce(1, *) / Swift.max(1, indexShape[..<b].reduce(1, *)), 1)
+        return (0..<count).map { j in
+            let t = j / slice
+            var offset = j % slice, rest = t / perBatch
+            for d in stride(from: b - 1, through: 0, by: -1) {
+                offset += (rest % data[d]) * xs[d]
+                rest /= data[d]
+            }
+            for c in 0..<k { offset += indices[t * k + c] * xs[b + c] }
+            return offset
+        }
+    }
+
+    /// ScatterND: indices `[*rest, k]` name slices of data `[*index(k), *slice]`; for each of the
+    /// `count` update elements `[*rest, *slice]`, the offset in data it goes to.
+    public static func scatterND(_ indices: [Int], k: Int, data: [Int], count: Int) -> [Int] {
+        let xs = contiguousStrides(data)
+        let slice = Swift.max(data[k...].reduce(1, *), 1)
+        return (0..<count).map { e in
+            let t = e / slice
+            var offset = e % slice
+            for c in 0..<k { offset += indices[t * k + c] * xs[c] }
+            return offset
+        }
+    }
+}
+
+extension Movement {
+    /// ONNX `OneHot`: `out` is `[outer, depth, inner]`, `positions` `[outer, inner]` (truncated
+    /// toward zero; negative ones count from `depth`), `values` `[off, on]` of out's dtype.
+    public static func oneHot(_ positions: [Double], values: Tensor, into out: Tensor, depth: Int, inner: Int) {
+        copyElements(from: values, into: out) { j in
+            let i = j % inner, d = (j / inner) % depth, o = j / (inner * depth)
+            var p = positions[o * inner + i].rounded(.towardZero)
+            if p < 0 { p += Double(depth) }
+            return p == Double(d) ? 1 : 0
+        }
+    }
+
+    /// ONNX `Trilu`: `out` keeps the elements of `x` (`[…, rows, cols]`) on and above (`upper`)
+    /// or on and below the k-th diagonal (`j − i ≥ k`, `j − i ≤ k`) and is zero elsewhere.
+    public static func triangle(_ x: Tensor, into out: Tensor, rows: Int, cols: Int, k: Int, upper: Bool) {
+        Tensor(zeros: out.shape, dtype: out.dtype).copy(into: out)
+        copyElements(from: x, into: out) { e in
+            let j = e % cols, i = (e / cols) % rows
+            return (upper ? j - i >= k : j - i <= k) ? e : nil
+        }
+    }
+}
