@@ -255,34 +255,43 @@ public struct RotaryEmbedding: Layer {
         return [try required(inputs, 0, "input")]
     }
 
-    /// Computed in Float (Double for float64 input).
+    /// Resolves the layout once per plan (`RotaryEmbeddingOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let (b, seq, h, d, r) = try layout(inputs)
+        let x = try required(inputs, 0, "input"), c = try required(inputs, 1, "cos_cache")
+        return RotaryEmbeddingOp(
+            layout: Rotary.Layout(batch: b, sequence: seq, heads: h, headSize: d, rotated: r, headsFirst: x.shape.count == 4),
+            rows: inputs.count > 3 && inputs[3] != nil ? c.shape[0] : b * seq, interleaved: interleaved)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `RotaryEmbedding` ready to run: the layout and the caches' row count; the kernel is
+/// `Rotary.apply`, in Float (Double for float64 input).
+struct RotaryEmbeddingOp: PreparedOp {
+    let layout: Rotary.Layout
+    let rows: Int
+    let interleaved: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         if try required(inputs, 0, "input").dtype == .float64 { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
     }
 
     func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
-        let (b, seq, h, d, r) = try layout(types(of: inputs))
         let x = try required(inputs, 0, "input")
-        var v = x.scalars(as: T.self)
-        let cos = try required(inputs, 1, "cos_cache").scalars(as: T.self), sin = try required(inputs, 2, "sin_cache").scalars(as: T.self)
-        let positions = inputs.count > 3 ? inputs[3]?.int64s() : nil
-        let rows = positions == nil ? b * seq : (try required(inputs, 1, "cos_cache")).shape[0]
-        let half = r / 2
-        for bi in 0..<b {
-            for t in 0..<seq {
-                let p = positions.map { Int(clamping: $0[bi * seq + t]) } ?? bi * seq + t
+        let positions = try (inputs.count > 3 ? inputs[3] : nil).map { ids in
+            try ids.int64s().map { v -> Int in
+                let p = Int(clamping: v)
                 guard p >= 0 && p < rows else { throw LayerError("position \(p) is outside the caches' \(rows) rows") }
-                for hi in 0..<h {
-                    let base = x.shape.count == 4 ? ((bi * h + hi) * seq + t) * d : ((bi * seq + t) * h + hi) * d
-                    for k in 0..<half {
-                        let (i1, i2) = interleaved ? (base + 2 * k, base + 2 * k + 1) : (base + k, base + k + half)
-                        let c = cos[p * half + k], s = sin[p * half + k], a = v[i1], bb = v[i2]
-                        v[i1] = c * a - s * bb
-                        v[i2] = s * a + c * bb
-                    }
-                }
+                return p
             }
         }
+        var v = x.scalars(as: T.self)
+        let cos = try required(inputs, 1, "cos_cache").scalars(as: T.self), sin = try required(inputs, 2, "sin_cache").scalars(as: T.self)
+        Rotary.apply(&v, cos: cos, sin: sin, positions: positions, layout: layout, interleaved: interleaved)
         Tensor(shape: x.shape, scalars: v).convert(into: outputs[0])
     }
 }

@@ -160,9 +160,25 @@ public struct BatchNormalizationTraining: Layer {
         return [x, TensorType(x.dtype, [x.shape[1]]), TensorType(x.dtype, [x.shape[1]])]
     }
 
-    /// Computed in Float for float32 and float16 X (the batch's mean, variance and the normalised
-    /// values; Double for float64), as FP32 backends train.
+    /// Resolves the `[N, C, inner]` view once per plan (`BatchStatisticsOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        return BatchStatisticsOp(batch: x.shape[0], channels: x.shape[1], inner: x.shape[2...].product, epsilon: epsilon, momentum: momentum)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A training-mode `BatchNormalization` ready to run; the kernel is `Normalize.batchStatistics`,
+/// in Float for float32 and float16 X (the batch's mean, variance and the normalised values;
+/// Double for float64), as FP32 backends train.
+struct BatchStatisticsOp: PreparedOp {
+    let batch: Int, channels: Int, inner: Int
+    let epsilon: Double, momentum: Double
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
         if x.dtype == .float64 { try compute(Double.self, inputs, outputs) } else { try compute(Float.self, inputs, outputs) }
     }
@@ -170,9 +186,9 @@ public struct BatchNormalizationTraining: Layer {
     func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ inputs: [Tensor?], _ outputs: [Tensor]) throws {
         let x = try required(inputs, 0, "X")
         let p = try (1...4).map { try required(inputs, $0, "parameter \($0)").scalars(as: T.self) }
-        let n = x.shape[0], c = x.shape[1], inner = x.shape[2...].product
-        let v = x.scalars(as: T.self)
-        let (mean, variance, y) = Normalize.batchStatistics(v, batch: n, channels: c, inner: inner, scale: p[0], shift: p[1], epsilon: T(epsilon))
+        let c = channels
+        let (mean, variance, y) = Normalize.batchStatistics(
+            x.scalars(as: T.self), batch: batch, channels: c, inner: inner, scale: p[0], shift: p[1], epsilon: T(epsilon))
         let m = T(momentum)
         let runMean = (0..<c).map { p[2][$0] * m + mean[$0] * (1 - m) }
         let runVar = (0..<c).map { p[3][$0] * m + variance[$0] * (1 - m) }

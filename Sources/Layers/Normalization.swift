@@ -232,23 +232,32 @@ public struct LpNormalization: Layer {
         [try floatTypeAlongAxis(inputs, axis: axis)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "input")
-        if computesInDouble(x.dtype) { try compute(Double.self, x, outputs) } else { try compute(Float.self, x, outputs) }
+    /// Resolves the `[outer, length, inner]` view once per plan (`LpNormalizationOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        let (outer, length, inner) = splitAt(x.shape, try normalizedAxis(axis, rank: x.shape.count))
+        return LpNormalizationOp(outer: outer, length: length, inner: inner, p: p)
     }
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ x: Tensor, _ outputs: [Tensor]) throws {
-        let (outer, length, inner) = splitAt(x.shape, try normalizedAxis(axis, rank: x.shape.count))
-        var v = x.scalars(as: T.self)
-        for o in 0..<outer {
-            for i in 0..<inner {
-                var norm: T = 0
-                for t in 0..<length { let e = v[(o * length + t) * inner + i]; norm += p == 1 ? e.magnitude : e * e }
-                if p == 2 { norm = norm.squareRoot() }
-                for t in 0..<length { let k = (o * length + t) * inner + i; v[k] = norm == 0 ? 0 : v[k] / norm }
-            }
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// An `LpNormalization` ready to run; the kernel is `Normalize.lpNormalize`, in Double for
+/// float64 and in Float otherwise.
+struct LpNormalizationOp: PreparedOp {
+    let outer: Int, length: Int, inner: Int, p: Int
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        if computesInDouble(x.dtype) {
+            let y = Normalize.lpNormalize(x.doubles(), outer: outer, length: length, inner: inner, p: p)
+            Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
+        } else {
+            let y = Normalize.lpNormalize(x.scalars(as: Float.self), outer: outer, length: length, inner: inner, p: p)
+            Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
         }
-        Tensor(shape: x.shape, scalars: v).convert(into: outputs[0])
     }
 }
 
@@ -266,27 +275,32 @@ public struct MeanVarianceNormalization: Layer {
         return [x]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "X")
-        if computesInDouble(x.dtype) { try compute(Double.self, x, outputs) } else { try compute(Float.self, x, outputs) }
+    /// Resolves each element's statistics group once per plan (`MeanVarianceOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        let reduced = Set(try axes.map { try normalizedAxis($0, rank: x.shape.count) })
+        let (group, groups) = Normalize.groupIndex(shape: x.shape, reduced: reduced)
+        return MeanVarianceOp(group: group, groups: groups)
     }
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_: T.Type, _ x: Tensor, _ outputs: [Tensor]) throws {
-        let reduced = Set(try axes.map { try normalizedAxis($0, rank: x.shape.count) })
-        let strides = contiguousStrides(x.shape)
-        // The statistics index of each element: its position with the reduced axes dropped.
-        let kept = (0..<x.shape.count).filter { !reduced.contains($0) }
-        let keptStrides = contiguousStrides(kept.map { x.shape[$0] })
-        let groups = kept.map { x.shape[$0] }.product
-        let v = x.scalars(as: T.self)
-        let group = (0..<v.count).map { e in kept.enumerated().reduce(0) { $0 + ((e / strides[$1.element]) % x.shape[$1.element]) * keptStrides[$1.offset] } }
-        var sum = [T](repeating: 0, count: groups), squares = sum, count = sum
-        for (e, g) in group.enumerated() { sum[g] += v[e]; squares[g] += v[e] * v[e]; count[g] += 1 }
-        let y = group.enumerated().map { e, g -> T in
-            let mean = sum[g] / count[g]
-            return (v[e] - mean) / ((squares[g] / count[g] - mean * mean).squareRoot() + 1e-9)
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `MeanVarianceNormalization` ready to run: each element's statistics group; the kernel is
+/// `Normalize.meanVariance`, in Double for float64 and in Float otherwise.
+struct MeanVarianceOp: PreparedOp {
+    let group: [Int]
+    let groups: Int
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        if computesInDouble(x.dtype) {
+            Tensor(shape: x.shape, scalars: Normalize.meanVariance(x.doubles(), group: group, groups: groups)).convert(into: outputs[0])
+        } else {
+            Tensor(shape: x.shape, scalars: Normalize.meanVariance(x.scalars(as: Float.self), group: group, groups: groups)).convert(into: outputs[0])
         }
-        Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
     }
 }
 
@@ -339,10 +353,25 @@ public struct Hardmax: Layer {
         [try floatTypeAlongAxis(inputs, axis: axis)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "input")
+    /// Resolves the `[outer, length, inner]` view once per plan (`HardmaxOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
         let a = try normalizedAxis(axis, rank: x.shape.count)
         let (outer, length, inner) = legacyCoercion ? (x.shape[..<a].product, x.shape[a...].product, 1) : splitAt(x.shape, a)
+        return HardmaxOp(outer: outer, length: length, inner: inner)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `Hardmax` ready to run; the kernel is `Ranking.hardmax`.
+struct HardmaxOp: PreparedOp {
+    let outer: Int, length: Int, inner: Int
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
         let y = Ranking.hardmax(x.doubles(), outer: outer, length: length, inner: inner)
         Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
     }

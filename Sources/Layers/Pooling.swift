@@ -127,14 +127,32 @@ public struct GlobalPool: Layer {
         return [TensorType(x.dtype, [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.shape.count - 2))]
     }
 
+    /// Resolves the planes once per plan (`GlobalPoolOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
+        let x = try required(inputs, 0, "X")
+        return GlobalPoolOp(planes: x.shape[0] * x.shape[1], planeSize: x.shape[2...].product, isMax: isMax)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A global pooling ready to run: the input seen as `[planes, planeSize]`; the kernels are
+/// `Pool2D.global` (Float) and `Float64Kernels.globalPool`.
+struct GlobalPoolOp: PreparedOp {
+    let planes: Int, planeSize: Int
+    let isMax: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
         if isFloat64([x], outputs[0]) {
-            Float64Kernels.globalPool(input: x, output: outputs[0], planes: x.shape[0] * x.shape[1], planeSize: x.shape[2...].product, max: isMax)
+            Float64Kernels.globalPool(input: x, output: outputs[0], planes: planes, planeSize: planeSize, max: isMax)
             return
         }
         try withFloat32([x], outputs[0]) { f, y in
-            Pool2D.global(input: f[0]!, output: y, planes: x.shape[0] * x.shape[1], planeSize: x.shape[2...].product, max: isMax)
+            Pool2D.global(input: try required(f, 0, "X"), output: y, planes: planes, planeSize: planeSize, max: isMax)
         }
     }
 }
@@ -157,14 +175,32 @@ public struct LRN: Layer {
         return [x]
     }
 
+    /// Resolves the `[N, C, S]` view once per plan (`LRNOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let x = try outputTypes(inputs, constants: constants)[0]
+        return LRNOp(view: [x.shape[0], x.shape[1], x.shape[2...].product], size: size, alpha: alpha, beta: beta, bias: bias)
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// An `LRN` ready to run: the input seen as `[N, C, S]`; the kernel is `Normalize.lrn` (Float,
+/// or Double for float64).
+struct LRNOp: PreparedOp {
+    let view: [Int]
+    let size: Int
+    let alpha: Float, beta: Float, bias: Float
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
         if isFloat64([x], outputs[0]) {
-            Normalize.lrn(x.reshaped([x.shape[0], x.shape[1], x.shape[2...].product]), into: outputs[0], size: size, alpha: alpha, beta: beta, bias: bias)
+            Normalize.lrn(x.reshaped(view), into: outputs[0], size: size, alpha: alpha, beta: beta, bias: bias)
             return
         }
         try withFloat32([x], outputs[0]) { f, y in
-            Normalize.lrn(f[0]!.reshaped([x.shape[0], x.shape[1], x.shape[2...].product]), into: y, size: size, alpha: alpha, beta: beta, bias: bias)
+            Normalize.lrn(try required(f, 0, "X").reshaped(view), into: y, size: size, alpha: alpha, beta: beta, bias: bias)
         }
     }
 }

@@ -112,3 +112,42 @@ public enum ScaledDotProductAttention {
         return y
     }
 }
+
+/// Rotary position embedding (ONNX `RotaryEmbedding`, opset 23).
+public enum Rotary {
+    /// The layout of a rotary embedding's input: `batch` × `sequence` tokens of `heads` heads of
+    /// `headSize` features, the first `rotated` (even) of which turn; `headsFirst` for
+    /// `[B, H, S, D]`, else `[B, S, H·D]`.
+    public struct Layout: Sendable, Equatable {
+        public let batch: Int, sequence: Int, heads: Int, headSize: Int, rotated: Int
+        public let headsFirst: Bool
+        public init(batch: Int, sequence: Int, heads: Int, headSize: Int, rotated: Int, headsFirst: Bool) {
+            (self.batch, self.sequence, self.heads, self.headSize, self.rotated, self.headsFirst) = (batch, sequence, heads, headSize, rotated, headsFirst)
+        }
+    }
+
+    /// Turns each pair of features (`interleaved`: neighbours; else the two halves of the rotated
+    /// features) by the angle of its token's row of the caches (`[rows, rotated/2]`): row
+    /// `positions[token]`, or the token's own index when `positions` is nil. Positions must lie
+    /// within the caches' rows.
+    public static func apply<T: BinaryFloatingPoint>(
+        _ x: inout [T], cos: [T], sin: [T], positions: [Int]?, layout: Layout, interleaved: Bool
+    ) {
+        let (b, seq, h, d) = (layout.batch, layout.sequence, layout.heads, layout.headSize)
+        let half = layout.rotated / 2
+        for bi in 0..<b {
+            for t in 0..<seq {
+                let p = positions?[bi * seq + t] ?? bi * seq + t
+                for hi in 0..<h {
+                    let base = layout.headsFirst ? ((bi * h + hi) * seq + t) * d : ((bi * seq + t) * h + hi) * d
+                    for k in 0..<half {
+                        let (i1, i2) = interleaved ? (base + 2 * k, base + 2 * k + 1) : (base + k, base + k + half)
+                        let c = cos[p * half + k], s = sin[p * half + k], a = x[i1], bb = x[i2]
+                        x[i1] = c * a - s * bb
+                        x[i2] = s * a + c * bb
+                    }
+                }
+            }
+        }
+    }
+}

@@ -55,3 +55,44 @@ public enum Normalize {
         }
     }
 }
+
+extension Normalize {
+    /// ONNX `LpNormalization` (p 1 or 2) along the middle axis of `[outer, length, inner]`:
+    /// `x / ‖x‖_p`, 0 where the norm is 0; each norm summed sequentially in `T`.
+    public static func lpNormalize<T: BinaryFloatingPoint>(_ x: [T], outer: Int, length: Int, inner: Int, p: Int) -> [T] {
+        var v = x
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var norm: T = 0
+                for t in 0..<length { let e = v[(o * length + t) * inner + i]; norm += p == 1 ? e.magnitude : e * e }
+                if p == 2 { norm = norm.squareRoot() }
+                for t in 0..<length { let k = (o * length + t) * inner + i; v[k] = norm == 0 ? 0 : v[k] / norm }
+            }
+        }
+        return v
+    }
+
+    /// For each element of a tensor of `shape`, the index of its statistics group when the
+    /// `reduced` axes are reduced: its position with those axes dropped (row-major).
+    public static func groupIndex(shape: [Int], reduced: Set<Int>) -> (group: [Int], groups: Int) {
+        let strides = contiguousStrides(shape)
+        let kept = shape.indices.filter { !reduced.contains($0) }
+        let keptStrides = contiguousStrides(kept.map { shape[$0] })
+        let group = (0..<shape.reduce(1, *)).map { e in
+            kept.enumerated().reduce(0) { $0 + ((e / strides[$1.element]) % shape[$1.element]) * keptStrides[$1.offset] }
+        }
+        return (group, kept.map { shape[$0] }.reduce(1, *))
+    }
+
+    /// ONNX `MeanVarianceNormalization`: `(x − E[x]) / (√(E[x²] − E[x]²) + 1e-9)` per statistics
+    /// group (`groupIndex`), as ONNX's function body defines it; sums sequential in `T`, in
+    /// element order.
+    public static func meanVariance<T: BinaryFloatingPoint>(_ v: [T], group: [Int], groups: Int) -> [T] {
+        var sum = [T](repeating: 0, count: groups), squares = sum, count = sum
+        for (e, g) in group.enumerated() { sum[g] += v[e]; squares[g] += v[e] * v[e]; count[g] += 1 }
+        return group.enumerated().map { e, g -> T in
+            let mean = sum[g] / count[g]
+            return (v[e] - mean) / ((squares[g] / count[g] - mean * mean).squareRoot() + 1e-9)
+        }
+    }
+}
