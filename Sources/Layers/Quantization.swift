@@ -169,11 +169,8 @@ public struct DynamicQuantizeLinear: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "x")
-        let values = x.scalars(as: Float.self)
-        let lo = min(0, values.min() ?? 0), hi = max(0, values.max() ?? 0)
-        let scale = (hi - lo) / 255
-        let zero = scale == 0 ? 0 : min(max((-lo / scale).rounded(.toNearestOrEven), 0), 255)
-        let s = Tensor(scalar: scale), z = Tensor(scalar: UInt8(zero))
+        let (scale, zero) = Quantization.dynamicUInt8Parameters(x.scalars(as: Float.self))
+        let s = Tensor(scalar: scale), z = Tensor(scalar: zero)
         // A zero scale (x all zeros) quantizes everything to the zero point.
         Quantization.quantize(x, scale: scale == 0 ? Tensor(scalar: Float(1)) : s, zeroPoint: z, into: outputs[0],
                               map: .perTensor(count: x.count), precision: .float32)
@@ -182,40 +179,26 @@ public struct DynamicQuantizeLinear: Layer {
     }
 }
 
-/// `(A − a_zero_point) · (B − b_zero_point)` with exact Int64 accumulation and MatMul's broadcasting,
-/// for MatMulInteger and QLinearMatMul. A zero point is a scalar, or per row of A (`[M]`) / per
-/// column of B (`[N]`).
-func integerProduct(_ a: Tensor, _ b: Tensor, aZero: Tensor?, bZero: Tensor?) throws -> (values: [Int64], shape: [Int]) {
-    let p = try MatMul().plan(a.shape, b.shape)
-    let za = aZero?.int64s() ?? [0], zb = bZero?.int64s() ?? [0]
-    guard za.count == 1 || za.count == p.m else { throw LayerError("a_zero_point has \(za.count) values, expected 1 or M = \(p.m)") }
-    guard zb.count == 1 || zb.count == p.n else { throw LayerError("b_zero_point has \(zb.count) values, expected 1 or N = \(p.n)") }
-    let av = a.int64s(), bv = b.int64s()
-    let aBatch = Broadcast.strides(of: Array(p.a.dropLast(2)), broadcastTo: p.batch)
-    let bBatch = Broadcast.strides(of: Array(p.b.dropLast(2)), broadcastTo: p.batch)
-    let batches = p.batch.product
-    var out = [Int64](repeating: 0, count: batches * p.m * p.n)
-    for t in 0..<batches {
-        var aOff = 0, bOff = 0, rest = t
-        for d in stride(from: p.batch.count - 1, through: 0, by: -1) {
-            let i = rest % p.batch[d]
-            rest /= p.batch[d]
-            aOff += i * aBatch[d]
-            bOff += i * bBatch[d]
-        }
-        aOff *= p.m * p.k
-        bOff *= p.k * p.n
-        for i in 0..<p.m {
-            let zi = za.count == 1 ? za[0] : za[i]
-            for j in 0..<p.n {
-                let zj = zb.count == 1 ? zb[0] : zb[j]
-                var s: Int64 = 0
-                for q in 0..<p.k { s += (av[aOff + i * p.k + q] - zi) * (bv[bOff + q * p.n + j] - zj) }
-                out[(t * p.m + i) * p.n + j] = s
-            }
-        }
+/// An integer matrix product ready to run (MatMulInteger, QLinearMatMul): MatMul's plan with
+/// the batch pairs resolved, the zero points' counts checked; the kernel is
+/// `Quantization.integerMatMul`. A zero point is a scalar, or per row of A (`[M]`) / per column
+/// of B (`[N]`).
+struct IntegerProduct: Sendable {
+    let m: Int, k: Int, n: Int
+    let pairs: [(a: Int, b: Int)]
+    let shape: [Int]
+
+    init(_ a: TensorType, _ b: TensorType, aZero: TensorType?, bZero: TensorType?) throws {
+        let p = try MatMul().plan(a.shape, b.shape)
+        guard aZero.map({ $0.count == 1 || $0.count == p.m }) ?? true else { throw LayerError("a_zero_point has \(aZero?.count ?? 0) values, expected 1 or M = \(p.m)") }
+        guard bZero.map({ $0.count == 1 || $0.count == p.n }) ?? true else { throw LayerError("b_zero_point has \(bZero?.count ?? 0) values, expected 1 or N = \(p.n)") }
+        (m, k, n, shape) = (p.m, p.k, p.n, p.out)
+        pairs = Broadcast.batchPairs(Array(p.a.dropLast(2)), Array(p.b.dropLast(2)), batch: p.batch)
     }
-    return (out, p.out)
+
+    func callAsFunction(_ a: Tensor, _ b: Tensor, aZero: Tensor?, bZero: Tensor?) -> [Int64] {
+        Quantization.integerMatMul(a.int64s(), b.int64s(), pairs: pairs, m: m, k: k, n: n, aZero: aZero?.int64s() ?? [0], bZero: bZero?.int64s() ?? [0])
+    }
 }
 
 private let eightBit: Set<DType> = [.int8, .uint8]
@@ -231,10 +214,25 @@ public struct MatMulInteger: Layer {
         return [TensorType(.int32, try MatMul().plan(a.shape, b.shape).out)]
     }
 
+    /// Resolves MatMul's plan and checks the zero points once per plan (`MatMulIntegerOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
+        return MatMulIntegerOp(product: try IntegerProduct(
+            try required(inputs, 0, "A"), try required(inputs, 1, "B"), aZero: inputs.count > 2 ? inputs[2] : nil, bZero: inputs.count > 3 ? inputs[3] : nil))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
-        let r = try integerProduct(a, b, aZero: inputs.count > 2 ? inputs[2] : nil, bZero: inputs.count > 3 ? inputs[3] : nil)
-        Tensor(shape: r.shape, scalars: r.values).convert(into: outputs[0])
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `MatMulInteger` ready to run.
+struct MatMulIntegerOp: PreparedOp {
+    let product: IntegerProduct
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let values = product(
+            try required(inputs, 0, "A"), try required(inputs, 1, "B"), aZero: inputs.count > 2 ? inputs[2] : nil, bZero: inputs.count > 3 ? inputs[3] : nil)
+        Tensor(shape: product.shape, scalars: values).convert(into: outputs[0])
     }
 }
 
@@ -258,19 +256,29 @@ public struct QLinearMatMul: Layer {
         return [TensorType(yz.dtype, try MatMul().plan(a.shape, b.shape).out)]
     }
 
+    /// Resolves MatMul's plan and checks the zero points once per plan (`QLinearMatMulOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
+        return QLinearMatMulOp(product: try IntegerProduct(try required(inputs, 0, "a"), try required(inputs, 3, "b"), aZero: inputs[2], bZero: inputs[5]))
+    }
+
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let a = try required(inputs, 0, "a"), b = try required(inputs, 3, "b")
-        let r = try integerProduct(a, b, aZero: inputs[2], bZero: inputs[5])
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `QLinearMatMul` ready to run; the rescaling is `Quantization.requantize`.
+struct QLinearMatMulOp: PreparedOp {
+    let product: IntegerProduct
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let values = product(try required(inputs, 0, "a"), try required(inputs, 3, "b"), aZero: inputs[2], bZero: inputs[5])
         let sa = try required(inputs, 1, "a_scale").scalars(as: Float.self)[0], sb = try required(inputs, 4, "b_scale").scalars(as: Float.self)[0]
         let sy = try required(inputs, 6, "y_scale").scalars(as: Float.self)[0]
         let zy = try required(inputs, 7, "y_zero_point").doubles()[0]
         let factor = Double(sa * sb / sy)
-        let (lo, hi) = outputs[0].dtype.integerRange
-        let q = r.values.map { v -> Int64 in
-            let d = (Double(v) * factor + zy).rounded(.toNearestOrEven)
-            return Int64(Swift.min(Swift.max(d, Double(lo)), Double(hi)))
-        }
-        Tensor(shape: r.shape, scalars: q).convert(into: outputs[0])
+        let q = Quantization.requantize(values, factor: { _ in factor }, zeroPoint: zy, range: outputs[0].dtype.integerRange)
+        Tensor(shape: product.shape, scalars: q).convert(into: outputs[0])
     }
 }
 
@@ -302,56 +310,46 @@ public struct IntegerConv: Layer {
         return [TensorType(dtype, [g.batch, g.outChannels] + spatial)]
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let x = try required(inputs, 0, "x"), w = try required(inputs, weightIndex, "w")
-        let g = try conv.geometry(x.shape, w.shape)
-        let xz = (requantizes ? inputs[2] : inputs.count > 2 ? inputs[2] : nil)?.int64s().first ?? 0
-        let wzAll = (requantizes ? inputs[5] : inputs.count > 3 ? inputs[3] : nil)?.int64s() ?? [0]
-        guard wzAll.count == 1 || wzAll.count == g.outChannels else { throw LayerError("w_zero_point has \(wzAll.count) values, expected 1 or \(g.outChannels)") }
-        let xs = x.int64s(), ws = w.int64s()
-        let bias = requantizes && inputs.count > 8 ? inputs[8]?.int64s() : nil
-        let cg = g.inChannels / g.groups, mg = g.outChannels / g.groups
-        var acc = [Int64](repeating: 0, count: g.batch * g.outChannels * g.outHeight * g.outWidth)
-        for n in 0..<g.batch {
-            for m in 0..<g.outChannels {
-                let wz = wzAll.count == 1 ? wzAll[0] : wzAll[m]
-                for oy in 0..<g.outHeight {
-                    for ox in 0..<g.outWidth {
-                        var s = bias?[m] ?? 0
-                        for ci in 0..<cg {
-                            let c = (m / mg) * cg + ci
-                            for ky in 0..<g.kernelHeight {
-                                let iy = oy * g.strideH - g.padTop + ky * g.dilationH
-                                if iy < 0 || iy >= g.inHeight { continue }
-                                for kx in 0..<g.kernelWidth {
-                                    let ix = ox * g.strideW - g.padLeft + kx * g.dilationW
-                                    if ix < 0 || ix >= g.inWidth { continue }
-                                    let xv = xs[((n * g.inChannels + c) * g.inHeight + iy) * g.inWidth + ix] - xz
-                                    let wv = ws[((m * cg + ci) * g.kernelHeight + ky) * g.kernelWidth + kx] - wz
-                                    s += xv * wv
-                                }
-                            }
-                        }
-                        acc[((n * g.outChannels + m) * g.outHeight + oy) * g.outWidth + ox] = s
-                    }
-                }
-            }
+    /// Resolves the geometry and checks the per-channel parameters' counts once per plan
+    /// (`IntegerConvOp`).
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        _ = try outputTypes(inputs, constants: constants)
+        let g = try conv.geometry(try required(inputs, 0, "x").shape, try required(inputs, weightIndex, "w").shape)
+        for (i, name) in requantizes ? [(5, "w_zero_point"), (4, "w_scale")] : [(3, "w_zero_point")] {
+            guard i < inputs.count, let t = inputs[i] else { continue }
+            guard t.count == 1 || t.count == g.outChannels else { throw LayerError("\(name) has \(t.count) values, expected 1 or \(g.outChannels)") }
         }
+        return IntegerConvOp(geometry: g, requantizes: requantizes)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `ConvInteger`/`QLinearConv` ready to run; the kernels are `Quantization.integerConv` and
+/// `Quantization.requantize` (the factor `x_scale · w_scale[m] / y_scale` in Double).
+struct IntegerConvOp: PreparedOp {
+    let geometry: Conv2DGeometry
+    let requantizes: Bool
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let g = geometry
+        let x = try required(inputs, 0, "x"), w = try required(inputs, requantizes ? 3 : 1, "w")
+        let xz = (requantizes ? inputs[2] : inputs.count > 2 ? inputs[2] : nil)?.int64s().first ?? 0
+        let wz = (requantizes ? inputs[5] : inputs.count > 3 ? inputs[3] : nil)?.int64s() ?? [0]
+        let bias = requantizes && inputs.count > 8 ? inputs[8]?.int64s() : nil
+        let acc = Quantization.integerConv(x.int64s(), w.int64s(), geometry: g, xZero: xz, wZero: wz, bias: bias)
         guard requantizes else {
             Tensor(shape: outputs[0].shape, scalars: acc).convert(into: outputs[0])
             return
         }
         let sx = try required(inputs, 1, "x_scale").doubles()[0], sy = try required(inputs, 6, "y_scale").doubles()[0]
         let sw = try required(inputs, 4, "w_scale").doubles()
-        guard sw.count == 1 || sw.count == g.outChannels else { throw LayerError("w_scale has \(sw.count) values, expected 1 or \(g.outChannels)") }
         let zy = try required(inputs, 7, "y_zero_point").doubles()[0]
-        let (lo, hi) = outputs[0].dtype.integerRange
         let plane = g.outHeight * g.outWidth
-        let q = acc.enumerated().map { k, v -> Int64 in
-            let m = (k / plane) % g.outChannels
-            let r = Double(v) * (sx * (sw.count == 1 ? sw[0] : sw[m]) / sy) + zy
-            return Int64(Swift.min(Swift.max(r, Double(lo)), Double(hi)).rounded(.toNearestOrEven))
-        }
+        let q = Quantization.requantize(
+            acc, factor: { k in sx * (sw.count == 1 ? sw[0] : sw[(k / plane) % g.outChannels]) / sy }, zeroPoint: zy, range: outputs[0].dtype.integerRange)
         Tensor(shape: outputs[0].shape, scalars: q).convert(into: outputs[0])
     }
 }
