@@ -153,36 +153,13 @@ struct AttentionOp: PreparedOp {
         let s = shape
         let (q, k, v) = (try required(inputs, 0, "Q").scalars(as: T.self), try required(inputs, 1, "K").scalars(as: T.self), try required(inputs, 2, "V").scalars(as: T.self))
         let total = s.total
-        // Element offsets in [B, H, S, D] order, whichever layout the input has.
-        func at(_ b: Int, _ h: Int, _ t: Int, _ d: Int, heads: Int, length: Int, size: Int) -> Int {
-            s.rank3 ? (b * length + t) * heads * size + h * size + d : ((b * heads + h) * length + t) * size + d
-        }
-        var queries = q
-        if s.rank3 {
-            for b in 0..<s.batch { for h in 0..<s.qHeads { for t in 0..<s.qLength { for d in 0..<s.headSize {
-                queries[((b * s.qHeads + h) * s.qLength + t) * s.headSize + d] = q[at(b, h, t, d, heads: s.qHeads, length: s.qLength, size: s.headSize)]
-            } } } }
-        }
+        let queries = s.rank3 ? ScaledDotProductAttention.headsFirst(q, batch: s.batch, heads: s.qHeads, length: s.qLength, size: s.headSize) : q
         // The caches: past then new, [B, Hkv, total, D].
         let pastK = inputs.count > 4 ? inputs[4]?.scalars(as: T.self) : nil, pastV = inputs.count > 5 ? inputs[5]?.scalars(as: T.self) : nil
-        var keys = [T](repeating: 0, count: s.batch * s.kvHeads * total * s.headSize)
-        var values = [T](repeating: 0, count: s.batch * s.kvHeads * total * s.valueSize)
-        for b in 0..<s.batch {
-            for h in 0..<s.kvHeads {
-                for t in 0..<total {
-                    for d in 0..<s.headSize {
-                        keys[((b * s.kvHeads + h) * total + t) * s.headSize + d] = t < s.pastLength
-                            ? pastK?[((b * s.kvHeads + h) * s.pastLength + t) * s.headSize + d] ?? 0
-                            : k[at(b, h, t - s.pastLength, d, heads: s.kvHeads, length: s.kvLength, size: s.headSize)]
-                    }
-                    for d in 0..<s.valueSize {
-                        values[((b * s.kvHeads + h) * total + t) * s.valueSize + d] = t < s.pastLength
-                            ? pastV?[((b * s.kvHeads + h) * s.pastLength + t) * s.valueSize + d] ?? 0
-                            : v[at(b, h, t - s.pastLength, d, heads: s.kvHeads, length: s.kvLength, size: s.valueSize)]
-                    }
-                }
-            }
-        }
+        let keys = ScaledDotProductAttention.appendCache(
+            past: pastK, new: k, batch: s.batch, heads: s.kvHeads, pastLength: s.pastLength, newLength: s.kvLength, size: s.headSize, sequenceFirst: s.rank3)
+        let values = ScaledDotProductAttention.appendCache(
+            past: pastV, new: v, batch: s.batch, heads: s.kvHeads, pastLength: s.pastLength, newLength: s.kvLength, size: s.valueSize, sequenceFirst: s.rank3)
         let dtype = outputs[0].dtype
         let rounding: ScaledDotProductAttention.Rounding<T>? = dtype == .float16 ? { T(Float(Float16(Float($0)))) }
             : dtype == .bfloat16 ? { T(BFloat16(Float($0)).floatValue) } : nil
@@ -193,13 +170,7 @@ struct AttentionOp: PreparedOp {
             q: queries, keys: keys, values: values, geometry: geometry, scale: layer.scale ?? 1 / Double(s.headSize).squareRoot(),
             softcap: layer.softcap, bias: try layer.maskBias(inputs, s), rounding: rounding,
             scoresOutput: ScaledDotProductAttention.ScoresOutput(rawValue: layer.qkOutputMode) ?? .scores, y: &y, scores: &qk)
-        if s.rank3 {
-            var laid = y
-            for b in 0..<s.batch { for h in 0..<s.qHeads { for t in 0..<s.qLength { for d in 0..<s.valueSize {
-                laid[((b * s.qLength + t) * s.qHeads + h) * s.valueSize + d] = y[((b * s.qHeads + h) * s.qLength + t) * s.valueSize + d]
-            } } } }
-            y = laid
-        }
+        if s.rank3 { y = ScaledDotProductAttention.sequenceFirst(y, batch: s.batch, heads: s.qHeads, length: s.qLength, size: s.valueSize) }
         Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
         if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: keys).convert(into: outputs[1]) }
         if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: values).convert(into: outputs[2]) }

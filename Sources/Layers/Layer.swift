@@ -108,7 +108,8 @@ public protocol PreparedOp: Sendable {
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws
 }
 
-/// The prepared form of a layer that resolves nothing ahead: it calls `forward`.
+/// The prepared form of a layer with nothing to resolve ahead (a unary op, Cast, Shape, or an op
+/// computed while planning): it calls `forward`.
 public struct ForwardingOp: PreparedOp {
     public let layer: any Layer
     public init(_ layer: any Layer) { self.layer = layer }

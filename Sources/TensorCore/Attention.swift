@@ -151,3 +151,45 @@ public enum Rotary {
         }
     }
 }
+
+extension ScaledDotProductAttention {
+    /// `[B, S, H·D]` (sequence first, as 3-D inputs are) laid out as `[B, H, S, D]`.
+    public static func headsFirst<T>(_ x: [T], batch: Int, heads: Int, length: Int, size: Int) -> [T] {
+        var out = x
+        for b in 0..<batch { for h in 0..<heads { for t in 0..<length { for d in 0..<size {
+            out[((b * heads + h) * length + t) * size + d] = x[(b * length + t) * heads * size + h * size + d]
+        } } } }
+        return out
+    }
+
+    /// `[B, H, S, D]` laid out as `[B, S, H·D]` (the inverse of `headsFirst`).
+    public static func sequenceFirst<T>(_ x: [T], batch: Int, heads: Int, length: Int, size: Int) -> [T] {
+        var out = x
+        for b in 0..<batch { for h in 0..<heads { for t in 0..<length { for d in 0..<size {
+            out[((b * length + t) * heads + h) * size + d] = x[((b * heads + h) * length + t) * size + d]
+        } } } }
+        return out
+    }
+
+    /// A cache `[B, H, past + new, D]`: the past entries (`[B, H, past, D]`, zeros when nil) then
+    /// the new ones (`[B, H, new, D]`, or `[B, new, H·D]` when `sequenceFirst`).
+    public static func appendCache<T: Numeric>(
+        past: [T]?, new: [T], batch: Int, heads: Int, pastLength: Int, newLength: Int, size: Int, sequenceFirst: Bool
+    ) -> [T] {
+        let total = pastLength + newLength
+        var out = [T](repeating: 0, count: batch * heads * total * size)
+        for b in 0..<batch {
+            for h in 0..<heads {
+                for t in 0..<total {
+                    for d in 0..<size {
+                        let n = t - pastLength
+                        out[((b * heads + h) * total + t) * size + d] = t < pastLength
+                            ? past?[((b * heads + h) * pastLength + t) * size + d] ?? 0
+                            : new[sequenceFirst ? (b * newLength + n) * heads * size + h * size + d : ((b * heads + h) * newLength + n) * size + d]
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

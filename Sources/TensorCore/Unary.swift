@@ -98,6 +98,13 @@ extension Elementwise {
     /// `out = op(x)` elementwise. float16 is computed in float32 and rounded once; integer
     /// inputs support abs, neg, sign and the identity-like ops.
     public static func unary(_ op: UnaryOp, _ x: Tensor, into out: Tensor) {
+        if case .activation(.clip(let lo, let hi)) = op, !x.dtype.isFloatingPoint {
+            // Clip of integers (and FP8 storage types) through Double: exact below 2^53, and the
+            // bounds are the input's type.
+            let clipped = x.doubles().map { Swift.min(Swift.max($0, Double(lo)), Double(hi)) }
+            Tensor(shape: x.shape, scalars: clipped).convert(into: out)
+            return
+        }
         switch x.dtype {
         case .float32:
             x.withUnsafeBufferPointer(as: Float.self) { src in
