@@ -27,6 +27,27 @@ public struct Conv2DGeometry: Sendable, Equatable {
         self.groups = groups
     }
 
+    /// Calls `body(xOffset, wOffset)` for each tap of output element (n, m, oy, ox) that lies
+    /// inside the input (padding taps skipped), in the direct loops' order (input channel of m's
+    /// group, kernel row, kernel column): the offsets of the input element and of the weight that
+    /// multiplies it, in NCHW and `[M, C/groups, kh, kw]`.
+    @inline(__always)
+    public func forEachTap(n: Int, m: Int, oy: Int, ox: Int, _ body: (Int, Int) -> Void) {
+        let cg = inChannels / groups, mg = outChannels / groups
+        for ci in 0..<cg {
+            let c = (m / mg) * cg + ci
+            for ky in 0..<kernelHeight {
+                let iy = oy * strideH - padTop + ky * dilationH
+                if iy < 0 || iy >= inHeight { continue }
+                for kx in 0..<kernelWidth {
+                    let ix = ox * strideW - padLeft + kx * dilationW
+                    if ix < 0 || ix >= inWidth { continue }
+                    body(((n * inChannels + c) * inHeight + iy) * inWidth + ix, ((m * cg + ci) * kernelHeight + ky) * kernelWidth + kx)
+                }
+            }
+        }
+    }
+
     /// Whether each group has one input channel (depthwise, possibly with a channel multiplier).
     public var isDepthwise: Bool { groups == inChannels && groups > 1 }
     /// Whether the convolution is a plain matrix product over the input (1×1, stride 1, no padding).
@@ -462,28 +483,13 @@ public enum Conv2D {
     public static func reference(input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry, activation: Activation?) {
         let x = input.scalars(as: Float.self), w = weight.scalars(as: Float.self)
         let b = bias?.scalars(as: Float.self)
-        let cg = g.inChannels / g.groups, mg = g.outChannels / g.groups
         output.withUnsafeMutableBufferPointer(as: Float.self) { out in
             for n in 0..<g.batch {
                 for m in 0..<g.outChannels {
-                    let grp = m / mg
                     for y in 0..<g.outHeight {
                         for xo in 0..<g.outWidth {
                             var acc = Double(b?[m] ?? 0)
-                            for ci in 0..<cg {
-                                let c = grp * cg + ci
-                                for ky in 0..<g.kernelHeight {
-                                    let iy = y * g.strideH - g.padTop + ky * g.dilationH
-                                    if iy < 0 || iy >= g.inHeight { continue }
-                                    for kx in 0..<g.kernelWidth {
-                                        let ix = xo * g.strideW - g.padLeft + kx * g.dilationW
-                                        if ix < 0 || ix >= g.inWidth { continue }
-                                        let xv = x[((n * g.inChannels + c) * g.inHeight + iy) * g.inWidth + ix]
-                                        let wv = w[((m * cg + ci) * g.kernelHeight + ky) * g.kernelWidth + kx]
-                                        acc += Double(xv) * Double(wv)
-                                    }
-                                }
-                            }
+                            g.forEachTap(n: n, m: m, oy: y, ox: xo) { xi, wi in acc += Double(x[xi]) * Double(w[wi]) }
                             let v = Float(acc)
                             out[((n * g.outChannels + m) * g.outHeight + y) * g.outWidth + xo] = activation?.apply(v) ?? v
                         }

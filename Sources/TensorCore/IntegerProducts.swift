@@ -27,7 +27,6 @@ extension Quantization {
     /// A grouped 2-D convolution of `x − xZero` by `w − wZero[m]` (one value, or one per output
     /// channel) plus `bias[m]`, summed exactly in Int64 (`[N, M, outH, outW]`).
     public static func integerConv(_ x: [Int64], _ w: [Int64], geometry g: Conv2DGeometry, xZero: Int64, wZero: [Int64], bias: [Int64]?) -> [Int64] {
-        let cg = g.inChannels / g.groups, mg = g.outChannels / g.groups
         var acc = [Int64](repeating: 0, count: g.batch * g.outChannels * g.outHeight * g.outWidth)
         for n in 0..<g.batch {
             for m in 0..<g.outChannels {
@@ -35,20 +34,7 @@ extension Quantization {
                 for oy in 0..<g.outHeight {
                     for ox in 0..<g.outWidth {
                         var s = bias?[m] ?? 0
-                        for ci in 0..<cg {
-                            let c = (m / mg) * cg + ci
-                            for ky in 0..<g.kernelHeight {
-                                let iy = oy * g.strideH - g.padTop + ky * g.dilationH
-                                if iy < 0 || iy >= g.inHeight { continue }
-                                for kx in 0..<g.kernelWidth {
-                                    let ix = ox * g.strideW - g.padLeft + kx * g.dilationW
-                                    if ix < 0 || ix >= g.inWidth { continue }
-                                    let xv = x[((n * g.inChannels + c) * g.inHeight + iy) * g.inWidth + ix] &- xZero
-                                    let wv = w[((m * cg + ci) * g.kernelHeight + ky) * g.kernelWidth + kx] &- wz
-                                    s &+= xv &* wv
-                                }
-                            }
-                        }
+                        g.forEachTap(n: n, m: m, oy: oy, ox: ox) { xi, wi in s &+= (x[xi] &- xZero) &* (w[wi] &- wz) }
                         acc[((n * g.outChannels + m) * g.outHeight + oy) * g.outWidth + ox] = s
                     }
                 }
