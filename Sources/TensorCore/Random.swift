@@ -23,9 +23,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 }
 
 extension Tensor {
-    /// Seeded random values: standard normal for floats, integers uniform in `0..<intRange`,
-    /// bools fair coin flips.
-    public static func random(shape: [Int], dtype: DType, seed: UInt64, intRange: Int = 10) -> Tensor {
+    /// Seeded random values: standard normal for floats, integers uniform in `0..<intRange`
+    /// (by default 0 or 1, the range Polygraphy's data loader gives integers: valid token ids,
+    /// token types and masks), bools fair coin flips.
+    public static func random(shape: [Int], dtype: DType, seed: UInt64, intRange: Int = 2) -> Tensor {
         var g = SeededGenerator(seed: seed)
         let n = shape.product
         if dtype.isFloatingPoint {

@@ -4,12 +4,18 @@ import Touchstone
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Time inference after warm-up on seeded random inputs.")
+        commandName: "bench", abstract: "Time inference after warm-up on given or seeded random inputs.")
 
     @Argument(help: "The model file (.onnx).")
     var model: String
 
-    @Option(help: "Batch size (the first dimension of every input).")
+    @Option(name: .customLong("input"), help: ArgumentHelp("An input as NAME=FILE.npy (repeatable).", valueName: "NAME=FILE.npy"))
+    var inputs: [String] = []
+
+    @Option(help: "Inputs from a file: a Polygraphy inputs JSON (its first feed), a RunResults JSON, an .npz, or a folder of .npy/.pb files.")
+    var loadInputs: String?
+
+    @Option(help: "Batch size (the first dimension of every seeded input). Seeded floats are standard normal, integers 0 or 1 (as Polygraphy's data loader makes them).")
     var batch: Int = 1
 
     @Option(help: "Threads for Touchstone and OpenBLAS.")
@@ -46,8 +52,9 @@ struct BenchCommand: ParsableCommand {
         let loadStart = Date()
         let m = try Model(contentsOf: url)
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        var feeds: [String: Tensor] = [:]
-        for (i, d) in m.inputs.enumerated() {
+        var feeds: [String: Tensor] = try loadInputs.map { try loadFeeds($0, model: m) } ?? [:]
+        for (k, v) in try parseInputAssignments(inputs, model: m) { feeds[k] = v }
+        for (i, d) in m.inputs.enumerated() where feeds[d.name] == nil {
             var shape = try concreteShape(d, batch: batch)
             if !shape.isEmpty, d.dimensions?.first?.value != nil, shape[0] != batch {
                 if batch != 1 { throw UsageError("input '\(d.name)' has a fixed first dimension \(shape[0]); --batch \(batch) cannot apply") }

@@ -149,6 +149,28 @@ struct CLITests {
         #expect(json?["load_s"] is Double && json?["peak_rss_mb"] is Double)
     }
 
+    /// Seeded integer inputs are 0 or 1, as Polygraphy's data loader makes them: valid token
+    /// ids, token types and masks (a token type beyond 1 stopped BERT's benchmark); and inputs can
+    /// be given as files, named as the model names them.
+    @Test func benchSeedsValidTokensAndTakesInputFiles() throws {
+        let bert = "ModelZoo/nets/models/bert_tiny_o14.onnx"
+        let (code, out, err) = try cli(["bench", bert, "--runs", "2", "--warmup", "0", "--batch", "2"])
+        #expect(code == 0, "\(out)\(err)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ts-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var args = ["bench", bert, "--runs", "2", "--warmup", "0"]
+        for (name, values) in [("input_ids", (0..<16).map { Int64($0 * 7 % 50) }), ("attention_mask", [Int64](repeating: 1, count: 16)),
+                               ("token_type_ids", (0..<16).map { Int64($0 / 8) })] {
+            let file = dir.appendingPathComponent("\(name).npy")
+            try NPY.write(Tensor(shape: [1, 16], scalars: values), to: file)
+            args += ["--input", "\(name)=\(file.path)"]
+        }
+        let (c2, o2, e2) = try cli(args)
+        #expect(c2 == 0 && o2.contains("batch 1"), "\(o2)\(e2)")
+        #expect(try cli(["bench", bert, "--input", "no_such_input=\(dir.path)/input_ids.npy"]).0 == 2)
+    }
+
     @Test func exitCodes() throws {
         // 2: bad usage and bad files.
         #expect(try cli(["run"]).0 == 2)
