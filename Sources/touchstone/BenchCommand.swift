@@ -18,6 +18,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Batch size (the first dimension of every seeded input). Seeded floats are standard normal, integers 0 or 1 (as Polygraphy's data loader makes them).")
     var batch: Int = 1
 
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Shapes of seeded inputs, as Polygraphy writes them (e.g. input_ids:[1,128]); other symbolic dimensions are 1 after the batch.", valueName: "NAME:[D0,…]"))
+    var inputShapes: [String] = []
+
     @Option(help: "Threads for Touchstone and OpenBLAS.")
     var threads: Int = 1
 
@@ -54,7 +57,16 @@ struct BenchCommand: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(loadStart)
         var feeds: [String: Tensor] = try loadInputs.map { try loadFeeds($0, model: m) } ?? [:]
         for (k, v) in try parseInputAssignments(inputs, model: m) { feeds[k] = v }
+        let shapes = try parseInputShapes(inputShapes, model: m)
         for (i, d) in m.inputs.enumerated() where feeds[d.name] == nil {
+            if let given = shapes[d.name] {
+                feeds[d.name] = Tensor.random(shape: try concreteShape(d, batch: batch, given: given), dtype: d.dtype, seed: UInt64(i))
+                continue
+            }
+            let unset = symbolicInnerDimensions(d)
+            if !unset.isEmpty {
+                print("input \(d.name): symbolic dimension\(unset.count == 1 ? "" : "s") \(unset.joined(separator: ", ")) set to 1; give --input-shapes \(d.name):[…] to time another size")
+            }
             var shape = try concreteShape(d, batch: batch)
             if !shape.isEmpty, d.dimensions?.first?.value != nil, shape[0] != batch {
                 if batch != 1 { throw UsageError("input '\(d.name)' has a fixed first dimension \(shape[0]); --batch \(batch) cannot apply") }

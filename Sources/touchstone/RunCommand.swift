@@ -37,6 +37,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Batch size for seeded random inputs whose first dimension is symbolic.")
     var batch: Int = 1
 
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Shapes of seeded inputs, as Polygraphy writes them (e.g. input_ids:[1,128]); other symbolic dimensions are --batch when first, else 1.", valueName: "NAME:[D0,…]"))
+    var inputShapes: [String] = []
+
     @Option(help: "Seed for random inputs.")
     var seed: UInt64 = 0
 
@@ -50,8 +53,9 @@ struct RunCommand: ParsableCommand {
             feeds = try loadFeeds(loadInputs, model: m)
         }
         for (k, v) in try parseInputAssignments(inputs, model: m) { feeds[k] = v }
+        let shapes = try parseInputShapes(inputShapes, model: m)
         for decl in m.inputs where feeds[decl.name] == nil {
-            let shape = try concreteShape(decl, batch: batch)
+            let shape = try concreteShape(decl, batch: batch, given: shapes[decl.name])
             feeds[decl.name] = Tensor.random(shape: shape, dtype: decl.dtype, seed: seed &+ UInt64(feeds.count))
             print("input \(decl.name): not given; using seeded random \(decl.dtype)\(shape) (seed \(seed &+ UInt64(feeds.count - 1)))")
         }
@@ -158,14 +162,53 @@ func parseInputAssignments(_ items: [String], model: Model) throws -> [String: T
     return feeds
 }
 
-/// A shape for a declared input: symbolic dimensions become `batch` when first, else 1. The size
+/// Parses Polygraphy's `--input-shapes` values, `NAME:[D0,D1,…]` (one per input, repeatable),
+/// and checks the names against the model's inputs.
+func parseInputShapes(_ items: [String], model: Model) throws -> [String: [Int]] {
+    var shapes: [String: [Int]] = [:]
+    let names = model.inputs.map(\.name)
+    for item in items {
+        guard let colon = item.lastIndex(of: ":"), item.hasSuffix("]"), item[item.index(after: colon)...].hasPrefix("[") else {
+            throw UsageError("--input-shapes '\(item)' is not NAME:[D0,D1,…]")
+        }
+        let name = String(item[..<colon])
+        let body = item[item.index(colon, offsetBy: 2)..<item.index(before: item.endIndex)]
+        let dims = body.isEmpty ? [] : body.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard dims.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw UsageError("--input-shapes '\(item)': dimensions must be non-negative integers") }
+        guard names.contains(name) else {
+            throw UsageError("--input-shapes names '\(name)', but the model's inputs are \(names.map { "'\($0)'" }.joined(separator: ", "))")
+        }
+        shapes[name] = dims.compactMap { $0 }
+    }
+    return shapes
+}
+
+/// A shape for a declared input: `given` (from --input-shapes), which must keep the declared rank
+/// and fixed dimensions, or else symbolic dimensions become `batch` when first, else 1. The size
 /// is checked before anything is allocated: a declared `[2^32, 2^32]` or `--batch 2^40` is refused.
-func concreteShape(_ decl: ValueDeclaration, batch: Int) throws -> [Int] {
+func concreteShape(_ decl: ValueDeclaration, batch: Int, given: [Int]? = nil) throws -> [Int] {
     guard let dims = decl.dimensions else {
-        throw UsageError("input '\(Oracle.printable(decl.name))' declares no shape; give it with --input \(Oracle.printable(decl.name))=FILE.npy")
+        if let given { return try checkedSeedShape(decl, given) }
+        throw UsageError("input '\(Oracle.printable(decl.name))' declares no shape; give it with --input \(Oracle.printable(decl.name))=FILE.npy or --input-shapes")
+    }
+    if let given {
+        guard given.count == dims.count, zip(dims, given).allSatisfy({ $0.value == nil || $0.value == $1 }) else {
+            throw UsageError("--input-shapes gives '\(Oracle.printable(decl.name))' the shape \(given), but it is declared \(decl)")
+        }
+        return try checkedSeedShape(decl, given)
     }
     guard batch >= 1 else { throw UsageError("--batch must be at least 1, got \(batch)") }
-    let shape = dims.enumerated().map { i, d in d.value ?? (i == 0 ? batch : 1) }
+    return try checkedSeedShape(decl, dims.enumerated().map { i, d in d.value ?? (i == 0 ? batch : 1) })
+}
+
+/// The input's symbolic dimensions after the first, which seeded inputs fill with 1 unless
+/// --input-shapes gives them.
+func symbolicInnerDimensions(_ decl: ValueDeclaration) -> [String] {
+    (decl.dimensions ?? []).dropFirst().compactMap { d in d.value == nil ? d.description : nil }
+}
+
+/// `shape` after checking that a seeded tensor of it fits the memory budget.
+private func checkedSeedShape(_ decl: ValueDeclaration, _ shape: [Int]) throws -> [Int] {
     var count = 1
     for d in shape {
         let (p, overflow) = count.multipliedReportingOverflow(by: max(d, 0))

@@ -169,6 +169,14 @@ struct CLITests {
         let (c2, o2, e2) = try cli(args)
         #expect(c2 == 0 && o2.contains("batch 1"), "\(o2)\(e2)")
         #expect(try cli(["bench", bert, "--input", "no_such_input=\(dir.path)/input_ids.npy"]).0 == 2)
+        // Symbolic dimensions after the batch are 1 unless --input-shapes (Polygraphy's syntax) sets them.
+        #expect(out.contains("symbolic dimension seq set to 1"))
+        let shapes = ["input_ids:[2,32]", "attention_mask:[2,32]", "token_type_ids:[2,32]"]
+        let (c3, o3, e3) = try cli(["bench", bert, "--runs", "2", "--warmup", "0", "--json", "--input-shapes"] + shapes)
+        #expect(c3 == 0 && !o3.contains("set to 1"), "\(o3)\(e3)")
+        let (c4, _, e4) = try cli(["run", bert, "--input-shapes", "input_ids:[2,32,1]"])
+        #expect(c4 == 2 && e4.contains("declared"))
+        #expect(try cli(["run", bert, "--input-shapes", "input_ids:2x32"]).0 == 2)
     }
 
     @Test func exitCodes() throws {
