@@ -115,10 +115,16 @@ public struct BinaryLayer: Layer {
         return [TensorType(op.isComparison ? .bool : a.dtype, shape)]
     }
 
-    /// Prepares the broadcast walk of A and B once per plan (`BroadcastBinaryOp`).
+    /// Prepares the broadcast walk of A and B once per plan (`BroadcastBinaryOp`). `Pow` by a
+    /// constant 2 on float32, float16 or bfloat16 becomes `A·A`: the same bits, since the square of
+    /// a float32 is exact in Double and the power is rounded once (LayerNorm as exported at
+    /// opset 13 squares with Pow).
     public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let out = try outputTypes(inputs, constants: constants)[0]
+        if op == .pow, [.float32, .float16, .bfloat16].contains(a.dtype), constants.count > 1, let e = constants[1], e.count == 1, e.doubles()[0] == 2 {
+            return SquareOp(activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, a.shape]))
+        }
         return BroadcastBinaryOp(op: op, activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, b.shape]))
     }
 
@@ -141,6 +147,17 @@ struct BroadcastBinaryOp: PreparedOp {
         var b = try required(inputs, 1, "B")
         if b.dtype != a.dtype { b = b.converted(to: a.dtype) }
         Elementwise.binary(op, a, b, into: outputs[0], activation: activation, walk: walk)
+    }
+}
+
+/// `Pow(A, 2)` ready to run as `A·A` (`Elementwise.binary`).
+struct SquareOp: PreparedOp {
+    let activation: Activation?
+    let walk: BroadcastWalk
+
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let a = try required(inputs, 0, "A")
+        Elementwise.binary(.mul, a, a, into: outputs[0], activation: activation, walk: walk)
     }
 }
 

@@ -113,8 +113,47 @@ public enum Movement {
     public enum PadMode: String, Sendable { case constant, reflect, edge, wrap }
 
     /// Pads `src` into `dst`: `dst.shape[i] = src.shape[i] + before[i] + after[i]`; negative pads crop.
-    /// `constantBits` is the fill element's bit pattern (its low `byteSize` bytes).
+    /// `constant` holds the fill element (zeros when nil). Constant padding fills and then copies
+    /// whole rows of the innermost axis; the other modes pick each element's source
+    /// (`padReference`, also the constant mode's twin).
     public static func pad(_ src: Tensor, before: [Int], mode: PadMode, constant: Tensor?, into dst: Tensor) {
+        guard mode == .constant, src.shape.count > 0, dst.count > 0 else {
+            padReference(src, before: before, mode: mode, constant: constant, into: dst)
+            return
+        }
+        let rank = src.shape.count, esize = src.dtype.byteSize
+        let inShape = src.shape, outShape = dst.shape, inStrides = contiguousStrides(inShape)
+        let base = dst.storage.base
+        if let c = constant, UnsafeRawBufferPointer(start: c.storage.base, count: esize).contains(where: { $0 != 0 }) {
+            for o in 0..<dst.count { (base + o * esize).copyMemory(from: c.storage.base, byteCount: esize) }
+        } else {
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: dst.count * esize)
+        }
+        // Output columns lo..<hi of each row come from source columns lo − b ..< hi − b.
+        let width = outShape[rank - 1], b = before[rank - 1]
+        let lo = Swift.max(0, b), hi = Swift.min(width, b + inShape[rank - 1])
+        guard hi > lo else { return }
+        var index = [Int](repeating: 0, count: rank - 1)
+        for row in 0..<(dst.count / width) {
+            var offset = lo - b, inside = true
+            for k in 0..<(rank - 1) {
+                let i = index[k] - before[k]
+                if i < 0 || i >= inShape[k] { inside = false; break }
+                offset += i * inStrides[k]
+            }
+            if inside { (base + (row * width + lo) * esize).copyMemory(from: src.storage.base + offset * esize, byteCount: (hi - lo) * esize) }
+            var k = rank - 2
+            while k >= 0 {
+                index[k] += 1
+                if index[k] < outShape[k] { break }
+                index[k] = 0
+                k -= 1
+            }
+        }
+    }
+
+    /// The naive twin of `pad`: each output element's source element found on its own.
+    public static func padReference(_ src: Tensor, before: [Int], mode: PadMode, constant: Tensor?, into dst: Tensor) {
         let rank = src.shape.count
         let inShape = src.shape, outShape = dst.shape
         let esize = src.dtype.byteSize

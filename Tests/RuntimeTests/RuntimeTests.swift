@@ -249,3 +249,30 @@ struct ConcatWindowTests {
         #expect(Array(bits(y["Y"]).prefix(3 * 64)) == bits(a))
     }
 }
+
+@Suite("Layers: prepared forms keep the bits")
+struct PreparedFormTests {
+    /// Pow by a constant 2 runs as A·A: the same bits as Pow computed in Double and rounded once,
+    /// on random float32 bit patterns (subnormals, huge values, infinities and NaNs included), for
+    /// float32 and float16; a non-constant exponent keeps Pow.
+    @Test func powByConstantTwoIsTheSquare() throws {
+        var g = SeededGenerator(seed: 23)
+        let bits = (0..<20_000).map { _ in UInt32(truncatingIfNeeded: g.next()) } + [0, 0x8000_0000, 0x7F80_0000, 0xFF80_0000, 1, 0x8000_0001, 0x7F7F_FFFF]
+        for dtype in [DType.float32, .float16] {
+            let x = Tensor(shape: [bits.count], scalars: bits.map { Float(bitPattern: $0) }).converted(to: dtype)
+            let two = Tensor(shape: [1], scalars: [Float(2)])
+            let layer = BinaryLayer(.pow, opType: "Pow")
+            let types: [TensorType?] = [TensorType(dtype, x.shape), TensorType(.float32, [1])]
+            let op = try layer.prepare(types, constants: [nil, two], format: .standard)
+            let y = Tensor(zeros: [bits.count], dtype: dtype), want = Tensor(zeros: [bits.count], dtype: dtype)
+            try op.run([x, two], outputs: [y], context: ExecutionContext(threads: 1))
+            Elementwise.binary(.pow, x, two.converted(to: dtype), into: want)
+            let (a, b) = (y.converted(to: .float32).scalars(as: Float.self), want.converted(to: .float32).scalars(as: Float.self))
+            let differing = zip(a, b).filter { !($0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN)) }.count
+            #expect(differing == 0, "\(dtype): \(differing) values differ")
+            #expect(String(describing: type(of: op)) == "SquareOp")
+            let general = try layer.prepare(types, constants: [nil, nil], format: .standard)
+            #expect(String(describing: type(of: general)) == "BroadcastBinaryOp")
+        }
+    }
+}

@@ -205,6 +205,25 @@ struct MovementTests {
         #expect(a2.scalars(as: Float.self) == a.scalars(as: Float.self) && b2.scalars(as: Float.self) == b.scalars(as: Float.self))
     }
 
+    /// Constant padding by rows against its twin, element by element: random ranks, pads on
+    /// both sides, negative pads that crop (whole rows and columns included), zero and non-zero fills.
+    @Test(arguments: 0..<40)
+    func constantPadMatchesItsTwin(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 300)
+        let rank = randomInt(1...4, &g)
+        let shape = (0..<rank).map { _ in randomInt(1...4, &g) }
+        let before = shape.map { randomInt(-$0...2, &g) }
+        let after = zip(shape, before).map { d, b in randomInt(-(d + b)...2, &g) }
+        let out = (0..<rank).map { shape[$0] + before[$0] + after[$0] }
+        let x = Tensor(shape: shape, scalars: (0..<shape.product).map { Int16($0 + 1) })
+        for fill in [nil, Tensor(scalar: Int64(0)).converted(to: .int16), Tensor(scalar: Int64(-7)).converted(to: .int16)] {
+            let y = Tensor(zeros: out, dtype: .int16), want = Tensor(zeros: out, dtype: .int16)
+            Movement.pad(x, before: before, mode: .constant, constant: fill, into: y)
+            Movement.padReference(x, before: before, mode: .constant, constant: fill, into: want)
+            #expect(y.scalars(as: Int16.self) == want.scalars(as: Int16.self), "shape \(shape) before \(before) after \(after)")
+        }
+    }
+
     @Test func padModes() {
         // numpy.pad([1, 2, 3], (2, 3), mode): reflect [3 2 1 2 3 2 1 2], edge [1 1 1 2 3 3 3 3], wrap [2 3 1 2 3 1 2 3]
         let x = Tensor(shape: [3], scalars: [Float(1), 2, 3])
