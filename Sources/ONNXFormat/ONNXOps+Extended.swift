@@ -9,9 +9,21 @@ extension ONNXOps {
         return r
     }
 
+    static func lossReduction(_ c: OpContext) throws -> Loss.Reduction {
+        let text = try c.attributes.string("reduction", default: "mean")
+        guard let r = Loss.Reduction(rawValue: text) else { throw c.error("reduction is \"\(text)\", expected none, sum or mean") }
+        return r
+    }
+
     /// Ops of the extended tier: indexing, scatter, triangular masks, cumulative sums, top-k,
-    /// further normalizations, Einsum.
+    /// further normalizations, Einsum, losses.
     static let extendedOps: [String: Builder] = [
+        "NegativeLogLikelihoodLoss": { c in
+            NegativeLogLikelihoodLoss(reduction: try lossReduction(c), ignoreIndex: try c.attributes.int("ignore_index").map { Int64($0) })
+        },
+        "SoftmaxCrossEntropyLoss": { c in
+            SoftmaxCrossEntropyLoss(reduction: try lossReduction(c), ignoreIndex: try c.attributes.int("ignore_index").map { Int64($0) })
+        },
         "GatherElements": { c in GatherElements(axis: try c.attributes.int("axis", default: 0)) },
         "ScatterElements": { c in ScatterElements(axis: try c.attributes.int("axis", default: 0), reduction: try scatterReduction(c)) },
         // Opsets 9-10's name for ScatterElements without reduction.
