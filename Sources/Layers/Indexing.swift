@@ -311,11 +311,14 @@ struct TriluOp: PreparedOp {
 /// reversed (`Reduce.cumulativeSum`). Sums in Float for float32, float16 and bfloat16, as FP32
 /// backends do; in Double for float64 and integers (exact below 2^53).
 public struct CumSum: Layer {
-    public var opType: String { "CumSum" }
+    public var opType: String { product ? "CumProd" : "CumSum" }
     public let exclusive: Bool, reverse: Bool
-    public init(exclusive: Bool, reverse: Bool) {
+    /// ONNX `CumProd`: running products instead of sums (`Reduce.cumulativeProduct`).
+    public let product: Bool
+    public init(exclusive: Bool, reverse: Bool, product: Bool = false) {
         self.exclusive = exclusive
         self.reverse = reverse
+        self.product = product
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
@@ -330,7 +333,7 @@ public struct CumSum: Layer {
         let x = try outputTypes(inputs, constants: constants)[0]
         let a = try normalizedAxis(try constantInts(constants, 1, "axis")[0], rank: x.shape.count)
         let length = x.shape[a], inner = x.shape[(a + 1)...].product
-        return CumSumOp(outer: x.count / max(1, length * inner), length: length, inner: inner, exclusive: exclusive, reverse: reverse)
+        return CumSumOp(outer: x.count / max(1, length * inner), length: length, inner: inner, exclusive: exclusive, reverse: reverse, product: product)
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
@@ -342,15 +345,15 @@ public struct CumSum: Layer {
 /// and bfloat16, in Double for float64 and integers (exact below 2^53).
 struct CumSumOp: PreparedOp {
     let outer: Int, length: Int, inner: Int
-    let exclusive: Bool, reverse: Bool
+    let exclusive: Bool, reverse: Bool, product: Bool
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "x")
         if x.dtype.isFloatingPoint && x.dtype != .float64 {
-            let y = Reduce.cumulativeSum(x.scalars(as: Float.self), outer: outer, length: length, inner: inner, exclusive: exclusive, reverse: reverse)
+            let y = Reduce.cumulative(x.scalars(as: Float.self), outer: outer, length: length, inner: inner, exclusive: exclusive, reverse: reverse, product: product)
             Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
         } else {
-            let y = Reduce.cumulativeSum(x.doubles(), outer: outer, length: length, inner: inner, exclusive: exclusive, reverse: reverse)
+            let y = Reduce.cumulative(x.doubles(), outer: outer, length: length, inner: inner, exclusive: exclusive, reverse: reverse, product: product)
             Tensor(shape: x.shape, scalars: y).convert(into: outputs[0])
         }
     }

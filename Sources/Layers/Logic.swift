@@ -69,3 +69,43 @@ public struct FloatClassLayer: Layer {
         Elementwise.classify(try required(inputs, 0, "X"), kind, into: outputs[0])
     }
 }
+
+/// ONNX `BitwiseNot`: X of an integer type, Y `~X`, same shape.
+public struct BitwiseNot: Layer {
+    public var opType: String { "BitwiseNot" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X")
+        guard !x.dtype.isFloatingPoint, x.dtype.miniFloatFormat == nil, x.dtype != .bool, x.dtype != .float8e8m0 else {
+            throw LayerError("X has dtype \(x.dtype), expected an integer type")
+        }
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Elementwise.bitwiseNot(try required(inputs, 0, "X"), into: outputs[0])
+    }
+}
+
+/// ONNX `EyeLike`: a 2-D tensor of the input's shape (values unused) with ones on the k-th
+/// diagonal, of `dtype` (the input's when nil).
+public struct EyeLike: Layer {
+    public var opType: String { "EyeLike" }
+    public let k: Int
+    public let dtype: DType?
+    public init(k: Int, dtype: DType?) {
+        self.k = k
+        self.dtype = dtype
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        guard x.shape.count == 2 else { throw LayerError("input has shape \(x.shape), expected rank 2") }
+        return [TensorType(dtype ?? x.dtype, x.shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Elementwise.eye(into: outputs[0], k: k)
+    }
+}

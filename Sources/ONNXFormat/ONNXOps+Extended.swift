@@ -35,6 +35,14 @@ extension ONNXOps {
         "CumSum": { c in
             CumSum(exclusive: try c.attributes.flag("exclusive", default: false), reverse: try c.attributes.flag("reverse", default: false))
         },
+        "CumProd": { c in
+            CumSum(exclusive: try c.attributes.flag("exclusive", default: false), reverse: try c.attributes.flag("reverse", default: false), product: true)
+        },
+        "EyeLike": { c in EyeLike(k: try c.attributes.int("k", default: 0), dtype: try dtypeAttribute(c, "dtype")) },
+        "BitwiseNot": { _ in BitwiseNot() },
+        "BitwiseAnd": { _ in BinaryLayer(.and, opType: "BitwiseAnd") },
+        "BitwiseOr": { _ in BinaryLayer(.or, opType: "BitwiseOr") },
+        "BitwiseXor": { _ in BinaryLayer(.xor, opType: "BitwiseXor") },
         "TopK": { c in
             let a = c.attributes
             return TopK(

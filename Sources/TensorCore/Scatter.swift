@@ -53,14 +53,20 @@ extension Reduce {
     /// element the sum of those before it) and reversed (from the last to the first), sequential
     /// in `T` (the kernel of ONNX CumSum).
     public static func cumulativeSum<T: BinaryFloatingPoint>(_ v: [T], outer: Int, length: Int, inner: Int, exclusive: Bool, reverse: Bool) -> [T] {
+        cumulative(v, outer: outer, length: length, inner: inner, exclusive: exclusive, reverse: reverse, product: false)
+    }
+
+    /// Running sums, or with `product` running products (ONNX CumProd; exclusive: 1 for the
+    /// first), as `cumulativeSum` describes.
+    public static func cumulative<T: BinaryFloatingPoint>(_ v: [T], outer: Int, length: Int, inner: Int, exclusive: Bool, reverse: Bool, product: Bool) -> [T] {
         var y = [T](repeating: 0, count: v.count)
         for o in 0..<outer {
             for i in 0..<inner {
-                var sum: T = 0
+                var sum: T = product ? 1 : 0
                 for step in 0..<length {
                     let t = reverse ? length - 1 - step : step
                     let p = (o * length + t) * inner + i
-                    if exclusive { y[p] = sum; sum += v[p] } else { sum += v[p]; y[p] = sum }
+                    if exclusive { y[p] = sum; sum = product ? sum * v[p] : sum + v[p] } else { sum = product ? sum * v[p] : sum + v[p]; y[p] = sum }
                 }
             }
         }

@@ -36,6 +36,28 @@ extension Elementwise {
         for i in 0..<x.count { dst[i] = !src[i] }
     }
 
+    /// `out[i] = ~x[i]` for integer tensors (ONNX BitwiseNot), every bit flipped.
+    public static func bitwiseNot(_ x: Tensor, into out: Tensor) {
+        let size = x.dtype.byteSize
+        let src = x.storage.base.assumingMemoryBound(to: UInt8.self), dst = out.storage.base.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<(x.count * size) { dst[i] = ~src[i] }
+        if x.dtype == .int4 || x.dtype == .uint4 || x.dtype == .int2 || x.dtype == .uint2 {
+            // Sub-byte values are held one per byte: flip their bits only (a C cast of ~v).
+            Tensor(shape: x.shape, scalars: x.int64s().map { ~$0 }).convert(into: out)
+        }
+    }
+
+    /// `out` as an identity-like matrix `[rows, cols]`: 1 where `j − i = k`, 0 elsewhere (ONNX EyeLike).
+    public static func eye(into out: Tensor, k: Int) {
+        let rows = out.shape[0], cols = out.shape[1], size = out.dtype.byteSize
+        let one = Tensor(scalar: 1.0).converted(to: out.dtype)
+        out.storage.base.initializeMemory(as: UInt8.self, repeating: 0, count: out.count * size)
+        for i in 0..<rows {
+            let j = i + k
+            if j >= 0 && j < cols { (out.storage.base + (i * cols + j) * size).copyMemory(from: one.storage.base, byteCount: size) }
+        }
+    }
+
     /// A float classification written as bool: NaN, or infinity of the chosen signs.
     public enum FloatClass: Sendable, Equatable {
         case nan
