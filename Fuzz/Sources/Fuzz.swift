@@ -43,7 +43,7 @@ func fuzzOneInput(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         // Load, plan and run on zeros: every error is typed; none may trap.
         if let model = try? ONNXLoader.load(data: data, path: "fuzz.onnx") { run(model) }
     case .keras:
-        if let json = try? JSON.parse(data, path: "fuzz.json"), let model = try? KerasLoader.load(json, path: "fuzz.json") { run(model) }
+        if let model = try? KerasLoader.load(data, path: "fuzz.json") { run(model) }
     case .npy:
         _ = try? NPY.decode(data, path: "fuzz.npy")
         _ = try? NPZ.decode(data, path: "fuzz.npz")

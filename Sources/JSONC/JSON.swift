@@ -9,6 +9,8 @@ public enum JSONValue: Sendable, Equatable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
+    /// An array of base64 strings decoded as float32 values while it was read (`JSONStream`).
+    case floats([Float])
 
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
@@ -128,6 +130,7 @@ extension JSONValue {
         case .number(let d):
             if !d.isFinite { out += "null" } else if d == d.rounded(), d.magnitude < 1e15 { out += String(Int64(d)) } else { out += "\(d)" }
         case .string(let s): out += JSONValue.quoted(s)
+        case .floats(let f): JSONValue.array(f.map { .number(Double($0)) }).write(into: &out, indent: indent, level: level)
         case .array(let a):
             if a.isEmpty { out += "[]"; return }
             // Arrays of numbers stay on one line.

@@ -379,7 +379,7 @@ extension KerasGraphBuilder {
             var shapes: [[Int]] = [[dq, heads * keyDim], [heads * keyDim], [dk, heads * keyDim], [heads * keyDim],
                                    [dv, heads * valueDim], [heads * valueDim], [heads * valueDim, dq], [dq]]
             if !useBias { shapes = [shapes[0], shapes[2], shapes[4], shapes[6]] }
-            guard let lists = params[name]?["weights"]?.array, lists.count == shapes.count else {
+            guard let lists = weights.entry(name, "weights")?.array, lists.count == shapes.count else {
                 throw fail("needs \(shapes.count) weight arrays in trainable_params 'weights'")
             }
             let parts = try zip(lists, shapes).enumerated().map { i, pair in

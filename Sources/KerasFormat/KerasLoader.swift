@@ -12,22 +12,49 @@ import TensorCore
 /// are held channels-first (Touchstone's canonical layout) and transposed only where a layer needs
 /// Keras's order (see `KerasGraphBuilder`).
 public enum KerasLoader {
+    /// The arrays of base64 strings decoded as float32 while the file is read: the weights and
+    /// the embedded test's values.
+    static func decodesFloats(_ keys: [String]) -> Bool { keys.first == "trainable_params" || keys.last == "values" }
+
     public static func load(contentsOf url: URL) throws -> Model {
+        // Read in pieces, the weight arrays decoded as they arrive: the text is never held.
         let json: JSONValue
-        do { json = try JSON.parse(contentsOf: url) } catch let e as JSONError {
+        do { json = try JSONStream.parse(contentsOf: url, decodesFloats: decodesFloats) } catch let e as JSONError {
             throw LoadError(file: url.path, e.message)
         }
-        return try load(json, path: url.path)
+        return try loadReleasingWeights(json, path: url.path)
+    }
+
+    /// A model from a file's bytes held in memory (read as `load(contentsOf:)` reads a file).
+    public static func load(_ data: Data, path: String) throws -> Model {
+        let json: JSONValue
+        do { json = try JSONStream.parse(data, path: path, decodesFloats: decodesFloats) } catch let e as JSONError {
+            throw LoadError(file: path, e.message)
+        }
+        return try loadReleasingWeights(json, path: path)
+    }
+
+    /// The weights move out of the tree into a store that lets each array go once its layer holds
+    /// it, so that the decoded arrays and the layers' weights are not all held at once.
+    static func loadReleasingWeights(_ json: consuming JSONValue, path: String) throws -> Model {
+        guard case .object(var top) = json else { return try load(json, path: path) }
+        json = .null
+        let params = top.removeValue(forKey: "trainable_params")?.object ?? [:]
+        return try load(.object(top), weights: WeightStore(consume params), path: path)
     }
 
     public static func load(_ json: JSONValue, path: String) throws -> Model {
+        try load(json, weights: WeightStore(json["trainable_params"]?.object ?? [:]), path: path)
+    }
+
+    static func load(_ json: JSONValue, weights: WeightStore, path: String) throws -> Model {
         guard let architecture = json["architecture"], let config = architecture["config"] else {
             throw LoadError(file: path, "has no 'architecture' with a 'config': not a frugally-deep model file")
         }
         if let format = json["image_data_format"]?.string, format != "channels_last" {
             throw LoadError(file: path, "has image_data_format '\(format)', expected channels_last")
         }
-        var builder = KerasGraphBuilder(file: path, params: json["trainable_params"]?.object ?? [:])
+        var builder = KerasGraphBuilder(file: path, weights: weights)
         let (graph, inputNames, outputNames) = try builder.build(config)
         var test: EmbeddedTest?
         if let t = json["tests"]?.array?.first {
@@ -59,7 +86,7 @@ public enum KerasLoader {
 /// The Functional graph walk: one pass over the layers' call sites in dependency order.
 struct KerasGraphBuilder {
     let file: String
-    let params: [String: JSONValue]
+    let weights: WeightStore
     var names: [String] = []
     var constants: [Int: Tensor] = [:]
     var nodes: [Node] = []
@@ -76,9 +103,9 @@ struct KerasGraphBuilder {
         let rank: Int
     }
 
-    init(file: String, params: [String: JSONValue]) {
+    init(file: String, weights: WeightStore) {
         self.file = file
-        self.params = params
+        self.weights = weights
     }
 
     func error(_ layer: String?, _ op: String?, _ message: String) -> LoadError {
@@ -141,6 +168,11 @@ struct KerasGraphBuilder {
     }
 
     static func floats(_ v: JSONValue?, shape: [Int], path: String, what: String) throws -> Tensor {
+        if case .floats(let values) = v {
+            let count = try checkedCount(shape, path: path, what: what)
+            guard values.count == count else { throw LoadError(file: path, "\(what) holds \(4 * values.count) bytes, its shape \(shape) needs \(4 * count)") }
+            return Tensor(shape: shape, scalars: values)
+        }
         guard let chunks = v?.array?.compactMap(\.string), chunks.count == v?.array?.count else {
             throw LoadError(file: path, "\(what) has no list of base64 strings")
         }
@@ -165,11 +197,14 @@ struct KerasGraphBuilder {
 
     /// A weight array of a layer, with the shape the layer expects (the file stores it flat).
     func weight(_ layer: String, _ key: String, _ shape: [Int], op: String) throws -> Tensor {
-        guard let entry = params[paramNames[layer] ?? layer]?[key] else { throw error(layer, op, "has no '\(key)' in trainable_params") }
-        return try Self.floats(entry, shape: shape, path: file, what: "layer '\(layer)' \(key)")
+        let stored = paramNames[layer] ?? layer
+        guard let entry = weights.entry(stored, key) else { throw error(layer, op, "has no '\(key)' in trainable_params") }
+        let t = try Self.floats(entry, shape: shape, path: file, what: "layer '\(layer)' \(key)")
+        weights.taken(stored, key)
+        return t
     }
 
-    func hasWeight(_ layer: String, _ key: String) -> Bool { params[paramNames[layer] ?? layer]?[key] != nil }
+    func hasWeight(_ layer: String, _ key: String) -> Bool { weights.entry(paramNames[layer] ?? layer, key) != nil }
 
     // MARK: the walk
 
@@ -199,6 +234,8 @@ struct KerasGraphBuilder {
             let name = layer["name"]?.string ?? layer["config"]?["name"]?.string ?? "?"
             let scoped = scope + name
             if !scope.isEmpty { paramNames[scoped] = paramPrefix + name }
+            // A top-level layer called once asks for each of its weights once.
+            if scope.isEmpty && layer["inbound_nodes"]?.array?.count == 1 { weights.releasable.insert(name) }
             for (k, node) in (layer["inbound_nodes"]?.array ?? []).enumerated() {
                 sites.append((layer, k, try history(node).map { (scope + $0.key, $0.shape) }, scoped))
             }
@@ -344,5 +381,25 @@ struct MinHeap {
             i = m
         }
         return top
+    }
+}
+
+/// The weight arrays of `trainable_params` by layer and key. Those of a top-level layer with one
+/// call site are let go once taken (`releasable`), so that each array's memory is freed as soon
+/// as its layer holds the weight; the others (shared layers, nested models) stay.
+final class WeightStore {
+    private var params: [String: JSONValue]
+    var releasable: Set<String> = []
+
+    init(_ params: consuming [String: JSONValue]) { self.params = params }
+
+    func entry(_ layer: String, _ key: String) -> JSONValue? { params[layer]?[key] }
+
+    /// Lets a weight go if its layer is releasable.
+    func taken(_ layer: String, _ key: String) {
+        guard releasable.contains(layer), case .object(var entries)? = params[layer] else { return }
+        params[layer] = nil  // `entries` is then the only reference: the removal frees the array
+        entries[key] = nil
+        params[layer] = .object(entries)
     }
 }

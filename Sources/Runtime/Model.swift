@@ -49,7 +49,7 @@ public struct Model: Sendable {
     /// building a plan. Throws what running with those shapes would throw before computing.
     public func valueTypes(for inputShapes: [String: [Int]]) throws -> [String: TensorType] {
         let session = Session(model: self, options: SessionOptions(threads: 1, fuseActivations: false))
-        let plan = try session.plan(for: try session.inputTypes(inputShapes.mapValues { ($0, nil) }))
+        let plan = try session.plan(for: try session.inputTypes(inputShapes.mapValues { ($0, nil) }), preparesSteps: false)
         var out: [String: TensorType] = [:]
         for (id, t) in plan.types.enumerated() { if let t { out[graph.valueNames[id]] = t } }
         return out

@@ -42,7 +42,7 @@ final class Plan: @unchecked Sendable {
     init(
         graph: Graph, computeFormats: [ComputeFormat], perRunWork: [Bool] = [], outputRoundings: [ReducedFormat?] = [],
         inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, fuseResiduals: Bool = false,
-        keep: (Int) -> Bool, context: ExecutionContext
+        keep: (Int) -> Bool, context: ExecutionContext, preparesSteps: Bool = true
     ) throws {
         let n = graph.valueNames.count
         var types = [TensorType?](repeating: nil, count: n)
@@ -125,7 +125,7 @@ final class Plan: @unchecked Sendable {
         if fuse && fuseResiduals { steps = Plan.fuseResidualAdds(steps, graph: graph, types: types, keep: keep) }
         let windows = fuse && fuseResiduals ? Plan.concatWindows(steps, graph: graph, types: types, keep: keep) : [:]
         // Each compute step prepared once, for its (possibly fused) layer and the node's format.
-        for i in steps.indices where steps[i].kind == .compute {
+        for i in steps.indices where preparesSteps && steps[i].kind == .compute {
             let s = steps[i], node = graph.nodes[s.node]
             let inTypes = s.inputs.map { $0.flatMap { types[$0] } }
             let inValues = s.inputs.map { $0.flatMap { known[$0] } }

@@ -278,7 +278,10 @@ public final class Session {
         return types
     }
 
-    func plan(for types: [Int: TensorType], values: [Int: Tensor] = [:]) throws -> Plan {
+    /// A plan for these input types (and values, where planning needs them). With
+    /// `preparesSteps` false the steps keep `ForwardingOp`s: enough for the value types, without
+    /// preparing kernels (packed weights) that will not run.
+    func plan(for types: [Int: TensorType], values: [Int: Tensor] = [:], preparesSteps: Bool = true) throws -> Plan {
         let prepared = try preparedGraph()
         let graph = prepared.graph
         let taps = options.taps
@@ -286,6 +289,7 @@ public final class Session {
             graph: graph, computeFormats: prepared.formats.map(\.compute),
             perRunWork: prepared.formats.map { !$0.activations.isEmpty || $0.outputRounding != nil },
             outputRoundings: prepared.formats.map(\.outputRounding), inputTypes: types, inputValues: values, fuse: options.fuseActivations,
-            fuseResiduals: options.policy == .fp32, keep: { taps.contains(graph.valueNames[$0]) }, context: context)
+            fuseResiduals: options.policy == .fp32, keep: { taps.contains(graph.valueNames[$0]) }, context: context,
+            preparesSteps: preparesSteps)
     }
 }
