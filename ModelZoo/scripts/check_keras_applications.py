@@ -7,6 +7,8 @@ Tools/keras2touchstone.py (the embedded test case is Keras's own output) and run
 tens to hundreds of MB each).
 
     python3 ModelZoo/scripts/check_keras_applications.py [--backend torch|tensorflow] [--models ResNet50,...]
+        [--size N --classes K]     (e.g. --models VGG16 --size 224 --classes 1000: the 740 MB file of
+                                    the loading benchmark in Benchmarks/RESULTS.md)
 
 Needs keras==3.14.0 and torch (requirements.txt); --backend tensorflow also tensorflow-cpu==2.21.0.
 NASNetMobile is offered by the TensorFlow backend only.
@@ -25,6 +27,8 @@ def main():
     ap.add_argument("--backend", default="torch")
     ap.add_argument("--models", default=",".join(SIZES))
     ap.add_argument("--touchstone", default=".build/release/touchstone")
+    ap.add_argument("--size", type=int, help="input size (default: each architecture's small size)")
+    ap.add_argument("--classes", type=int, default=10)
     args = ap.parse_args()
     os.environ["KERAS_BACKEND"] = args.backend
     import keras
@@ -37,10 +41,10 @@ def main():
     os.makedirs(out, exist_ok=True)
     failures = 0
     for name in args.models.split(","):
-        size = SIZES[name]
+        size = args.size or SIZES[name]
         keras.utils.set_random_seed(0)
         try:
-            model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classes=10)
+            model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classes=args.classes)
         except ValueError as e:  # an architecture a backend does not offer
             print(f"skip {name}: {e}")
             continue
@@ -50,8 +54,9 @@ def main():
             if type(layer).__name__ == "BatchNormalization" and len(w) == 4:
                 layer.set_weights([rng.uniform(0.5, 1.5, a.shape).astype(np.float32) if i in (0, 3)
                                    else (rng.standard_normal(a.shape) * 0.1).astype(np.float32) for i, a in enumerate(w)])
-        source = os.path.join(out, f"{name}.keras")
-        target = os.path.join(out, f"{name}_{args.backend}.json")
+        tag = "" if args.size is None and args.classes == 10 else f"_{size}_{args.classes}"
+        source = os.path.join(out, f"{name}{tag}.keras")
+        target = os.path.join(out, f"{name}{tag}_{args.backend}.json")
         model.save(source)
         subprocess.run([sys.executable, os.path.join(root, "Tools", "keras2touchstone.py"), source, target], check=True)
         result = subprocess.run([os.path.join(root, args.touchstone), "verify", target], capture_output=True, text=True)

@@ -10,49 +10,82 @@ public struct Base64FloatDecoder {
         return t
     }()
 
-    public private(set) var floats: [Float] = []
+    private var values: [Float] = []
     private var word: UInt32 = 0, bytesInWord = 0
     private var quad: UInt32 = 0, sextets = 0
 
-    public init(reserving count: Int = 0) { floats.reserveCapacity(count) }
+    public init() {}
+
+    /// The values decoded so far (whole float32s), in an array of their exact size: the growing
+    /// buffer's spare capacity (up to half) is not kept.
+    public var floats: [Float] {
+        [Float](unsafeUninitializedCapacity: values.count) { out, n in
+            _ = out.initialize(from: values)
+            n = values.count
+        }
+    }
 
     /// Whether the decoded bytes end on a float's boundary.
     public var isComplete: Bool { bytesInWord == 0 && sextets == 0 }
 
+    @inline(__always)
     private mutating func emit(_ byte: UInt32) {
-        word |= byte << (8 * UInt32(bytesInWord))
+        word |= (byte & 0xFF) << (8 * UInt32(bytesInWord))
         bytesInWord += 1
         if bytesInWord == 4 {
-            floats.append(Float(bitPattern: word))
+            values.append(Float(bitPattern: word))
             word = 0
             bytesInWord = 0
         }
     }
 
     /// Feeds one byte of text; false when it is not base64.
-    @inline(__always)
     public mutating func feed(_ b: UInt8) -> Bool {
-        if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { return true }
-        if b == UInt8(ascii: "=") {
-            // Padding: flush the bytes the partial quad holds.
-            if sextets == 2 { emit((quad >> 4) & 0xFF) }
-            if sextets == 3 { emit((quad >> 10) & 0xFF); emit((quad >> 2) & 0xFF) }
-            sextets = 0
-            quad = 0
-            return true
+        withUnsafePointer(to: b) { feed($0, count: 1) } == nil
+    }
+
+    /// Feeds `count` bytes of text; returns the offset of the first byte that is not base64, or
+    /// nil. Whole quads go four characters at a time.
+    public mutating func feed(_ p: UnsafePointer<UInt8>, count: Int) -> Int? {
+        Self.table.withUnsafeBufferPointer { t -> Int? in
+            var i = 0
+            while i < count {
+                if sextets == 0 && i + 4 <= count {
+                    let a = t[Int(p[i])], b = t[Int(p[i + 1])], c = t[Int(p[i + 2])], d = t[Int(p[i + 3])]
+                    if (a | b | c | d) >= 0 {
+                        let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                        emit(v >> 16)
+                        emit(v >> 8)
+                        emit(v)
+                        i += 4
+                        continue
+                    }
+                }
+                let ch = p[i]
+                i += 1
+                if ch == 0x20 || ch == 0x0A || ch == 0x0D || ch == 0x09 { continue }
+                if ch == UInt8(ascii: "=") {
+                    // Padding: flush the bytes the partial quad holds.
+                    if sextets == 2 { emit(quad >> 4) }
+                    if sextets == 3 { emit(quad >> 10); emit(quad >> 2) }
+                    sextets = 0
+                    quad = 0
+                    continue
+                }
+                let v = t[Int(ch)]
+                guard v >= 0 else { return i - 1 }
+                quad = quad << 6 | UInt32(v)
+                sextets += 1
+                if sextets == 4 {
+                    emit(quad >> 16)
+                    emit(quad >> 8)
+                    emit(quad)
+                    quad = 0
+                    sextets = 0
+                }
+            }
+            return nil
         }
-        let v = Self.table[Int(b)]
-        guard v >= 0 else { return false }
-        quad = quad << 6 | UInt32(v)
-        sextets += 1
-        if sextets == 4 {
-            emit((quad >> 16) & 0xFF)
-            emit((quad >> 8) & 0xFF)
-            emit(quad & 0xFF)
-            quad = 0
-            sextets = 0
-        }
-        return true
     }
 }
 
@@ -205,14 +238,18 @@ public enum JSONStream {
                 guard next() == UInt8(ascii: "\"") else { throw error("'\(keys.joined(separator: "/"))' holds something other than base64 strings") }
                 while true {
                     if index == buffer.count, peek() == nil { throw invalid("unterminated string") }
-                    // The hot loop: one chunk of the buffer at a time.
-                    var closed = false
-                    while index < buffer.count {
-                        let b = buffer[index]
-                        index += 1
-                        if b == UInt8(ascii: "\"") { closed = true; break }
-                        guard decoder.feed(b) else { throw error("'\(keys.joined(separator: "/"))' is not valid base64 (at byte \(position - 1))") }
+                    // One piece of the buffer at a time: the text up to the closing quote.
+                    let piece = buffer
+                    let (end, closed) = piece.withUnsafeBufferPointer { p -> (Int, Bool) in
+                        var k = index
+                        while k < p.count && p[k] != UInt8(ascii: "\"") { k += 1 }
+                        return (k, k < p.count)
                     }
+                    let failed = piece.withUnsafeBufferPointer { p in
+                        p.baseAddress.flatMap { decoder.feed($0 + index, count: end - index) }
+                    }
+                    if let bad = failed { throw error("'\(keys.joined(separator: "/"))' is not valid base64 (at byte \(consumed + index + bad))") }
+                    index = closed ? end + 1 : end
                     if closed { break }
                 }
                 skipWhitespace()
@@ -220,12 +257,7 @@ public enum JSONStream {
                 case UInt8(ascii: ","): continue
                 case UInt8(ascii: "]"):
                     guard decoder.isComplete else { throw error("'\(keys.joined(separator: "/"))' does not hold whole float32 values") }
-                    // An exact-size copy: the growing buffer's spare capacity (up to half) is freed.
-                    let values = decoder.floats
-                    return .floats([Float](unsafeUninitializedCapacity: values.count) { out, n in
-                        _ = out.initialize(from: values)
-                        n = values.count
-                    })
+                    return .floats(decoder.floats)
                 default: throw invalid("expected ',' or ']'")
                 }
             }

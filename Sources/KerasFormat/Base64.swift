@@ -21,7 +21,7 @@ enum Base64Floats {
     /// The floats, or nil when a character is not base64 or the text does not hold `count` floats
     /// (callers check `byteCount` first, before anything is allocated).
     static func decode(_ chunks: [String], count: Int) -> [Float]? {
-        var decoder = Base64FloatDecoder(reserving: count)
+        var decoder = Base64FloatDecoder()
         for chunk in chunks {
             for b in chunk.utf8 { guard decoder.feed(b) else { return nil } }
         }

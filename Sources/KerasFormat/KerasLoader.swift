@@ -22,7 +22,7 @@ public enum KerasLoader {
         do { json = try JSONStream.parse(contentsOf: url, decodesFloats: decodesFloats) } catch let e as JSONError {
             throw LoadError(file: url.path, e.message)
         }
-        return try loadReleasingWeights(json, path: url.path)
+        return try loadReleasingWeights(consume json, path: url.path)
     }
 
     /// A model from a file's bytes held in memory (read as `load(contentsOf:)` reads a file).
@@ -31,7 +31,7 @@ public enum KerasLoader {
         do { json = try JSONStream.parse(data, path: path, decodesFloats: decodesFloats) } catch let e as JSONError {
             throw LoadError(file: path, e.message)
         }
-        return try loadReleasingWeights(json, path: path)
+        return try loadReleasingWeights(consume json, path: path)
     }
 
     /// The weights move out of the tree into a store that lets each array go once its layer holds
