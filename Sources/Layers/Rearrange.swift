@@ -209,3 +209,74 @@ struct ArgExtremeOp: PreparedOp {
         Tensor(shape: outputs[0].shape, scalars: best.map { Int64($0) }).copy(into: outputs[0])
     }
 }
+
+/// ONNX `HannWindow`, `HammingWindow`, `BlackmanWindow`: size (a scalar known before running)
+/// values of the window in `dtype` (`Window.values`).
+public struct WindowLayer: Layer {
+    public let kind: Window.Kind
+    public let periodic: Bool
+    public let dtype: DType
+    public init(_ kind: Window.Kind, periodic: Bool, dtype: DType) {
+        self.kind = kind
+        self.periodic = periodic
+        self.dtype = dtype
+    }
+    public var opType: String {
+        switch kind {
+        case .hann: return "HannWindow"
+        case .hamming: return "HammingWindow"
+        case .blackman: return "BlackmanWindow"
+        }
+    }
+
+    func size(_ constants: [Tensor?]) throws -> Int {
+        guard let t = constants.first ?? nil else {
+            throw LayerError("input 0 (size) must be a constant or computable from shapes; it depends on data", needsValues: true)
+        }
+        guard t.count == 1, !t.dtype.isFloatingPoint, let n = t.int64s().first, n >= 0, n <= 1 << 31 else {
+            throw LayerError("size must be one non-negative integer of at most 2^31, it is \(t)")
+        }
+        return Int(n)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        [TensorType(dtype, [try size(constants)])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let n = outputs[0].count
+        Tensor(shape: [n], scalars: Window.values(kind, size: n, periodic: periodic)).convert(into: outputs[0])
+    }
+}
+
+/// ONNX `ReverseSequence`: input with a batch axis and a time axis (0 and 1, either way round);
+/// for each batch entry b the first `sequence_lens[b]` steps are reversed, the rest kept.
+public struct ReverseSequence: Layer {
+    public var opType: String { "ReverseSequence" }
+    public let batchAxis: Int, timeAxis: Int
+    public init(batchAxis: Int, timeAxis: Int) {
+        self.batchAxis = batchAxis
+        self.timeAxis = timeAxis
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input"), lens = try required(inputs, 1, "sequence_lens")
+        guard x.shape.count >= 2, Set([batchAxis, timeAxis]) == [0, 1] else {
+            throw LayerError("input \(x.shape) with batch_axis \(batchAxis) and time_axis \(timeAxis): expected rank 2 or more and axes 0 and 1")
+        }
+        guard lens.shape == [x.shape[batchAxis]], lens.dtype == .int64 || lens.dtype == .int32 else {
+            throw LayerError("sequence_lens is \(lens), expected int64[\(x.shape[batchAxis])]")
+        }
+        return [x]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        let steps = x.shape[timeAxis]
+        let lens = try required(inputs, 1, "sequence_lens").int64s().map { v -> Int in
+            guard v >= 0 && v <= Int64(steps) else { throw LayerError("a sequence length \(v) is outside 0...\(steps)") }
+            return Int(v)
+        }
+        Movement.reverseSequences(x, into: outputs[0], lengths: lens, batchAxis: batchAxis, timeAxis: timeAxis)
+    }
+}

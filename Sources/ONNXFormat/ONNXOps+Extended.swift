@@ -9,6 +9,10 @@ extension ONNXOps {
         return r
     }
 
+    static func windowLayer(_ c: OpContext, _ kind: Window.Kind) throws -> WindowLayer {
+        WindowLayer(kind, periodic: try c.attributes.flag("periodic", default: true), dtype: try dtypeAttribute(c, "output_datatype") ?? .float32)
+    }
+
     static func lossReduction(_ c: OpContext) throws -> Loss.Reduction {
         let text = try c.attributes.string("reduction", default: "mean")
         guard let r = Loss.Reduction(rawValue: text) else { throw c.error("reduction is \"\(text)\", expected none, sum or mean") }
@@ -37,6 +41,12 @@ extension ONNXOps {
         },
         "CumProd": { c in
             CumSum(exclusive: try c.attributes.flag("exclusive", default: false), reverse: try c.attributes.flag("reverse", default: false), product: true)
+        },
+        "HannWindow": { c in try windowLayer(c, .hann) },
+        "HammingWindow": { c in try windowLayer(c, .hamming) },
+        "BlackmanWindow": { c in try windowLayer(c, .blackman) },
+        "ReverseSequence": { c in
+            ReverseSequence(batchAxis: try c.attributes.int("batch_axis", default: 1), timeAxis: try c.attributes.int("time_axis", default: 0))
         },
         "EyeLike": { c in EyeLike(k: try c.attributes.int("k", default: 0), dtype: try dtypeAttribute(c, "dtype")) },
         "BitwiseNot": { _ in BitwiseNot() },

@@ -92,3 +92,17 @@ extension Movement {
         }
     }
 }
+
+extension Movement {
+    /// ONNX `ReverseSequence`: `x` has its batch and time axes at 0 and 1 (either way round); for
+    /// batch entry b, time steps `0..<lengths[b]` are reversed, the others copied.
+    public static func reverseSequences(_ x: Tensor, into out: Tensor, lengths: [Int], batchAxis: Int, timeAxis: Int) {
+        let inner = x.shape[2...].reduce(1, *), steps = x.shape[timeAxis], batches = x.shape[batchAxis]
+        let batchStride = batchAxis == 0 ? steps * inner : inner, timeStride = timeAxis == 0 ? batches * inner : inner
+        copyElements(from: x, into: out) { e in
+            let b = (e / batchStride) % batches, t = (e / timeStride) % steps
+            let source = t < lengths[b] ? lengths[b] - 1 - t : t
+            return e + (source - t) * timeStride
+        }
+    }
+}
