@@ -6,7 +6,7 @@ import TensorCore
 ///   Y `[N, C, *out]`, sizes as for `Conv` (with `ceil_mode` rounding up, a window never starting
 ///   inside the end padding).
 public struct Pool: Layer {
-    public enum Kind: Sendable, Equatable { case max, average(countIncludePad: Bool) }
+    public enum Kind: Sendable, Equatable { case max, average(countIncludePad: Bool), lp(p: Int) }
 
     public let kind: Kind
     public let window: WindowAttributes
@@ -30,7 +30,19 @@ public struct Pool: Layer {
         self.columnMajorIndices = columnMajorIndices
     }
 
-    public var opType: String { kind == .max ? "MaxPool" : "AveragePool" }
+    public var opType: String {
+        switch kind {
+        case .max: return "MaxPool"
+        case .average: return "AveragePool"
+        case .lp: return "LpPool"
+        }
+    }
+
+    /// Whether the N-D kernel runs: windows of more than two axes, indices asked for, or LpPool.
+    var usesND: Bool {
+        if case .lp = kind { return true }
+        return window.kernelShape.count > 2 || producesIndices
+    }
 
     func geometry(_ x: [Int]) throws -> (Pool2DGeometry, [Int]) {
         let rank = window.kernelShape.count
@@ -56,7 +68,7 @@ public struct Pool: Layer {
         guard x.shape.count == window.kernelShape.count + 2 else {
             throw LayerError("X has shape \(x.shape), expected rank \(window.kernelShape.count + 2)")
         }
-        if window.kernelShape.count > 2 || producesIndices {
+        if usesND {
             let y = Array(x.shape[..<2]) + (try geometryND(x.shape).output)
             return [TensorType(x.dtype, y)] + (producesIndices ? [TensorType(.int64, y)] : [])
         }
@@ -70,12 +82,14 @@ public struct Pool: Layer {
     /// The geometry resolved once: the N-D kernel (3-D windows, or indices asked for) or the 2-D one.
     public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let x = try required(inputs, 0, "X")
-        var average: Bool? = nil
+        var average: Bool? = nil, lp: Int? = nil
         if case .average(let cip) = kind { average = cip }
-        if window.kernelShape.count > 2 || producesIndices {
-            return PoolOp(geometry: .nd(try geometryND(x.shape)), average: average, producesIndices: producesIndices, columnMajorIndices: columnMajorIndices)
+        if case .lp(let p) = kind { lp = p }
+        if usesND {
+            return PoolOp(
+                geometry: .nd(try geometryND(x.shape)), average: average, lp: lp, producesIndices: producesIndices, columnMajorIndices: columnMajorIndices)
         }
-        return PoolOp(geometry: .plane(try geometry(x.shape).0), average: average, producesIndices: false, columnMajorIndices: false)
+        return PoolOp(geometry: .plane(try geometry(x.shape).0), average: average, lp: nil, producesIndices: false, columnMajorIndices: false)
     }
 }
 
@@ -84,6 +98,7 @@ struct PoolOp: PreparedOp {
     enum Geometry { case plane(Pool2DGeometry), nd(PoolNDGeometry) }
     let geometry: Geometry
     let average: Bool?
+    let lp: Int?
     let producesIndices: Bool, columnMajorIndices: Bool
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
@@ -92,11 +107,11 @@ struct PoolOp: PreparedOp {
         case .nd(let g):
             let indices = producesIndices ? outputs[1] : nil
             if isFloat64([x], outputs[0]) {
-                PoolND.pool(input: x, output: outputs[0], geometry: g, average: average, indices: indices, columnMajor: columnMajorIndices)
+                PoolND.pool(input: x, output: outputs[0], geometry: g, average: average, indices: indices, columnMajor: columnMajorIndices, lp: lp)
                 return
             }
             try withFloat32([x], outputs[0]) { f, y in
-                PoolND.pool(input: f[0]!, output: y, geometry: g, average: average, indices: indices, columnMajor: columnMajorIndices)
+                PoolND.pool(input: try required(f, 0, "X"), output: y, geometry: g, average: average, indices: indices, columnMajor: columnMajorIndices, lp: lp)
             }
         case .plane(let g):
             if isFloat64([x], outputs[0]) {
@@ -104,10 +119,11 @@ struct PoolOp: PreparedOp {
                 return
             }
             try withFloat32([x], outputs[0]) { f, y in
+                let x32 = try required(f, 0, "X")
                 if let cip = average {
-                    Pool2D.average(input: f[0]!, output: y, geometry: g, countIncludePad: cip, threads: context.threads)
+                    Pool2D.average(input: x32, output: y, geometry: g, countIncludePad: cip, threads: context.threads)
                 } else {
-                    Pool2D.max(input: f[0]!, output: y, geometry: g, threads: context.threads)
+                    Pool2D.max(input: x32, output: y, geometry: g, threads: context.threads)
                 }
             }
         }

@@ -53,6 +53,11 @@ extension ONNXOps {
             let cip = try c.attributes.flag("count_include_pad", default: false)
             return try Pool(kind: .average(countIncludePad: cip), window: try window(c, allowCeil: c.opset >= 10))
         },
+        "LpPool": { c in
+            let p = try c.attributes.int("p", default: 2)
+            guard p >= 1 && p <= 64 else { throw c.error("p is \(p), expected 1 to 64") }
+            return try Pool(kind: .lp(p: p), window: try window(c, allowCeil: c.opset >= 18))
+        },
         "GlobalAveragePool": { _ in GlobalPool(isMax: false) },
         "GlobalMaxPool": { _ in GlobalPool(isMax: true) },
         "LRN": { c in

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Geometry of max or average pooling over any number of spatial axes (the 1-D and 2-D cases
 /// have the faster `Pool2D`; this one serves 3-D and above, and is their test twin).
 public struct PoolNDGeometry: Sendable, Equatable {
@@ -35,20 +37,23 @@ public enum PoolND {
     /// `indices` (int64, like `output`), for max pooling, receives where each maximum was found
     /// (the first tap holding it) as an index into the whole input: row-major within the plane,
     /// or column-major when `columnMajor` (ONNX MaxPool's `storage_order` 1); −1 for an empty window.
+    ///
+    /// With `lp` (ONNX LpPool), each window gives `(Σ|x|^p)^(1/p)` over its taps inside the image
+    /// (padding adds nothing), summed in `T`.
     public static func pool(
         input: Tensor, output: Tensor, geometry g: PoolNDGeometry, average countIncludePad: Bool?,
-        indices: Tensor? = nil, columnMajor: Bool = false
+        indices: Tensor? = nil, columnMajor: Bool = false, lp: Int? = nil
     ) {
         if input.dtype == .float64 {
-            pool(input: input, output: output, geometry: g, average: countIncludePad, indices: indices, columnMajor: columnMajor, as: Double.self)
+            pool(input: input, output: output, geometry: g, average: countIncludePad, indices: indices, columnMajor: columnMajor, lp: lp, as: Double.self)
         } else {
-            pool(input: input, output: output, geometry: g, average: countIncludePad, indices: indices, columnMajor: columnMajor, as: Float.self)
+            pool(input: input, output: output, geometry: g, average: countIncludePad, indices: indices, columnMajor: columnMajor, lp: lp, as: Float.self)
         }
     }
 
     static func pool<T: BinaryFloatingPoint & TensorScalar>(
         input: Tensor, output: Tensor, geometry g: PoolNDGeometry, average countIncludePad: Bool?,
-        indices: Tensor?, columnMajor: Bool, as _: T.Type
+        indices: Tensor?, columnMajor: Bool, lp: Int?, as _: T.Type
     ) {
         let rank = g.input.count
         let taps = (0..<rank).map { axisTaps(g, axis: $0) }
@@ -78,7 +83,11 @@ public enum PoolND {
             }
             for p in 0..<g.planes {
                 let plane = p * inPlane
-                if countIncludePad == nil {
+                if let lp {
+                    var s: T = 0
+                    for off in offsets { s += T(fromDouble: Foundation.pow(x[plane + off].magnitude.doubleValue, Double(lp))) }
+                    y[p * outPlane + o] = T(fromDouble: Foundation.pow(s.doubleValue, 1 / Double(lp)))
+                } else if countIncludePad == nil {
                     var m = -T.infinity, at = -1
                     for (t, off) in offsets.enumerated() where at < 0 || x[plane + off] > m {
                         m = x[plane + off]
