@@ -280,3 +280,75 @@ public struct ReverseSequence: Layer {
         Movement.reverseSequences(x, into: outputs[0], lengths: lens, batchAxis: batchAxis, timeAxis: timeAxis)
     }
 }
+
+/// ONNX `Det`: the determinant of each square matrix of X `[*, M, M]`; Y `[*]`. In Float (Double for
+/// float64), `LinearAlgebra.determinants`.
+public struct Det: Layer {
+    public var opType: String { "Det" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X")
+        try requireFloat(x, "X")
+        guard x.shape.count >= 2, x.shape[x.shape.count - 1] == x.shape[x.shape.count - 2] else {
+            throw LayerError("X has shape \(x.shape), expected [*, M, M]")
+        }
+        return [TensorType(x.dtype, Array(x.shape.dropLast(2)))]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let n = x.shape[x.shape.count - 1], count = outputs[0].count
+        if x.dtype == .float64 {
+            Tensor(shape: outputs[0].shape, scalars: LinearAlgebra.determinants(x.doubles(), count: count, n: n)).convert(into: outputs[0])
+        } else {
+            Tensor(shape: outputs[0].shape, scalars: LinearAlgebra.determinants(x.scalars(as: Float.self), count: count, n: n)).convert(into: outputs[0])
+        }
+    }
+}
+
+/// ONNX `CenterCropPad`: each of `axes` (all when nil) cropped or zero-padded to the size that
+/// input 1 (known before running) gives it, centred: a crop starts at ⌊(d − s)/2⌋, a pad puts
+/// ⌊(s − d)/2⌋ zeros before. The kernel is `Movement.pad` (negative pads crop).
+public struct CenterCropPad: Layer {
+    public var opType: String { "CenterCropPad" }
+    public let axes: [Int]?
+    public init(axes: [Int]?) { self.axes = axes }
+
+    func before(_ x: TensorType, _ constants: [Tensor?]) throws -> (before: [Int], shape: [Int]) {
+        let sizes = try constantInts(constants, 1, "shape")
+        let axes = try (self.axes ?? Array(0..<x.shape.count)).map { try normalizedAxis($0, rank: x.shape.count) }
+        guard sizes.count == axes.count, Set(axes).count == axes.count, sizes.allSatisfy({ $0 >= 0 && $0 <= 1 << 31 }) else {
+            throw LayerError("shape \(sizes) must give one non-negative size for each of the axes \(axes)")
+        }
+        var before = [Int](repeating: 0, count: x.shape.count), shape = x.shape
+        for (a, s) in zip(axes, sizes) {
+            let d = x.shape[a]
+            before[a] = s >= d ? (s - d) / 2 : -((d - s) / 2)
+            shape[a] = s
+        }
+        _ = try checkedProduct(shape, "output shape")
+        return (before, shape)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input_data")
+        return [TensorType(x.dtype, try before(x, constants).shape)]
+    }
+
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        CenterCropPadOp(before: try before(try required(inputs, 0, "input_data"), constants).before)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: inputs, format: .standard).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// A `CenterCropPad` ready to run: the pads before each axis (negative: a crop).
+struct CenterCropPadOp: PreparedOp {
+    let before: [Int]
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Movement.pad(try required(inputs, 0, "input_data"), before: before, mode: .constant, constant: nil, into: outputs[0])
+    }
+}

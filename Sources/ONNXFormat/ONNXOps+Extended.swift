@@ -48,6 +48,8 @@ extension ONNXOps {
         "ReverseSequence": { c in
             ReverseSequence(batchAxis: try c.attributes.int("batch_axis", default: 1), timeAxis: try c.attributes.int("time_axis", default: 0))
         },
+        "Det": { _ in Det() },
+        "CenterCropPad": { c in CenterCropPad(axes: try c.attributes.ints("axes")) },
         "EyeLike": { c in EyeLike(k: try c.attributes.int("k", default: 0), dtype: try dtypeAttribute(c, "dtype")) },
         "BitwiseNot": { _ in BitwiseNot() },
         "BitwiseAnd": { _ in BinaryLayer(.and, opType: "BitwiseAnd") },
