@@ -38,53 +38,31 @@ func negativeLogLikelihood(
     }
 }
 
-/// ONNX `NegativeLogLikelihoodLoss`: input `[N, C, d…]` log-probabilities, target `[N, d…]`,
-/// weight `[C]` (optional); loss `[N, d…]` (reduction none) or a scalar (sum, mean).
-public struct NegativeLogLikelihoodLoss: Layer {
-    public var opType: String { "NegativeLogLikelihoodLoss" }
+/// ONNX `NegativeLogLikelihoodLoss` (input `[N, C, d…]` log-probabilities, target `[N, d…]`,
+/// weight `[C]` optional) and `SoftmaxCrossEntropyLoss` (`fromScores`: the log-softmax of scores
+/// over C first, output 1 when asked); loss `[N, d…]` (reduction none) or a scalar (sum, mean).
+public struct LikelihoodLoss: Layer {
+    public let fromScores: Bool
     public let reduction: Loss.Reduction
     public let ignoreIndex: Int64?
-    public init(reduction: Loss.Reduction, ignoreIndex: Int64?) {
+    public init(fromScores: Bool, reduction: Loss.Reduction, ignoreIndex: Int64?) {
+        self.fromScores = fromScores
         self.reduction = reduction
         self.ignoreIndex = ignoreIndex
     }
 
+    public var opType: String { fromScores ? "SoftmaxCrossEntropyLoss" : "NegativeLogLikelihoodLoss" }
+    var names: (String, String, String) { fromScores ? ("scores", "labels", "weights") : ("input", "target", "weight") }
+
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        _ = try lossLayout(inputs, ("input", "target", "weight"))
-        let x = try required(inputs, 0, "input"), t = try required(inputs, 1, "target")
-        return [TensorType(x.dtype, reduction == .none ? t.shape : [])]
+        _ = try lossLayout(inputs, names)
+        let x = try required(inputs, 0, names.0), t = try required(inputs, 1, names.1)
+        return [TensorType(x.dtype, reduction == .none ? t.shape : [])] + (fromScores ? [x] : [])
     }
 
     /// Resolves the `[N, C, inner]` view once per plan.
     public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
-        LossOp(layout: try lossLayout(inputs, ("input", "target", "weight")), ignoreIndex: ignoreIndex, reduction: reduction, softmax: false)
-    }
-
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try prepare(types(of: inputs), constants: [], format: .standard).run(inputs, outputs: outputs, context: context)
-    }
-}
-
-/// ONNX `SoftmaxCrossEntropyLoss`: the log-softmax of scores `[N, C, d…]` over C (output 1,
-/// log_prob, when asked), then `NegativeLogLikelihoodLoss` of it.
-public struct SoftmaxCrossEntropyLoss: Layer {
-    public var opType: String { "SoftmaxCrossEntropyLoss" }
-    public let reduction: Loss.Reduction
-    public let ignoreIndex: Int64?
-    public init(reduction: Loss.Reduction, ignoreIndex: Int64?) {
-        self.reduction = reduction
-        self.ignoreIndex = ignoreIndex
-    }
-
-    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        _ = try lossLayout(inputs, ("scores", "labels", "weights"))
-        let x = try required(inputs, 0, "scores"), t = try required(inputs, 1, "labels")
-        return [TensorType(x.dtype, reduction == .none ? t.shape : []), x]
-    }
-
-    /// Resolves the `[N, C, inner]` view once per plan.
-    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
-        LossOp(layout: try lossLayout(inputs, ("scores", "labels", "weights")), ignoreIndex: ignoreIndex, reduction: reduction, softmax: true)
+        LossOp(layout: try lossLayout(inputs, names), ignoreIndex: ignoreIndex, reduction: reduction, softmax: fromScores)
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {

@@ -23,10 +23,10 @@ extension ONNXOps {
     /// further normalizations, Einsum, losses.
     static let extendedOps: [String: Builder] = [
         "NegativeLogLikelihoodLoss": { c in
-            NegativeLogLikelihoodLoss(reduction: try lossReduction(c), ignoreIndex: try c.attributes.int("ignore_index").map { Int64($0) })
+            LikelihoodLoss(fromScores: false, reduction: try lossReduction(c), ignoreIndex: try c.attributes.int("ignore_index").map { Int64($0) })
         },
         "SoftmaxCrossEntropyLoss": { c in
-            SoftmaxCrossEntropyLoss(reduction: try lossReduction(c), ignoreIndex: try c.attributes.int("ignore_index").map { Int64($0) })
+            LikelihoodLoss(fromScores: true, reduction: try lossReduction(c), ignoreIndex: try c.attributes.int("ignore_index").map { Int64($0) })
         },
         "GatherElements": { c in GatherElements(axis: try c.attributes.int("axis", default: 0)) },
         "ScatterElements": { c in ScatterElements(axis: try c.attributes.int("axis", default: 0), reduction: try scatterReduction(c)) },
