@@ -111,6 +111,9 @@ attr_ops = {
     "InstanceNormalization": (["X", "S2", "B2"], [f32("S2", [1, 1]), f32("B2", [0, 0])], {"epsilon": 0}, {}),
     "Trilu": (["X", "K"], [i64("K", 0)], {"upper": 0}, {}),
     "GridSample": (["X", "G"], [f32("G", np.zeros(1 * 5 * 5 * 2), [1, 5, 5, 2])], {"align_corners": 0}, {}),
+    "EyeLike": (["E"], [f32("E", np.zeros(9), [3, 3])], {"k": 0}, {}),
+    "LpPool": (["X"], [], {"p": 0}, {"kernel_shape": [2, 2]}),
+    "NegativeLogLikelihoodLoss": (["X", "T"], [i64("T", np.zeros((1, 5, 5), np.int64))], {"ignore_index": 0}, {}),
 }
 for op, (ins, inits, attrs, base) in attr_ops.items():
     for attr, count in attrs.items():
@@ -159,6 +162,10 @@ int_input_case("OneHot", 1, ["I", "D", "V"], lambda v, p: [i64("I", [0, 1]), i64
 int_input_case("ScatterND", 1, ["X", "I", "U"], lambda v, p: [i64("I", [[0, 0, 0, v]]), f32("U", [1])])
 int_input_case("ScatterElements", 1, ["X", "I", "U"], lambda v, p: [i64("I", np.full((1, 1, 1, 1), v)), f32("U", [1], [1, 1, 1, 1])])
 int_input_case("Range", 3, ["A", "B", "C"], lambda v, p: [i64("A", v if p == 0 else 0), i64("B", v if p == 1 else 10), i64("C", v if p == 2 else 1)])
+int_input_case("HannWindow", 1, ["N"], lambda v, p: [i64("N", v)])
+int_input_case("CenterCropPad", 1, ["X", "S"], lambda v, p: [i64("S", [1, 2, v, 5])])
+int_input_case("ReverseSequence", 1, ["X", "L"], lambda v, p: [i64("L", [v, 1])], xshape=(3, 2))
+int_input_case("NegativeLogLikelihoodLoss", 1, ["X", "T"], lambda v, p: [i64("T", np.full((1, 5, 5), v))])
 int_input_case("NonMaxSuppression", 1, ["BX", "SC", "M"], lambda v, p: [
     f32("BX", [0, 0, 1, 1, 0, 0, 2, 2], [1, 2, 4]), f32("SC", [0.9, 0.8], [1, 1, 2]), i64("M", [v])])
 for v in HOSTILE_INTS:

@@ -233,8 +233,10 @@ public struct WindowLayer: Layer {
         guard let t = constants.first ?? nil else {
             throw LayerError("input 0 (size) must be a constant or computable from shapes; it depends on data", needsValues: true)
         }
-        guard t.count == 1, !t.dtype.isFloatingPoint, let n = t.int64s().first, n >= 0, n <= 1 << 31 else {
-            throw LayerError("size must be one non-negative integer of at most 2^31, it is \(t)")
+        // Windows are a DFT frame long; 2^24 samples is far beyond any, and keeps a file from
+        // asking for gigabytes with one number.
+        guard t.count == 1, !t.dtype.isFloatingPoint, let n = t.int64s().first, n >= 0, n <= 1 << 24 else {
+            throw LayerError("size must be one non-negative integer of at most 2^24, it is \(t)")
         }
         return Int(n)
     }

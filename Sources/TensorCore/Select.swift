@@ -52,6 +52,8 @@ extension Elementwise {
         let rows = out.shape[0], cols = out.shape[1], size = out.dtype.byteSize
         let one = Tensor(scalar: 1.0).converted(to: out.dtype)
         out.storage.base.initializeMemory(as: UInt8.self, repeating: 0, count: out.count * size)
+        // A diagonal wholly outside the matrix (any k from a file, Int.max included) leaves zeros.
+        guard k > -rows && k < cols else { return }
         for i in 0..<rows {
             let j = i + k
             if j >= 0 && j < cols { (out.storage.base + (i * cols + j) * size).copyMemory(from: one.storage.base, byteCount: size) }
