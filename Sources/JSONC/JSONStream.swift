@@ -39,11 +39,6 @@ public struct Base64FloatDecoder {
         }
     }
 
-    /// Feeds one byte of text; false when it is not base64.
-    public mutating func feed(_ b: UInt8) -> Bool {
-        withUnsafePointer(to: b) { feed($0, count: 1) } == nil
-    }
-
     /// Feeds `count` bytes of text; returns the offset of the first byte that is not base64, or
     /// nil. Whole quads go four characters at a time.
     public mutating func feed(_ p: UnsafePointer<UInt8>, count: Int) -> Int? {

@@ -22,8 +22,9 @@ enum Base64Floats {
     /// (callers check `byteCount` first, before anything is allocated).
     static func decode(_ chunks: [String], count: Int) -> [Float]? {
         var decoder = Base64FloatDecoder()
-        for chunk in chunks {
-            for b in chunk.utf8 { guard decoder.feed(b) else { return nil } }
+        for var chunk in chunks {
+            let failed = chunk.withUTF8 { text in text.baseAddress.flatMap { decoder.feed($0, count: text.count) } }
+            if failed != nil { return nil }
         }
         return decoder.floats.count == count ? decoder.floats : nil
     }

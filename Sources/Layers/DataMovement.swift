@@ -265,10 +265,8 @@ struct GatherOp: PreparedOp {
 
     /// The indices wrapped by the axis length, each checked to lie on the axis.
     static func resolved(_ idx: Tensor, axis a: Int, length d: Int) throws -> [Int] {
-        try idx.int64s().map { v -> Int in
-            let i = v < 0 ? Int(v) + d : Int(v)
-            guard i >= 0 && i < d else { throw LayerError("index \(v) is out of range for axis \(a) of size \(d)") }
-            return i
+        do { return try IndexMap.resolve(idx.int64s(), length: { _ in d }) } catch {
+            throw LayerError("index \(error.value) is out of range for axis \(a) of size \(d)")
         }
     }
 

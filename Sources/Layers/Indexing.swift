@@ -142,7 +142,7 @@ public struct GatherND: Layer {
         let (k, out) = try layout(x.shape, idx.shape)
         let op = GatherNDOp(k: k, batchDims: batchDims, count: out.product, offsets: nil)
         guard constants.count > 1, let known = constants[1] else { return op }
-        return GatherNDOp(k: k, batchDims: batchDims, count: op.count, offsets: try op.offsets(known, data: x.shape))
+        return GatherNDOp(k: k, batchDims: batchDims, count: op.count, offsets: try op.resolve(known, data: x.shape))
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
@@ -156,14 +156,15 @@ struct GatherNDOp: PreparedOp {
     let k: Int, batchDims: Int, count: Int
     let offsets: [Int]?
 
-    func offsets(_ idx: Tensor, data: [Int]) throws -> [Int] {
+    /// The offsets the indices name.
+    func resolve(_ idx: Tensor, data: [Int]) throws -> [Int] {
         let indices = try resolvedIndices(idx, length: { data[batchDims + $0 % k] }, "index")
         return IndexMap.gatherND(indices, indexShape: idx.shape, data: data, batchDims: batchDims, count: count)
     }
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "data")
-        let offsets = try offsets ?? offsets(try required(inputs, 1, "indices"), data: x.shape)
+        let offsets = try offsets ?? resolve(try required(inputs, 1, "indices"), data: x.shape)
         copyElements(from: x, into: outputs[0]) { offsets[$0] }
     }
 }
@@ -190,7 +191,7 @@ public struct ScatterND: Layer {
         let idx = try required(inputs, 1, "indices"), u = try required(inputs, 2, "updates")
         let op = ScatterNDOp(k: idx.shape.last ?? 1, count: u.count, reduction: reduction, target: nil)
         guard constants.count > 1, let known = constants[1] else { return op }
-        return ScatterNDOp(k: op.k, count: op.count, reduction: reduction, target: try op.target(known, data: try required(inputs, 0, "data").shape))
+        return ScatterNDOp(k: op.k, count: op.count, reduction: reduction, target: try op.resolve(known, data: try required(inputs, 0, "data").shape))
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
@@ -205,13 +206,14 @@ struct ScatterNDOp: PreparedOp {
     let reduction: ScatterReduction
     let target: [Int]?
 
-    func target(_ idx: Tensor, data: [Int]) throws -> [Int] {
+    /// Where the updates go, as the indices name it.
+    func resolve(_ idx: Tensor, data: [Int]) throws -> [Int] {
         IndexMap.scatterND(try resolvedIndices(idx, length: { data[$0 % k] }, "index"), k: k, data: data, count: count)
     }
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "data"), u = try required(inputs, 2, "updates")
-        let target = try target ?? target(try required(inputs, 1, "indices"), data: x.shape)
+        let target = try target ?? resolve(try required(inputs, 1, "indices"), data: x.shape)
         Movement.scatter(data: x, updates: u, into: outputs[0], reduction: reduction, target: target)
     }
 }

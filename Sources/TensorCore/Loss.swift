@@ -1,5 +1,3 @@
-import Foundation
-
 /// The loss ops (ONNX NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss after its log-softmax).
 public enum Loss {
     /// How per-sample losses are combined.
@@ -42,54 +40,6 @@ public enum Loss {
         case .none: return losses
         case .sum: return [lossSum]
         case .mean: return [lossSum / weightSum]
-        }
-    }
-}
-
-/// The window functions of ONNX's signal ops.
-public enum Window {
-    public enum Kind: Sendable { case hann, hamming, blackman }
-
-    /// `size` values of the window, periodic (the period is `size`, as for a DFT) or symmetric (the
-    /// period is `size − 1`), computed in Double: Hann `0.5 − 0.5·cos(2πn/N)`, Hamming
-    /// `25/46 − 21/46·cos(2πn/N)`, Blackman `0.42 − 0.5·cos(2πn/N) + 0.08·cos(4πn/N)`.
-    public static func values(_ kind: Kind, size: Int, periodic: Bool) -> [Double] {
-        let period = Double(periodic ? size : size - 1)
-        return (0..<size).map { n in
-            let x = 2 * Double.pi * Double(n) / period
-            switch kind {
-            case .hann: return 0.5 - 0.5 * Foundation.cos(x)
-            case .hamming: return 25.0 / 46 - 21.0 / 46 * Foundation.cos(x)
-            case .blackman: return 0.42 - 0.5 * Foundation.cos(x) + 0.08 * Foundation.cos(2 * x)
-            }
-        }
-    }
-}
-
-/// Small dense linear algebra (ONNX Det).
-public enum LinearAlgebra {
-    /// The determinant of each `n × n` matrix of `x` (`[count, n, n]`), by LU decomposition with
-    /// partial pivoting in `T`: the product of the pivots, negated for each row swap.
-    public static func determinants<T: BinaryFloatingPoint>(_ x: [T], count: Int, n: Int) -> [T] {
-        (0..<count).map { m in
-            var a = Array(x[(m * n * n)..<((m + 1) * n * n)])
-            var det: T = 1
-            for k in 0..<n {
-                var pivot = k
-                for r in (k + 1)..<max(n, k + 1) where a[r * n + k].magnitude > a[pivot * n + k].magnitude { pivot = r }
-                if a[pivot * n + k] == 0 { return 0 }
-                if pivot != k {
-                    for c in 0..<n { a.swapAt(k * n + c, pivot * n + c) }
-                    det = -det
-                }
-                let p = a[k * n + k]
-                det *= p
-                for r in (k + 1)..<max(n, k + 1) {
-                    let f = a[r * n + k] / p
-                    for c in k..<n { a[r * n + c] -= f * a[k * n + c] }
-                }
-            }
-            return det
         }
     }
 }

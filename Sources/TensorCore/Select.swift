@@ -38,13 +38,13 @@ extension Elementwise {
 
     /// `out[i] = ~x[i]` for integer tensors (ONNX BitwiseNot), every bit flipped.
     public static func bitwiseNot(_ x: Tensor, into out: Tensor) {
-        let size = x.dtype.byteSize
-        let src = x.storage.base.assumingMemoryBound(to: UInt8.self), dst = out.storage.base.assumingMemoryBound(to: UInt8.self)
-        for i in 0..<(x.count * size) { dst[i] = ~src[i] }
         if x.dtype == .int4 || x.dtype == .uint4 || x.dtype == .int2 || x.dtype == .uint2 {
             // Sub-byte values are held one per byte: flip their bits only (a C cast of ~v).
             Tensor(shape: x.shape, scalars: x.int64s().map { ~$0 }).convert(into: out)
+            return
         }
+        let src = x.storage.base.assumingMemoryBound(to: UInt8.self), dst = out.storage.base.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<(x.count * x.dtype.byteSize) { dst[i] = ~src[i] }
     }
 
     /// `out` as an identity-like matrix `[rows, cols]`: 1 where `j − i = k`, 0 elsewhere (ONNX EyeLike).
