@@ -371,6 +371,38 @@ public struct Cast: Layer {
     }
 }
 
+/// ONNX `BitCast`: the same bits read as another type of the same bit width (little endian, as
+/// held in memory). Sub-byte types, held one to a byte, keep their low bits (sign-extended for
+/// int4 and int2).
+public struct BitCast: Layer {
+    public var opType: String { "BitCast" }
+    public let to: DType
+    public init(to: DType) { self.to = to }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        guard x.dtype.bitWidth == to.bitWidth else {
+            throw LayerError("input is \(x.dtype) (\(x.dtype.bitWidth) bits), which cannot be read as \(to) (\(to.bitWidth) bits)")
+        }
+        return [TensorType(to, x.shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        let bits = to.bitWidth
+        x.withUnsafeBytes { source in
+            outputs[0].withUnsafeMutableBytes { target in
+                guard bits < 8 else { target.copyMemory(from: source); return }
+                let mask = UInt8((1 << bits) - 1), signed = to == .int4 || to == .int2
+                for i in 0..<source.count {
+                    let v = source[i] & mask
+                    target[i] = signed && v >> (bits - 1) != 0 ? v | ~mask : v
+                }
+            }
+        }
+    }
+}
+
 /// ONNX `CastLike`: input 0 converted to the element type of input 1, whose values are unused.
 public struct CastLike: Layer {
     public var opType: String { "CastLike" }

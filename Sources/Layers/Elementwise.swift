@@ -298,3 +298,23 @@ struct SoftmaxOp: PreparedOp {
         Reduce.softmax(x, into: outputs[0], outer: outer, axis: axis, inner: inner, log: log, threads: context.threads)
     }
 }
+
+/// ONNX `SwiGLU` (opset 28): Swish_α(A) · B for A and B of one shape, as its function body
+/// computes it: the Swish rounded to the element type, then the product.
+public struct SwiGLU: Layer {
+    public var opType: String { "SwiGLU" }
+    public let alpha: Double
+    public init(alpha: Double) { self.alpha = alpha }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
+        try requireFloat(a, "A")
+        guard a == b else { throw LayerError("A is \(a) and B is \(b): SwiGLU needs the same type and shape") }
+        return [a]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        Elementwise.unary(.swish(alpha: alpha), try required(inputs, 0, "A"), into: outputs[0])
+        Elementwise.binary(.mul, outputs[0], try required(inputs, 1, "B"), into: outputs[0])
+    }
+}

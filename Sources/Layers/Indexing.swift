@@ -498,3 +498,145 @@ public struct NonMaxSuppression: Layer {
         Tensor(shape: outputs[0].shape, scalars: selected).copy(into: outputs[0])
     }
 }
+
+/// ONNX `Compress`: the slices along `axis` (of the flattened input when nil) whose condition is
+/// true; a condition shorter than the axis leaves the rest out. The output's size depends on the
+/// condition, so it must be known when the run is planned.
+public struct Compress: Layer {
+    public var opType: String { "Compress" }
+    public let axis: Int?
+    public init(axis: Int?) { self.axis = axis }
+
+    func layout(_ x: TensorType, _ constants: [Tensor?]) throws -> (kept: [Int], outer: Int, length: Int, inner: Int, shape: [Int]) {
+        let condition = try planTimeValue(constants, 1, "Compress")
+        guard condition.rank == 1 else { throw LayerError("condition has shape \(condition.shape), expected one dimension") }
+        let flags = condition.doubles()
+        var shape = [x.count], a = 0
+        if let axis {
+            a = try normalizedAxis(axis, rank: x.shape.count)
+            shape = x.shape
+        }
+        let length = shape[a]
+        let kept = flags.indices.filter { flags[$0] != 0 }
+        if let last = kept.last, last >= length {
+            throw LayerError("condition selects position \(last), beyond the axis' \(length)")
+        }
+        let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
+        shape[a] = kept.count
+        return (kept, outer, length, inner, shape)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        return [TensorType(x.dtype, try layout(x, constants).shape)]
+    }
+
+    public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
+        let l = try layout(try required(inputs, 0, "input"), constants)
+        return SourceMapOp(sources: IndexMap.compress(kept: l.kept, outer: l.outer, length: l.length, inner: l.inner))
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try prepare(types(of: inputs), constants: inputs, format: ComputeFormat()).run(inputs, outputs: outputs, context: context)
+    }
+}
+
+/// Input 0 copied element by element from the offsets resolved when planning.
+struct SourceMapOp: PreparedOp {
+    let sources: [Int]
+    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        copyElements(from: x, into: outputs[0]) { sources[$0] }
+    }
+}
+
+/// ONNX `Unique`: the distinct elements (`axis` nil) or slices along `axis`, in ascending order
+/// (`sorted`) or of first appearance, with each one's first position, each position's distinct
+/// value and the counts (int64). The output's size depends on the values, so the input must be
+/// known when the run is planned.
+public struct Unique: Layer {
+    public var opType: String { "Unique" }
+    public let axis: Int?, sorted: Bool
+    public init(axis: Int?, sorted: Bool) {
+        self.axis = axis
+        self.sorted = sorted
+    }
+
+    func layout(_ x: Tensor) throws -> (found: (first: [Int], inverse: [Int], counts: [Int]), outer: Int, length: Int, inner: Int, shape: [Int]) {
+        var shape = [x.count], a = 0
+        if let axis {
+            a = try normalizedAxis(axis, rank: x.rank)
+            shape = x.shape
+        }
+        let length = shape[a], outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
+        func slices<K>(_ v: [K]) -> [[K]] {
+            (0..<length).map { p in (0..<outer).flatMap { o in (0..<inner).map { v[(o * length + p) * inner + $0] } } }
+        }
+        let found = x.dtype.isFloatingPoint ? IndexMap.unique(slices(x.doubles()), sorted: sorted)
+            : x.dtype == .uint64 ? IndexMap.unique(slices(x.scalars(as: UInt64.self)), sorted: sorted)
+            : IndexMap.unique(slices(x.int64s()), sorted: sorted)
+        shape[a] = found.first.count
+        return (found, outer, length, inner, shape)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try planTimeValue(constants, 0, "Unique")
+        let l = try layout(x)
+        return [TensorType(x.dtype, l.shape), TensorType(.int64, [l.found.first.count]), TensorType(.int64, [l.length]),
+                TensorType(.int64, [l.found.first.count])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let l = try layout(x)
+        guard l.shape == outputs[0].shape else { throw LayerError("the input's distinct values changed after planning") }
+        let sources = IndexMap.compress(kept: l.found.first, outer: l.outer, length: l.length, inner: l.inner)
+        copyElements(from: x, into: outputs[0]) { sources[$0] }
+        let rest = [l.found.first, l.found.inverse, l.found.counts]
+        for (k, o) in outputs.dropFirst().enumerated() where k < rest.count {
+            Tensor(shape: o.shape, scalars: rest[k].map { Int64($0) }).copy(into: o)
+        }
+    }
+}
+
+/// ONNX `TensorScatter` (a KV cache's update): past_cache with `update` written along `axis`
+/// from each batch entry's write index (zero when absent), wrapping around in `circular` mode.
+public struct TensorScatter: Layer {
+    public var opType: String { "TensorScatter" }
+    public let axis: Int, circular: Bool
+    public init(axis: Int, circular: Bool) {
+        self.axis = axis
+        self.circular = circular
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let past = try required(inputs, 0, "past_cache"), update = try required(inputs, 1, "update")
+        let a = try normalizedAxis(axis, rank: past.shape.count)
+        guard a > 0, update.dtype == past.dtype, update.shape.count == past.shape.count,
+              update.shape.indices.allSatisfy({ $0 == a || update.shape[$0] == past.shape[$0] }), update.shape[a] <= past.shape[a] else {
+            throw LayerError("update \(update) does not fit past_cache \(past) along axis \(axis) (the batch axis 0 excluded)")
+        }
+        if let w = inputs.count > 2 ? inputs[2] : nil, w.shape != [past.shape[0]] || !(w.dtype == .int64 || w.dtype == .int32) {
+            throw LayerError("write_indices is \(w), expected int64[\(past.shape[0])]")
+        }
+        return [past]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let past = try required(inputs, 0, "past_cache"), update = try required(inputs, 1, "update")
+        let a = try normalizedAxis(axis, rank: past.rank), maxLength = past.shape[a]
+        let writes = try (inputs.count > 2 ? inputs[2] : nil).map { t in
+            try t.int64s().map { v -> Int in
+                guard v >= 0 && v < Int64(maxLength) else { throw LayerError("a write index \(v) is outside 0..<\(maxLength)") }
+                return Int(v)
+            }
+        } ?? [Int](repeating: 0, count: past.shape[0])
+        let targets: [Int]
+        do {
+            targets = try IndexMap.tensorScatter(prefix: Array(past.shape[..<a]), length: update.shape[a], maxLength: maxLength,
+                                                 inner: past.shape[(a + 1)...].reduce(1, *), writeIndices: writes, circular: circular)
+        } catch { throw LayerError("an update at position \(error.value) runs past the cache's \(error.length) (mode linear)") }
+        past.copy(into: outputs[0])
+        Movement.placeElements(update, into: outputs[0], at: targets)
+    }
+}

@@ -220,3 +220,59 @@ struct LRNOp: PreparedOp {
         }
     }
 }
+
+/// ONNX `MaxUnpool`: X's values placed at their indices (into `[N, C, (in − 1)·stride − pads +
+/// kernel …]` flattened, as MaxPool writes them) among zeros; with `output_shape` (known when
+/// planning) that image sits in the top-left corner of a larger one, as ONNX's reference does.
+public struct MaxUnpool: Layer {
+    public var opType: String { "MaxUnpool" }
+    public let kernel: [Int], strides: [Int]?, pads: [Int]?
+    public init(kernel: [Int], strides: [Int]?, pads: [Int]?) {
+        self.kernel = kernel
+        self.strides = strides
+        self.pads = pads
+    }
+
+    func inferred(_ x: TensorType) throws -> [Int] {
+        let r = kernel.count, strides = self.strides ?? Array(repeating: 1, count: r), pads = self.pads ?? Array(repeating: 0, count: 2 * r)
+        guard x.shape.count == r + 2, strides.count == r, pads.count == 2 * r, kernel.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }),
+              strides.allSatisfy({ $0 > 0 && $0 <= 1 << 20 }), pads.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else {
+            throw LayerError("X \(x.shape) with kernel \(kernel), strides \(strides), pads \(pads): expected rank \(r + 2) and positive sizes")
+        }
+        let spatial = try (0..<r).map { i -> Int in
+            let v = (x.shape[i + 2] - 1) * strides[i] - pads[i] - pads[r + i] + kernel[i]
+            guard v > 0 else { throw LayerError("the unpooled size along axis \(i + 2) is \(v)") }
+            return v
+        }
+        return [x.shape[0], x.shape[1]] + spatial
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X"), i = try required(inputs, 1, "I")
+        guard i.shape == x.shape, i.dtype == .int64 else { throw LayerError("I is \(i), expected int64\(x.shape)") }
+        let shape = try inferred(x)
+        _ = try checkedProduct(shape, "output")
+        guard inputs.count > 2, inputs[2] != nil else { return [TensorType(x.dtype, shape)] }
+        let given = try constantInts(constants, 2, "output_shape")
+        guard given.count == shape.count, zip(given, shape).allSatisfy({ $0 >= $1 }) else {
+            throw LayerError("output_shape \(given) is smaller than the unpooled shape \(shape)")
+        }
+        _ = try checkedProduct(given, "output_shape")
+        return [TensorType(x.dtype, given)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let shape = try inferred(TensorType(x.dtype, x.shape)), out = outputs[0].shape
+        let count = shape.reduce(1, *), inner = contiguousStrides(shape), outer = contiguousStrides(out)
+        let targets = try x.rank == 0 ? [] : try required(inputs, 1, "I").int64s().map { v -> Int in
+            guard v >= 0 && v < Int64(count) else { throw LayerError("an index \(v) is outside 0..<\(count)") }
+            // The flat index in the inferred shape, placed in the output's corner.
+            var q = Int(v), o = 0
+            for d in 0..<shape.count { o += (q / inner[d]) * outer[d]; q %= inner[d] }
+            return o
+        }
+        outputs[0].withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        Movement.placeElements(x, into: outputs[0], at: targets)
+    }
+}

@@ -354,3 +354,63 @@ struct CenterCropPadOp: PreparedOp {
         Movement.pad(try required(inputs, 0, "input_data"), before: before, mode: .constant, constant: nil, into: outputs[0])
     }
 }
+
+/// ONNX `Col2Im`: columns `[N, C·∏block_shape, L]` summed back into images `[N, C,
+/// image_shape…]` (`Movement.col2im`); `image_shape` and `block_shape` known when planning, L
+/// the number of block positions that strides, dilations and pads give. In T (Double for float64).
+public struct Col2Im: Layer {
+    public var opType: String { "Col2Im" }
+    public let dilations: [Int]?, pads: [Int]?, strides: [Int]?
+    public init(dilations: [Int]?, pads: [Int]?, strides: [Int]?) {
+        self.dilations = dilations
+        self.pads = pads
+        self.strides = strides
+    }
+
+    struct Geometry {
+        let image: [Int], block: [Int], blocks: [Int], strides: [Int], dilations: [Int], padBefore: [Int], channels: Int
+    }
+
+    func geometry(_ x: TensorType, _ constants: [Tensor?]) throws -> Geometry {
+        let image = try constantInts(constants, 1, "image_shape"), block = try constantInts(constants, 2, "block_shape")
+        let r = image.count
+        let strides = self.strides ?? Array(repeating: 1, count: r), dilations = self.dilations ?? Array(repeating: 1, count: r)
+        let pads = self.pads ?? Array(repeating: 0, count: 2 * r)
+        let limit = 1 << 24
+        guard r > 0, block.count == r, strides.count == r, dilations.count == r, pads.count == 2 * r,
+              (image + block + strides + dilations).allSatisfy({ $0 > 0 && $0 <= limit }), pads.allSatisfy({ $0 >= 0 && $0 <= limit }) else {
+            throw LayerError("image_shape \(image), block_shape \(block), strides \(strides), dilations \(dilations), pads \(pads) do not describe \(r) spatial axes of positive sizes")
+        }
+        let blocks = try (0..<r).map { i -> Int in
+            let span = dilations[i] * (block[i] - 1) + 1, room = image[i] + pads[i] + pads[r + i]
+            guard room >= span else { throw LayerError("a block of \(span) does not fit the padded image's \(room) along axis \(i)") }
+            return (room - span) / strides[i] + 1
+        }
+        let blockCount = try checkedProduct(block, "block_shape")
+        guard x.shape.count == 3, x.shape[1] % blockCount == 0, x.shape[2] == blocks.reduce(1, *) else {
+            throw LayerError("input is \(x.shape), expected [N, C·\(blockCount), \(blocks.reduce(1, *))]")
+        }
+        return Geometry(image: image, block: block, blocks: blocks, strides: strides, dilations: dilations,
+                        padBefore: Array(pads[..<r]), channels: x.shape[1] / blockCount)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "input")
+        try requireFloat(x, "input")
+        let g = try geometry(x, constants)
+        let shape = [x.shape[0], g.channels] + g.image
+        _ = try checkedProduct(shape, "output")
+        return [TensorType(x.dtype, shape)]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "input")
+        let g = try geometry(TensorType(x.dtype, x.shape), inputs)
+        func run<T: BinaryFloatingPoint & TensorScalar>(_: T.Type) {
+            let y = Movement.col2im(x.scalars(as: T.self), batch: x.shape[0], channels: g.channels, image: g.image, block: g.block,
+                                    blocks: g.blocks, strides: g.strides, dilations: g.dilations, padBefore: g.padBefore)
+            Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
+        }
+        if x.dtype == .float64 { run(Double.self) } else { run(Float.self) }
+    }
+}

@@ -69,6 +69,11 @@ struct Attributes {
 
     func string(_ name: String, default d: String) throws -> String { try string(name) ?? d }
 
+    func strings(_ name: String) throws -> [String]? {
+        guard let a = try get(name, .strings) else { return nil }
+        return a.strings.map { String(decoding: $0, as: UTF8.self) }
+    }
+
     func tensor(_ name: String, baseDirectory: URL?) throws -> Tensor? {
         guard let a = try get(name, .tensor) else { return nil }
         return try ONNXTensor.decode(a.t, file: file, baseDirectory: baseDirectory)

@@ -19,6 +19,60 @@ extension ONNXOps {
         return r
     }
 
+    /// ONNX's RNN, GRU and LSTM: directions, layout, activations (with their alpha and beta lists
+    /// consumed in order by the activations that take them), clip, input_forget.
+    static func recurrentSequence(_ c: OpContext, _ cell: Recurrence.Cell) throws -> RecurrentSequence {
+        let a = c.attributes
+        let hidden = try a.require(a.int("hidden_size"), "hidden_size")
+        guard hidden > 0 && hidden <= 1 << 24 else { throw c.error("hidden_size \(hidden) is outside 1...2^24") }
+        let direction = try a.string("direction", default: "forward")
+        let reversed: [Bool]
+        switch direction {
+        case "forward": reversed = [false]
+        case "reverse": reversed = [true]
+        case "bidirectional": reversed = [false, true]
+        default: throw c.error("direction is \"\(direction)\", expected forward, reverse or bidirectional")
+        }
+        let layout = try a.int("layout", default: 0)
+        guard layout == 0 || layout == 1 else { throw c.error("layout \(layout) is not 0 or 1") }
+        let perDirection = cell == .lstm ? 3 : cell == .simple ? 1 : 2
+        let defaults = cell == .lstm ? ["Sigmoid", "Tanh", "Tanh"] : cell == .simple ? ["Tanh"] : ["Sigmoid", "Tanh"]
+        let names = try a.strings("activations") ?? reversed.flatMap { _ in defaults }
+        guard names.count == perDirection * reversed.count else {
+            throw c.error("activations has \(names.count) entries, expected \(perDirection) for each of \(reversed.count) direction(s)")
+        }
+        var alphas = try a.floats("activation_alpha") ?? [], betas = try a.floats("activation_beta") ?? []
+        func next(_ list: inout [Float], _ d: Double) -> Double { list.isEmpty ? d : Double(list.removeFirst()) }
+        let functions = try names.map { name -> RecurrentActivation in
+            switch name.lowercased() {
+            case "relu": return .unary(.activation(.relu))
+            case "tanh": return .unary(.activation(.tanh))
+            case "sigmoid": return .unary(.activation(.sigmoid))
+            case "softsign": return .unary(.softsign)
+            case "softplus": return .unary(.softplus)
+            case "leakyrelu": return .unary(.activation(.leakyRelu(alpha: Float(next(&alphas, 0.01)))))
+            case "thresholdedrelu": return .unary(.thresholdedRelu(alpha: next(&alphas, 1)))
+            case "elu": return .unary(.elu(alpha: next(&alphas, 1)))
+            case "hardsigmoid":
+                let alpha = next(&alphas, 0.2)
+                return .unary(.activation(.hardSigmoid(alpha: Float(alpha), beta: Float(next(&betas, 0.5)))))
+            case "affine":
+                let alpha = next(&alphas, 1)
+                return .affine(alpha: alpha, beta: next(&betas, 0))
+            case "scaledtanh":
+                let alpha = next(&alphas, 1)
+                return .scaledTanh(alpha: alpha, beta: next(&betas, 1))
+            default: throw c.error("activation \"\(name)\" is not one of ONNX's recurrent activations")
+            }
+        }
+        let clip = try a.float("clip").map { Double($0) }
+        if let clip, !(clip > 0) { throw c.error("clip \(clip) must be positive") }
+        return RecurrentSequence(
+            cell: cell, hiddenSize: hidden, reversed: reversed, batchFirst: layout == 1,
+            activations: (0..<reversed.count).map { Array(functions[($0 * perDirection)..<(($0 + 1) * perDirection)]) },
+            clip: clip, inputForget: try a.flag("input_forget", default: false))
+    }
+
     /// Ops of the extended tier: indexing, scatter, triangular masks, cumulative sums, top-k,
     /// further normalizations, Einsum, losses.
     static let extendedOps: [String: Builder] = [
@@ -49,6 +103,26 @@ extension ONNXOps {
             ReverseSequence(batchAxis: try c.attributes.int("batch_axis", default: 1), timeAxis: try c.attributes.int("time_axis", default: 0))
         },
         "Det": { _ in Det() },
+        "Compress": { c in Compress(axis: try c.attributes.int("axis")) },
+        "Unique": { c in Unique(axis: try c.attributes.int("axis"), sorted: try c.attributes.flag("sorted", default: true)) },
+        "TensorScatter": { c in
+            let mode = try c.attributes.string("mode", default: "linear")
+            guard mode == "linear" || mode == "circular" else { throw c.error("mode is \"\(mode)\", expected linear or circular") }
+            return TensorScatter(axis: try c.attributes.int("axis", default: -2), circular: mode == "circular")
+        },
+        "SwiGLU": { c in SwiGLU(alpha: Double(try c.attributes.float("alpha", default: 1))) },
+        "AffineGrid": { c in AffineGrid(alignCorners: try c.attributes.flag("align_corners", default: false)) },
+        "MaxUnpool": { c in
+            MaxUnpool(kernel: try c.attributes.require(c.attributes.ints("kernel_shape"), "kernel_shape"),
+                      strides: try c.attributes.ints("strides"), pads: try c.attributes.ints("pads"))
+        },
+        "Col2Im": { c in
+            Col2Im(dilations: try c.attributes.ints("dilations"), pads: try c.attributes.ints("pads"), strides: try c.attributes.ints("strides"))
+        },
+        "BitCast": { c in BitCast(to: try c.attributes.require(dtypeAttribute(c, "to"), "to")) },
+        "RNN": { c in try recurrentSequence(c, .simple) },
+        "GRU": { c in try recurrentSequence(c, .gru(resetAfter: try c.attributes.flag("linear_before_reset", default: false))) },
+        "LSTM": { c in try recurrentSequence(c, .lstm) },
         "CenterCropPad": { c in CenterCropPad(axes: try c.attributes.ints("axes")) },
         "EyeLike": { c in EyeLike(k: try c.attributes.int("k", default: 0), dtype: try dtypeAttribute(c, "dtype")) },
         "BitwiseNot": { _ in BitwiseNot() },

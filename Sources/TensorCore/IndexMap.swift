@@ -106,3 +106,63 @@ extension Movement {
         }
     }
 }
+
+extension IndexMap {
+    /// `Compress`: for a tensor seen as `[outer, length, inner]`, the source offset of each output
+    /// element `[outer, kept.count, inner]`, where `kept` lists the positions along the axis that
+    /// stay.
+    public static func compress(kept: [Int], outer: Int, length: Int, inner: Int) -> [Int] {
+        var out = [Int]()
+        out.reserveCapacity(outer * kept.count * inner)
+        for o in 0..<outer { for k in kept { for i in 0..<inner { out.append((o * length + k) * inner + i) } } }
+        return out
+    }
+
+    /// `Unique` over slices (one per position along the axis, or per element): `first` holds each
+    /// distinct slice's first position, in order of first appearance or (`sorted`) ascending
+    /// order of the slices compared element by element; `inverse` gives each position's distinct
+    /// slice, `counts` how often each occurs.
+    public static func unique<K: Comparable & Hashable>(_ slices: [[K]], sorted: Bool) -> (first: [Int], inverse: [Int], counts: [Int]) {
+        var seen: [[K]: Int] = [:], first: [Int] = [], inverse = [Int](repeating: 0, count: slices.count)
+        for (p, s) in slices.enumerated() {
+            if let u = seen[s] { inverse[p] = u } else {
+                seen[s] = first.count
+                inverse[p] = first.count
+                first.append(p)
+            }
+        }
+        var order = Array(first.indices)
+        if sorted {
+            order.sort { a, b in slices[first[a]].lexicographicallyPrecedes(slices[first[b]]) }
+        }
+        var rank = [Int](repeating: 0, count: order.count)
+        for (r, u) in order.enumerated() { rank[u] = r }
+        var counts = [Int](repeating: 0, count: order.count)
+        for p in inverse.indices {
+            inverse[p] = rank[inverse[p]]
+            counts[inverse[p]] += 1
+        }
+        return (order.map { first[$0] }, inverse, counts)
+    }
+
+    /// `TensorScatter`: the cache `[prefix…, maxLength, inner]` (prefix's first dimension the
+    /// batch) takes update `[prefix…, length, inner]` at each batch entry's write position (modulo
+    /// `maxLength` when `circular`): the target offset of each update element. A position that
+    /// runs past the cache without `circular` throws.
+    public static func tensorScatter(
+        prefix: [Int], length: Int, maxLength: Int, inner: Int, writeIndices: [Int], circular: Bool
+    ) throws(OutOfRange) -> [Int] {
+        let outer = prefix.reduce(1, *), perBatch = prefix.isEmpty ? 1 : outer / Swift.max(prefix[0], 1)
+        var out = [Int]()
+        out.reserveCapacity(outer * length * inner)
+        for o in 0..<outer {
+            let start = writeIndices[o / Swift.max(perBatch, 1)]
+            for s in 0..<length {
+                var t = start + s
+                if circular { t %= maxLength } else if t >= maxLength { throw OutOfRange(value: Int64(t), length: maxLength) }
+                for i in 0..<inner { out.append((o * maxLength + t) * inner + i) }
+            }
+        }
+        return out
+    }
+}

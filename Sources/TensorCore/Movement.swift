@@ -246,3 +246,38 @@ extension Movement {
         }
     }
 }
+
+extension Movement {
+    /// `Col2Im`: columns `[N, C·∏block, L]` summed back into images `[N, C, image…]`. Column
+    /// row `c·∏block + k` (k a block position, row-major) at column `l` (a block's place in the
+    /// grid of `blocks` per dimension, row-major) adds to the image at `l·stride − padBefore +
+    /// k·dilation` when that lies inside. Sums run in T in order of k, then l.
+    public static func col2im<T: BinaryFloatingPoint>(
+        _ columns: [T], batch n: Int, channels c: Int, image: [Int], block: [Int], blocks: [Int],
+        strides: [Int], dilations: [Int], padBefore: [Int]
+    ) -> [T] {
+        let d = image.count, blockCount = block.reduce(1, *), l = blocks.reduce(1, *), pixels = image.reduce(1, *)
+        var out = [T](repeating: 0, count: n * c * pixels)
+        var k = [Int](repeating: 0, count: d), g = [Int](repeating: 0, count: d)
+        for b in 0..<n {
+            for ch in 0..<c {
+                for kk in 0..<blockCount {
+                    var r = kk
+                    for i in stride(from: d - 1, through: 0, by: -1) { k[i] = r % block[i]; r /= block[i] }
+                    let row = ((b * c + ch) * blockCount + kk) * l
+                    for ll in 0..<l {
+                        var q = ll, offset = 0, inside = true
+                        for i in stride(from: d - 1, through: 0, by: -1) { g[i] = q % blocks[i]; q /= blocks[i] }
+                        for i in 0..<d {
+                            let p = g[i] * strides[i] - padBefore[i] + k[i] * dilations[i]
+                            if p < 0 || p >= image[i] { inside = false; break }
+                            offset = offset * image[i] + p
+                        }
+                        if inside { out[(b * c + ch) * pixels + offset] += columns[row + ll] }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Recurrent layers as Keras defines them (SimpleRNN, LSTM, GRU with the reset gate before or after
 /// the recurrent product), step by step: the kernel of `Recurrent`, beside a naive twin in Double.
 ///
@@ -34,20 +36,54 @@ public enum Recurrence {
         }
     }
 
-    /// Runs the cell over the sequence in `T`: each step's input and recurrent products summed in
-    /// order of the input feature and of the state unit, `activation` on candidates and outputs,
-    /// `gate` on the gates.
+    /// What ONNX's RNN, GRU and LSTM add to Keras's cells (all optional).
+    public struct Options<T: BinaryFloatingPoint>: Sendable where T: Sendable {
+        /// Each gate's and candidate's input clipped to [−clip, clip] before its activation.
+        public var clip: T?
+        /// LSTM peepholes `[3·units]` in ONNX's order i, o, f: the cell state's terms in the gates.
+        public var peepholes: [T]?
+        /// LSTM with the forget gate coupled to the input gate (f = 1 − i).
+        public var inputForget = false
+        /// Initial state and (LSTM) cell `[N·units]`; zeros when nil.
+        public var initialState: [T]?, initialCell: [T]?
+        /// Each batch entry's number of steps (at most `steps`); the rest stay zero in the
+        /// sequence and leave the last state alone.
+        public var lengths: [Int]?
+        public init() {}
+    }
+
+    /// Every step's state `[N, T, units]` (zeros past a sequence's length), the last state and
+    /// the last cell `[N, units]` (the cell is zeros except for LSTM).
+    public struct Output<T: BinaryFloatingPoint> {
+        public var states: [T], last: [T], lastCell: [T]
+    }
+
+    /// Keras's layer: every step's state or the last one (`sequence` without options).
     public static func run<T: BinaryFloatingPoint>(
         _ v: [T], batch n: Int, steps: Int, weights w: Weights<T>, activation act: (T) -> T, gate: (T) -> T,
         returnSequences: Bool, reverse: Bool
     ) -> [T] {
+        let out = sequence(v, batch: n, steps: steps, weights: w, gate: gate, candidate: act, output: act, reverse: reverse, options: Options())
+        return returnSequences ? out.states : out.last
+    }
+
+    /// Runs the cell over the sequence in `T`: each step's input and recurrent products summed in
+    /// order of the input feature and of the state unit, `gate` on the gates, `candidate` on the
+    /// candidate (and on a simple cell's state), `output` on an LSTM's cell before the output gate.
+    public static func sequence<T: BinaryFloatingPoint>(
+        _ v: [T], batch n: Int, steps: Int, weights w: Weights<T>, gate: (T) -> T, candidate act: (T) -> T, output: (T) -> T,
+        reverse: Bool, options: Options<T>
+    ) -> Output<T> {
         let units = w.units, f = w.inputFeatures, width = w.cell.gates * units
         let kernel = w.kernel, recurrentKernel = w.recurrentKernel, bias = w.bias
-        var y = [T](repeating: 0, count: returnSequences ? n * steps * units : n * units)
+        let clip: (T) -> T = options.clip.map { limit in { Swift.min(Swift.max($0, -limit), limit) } } ?? { $0 }
+        var y = [T](repeating: 0, count: n * steps * units), last = [T](repeating: 0, count: n * units), lastCell = last
         for b in 0..<n {
-            var h = [T](repeating: 0, count: units), c = h
-            for s in 0..<steps {
-                let t = reverse ? steps - 1 - s : s
+            var h = options.initialState.map { Array($0[(b * units)..<((b + 1) * units)]) } ?? [T](repeating: 0, count: units)
+            var c = options.initialCell.map { Array($0[(b * units)..<((b + 1) * units)]) } ?? [T](repeating: 0, count: units)
+            let length = options.lengths?[b] ?? steps
+            for s in 0..<length {
+                let t = reverse ? length - 1 - s : s
                 // Input and recurrent products, each with its bias.
                 var zx = [T](bias[0..<width]), zh = [T](repeating: 0, count: width)
                 if w.cell == .gru(resetAfter: true) { zh = Array(bias[width..<(2 * width)]) }
@@ -60,20 +96,23 @@ public enum Recurrence {
                 }
                 switch w.cell {
                 case .simple:
-                    for j in 0..<units { h[j] = act(zx[j] + zh[j]) }
+                    for j in 0..<units { h[j] = act(clip(zx[j] + zh[j])) }
                 case .lstm:
+                    let p = options.peepholes
                     for j in 0..<units {
-                        let i = gate(zx[j] + zh[j]), fg = gate(zx[units + j] + zh[units + j])
-                        let candidate = act(zx[2 * units + j] + zh[2 * units + j]), o = gate(zx[3 * units + j] + zh[3 * units + j])
+                        let i = gate(clip(zx[j] + zh[j] + (p.map { $0[j] * c[j] } ?? 0)))
+                        let fg = options.inputForget ? 1 - i : gate(clip(zx[units + j] + zh[units + j] + (p.map { $0[2 * units + j] * c[j] } ?? 0)))
+                        let candidate = act(clip(zx[2 * units + j] + zh[2 * units + j]))
                         c[j] = fg * c[j] + i * candidate
-                        h[j] = o * act(c[j])
+                        let o = gate(clip(zx[3 * units + j] + zh[3 * units + j] + (p.map { $0[units + j] * c[j] } ?? 0)))
+                        h[j] = o * output(c[j])
                     }
                 case .gru(let resetAfter):
                     let previous = h
                     var r = [T](repeating: 0, count: units), z = r
                     for j in 0..<units {
-                        z[j] = gate(zx[j] + zh[j])
-                        r[j] = gate(zx[units + j] + zh[units + j])
+                        z[j] = gate(clip(zx[j] + zh[j]))
+                        r[j] = gate(clip(zx[units + j] + zh[units + j]))
                     }
                     var recurrentCandidate = [T](repeating: 0, count: units)
                     if resetAfter {
@@ -86,15 +125,18 @@ public enum Recurrence {
                         }
                     }
                     for j in 0..<units {
-                        let candidate = act(zx[2 * units + j] + recurrentCandidate[j])
+                        let candidate = act(clip(zx[2 * units + j] + recurrentCandidate[j]))
                         h[j] = z[j] * previous[j] + (1 - z[j]) * candidate
                     }
                 }
-                if returnSequences { for j in 0..<units { y[(b * steps + t) * units + j] = h[j] } }
+                for j in 0..<units { y[(b * steps + t) * units + j] = h[j] }
             }
-            if !returnSequences { for j in 0..<units { y[b * units + j] = h[j] } }
+            for j in 0..<units {
+                last[b * units + j] = h[j]
+                lastCell[b * units + j] = c[j]
+            }
         }
-        return y
+        return Output(states: y, last: last, lastCell: lastCell)
     }
 
     /// The naive twin, in Double, from Keras's equations written as whole matrix products:
@@ -140,5 +182,21 @@ public enum Recurrence {
             if !returnSequences { for j in 0..<units { y[b * units + j] = h[j] } }
         }
         return y
+    }
+}
+
+/// An activation of ONNX's recurrent ops: the elementwise ops by name, plus `Affine`
+/// (α·x + β) and `ScaledTanh` (α·tanh(β·x)), which exist only there.
+public enum RecurrentActivation: Sendable, Equatable {
+    case unary(UnaryOp)
+    case affine(alpha: Double, beta: Double)
+    case scaledTanh(alpha: Double, beta: Double)
+
+    public func apply(_ x: Double) -> Double {
+        switch self {
+        case .unary(let op): return op.apply(x)
+        case .affine(let a, let b): return a * x + b
+        case .scaledTanh(let a, let b): return a * Foundation.tanh(b * x)
+        }
     }
 }
