@@ -4,6 +4,9 @@ peepholes, clip, input_forget, GRU without linear_before_reset, other activation
 and inputs; the expected outputs are onnxruntime's (zoo.write_entry). Each model is a few kB.
 
     python3 ModelZoo/scripts/make_sequence_nets.py
+
+Also a control-flow model built with onnx's helper: a Loop whose body reads the enclosing graph's
+weights and nests an If, then an If on a value computed from the input.
 """
 import os
 
@@ -55,7 +58,7 @@ class ReluRnn(nn.Module):
 
 
 def torch_nets():
-    """(name, opset, module, feeds for (rng, batch, steps), input names, output names, dynamic axes, feed sets)."""
+    """(name, opset, module class (built after seeding), feeds for (rng, batch, steps), input names, output names, dynamic axes, feed sets)."""
     def ids(rng, b, s):
         return {"ids": rng.integers(0, 50, (b, s)).astype(np.int64)}
 
@@ -65,11 +68,11 @@ def torch_nets():
     def rnn_feeds(rng, b, s):
         return {"x": rng.standard_normal((b, s, 6)).astype(np.float32)}
     return [
-        ("lstm_tagger_o14", 14, Tagger(), ids, ["ids"], ["tags"], {"ids": {0: "batch", 1: "seq"}, "tags": {0: "batch", 1: "seq"}},
+        ("lstm_tagger_o14", 14, Tagger, ids, ["ids"], ["tags"], {"ids": {0: "batch", 1: "seq"}, "tags": {0: "batch", 1: "seq"}},
          [(1, 7), (3, 11)]),
-        ("gru_encoder_o17", 17, GruEncoder(), gru_feeds, ["x", "h0"], ["y", "h_n"],
+        ("gru_encoder_o17", 17, GruEncoder, gru_feeds, ["x", "h0"], ["y", "h_n"],
          {"x": {0: "seq", 1: "batch"}, "h0": {1: "batch"}, "y": {0: "seq", 1: "batch"}, "h_n": {1: "batch"}}, [(2, 6), (1, 13)]),
-        ("rnn_relu_o13", 13, ReluRnn(), rnn_feeds, ["x"], ["logits"], {"x": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
+        ("rnn_relu_o13", 13, ReluRnn, rnn_feeds, ["x"], ["logits"], {"x": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
          [(2, 5), (4, 9)]),
     ]
 
@@ -133,13 +136,61 @@ HELPER_NETS = [
 ]
 
 
+def control_flow_net(rng):
+    """A Loop of M steps carrying a state h: each step h = Tanh(h·W + b) with W and b read from the
+    enclosing graph, then, by an If on the step number's parity nested in the body, either kept or
+    negated; every step's h is a scan output. Then an If on the input's sign picks Relu or Abs of
+    the result (the branch's inputs read from the main graph)."""
+    d = 6
+    W = numpy_helper.from_array((0.6 * rng.standard_normal((d, d))).astype(np.float32), "W")
+    b = numpy_helper.from_array((0.1 * rng.standard_normal(d)).astype(np.float32), "b")
+    two = numpy_helper.from_array(np.array(2, np.int64), "two")
+    zero = numpy_helper.from_array(np.array(0, np.int64), "zero")
+    keep = helper.make_graph([helper.make_node("Identity", ["h_new"], ["branch_out"])], "keep", [],
+                             [helper.make_tensor_value_info("branch_out", TensorProto.FLOAT, None)])
+    flip = helper.make_graph([helper.make_node("Neg", ["h_new"], ["branch_out2"])], "flip", [],
+                             [helper.make_tensor_value_info("branch_out2", TensorProto.FLOAT, None)])
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["h_in", "W"], ["hw"]),
+         helper.make_node("Add", ["hw", "b"], ["pre"]),
+         helper.make_node("Tanh", ["pre"], ["h_new"]),
+         helper.make_node("Mod", ["i", "two"], ["parity"]),
+         helper.make_node("Equal", ["parity", "zero"], ["even"]),
+         helper.make_node("If", ["even"], ["h_out"], then_branch=keep, else_branch=flip),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Identity", ["h_out"], ["h_scan"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("h_scan", TensorProto.FLOAT, None)])
+    relu = helper.make_graph([helper.make_node("Relu", ["h_final"], ["picked"])], "relu", [],
+                             [helper.make_tensor_value_info("picked", TensorProto.FLOAT, None)])
+    absolute = helper.make_graph([helper.make_node("Abs", ["h_final"], ["picked2"])], "abs", [],
+                                 [helper.make_tensor_value_info("picked2", TensorProto.FLOAT, None)])
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["M", "", "h0"], ["h_final", "steps"], body=body),
+         helper.make_node("ReduceSum", ["h0"], ["total"], keepdims=0),
+         helper.make_node("Greater", ["total", "zero_f"], ["positive"]),
+         helper.make_node("If", ["positive"], ["y"], then_branch=relu, else_branch=absolute)],
+        "control_flow",
+        [helper.make_tensor_value_info("h0", TensorProto.FLOAT, ["batch", d]), helper.make_tensor_value_info("M", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", d]),
+         helper.make_tensor_value_info("steps", TensorProto.FLOAT, ["steps", "batch", d])],
+        [W, b, two, zero, numpy_helper.from_array(np.array(0, np.float32), "zero_f")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 def main():
     root = os.path.join(zoo.ZOO, "nets")
     os.makedirs(os.path.join(root, "models"), exist_ok=True)
     entries = []
     for index, (name, opset, module, feeds_for, in_names, out_names, axes, feed_sets) in enumerate(torch_nets()):
         torch.manual_seed(2000 + index)
-        module = module.eval()
+        module = module().eval()
         rng = np.random.default_rng(2000 + index)
         example = feeds_for(rng, *feed_sets[0])
         model_file = f"models/{name}.onnx"
@@ -159,6 +210,16 @@ def main():
             entries.append(zoo.write_entry(root, f"{name}_{k}_b{batch}_s{steps}", model_file, feeds_for(rng, batch, steps),
                                            opset=14, extra={"batch": batch}))
         print(f"built {name}", flush=True)
+    rng = np.random.default_rng(4000)
+    model_file = "models/control_flow_o16.onnx"
+    onnx.save(control_flow_net(rng), os.path.join(root, model_file))
+    for k, (batch, steps) in enumerate([(2, 5), (3, 4)]):
+        h0 = rng.standard_normal((batch, 6)).astype(np.float32)
+        if k == 1:
+            h0 = -np.abs(h0)  # the other branch of the outer If
+        entries.append(zoo.write_entry(root, f"control_flow_o16_{k}_b{batch}_m{steps}", model_file,
+                                       {"h0": h0, "M": np.array(steps, np.int64)}, opset=16, extra={"batch": batch}))
+    print("built control_flow_o16", flush=True)
     zoo.update_manifest(root, entries)
 
 

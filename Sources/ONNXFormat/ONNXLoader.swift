@@ -94,15 +94,54 @@ struct GraphBuilder {
     let opset: Int
     let file: String
     let baseDirectory: URL?
+    /// A subgraph (a control-flow node's attribute): the values it reads from enclosing scopes
+    /// become inputs after its formal ones, and its formal inputs may leave their types out.
+    let isSubgraph: Bool
 
     private var ids: [String: Int] = [:]
     private var names: [String] = []
 
-    init(graph: Onnx_GraphProto, opset: Int, file: String, baseDirectory: URL?) {
+    init(graph: Onnx_GraphProto, opset: Int, file: String, baseDirectory: URL?, isSubgraph: Bool = false) {
         self.graph = graph
         self.opset = opset
         self.file = file
         self.baseDirectory = baseDirectory
+        self.isSubgraph = isSubgraph
+    }
+
+    /// The names a graph's nodes (and their subgraphs, at any depth) read without the graph
+    /// defining them: what it takes from enclosing scopes, in order of first use.
+    static func freeNames(_ g: Onnx_GraphProto) -> [String] {
+        var defined = Set(g.input.map(\.name)).union(g.initializer.map(\.name)).union(g.sparseInitializer.map(\.values.name))
+        for n in g.node { defined.formUnion(n.output) }
+        var seen = Set<String>(), out: [String] = []
+        for n in g.node {
+            for name in n.input + implicitNames(n) where !name.isEmpty && !defined.contains(name) && seen.insert(name).inserted {
+                out.append(name)
+            }
+        }
+        for o in g.output where !defined.contains(o.name) && seen.insert(o.name).inserted { out.append(o.name) }
+        return out
+    }
+
+    /// The enclosing-scope values a node's graph attributes read, in order of first use.
+    static func implicitNames(_ n: Onnx_NodeProto) -> [String] {
+        var seen = Set<String>(), out: [String] = []
+        for a in n.attribute {
+            let graphs = a.hasG ? [a.g] : a.graphs
+            for g in graphs { for name in freeNames(g) where seen.insert(name).inserted { out.append(name) } }
+        }
+        return out
+    }
+
+    /// The subgraph in attribute `name` of node `n`, built as a graph of its own.
+    static func subgraph(_ n: Onnx_NodeProto, _ name: String, opset: Int, file: String, baseDirectory: URL?) throws -> Subgraph? {
+        guard let a = n.attribute.first(where: { $0.name == name }) else { return nil }
+        guard a.hasG else { throw LoadError(file: file, node: n.name, op: n.opType, "attribute '\(name)' is not a graph") }
+        var sub = GraphBuilder(graph: a.g, opset: opset, file: file, baseDirectory: baseDirectory, isSubgraph: true)
+        var initializers = a.g.initializer
+        let g = try sub.build(initializers: &initializers)
+        return Subgraph(graph: g, opset: opset, formalCount: a.g.input.filter { v in !a.g.initializer.contains { $0.name == v.name } }.count)
     }
 
     private mutating func id(_ name: String) -> Int {
@@ -124,7 +163,15 @@ struct GraphBuilder {
 
         var inputs: [(Int, ValueDeclaration)] = []
         for v in graph.input where constants[ids[v.name] ?? -1] == nil {
+            if isSubgraph && !v.hasType {
+                inputs.append((id(v.name), ValueDeclaration(name: v.name, dtype: .float32, dimensions: nil)))
+                continue
+            }
             inputs.append((id(v.name), try declaration(v, isInput: true)))
+        }
+        // A subgraph's reads of enclosing scopes: inputs after the formal ones (typed when run).
+        if isSubgraph {
+            for name in Self.freeNames(graph) { inputs.append((id(name), ValueDeclaration(name: name, dtype: .float32, dimensions: nil))) }
         }
         var available = Set(inputs.map(\.0)).union(constants.keys)
         // Graph inputs whose every dimension is a number.
@@ -150,8 +197,9 @@ struct GraphBuilder {
                 producerOf[o] = i
             }
         }
+        let implicit = protos.map { Self.implicitNames($0) }
         for (i, n) in protos.enumerated() {
-            for name in n.input where !name.isEmpty && producerOf[name] == nil {
+            for name in n.input + implicit[i] where !name.isEmpty && producerOf[name] == nil {
                 if let id = ids[name], available.contains(id) { continue }
                 throw LoadError(file: file, node: nodeName(n, i), op: n.opType, "reads '\(name)', which no node, initializer or graph input defines")
             }
@@ -159,7 +207,7 @@ struct GraphBuilder {
         var pending = [Int](repeating: 0, count: protos.count)
         var readers: [Int: [Int]] = [:]
         for (i, n) in protos.enumerated() {
-            let deps = Set(n.input.compactMap { producerOf[$0] })
+            let deps = Set((n.input + implicit[i]).compactMap { producerOf[$0] })
             pending[i] = deps.count
             for d in deps { readers[d, default: []].append(i) }
         }
@@ -219,12 +267,15 @@ struct GraphBuilder {
                         "has \(n.input.count) inputs and \(n.output.count) outputs; at opset \(opset) \(n.opType) takes \(allowed(a.inputs)) inputs and \(allowed(a.outputs)) outputs")
                 }
             }
-            let inputIds: [Int?] = n.input.map { $0.isEmpty ? nil : id($0) }
+            let inputIds: [Int?] = n.input.map { $0.isEmpty ? nil : id($0) } + implicit[i].map { id($0) }
             let context = OpContext(
                 attributes: Attributes(n, file: file), opset: opset, inputCount: n.input.count, outputCount: n.output.count,
                 constant: { k in k < inputIds.count ? inputIds[k].flatMap { constants[$0] } : nil },
                 declaredShape: { k in k < inputIds.count ? inputIds[k].flatMap { declaredShapes[$0] } : nil },
-                baseDirectory: baseDirectory, hasInput: { k in k < n.input.count && !n.input[k].isEmpty })
+                baseDirectory: baseDirectory, hasInput: { k in k < n.input.count && !n.input[k].isEmpty },
+                outerNames: implicit[i], subgraph: { [opset, file, baseDirectory] in
+                    try GraphBuilder.subgraph(n, $0, opset: opset, file: file, baseDirectory: baseDirectory)
+                })
             let layer: any Layer
             do { layer = try builder(context) } catch let e as LayerError { throw LoadError(file: file, node: name, op: n.opType, e.message) }
             // Trailing unnamed outputs are dropped; middle ones get a private name.
@@ -297,6 +348,10 @@ struct OpContext {
     let baseDirectory: URL?
     /// Whether input k is given (present and not the empty name of an omitted optional input).
     var hasInput: (Int) -> Bool = { _ in true }
+    /// The values of enclosing scopes the node's subgraphs read (appended to its inputs).
+    var outerNames: [String] = []
+    /// The node's graph attribute of that name, built.
+    var subgraph: (String) throws -> Subgraph? = { _ in nil }
 
     func error(_ message: String) -> LoadError { attributes.error(message) }
 }

@@ -119,6 +119,37 @@ extension ONNXOps {
         "Col2Im": { c in
             Col2Im(dilations: try c.attributes.ints("dilations"), pads: try c.attributes.ints("pads"), strides: try c.attributes.ints("strides"))
         },
+        "If": { c in
+            guard let then = try c.subgraph("then_branch"), let otherwise = try c.subgraph("else_branch") else {
+                throw c.error("needs graph attributes then_branch and else_branch")
+            }
+            guard then.graph.outputs.count == otherwise.graph.outputs.count, then.formalCount == 0, otherwise.formalCount == 0 else {
+                throw c.error("the branches must take no inputs and give the same number of outputs")
+            }
+            return IfLayer(thenBranch: then, elseBranch: otherwise, outerNames: c.outerNames)
+        },
+        "Loop": { c in
+            guard let body = try c.subgraph("body") else { throw c.error("needs the graph attribute body") }
+            let carried = c.inputCount - 2
+            guard carried >= 0, body.formalCount == 2 + carried, body.graph.outputs.count >= 1 + carried else {
+                throw c.error("the body takes \(body.formalCount) inputs and gives \(body.graph.outputs.count) outputs; with \(max(carried, 0)) loop-carried values it must take \(2 + max(carried, 0)) and give at least \(1 + max(carried, 0))")
+            }
+            return LoopLayer(body: body, carried: carried, outerNames: c.outerNames)
+        },
+        "Scan": { c in
+            guard let body = try c.subgraph("body") else { throw c.error("needs the graph attribute body") }
+            let a = c.attributes
+            let m = try a.require(a.int("num_scan_inputs"), "num_scan_inputs")
+            let batched = c.opset < 9
+            guard m > 0, m <= body.formalCount, c.inputCount - (batched ? 1 : 0) == body.formalCount else {
+                throw c.error("num_scan_inputs \(m) does not fit a body of \(body.formalCount) inputs and a node of \(c.inputCount)")
+            }
+            return ScanLayer(
+                body: body, scanInputs: m, inputAxes: try a.ints("scan_input_axes"),
+                inputDirections: try a.ints(batched ? "directions" : "scan_input_directions"),
+                outputAxes: try a.ints("scan_output_axes"), outputDirections: try a.ints("scan_output_directions"),
+                batched: batched, outerNames: c.outerNames)
+        },
         "BitCast": { c in BitCast(to: try c.attributes.require(dtypeAttribute(c, "to"), "to")) },
         "RNN": { c in try recurrentSequence(c, .simple) },
         "GRU": { c in try recurrentSequence(c, .gru(resetAfter: try c.attributes.flag("linear_before_reset", default: false))) },

@@ -1,0 +1,334 @@
+import Foundation
+import Layers
+import TensorCore
+
+/// A graph attribute of a control-flow node (`If`'s branches, `Loop`'s and `Scan`'s body).
+///
+/// Its inputs are the formal ones the file declares, then one for each value it reads from the
+/// enclosing scopes (`outerNames`; the loader adds those values to the node's inputs, after its
+/// own). Each run re-declares the inputs with the types they arrive with, so loop-carried values
+/// may change shape from one iteration to the next.
+public struct Subgraph: Sendable {
+    public let graph: Graph
+    public let opset: Int?
+    /// How many of the graph's inputs are formal (the rest read enclosing scopes' values).
+    public let formalCount: Int
+    /// The enclosing scopes' values the graph reads, in the order of its inputs after the formal ones.
+    public var outerNames: [String] { graph.inputs.dropFirst(formalCount).map(\.declaration.name) }
+
+    public init(graph: Graph, opset: Int?, formalCount: Int) {
+        self.graph = graph
+        self.opset = opset
+        self.formalCount = formalCount
+    }
+
+    /// The graph with every input declared as `types` (formal inputs, then outer values) say.
+    func declaring(_ types: [TensorType]) -> Graph {
+        let inputs = zip(graph.inputs, types).map { input, t in
+            (input.id, ValueDeclaration(name: input.declaration.name, dtype: t.dtype, dimensions: t.shape.map { .fixed($0) }))
+        }
+        return Graph(valueNames: graph.valueNames, constants: graph.constants, nodes: graph.nodes, inputs: inputs,
+                     outputs: graph.outputs.map { ($0.id, $0.declaration) })
+    }
+
+    /// The values of the enclosing scopes, by name, from a node's inputs after its first `own`.
+    static func outerValues<T>(_ names: [String], _ inputs: [T?], own: Int) -> [String: T] {
+        var out: [String: T] = [:]
+        for (k, name) in names.enumerated() where own + k < inputs.count { if let v = inputs[own + k] { out[name] = v } }
+        return out
+    }
+
+    /// Output types for formal input types and the outer values' types, with whatever values
+    /// are known (a plan of the graph, folding what it can).
+    func outputTypes(formal: [TensorType], formalValues: [Tensor?], outer: [String: TensorType], outerValues: [String: Tensor]) throws -> [TensorType] {
+        let names = outerNames
+        var types = formal
+        for name in names {
+            guard let t = outer[name] else { throw LayerError("the subgraph reads '\(name)', which has no value here") }
+            types.append(t)
+        }
+        let g = declaring(types)
+        let session = Session(model: Model(graph: g, format: "onnx", source: nil, opset: opset), options: SessionOptions(threads: 1))
+        var typeByID: [Int: TensorType] = [:], values: [Int: Tensor] = [:]
+        for (k, input) in g.inputs.enumerated() {
+            typeByID[input.id] = types[k]
+            let v = k < formal.count ? formalValues[k] : outerValues[names[k - formal.count]]
+            if let v { values[input.id] = v }
+        }
+        let plan: Plan
+        do { plan = try session.plan(for: typeByID, values: values, preparesSteps: false) } catch let e as ExecutionError {
+            throw LayerError("in the subgraph: \(e.description)", needsValues: e.needsValues)
+        }
+        return try g.outputs.map { o in
+            guard let t = plan.types[o.id] else { throw LayerError("the subgraph's output '\(o.declaration.name)' has no type") }
+            return t
+        }
+    }
+
+    /// Runs the graph on formal inputs and outer values; returns its outputs in order.
+    func run(formal: [Tensor], outer: [String: Tensor], threads: Int) throws -> [Tensor] {
+        var types = formal.map { TensorType($0.dtype, $0.shape) }, feeds: [String: Tensor] = [:]
+        for (k, input) in graph.inputs.prefix(formalCount).enumerated() { feeds[input.declaration.name] = formal[k] }
+        for name in outerNames {
+            guard let t = outer[name] else { throw LayerError("the subgraph reads '\(name)', which has no value here") }
+            types.append(TensorType(t.dtype, t.shape))
+            feeds[name] = t
+        }
+        let g = declaring(types)
+        let session = Session(model: Model(graph: g, format: "onnx", source: nil, opset: opset), options: SessionOptions(threads: threads))
+        let result: [String: Tensor]
+        do { result = try session.run(feeds) } catch let e as ExecutionError { throw LayerError("in the subgraph: \(e.description)") }
+        return try g.outputs.map { o in
+            guard let t = result[o.declaration.name] else { throw LayerError("the subgraph's output '\(o.declaration.name)' has no value") }
+            return t
+        }
+    }
+}
+
+/// Copies subgraph results into a node's outputs, checking their types against the plan's.
+func deliver(_ results: [Tensor], into outputs: [Tensor], op: String) throws {
+    for (k, o) in outputs.enumerated() {
+        guard k < results.count else { throw LayerError("\(op) produced \(results.count) outputs, the node names \(outputs.count)") }
+        let r = results[k]
+        guard r.shape == o.shape else { throw LayerError("\(op)'s output \(k) has shape \(r.shape), planned \(o.shape)") }
+        if r.dtype == o.dtype { r.copy(into: o) } else { r.convert(into: o) }
+    }
+}
+
+/// ONNX `If`: runs `thenBranch` or `elseBranch` by the condition, which must be known when the
+/// run is planned (a constant or a value computed from shapes or known inputs), since the
+/// branches may give outputs of different shapes. Inputs: the condition, then the enclosing
+/// values both branches read (`outerNames`).
+public struct IfLayer: Layer {
+    public var opType: String { "If" }
+    public let thenBranch: Subgraph, elseBranch: Subgraph
+    public let outerNames: [String]
+
+    public init(thenBranch: Subgraph, elseBranch: Subgraph, outerNames: [String]) {
+        self.thenBranch = thenBranch
+        self.elseBranch = elseBranch
+        self.outerNames = outerNames
+    }
+
+    func branch(_ condition: Tensor) throws -> Subgraph {
+        guard condition.count == 1 else { throw LayerError("the condition has \(condition.count) values, expected one") }
+        return condition.doubles()[0] != 0 ? thenBranch : elseBranch
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        guard let condition = constants.first ?? nil else {
+            throw LayerError("If's outputs depend on the condition's value, which must be known before running", needsValues: true)
+        }
+        let outerTypes = Subgraph.outerValues(outerNames, inputs, own: 1)
+        let outerValues = Subgraph.outerValues(outerNames, constants, own: 1)
+        return try branch(condition).outputTypes(formal: [], formalValues: [], outer: outerTypes, outerValues: outerValues)
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let b = try branch(try required(inputs, 0, "cond"))
+        let results = try b.run(formal: [], outer: Subgraph.outerValues(outerNames, inputs, own: 1), threads: context.threads)
+        try deliver(results, into: outputs, op: "If")
+    }
+}
+
+/// ONNX `Loop`: the body runs while the iteration count is below M (when given) and the condition
+/// holds; loop-carried values pass from one iteration to the next, and each iteration's scan
+/// outputs are stacked along a new first axis. Its outputs' sizes depend on the values, so every
+/// input must be known when the run is planned; the loop then runs once while planning.
+/// Inputs: M, cond, the N initial values, then the enclosing values the body reads.
+public struct LoopLayer: Layer {
+    public var opType: String { "Loop" }
+    public let body: Subgraph
+    public let carried: Int
+    public let outerNames: [String]
+    /// Iterations allowed before the loop is refused (a bound on what a file can ask for).
+    public static let iterationLimit = 1 << 20
+
+    public init(body: Subgraph, carried: Int, outerNames: [String]) {
+        self.body = body
+        self.carried = carried
+        self.outerNames = outerNames
+    }
+
+    func iterate(_ inputs: [Tensor?], threads: Int) throws -> [Tensor] {
+        let own = 2 + carried
+        let m = try (inputs.first ?? nil).map { t -> Int64 in
+            guard t.count == 1 else { throw LayerError("M has \(t.count) values, expected one") }
+            return t.int64s()[0]
+        }
+        var condition = try (inputs.count > 1 ? inputs[1] : nil).map { t -> Bool in
+            guard t.count == 1 else { throw LayerError("cond has \(t.count) values, expected one") }
+            return t.doubles()[0] != 0
+        } ?? true
+        var state = try (0..<carried).map { try required(inputs, 2 + $0, "v_initial \($0)") }
+        let outer = Subgraph.outerValues(outerNames, inputs, own: own)
+        let scanCount = body.graph.outputs.count - 1 - carried
+        guard scanCount >= 0 else { throw LayerError("the body has \(body.graph.outputs.count) outputs, expected at least \(1 + carried)") }
+        var scans = [[Tensor]](repeating: [], count: scanCount)
+        var i: Int64 = 0
+        while condition && (m.map { i < $0 } ?? true) {
+            guard i < Int64(Self.iterationLimit) else { throw LayerError("the loop runs past \(Self.iterationLimit) iterations") }
+            let results = try body.run(formal: [Tensor(scalar: i), Tensor(scalar: true)] + state, outer: outer, threads: threads)
+            guard results[0].count == 1 else { throw LayerError("the body's condition has \(results[0].count) values, expected one") }
+            condition = results[0].doubles()[0] != 0
+            state = Array(results[1...carried])
+            for k in 0..<scanCount {
+                let s = results[1 + carried + k]
+                if let first = scans[k].first, first.shape != s.shape || first.dtype != s.dtype {
+                    throw LayerError("scan output \(k) changes from \(first.dtype)\(first.shape) to \(s.dtype)\(s.shape) between iterations")
+                }
+                scans[k].append(s)
+            }
+            i += 1
+        }
+        let stacked = try (0..<scanCount).map { k -> Tensor in
+            let declared = body.graph.outputs[1 + carried + k].declaration.dtype
+            guard let first = scans[k].first else { return Tensor(zeros: [0], dtype: declared) }
+            return try stack(scans[k], first)
+        }
+        return state + stacked
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        for (k, t) in inputs.enumerated() where t != nil && (k >= constants.count || constants[k] == nil) {
+            throw LayerError("Loop's outputs depend on its inputs' values (input \(k)), which must be known before running", needsValues: true)
+        }
+        return try iterate(constants, threads: 1).map { TensorType($0.dtype, $0.shape) }
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try deliver(try iterate(inputs, threads: context.threads), into: outputs, op: "Loop")
+    }
+}
+
+/// Tensors of one type and shape stacked along a new first axis.
+func stack(_ parts: [Tensor], _ first: Tensor) throws -> Tensor {
+    let shape = [parts.count] + first.shape
+    _ = try checkedProduct(shape, "a stacked output")
+    let out = Tensor(zeros: shape, dtype: first.dtype)
+    let bytes = first.byteCount
+    out.withUnsafeMutableBytes { o in
+        for (k, p) in parts.enumerated() {
+            p.withUnsafeBytes { src in
+                if bytes > 0, let base = o.baseAddress, let s = src.baseAddress { (base + k * bytes).copyMemory(from: s, byteCount: bytes) }
+            }
+        }
+    }
+    return out
+}
+
+/// ONNX `Scan` (opsets 9 and later; opset 8's form, with a batch axis and sequence lengths, as
+/// one scan per batch entry): the body runs once per position along each scan input's axis
+/// (backwards where its direction is 1), states passing from step to step; each step's scan
+/// outputs are stacked along their axis. Every input must be known when the run is planned.
+/// Inputs: (opset 8: sequence_lens,) the N initial states, the M scan inputs, then the enclosing
+/// values the body reads.
+public struct ScanLayer: Layer {
+    public var opType: String { "Scan" }
+    public let body: Subgraph
+    public let scanInputs: Int
+    public let inputAxes: [Int]?, inputDirections: [Int]?, outputAxes: [Int]?, outputDirections: [Int]?
+    /// Opset 8: a batch axis first and a `sequence_lens` input.
+    public let batched: Bool
+    public let outerNames: [String]
+
+    public init(body: Subgraph, scanInputs: Int, inputAxes: [Int]?, inputDirections: [Int]?, outputAxes: [Int]?, outputDirections: [Int]?,
+                batched: Bool, outerNames: [String]) {
+        self.body = body
+        self.scanInputs = scanInputs
+        self.inputAxes = inputAxes
+        self.inputDirections = inputDirections
+        self.outputAxes = outputAxes
+        self.outputDirections = outputDirections
+        self.batched = batched
+        self.outerNames = outerNames
+    }
+
+    var ownInputs: Int { body.formalCount + (batched ? 1 : 0) }
+
+    /// One scan over states and scan inputs (no batch axis).
+    func scan(states initial: [Tensor], inputs: [Tensor], outer: [String: Tensor], threads: Int) throws -> [Tensor] {
+        let m = inputs.count
+        let axes = try (inputAxes ?? Array(repeating: 0, count: m)).enumerated().map { k, a in
+            try normalizedAxis(a, rank: inputs[k].rank, "scan_input_axes")
+        }
+        let directions = inputDirections ?? Array(repeating: 0, count: m)
+        guard axes.count == m, directions.count == m, m > 0 else { throw LayerError("scan_input_axes and scan_input_directions need \(m) entries") }
+        let steps = inputs[0].shape[axes[0]]
+        for (k, x) in inputs.enumerated() where x.shape[axes[k]] != steps {
+            throw LayerError("scan input \(k) has \(x.shape[axes[k]]) steps along axis \(axes[k]), input 0 has \(steps)")
+        }
+        var state = initial
+        let k = body.graph.outputs.count - state.count
+        var collected = [[Tensor]](repeating: [], count: k)
+        for s in 0..<steps {
+            let slices = inputs.enumerated().map { j, x in
+                Self.slice(x, axis: axes[j], at: directions[j] == 1 ? steps - 1 - s : s)
+            }
+            let results = try body.run(formal: state + slices, outer: outer, threads: threads)
+            state = Array(results.prefix(state.count))
+            for j in 0..<k { collected[j].append(results[state.count + j]) }
+        }
+        let outAxes = outputAxes ?? Array(repeating: 0, count: k), outDirections = outputDirections ?? Array(repeating: 0, count: k)
+        guard outAxes.count == k, outDirections.count == k else { throw LayerError("scan_output_axes and scan_output_directions need \(k) entries") }
+        let outputs = try (0..<k).map { j -> Tensor in
+            let declared = body.graph.outputs[state.count + j].declaration.dtype
+            guard let first = collected[j].first else { return Tensor(zeros: [0], dtype: declared) }
+            let parts = outDirections[j] == 1 ? collected[j].reversed() : collected[j]
+            let stacked = try stack(Array(parts), first)
+            let axis = try normalizedAxis(outAxes[j], rank: stacked.rank, "scan_output_axes")
+            guard axis > 0 else { return stacked }
+            // Move the new axis 0 to `axis`.
+            var perm = Array(1..<stacked.rank)
+            perm.insert(0, at: axis)
+            let moved = Tensor(zeros: perm.map { stacked.shape[$0] }, dtype: stacked.dtype)
+            Movement.transpose(stacked, perm: perm, into: moved)
+            return moved
+        }
+        return state + outputs
+    }
+
+    /// Position `i` of `x` along `axis`, the axis removed.
+    static func slice(_ x: Tensor, axis: Int, at i: Int) -> Tensor {
+        var shape = x.shape
+        let length = shape.remove(at: axis)
+        let inner = x.shape[(axis + 1)...].reduce(1, *)
+        let out = Tensor(zeros: shape, dtype: x.dtype)
+        Movement.copyElements(from: x, into: out) { j in ((j / inner) * length + i) * inner + j % inner }
+        return out
+    }
+
+    func run(_ inputs: [Tensor?], threads: Int) throws -> [Tensor] {
+        let n = body.formalCount - scanInputs
+        guard n >= 0 else { throw LayerError("num_scan_inputs \(scanInputs) is more than the body's \(body.formalCount) inputs") }
+        let first = batched ? 1 : 0
+        let values = try (0..<body.formalCount).map { try required(inputs, first + $0, "input \(first + $0)") }
+        let outer = Subgraph.outerValues(outerNames, inputs, own: ownInputs)
+        let states = Array(values.prefix(n)), scanned = Array(values.dropFirst(n))
+        guard batched else { return try scan(states: states, inputs: scanned, outer: outer, threads: threads) }
+        // Opset 8: each batch entry scanned alone along axis 1 of the full tensors.
+        guard let batch = values.first?.shape.first, values.allSatisfy({ $0.shape.first == batch }) else {
+            throw LayerError("every state and scan input needs the same batch axis first")
+        }
+        if let lens = inputs.first ?? nil, lens.int64s().contains(where: { $0 != Int64(scanned.first?.shape.dropFirst().first ?? 0) }) {
+            throw LayerError("sequence_lens shorter than the scan inputs is not supported")
+        }
+        var perBatch: [[Tensor]] = []
+        for b in 0..<batch {
+            perBatch.append(try scan(states: states.map { Self.slice($0, axis: 0, at: b) }, inputs: scanned.map { Self.slice($0, axis: 0, at: b) },
+                                     outer: outer, threads: threads))
+        }
+        return try (0..<(perBatch.first?.count ?? 0)).map { j in try stack(perBatch.map { $0[j] }, perBatch[0][j]) }
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        for (k, t) in inputs.enumerated() where t != nil && (k >= constants.count || constants[k] == nil) {
+            throw LayerError("Scan's outputs are computed while planning, so input \(k)'s values must be known before running", needsValues: true)
+        }
+        return try run(constants, threads: 1).map { TensorType($0.dtype, $0.shape) }
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        try deliver(try run(inputs, threads: context.threads), into: outputs, op: "Scan")
+    }
+}
