@@ -150,6 +150,12 @@ extension ONNXOps {
                 outputAxes: try a.ints("scan_output_axes"), outputDirections: try a.ints("scan_output_directions"),
                 batched: batched, outerNames: c.outerNames)
         },
+        "DFT": { c in
+            DFT(inverse: try c.attributes.flag("inverse", default: false), onesided: try c.attributes.flag("onesided", default: false),
+                axisAttribute: c.opset < 20 ? try c.attributes.int("axis", default: 1) : nil)
+        },
+        "STFT": { c in STFT(onesided: try c.attributes.flag("onesided", default: true)) },
+        "MelWeightMatrix": { c in MelWeightMatrix(dtype: try dtypeAttribute(c, "output_datatype") ?? .float32) },
         "BitCast": { c in BitCast(to: try c.attributes.require(dtypeAttribute(c, "to"), "to")) },
         "RNN": { c in try recurrentSequence(c, .simple) },
         "GRU": { c in try recurrentSequence(c, .gru(resetAfter: try c.attributes.flag("linear_before_reset", default: false))) },
