@@ -201,3 +201,69 @@ func withFloat32(_ inputs: [Tensor?], _ output: Tensor, _ body: ([Tensor?], Tens
     try body(converted, y)
     y.convert(into: output)
 }
+
+/// ONNX `DeformConv` (opsets 19, 22) in two dimensions: X `[N, C, H, W]`, W `[oC, C/group, kH,
+/// kW]`, offset `[N, offset_group·2·kH·kW, oH, oW]` (per tap: dy, dx), B `[oC]` and mask
+/// `[N, offset_group·kH·kW, oH, oW]` optional (`DeformableConvolution.run`, in Float; Double
+/// for float64).
+public struct DeformConv: Layer {
+    public var opType: String { "DeformConv" }
+    public let kernelShape: [Int]?, strides: [Int]?, dilations: [Int]?, pads: [Int]?, groups: Int, offsetGroups: Int
+    public init(kernelShape: [Int]?, strides: [Int]?, dilations: [Int]?, pads: [Int]?, groups: Int, offsetGroups: Int) {
+        self.kernelShape = kernelShape
+        self.strides = strides
+        self.dilations = dilations
+        self.pads = pads
+        self.groups = groups
+        self.offsetGroups = offsetGroups
+    }
+
+    func geometry(_ inputs: [TensorType?]) throws -> DeformableConvolution.Geometry {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W"), offset = try required(inputs, 2, "offset")
+        guard x.shape.count == 4, w.shape.count == 4, offset.shape.count == 4 else {
+            throw LayerError("X \(x.shape), W \(w.shape), offset \(offset.shape): only two spatial axes are supported")
+        }
+        let kernel = kernelShape ?? Array(w.shape[2...]), strides = self.strides ?? [1, 1], dilations = self.dilations ?? [1, 1]
+        let pads = self.pads ?? [0, 0, 0, 0]
+        let limit = 1 << 20
+        guard kernel == Array(w.shape[2...]), strides.count == 2, dilations.count == 2, pads.count == 4,
+              (strides + dilations).allSatisfy({ $0 > 0 && $0 <= limit }), pads.allSatisfy({ $0 >= 0 && $0 <= limit }),
+              groups > 0, offsetGroups > 0, x.shape[1] == w.shape[1] * groups, w.shape[0] % groups == 0, x.shape[1] % offsetGroups == 0 else {
+            throw LayerError("X \(x.shape), W \(w.shape) with kernel \(kernel), group \(groups), offset_group \(offsetGroups), strides \(strides), dilations \(dilations), pads \(pads) do not fit")
+        }
+        let outHeight = (x.shape[2] + pads[0] + pads[2] - (dilations[0] * (kernel[0] - 1) + 1)) / strides[0] + 1
+        let outWidth = (x.shape[3] + pads[1] + pads[3] - (dilations[1] * (kernel[1] - 1) + 1)) / strides[1] + 1
+        let taps = kernel[0] * kernel[1]
+        guard outHeight > 0, outWidth > 0, offset.shape == [x.shape[0], offsetGroups * 2 * taps, outHeight, outWidth] else {
+            throw LayerError("offset is \(offset.shape), expected [\(x.shape[0]), \(offsetGroups * 2 * taps), \(outHeight), \(outWidth)]")
+        }
+        if let b = inputs.count > 3 ? inputs[3] : nil, b.shape != [w.shape[0]] { throw LayerError("B is \(b.shape), expected [\(w.shape[0])]") }
+        if let m = inputs.count > 4 ? inputs[4] : nil, m.shape != [x.shape[0], offsetGroups * taps, outHeight, outWidth] {
+            throw LayerError("mask is \(m.shape), expected [\(x.shape[0]), \(offsetGroups * taps), \(outHeight), \(outWidth)]")
+        }
+        _ = try checkedProduct([x.shape[1], taps, outHeight, outWidth], "the sampled taps")
+        return DeformableConvolution.Geometry(
+            batch: x.shape[0], channels: x.shape[1], height: x.shape[2], width: x.shape[3], outChannels: w.shape[0],
+            kernelHeight: kernel[0], kernelWidth: kernel[1], outHeight: outHeight, outWidth: outWidth, strides: (strides[0], strides[1]),
+            dilations: (dilations[0], dilations[1]), padTop: pads[0], padLeft: pads[1], groups: groups, offsetGroups: offsetGroups)
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X")
+        try requireFloat(x, "X")
+        let g = try geometry(inputs)
+        return [TensorType(x.dtype, [g.batch, g.outChannels, g.outHeight, g.outWidth])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let g = try geometry(types(of: inputs))
+        func run<T: BinaryFloatingPoint & TensorScalar>(_: T.Type) throws {
+            func values(_ i: Int) -> [T]? { (i < inputs.count ? inputs[i] : nil)?.scalars(as: T.self) }
+            let y = DeformableConvolution.run(
+                try required(inputs, 0, "X").scalars(as: T.self), weights: try required(inputs, 1, "W").scalars(as: T.self),
+                offsets: try required(inputs, 2, "offset").scalars(as: T.self), mask: values(4), bias: values(3), geometry: g)
+            Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
+        }
+        if inputs.first??.dtype == .float64 { try run(Double.self) } else { try run(Float.self) }
+    }
+}

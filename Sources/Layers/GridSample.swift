@@ -118,3 +118,72 @@ public struct AffineGrid: Layer {
         Tensor(shape: shape, scalars: out).convert(into: outputs[0])
     }
 }
+
+/// ONNX `RoiAlign` (opsets 10, 16, 22): X `[N, C, H, W]`, rois `[R, 4]` as (x1, y1, x2, y2) in
+/// input coordinates, batch_indices `[R]`; Y `[R, C, output_height, output_width]`
+/// (`RegionAlign.pool`). Coordinates are scaled by spatial_scale and shifted by half a pixel
+/// (`half_pixel`, opset 16's default) or not (`output_half_pixel`, where regions are at least
+/// 1×1); sampling_ratio 0 takes ⌈size/bins⌉ samples per bin and axis (capped at
+/// `RoiAlign.gridLimit`).
+public struct RoiAlign: Layer {
+    public var opType: String { "RoiAlign" }
+    public let halfPixel: Bool, useMax: Bool
+    public let outputHeight: Int, outputWidth: Int, samplingRatio: Int, spatialScale: Double
+    /// The largest sampling grid per bin and axis a region may ask for.
+    public static let gridLimit = 1 << 12
+
+    public init(halfPixel: Bool, useMax: Bool, outputHeight: Int, outputWidth: Int, samplingRatio: Int, spatialScale: Double) {
+        self.halfPixel = halfPixel
+        self.useMax = useMax
+        self.outputHeight = outputHeight
+        self.outputWidth = outputWidth
+        self.samplingRatio = samplingRatio
+        self.spatialScale = spatialScale
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X"), rois = try required(inputs, 1, "rois"), b = try required(inputs, 2, "batch_indices")
+        try requireFloat(x, "X")
+        guard x.shape.count == 4, rois.shape.count == 2, rois.shape[1] == 4, b.shape == [rois.shape[0]], rois.dtype.isFloatingPoint,
+              b.dtype == .int64 || b.dtype == .int32 else {
+            throw LayerError("X \(x), rois \(rois), batch_indices \(b): expected [N, C, H, W], [R, 4] and int64[R]")
+        }
+        let shape = [rois.shape[0], x.shape[1], outputHeight, outputWidth]
+        _ = try checkedProduct(shape, "Y")
+        return [TensorType(x.dtype, shape)]
+    }
+
+    func regions(_ rois: [Double], _ batches: [Int64], batch: Int) throws -> [RegionAlign.Region] {
+        try batches.indices.map { r in
+            guard batches[r] >= 0 && batches[r] < Int64(batch) else { throw LayerError("batch index \(batches[r]) is outside 0..<\(batch)") }
+            let shift = halfPixel ? 0.5 : 0
+            let c = (0..<4).map { rois[r * 4 + $0] * spatialScale - shift }
+            guard c.allSatisfy({ $0.isFinite }) else { throw LayerError("region \(r) has a coordinate that is not finite") }
+            var width = c[2] - c[0], height = c[3] - c[1]
+            if !halfPixel {
+                width = max(width, 1)
+                height = max(height, 1)
+            }
+            let binHeight = height / Double(outputHeight), binWidth = width / Double(outputWidth)
+            func grid(_ bin: Double) throws -> Int {
+                if samplingRatio > 0 { return samplingRatio }
+                let g = bin.rounded(.up)
+                guard g <= Double(Self.gridLimit) else { throw LayerError("region \(r) needs \(g) samples per bin, more than \(Self.gridLimit)") }
+                return max(Int(g), 0)
+            }
+            return RegionAlign.Region(top: c[1], left: c[0], binHeight: binHeight, binWidth: binWidth,
+                                      gridHeight: try grid(binHeight), gridWidth: try grid(binWidth), batch: Int(batches[r]))
+        }
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let regions = try self.regions(try required(inputs, 1, "rois").doubles(), try required(inputs, 2, "batch_indices").int64s(), batch: x.shape[0])
+        func run<T: BinaryFloatingPoint & TensorScalar>(_: T.Type) {
+            let y = RegionAlign.pool(x.scalars(as: T.self), channels: x.shape[1], height: x.shape[2], width: x.shape[3], regions: regions,
+                                     outHeight: outputHeight, outWidth: outputWidth, max: useMax)
+            Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
+        }
+        if x.dtype == .float64 { run(Double.self) } else { run(Float.self) }
+    }
+}

@@ -156,6 +156,26 @@ extension ONNXOps {
         },
         "STFT": { c in STFT(onesided: try c.attributes.flag("onesided", default: true)) },
         "MelWeightMatrix": { c in MelWeightMatrix(dtype: try dtypeAttribute(c, "output_datatype") ?? .float32) },
+        "RoiAlign": { c in
+            let a = c.attributes
+            let transform = try a.string("coordinate_transformation_mode", default: c.opset >= 16 ? "half_pixel" : "output_half_pixel")
+            let mode = try a.string("mode", default: "avg")
+            guard transform == "half_pixel" || transform == "output_half_pixel", mode == "avg" || mode == "max" else {
+                throw c.error("coordinate_transformation_mode \"\(transform)\" and mode \"\(mode)\": expected half_pixel or output_half_pixel, avg or max")
+            }
+            let height = try a.int("output_height", default: 1), width = try a.int("output_width", default: 1)
+            let ratio = try a.int("sampling_ratio", default: 0), scale = Double(try a.float("spatial_scale", default: 1))
+            guard (1...(1 << 16)).contains(height), (1...(1 << 16)).contains(width), (0...RoiAlign.gridLimit).contains(ratio), scale.isFinite else {
+                throw c.error("output \(height)×\(width), sampling_ratio \(ratio), spatial_scale \(scale): expected sizes 1…65536, a ratio 0…\(RoiAlign.gridLimit), a finite scale")
+            }
+            return RoiAlign(halfPixel: transform == "half_pixel", useMax: mode == "max", outputHeight: height, outputWidth: width,
+                            samplingRatio: ratio, spatialScale: scale)
+        },
+        "DeformConv": { c in
+            let a = c.attributes
+            return DeformConv(kernelShape: try a.ints("kernel_shape"), strides: try a.ints("strides"), dilations: try a.ints("dilations"),
+                              pads: try a.ints("pads"), groups: try a.int("group", default: 1), offsetGroups: try a.int("offset_group", default: 1))
+        },
         "BitCast": { c in BitCast(to: try c.attributes.require(dtypeAttribute(c, "to"), "to")) },
         "RNN": { c in try recurrentSequence(c, .simple) },
         "GRU": { c in try recurrentSequence(c, .gru(resetAfter: try c.attributes.flag("linear_before_reset", default: false))) },

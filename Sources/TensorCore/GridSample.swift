@@ -155,3 +155,165 @@ public enum GridSampling {
         return y
     }
 }
+
+/// ONNX `RoiAlign` over `[N, C, H, W]` features: each region's `outHeight × outWidth` bins
+/// averaged (or, as onnxruntime and ONNX's reference do, maxed over each sample's four weighted
+/// corners) from a grid of bilinear samples per bin.
+public enum RegionAlign {
+    public struct Region: Sendable {
+        /// Start and size in feature-map pixels (scaled and shifted), and the sampling grid per bin.
+        public let top: Double, left: Double, binHeight: Double, binWidth: Double
+        public let gridHeight: Int, gridWidth: Int, batch: Int
+        public init(top: Double, left: Double, binHeight: Double, binWidth: Double, gridHeight: Int, gridWidth: Int, batch: Int) {
+            self.top = top
+            self.left = left
+            self.binHeight = binHeight
+            self.binWidth = binWidth
+            self.gridHeight = gridHeight
+            self.gridWidth = gridWidth
+            self.batch = batch
+        }
+    }
+
+    /// A sample's four corners (flat offsets in one channel) and their bilinear weights; a
+    /// sample more than a pixel outside the map has all weights zero.
+    struct Sample {
+        var offsets: (Int, Int, Int, Int), weights: (Double, Double, Double, Double)
+    }
+
+    static func sample(y yy: Double, x xx: Double, height: Int, width: Int) -> Sample {
+        guard yy >= -1, yy <= Double(height), xx >= -1, xx <= Double(width) else {
+            return Sample(offsets: (0, 0, 0, 0), weights: (0, 0, 0, 0))
+        }
+        var y = Swift.max(yy, 0), x = Swift.max(xx, 0)
+        var y0 = Int(y), x0 = Int(x), y1 = y0 + 1, x1 = x0 + 1
+        if y0 >= height - 1 { y0 = height - 1; y1 = y0; y = Double(y0) }
+        if x0 >= width - 1 { x0 = width - 1; x1 = x0; x = Double(x0) }
+        let ly = y - Double(y0), lx = x - Double(x0), hy = 1 - ly, hx = 1 - lx
+        return Sample(offsets: (y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1),
+                      weights: (hy * hx, hy * lx, ly * hx, ly * lx))
+    }
+
+    /// Pools every region into `[regions, C, outHeight, outWidth]`, in T.
+    public static func pool<T: BinaryFloatingPoint>(
+        _ x: [T], channels c: Int, height: Int, width: Int, regions: [Region], outHeight: Int, outWidth: Int, max useMax: Bool
+    ) -> [T] {
+        var out = [T](repeating: 0, count: regions.count * c * outHeight * outWidth)
+        let plane = height * width
+        for (r, region) in regions.enumerated() {
+            // Samples shared by every channel, bin by bin.
+            var samples: [Sample] = []
+            samples.reserveCapacity(outHeight * outWidth * region.gridHeight * region.gridWidth)
+            for ph in 0..<outHeight {
+                for pw in 0..<outWidth {
+                    for iy in 0..<region.gridHeight {
+                        let y = region.top + Double(ph) * region.binHeight + (Double(iy) + 0.5) * region.binHeight / Double(region.gridHeight)
+                        for ix in 0..<region.gridWidth {
+                            let x = region.left + Double(pw) * region.binWidth + (Double(ix) + 0.5) * region.binWidth / Double(region.gridWidth)
+                            samples.append(sample(y: y, x: x, height: height, width: width))
+                        }
+                    }
+                }
+            }
+            let perBin = region.gridHeight * region.gridWidth, count = T(Swift.max(perBin, 1))
+            for ch in 0..<c {
+                let base = (region.batch * c + ch) * plane
+                for bin in 0..<(outHeight * outWidth) {
+                    var acc: T = 0
+                    for k in 0..<perBin {
+                        let s = samples[bin * perBin + k]
+                        let a = T(s.weights.0) * x[base + s.offsets.0], b = T(s.weights.1) * x[base + s.offsets.1]
+                        let cc = T(s.weights.2) * x[base + s.offsets.2], d = T(s.weights.3) * x[base + s.offsets.3]
+                        if useMax {
+                            let v = Swift.max(Swift.max(a, b), Swift.max(cc, d))
+                            acc = k == 0 ? v : Swift.max(acc, v)
+                        } else {
+                            acc += a + b + cc + d
+                        }
+                    }
+                    out[(r * c + ch) * outHeight * outWidth + bin] = useMax ? acc : acc / count
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// ONNX `DeformConv` in two dimensions: each kernel tap reads X at its place plus a learned
+/// offset, bilinearly (corners outside the image read zero), times the tap's mask; then the
+/// grouped product with W. Sums in T, over input channel, then tap, per output.
+public enum DeformableConvolution {
+    public struct Geometry: Sendable {
+        public let batch: Int, channels: Int, height: Int, width: Int
+        public let outChannels: Int, kernelHeight: Int, kernelWidth: Int, outHeight: Int, outWidth: Int
+        public let strides: (Int, Int), dilations: (Int, Int), padTop: Int, padLeft: Int, groups: Int, offsetGroups: Int
+        public init(batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, kernelHeight: Int, kernelWidth: Int,
+                    outHeight: Int, outWidth: Int, strides: (Int, Int), dilations: (Int, Int), padTop: Int, padLeft: Int,
+                    groups: Int, offsetGroups: Int) {
+            self.batch = batch
+            self.channels = channels
+            self.height = height
+            self.width = width
+            self.outChannels = outChannels
+            self.kernelHeight = kernelHeight
+            self.kernelWidth = kernelWidth
+            self.outHeight = outHeight
+            self.outWidth = outWidth
+            self.strides = strides
+            self.dilations = dilations
+            self.padTop = padTop
+            self.padLeft = padLeft
+            self.groups = groups
+            self.offsetGroups = offsetGroups
+        }
+    }
+
+    /// Bilinear sample of one channel plane at (y, x), zero outside.
+    static func bilinear<T: BinaryFloatingPoint>(_ x: [T], base: Int, height: Int, width: Int, y: T, x px: T) -> T {
+        guard y > -1, y < T(height), px > -1, px < T(width) else { return 0 }
+        let y0 = Int(y.rounded(.down)), x0 = Int(px.rounded(.down))
+        let ly = y - T(y0), lx = px - T(x0)
+        func at(_ r: Int, _ c: Int) -> T { r >= 0 && r < height && c >= 0 && c < width ? x[base + r * width + c] : 0 }
+        return (1 - ly) * (1 - lx) * at(y0, x0) + (1 - ly) * lx * at(y0, x0 + 1) + ly * (1 - lx) * at(y0 + 1, x0) + ly * lx * at(y0 + 1, x0 + 1)
+    }
+
+    public static func run<T: BinaryFloatingPoint>(
+        _ x: [T], weights w: [T], offsets: [T], mask: [T]?, bias: [T]?, geometry g: Geometry
+    ) -> [T] {
+        let taps = g.kernelHeight * g.kernelWidth, positions = g.outHeight * g.outWidth
+        let perGroup = g.channels / g.groups, outPerGroup = g.outChannels / g.groups, perOffsetGroup = g.channels / g.offsetGroups
+        var out = [T](repeating: 0, count: g.batch * g.outChannels * positions)
+        var columns = [T](repeating: 0, count: g.channels * taps * positions)
+        for n in 0..<g.batch {
+            // The sampled and masked taps, [channel, tap, position].
+            for c in 0..<g.channels {
+                let og = c / perOffsetGroup, plane = (n * g.channels + c) * g.height * g.width
+                for k in 0..<taps {
+                    let kh = k / g.kernelWidth, kw = k % g.kernelWidth
+                    let offsetBase = ((n * g.offsetGroups + og) * taps + k) * 2 * positions
+                    let maskBase = ((n * g.offsetGroups + og) * taps + k) * positions
+                    for p in 0..<positions {
+                        let oh = p / g.outWidth, ow = p % g.outWidth
+                        let y = T(oh * g.strides.0 - g.padTop + kh * g.dilations.0) + offsets[offsetBase + p]
+                        let xx = T(ow * g.strides.1 - g.padLeft + kw * g.dilations.1) + offsets[offsetBase + positions + p]
+                        var v = bilinear(x, base: plane, height: g.height, width: g.width, y: y, x: xx)
+                        if let mask { v *= mask[maskBase + p] }
+                        columns[(c * taps + k) * positions + p] = v
+                    }
+                }
+            }
+            for oc in 0..<g.outChannels {
+                let group = oc / outPerGroup
+                for p in 0..<positions {
+                    var acc: T = bias?[oc] ?? 0
+                    for ci in 0..<perGroup {
+                        let c = group * perGroup + ci
+                        for k in 0..<taps { acc += w[(oc * perGroup + ci) * taps + k] * columns[(c * taps + k) * positions + p] }
+                    }
+                    out[(n * g.outChannels + oc) * positions + p] = acc
+                }
+            }
+        }
+        return out
+    }
+}
