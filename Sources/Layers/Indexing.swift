@@ -640,3 +640,41 @@ public struct TensorScatter: Layer {
         Movement.placeElements(update, into: outputs[0], at: targets)
     }
 }
+
+/// ONNX-ML `ArrayFeatureExtractor`: the elements of X's last axis at the (flattened) indices Y;
+/// the output is X's shape with the last axis replaced by the index count (a vector becomes
+/// one row, `[1, k]`, as onnxruntime does).
+public struct ArrayFeatureExtractor: Layer {
+    public var opType: String { "ArrayFeatureExtractor" }
+    public init() {}
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let x = try required(inputs, 0, "X"), y = try required(inputs, 1, "Y")
+        guard x.shape.count >= 1, y.dtype == .int64 else { throw LayerError("X is \(x) and Y \(y): expected rank 1 or more and int64 indices") }
+        return [TensorType(x.dtype, x.shape.count == 1 ? [1, y.count] : Array(x.shape.dropLast()) + [y.count])]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        let length = x.shape[x.rank - 1]
+        let picked = try resolvedIndices(try required(inputs, 1, "Y"), length: { _ in length }, "index")
+        let k = picked.count
+        copyElements(from: x, into: outputs[0]) { j in (j / max(k, 1)) * length + picked[j % k] }
+    }
+}
+
+/// ONNX-ML `Binarizer`: 1 where X exceeds the threshold, else 0, in X's type.
+public struct Binarizer: Layer {
+    public var opType: String { "Binarizer" }
+    public let threshold: Double
+    public init(threshold: Double) { self.threshold = threshold }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        [try required(inputs, 0, "X")]
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let x = try required(inputs, 0, "X")
+        Tensor(shape: x.shape, scalars: x.doubles().map { $0 > threshold ? 1.0 : 0 }).convert(into: outputs[0])
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 
 /// Checks a loss op's operands: scores or log-probabilities `[N, C, d…]`, classes `[N, d…]`
@@ -86,5 +87,104 @@ struct LossOp: PreparedOp {
             logProb = y
         }
         try negativeLogLikelihood(logProb, inputs, layout: layout, ignoreIndex: ignoreIndex, reduction: reduction, into: outputs[0])
+    }
+}
+
+/// The optimizers of ONNX's training domain (`ai.onnx.preview.training`): one update step of
+/// Adagrad, Adam or Momentum (standard or Nesterov) for each of n tensors. Inputs: learning rate
+/// R, update count T, then the n tensors X, their gradients G and their accumulators (Adagrad: H;
+/// Adam: V, H; Momentum: V); outputs the new X, then the new accumulators. In Double, rounded once.
+public struct OptimizerStep: Layer {
+    public enum Kind: Sendable, Equatable {
+        case adagrad(decay: Double)
+        case adam(alpha: Double, beta: Double, normCoefficientPost: Double)
+        case momentum(alpha: Double, beta: Double, nesterov: Bool)
+
+        /// Accumulators per tensor.
+        var states: Int {
+            switch self {
+            case .adagrad, .momentum: return 1
+            case .adam: return 2
+            }
+        }
+    }
+
+    public var opType: String {
+        switch kind {
+        case .adagrad: return "Adagrad"
+        case .adam: return "Adam"
+        case .momentum: return "Momentum"
+        }
+    }
+
+    public let kind: Kind, epsilon: Double, normCoefficient: Double
+    public init(_ kind: Kind, epsilon: Double, normCoefficient: Double) {
+        self.kind = kind
+        self.epsilon = epsilon
+        self.normCoefficient = normCoefficient
+    }
+
+    func count(_ inputs: Int) throws -> Int {
+        let per = 2 + kind.states
+        guard inputs > 2, (inputs - 2) % per == 0 else { throw LayerError("\(inputs) inputs: expected R, T and \(per) tensors for each one optimized") }
+        return (inputs - 2) / per
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let n = try count(inputs.count)
+        let r = try required(inputs, 0, "R"), t = try required(inputs, 1, "T")
+        guard r.count == 1, r.dtype.isFloatingPoint, t.count == 1, t.dtype == .int64 else { throw LayerError("R is \(r) and T \(t): expected a float and an int64 scalar") }
+        var outs: [TensorType] = []
+        for i in 0..<n {
+            let x = try required(inputs, 2 + i, "X\(i + 1)")
+            try requireFloat(x, "X\(i + 1)")
+            for k in 1...(1 + kind.states) where try required(inputs, 2 + k * n + i, "input \(2 + k * n + i)") != x {
+                throw LayerError("input \(2 + k * n + i) does not match X\(i + 1) (\(x))")
+            }
+            outs.append(x)
+        }
+        for _ in 0..<kind.states { outs += outs.prefix(n) }
+        return outs
+    }
+
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let n = try count(inputs.count)
+        let r = try required(inputs, 0, "R").doubles()[0], t = Double(try required(inputs, 1, "T").int64s()[0])
+        for i in 0..<n {
+            let x = try required(inputs, 2 + i, "X").doubles(), g = try required(inputs, 2 + n + i, "G").doubles()
+            let first = try required(inputs, 2 + 2 * n + i, "accumulator").doubles()
+            var newX = x, newFirst = first, newSecond: [Double] = []
+            switch kind {
+            case .adagrad(let decay):
+                let rate = r / (1 + t * decay)
+                for j in x.indices {
+                    let gr = normCoefficient * x[j] + g[j]
+                    newFirst[j] = first[j] + gr * gr
+                    newX[j] = x[j] - rate * gr / (newFirst[j].squareRoot() + epsilon)
+                }
+            case .adam(let alpha, let beta, let post):
+                let h = try required(inputs, 2 + 3 * n + i, "H").doubles()
+                newSecond = h
+                let rate = t > 0 ? r * (1 - Foundation.pow(beta, t)).squareRoot() / (1 - Foundation.pow(alpha, t)) : r
+                for j in x.indices {
+                    let gr = normCoefficient * x[j] + g[j]
+                    newFirst[j] = alpha * first[j] + (1 - alpha) * gr
+                    newSecond[j] = beta * h[j] + (1 - beta) * gr * gr
+                    newX[j] = (1 - post) * (x[j] - rate * newFirst[j] / (newSecond[j].squareRoot() + epsilon))
+                }
+            case .momentum(let alpha, let beta, let nesterov):
+                let b = t > 0 ? beta : 1
+                for j in x.indices {
+                    let gr = normCoefficient * x[j] + g[j]
+                    newFirst[j] = alpha * first[j] + b * gr
+                    newX[j] = x[j] - r * (nesterov ? gr + alpha * newFirst[j] : newFirst[j])
+                }
+            }
+            let results = [newX, newFirst, newSecond]
+            for k in 0...kind.states where k * n + i < outputs.count {
+                let o = outputs[k * n + i]
+                Tensor(shape: o.shape, scalars: results[k]).convert(into: o)
+            }
+        }
     }
 }

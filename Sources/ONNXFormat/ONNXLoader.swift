@@ -55,6 +55,11 @@ public enum ONNXLoader {
         }
         var opset: Int?
         for o in proto.opsetImport where o.domain.isEmpty || o.domain == "ai.onnx" { opset = Int(o.version) }
+        // A graph of other domains' ops alone (ONNX-ML, training) may import no default opset.
+        if opset == nil, !proto.graph.node.contains(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }),
+           proto.opsetImport.contains(where: { !$0.domain.isEmpty && $0.domain != "ai.onnx" }) {
+            opset = supportedOpsets.upperBound
+        }
         // IR version 2 and older files carry no opset import; they are older than opset 7 anyway.
         guard let opset else { throw LoadError(file: path, "declares no opset for the default ONNX domain") }
         guard supportedOpsets.contains(opset) || (1..<supportedOpsets.lowerBound).contains(opset) else {
@@ -252,12 +257,12 @@ struct GraphBuilder {
                 available.insert(out)
                 continue
             }
-            guard domainOK, let builder = ONNXOps.table[n.opType] else {
+            guard let builder = domainOK ? ONNXOps.table[n.opType] : ONNXOps.domainTable[key] else {
                 unsupported[key, default: []].append(name)
                 continue
             }
             // Input and output counts as the op's schema at this opset allows them (onnx's checker rule).
-            if let a = ONNXOps.arity[n.opType]?.last(where: { $0.since <= opset }) {
+            if domainOK, let a = ONNXOps.arity[n.opType]?.last(where: { $0.since <= opset }) {
                 func allowed(_ r: ClosedRange<Int>) -> String {
                     r.upperBound == Int(Int32.max) ? "at least \(r.lowerBound)" : r.count == 1 ? "\(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
                 }

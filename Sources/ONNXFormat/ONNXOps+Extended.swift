@@ -246,3 +246,32 @@ extension ONNXOps {
         },
     ]
 }
+
+extension ONNXOps {
+    /// Ops of other domains, by "domain::op".
+    static let domainTable: [String: Builder] = [
+        "ai.onnx.ml::ArrayFeatureExtractor": { _ in ArrayFeatureExtractor() },
+        "ai.onnx.ml::Binarizer": { c in Binarizer(threshold: Double(try c.attributes.float("threshold", default: 0))) },
+        "ai.onnx.preview.training::Adagrad": { c in
+            let a = c.attributes
+            return OptimizerStep(.adagrad(decay: Double(try a.float("decay_factor", default: 0))),
+                                 epsilon: Double(try a.float("epsilon", default: 1e-6)), normCoefficient: Double(try a.float("norm_coefficient", default: 0)))
+        },
+        "ai.onnx.preview.training::Adam": { c in
+            let a = c.attributes
+            return OptimizerStep(
+                .adam(alpha: Double(try a.float("alpha", default: 0.9)), beta: Double(try a.float("beta", default: 0.999)),
+                      normCoefficientPost: Double(try a.float("norm_coefficient_post", default: 0))),
+                epsilon: Double(try a.float("epsilon", default: 1e-6)), normCoefficient: Double(try a.float("norm_coefficient", default: 0)))
+        },
+        "ai.onnx.preview.training::Momentum": { c in
+            let a = c.attributes
+            let mode = try a.require(a.string("mode"), "mode")
+            guard mode == "standard" || mode == "nesterov" else { throw c.error("mode is \"\(mode)\", expected standard or nesterov") }
+            return OptimizerStep(
+                .momentum(alpha: Double(try a.require(a.float("alpha"), "alpha")), beta: Double(try a.require(a.float("beta"), "beta")),
+                          nesterov: mode == "nesterov"),
+                epsilon: 0, normCoefficient: Double(try a.require(a.float("norm_coefficient"), "norm_coefficient")))
+        },
+    ]
+}

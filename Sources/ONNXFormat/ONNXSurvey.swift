@@ -29,15 +29,20 @@ public struct ONNXSurvey: Sendable {
         }
         var histogram: [String: Int] = [:]
         var unsupported: [String: [String]] = [:]
-        let known = Set(ONNXOps.supportedOps)
-        for (i, n) in proto.graph.node.enumerated() {
-            let defaultDomain = n.domain.isEmpty || n.domain == "ai.onnx"
-            let key = defaultDomain ? n.opType : "\(n.domain)::\(n.opType)"
-            histogram[key, default: 0] += 1
-            if !defaultDomain || !known.contains(n.opType) {
-                unsupported[key, default: []].append(n.name.isEmpty ? "\(n.opType)_\(i)" : n.name)
+        let known = Set(ONNXOps.supportedOps), knownElsewhere = Set(ONNXOps.domainTable.keys)
+        // Every node, those of control-flow subgraphs at any depth included.
+        func survey(_ g: Onnx_GraphProto) {
+            for (i, n) in g.node.enumerated() {
+                let defaultDomain = n.domain.isEmpty || n.domain == "ai.onnx"
+                let key = defaultDomain ? n.opType : "\(n.domain)::\(n.opType)"
+                histogram[key, default: 0] += 1
+                if defaultDomain ? !known.contains(n.opType) : !knownElsewhere.contains(key) {
+                    unsupported[key, default: []].append(n.name.isEmpty ? "\(n.opType)_\(i)" : n.name)
+                }
+                for a in n.attribute { for sub in a.hasG ? [a.g] : a.graphs { survey(sub) } }
             }
         }
+        survey(proto.graph)
         var opset: Int?
         for o in proto.opsetImport where o.domain.isEmpty || o.domain == "ai.onnx" { opset = Int(o.version) }
         let params = proto.graph.initializer.reduce(0) { $0 + $1.dims.reduce(1) { $0 * Int(max(0, min($1, 1 << 40))) } }
