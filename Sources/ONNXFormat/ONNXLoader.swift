@@ -320,7 +320,10 @@ struct GraphBuilder {
             if isInput { throw LoadError(file: file, "\(role) '\(v.name)' has no type") }
             return ValueDeclaration(name: v.name, dtype: .float32, dimensions: nil)
         }
-        guard case .tensorType(let t)? = v.type.value else {
+        // An optional tensor is read as the tensor (an absent one cannot be a graph input's value).
+        var type = v.type
+        if case .optionalType(let o)? = type.value, o.hasElemType { type = o.elemType }
+        guard case .tensorType(let t)? = type.value else {
             throw LoadError(file: file, "\(role) '\(v.name)' is not a tensor (sequences, maps and optionals are not supported)")
         }
         guard let dtype = DType(rawValue: Int(t.elemType)) else {

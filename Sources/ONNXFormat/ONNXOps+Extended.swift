@@ -176,6 +176,12 @@ extension ONNXOps {
             return DeformConv(kernelShape: try a.ints("kernel_shape"), strides: try a.ints("strides"), dilations: try a.ints("dilations"),
                               pads: try a.ints("pads"), groups: try a.int("group", default: 1), offsetGroups: try a.int("offset_group", default: 1))
         },
+        "OptionalHasElement": { c in OptionalHasElement(present: c.inputCount > 0 && c.hasInput(0)) },
+        "OptionalGetElement": { _ in ShapeOnly(.identity, opType: "OptionalGetElement") },
+        "Optional": { c in
+            guard c.inputCount == 1 && c.hasInput(0) else { throw c.error("an empty optional (no input) is not supported; only Optional of a tensor") }
+            return ShapeOnly(.identity, opType: "Optional")
+        },
         "BitCast": { c in BitCast(to: try c.attributes.require(dtypeAttribute(c, "to"), "to")) },
         "RNN": { c in try recurrentSequence(c, .simple) },
         "GRU": { c in try recurrentSequence(c, .gru(resetAfter: try c.attributes.flag("linear_before_reset", default: false))) },
