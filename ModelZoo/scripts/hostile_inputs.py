@@ -114,6 +114,16 @@ attr_ops = {
     "EyeLike": (["E"], [f32("E", np.zeros(9), [3, 3])], {"k": 0}, {}),
     "LpPool": (["X"], [], {"p": 0}, {"kernel_shape": [2, 2]}),
     "NegativeLogLikelihoodLoss": (["X", "T"], [i64("T", np.zeros((1, 5, 5), np.int64))], {"ignore_index": 0}, {}),
+    "MaxUnpool": (["X", "IX"], [i64("IX", np.zeros((1, 2, 5, 5), np.int64))], {"kernel_shape": 2, "strides": 2, "pads": 4},
+                  {"kernel_shape": [2, 2]}),
+    "RoiAlign": (["X", "RO", "BI"], [f32("RO", [0, 0, 4, 4], [1, 4]), i64("BI", [0])],
+                 {"output_height": 0, "output_width": 0, "sampling_ratio": 0}, {}),
+    "Col2Im": (["X", "IS", "BS"], [i64("IS", [5, 5]), i64("BS", [1, 1])], {"strides": 2, "dilations": 2, "pads": 4}, {}),
+    "Compress": (["X", "CO"], [numpy_helper.from_array(np.array([True, False]), "CO")], {"axis": 0}, {}),
+    "Unique": (["X"], [], {"axis": 0}, {}),
+    "TensorScatter": (["X", "X"], [], {"axis": 0}, {}),
+    "DeformConv": (["X", "W", "OF"], [f32("OF", np.zeros(1 * 18 * 3 * 3), [1, 18, 3, 3])],
+                   {"strides": 2, "dilations": 2, "pads": 4, "group": 0, "offset_group": 0}, {}),
 }
 for op, (ins, inits, attrs, base) in attr_ops.items():
     for attr, count in attrs.items():
@@ -166,6 +176,20 @@ int_input_case("HannWindow", 1, ["N"], lambda v, p: [i64("N", v)])
 int_input_case("CenterCropPad", 1, ["X", "S"], lambda v, p: [i64("S", [1, 2, v, 5])])
 int_input_case("ReverseSequence", 1, ["X", "L"], lambda v, p: [i64("L", [v, 1])], xshape=(3, 2))
 int_input_case("NegativeLogLikelihoodLoss", 1, ["X", "T"], lambda v, p: [i64("T", np.full((1, 5, 5), v))])
+int_input_case("MaxUnpool", 1, ["X", "IX", "OS"], lambda v, p: [i64("IX", np.full((1, 2, 5, 5), v)), i64("OS", [1, 2, 10, 10])],
+               attrs={"kernel_shape": [2, 2], "strides": [2, 2]})
+int_input_case("Col2Im", 4, ["X", "IS", "BS"], lambda v, p: [vec("IS", 2, v, p % 2, fill=5), vec("BS", 2, v, p // 2, fill=1)], xshape=(1, 2, 25))
+int_input_case("TensorScatter", 1, ["X", "U", "WI"], lambda v, p: [f32("U", np.zeros(10), [1, 2, 1, 5]), i64("WI", [v])])
+int_input_case("DFT", 2, ["X", "N", "A"], lambda v, p: [i64("N", v if p == 0 else 4), i64("A", v if p == 1 else 1)], opset=20,
+               xshape=(1, 5, 1))
+int_input_case("STFT", 2, ["X", "ST", "", "FL"], lambda v, p: [i64("ST", v if p == 0 else 2), i64("FL", v if p == 1 else 4)], opset=17,
+               xshape=(1, 16, 1))
+int_input_case("MelWeightMatrix", 3, ["NM", "DL", "SR", "LO", "HI"], lambda v, p: [
+    i64("NM", v if p == 0 else 4), i64("DL", v if p == 1 else 16), i64("SR", v if p == 2 else 8000), f32("LO", 0.0), f32("HI", 4000.0)])
+int_input_case("Loop", 1, ["M", "", "X"], lambda v, p: [i64("M", v)], attrs={"body": helper.make_graph(
+    [helper.make_node("Identity", ["c"], ["co"]), helper.make_node("Identity", ["x"], ["xo"])], "body",
+    [vi("i", [], TensorProto.INT64), vi("c", [], TensorProto.BOOL), vi("x", [1, 2, 5, 5])],
+    [vi("co", [], TensorProto.BOOL), vi("xo", [1, 2, 5, 5])])})
 int_input_case("NonMaxSuppression", 1, ["BX", "SC", "M"], lambda v, p: [
     f32("BX", [0, 0, 1, 1, 0, 0, 2, 2], [1, 2, 4]), f32("SC", [0.9, 0.8], [1, 1, 2]), i64("M", [v])])
 for v in HOSTILE_INTS:
@@ -200,6 +224,10 @@ float_input_case("NonMaxSuppression", 2, ["BX", "SC", "M", "IOU", "ST"], lambda 
     f32("BX", [0, 0, 1, 1, v, v, 2, 2], [1, 2, 4]), f32("SC", [0.9, v], [1, 1, 2]), i64("M", [10]),
     f32("IOU", [v if p == 0 else 0.5]), f32("ST", [v if p == 1 else 0.0])])
 float_input_case("OneHot", 1, ["I", "D", "V"], lambda v, p: [f32("I", [v, 1]), f32("D", [v]), f32("V", [0, 1])])
+float_input_case("RoiAlign", 4, ["X", "RO", "BI"], lambda v, p: [fvec("RO", 4, v, p, fill=1.0, shape=[1, 4]), i64("BI", [0])])
+float_input_case("DeformConv", 2, ["X", "W", "OF"], lambda v, p: [f32("W", np.ones(3 * 2 * 3 * 3), [3, 2, 3, 3]),
+                 fvec("OF", 18 * 9, v, p, fill=0.5, shape=[1, 18, 3, 3])])
+float_input_case("AffineGrid", 1, ["TH", "SZ"], lambda v, p: [fvec("TH", 6, v, 0, shape=[1, 2, 3]), i64("SZ", [1, 1, 3, 3])])
 float_input_case("GridSample", 2, ["X", "G"], lambda v, p: [fvec("G", 50, v, p, fill=0.0, shape=[1, 5, 5, 2])], opset=20)
 float_input_case("Clip", 2, ["X", "LO", "HI"], lambda v, p: [f32("LO", v if p == 0 else -1.0), f32("HI", v if p == 1 else 1.0)])
 float_input_case("QuantizeLinear", 1, ["X", "S", "Z"], lambda v, p: [f32("S", v), numpy_helper.from_array(np.array(0, np.int8), "Z")])

@@ -167,9 +167,10 @@ public struct RoiAlign: Layer {
             let binHeight = height / Double(outputHeight), binWidth = width / Double(outputWidth)
             func grid(_ bin: Double) throws -> Int {
                 if samplingRatio > 0 { return samplingRatio }
-                let g = bin.rounded(.up)
+                // A region of negative size samples nothing (its bins are zeros).
+                let g = max(bin.rounded(.up), 0)
                 guard g <= Double(Self.gridLimit) else { throw LayerError("region \(r) needs \(g) samples per bin, more than \(Self.gridLimit)") }
-                return max(Int(g), 0)
+                return Int(g)
             }
             return RegionAlign.Region(top: c[1], left: c[0], binHeight: binHeight, binWidth: binWidth,
                                       gridHeight: try grid(binHeight), gridWidth: try grid(binWidth), batch: Int(batches[r]))
