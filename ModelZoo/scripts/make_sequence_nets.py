@@ -57,6 +57,24 @@ class ReluRnn(nn.Module):
         return self.head(h[-1])
 
 
+class SpectrogramClassifier(nn.Module):
+    """A torch.stft front end (Hann window, exported as STFT at opset 17), log power, a linear layer
+    per frame and a GRU over the frames."""
+
+    def __init__(self, n_fft=64, hop=16, hidden=8):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("window", torch.hann_window(n_fft))
+        self.proj = nn.Linear(n_fft // 2 + 1, 12)
+        self.gru = nn.GRU(12, hidden, batch_first=True)
+
+    def forward(self, audio):
+        spec = torch.stft(audio, self.n_fft, self.hop, window=self.window, center=False, return_complex=False)
+        power = (spec ** 2).sum(-1).transpose(1, 2)
+        y, _ = self.gru(self.proj(torch.log(power + 1e-3)))
+        return y
+
+
 def torch_nets():
     """(name, opset, module class (built after seeding), feeds for (rng, batch, steps), input names, output names, dynamic axes, feed sets)."""
     def ids(rng, b, s):
@@ -74,6 +92,8 @@ def torch_nets():
          {"x": {0: "seq", 1: "batch"}, "h0": {1: "batch"}, "y": {0: "seq", 1: "batch"}, "h_n": {1: "batch"}}, [(2, 6), (1, 13)]),
         ("rnn_relu_o13", 13, ReluRnn, rnn_feeds, ["x"], ["logits"], {"x": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
          [(2, 5), (4, 9)]),
+        ("stft_gru_o17", 17, SpectrogramClassifier, lambda rng, b, s: {"audio": rng.standard_normal((b, s)).astype(np.float32)},
+         ["audio"], ["features"], {"audio": {0: "batch", 1: "samples"}, "features": {0: "batch", 1: "frames"}}, [(2, 256), (1, 400)]),
     ]
 
 

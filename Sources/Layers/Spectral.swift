@@ -74,7 +74,8 @@ public struct DFT: Layer {
 }
 
 /// ONNX `STFT`: frames of `frame_length` every `frame_step` samples of signal `[batch, length,
-/// 1 or 2]`, each times the window (ones when absent) and transformed; one-sided by default.
+/// 1 or 2]` (or `[batch, length]`, a real signal, as PyTorch exports `torch.stft` and onnxruntime
+/// accepts), each times the window (ones when absent) and transformed; one-sided by default.
 /// Output `[batch, frames, bins, 2]`. frame_step and frame_length must be known when planning.
 public struct STFT: Layer {
     public var opType: String { "STFT" }
@@ -82,13 +83,15 @@ public struct STFT: Layer {
     public init(onesided: Bool) { self.onesided = onesided }
 
     func sizes(_ x: TensorType, _ inputs: [TensorType?], _ constants: [Tensor?]) throws -> (step: Int, length: Int, frames: Int) {
-        guard x.shape.count == 3, x.shape[2] == 1 || x.shape[2] == 2 else { throw LayerError("signal has shape \(x.shape), expected [batch, length, 1 or 2]") }
+        guard x.shape.count == 2 || x.shape.count == 3 && (x.shape[2] == 1 || x.shape[2] == 2) else {
+            throw LayerError("signal has shape \(x.shape), expected [batch, length, 1 or 2] or [batch, length]")
+        }
         guard let step = try scalarInt(constants, 1, "frame_step", present: true), step > 0 else { throw LayerError("frame_step must be a positive scalar") }
         let window = inputs.count > 2 ? inputs[2] : nil
         let length = try scalarInt(constants, 3, "frame_length", present: inputs.count > 3 && inputs[3] != nil) ?? window?.shape.first ?? x.shape[1]
         guard length > 0, length <= min(x.shape[1], transformLengthLimit) else { throw LayerError("frame_length \(length) is outside 1…\(x.shape[1])") }
         if let window, window.shape != [length] { throw LayerError("window has shape \(window.shape), expected [\(length)]") }
-        if onesided && x.shape[2] != 1 { throw LayerError("a one-sided STFT takes a real signal ([batch, length, 1])") }
+        if onesided && x.shape.count == 3 && x.shape[2] != 1 { throw LayerError("a one-sided STFT takes a real signal ([batch, length, 1])") }
         return (step, length, (x.shape[1] - length) / step + 1)
     }
 
@@ -102,7 +105,7 @@ public struct STFT: Layer {
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "signal")
         let s = try sizes(TensorType(x.dtype, x.shape), types(of: inputs), inputs)
-        let (batch, total, parts) = (x.shape[0], x.shape[1], x.shape[2])
+        let (batch, total, parts) = (x.shape[0], x.shape[1], x.shape.count == 3 ? x.shape[2] : 1)
         func run<T: BinaryFloatingPoint & TensorScalar>(_: T.Type) {
             let v = x.scalars(as: T.self)
             let window = (inputs.count > 2 ? inputs[2] : nil)?.scalars(as: T.self) ?? [T](repeating: 1, count: s.length)
