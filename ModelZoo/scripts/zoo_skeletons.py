@@ -66,24 +66,30 @@ def strip(names, source=os.path.join(zoo.GENERATED, "models"), target=SKELETONS,
         print(f"{name}: {len(stats)} initializers stripped, {os.path.getsize(path)} bytes")
 
 
+def filled(path, seed):
+    """The skeleton at `path` with its stripped initializers drawn (seeded) at their mean and
+    deviation."""
+    m = onnx.load(path)
+    stats = json.loads({p.key: p.value for p in m.metadata_props}["touchstone_skeleton"])
+    rng = np.random.default_rng(seed)
+    inits = []
+    for t in m.graph.initializer:
+        if t.name in stats:
+            s = stats[t.name]
+            a = (rng.standard_normal(tuple(t.dims)) * s["std"] + s["mean"]).astype(np.float32)
+            inits.append(numpy_helper.from_array(a, t.name))
+        else:
+            inits.append(t)
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(inits)
+    return m
+
+
 def fill(names, size, out):
     os.makedirs(os.path.join(out, "models"), exist_ok=True)
     entries = []
     for k, name in enumerate(names):
-        m = onnx.load(os.path.join(SKELETONS, name + ".onnx"))
-        meta = {p.key: p.value for p in m.metadata_props}
-        stats = json.loads(meta["touchstone_skeleton"])
-        rng = np.random.default_rng(1000 + k)
-        inits = []
-        for t in m.graph.initializer:
-            if t.name in stats:
-                s = stats[t.name]
-                a = (rng.standard_normal(tuple(t.dims)) * s["std"] + s["mean"]).astype(np.float32)
-                inits.append(numpy_helper.from_array(a, t.name))
-            else:
-                inits.append(t)
-        del m.graph.initializer[:]
-        m.graph.initializer.extend(inits)
+        m = filled(os.path.join(SKELETONS, name + ".onnx"), 1000 + k)
         model_file = f"models/{name}.onnx"
         onnx.save(m, os.path.join(out, model_file))
         feeds_rng = np.random.default_rng(0)
@@ -99,18 +105,7 @@ def fill_detectors(names, out):
     os.makedirs(os.path.join(out, "models"), exist_ok=True)
     entries = []
     for k, name in enumerate(names):
-        m = onnx.load(os.path.join(SKELETONS, "detectors", name + ".onnx"))
-        stats = json.loads({p.key: p.value for p in m.metadata_props}["touchstone_skeleton"])
-        rng = np.random.default_rng(6000 + k)
-        inits = []
-        for t in m.graph.initializer:
-            if t.name in stats:
-                s = stats[t.name]
-                inits.append(numpy_helper.from_array((rng.standard_normal(tuple(t.dims)) * s["std"] + s["mean"]).astype(np.float32), t.name))
-            else:
-                inits.append(t)
-        del m.graph.initializer[:]
-        m.graph.initializer.extend(inits)
+        m = filled(os.path.join(SKELETONS, "detectors", name + ".onnx"), 6000 + k)
         model_file = f"models/{name}.onnx"
         onnx.save(m, os.path.join(out, model_file))
         image = zoo.smooth_image(np.random.default_rng(6000 + k), (3, 320, 320))
