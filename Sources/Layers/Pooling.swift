@@ -265,7 +265,7 @@ public struct MaxUnpool: Layer {
         let x = try required(inputs, 0, "X")
         let shape = try inferred(TensorType(x.dtype, x.shape)), out = outputs[0].shape
         let count = shape.reduce(1, *), inner = contiguousStrides(shape), outer = contiguousStrides(out)
-        let targets = try x.rank == 0 ? [] : try required(inputs, 1, "I").int64s().map { v -> Int in
+        let targets = x.rank == 0 ? [] : try required(inputs, 1, "I").int64s().map { v -> Int in
             guard v >= 0 && v < Int64(count) else { throw LayerError("an index \(v) is outside 0..<\(count)") }
             // The flat index in the inferred shape, placed in the output's corner.
             var q = Int(v), o = 0
