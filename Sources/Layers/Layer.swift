@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 
 /// The dtype and shape of a value flowing between layers.
@@ -34,7 +35,36 @@ public final class ExecutionContext: @unchecked Sendable {
     /// Scratch memory for kernels (im2col columns).
     public let scratch = Scratch()
 
+    /// Where control-flow subgraphs put the intermediate values a session captures (nil when it
+    /// captures none).
+    public var subgraphTaps: SubgraphTaps?
+
     public init(threads: Int) { self.threads = max(1, threads) }
+}
+
+/// The values, by name, that control-flow subgraphs computed and a session wants to capture
+/// (a loop's last iteration wins).
+public final class SubgraphTaps: @unchecked Sendable {
+    public let wants: @Sendable (String) -> Bool
+    private var values: [String: Tensor] = [:]
+    private let lock = NSLock()
+
+    public init(wants: @escaping @Sendable (String) -> Bool) { self.wants = wants }
+
+    public func record(_ captured: [String: Tensor]) {
+        lock.lock()
+        defer { lock.unlock() }
+        for (name, t) in captured where wants(name) { values[name] = t }
+    }
+
+    /// The values recorded since the last call, emptying the record.
+    public func take() -> [String: Tensor] {
+        lock.lock()
+        defer { lock.unlock() }
+        let out = values
+        values = [:]
+        return out
+    }
 }
 
 /// How a node's products are summed, chosen for it once by the runtime's execution policy (the one

@@ -66,7 +66,7 @@ public struct Subgraph: Sendable {
     }
 
     /// Runs the graph on formal inputs and outer values; returns its outputs in order.
-    func run(formal: [Tensor], outer: [String: Tensor], threads: Int) throws -> [Tensor] {
+    func run(formal: [Tensor], outer: [String: Tensor], context: ExecutionContext) throws -> [Tensor] {
         var types = formal.map { TensorType($0.dtype, $0.shape) }, feeds: [String: Tensor] = [:]
         for (k, input) in graph.inputs.prefix(formalCount).enumerated() { feeds[input.declaration.name] = formal[k] }
         for name in outerNames {
@@ -75,15 +75,29 @@ public struct Subgraph: Sendable {
             feeds[name] = t
         }
         let g = declaring(types)
-        let session = Session(model: Model(graph: g, format: "onnx", source: nil, opset: opset), options: SessionOptions(threads: threads))
+        // With the enclosing session capturing values, the subgraph captures its own (nested
+        // subgraphs' included) and hands over those wanted.
+        let taps = context.subgraphTaps
+        let session = Session(model: Model(graph: g, format: "onnx", source: nil, opset: opset),
+                              options: SessionOptions(threads: context.threads, taps: taps == nil ? .none : .all))
         let result: [String: Tensor]
         do { result = try session.run(feeds) } catch let e as ExecutionError { throw LayerError("in the subgraph: \(e.description)") }
+        taps?.record(session.tapped.filter { !feeds.keys.contains($0.key) })
         return try g.outputs.map { o in
             guard let t = result[o.declaration.name] else { throw LayerError("the subgraph's output '\(o.declaration.name)' has no value") }
             return t
         }
     }
 }
+
+/// A layer that runs graphs of its own (If, Loop, Scan): their values are the session's to capture.
+protocol SubgraphHolder {
+    var subgraphs: [Subgraph] { get }
+}
+
+extension IfLayer: SubgraphHolder { var subgraphs: [Subgraph] { [thenBranch, elseBranch] } }
+extension LoopLayer: SubgraphHolder { var subgraphs: [Subgraph] { [body] } }
+extension ScanLayer: SubgraphHolder { var subgraphs: [Subgraph] { [body] } }
 
 /// Copies subgraph results into a node's outputs, checking their types against the plan's.
 func deliver(_ results: [Tensor], into outputs: [Tensor], op: String) throws {
@@ -126,7 +140,7 @@ public struct IfLayer: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let b = try branch(try required(inputs, 0, "cond"))
-        let results = try b.run(formal: [], outer: Subgraph.outerValues(outerNames, inputs, own: 1), threads: context.threads)
+        let results = try b.run(formal: [], outer: Subgraph.outerValues(outerNames, inputs, own: 1), context: context)
         try deliver(results, into: outputs, op: "If")
     }
 }
@@ -150,7 +164,7 @@ public struct LoopLayer: Layer {
         self.outerNames = outerNames
     }
 
-    func iterate(_ inputs: [Tensor?], threads: Int) throws -> [Tensor] {
+    func iterate(_ inputs: [Tensor?], context: ExecutionContext) throws -> [Tensor] {
         let own = 2 + carried
         let m = try (inputs.first ?? nil).map { t -> Int64 in
             guard t.count == 1 else { throw LayerError("M has \(t.count) values, expected one") }
@@ -168,7 +182,7 @@ public struct LoopLayer: Layer {
         var i: Int64 = 0
         while condition && (m.map { i < $0 } ?? true) {
             guard i < Int64(Self.iterationLimit) else { throw LayerError("the loop runs past \(Self.iterationLimit) iterations") }
-            let results = try body.run(formal: [Tensor(scalar: i), Tensor(scalar: true)] + state, outer: outer, threads: threads)
+            let results = try body.run(formal: [Tensor(scalar: i), Tensor(scalar: true)] + state, outer: outer, context: context)
             guard results[0].count == 1 else { throw LayerError("the body's condition has \(results[0].count) values, expected one") }
             condition = results[0].doubles()[0] != 0
             state = Array(results[1...carried])
@@ -193,11 +207,11 @@ public struct LoopLayer: Layer {
         for (k, t) in inputs.enumerated() where t != nil && (k >= constants.count || constants[k] == nil) {
             throw LayerError("Loop's outputs depend on its inputs' values (input \(k)), which must be known before running", needsValues: true)
         }
-        return try iterate(constants, threads: 1).map { TensorType($0.dtype, $0.shape) }
+        return try iterate(constants, context: ExecutionContext(threads: 1)).map { TensorType($0.dtype, $0.shape) }
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try deliver(try iterate(inputs, threads: context.threads), into: outputs, op: "Loop")
+        try deliver(try iterate(inputs, context: context), into: outputs, op: "Loop")
     }
 }
 
@@ -247,7 +261,7 @@ public struct ScanLayer: Layer {
     var ownInputs: Int { body.formalCount + (batched ? 1 : 0) }
 
     /// One scan over states and scan inputs (no batch axis).
-    func scan(states initial: [Tensor], inputs: [Tensor], outer: [String: Tensor], threads: Int) throws -> [Tensor] {
+    func scan(states initial: [Tensor], inputs: [Tensor], outer: [String: Tensor], context: ExecutionContext) throws -> [Tensor] {
         let m = inputs.count
         let axes = try (inputAxes ?? Array(repeating: 0, count: m)).enumerated().map { k, a in
             try normalizedAxis(a, rank: inputs[k].rank, "scan_input_axes")
@@ -265,7 +279,7 @@ public struct ScanLayer: Layer {
             let slices = inputs.enumerated().map { j, x in
                 Self.slice(x, axis: axes[j], at: directions[j] == 1 ? steps - 1 - s : s)
             }
-            let results = try body.run(formal: state + slices, outer: outer, threads: threads)
+            let results = try body.run(formal: state + slices, outer: outer, context: context)
             state = Array(results.prefix(state.count))
             for j in 0..<k { collected[j].append(results[state.count + j]) }
         }
@@ -298,14 +312,14 @@ public struct ScanLayer: Layer {
         return out
     }
 
-    func run(_ inputs: [Tensor?], threads: Int) throws -> [Tensor] {
+    func run(_ inputs: [Tensor?], context: ExecutionContext) throws -> [Tensor] {
         let n = body.formalCount - scanInputs
         guard n >= 0 else { throw LayerError("num_scan_inputs \(scanInputs) is more than the body's \(body.formalCount) inputs") }
         let first = batched ? 1 : 0
         let values = try (0..<body.formalCount).map { try required(inputs, first + $0, "input \(first + $0)") }
         let outer = Subgraph.outerValues(outerNames, inputs, own: ownInputs)
         let states = Array(values.prefix(n)), scanned = Array(values.dropFirst(n))
-        guard batched else { return try scan(states: states, inputs: scanned, outer: outer, threads: threads) }
+        guard batched else { return try scan(states: states, inputs: scanned, outer: outer, context: context) }
         // Opset 8: each batch entry scanned alone along axis 1 of the full tensors.
         guard let batch = values.first?.shape.first, values.allSatisfy({ $0.shape.first == batch }) else {
             throw LayerError("every state and scan input needs the same batch axis first")
@@ -316,7 +330,7 @@ public struct ScanLayer: Layer {
         var perBatch: [[Tensor]] = []
         for b in 0..<batch {
             perBatch.append(try scan(states: states.map { Self.slice($0, axis: 0, at: b) }, inputs: scanned.map { Self.slice($0, axis: 0, at: b) },
-                                     outer: outer, threads: threads))
+                                     outer: outer, context: context))
         }
         return try (0..<(perBatch.first?.count ?? 0)).map { j in try stack(perBatch.map { $0[j] }, perBatch[0][j]) }
     }
@@ -325,10 +339,10 @@ public struct ScanLayer: Layer {
         for (k, t) in inputs.enumerated() where t != nil && (k >= constants.count || constants[k] == nil) {
             throw LayerError("Scan's outputs are computed while planning, so input \(k)'s values must be known before running", needsValues: true)
         }
-        return try run(constants, threads: 1).map { TensorType($0.dtype, $0.shape) }
+        return try run(constants, context: ExecutionContext(threads: 1)).map { TensorType($0.dtype, $0.shape) }
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try deliver(try run(inputs, threads: context.threads), into: outputs, op: "Scan")
+        try deliver(try run(inputs, context: context), into: outputs, op: "Scan")
     }
 }

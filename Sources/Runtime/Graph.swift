@@ -80,8 +80,13 @@ public struct Graph: Sendable {
     /// Graph outputs with their value ids.
     public let outputs: [(id: Int, declaration: ValueDeclaration)]
 
-    /// The names of the values the nodes compute, in the nodes' order (not inputs or constants).
-    public var computedNames: [String] { nodes.flatMap { $0.outputs.map { valueNames[$0] } } }
+    /// The names of the values the nodes compute, in the nodes' order (not inputs or constants);
+    /// a control-flow node's subgraphs' values (at any depth) come before its own outputs.
+    public var computedNames: [String] {
+        nodes.flatMap { node in
+            ((node.layer as? SubgraphHolder)?.subgraphs.flatMap(\.graph.computedNames) ?? []) + node.outputs.map { valueNames[$0] }
+        }
+    }
 
     public init(valueNames: [String], constants: [Int: Tensor], nodes: [Node], inputs: [(Int, ValueDeclaration)], outputs: [(Int, ValueDeclaration)]) {
         self.valueNames = valueNames

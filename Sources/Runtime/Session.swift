@@ -60,6 +60,8 @@ public final class Session {
     public var clippingCounts: [String: (clipped: Int, total: Int)] = [:]
     private let context: ExecutionContext
     private var plans: [PlanKey: Plan] = [:]
+    /// Per plan: subgraph values captured while planning (control flow folded then).
+    private var plannedTaps: [PlanKey: [String: Tensor]] = [:]
     private var prepared: PreparedGraph?
     /// Reused buffers for quantized or rounded copies of activations, by step and input index.
     private var transformedBuffers: [Int: Tensor] = [:]
@@ -97,6 +99,10 @@ public final class Session {
         self.model = model
         self.options = options
         context = ExecutionContext(threads: options.threads)
+        if options.taps != .none {
+            let taps = options.taps
+            context.subgraphTaps = SubgraphTaps(wants: { taps.contains($0) })
+        }
     }
 
     /// Bytes of arena storage the plans hold.
@@ -175,6 +181,8 @@ public final class Session {
             }
             if plans.count >= 8 { plans.removeAll() }
             plans[signature] = plan
+            // Subgraphs that ran while planning (folded control flow) left their values here.
+            plannedTaps[signature] = context.subgraphTaps?.take()
         }
         GEMM.setThreads(options.threads)
         var tensors = plan.tensors
@@ -183,6 +191,7 @@ public final class Session {
         if options.taps != .none {
             for (id, decl) in graph.inputs where options.taps.contains(decl.name) { captured[decl.name] = tensors[id]?.copied() }
             for (id, t) in plan.folded where options.taps.contains(graph.valueNames[id]) { captured[graph.valueNames[id]] = t.copied() }
+            for (name, t) in plannedTaps[signature] ?? [:] { captured[name] = t.copied() }
         }
         for (stepIndex, step) in plan.steps.enumerated() {
             let node = graph.nodes[step.node]
@@ -243,6 +252,7 @@ public final class Session {
                 }
             }
         }
+        for (name, t) in context.subgraphTaps?.take() ?? [:] { captured[name] = t }
         tapped = captured
         var result: [String: Tensor] = [:]
         for (id, decl) in graph.outputs {

@@ -97,3 +97,30 @@ let isReleaseBuild = false
 #else
 let isReleaseBuild = true
 #endif
+
+@Suite("Values inside control-flow subgraphs")
+struct SubgraphTapTests {
+    /// The Loop's body (with an If nested in it) and the outer If's branch are visible to taps by
+    /// their names, with the last iteration's values: the body's `h_out` must equal the last row of
+    /// the scan output `steps` (stacked by the Loop from every iteration's `h_scan`), and `hw` is
+    /// h·W of that iteration, so `pre − hw` is the bias b on every row.
+    @Test func loopBodyValuesAreTapped() throws {
+        let dir = zooRoot.appendingPathComponent("nets")
+        let model = try Model(contentsOf: dir.appendingPathComponent("models/control_flow_o16.onnx"))
+        let data = dir.appendingPathComponent("data/control_flow_o16_0_b2_m5")
+        let feeds = ["h0": try NPY.read(contentsOf: data.appendingPathComponent("input_h0.npy")),
+                     "M": try NPY.read(contentsOf: data.appendingPathComponent("input_M.npy"))]
+        #expect(model.graph.computedNames.contains("hw") && model.graph.computedNames.contains("picked2"))
+        let session = Session(model: model, options: SessionOptions(threads: 1, taps: .all))
+        let out = try session.run(feeds)
+        let steps = try #require(out["steps"]), hOut = try #require(session.tapped["h_out"])
+        let last = steps.scalars(as: Float.self).suffix(hOut.count)
+        #expect(Array(last) == hOut.scalars(as: Float.self), "h_out is not the last iteration's")
+        let pre = try #require(session.tapped["pre"]).scalars(as: Float.self), hw = try #require(session.tapped["hw"]).scalars(as: Float.self)
+        let bias = zip(pre, hw).map { $0 - $1 }
+        // Two rows of 6: the same bias on both (to rounding of one addition).
+        for j in 0..<6 { #expect(abs(bias[j] - bias[6 + j]) <= 1e-6, "pre − hw differs between rows at \(j)") }
+        // The outer If took its else branch (the input sums below zero or not): one branch's value exists.
+        #expect((session.tapped["picked"] != nil) != (session.tapped["picked2"] != nil))
+    }
+}
