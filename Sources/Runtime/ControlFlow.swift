@@ -22,10 +22,11 @@ public struct Subgraph: Sendable {
         self.formalCount = formalCount
     }
 
-    /// The graph with every input declared as `types` (formal inputs, then outer values) say.
-    func declaring(_ types: [TensorType]) -> Graph {
-        let inputs = zip(graph.inputs, types).map { input, t in
-            (input.id, ValueDeclaration(name: input.declaration.name, dtype: t.dtype, dimensions: t.shape.map { .fixed($0) }))
+    /// The graph with every input (formal inputs, then outer values) declared of these element
+    /// types and, when given, shapes (else of any shape).
+    func declaring(_ dtypes: [DType], shapes: [[Int]]? = nil) -> Graph {
+        let inputs = graph.inputs.enumerated().map { k, input in
+            (input.id, ValueDeclaration(name: input.declaration.name, dtype: dtypes[k], dimensions: shapes?[k].map { .fixed($0) }))
         }
         return Graph(valueNames: graph.valueNames, constants: graph.constants, nodes: graph.nodes, inputs: inputs,
                      outputs: graph.outputs.map { ($0.id, $0.declaration) })
@@ -47,7 +48,7 @@ public struct Subgraph: Sendable {
             guard let t = outer[name] else { throw LayerError("the subgraph reads '\(name)', which has no value here") }
             types.append(t)
         }
-        let g = declaring(types)
+        let g = declaring(types.map(\.dtype), shapes: types.map(\.shape))
         let session = Session(model: Model(graph: g, format: "onnx", source: nil, opset: opset), options: SessionOptions(threads: 1))
         var typeByID: [Int: TensorType] = [:], values: [Int: Tensor] = [:]
         for (k, input) in g.inputs.enumerated() {
@@ -64,25 +65,43 @@ public struct Subgraph: Sendable {
             return t
         }
     }
+}
+
+/// Runs a subgraph again and again (a loop's iterations, a scan's steps) through one session, so
+/// that a shape it has seen is planned once; the inputs are declared of any shape.
+final class SubgraphRunner {
+    let subgraph: Subgraph
+    let context: ExecutionContext
+    private var session: Session?
+    private var dtypes: [DType] = []
+
+    init(_ subgraph: Subgraph, context: ExecutionContext) {
+        self.subgraph = subgraph
+        self.context = context
+    }
 
     /// Runs the graph on formal inputs and outer values; returns its outputs in order.
-    func run(formal: [Tensor], outer: [String: Tensor], context: ExecutionContext) throws -> [Tensor] {
-        var types = formal.map { TensorType($0.dtype, $0.shape) }, feeds: [String: Tensor] = [:]
-        for (k, input) in graph.inputs.prefix(formalCount).enumerated() { feeds[input.declaration.name] = formal[k] }
-        for name in outerNames {
+    func run(formal: [Tensor], outer: [String: Tensor]) throws -> [Tensor] {
+        var values = formal
+        for name in subgraph.outerNames {
             guard let t = outer[name] else { throw LayerError("the subgraph reads '\(name)', which has no value here") }
-            types.append(TensorType(t.dtype, t.shape))
-            feeds[name] = t
+            values.append(t)
         }
-        let g = declaring(types)
+        let g = subgraph.graph
+        var feeds: [String: Tensor] = [:]
+        for (input, t) in zip(g.inputs, values) { feeds[input.declaration.name] = t }
         // With the enclosing session capturing values, the subgraph captures its own (nested
         // subgraphs' included) and hands over those wanted.
         let taps = context.subgraphTaps
-        let session = Session(model: Model(graph: g, format: "onnx", source: nil, opset: opset),
+        if session == nil || values.map(\.dtype) != dtypes {
+            dtypes = values.map(\.dtype)
+            session = Session(model: Model(graph: subgraph.declaring(dtypes), format: "onnx", source: nil, opset: subgraph.opset),
                               options: SessionOptions(threads: context.threads, taps: taps == nil ? .none : .all))
+        }
+        guard let session else { return [] }
         let result: [String: Tensor]
         do { result = try session.run(feeds) } catch let e as ExecutionError { throw LayerError("in the subgraph: \(e.description)") }
-        taps?.record(session.tapped.filter { !feeds.keys.contains($0.key) })
+        taps?.record(session.tapped.filter { feeds[$0.key] == nil })
         return try g.outputs.map { o in
             guard let t = result[o.declaration.name] else { throw LayerError("the subgraph's output '\(o.declaration.name)' has no value") }
             return t
@@ -140,7 +159,7 @@ public struct IfLayer: Layer {
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let b = try branch(try required(inputs, 0, "cond"))
-        let results = try b.run(formal: [], outer: Subgraph.outerValues(outerNames, inputs, own: 1), context: context)
+        let results = try SubgraphRunner(b, context: context).run(formal: [], outer: Subgraph.outerValues(outerNames, inputs, own: 1))
         try deliver(results, into: outputs, op: "If")
     }
 }
@@ -179,10 +198,11 @@ public struct LoopLayer: Layer {
         let scanCount = body.graph.outputs.count - 1 - carried
         guard scanCount >= 0 else { throw LayerError("the body has \(body.graph.outputs.count) outputs, expected at least \(1 + carried)") }
         var scans = [[Tensor]](repeating: [], count: scanCount)
+        let runner = SubgraphRunner(body, context: context)
         var i: Int64 = 0
         while condition && (m.map { i < $0 } ?? true) {
             guard i < Int64(Self.iterationLimit) else { throw LayerError("the loop runs past \(Self.iterationLimit) iterations") }
-            let results = try body.run(formal: [Tensor(scalar: i), Tensor(scalar: true)] + state, outer: outer, context: context)
+            let results = try runner.run(formal: [Tensor(scalar: i), Tensor(scalar: true)] + state, outer: outer)
             guard results[0].count == 1 else { throw LayerError("the body's condition has \(results[0].count) values, expected one") }
             condition = results[0].doubles()[0] != 0
             state = Array(results[1...carried])
@@ -261,7 +281,7 @@ public struct ScanLayer: Layer {
     var ownInputs: Int { body.formalCount + (batched ? 1 : 0) }
 
     /// One scan over states and scan inputs (no batch axis).
-    func scan(states initial: [Tensor], inputs: [Tensor], outer: [String: Tensor], context: ExecutionContext) throws -> [Tensor] {
+    func scan(states initial: [Tensor], inputs: [Tensor], outer: [String: Tensor], runner: SubgraphRunner) throws -> [Tensor] {
         let m = inputs.count
         let axes = try (inputAxes ?? Array(repeating: 0, count: m)).enumerated().map { k, a in
             try normalizedAxis(a, rank: inputs[k].rank, "scan_input_axes")
@@ -279,7 +299,7 @@ public struct ScanLayer: Layer {
             let slices = inputs.enumerated().map { j, x in
                 Self.slice(x, axis: axes[j], at: directions[j] == 1 ? steps - 1 - s : s)
             }
-            let results = try body.run(formal: state + slices, outer: outer, context: context)
+            let results = try runner.run(formal: state + slices, outer: outer)
             state = Array(results.prefix(state.count))
             for j in 0..<k { collected[j].append(results[state.count + j]) }
         }
@@ -319,7 +339,8 @@ public struct ScanLayer: Layer {
         let values = try (0..<body.formalCount).map { try required(inputs, first + $0, "input \(first + $0)") }
         let outer = Subgraph.outerValues(outerNames, inputs, own: ownInputs)
         let states = Array(values.prefix(n)), scanned = Array(values.dropFirst(n))
-        guard batched else { return try scan(states: states, inputs: scanned, outer: outer, context: context) }
+        let runner = SubgraphRunner(body, context: context)
+        guard batched else { return try scan(states: states, inputs: scanned, outer: outer, runner: runner) }
         // Opset 8: each batch entry scanned alone along axis 1 of the full tensors.
         guard let batch = values.first?.shape.first, values.allSatisfy({ $0.shape.first == batch }) else {
             throw LayerError("every state and scan input needs the same batch axis first")
@@ -330,7 +351,7 @@ public struct ScanLayer: Layer {
         var perBatch: [[Tensor]] = []
         for b in 0..<batch {
             perBatch.append(try scan(states: states.map { Self.slice($0, axis: 0, at: b) }, inputs: scanned.map { Self.slice($0, axis: 0, at: b) },
-                                     outer: outer, context: context))
+                                     outer: outer, runner: runner))
         }
         return try (0..<(perBatch.first?.count ?? 0)).map { j in try stack(perBatch.map { $0[j] }, perBatch[0][j]) }
     }

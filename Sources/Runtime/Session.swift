@@ -179,7 +179,10 @@ public final class Session {
                 planningValues = planningValues == .none ? .small : .all
                 return try run(inputs, substitutes: substitutes)
             }
-            if plans.count >= 8 { plans.removeAll() }
+            if plans.count >= 8 {
+                plans.removeAll()
+                plannedTaps.removeAll()
+            }
             plans[signature] = plan
             // Subgraphs that ran while planning (folded control flow) left their values here.
             plannedTaps[signature] = context.subgraphTaps?.take()
