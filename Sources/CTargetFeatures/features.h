@@ -18,4 +18,18 @@
 #define TOUCHSTONE_TARGET_AVX512F 0
 #endif
 
+// 256-bit integer and float vectors (x86-64-v3 and later: Haswell, Zen).
+#if defined(__AVX2__)
+#define TOUCHSTONE_TARGET_AVX2 1
+#else
+#define TOUCHSTONE_TARGET_AVX2 0
+#endif
+
+// 64-bit Arm: NEON's 32 registers of four floats (Raspberry Pi 4/5, Jetson, Apple silicon).
+#if defined(__aarch64__)
+#define TOUCHSTONE_TARGET_AARCH64 1
+#else
+#define TOUCHSTONE_TARGET_AARCH64 0
+#endif
+
 #endif

@@ -226,7 +226,7 @@ public enum PackedGEMM {
                         if let grid {
                             // One depth block (see `multiply`): the tile goes to the edge tile, and
                             // its real outputs on to their pixels.
-                            tile(columns: columns, ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
+                            tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
                             if residual == nil, tileBounds == nil, let activation {
                                 for r in 0..<rows { activation.apply(edge + r * nr, count: columns) }
                             }
@@ -250,7 +250,7 @@ public enum PackedGEMM {
                             zero(edge, mr * nr)
                             for r in 0..<rows { copy(edge + r * nr, cp + r * ldc, columns) }
                         }
-                        tile(columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
+                        tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
                         if !direct {
                             for r in 0..<rows { copy(cp + r * ldc, edge + r * nr, columns) }
                         }
@@ -283,7 +283,7 @@ public enum PackedGEMM {
         }
     }
 
-    /// The narrowest register tile that covers `columns` (at most 48): 8×16, 8×32 or 8×48.
+    /// The narrowest sixteen-lane register tile that covers `columns` (at most 48): 8×16, 8×32 or 8×48.
     @inline(__always)
     static func tile(
         columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
@@ -592,7 +592,7 @@ public final class PackedMatrix: @unchecked Sendable {
         self.kernel = kernel
         let p: UnsafeMutablePointer<Float>
         switch kernel {
-        case .tiles:
+        case .tiles16, .tiles8, .tiles4:
             storage = TensorStorage(byteCount: panels * mr * depth * MemoryLayout<Float>.stride)
             p = storage.base.assumingMemoryBound(to: Float.self)
             for r in 0..<rows {

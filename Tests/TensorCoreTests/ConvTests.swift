@@ -282,32 +282,78 @@ struct PackedGEMMTests {
     /// The tiles sum exactly in MLAS's order (what makes QDQ models re-quantize as onnxruntime
     /// does): bitwise equal to the scalar emulation, across the depth-block choices, and so does
     /// the column-by-column kernel of a last panel of 1 to 4 columns (n = 100, 49, 98), over groups of
-    /// four row panels and a partial group.
+    /// four row panels and a partial group; every tile shape (sixteen, eight and four lanes).
     @Test(arguments: [(9, 100, 300), (9, 40, 300), (8, 10, 2000), (3, 200, 50), (16, 20, 700), (40, 49, 300), (37, 98, 700)])
     func tilesSumInMLASOrder(m: Int, n: Int, k: Int) {
         var g = SeededGenerator(seed: UInt64(m * 7919 + n * 31 + k))
         let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = randomFloats(m, &g)
-        var c = [Float](repeating: .nan, count: m * n)
         let block = Self.mlasDepthBlock(columns: n, depth: k)
+        var want = [Float]()
+        for i in 0..<m { for j in 0..<n { want.append(Self.mlasOrderSum({ a[i * k + $0] }, { b[$0 * n + j] }, depth: k, block: block, bias: bias[i])) } }
+        for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
+            let c = Self.product(a, b, m: m, n: n, k: k, kernel: kernel, bias: bias, activation: nil, threads: 2)
+            #expect(c.map(\.bitPattern) == want.map(\.bitPattern), "\(m)×\(n)×\(k), depth block \(block), \(kernel)")
+        }
+    }
+
+    /// `PackedGEMM.multiply` of the row-major `a` (m × k) and `b` (k × n) with `kernel`.
+    static func product(
+        _ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, kernel: PackedGEMM.Kernel, bias: [Float]?, activation: Activation?, threads: Int,
+        rowStride: Int? = nil
+    ) -> [Float] {
+        let ldb = rowStride ?? n
+        var c = [Float](repeating: .nan, count: m * n)
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
-                bias.withUnsafeBufferPointer { bias in
-                    let packed = PackedMatrix(a.baseAddress!, rows: m, depth: k, rowStride: k, kernel: .tiles)
-                    c.withUnsafeMutableBufferPointer { c in
-                        PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: n), c: c.baseAddress!, ldc: n,
-                                            bias: bias.baseAddress!, activation: nil, threads: 2)
+                let packed = PackedMatrix(a.baseAddress!, rows: m, depth: k, rowStride: k, kernel: kernel)
+                c.withUnsafeMutableBufferPointer { c in
+                    if let bias {
+                        bias.withUnsafeBufferPointer { bias in
+                            PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: ldb), c: c.baseAddress!, ldc: n,
+                                                bias: bias.baseAddress!, activation: activation, threads: threads)
+                        }
+                    } else {
+                        PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: ldb), c: c.baseAddress!, ldc: n,
+                                            bias: nil, activation: activation, threads: threads)
                     }
                 }
             }
         }
+        return c
+    }
+
+    /// Randomized shapes (rows, columns and depth crossing every tile, sub-tile, panel and depth
+    /// block edge; B's rows padded or not, some strides a multiple of 2 KB so that B is copied into
+    /// panels), bias or none, no activation, ReLU or a Clip (applied in the tiles' stores), one or
+    /// two threads: every tile shape bitwise equal to the scalar emulation of MLAS's order (a chain
+    /// from zero per depth block, blocks added in turn, the bias, then the clamp).
+    @Test(arguments: 0..<48)
+    func tileShapesMatchTheOrderBitwise(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &* 104_729 &+ 5)
+        let m = randomInt(1...41, &g), n = [randomInt(1...150, &g), 16 * randomInt(1...8, &g), 48 * randomInt(1...4, &g) + randomInt(1...4, &g)][seed % 3]
+        let k = [randomInt(1...40, &g), randomInt(100...300, &g), randomInt(500...1100, &g)][seed / 3 % 3]
+        let ldb = seed % 4 == 3 ? 512 : n + (seed % 2) * randomInt(0...5, &g)
+        guard ldb >= n else { return }
+        let a = randomFloats(m * k, &g), b = randomFloats(k * ldb, &g), bias = seed % 5 == 0 ? nil : randomFloats(m, &g)
+        let activation: Activation? = [nil, .relu, .clip(low: -2, high: 1.5)][seed % 3]
+        let block = Self.mlasDepthBlock(columns: n, depth: k)
         var want = [Float]()
-        for i in 0..<m { for j in 0..<n { want.append(Self.mlasOrderSum({ a[i * k + $0] }, { b[$0 * n + j] }, depth: k, block: block, bias: bias[i])) } }
-        #expect(c.map(\.bitPattern) == want.map(\.bitPattern), "\(m)×\(n)×\(k), depth block \(block)")
+        for i in 0..<m { for j in 0..<n {
+            var v = Self.mlasOrderSum({ a[i * k + $0] }, { b[$0 * ldb + j] }, depth: k, block: block, bias: bias?[i])
+            if case .clip(let low, let high) = activation { v = min(max(v, low), high) }
+            if activation == .relu { v = max(v, 0) }
+            want.append(v)
+        } }
+        for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
+            let c = Self.product(a, b, m: m, n: n, k: k, kernel: kernel, bias: bias, activation: activation, threads: 1 + seed % 2, rowStride: ldb)
+            let wrong = zip(c, want).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(wrong == 0, "\(m)×\(n)×\(k) ldb \(ldb) \(kernel) \(String(describing: activation)): \(wrong) outputs differ")
+        }
     }
 
     /// A 3×3 convolution with a 7×7 output (49 pixels, so 256-deep blocks over its 576-deep sum;
     /// the compact patch matrix) and with a 20×20 one (128-deep blocks; the extended grid),
-    /// bitwise against the emulation over im2col order (c, ky, kx).
+    /// bitwise against the emulation over im2col order (c, ky, kx), on every tile shape.
     @Test(arguments: [7, 20])
     func convolutionSumsInMLASOrder(size: Int) {
         var g = SeededGenerator(seed: 77)
@@ -315,10 +361,7 @@ struct PackedGEMMTests {
         let geo = Conv2DGeometry(batch: 1, inChannels: cin, inHeight: size, inWidth: size, outChannels: m, outHeight: size, outWidth: size,
                                  kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: 1)
         let x = randomFloats(cin * size * size, &g), w = randomFloats(m * cin * 9, &g), bias = randomFloats(m, &g)
-        let y = Tensor(zeros: [1, m, size, size])
         let weight = Tensor(shape: [m, cin, 3, 3], scalars: w)
-        Conv2D.forward(input: Tensor(shape: [1, cin, size, size], scalars: x), weight: weight, bias: Tensor(shape: [m], scalars: bias), output: y,
-                       geometry: geo, activation: nil, scratch: Scratch(), threads: 1, packed: PackedConvWeights(weight, groups: 1, kernel: .tiles))
         let k = cin * 9, block = Self.mlasDepthBlock(columns: size * size, depth: k)
         #expect(block == (size == 7 ? 256 : 128))
         var want = [Float]()
@@ -330,7 +373,12 @@ struct PackedGEMMTests {
             }
             want.append(Self.mlasOrderSum({ w[o * k + $0] }, patch, depth: k, block: block, bias: bias[o]))
         } } }
-        #expect(y.scalars(as: Float.self).map(\.bitPattern) == want.map(\.bitPattern))
+        for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
+            let y = Tensor(zeros: [1, m, size, size])
+            Conv2D.forward(input: Tensor(shape: [1, cin, size, size], scalars: x), weight: weight, bias: Tensor(shape: [m], scalars: bias), output: y,
+                           geometry: geo, activation: nil, scratch: Scratch(), threads: 1, packed: PackedConvWeights(weight, groups: 1, kernel: kernel))
+            #expect(y.scalars(as: Float.self).map(\.bitPattern) == want.map(\.bitPattern), "\(kernel)")
+        }
     }
 
     /// Convolutions large enough to cross the depth and column blocks, split over 2 threads; outputs

@@ -58,6 +58,48 @@ for (m, n, k) in [(1024, 1024, 1024), (256, 3136, 1152), (64, 12544, 147), (1280
     row("packed GEMM", "\(m)×\(n)×\(k)", s, gflops, String(format: "GFLOP/s (%.0f%% of sgemm peak)", 100 * gflops / peak))
 }
 
+// The register-tile shapes side by side on the same products and on a 3×3 convolution, against one
+// core's measured FMA peak at each shape's vector width (the shape this build is compiled for is
+// the one that counts; the others run with the wrong register count for this target). Skipped on
+// builds without FMA, where every lane is a call of `fmaf`.
+if let native = PackedGEMM.targetTiles {
+    let peaks = [16: fmaPeak(lanes: 16), 8: fmaPeak(lanes: 8), 4: fmaPeak(lanes: 4)]
+    print(String(format: "FMA peak of one core: %.1f (16 lanes), %.1f (8 lanes), %.1f (4 lanes) GFLOP/s; this build's tiles: %@",
+                 peaks[16]!, peaks[8]!, peaks[4]!, native.rawValue))
+    for kernel in PackedGEMM.Kernel.allCases {
+        let lanes = [PackedGEMM.Kernel.tiles16: 16, .tiles8: 8, .tiles4: 4][kernel]
+        for (m, n, k) in [(256, 3136, 1152), (64, 12544, 147), (1280, 49, 320)] {
+            let a = Tensor.random(shape: [m, k], dtype: .float32, seed: 1), b = Tensor.random(shape: [k, n], dtype: .float32, seed: 2)
+            let c = Tensor(zeros: [m, n])
+            let scratch = Scratch()
+            let s = a.withUnsafeBufferPointer(as: Float.self) { ap in
+                let packed = PackedMatrix(ap.baseAddress!, rows: m, depth: k, rowStride: k, kernel: kernel)
+                return b.withUnsafeBufferPointer(as: Float.self) { bp in
+                    c.withUnsafeMutableBufferPointer(as: Float.self) { cp in
+                        median {
+                            PackedGEMM.multiply(packed, PanelSource.matrix(bp.baseAddress!, columns: n, rowStride: n), c: cp.baseAddress!, ldc: n,
+                                                bias: nil, activation: nil, threads: threads, scratch: scratch)
+                        }
+                    }
+                }
+            }
+            let gflops = 2.0 * Double(m * n * k) / s / 1e9
+            let ofPeak = lanes.map { String(format: "%.0f%% of the %d-lane FMA peak", 100 * gflops / (peaks[$0]! * Double(threads)), $0) } ?? "sgemm"
+            row("packed GEMM, \(kernel.rawValue)", "\(m)×\(n)×\(k)", s, gflops, "GFLOP/s (\(ofPeak))")
+        }
+        let geo = Conv2DGeometry(batch: 1, inChannels: 64, inHeight: 56, inWidth: 56, outChannels: 64, outHeight: 56, outWidth: 56,
+                                 kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: 1)
+        let x = Tensor.random(shape: [1, 64, 56, 56], dtype: .float32, seed: 3), w = Tensor.random(shape: [64, 64, 3, 3], dtype: .float32, seed: 4)
+        let y = Tensor(zeros: [1, 64, 56, 56])
+        let scratch = Scratch()
+        let packed = PackedConvWeights(w, groups: 1, kernel: kernel)
+        let s = median { Conv2D.forward(input: x, weight: w, bias: nil, output: y, geometry: geo, activation: .relu, scratch: scratch, threads: threads, packed: packed) }
+        let gflops = 2.0 * Double(geo.multiplyAdds) / s / 1e9
+        let ofPeak = lanes.map { String(format: "%.0f%% of the %d-lane FMA peak", 100 * gflops / (peaks[$0]! * Double(threads)), $0) } ?? "sgemm"
+        row("Conv 3×3 + ReLU, \(kernel.rawValue)", "64→64, 56×56", s, gflops, "GFLOP/s (\(ofPeak))")
+    }
+}
+
 // Convolutions (weights packed once; bias and ReLU fused), shapes from ResNet.
 for (cin, cout, size, k, stride) in [(64, 64, 56, 3, 1), (512, 512, 7, 3, 1), (3, 64, 224, 7, 2), (256, 64, 56, 1, 1), (128, 256, 28, 3, 2)] {
     let pad = k / 2, out = (size + 2 * pad - k) / stride + 1
