@@ -17,8 +17,15 @@ public enum ONNXLoader {
     /// Loads a model file; external data is read from beside it.
     public static func load(contentsOf url: URL) throws -> Model {
         try requireRegularFile(url)
-        // The file's bytes are released as soon as they are decoded (they are not needed while
-        // the weights are converted), which keeps the peak memory of loading lower.
+        // The file mapped, the initializers' raw bytes copied from the mapping into their tensors
+        // (`MappedModelFile`), so that the weights are not held twice at the peak of loading.
+        if let file = MappedModelFile(path: url.path), let (model, raw) = file.stripped() {
+            let proto = try decode(model, path: url.path)
+            guard proto.graph.initializer.count == raw.count else { throw LoadError(file: url.path, "has initializers that cannot be read") }
+            return try build(proto, path: url.path, baseDirectory: url.deletingLastPathComponent(), raw: raw.map { $0.map { (file, $0) } })
+        }
+        // Otherwise the file's bytes are released as soon as they are decoded (they are not needed
+        // while the weights are converted).
         let proto = try decode(contentsOf: url)
         return try build(proto, path: url.path, baseDirectory: url.deletingLastPathComponent())
     }
@@ -47,7 +54,9 @@ public enum ONNXLoader {
     }
 
     /// Checks the header and builds the graph, consuming the protobuf's initializers one by one.
-    static func build(_ decoded: consuming Onnx_ModelProto, path: String, baseDirectory: URL?) throws -> Model {
+    /// - raw: where each of the graph's initializers finds its `raw_data` when it was left out of
+    ///   the decoded protobuf (`MappedModelFile.stripped`), in the order of `graph.initializer`.
+    static func build(_ decoded: consuming Onnx_ModelProto, path: String, baseDirectory: URL?, raw: [RawData?] = []) throws -> Model {
         var proto = decoded
         guard proto.hasGraph else { throw LoadError(file: path, "has no graph; it may not be an ONNX model") }
         if proto.irVersion > maxIRVersion {
@@ -85,7 +94,8 @@ public enum ONNXLoader {
         var initializers = proto.graph.initializer
         proto.graph.initializer = []
         var builder = GraphBuilder(graph: proto.graph, opset: opset, file: path, baseDirectory: baseDirectory)
-        let graph = try builder.build(initializers: &initializers)
+        var rawData = raw
+        let graph = try builder.build(initializers: &initializers, raw: &rawData)
         var meta: [String: String] = ["ir_version": "\(proto.irVersion)"]
         if !proto.producerName.isEmpty { meta["producer"] = proto.producerName + (proto.producerVersion.isEmpty ? "" : " " + proto.producerVersion) }
         if !proto.graph.name.isEmpty { meta["graph"] = proto.graph.name }
@@ -144,8 +154,8 @@ struct GraphBuilder {
         guard let a = n.attribute.first(where: { $0.name == name }) else { return nil }
         guard a.hasG else { throw LoadError(file: file, node: n.name, op: n.opType, "attribute '\(name)' is not a graph") }
         var sub = GraphBuilder(graph: a.g, opset: opset, file: file, baseDirectory: baseDirectory, isSubgraph: true)
-        var initializers = a.g.initializer
-        let g = try sub.build(initializers: &initializers)
+        var initializers = a.g.initializer, raw: [RawData?] = []
+        let g = try sub.build(initializers: &initializers, raw: &raw)
         return Subgraph(graph: g, opset: opset, formalCount: a.g.input.filter { v in !a.g.initializer.contains { $0.name == v.name } }.count)
     }
 
@@ -156,13 +166,16 @@ struct GraphBuilder {
         return names.count - 1
     }
 
-    mutating func build(initializers: inout [Onnx_TensorProto]) throws -> Graph {
+    /// - raw: each initializer's `raw_data` in the mapped file when the protobuf was decoded
+    ///   without it (empty otherwise), consumed with `initializers`.
+    mutating func build(initializers: inout [Onnx_TensorProto], raw: inout [RawData?]) throws -> Graph {
         var constants: [Int: Tensor] = [:]
         while let t = initializers.popLast() {
+            let data = raw.popLast() ?? nil
             guard !t.name.isEmpty else { throw LoadError(file: file, "has an initializer without a name") }
             let tid = id(t.name)
             guard constants[tid] == nil else { throw LoadError(file: file, "has two initializers named '\(t.name)'") }
-            constants[tid] = try ONNXTensor.decode(t, file: file, baseDirectory: baseDirectory)
+            constants[tid] = try ONNXTensor.decode(t, file: file, baseDirectory: baseDirectory, raw: data)
         }
         if !graph.sparseInitializer.isEmpty { throw LoadError(file: file, "has sparse initializers, which are not supported") }
 

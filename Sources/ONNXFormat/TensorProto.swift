@@ -39,7 +39,8 @@ public enum ONNXTensor {
     }
 
     /// Decodes a `TensorProto`, checking its declared size before allocating.
-    static func decode(_ p: Onnx_TensorProto, file: String, baseDirectory: URL?) throws -> Tensor {
+    /// - raw: the tensor's `raw_data` in a mapped file, when the protobuf was decoded without it.
+    static func decode(_ p: Onnx_TensorProto, file: String, baseDirectory: URL?, raw: RawData? = nil) throws -> Tensor {
         let what = p.name.isEmpty ? "a tensor" : "tensor '\(p.name)'"
         guard let dtype = DType(rawValue: Int(p.dataType)) else {
             throw LoadError(file: file, "\(what) has ONNX data type \(p.dataType), which is not supported (float, double, float16, bfloat16, int8/16/32/64, uint8/16/32/64, bool)")
@@ -67,6 +68,13 @@ public enum ONNXTensor {
         if p.dataLocation == .external {
             let t = try readExternal(p, shape: packed ? [bytes] : shape, dtype: packed ? .uint8 : dtype, bytes: bytes, file: file, baseDirectory: baseDirectory, what: what)
             return packed ? try unpacked(t.scalars(as: UInt8.self)) : t
+        }
+        if let (mapped, range) = raw {
+            guard range.count == bytes else { throw mismatch(range.count, "bytes of raw_data") }
+            if packed { return try unpacked([UInt8](mapped.bytes[range])) }
+            let t = Tensor(zeros: shape, dtype: dtype)
+            t.withUnsafeMutableBytes { if let dst = $0.baseAddress { mapped.copy(range, to: dst) } }
+            return t
         }
         if p.hasRawData {
             guard p.rawData.count == bytes else { throw mismatch(p.rawData.count, "bytes of raw_data") }

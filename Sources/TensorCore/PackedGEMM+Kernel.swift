@@ -36,13 +36,18 @@ extension PackedGEMM {
     /// sixteen-lane one splits each accumulator over two of its sixteen registers (resnet18 135–155
     /// ms with those tiles against 85 ms through `sgemm`, measured on one machine); 64-bit Arm,
     /// where NEON and its fused multiply-add are part of the baseline, gets the four-lane shape.
-    public static let targetTiles: Kernel? = {
-        guard TOUCHSTONE_TARGET_FMA != 0 else { return nil }
-        if TOUCHSTONE_TARGET_AVX512F != 0 { return .tiles16 }
-        if TOUCHSTONE_TARGET_AVX2 != 0 { return .tiles8 }
-        if TOUCHSTONE_TARGET_AARCH64 != 0 { return .tiles4 }
+    public static let targetTiles: Kernel? = tiles(
+        fma: TOUCHSTONE_TARGET_FMA != 0, avx512: TOUCHSTONE_TARGET_AVX512F != 0, avx2: TOUCHSTONE_TARGET_AVX2 != 0,
+        aarch64: TOUCHSTONE_TARGET_AARCH64 != 0)
+
+    /// The tile shape for a target with these features.
+    static func tiles(fma: Bool, avx512: Bool, avx2: Bool, aarch64: Bool) -> Kernel? {
+        guard fma else { return nil }
+        if avx512 { return .tiles16 }
+        if avx2 { return .tiles8 }
+        if aarch64 { return .tiles4 }
         return nil
-    }()
+    }
 
     /// The kernel for this process: `TOUCHSTONE_CONV_KERNEL` when set (`tiles16`, `tiles8`,
     /// `tiles4`, `blas`, or `tiles` for this build's own shape), otherwise `targetTiles`, or `.blas`
