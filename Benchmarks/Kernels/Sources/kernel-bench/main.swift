@@ -37,14 +37,13 @@ for (m, n, k) in [(1024, 1024, 1024), (256, 3136, 1152), (64, 12544, 147)] {
     row("GEMM seam (sgemm)", "\(m)×\(n)×\(k)", s, gflops, "GFLOP/s")
 }
 
-// Touchstone's own product kernel (weights packed once) on the same products, and on two of
-// MobileNetV2's last pointwise products (49 columns).
-for (m, n, k) in [(1024, 1024, 1024), (256, 3136, 1152), (64, 12544, 147), (1280, 49, 320), (320, 49, 960)] {
+/// Median seconds of `PackedGEMM.multiply` for seeded m × k and k × n operands, A packed once for `kernel`.
+func packedProductSeconds(m: Int, n: Int, k: Int, kernel: PackedGEMM.Kernel) -> Double {
     let a = Tensor.random(shape: [m, k], dtype: .float32, seed: 1), b = Tensor.random(shape: [k, n], dtype: .float32, seed: 2)
     let c = Tensor(zeros: [m, n])
     let scratch = Scratch()
-    let s = a.withUnsafeBufferPointer(as: Float.self) { ap in
-        let packed = PackedMatrix(ap.baseAddress!, rows: m, depth: k, rowStride: k)
+    return a.withUnsafeBufferPointer(as: Float.self) { ap in
+        let packed = PackedMatrix(ap.baseAddress!, rows: m, depth: k, rowStride: k, kernel: kernel)
         return b.withUnsafeBufferPointer(as: Float.self) { bp in
             c.withUnsafeMutableBufferPointer(as: Float.self) { cp in
                 median {
@@ -54,6 +53,12 @@ for (m, n, k) in [(1024, 1024, 1024), (256, 3136, 1152), (64, 12544, 147), (1280
             }
         }
     }
+}
+
+// Touchstone's own product kernel (weights packed once) on the same products, and on two of
+// MobileNetV2's last pointwise products (49 columns).
+for (m, n, k) in [(1024, 1024, 1024), (256, 3136, 1152), (64, 12544, 147), (1280, 49, 320), (320, 49, 960)] {
+    let s = packedProductSeconds(m: m, n: n, k: k, kernel: PackedGEMM.selected)
     let gflops = 2.0 * Double(m * n * k) / s / 1e9
     row("packed GEMM", "\(m)×\(n)×\(k)", s, gflops, String(format: "GFLOP/s (%.0f%% of sgemm peak)", 100 * gflops / peak))
 }
@@ -69,20 +74,7 @@ if let native = PackedGEMM.targetTiles {
     for kernel in PackedGEMM.Kernel.allCases {
         let lanes = [PackedGEMM.Kernel.tiles16: 16, .tiles8: 8, .tiles4: 4][kernel]
         for (m, n, k) in [(256, 3136, 1152), (64, 12544, 147), (1280, 49, 320)] {
-            let a = Tensor.random(shape: [m, k], dtype: .float32, seed: 1), b = Tensor.random(shape: [k, n], dtype: .float32, seed: 2)
-            let c = Tensor(zeros: [m, n])
-            let scratch = Scratch()
-            let s = a.withUnsafeBufferPointer(as: Float.self) { ap in
-                let packed = PackedMatrix(ap.baseAddress!, rows: m, depth: k, rowStride: k, kernel: kernel)
-                return b.withUnsafeBufferPointer(as: Float.self) { bp in
-                    c.withUnsafeMutableBufferPointer(as: Float.self) { cp in
-                        median {
-                            PackedGEMM.multiply(packed, PanelSource.matrix(bp.baseAddress!, columns: n, rowStride: n), c: cp.baseAddress!, ldc: n,
-                                                bias: nil, activation: nil, threads: threads, scratch: scratch)
-                        }
-                    }
-                }
-            }
+            let s = packedProductSeconds(m: m, n: n, k: k, kernel: kernel)
             let gflops = 2.0 * Double(m * n * k) / s / 1e9
             let ofPeak = lanes.map { String(format: "%.0f%% of the %d-lane FMA peak", 100 * gflops / (peaks[$0]! * Double(threads)), $0) } ?? "sgemm"
             row("packed GEMM, \(kernel.rawValue)", "\(m)×\(n)×\(k)", s, gflops, "GFLOP/s (\(ofPeak))")
