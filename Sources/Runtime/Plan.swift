@@ -303,7 +303,8 @@ final class Plan: @unchecked Sendable {
         return result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
-    /// Assigns every computed value a view of an arena buffer, reusing buffers whose values are dead.
+    /// Assigns every computed value a window of one arena, at an offset no value alive at the same
+    /// time uses (greedy by size, the largest first).
     /// - windows: values written straight into another value's buffer (`concatWindows`); they share
     ///   its buffer, which is taken when the first of them is computed.
     static func assignStorage(
@@ -321,52 +322,49 @@ final class Plan: @unchecked Sendable {
         }
         for o in graph.outputs { lastUse[root[o.id]] = Int.max }
 
-        var capacities: [Int] = []
-        var free: [Int] = []
-        var bufferOf = [Int: Int]()
-        for (i, s) in steps.enumerated() {
-            if s.kind == .compute {
-                for id in Set(s.outputs.map { root[$0] }).sorted() where bufferOf[id] == nil {
-                    guard let t = types[id] else { continue }
-                    let need = max(64, (t.count * t.dtype.byteSize + 63) / 64 * 64)
-                    // Best fit among free buffers; else grow the largest free one; else a new one.
-                    var pick = free.filter { capacities[$0] >= need }.min { capacities[$0] < capacities[$1] }
-                    if pick == nil, let largest = free.max(by: { capacities[$0] < capacities[$1] }) {
-                        capacities[largest] = need
-                        pick = largest
-                    }
-                    if let b = pick {
-                        free.removeAll { $0 == b }
-                        bufferOf[id] = b
-                    } else {
-                        capacities.append(need)
-                        bufferOf[id] = capacities.count - 1
-                    }
-                }
-            }
-            // Release buffers whose last reader is this step.
-            var released = Set<Int>()
-            for id in s.inputs.compactMap({ $0 }) + s.outputs {
-                let r = root[id]
-                if lastUse[r] == i, let b = bufferOf[r], !released.contains(b) {
-                    free.append(b)
-                    released.insert(b)
-                }
+        // Each value that needs storage: its size and the steps from its computation to its last use.
+        var first = [Int: Int](), size = [Int: Int]()
+        for (i, s) in steps.enumerated() where s.kind == .compute {
+            for id in Set(s.outputs.map { root[$0] }) where first[id] == nil {
+                guard let t = types[id] else { continue }
+                first[id] = i
+                size[id] = max(64, (t.count * t.dtype.byteSize + 63) / 64 * 64)
             }
         }
-        // Each capacity is one checked tensor's size; their sum is checked before allocating.
-        let total = capacities.reduce(0, MemoryBudget.sum)
+        // Greedy by size: the largest values first, each at the lowest 64-byte-aligned offset where
+        // it overlaps no placed value whose lifetime it shares (a step's outputs never share bytes
+        // with its inputs: both are live at that step). Sizes are checked tensors' sizes; offsets
+        // stay below their sum.
+        let order = first.keys.sorted { (size[$0] ?? 0, first[$1] ?? 0, $1) > (size[$1] ?? 0, first[$0] ?? 0, $0) }
+        var placed: [(offset: Int, end: Int, from: Int, to: Int)] = []
+        var offsetOf = [Int: Int]()
+        var total = 0
+        for id in order {
+            guard let need = size[id], let from = first[id] else { continue }
+            let to = lastUse[id]
+            let clashes = placed.filter { $0.from <= to && from <= $0.to }.sorted { $0.offset < $1.offset }
+            var offset = 0
+            for c in clashes where c.end > offset {
+                if c.offset >= MemoryBudget.sum(offset, need) { break }
+                offset = c.end
+            }
+            offsetOf[id] = offset
+            placed.append((offset, MemoryBudget.sum(offset, need), from, to))
+            total = max(total, MemoryBudget.sum(offset, need))
+        }
         do {
-            try MemoryBudget.check(MemoryBudget.sum(total, alsoHeld), "the plan's intermediate tensors (\(capacities.count) buffers)")
+            try MemoryBudget.check(MemoryBudget.sum(total, alsoHeld), "the plan's intermediate tensors (\(offsetOf.count) values)")
         } catch let e as MemoryBudgetError { throw ExecutionError(e.description) }
-        let storages = capacities.map { TensorStorage(byteCount: $0) }
+        let arena = total > 0 ? TensorStorage(byteCount: total) : nil
         var tensors = known
-        for (id, b) in bufferOf {
-            if let t = types[id] { tensors[id] = Tensor(shape: t.shape, dtype: t.dtype, storage: storages[b]) }
+        for (id, offset) in offsetOf {
+            if let t = types[id], let arena {
+                tensors[id] = Tensor(shape: t.shape, dtype: t.dtype, storage: TensorStorage(window: arena, byteOffset: offset, byteCount: t.count * t.dtype.byteSize))
+            }
         }
         for (id, w) in windows {
-            guard let t = types[id], let b = bufferOf[w.root] else { continue }
-            let window = TensorStorage(window: storages[b], byteOffset: w.byteOffset, byteCount: t.count * t.dtype.byteSize)
+            guard let t = types[id], let offset = offsetOf[w.root], let arena else { continue }
+            let window = TensorStorage(window: arena, byteOffset: offset + w.byteOffset, byteCount: t.count * t.dtype.byteSize)
             tensors[id] = Tensor(shape: t.shape, dtype: t.dtype, storage: window)
         }
         return (tensors, total)

@@ -108,6 +108,9 @@ public final class Session {
     /// Bytes of arena storage the plans hold.
     public var arenaBytes: Int { plans.values.reduce(0) { $0 + $1.arenaBytes } }
 
+    /// The plans made so far (for tests of their storage).
+    var plansMade: [Plan] { Array(plans.values) }
+
     /// The graph as the policy rewrites it (made on first use).
     func preparedGraph() throws -> PreparedGraph {
         if let prepared { return prepared }
