@@ -17,8 +17,9 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
+
+from compare_onnxruntime import run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -40,13 +41,7 @@ def parse_config(text):
 def bench(binary, env, path, args):
     cmd = [binary, "bench", path, "--json", "--batch", str(args.batch), "--threads", str(args.threads),
            "--runs", str(args.runs), "--warmup", str(args.warmup)]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}")
-    for line in reversed(p.stdout.strip().splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise RuntimeError("no JSON line in output:\n" + p.stdout)
+    return run(cmd, env)
 
 
 def main():
