@@ -1,0 +1,84 @@
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import Testing
+@testable import TensorCore
+
+/// `Parallel.forEachChunk` through the worker pool: every index covered exactly once, chunks that
+/// depend only on the count and the thread count, and callers that meet the pool taken (regions
+/// inside regions, several threads at once) still getting every chunk. These run under
+/// ThreadSanitizer in `.ci/sanitizers`.
+@Suite("Parallel regions on the worker pool")
+struct ParallelTests {
+    /// Each index is visited exactly once, and the chunks are the ones the formula gives, for
+    /// counts around the thread count and grains that merge chunks.
+    @Test(arguments: [1, 2, 3, 4, 7, 16])
+    func everyIndexOnceInFixedChunks(threads: Int) {
+        for count in [1, 2, 3, 5, 8, 17, 100, 1001] {
+            for grain in [1, 3, 64] {
+                // Per index: how often it was visited and the start of the chunk that visited it.
+                // (A pthread lock through NSLock: ThreadSanitizer sees it, not the futexes of `Mutex`.)
+                let lock = NSLock()
+                nonisolated(unsafe) var result = Array(repeating: (visits: 0, start: -1), count: count)
+                Parallel.forEachChunk(count, threads: threads, grain: grain) { range in
+                    lock.withLock {
+                        for i in range { result[i] = (result[i].visits + 1, range.lowerBound) }
+                    }
+                }
+                let chunks = min(threads, max(1, count / grain))
+                var wrong = 0
+                for i in 0..<count {
+                    if result[i].visits != 1 { wrong += 1 }
+                    // The chunk holding i starts at count·p/chunks for the p with that start ≤ i.
+                    let p = (0..<chunks).last { count * $0 / chunks <= i } ?? 0
+                    if result[i].start != count * p / chunks { wrong += 1 }
+                }
+                #expect(wrong == 0, "count \(count), grain \(grain), threads \(threads)")
+            }
+        }
+    }
+
+    /// A region started inside a region (the pool is taken) still runs all of its chunks.
+    @Test func nestedRegions() {
+        let total = Atomic<Int>(0)
+        Parallel.forEachChunk(6, threads: 3) { outer in
+            for _ in outer {
+                Parallel.forEachChunk(10, threads: 2) { inner in
+                    total.add(inner.count, ordering: .relaxed)
+                }
+            }
+        }
+        #expect(total.load(ordering: .relaxed) == 60)
+    }
+
+    /// Several threads starting regions at once: one gets the pool, the others fall back, and every
+    /// region sums its own range correctly, many times over.
+    @Test func concurrentCallers() {
+        let failures = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { caller in
+            for round in 0..<200 {
+                let count = 50 + caller * 13 + round % 7
+                let sum = Atomic<Int>(0)
+                Parallel.forEachChunk(count, threads: 2 + caller % 2) { range in
+                    sum.add(range.reduce(0, +), ordering: .relaxed)
+                }
+                if sum.load(ordering: .relaxed) != count * (count - 1) / 2 { failures.add(1, ordering: .relaxed) }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+    }
+
+    /// Regions far apart in time: the workers have gone to sleep in between and must wake for the
+    /// next (the default spin is 2 ms; the 20 ms gap outlasts it).
+    @Test func regionsAfterTheWorkersSleep() {
+        for gap in [0, 3_000, 20_000] {
+            if gap > 0 { usleep(UInt32(gap)) }
+            let sum = Atomic<Int>(0)
+            Parallel.forEachChunk(1000, threads: 4) { range in sum.add(range.count, ordering: .relaxed) }
+            #expect(sum.load(ordering: .relaxed) == 1000, "after \(gap) µs idle")
+        }
+    }
+}
