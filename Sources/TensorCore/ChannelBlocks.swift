@@ -101,14 +101,16 @@ struct ChannelBlocks {
     }
 
     /// Writes lanes `c < count` of `results` (`[outPlane][16]`) to the planes
-    /// `dst[c·outPlane ..< (c + 1)·outPlane]`.
+    /// `dst[c·outPlane ..< (c + 1)·outPlane]`, for the output pixels `pixels` (all by default);
+    /// nothing outside them is written.
     @inline(__always)
-    func store(_ results: UnsafePointer<Float>, count: Int, to dst: UnsafeMutablePointer<Float>) {
+    func store(_ results: UnsafePointer<Float>, pixels: Range<Int>? = nil, count: Int, to dst: UnsafeMutablePointer<Float>) {
         let lanes = Self.lanes
-        if outPlane >= lanes {
-            var q = 0
-            while q < outPlane {
-                q = min(q, outPlane - lanes)
+        let pixels = pixels ?? 0..<outPlane
+        if pixels.count >= lanes {
+            var q = pixels.lowerBound
+            while q < pixels.upperBound {
+                q = min(q, pixels.upperBound - lanes)
                 var v = Square { j in UnsafeRawPointer(results + (q + j) * lanes).load(as: V.self) }
                 v.transpose()
                 v.forEach { c, row in
@@ -117,7 +119,7 @@ struct ChannelBlocks {
                 q += lanes
             }
         } else {
-            for q in 0..<outPlane {
+            for q in pixels {
                 for c in 0..<count { dst[c * outPlane + q] = results[q * lanes + c] }
             }
         }

@@ -23,14 +23,21 @@ extension Conv2D {
         let biasPtr = bias.map { UnsafePointer($0.storage.base.assumingMemoryBound(to: Float.self)) }
         let box = UncheckedBox((layout, weights))
         let parallel = g.batch * channels * outPlane * tapCount > 1 << 15
-        Parallel.forEachChunk(g.batch * blocks, threads: parallel ? threads : 1) { range in
+        // Pieces are (image, channel block) items; with fewer items than threads (16 or 32
+        // channels at batch 1) each item's output pixels are split too, every split loading the
+        // item's image. Each output's sum is the same whoever computes it.
+        let items = g.batch * blocks
+        let splits = parallel && items < threads ? min(threads / items, max(1, outPlane / 8)) : 1
+        Parallel.forEachChunk(items * splits, threads: parallel ? threads : 1) { range in
             let (layout, weights) = box.value
             // Zeroed once: every block rewrites the same image cells and leaves the padding alone.
             let image = ChannelBlocks.buffer(layout.imageFloats + (outPlane + 1) * lanes, filledWith: 0)
             defer { image.deallocate() }
             let results = image + layout.imageFloats, biasLanes = results + outPlane * lanes
             weights.withUnsafeBufferPointer { weights in
-                for item in range {
+                for piece in range {
+                    let item = piece / splits, split = piece % splits
+                    let pixels = (outPlane * split / splits)..<(outPlane * (split + 1) / splits)
                     let n = item / blocks, c0 = (item % blocks) * lanes, cn = min(lanes, channels - c0)
                     let taps = UnsafePointer(weights.baseAddress.unsafelyUnwrapped + (item % blocks) * tapCount * lanes)
                     for c in 0..<lanes { biasLanes[c] = c < cn ? biasPtr?[c0 + c] ?? 0 : 0 }
@@ -38,15 +45,15 @@ extension Conv2D {
                     // Eight output pixels per step: a tap is one weight vector and eight input
                     // vectors. The last group overlaps the one before it.
                     let b = UnsafeRawPointer(biasLanes).load(as: V.self)
-                    if outPlane >= 8 {
-                        var q = 0
-                        while q < outPlane {
-                            q = min(q, outPlane - 8)
+                    if pixels.count >= 8 {
+                        var q = pixels.lowerBound
+                        while q < pixels.upperBound {
+                            q = min(q, pixels.upperBound - 8)
                             blockedTile8(image, windows: layout.windowOf + q, taps: taps, tapOffsets: layout.tapOffsets, tapCount: tapCount, bias: b, results: results + q * lanes)
                             q += 8
                         }
                     } else {
-                        for q in 0..<outPlane {
+                        for q in pixels {
                             var a = b
                             let base = image + layout.windowOf[q]
                             for t in 0..<tapCount {
@@ -57,8 +64,8 @@ extension Conv2D {
                         }
                     }
                     // Lanes past the last channel hold zeros, which are never stored.
-                    activation?.apply(results, count: outPlane * lanes)
-                    layout.store(results, count: cn, to: outBase + (n * channels + c0) * outPlane)
+                    activation?.apply(results + pixels.lowerBound * lanes, count: pixels.count * lanes)
+                    layout.store(results, pixels: pixels, count: cn, to: outBase + (n * channels + c0) * outPlane)
                 }
             }
         }
