@@ -142,7 +142,7 @@ public enum Conv2D {
             for grp in 0..<g.groups {
                 shifted.fill(from: inp + (n * g.inChannels + grp * cg) * inPlane, into: image, threads: threads)
                 let offset = (n * g.outChannels + grp * mg) * plane
-                if compact { shifted.gather(image, offsets: offsets, rows: weights.groups[grp].depth, into: matrix) }
+                if compact { shifted.gather(image, offsets: offsets, rows: weights.groups[grp].depth, into: matrix, threads: threads) }
                 let source = compact
                     ? PanelSource.matrix(matrix, columns: plane, rowStride: plane)
                     : PanelSource.rows(image, offsets: offsets, columns: shifted.columns)
@@ -210,20 +210,33 @@ public enum Conv2D {
         /// Writes the real columns of B rows `0..<rows` (`image + offsets[r]`, over the extended
         /// grid) as the rows of a `[rows, OH·OW]` matrix. Each output row goes as whole sixteen-float
         /// vectors in increasing address order, the part past its end rewritten by the next one;
-        /// `dst` has 16 floats of slack for the last.
-        func gather(_ image: UnsafePointer<Float>, offsets: UnsafePointer<Int>, rows: Int, into dst: UnsafeMutablePointer<Float>) {
+        /// `dst` has 16 floats of slack for the last. Split over threads by B rows, each thread's
+        /// last row copied exactly, so that no vector spills into another thread's rows.
+        func gather(_ image: UnsafePointer<Float>, offsets: UnsafePointer<Int>, rows: Int, into dst: UnsafeMutablePointer<Float>, threads: Int) {
             let ow = g.outWidth, oh = g.outHeight, pw = phaseWidth
-            var out = UnsafeMutableRawPointer(dst)
-            for r in 0..<rows {
-                var line = UnsafeRawPointer(image + offsets[r])
-                for _ in 0..<oh {
-                    var i = 0
-                    repeat {
-                        out.storeBytes(of: line.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self), toByteOffset: i * 4, as: SIMD16<Float>.self)
-                        i += 16
-                    } while i < ow
-                    out += ow * 4
-                    line += pw * 4
+            let box = UncheckedBox(dst)
+            Parallel.forEachChunk(rows, threads: rows * oh * ow > 1 << 15 ? threads : 1, grain: 16) { range in
+                let dst = box.value
+                var out = UnsafeMutableRawPointer(dst + range.lowerBound * oh * ow)
+                for r in range {
+                    var line = UnsafeRawPointer(image + offsets[r])
+                    // A row's last vector spills up to 15 floats past its end, further than the
+                    // next row when rows are short (a 2×2 output): rows whose spill could reach
+                    // past the chunk are copied exactly, every line.
+                    let exact = range.upperBound < rows && (range.upperBound - r - 1) * oh * ow < 16
+                    for _ in 0..<oh {
+                        if exact {
+                            PackedGEMM.copy(out.assumingMemoryBound(to: Float.self), line.assumingMemoryBound(to: Float.self), ow)
+                        } else {
+                            var i = 0
+                            repeat {
+                                out.storeBytes(of: line.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self), toByteOffset: i * 4, as: SIMD16<Float>.self)
+                                i += 16
+                            } while i < ow
+                        }
+                        out += ow * 4
+                        line += pw * 4
+                    }
                 }
             }
         }

@@ -90,17 +90,24 @@ public enum PackedGEMM {
         }
         if parts == 1 {
             run(0, rows: 0..<rowPanels, columns: 0..<columnPanels)
-        } else if columnPanels >= 2 * parts {
-            // Many pixels: split the columns.
+        } else if busiest(columnPanels, columnTile, n, parts) * m * 9 <= busiest(rowPanels, rowTile, m, parts) * n * 10 {
+            // Split the columns (many pixels) unless splitting the output channels leaves the busiest
+            // part at least 10% less work (each part then reads all of B): five column panels over
+            // two threads (a 14×14 convolution's extended grid) left one thread 128 of 224 columns.
             Parallel.forEachChunk(parts, threads: parts) { range in
                 for p in range { run(p, rows: 0..<rowPanels, columns: (columnPanels * p / parts)..<(columnPanels * (p + 1) / parts)) }
             }
         } else {
-            // Few pixels (late layers): split the output channels.
             Parallel.forEachChunk(parts, threads: parts) { range in
                 for p in range { run(p, rows: (rowPanels * p / parts)..<(rowPanels * (p + 1) / parts), columns: 0..<columnPanels) }
             }
         }
+    }
+
+    /// The most of `total` rows (or columns) that one of `parts` parts gets when `panels` panels of
+    /// `tile` are split as `multiply` splits them.
+    static func busiest(_ panels: Int, _ tile: Int, _ total: Int, _ parts: Int) -> Int {
+        (0..<parts).map { p in max(0, min(total, tile * (panels * (p + 1) / parts)) - tile * (panels * p / parts)) }.max() ?? 0
     }
 
     /// The `.blas` path: B gathered into a plain matrix when it is a row table, one `sgemm`

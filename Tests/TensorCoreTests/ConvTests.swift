@@ -77,6 +77,44 @@ struct ConvTests {
         }
     }
 
+    /// Late-layer shapes on every thread count give the same bits: outputs at most 8 wide (the
+    /// compact path, whose gather is split over threads: 7×7, 3×3 and 2×2 outputs, where a row's
+    /// last vector spills past the next rows), a 14×14 grid with few column panels (split by output
+    /// channels), and a strided convolution at batch 2. One thread agrees with the naive twin.
+    @Test(arguments: [
+        (1, 256, 7, 7, 32, 1), (1, 512, 3, 3, 16, 1), (1, 1024, 2, 2, 16, 1), (1, 64, 14, 14, 256, 1), (2, 96, 9, 9, 24, 2),
+    ])
+    func sameBitsForEveryThreadCount(batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, stride: Int) {
+        let geo = Conv2DGeometry(
+            batch: batch, inChannels: channels, inHeight: height, inWidth: width, outChannels: outChannels,
+            outHeight: (height - 1) / stride + 1, outWidth: (width - 1) / stride + 1, kernelHeight: 3, kernelWidth: 3,
+            strideH: stride, strideW: stride, dilationH: 1, dilationW: 1, padTop: 1, padLeft: 1, groups: 1)
+        var g = SeededGenerator(seed: UInt64(channels * 31 + height))
+        let x = Tensor(shape: [batch, channels, height, width], scalars: randomFloats(batch * channels * height * width, &g))
+        let w = Tensor(shape: [outChannels, channels, 3, 3], scalars: randomFloats(outChannels * channels * 9, &g))
+        let b = Tensor(shape: [outChannels], scalars: randomFloats(outChannels, &g))
+        let outShape = [batch, outChannels, geo.outHeight, geo.outWidth]
+        for kernel in PackedGEMM.Kernel.allCases {
+            let packed = PackedConvWeights(w, groups: 1, kernel: kernel)
+            var results: [[UInt32]] = []
+            for threads in 1...4 {
+                let y = Tensor(zeros: outShape)
+                Conv2D.forward(input: x, weight: w, bias: b, output: y, geometry: geo, activation: .relu, scratch: Scratch(), threads: threads, packed: packed)
+                results.append(y.scalars(as: Float.self).map(\.bitPattern))
+                if threads == 1 && kernel == PackedGEMM.selected {
+                    // Sums of up to 9,216 products of values in [-1, 1): FP32 rounding stays below 1e-3.
+                    let slow = Tensor(zeros: outShape)
+                    Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: .relu)
+                    expectClose(y.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-3, rtol: 1e-4, "conv \(geo)")
+                }
+            }
+            for t in 1..<results.count {
+                let differing = zip(results[0], results[t]).filter { $0 != $1 }.count
+                #expect(differing == 0, "\(kernel), \(t + 1) threads: \(differing) outputs differ from one thread's, \(geo)")
+            }
+        }
+    }
+
     /// Depthwise planes of every height and width class the kernel tiles differently: under four
     /// rows, four to eight (two overlapping row groups), more than eight (overlapping last tile),
     /// and widths on both sides of 8 and 16 (one- and two-vector tiles, ragged ends). Same bound as
