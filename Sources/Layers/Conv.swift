@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 
 /// ONNX `Conv` for 1-D and 2-D inputs.
@@ -11,9 +12,11 @@ public struct Conv: Layer {
     public let window: WindowAttributes
     public let group: Int
     public let activation: Activation?
-    /// The weight packed once for the product kernel, when it is a constant; otherwise the kernel
-    /// packs input W on each run.
-    public let packed: PackedConvWeights?
+    /// The weight packed for the product kernel when it is a float32 constant; otherwise the kernel
+    /// packs input W on each run. Packed on first use (the first plan that runs this convolution in
+    /// float32), not when the model is loaded, then shared by every plan and session: loading and
+    /// `inspect` hold the weight once, and graphs run in other formats never pack it.
+    public let packed: PackedWeightsOnce?
     /// Whether a fourth input, R (the output's shape), is added before the activation: the
     /// runtime's fusion of a residual connection's `Add` into the convolution that feeds it.
     public let residual: Bool
@@ -28,11 +31,11 @@ public struct Conv: Layer {
         residual = false
         if let w = weight, w.dtype == .float32, w.rank == window.kernelShape.count + 2, Array(w.shape[2...]) == window.kernelShape,
            w.shape[0] % group == 0, !(group > 1 && w.shape[1] == 1), w.count > 0 {
-            packed = PackedConvWeights(w, groups: group)
+            packed = PackedWeightsOnce { PackedConvWeights(w, groups: group) }
         } else if let w = weight, w.dtype == .float32, w.rank == window.kernelShape.count + 2, Array(w.shape[2...]) == window.kernelShape,
                   group > 1, w.shape[0] == group, w.shape[1] == 1 {
             // Depthwise: the weights laid out for the channel-blocked kernel.
-            packed = PackedConvWeights(depthwise: w)
+            packed = PackedWeightsOnce { PackedConvWeights(depthwise: w) }
         } else {
             packed = nil
         }
@@ -109,8 +112,11 @@ public struct Conv: Layer {
             // The fusion happens only where every node runs in FP32 (`Plan.fuseResidualAdds`).
             guard dtypes.allSatisfy({ $0 == .float32 }) else { throw LayerError("the fused residual needs float32 operands, got \(dtypes)") }
         }
+        let kernel = ProductKernel(dtypes, format)
+        let weights: PackedConvWeights?
+        if case .float32 = kernel { weights = packed?.value } else { weights = nil }
         return ConvOp(
-            geometry: g, kernel: ProductKernel(dtypes, format), residual: residual, activation: activation, packed: packed,
+            geometry: g, kernel: kernel, residual: residual, activation: activation, packed: weights,
             roundsBeforeBias: residual ? nil : format.roundsBeforeBias)
     }
 
@@ -265,5 +271,30 @@ public struct DeformConv: Layer {
             Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
         }
         if inputs.first??.dtype == .float64 { try run(Double.self) } else { try run(Float.self) }
+    }
+}
+
+/// A value made once, on first use, by whichever thread asks first; every later caller gets the same.
+public final class PackedWeightsOnce: @unchecked Sendable {
+    private let lock = NSLock()
+    private let make: () -> PackedConvWeights
+    private var made: PackedConvWeights?
+
+    init(_ make: @escaping () -> PackedConvWeights) { self.make = make }
+
+    public var value: PackedConvWeights {
+        lock.lock()
+        defer { lock.unlock() }
+        if let made { return made }
+        let fresh = make()
+        made = fresh
+        return fresh
+    }
+
+    /// Whether the value has been made.
+    public var isMade: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return made != nil
     }
 }

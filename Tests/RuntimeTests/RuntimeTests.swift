@@ -204,6 +204,31 @@ struct ResidualFusionTests {
     }
 }
 
+@Suite("Runtime: convolution weights packed on first use")
+struct LazyPackingTests {
+    /// A constant weight is not packed when the model is made (loading holds it once), nor by an
+    /// FP64 or FP16 run (which convert the weight and pack their own copy, or none), but by the first
+    /// FP32 plan; later sessions share that packing and give the same bits.
+    @Test func packedByTheFirstFloat32Plan() throws {
+        let model = try ResidualFusionTests().residualGraph(kernel: 3, convFirst: true)
+        guard let conv = model.graph.nodes.first?.layer as? Conv, let packing = conv.packed else {
+            Issue.record("the residual graph's first node is not a Conv with a constant weight")
+            return
+        }
+        #expect(!packing.isMade)
+        let x = Tensor.random(shape: [1, 2, 9, 9], dtype: .float32, seed: 11)
+        _ = try Session(model: model, options: SessionOptions(threads: 1, policy: ExecutionPolicy(precision: .fp64))).run(["X": x])
+        _ = try Session(model: model, options: SessionOptions(threads: 1, policy: ExecutionPolicy(precision: .fp16))).run(["X": x])
+        #expect(!packing.isMade, "an FP64 or FP16 run packed the FP32 weight")
+        let first = try Session(model: model, options: SessionOptions(threads: 1)).run(["X": x])
+        #expect(packing.isMade)
+        let made = packing.value
+        let second = try Session(model: model, options: SessionOptions(threads: 2)).run(["X": x])
+        #expect(packing.value === made)
+        #expect(bits(first["Y"]) == bits(second["Y"]))
+    }
+}
+
 @Suite("Runtime: Concat inputs written in place")
 struct ConcatWindowTests {
     /// X → Conv(2→3, 1×1) → A, X → Conv(2→5, 3×3) → B, Concat(A, B, axis 1) → Y on 8×8 images
