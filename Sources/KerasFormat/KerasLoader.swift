@@ -395,11 +395,21 @@ final class WeightStore {
 
     func entry(_ layer: String, _ key: String) -> JSONValue? { params[layer]?[key] }
 
+    /// Float bytes let go since the heap was last trimmed.
+    private var releasedSinceTrim = 0
+
     /// Lets a weight go if its layer is releasable.
     func taken(_ layer: String, _ key: String) {
         guard releasable.contains(layer), case .object(var entries)? = params[layer] else { return }
         params[layer] = nil  // `entries` is then the only reference: the removal frees the array
+        if case .floats(let values)? = entries[key] { releasedSinceTrim += values.count * 4 }
         entries[key] = nil
         params[layer] = .object(entries)
+        if releasedSinceTrim >= 16 << 20 {
+            // The freed arrays sit between the tensors made from them; glibc keeps such holes
+            // unless asked (see `JSONStream`'s decoding).
+            releasedSinceTrim = 0
+            Heap.trim()
+        }
     }
 }
