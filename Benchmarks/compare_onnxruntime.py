@@ -8,7 +8,8 @@ process: `touchstone bench --json` and Benchmarks/ort_bench.py, the first of the
 pools the timed runs, and reports median latencies, their ratio, the median of the rounds' own
 ratios ("paired", robust to the machine's speed drifting between rounds), load time and peak RSS,
 then the geometric mean of each ratio.
-Models come from ModelZoo/generated (python3 ModelZoo/scripts/make_torchvision.py). Touchstone
+Models come from ModelZoo/generated/models (python3 ModelZoo/scripts/make_torchvision.py), or
+--model-dir (ModelZoo/generated/broader: python3 ModelZoo/scripts/make_broader.py). Touchstone
 must be built first: swift build -c release -Xswiftc -target-cpu -Xswiftc native.
 """
 import argparse
@@ -42,6 +43,8 @@ def run(cmd, env=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--model-dir", default=os.path.join(REPO, "ModelZoo", "generated", "models"),
+                    help="where MODEL.onnx is (ModelZoo/generated/broader for make_broader.py's set)")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--runs", type=int, default=10)
@@ -53,9 +56,9 @@ def main():
     env = dict(os.environ)
     results = []
     for model in args.models.split(","):
-        path = os.path.join(REPO, "ModelZoo", "generated", "models", model + ".onnx")
+        path = os.path.join(args.model_dir, model + ".onnx")
         if not os.path.exists(path):
-            sys.exit(f"{path} is missing: run python3 ModelZoo/scripts/make_torchvision.py")
+            sys.exit(f"{path} is missing: run python3 ModelZoo/scripts/make_torchvision.py (or make_broader.py)")
         for batch in map(int, args.batches.split(",")):
             for threads in map(int, args.threads.split(",")):
                 common = ["--batch", str(batch), "--threads", str(threads), "--runs", str(args.runs), "--warmup", str(args.warmup)]
