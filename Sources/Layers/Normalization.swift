@@ -92,6 +92,10 @@ struct NormalizeOp: PreparedOp {
         var y = [T](repeating: 0, count: x.count)
         if rms {
             Normalize.rms(x, into: &y, groups: groups, size: size, epsilon: epsilon, scale: scale)
+        } else if case .element = index {
+            let stats = Normalize.meanVariance(x, into: &y, groups: groups, size: size, epsilon: epsilon, scale: scale, shift: shift)
+            if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: stats.mean).convert(into: outputs[1]) }
+            if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: stats.invStdDev).convert(into: outputs[2]) }
         } else {
             let index = self.index
             let stats = Normalize.meanVariance(

@@ -31,6 +31,8 @@ public enum ScaledDotProductAttention {
     public typealias Rounding<T> = (T) -> T
 
     /// - y `[B, Hq, Sq, Dv]`, fully written; scores `[B, Hq, Sq, T]` (see `ScoresOutput`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func compute<T: BinaryFloatingPoint>(
         q: [T], keys: [T], values: [T], geometry g: Geometry, scale: Double, softcap: Double,
         bias: (Int, Int, Int, Int) -> Double, rounding: Rounding<T>?, scoresOutput: ScoresOutput,
@@ -130,6 +132,8 @@ public enum Rotary {
     /// features) by the angle of its token's row of the caches (`[rows, rotated/2]`): row
     /// `positions[token]`, or the token's own index when `positions` is nil. Positions must lie
     /// within the caches' rows.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func apply<T: BinaryFloatingPoint>(
         _ x: inout [T], cos: [T], sin: [T], positions: [Int]?, layout: Layout, interleaved: Bool
     ) {
@@ -154,6 +158,8 @@ public enum Rotary {
 
 extension ScaledDotProductAttention {
     /// `[B, S, H·D]` (sequence first, as 3-D inputs are) laid out as `[B, H, S, D]`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func headsFirst<T>(_ x: [T], batch: Int, heads: Int, length: Int, size: Int) -> [T] {
         var out = x
         for b in 0..<batch { for h in 0..<heads { for t in 0..<length { for d in 0..<size {
@@ -163,6 +169,8 @@ extension ScaledDotProductAttention {
     }
 
     /// `[B, H, S, D]` laid out as `[B, S, H·D]` (the inverse of `headsFirst`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func sequenceFirst<T>(_ x: [T], batch: Int, heads: Int, length: Int, size: Int) -> [T] {
         var out = x
         for b in 0..<batch { for h in 0..<heads { for t in 0..<length { for d in 0..<size {
@@ -173,6 +181,8 @@ extension ScaledDotProductAttention {
 
     /// A cache `[B, H, past + new, D]`: the past entries (`[B, H, past, D]`, zeros when nil) then
     /// the new ones (`[B, H, new, D]`, or `[B, new, H·D]` when `sequenceFirst`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func appendCache<T: Numeric>(
         past: [T]?, new: [T], batch: Int, heads: Int, pastLength: Int, newLength: Int, size: Int, sequenceFirst: Bool
     ) -> [T] {

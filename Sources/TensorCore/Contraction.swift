@@ -18,6 +18,8 @@ public enum Contraction {
 
     /// The output, row-major over the output labels; each sum runs over the summed labels in
     /// row-major order, each product over the operands in order.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func compute<T: BinaryFloatingPoint>(_ operands: [[T]], layout: Layout) -> [T] {
         let extent = layout.outputExtents + layout.summedExtents
         let outRank = layout.outputExtents.count

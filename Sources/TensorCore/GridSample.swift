@@ -46,6 +46,8 @@ public enum GridSampling {
     }
 
     /// Y, computed in `T` (coordinates, weights and sums).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func sample<T: BinaryFloatingPoint>(
         _ xs: [T], grid gs: [T], geometry g: Geometry, mode: Mode, padding: Padding, alignCorners: Bool
     ) -> [T] {
@@ -195,6 +197,8 @@ public enum RegionAlign {
     }
 
     /// Pools every region into `[regions, C, outHeight, outWidth]`, in T.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func pool<T: BinaryFloatingPoint>(
         _ x: [T], channels c: Int, height: Int, width: Int, regions: [Region], outHeight: Int, outWidth: Int, max useMax: Bool
     ) -> [T] {
@@ -277,6 +281,8 @@ public enum DeformableConvolution {
         return (1 - ly) * (1 - lx) * at(y0, x0) + (1 - ly) * lx * at(y0, x0 + 1) + ly * (1 - lx) * at(y0 + 1, x0) + ly * lx * at(y0 + 1, x0 + 1)
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func run<T: BinaryFloatingPoint>(
         _ x: [T], weights w: [T], offsets: [T], mask: [T]?, bias: [T]?, geometry g: Geometry
     ) -> [T] {

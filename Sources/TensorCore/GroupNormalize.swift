@@ -16,6 +16,8 @@ extension Normalize {
     /// r = 1/√(variance + ε), the biased variance from a second pass (the mean of squared
     /// deviations). `scale(g, j)` and `shift(g, j)` give the affine parameters of element j of
     /// group g.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func meanVariance<T: BinaryFloatingPoint>(
         _ x: [T], into y: inout [T], groups: Int, size: Int, epsilon: Double,
         scale: (Int, Int) -> T, shift: (Int, Int) -> T
@@ -29,6 +31,41 @@ extension Normalize {
             for j in 0..<size { y[base + j] = (x[base + j] - mean) * r * scale(g, j) + shift(g, j) }
             stats.mean[g] = mean
             stats.invStdDev[g] = r
+        }
+        return stats
+    }
+
+    /// `meanVariance` with one scale and shift per element of a group (LayerNormalization): the
+    /// same arithmetic, `((x − mean)·r)·scale[j] + shift[j]` rounded step by step, in a loop over
+    /// the buffers instead of through two closures per element (BERT-base's LayerNorms of 128×768
+    /// took 4.5 ms each that way).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func meanVariance<T: BinaryFloatingPoint>(
+        _ x: [T], into y: inout [T], groups: Int, size: Int, epsilon: Double, scale: [T], shift: [T]?
+    ) -> GroupStatistics<T> {
+        var stats = GroupStatistics(mean: [T](repeating: 0, count: groups), invStdDev: [T](repeating: 0, count: groups))
+        guard scale.count >= size, (shift?.count ?? size) >= size, x.count >= groups * size, y.count >= groups * size else { return stats }
+        x.withUnsafeBufferPointer { xs in
+            y.withUnsafeMutableBufferPointer { ys in
+                scale.withUnsafeBufferPointer { a in
+                    for g in 0..<groups {
+                        let base = g * size
+                        let mean = size > 0 ? groupSum(x, base, size, shift: nil) / T(size) : 0
+                        let squares = groupSum(x, base, size, shift: mean)
+                        let r = 1 / (squares / T(Swift.max(size, 1)) + T(epsilon)).squareRoot()
+                        if let shift {
+                            shift.withUnsafeBufferPointer { b in
+                                for j in 0..<size { ys[base + j] = (xs[base + j] - mean) * r * a[j] + b[j] }
+                            }
+                        } else {
+                            for j in 0..<size { ys[base + j] = (xs[base + j] - mean) * r * a[j] + 0 }
+                        }
+                        stats.mean[g] = mean
+                        stats.invStdDev[g] = r
+                    }
+                }
+            }
         }
         return stats
     }
@@ -57,6 +94,8 @@ extension Normalize {
     }
 
     /// `y = x·r·scale[j]` per group with r = 1/√(mean(x²) + ε) (RMSNormalization).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func rms<T: BinaryFloatingPoint>(_ x: [T], into y: inout [T], groups: Int, size: Int, epsilon: Double, scale: [T]) {
         for g in 0..<groups {
             let base = g * size
@@ -71,6 +110,8 @@ extension Normalize {
     /// the inner positions (sequential sums, batch by batch, the variance from a second pass), and
     /// `y = (x − mean)·factor + shift[c]` with factor = scale[c]/√(variance + ε). The naive twin is
     /// `groupsReference` over x transposed to `[C, N·inner]`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func batchStatistics<T: BinaryFloatingPoint>(
         _ x: [T], batch n: Int, channels c: Int, inner: Int, scale: [T], shift: [T], epsilon: T
     ) -> (mean: [T], variance: [T], y: [T]) {

@@ -2,6 +2,8 @@
 public enum LinearAlgebra {
     /// The determinant of each `n × n` matrix of `x` (`[count, n, n]`), by LU decomposition with
     /// partial pivoting in `T`: the product of the pivots, negated for each row swap.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func determinants<T: BinaryFloatingPoint>(_ x: [T], count: Int, n: Int) -> [T] {
         (0..<count).map { m in
             var a = Array(x[(m * n * n)..<((m + 1) * n * n)])

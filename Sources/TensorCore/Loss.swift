@@ -20,6 +20,8 @@ public enum Loss {
     /// Negative log likelihood: for log-probabilities `[N, C, inner]` and classes `[N, inner]`,
     /// each sample's loss is `−logProb[n, c, i] · weight[c]` (weight 1 when nil), 0 where the class
     /// is `ignoreIndex`; then reduced. Sums run sequentially in `T`, in sample order.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func negativeLogLikelihood<T: BinaryFloatingPoint>(
         _ logProb: [T], classes target: [Int64], weight: [T]?, samples n: Int, classes c: Int, inner: Int,
         ignoreIndex: Int64?, reduction: Reduction

@@ -59,6 +59,8 @@ public enum Normalize {
 extension Normalize {
     /// ONNX `LpNormalization` (p 1 or 2) along the middle axis of `[outer, length, inner]`:
     /// `x / ‖x‖_p`, 0 where the norm is 0; each norm summed sequentially in `T`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func lpNormalize<T: BinaryFloatingPoint>(_ x: [T], outer: Int, length: Int, inner: Int, p: Int) -> [T] {
         var v = x
         for o in 0..<outer {

@@ -59,6 +59,8 @@ public enum Recurrence {
     }
 
     /// Keras's layer: every step's state or the last one (`sequence` without options).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func run<T: BinaryFloatingPoint>(
         _ v: [T], batch n: Int, steps: Int, weights w: Weights<T>, activation act: (T) -> T, gate: (T) -> T,
         returnSequences: Bool, reverse: Bool
@@ -70,6 +72,8 @@ public enum Recurrence {
     /// Runs the cell over the sequence in `T`: each step's input and recurrent products summed in
     /// order of the input feature and of the state unit, `gate` on the gates, `candidate` on the
     /// candidate (and on a simple cell's state), `output` on an LSTM's cell before the output gate.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func sequence<T: BinaryFloatingPoint>(
         _ v: [T], batch n: Int, steps: Int, weights w: Weights<T>, gate: (T) -> T, candidate act: (T) -> T, output: (T) -> T,
         reverse: Bool, options: Options<T>

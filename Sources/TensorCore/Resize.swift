@@ -150,6 +150,8 @@ public enum Resample {
 
     /// Resizes `x` of `shape` through `passes`; returns the result, whose shape is `shape` with each
     /// pass's axis of its output length.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func apply<T: BinaryFloatingPoint>(
         _ x: [T], shape: [Int], passes: [Pass], extrapolation: Double, threads: Int = 1
     ) -> [T] {

@@ -52,12 +52,16 @@ extension Reduce {
     /// Running sums along the middle axis of `[outer, length, inner]`, optionally exclusive (each
     /// element the sum of those before it) and reversed (from the last to the first), sequential
     /// in `T` (the kernel of ONNX CumSum).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func cumulativeSum<T: BinaryFloatingPoint>(_ v: [T], outer: Int, length: Int, inner: Int, exclusive: Bool, reverse: Bool) -> [T] {
         cumulative(v, outer: outer, length: length, inner: inner, exclusive: exclusive, reverse: reverse, product: false)
     }
 
     /// Running sums, or with `product` running products (ONNX CumProd; exclusive: 1 for the
     /// first), as `cumulativeSum` describes.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func cumulative<T: BinaryFloatingPoint>(_ v: [T], outer: Int, length: Int, inner: Int, exclusive: Bool, reverse: Bool, product: Bool) -> [T] {
         var y = [T](repeating: 0, count: v.count)
         for o in 0..<outer {

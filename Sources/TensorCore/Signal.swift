@@ -35,6 +35,8 @@ public enum Fourier {
     /// Transforms `x` seen as `[outer, length, inner, parts]` (parts 1: real, 2: real and
     /// imaginary) along its second axis with `n` points (the signal cropped or zero-padded);
     /// returns `[outer, outLength, inner, 1 or 2]`, `outLength` as `Kind` gives it.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public static func transform<T: BinaryFloatingPoint>(
         _ x: [T], outer: Int, length: Int, inner: Int, parts: Int, n: Int, kind: Kind
     ) -> (values: [T], outLength: Int, outParts: Int) {
