@@ -261,8 +261,9 @@ public enum JSONStream {
                     if decodedSinceTrim >= 16 << 20 {
                         // The decoders' growing buffers and the 4 MiB read pieces, freed, leave
                         // holes in glibc's heap that it keeps (its mmap threshold rises after the
-                        // first large free): given back every 16 MiB of weights, they no longer add
-                        // up. Keras's ResNet50 (138 MB): peak 186 → 143 MB, same load time.
+                        // first large free): given back every 16 MiB of weights. With the weight
+                        // store's trimming, Keras's ResNet50 (138 MB) peaks at 152–172 MiB instead
+                        // of 189–204 (Benchmarks/RESULTS.md, "Loading Keras JSON").
                         decodedSinceTrim = 0
                         Heap.trim()
                     }

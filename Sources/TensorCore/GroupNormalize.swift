@@ -25,14 +25,20 @@ extension Normalize {
         var stats = GroupStatistics(mean: [T](repeating: 0, count: groups), invStdDev: [T](repeating: 0, count: groups))
         for g in 0..<groups {
             let base = g * size
-            let mean = size > 0 ? groupSum(x, base, size, shift: nil) / T(size) : 0
-            let squares = groupSum(x, base, size, shift: mean)
-            let r = 1 / (squares / T(Swift.max(size, 1)) + T(epsilon)).squareRoot()
+            let (mean, r) = groupMoments(x, base, size, epsilon: epsilon)
             for j in 0..<size { y[base + j] = (x[base + j] - mean) * r * scale(g, j) + shift(g, j) }
             stats.mean[g] = mean
             stats.invStdDev[g] = r
         }
         return stats
+    }
+
+    /// One group's mean and r = 1/√(variance + ε), the variance from a second pass.
+    @inline(__always)
+    static func groupMoments<T: BinaryFloatingPoint>(_ x: [T], _ base: Int, _ size: Int, epsilon: Double) -> (mean: T, r: T) {
+        let mean = size > 0 ? groupSum(x, base, size, shift: nil) / T(size) : 0
+        let squares = groupSum(x, base, size, shift: mean)
+        return (mean, 1 / (squares / T(Swift.max(size, 1)) + T(epsilon)).squareRoot())
     }
 
     /// `meanVariance` with one scale and shift per element of a group (LayerNormalization): the
@@ -51,9 +57,7 @@ extension Normalize {
                 scale.withUnsafeBufferPointer { a in
                     for g in 0..<groups {
                         let base = g * size
-                        let mean = size > 0 ? groupSum(x, base, size, shift: nil) / T(size) : 0
-                        let squares = groupSum(x, base, size, shift: mean)
-                        let r = 1 / (squares / T(Swift.max(size, 1)) + T(epsilon)).squareRoot()
+                        let (mean, r) = groupMoments(x, base, size, epsilon: epsilon)
                         if let shift {
                             shift.withUnsafeBufferPointer { b in
                                 for j in 0..<size { ys[base + j] = (xs[base + j] - mean) * r * a[j] + b[j] }

@@ -107,7 +107,7 @@ public enum PackedGEMM {
     /// The most of `total` rows (or columns) that one of `parts` parts gets when `panels` panels of
     /// `tile` are split as `multiply` splits them.
     static func busiest(_ panels: Int, _ tile: Int, _ total: Int, _ parts: Int) -> Int {
-        (0..<parts).map { p in max(0, min(total, tile * (panels * (p + 1) / parts)) - tile * (panels * p / parts)) }.max() ?? 0
+        (0..<parts).reduce(0) { most, p in max(most, min(total, tile * (panels * (p + 1) / parts)) - tile * (panels * p / parts)) }
     }
 
     /// The `.blas` path: B gathered into a plain matrix when it is a row table, one `sgemm`
