@@ -228,7 +228,7 @@ public struct OneHot: Layer {
 
     func depth(_ constants: [Tensor?]) throws -> Int {
         guard constants.count > 1, let d = constants[1], d.count == 1 else {
-            throw LayerError("input 1 (depth) must be a one-value constant or computable from shapes", needsValues: true)
+            throw LayerError.needs([1], "input 1 (depth) must be a one-value constant or computable from shapes")
         }
         let v = d.doubles()[0]
         guard v >= 1, v <= Double(1 << 31) else { throw LayerError("depth \(v) must be a positive count") }
@@ -430,7 +430,7 @@ struct TopKOp: PreparedOp {
 /// The value of a data-dependent op's input, which must be known when the run is planned.
 func planTimeValue(_ constants: [Tensor?], _ i: Int, _ op: String) throws -> Tensor {
     guard i < constants.count, let t = constants[i] else {
-        throw LayerError("\(op)'s output size depends on input \(i)'s values, which must be known before running (a constant, or computed from graph inputs alone)", needsValues: true)
+        throw LayerError.needs([i], "\(op)'s output size depends on input \(i)'s values, which must be known before it runs")
     }
     return t
 }
@@ -489,7 +489,12 @@ public struct NonMaxSuppression: Layer {
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        [TensorType(.int64, [try select(constants).count / 3, 3])]
+        // Every input given must be known (an unknown threshold is not an absent one).
+        let unknown = inputs.indices.filter { inputs[$0] != nil && ($0 >= constants.count || constants[$0] == nil) }
+        if let i = unknown.first {
+            throw LayerError.needs(unknown, "NonMaxSuppression's output size depends on input \(i)'s values, which must be known before it runs")
+        }
+        return [TensorType(.int64, [try select(constants).count / 3, 3])]
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {

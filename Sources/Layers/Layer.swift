@@ -19,11 +19,19 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
 public struct LayerError: Error, CustomStringConvertible, Equatable {
     public let message: String
     /// Whether the layer could not infer its outputs because an input's values are not known yet
-    /// (the runtime may then plan again with the graph inputs' values).
+    /// (the runtime then plans the rest of the graph once the run has computed them).
     public let needsValues: Bool
-    public init(_ message: String, needsValues: Bool = false) {
+    /// With `needsValues`: the inputs whose values decide the outputs' types (empty: any of them).
+    public let neededInputs: [Int]
+    public init(_ message: String, needsValues: Bool = false, neededInputs: [Int] = []) {
         self.message = message
         self.needsValues = needsValues
+        self.neededInputs = neededInputs
+    }
+
+    /// The error of a layer whose output types depend on the values of these inputs.
+    public static func needs(_ inputs: [Int], _ message: String) -> LayerError {
+        LayerError(message, needsValues: true, neededInputs: inputs)
     }
     public var description: String { message }
 }
@@ -234,7 +242,7 @@ public func required(_ inputs: [Tensor?], _ i: Int, _ what: String) throws -> Te
 /// be known before running.
 public func constantInts(_ constants: [Tensor?], _ i: Int, _ what: String) throws -> [Int] {
     guard i < constants.count, let t = constants[i] else {
-        throw LayerError("input \(i) (\(what)) must be a constant or computable from shapes; it depends on data", needsValues: true)
+        throw LayerError.needs([i], "input \(i) (\(what)) must be a constant or computable from shapes; it depends on data")
     }
     guard !t.dtype.isFloatingPoint || t.dtype == .float32 else { return t.int64s().map { Int($0) } }
     return t.int64s().map { Int(clamping: $0) }
@@ -278,6 +286,6 @@ public func checkedProduct(_ shape: [Int], _ what: String) throws -> Int {
 /// running (so that it is never mistaken for an absent one).
 public func requireKnownIfPresent(_ inputs: [TensorType?], _ constants: [Tensor?], _ index: Int, _ what: String) throws {
     if index < inputs.count, inputs[index] != nil, index >= constants.count || constants[index] == nil {
-        throw LayerError("input \(index) (\(what)) must be a constant or computable from shapes; it depends on data", needsValues: true)
+        throw LayerError.needs([index], "input \(index) (\(what)) must be a constant or computable from shapes; it depends on data")
     }
 }

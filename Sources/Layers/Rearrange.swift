@@ -42,7 +42,7 @@ public struct RangeLayer: Layer {
     static func scalars(_ constants: [Tensor?]) throws -> [Tensor] {
         try ["start", "limit", "delta"].enumerated().map { i, name in
             guard i < constants.count, let t = constants[i] else {
-                throw LayerError("input \(i) (\(name)) must be a constant or computable from shapes; it depends on data", needsValues: true)
+                throw LayerError.needs([0, 1, 2], "input \(i) (\(name)) must be a constant or computable from shapes; it depends on data")
             }
             guard t.count == 1 else { throw LayerError("\(name) must be a scalar, it has \(t.count) elements") }
             return t
@@ -231,7 +231,7 @@ public struct WindowLayer: Layer {
 
     func size(_ constants: [Tensor?]) throws -> Int {
         guard let t = constants.first ?? nil else {
-            throw LayerError("input 0 (size) must be a constant or computable from shapes; it depends on data", needsValues: true)
+            throw LayerError.needs([0], "input 0 (size) must be a constant or computable from shapes; it depends on data")
         }
         // Windows are a DFT frame long; 2^24 samples is far beyond any, and keeps a file from
         // asking for gigabytes with one number.

@@ -76,7 +76,7 @@ public struct Resize: Layer {
                 }
             }
         } else if present(scalesInput) || present(sizesInput) {
-            throw LayerError("scales or sizes must be constants or computable from shapes; they depend on data", needsValues: true)
+            throw LayerError.needs([scalesInput, sizesInput, roiInput].compactMap { $0 }, "scales or sizes must be constants or computable from shapes; they depend on data")
         } else {
             throw LayerError("needs scales or sizes")
         }
@@ -108,8 +108,9 @@ public struct Resize: Layer {
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try required(inputs, 0, "X")
-        for i in [scalesInput, sizesInput, roiInput].compactMap({ $0 }) where i < inputs.count && inputs[i] != nil && constants[i] == nil {
-            throw LayerError("input \(i) (roi/scales/sizes) must be a constant or computable from shapes; it depends on data", needsValues: true)
+        let unknown = [scalesInput, sizesInput, roiInput].compactMap { $0 }.filter { $0 < inputs.count && inputs[$0] != nil && constants[$0] == nil }
+        if let i = unknown.first {
+            throw LayerError.needs(unknown, "input \(i) (roi/scales/sizes) must be a constant or computable from shapes; it depends on data")
         }
         return [TensorType(x.dtype, try plan(x.shape, constants, taps: false).shape)]
     }

@@ -144,7 +144,7 @@ public struct MelWeightMatrix: Layer {
         }
         func edge(_ i: Int, _ what: String) throws -> Double {
             guard i < constants.count, let t = constants[i], t.count == 1 else {
-                throw LayerError("\(what) must be a scalar known before running", needsValues: true)
+                throw LayerError.needs([i], "\(what) must be a scalar known before running")
             }
             return t.doubles()[0]
         }

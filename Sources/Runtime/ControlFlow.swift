@@ -58,8 +58,9 @@ public struct Subgraph: Sendable {
         }
         let plan: Plan
         do { plan = try session.plan(for: typeByID, values: values, preparesSteps: false) } catch let e as ExecutionError {
-            throw LayerError("in the subgraph: \(e.description)", needsValues: e.needsValues)
+            throw LayerError("in the subgraph: \(e.description)", needsValues: e.needsValues, neededInputs: [])
         }
+        if let cut = plan.cut { throw LayerError("in the subgraph: \(cut.error.description)", needsValues: true, neededInputs: []) }
         return try g.outputs.map { o in
             guard let t = plan.types[o.id] else { throw LayerError("the subgraph's output '\(o.declaration.name)' has no type") }
             return t
@@ -150,7 +151,7 @@ public struct IfLayer: Layer {
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         guard let condition = constants.first ?? nil else {
-            throw LayerError("If's outputs depend on the condition's value, which must be known before running", needsValues: true)
+            throw LayerError.needs([0], "If's outputs depend on the condition's value, which must be known before running")
         }
         let outerTypes = Subgraph.outerValues(outerNames, inputs, own: 1)
         let outerValues = Subgraph.outerValues(outerNames, constants, own: 1)
@@ -224,8 +225,9 @@ public struct LoopLayer: Layer {
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        for (k, t) in inputs.enumerated() where t != nil && (k >= constants.count || constants[k] == nil) {
-            throw LayerError("Loop's outputs depend on its inputs' values (input \(k)), which must be known before running", needsValues: true)
+        let unknown = inputs.indices.filter { inputs[$0] != nil && ($0 >= constants.count || constants[$0] == nil) }
+        if let k = unknown.first {
+            throw LayerError.needs(unknown, "Loop's outputs depend on its inputs' values (input \(k)), which must be known before running")
         }
         return try iterate(constants, context: ExecutionContext(threads: 1)).map { TensorType($0.dtype, $0.shape) }
     }
@@ -357,8 +359,9 @@ public struct ScanLayer: Layer {
     }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
-        for (k, t) in inputs.enumerated() where t != nil && (k >= constants.count || constants[k] == nil) {
-            throw LayerError("Scan's outputs are computed while planning, so input \(k)'s values must be known before running", needsValues: true)
+        let unknown = inputs.indices.filter { inputs[$0] != nil && ($0 >= constants.count || constants[$0] == nil) }
+        if let k = unknown.first {
+            throw LayerError.needs(unknown, "Scan's outputs are computed when its inputs' values are known, so input \(k)'s values must be known first")
         }
         return try run(constants, context: ExecutionContext(threads: 1)).map { TensorType($0.dtype, $0.shape) }
     }

@@ -27,8 +27,50 @@ final class Plan: @unchecked Sendable {
     let arenaBytes: Int
     /// Values computed at plan time (by id), for taps.
     let folded: [Int: Tensor]
+    /// Where this plan stops, when a node's output types depend on values that only the run
+    /// computes (`Cut`); nil when the plan reaches the end of the graph.
+    let cut: Cut?
+    /// Every value known while planning, constants aside (folded here or by earlier parts).
+    let knownValues: [Int: Tensor]
+    /// Values known while planning because a run computed them (not from constants alone).
+    let runtimeKnown: Set<Int>
+    /// Plans of the rest of the graph, by the cut's values (`Cut.key`); made as runs need them.
+    var continuations: [[[Int64]]: Plan] = [:]
+    /// Subgraph values captured while planning (control flow run then), by name.
+    var plannedTaps: [String: Tensor] = [:]
+
+    /// A plan's end before the graph's end: node `node` needs the values of `needed` (computed by
+    /// this plan's steps, or graph inputs) to know its output types. The run computes them and
+    /// plans the rest with their values (`Plan(continuing:values:)`), so that only what depends
+    /// on them is planned by value and every step before runs as planned.
+    struct Cut {
+        let node: Int
+        let needed: [Int]
+        /// What the node said it needs (for the error when no run can give it).
+        let error: ExecutionError
+
+        /// The key of a continuation: the needed values' contents (floats by bit pattern).
+        static func key(_ values: [Tensor]) -> [[Int64]] {
+            values.map { t in t.dtype.isFloatingPoint ? t.doubles().map { Int64(bitPattern: $0.bitPattern) } : t.int64s() }
+        }
+    }
+
+    /// Where planning starts: node `node`, with earlier parts' types and known values (a
+    /// continuation after a cut).
+    struct Resume {
+        let node: Int
+        let types: [TensorType?]
+        let known: [Int: Tensor]
+        let runtimeKnown: Set<Int>
+    }
 
     /// Builds a plan for the given input types.
+    /// - inputValues: values known for some inputs. With `foldsGivenValues` (type inference,
+    ///   subgraphs' types) every node whose inputs are known is folded; without it (a run's plan,
+    ///   whose values were computed by the run) a node reading them is folded only when its output
+    ///   types need their values or its outputs are shape-like (`isShapeLike`), so that the steps
+    ///   still do the run's arithmetic.
+    /// - resume: continue an earlier plan after its cut (nil: start at the first node).
     /// - fuse: fold activations into their producers.
     /// - fuseResiduals: also fold a residual `Add` (with its activation) into the convolution that
     ///   feeds it; only where every node runs in FP32, since a simulated format would round the
@@ -36,30 +78,34 @@ final class Plan: @unchecked Sendable {
     /// - computeFormats: per node, how its products are summed (`NodeFormat.compute`).
     /// - perRunWork: per node, whether the policy transforms its inputs or outputs on each run
     ///   (quantized activations, rounded outputs); such a node is folded only when its inputs
-    ///   come from constants alone, never from graph inputs' values, so that the run does that work.
+    ///   come from constants alone, never from values a run computed, so that the run does that work.
     /// - outputRoundings: per node, the format its outputs are rounded to after it runs (nil: none).
     ///   An activation is fused into its producer only where that loses no rounding (`fusable`).
     init(
         graph: Graph, computeFormats: [ComputeFormat], perRunWork: [Bool] = [], outputRoundings: [ReducedFormat?] = [],
-        inputTypes: [Int: TensorType], inputValues: [Int: Tensor], fuse: Bool, fuseResiduals: Bool = false,
-        keep: (Int) -> Bool, context: ExecutionContext, preparesSteps: Bool = true
+        inputTypes: [Int: TensorType], inputValues: [Int: Tensor], foldsGivenValues: Bool = true, resume: Resume? = nil,
+        fuse: Bool, fuseResiduals: Bool = false, keep: @escaping (Int) -> Bool, context: ExecutionContext, preparesSteps: Bool = true
     ) throws {
         let n = graph.valueNames.count
-        var types = [TensorType?](repeating: nil, count: n)
+        var types = resume?.types ?? [TensorType?](repeating: nil, count: n)
         var known = [Tensor?](repeating: nil, count: n)
         for (id, t) in graph.constants {
             known[id] = t
             types[id] = TensorType(t.dtype, t.shape)
         }
+        for (id, t) in resume?.known ?? [:] { known[id] = t }
         for (id, t) in inputTypes { types[id] = t }
         for (id, t) in inputValues { known[id] = t }
-        // Values known because graph inputs' values were given (not from constants alone).
-        var fromInputValues = Set(inputValues.keys)
+        // Values known because a run computed them or graph inputs' values were given (not from
+        // constants alone).
+        var fromInputValues = (resume?.runtimeKnown ?? []).union(inputValues.keys)
         var folded: [Int: Tensor] = [:]
         var foldedBytes = 0
         var steps: [Step] = []
+        var cut: Cut?
 
-        for (index, node) in graph.nodes.enumerated() {
+        nodes: for index in (resume?.node ?? 0)..<graph.nodes.count {
+            let node = graph.nodes[index]
             let layer = node.layer
             func fail(_ message: String) -> ExecutionError { ExecutionError(node: node.name, op: layer.opType, message) }
             var inTypes: [TensorType?] = []
@@ -70,10 +116,36 @@ final class Plan: @unchecked Sendable {
                 inTypes.append(t)
                 inValues.append(known[id])
             }
+            let readsInputValues = node.inputs.contains { $0.map { fromInputValues.contains($0) } ?? false }
+            // A run's values are shown to the layer only when its types need them.
+            let hides = !foldsGivenValues && readsInputValues
+            var neededValues = false
             let outTypes: [TensorType]
-            do { outTypes = try layer.outputTypes(inTypes, constants: inValues) } catch let e as LayerError {
+            do {
+                do {
+                    let visible = hides ? node.inputs.map { id in id.flatMap { fromInputValues.contains($0) ? nil : known[$0] } } : inValues
+                    outTypes = try layer.outputTypes(inTypes, constants: visible)
+                } catch let e as LayerError where e.needsValues && hides {
+                    outTypes = try layer.outputTypes(inTypes, constants: inValues)
+                    neededValues = true
+                }
+            } catch let e as LayerError {
                 let message = e.message + " (inputs: " + inTypes.map { $0?.description ?? "absent" }.joined(separator: ", ") + ")"
-                throw ExecutionError(node: node.name, op: layer.opType, message, needsValues: e.needsValues)
+                let error = ExecutionError(node: node.name, op: layer.opType, message, needsValues: e.needsValues)
+                // Values a run computes: plan up to here, and the rest once the run has them.
+                // Small integer inputs (shape-like) go with the ones named, since layers ask one at a time.
+                if e.needsValues {
+                    let named = e.neededInputs.isEmpty ? Array(node.inputs.indices) : e.neededInputs
+                    let needed = node.inputs.indices.compactMap { i -> Int? in
+                        guard let id = node.inputs[i], known[id] == nil, let t = types[id] else { return nil }
+                        return named.contains(i) || Plan.isShapeLike(t) ? id : nil
+                    }
+                    if named.contains(where: { $0 < node.inputs.count && node.inputs[$0].map { known[$0] == nil } == true }) {
+                        cut = Cut(node: index, needed: needed, error: error)
+                        break nodes
+                    }
+                }
+                throw error
             }
             guard outTypes.count >= node.outputs.count else {
                 throw fail("the node names \(node.outputs.count) outputs, the op produces \(outTypes.count)")
@@ -90,11 +162,12 @@ final class Plan: @unchecked Sendable {
             }
             for (i, id) in node.outputs.enumerated() { types[id] = outTypes[i] }
 
-            // Constant folding: outputs that depend on constants alone, or on input shapes alone.
+            // Constant folding: outputs that depend on constants alone, or on input shapes alone;
+            // in a run's plan, also those whose types needed a run's values, and shape-like ones.
             var outs: [Tensor]? = layer.valuesFromTypes(inTypes)
-            let readsInputValues = node.inputs.contains { $0.map { fromInputValues.contains($0) } ?? false }
             let transformed = index < perRunWork.count && perRunWork[index]
-            if outs == nil, !(transformed && readsInputValues), node.inputs.allSatisfy({ id in id.map { known[$0] != nil } ?? true }) {
+            let wanted = !hides || neededValues || outTypes.prefix(node.outputs.count).allSatisfy(Plan.isShapeLike)
+            if outs == nil, wanted, !(transformed && readsInputValues), node.inputs.allSatisfy({ id in id.map { known[$0] != nil } ?? true }) {
                 if readsInputValues { fromInputValues.formUnion(node.outputs) }
                 // Folded values live as long as the plan: they count against the budget together.
                 foldedBytes = MemoryBudget.sum(foldedBytes, outBytes)
@@ -116,14 +189,22 @@ final class Plan: @unchecked Sendable {
             steps.append(Step(node: index, layer: layer, inputs: node.inputs, outputs: node.outputs, kind: alias ? .alias : .compute, op: ForwardingOp(layer)))
         }
 
-        for (id, d) in graph.outputs.map({ ($0.id, $0.declaration) }) where types[id] == nil {
-            throw ExecutionError("graph output '\(d.name)' is never computed")
+        // Values the nodes after a cut read stay as they are (no fusion writes over them) and
+        // alive to the end of this plan.
+        var laterReads = Set<Int>()
+        if let cut {
+            for node in graph.nodes[cut.node...] { for case let id? in node.inputs { laterReads.insert(id) } }
+        } else {
+            for (id, d) in graph.outputs.map({ ($0.id, $0.declaration) }) where types[id] == nil {
+                throw ExecutionError("graph output '\(d.name)' is never computed")
+            }
         }
+        let keeps: (Int) -> Bool = laterReads.isEmpty ? keep : { keep($0) || laterReads.contains($0) }
 
         let rounding = { (node: Int) in node < outputRoundings.count ? outputRoundings[node] : nil }
-        if fuse { steps = Plan.fuseActivations(steps, graph: graph, keep: keep, rounding: rounding) }
-        if fuse && fuseResiduals { steps = Plan.fuseResidualAdds(steps, graph: graph, types: types, keep: keep) }
-        let windows = fuse && fuseResiduals ? Plan.concatWindows(steps, graph: graph, types: types, keep: keep) : [:]
+        if fuse { steps = Plan.fuseActivations(steps, graph: graph, keep: keeps, rounding: rounding) }
+        if fuse && fuseResiduals { steps = Plan.fuseResidualAdds(steps, graph: graph, types: types, keep: keeps) }
+        let windows = fuse && fuseResiduals ? Plan.concatWindows(steps, graph: graph, types: types, keep: keeps) : [:]
         // Each compute step prepared once, for its (possibly fused) layer and the node's format.
         for i in steps.indices where preparesSteps && steps[i].kind == .compute {
             let s = steps[i], node = graph.nodes[s.node]
@@ -136,8 +217,19 @@ final class Plan: @unchecked Sendable {
         self.steps = steps
         self.types = types
         self.folded = folded
+        self.cut = cut
+        var knownValues: [Int: Tensor] = [:]
+        for (id, t) in known.enumerated() where graph.constants[id] == nil { if let t { knownValues[id] = t } }
+        self.knownValues = knownValues
+        self.runtimeKnown = fromInputValues
         (tensors, arenaBytes) = try Plan.assignStorage(
-            steps: steps, types: types, known: known, graph: graph, windows: windows, alsoHeld: foldedBytes)
+            steps: steps, types: types, known: known, graph: graph, windows: windows, alsoHeld: foldedBytes, liveToEnd: laterReads)
+    }
+
+    /// A small integer tensor, as shapes, axes, counts and indices for them are: such values are
+    /// planned by value when a node's types need a run's values.
+    static func isShapeLike(_ t: TensorType) -> Bool {
+        !t.dtype.isFloatingPoint && t.dtype != .bool && t.count <= 64
     }
 
     /// Inputs of a `Concat` that their producers can write straight into the concatenation: value
@@ -309,7 +401,7 @@ final class Plan: @unchecked Sendable {
     ///   its buffer, which is taken when the first of them is computed.
     static func assignStorage(
         steps: [Step], types: [TensorType?], known: [Tensor?], graph: Graph, windows: [Int: (root: Int, byteOffset: Int)] = [:],
-        alsoHeld: Int = 0
+        alsoHeld: Int = 0, liveToEnd: Set<Int> = []
     ) throws -> ([Tensor?], Int) {
         let n = types.count
         var root = Array(0..<n)
@@ -321,6 +413,7 @@ final class Plan: @unchecked Sendable {
             for id in s.outputs { lastUse[root[id]] = max(lastUse[root[id]], i) }
         }
         for o in graph.outputs { lastUse[root[o.id]] = Int.max }
+        for id in liveToEnd where id < n { lastUse[root[id]] = Int.max }
 
         // Each value that needs storage: its size and the steps from its computation to its last use.
         var first = [Int: Int](), size = [Int: Int]()

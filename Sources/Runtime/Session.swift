@@ -59,41 +59,20 @@ public final class Session {
     /// the calibrated range), summed over runs.
     public var clippingCounts: [String: (clipped: Int, total: Int)] = [:]
     private let context: ExecutionContext
-    private var plans: [PlanKey: Plan] = [:]
-    /// Per plan: subgraph values captured while planning (control flow folded then).
-    private var plannedTaps: [PlanKey: [String: Tensor]] = [:]
+    /// Plans by input types. A plan that stops at a cut (an op whose output types depend on
+    /// values only the run computes) holds the plans of the rest, by those values.
+    private var plans: [[TensorType]: Plan] = [:]
     private var prepared: PreparedGraph?
-    /// Reused buffers for quantized or rounded copies of activations, by step and input index.
+    /// Reused buffers for quantized or rounded copies of activations, by node and input index.
     private var transformedBuffers: [Int: Tensor] = [:]
 
-    /// Plans are keyed by the input types and, once planning has needed them, by the values of
-    /// small inputs: those may decide shapes (a Reshape's target, Split sizes, Slice bounds fed as
-    /// graph inputs), so they are known while planning and a new value gets a new plan.
-    private struct PlanKey: Hashable {
-        var types: [TensorType]
-        var values: [[Int64]]
-    }
-
-    /// Integer graph inputs of at most this many elements are planned by value.
-    static let valueInputLimit = 64
-    /// Inputs of other types are planned by value up to this many elements (Resize's scales, a ratio).
-    static let smallInputLimit = 16
-    /// When the graph has ops whose output sizes follow from input values, inputs up to this many
-    /// elements are planned by value.
-    static let wholeValueLimit = 1 << 20
-    /// Which graph inputs' values plans are made with; raised once planning needed values it was
-    /// not given (see `run`).
-    private var planningValues = PlanningValues.none
-
-    enum PlanningValues: Int, Comparable {
-        /// Types only: every run's arithmetic is in the plan's steps (the usual case).
-        case none
-        /// Small inputs (integers up to `valueInputLimit` elements, others up to `smallInputLimit`).
-        case small
-        /// Inputs up to `wholeValueLimit` elements.
-        case all
-        static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
-    }
+    /// A plan keeps at most this many continuations, and a session this many plans (older ones
+    /// are dropped when more are made).
+    static let plansKept = 8
+    /// Continuations are kept only for cut values of at most this many elements in all (shapes,
+    /// counts, conditions); larger ones (a NonZero's or NonMaxSuppression's input) are planned on
+    /// every run, so that a run with new data costs what it costs.
+    static let keyedValueLimit = 4096
 
     public init(model: Model, options: SessionOptions = SessionOptions()) {
         self.model = model
@@ -157,38 +136,12 @@ public final class Session {
             for (id, name) in graph.valueNames.enumerated() { if let t = substitutes[name] { substituteIDs[id] = t } }
         }
         let types = try inputTypes(inputs.mapValues { ($0.shape, $0.dtype) }, graph: graph)
-        var valueInputs: [Int: Tensor] = [:]
-        for (id, decl) in graph.inputs where planningValues > .none {
-            let limit = planningValues == .all ? Self.wholeValueLimit
-                : inputs[decl.name]?.dtype == .int64 || inputs[decl.name]?.dtype == .int32 ? Self.valueInputLimit : Self.smallInputLimit
-            if let t = inputs[decl.name], t.count <= limit {
-                valueInputs[id] = t.copied()
-            }
-        }
-        let signature = PlanKey(
-            types: graph.inputs.compactMap { types[$0.id] },
-            values: graph.inputs.compactMap { id, _ in
-                valueInputs[id].map { t in t.dtype.isFloatingPoint ? t.doubles().map { Int64(bitPattern: $0.bitPattern) } : t.int64s() }
-            })
-        let plan: Plan
+        let signature = graph.inputs.compactMap { types[$0.id] }
+        var plan: Plan
         if let p = plans[signature] { plan = p } else {
-            do {
-                plan = try self.plan(for: types, values: valueInputs)
-            } catch let e as ExecutionError where e.needsValues && planningValues < .all {
-                // An op whose output size depends on values needs them: from now on every run is
-                // planned with the small inputs' values (a shape fed as a graph input), or, when
-                // those are not enough either (NonZero, NonMaxSuppression, a Reshape of computed
-                // shape), with all the graph inputs' values; and re-planned when they change.
-                planningValues = planningValues == .none ? .small : .all
-                return try run(inputs, substitutes: substitutes)
-            }
-            if plans.count >= 8 {
-                plans.removeAll()
-                plannedTaps.removeAll()
-            }
+            plan = try self.plan(for: types)
+            if plans.count >= Self.plansKept { plans.removeAll() }
             plans[signature] = plan
-            // Subgraphs that ran while planning (folded control flow) left their values here.
-            plannedTaps[signature] = context.subgraphTaps?.take()
         }
         GEMM.setThreads(options.threads)
         var tensors = plan.tensors
@@ -196,10 +149,45 @@ public final class Session {
         var captured: [String: Tensor] = [:]
         if options.taps != .none {
             for (id, decl) in graph.inputs where options.taps.contains(decl.name) { captured[decl.name] = tensors[id]?.copied() }
-            for (id, t) in plan.folded where options.taps.contains(graph.valueNames[id]) { captured[graph.valueNames[id]] = t.copied() }
-            for (name, t) in plannedTaps[signature] ?? [:] { captured[name] = t.copied() }
         }
-        for (stepIndex, step) in plan.steps.enumerated() {
+        while true {
+            if options.taps != .none {
+                for (id, t) in plan.folded where options.taps.contains(graph.valueNames[id]) { captured[graph.valueNames[id]] = t.copied() }
+                for (name, t) in plan.plannedTaps { captured[name] = t.copied() }
+            }
+            try runSteps(plan, &tensors, substitutes: substituteIDs, prepared: prepared, captured: &captured)
+            guard let cut = plan.cut else { break }
+            // The rest of the graph is planned with the values this run computed.
+            let values = try cut.needed.map { id in
+                guard let t = tensors[id] else { throw cut.error }
+                return t.copied()
+            }
+            let key = Plan.Cut.key(values)
+            if let next = plan.continuations[key] { plan = next } else {
+                let next = try self.plan(continuing: plan, values: values)
+                if values.reduce(0, { $0 + $1.count }) <= Self.keyedValueLimit {
+                    if plan.continuations.count >= Self.plansKept { plan.continuations.removeAll() }
+                    plan.continuations[key] = next
+                }
+                plan = next
+            }
+            for (id, t) in plan.tensors.enumerated() where tensors[id] == nil { tensors[id] = t }
+        }
+        for (name, t) in context.subgraphTaps?.take() ?? [:] { captured[name] = t }
+        tapped = captured
+        var result: [String: Tensor] = [:]
+        for (id, decl) in graph.outputs {
+            guard let t = tensors[id] else { throw ExecutionError("graph output '\(decl.name)' has no value") }
+            result[decl.name] = t.copied()
+        }
+        return result
+    }
+
+    /// Runs a plan's steps on `tensors` (by value id), capturing the values the taps want.
+    private func runSteps(_ plan: Plan, _ tensors: inout [Tensor?], substitutes substituteIDs: [Int: Tensor], prepared: PreparedGraph,
+                          captured: inout [String: Tensor]) throws {
+        let graph = prepared.graph
+        for step in plan.steps {
             let node = graph.nodes[step.node]
             var args = step.inputs.map { $0.flatMap { tensors[$0] } }
             if !substituteIDs.isEmpty {
@@ -215,7 +203,7 @@ public final class Session {
             for (k, stated) in nodeFormat.activations {
                 guard k < args.count, let a = args[k], a.dtype == .float32, let id = step.inputs[k] else { continue }
                 let transform = nodeFormat.activationTransform(k, stated, layer: node.layer, args: args)
-                let key = stepIndex * 2 + k  // k < 2: the transformed operands are inputs 0 and 1
+                let key = step.node * 2 + k  // k < 2: the transformed operands are inputs 0 and 1
                 let q = transformedBuffers[key].flatMap { $0.shape == a.shape ? $0 : nil } ?? Tensor(zeros: a.shape)
                 transformedBuffers[key] = q
                 let clipped = transform.apply(a, into: q)
@@ -258,14 +246,6 @@ public final class Session {
                 }
             }
         }
-        for (name, t) in context.subgraphTaps?.take() ?? [:] { captured[name] = t }
-        tapped = captured
-        var result: [String: Tensor] = [:]
-        for (id, decl) in graph.outputs {
-            guard let t = tensors[id] else { throw ExecutionError("graph output '\(decl.name)' has no value") }
-            result[decl.name] = t.copied()
-        }
-        return result
     }
 
     /// Checks inputs against the declarations; returns their types by value id.
@@ -296,16 +276,36 @@ public final class Session {
 
     /// A plan for these input types (and values, where planning needs them). With
     /// `preparesSteps` false the steps keep `ForwardingOp`s: enough for the value types, without
-    /// preparing kernels (packed weights) that will not run.
+    /// preparing kernels (packed weights) that will not run. The values given are folded through
+    /// (type inference); a run's plans get none and stop where values are needed (`Plan.cut`).
     func plan(for types: [Int: TensorType], values: [Int: Tensor] = [:], preparesSteps: Bool = true) throws -> Plan {
+        try makePlan(types: types, values: values, resume: nil, preparesSteps: preparesSteps)
+    }
+
+    /// The plan of the graph after `plan`'s cut, given the values the cut needs.
+    func plan(continuing plan: Plan, values: [Tensor]) throws -> Plan {
+        guard let cut = plan.cut else { throw ExecutionError("internal: a plan without a cut has no continuation") }
+        var known = plan.knownValues
+        for (id, t) in zip(cut.needed, values) { known[id] = t }
+        let resume = Plan.Resume(node: cut.node, types: plan.types, known: known, runtimeKnown: plan.runtimeKnown.union(cut.needed))
+        let next = try makePlan(types: [:], values: [:], resume: resume, preparesSteps: true)
+        if let again = next.cut, again.node == cut.node, Set(again.needed).isSubset(of: Set(cut.needed)) { throw again.error }
+        return next
+    }
+
+    private func makePlan(types: [Int: TensorType], values: [Int: Tensor], resume: Plan.Resume?, preparesSteps: Bool) throws -> Plan {
         let prepared = try preparedGraph()
         let graph = prepared.graph
         let taps = options.taps
-        return try Plan(
+        let plan = try Plan(
             graph: graph, computeFormats: prepared.formats.map(\.compute),
             perRunWork: prepared.formats.map { !$0.activations.isEmpty || $0.outputRounding != nil },
-            outputRoundings: prepared.formats.map(\.outputRounding), inputTypes: types, inputValues: values, fuse: options.fuseActivations,
+            outputRoundings: prepared.formats.map(\.outputRounding), inputTypes: types, inputValues: values,
+            foldsGivenValues: resume == nil, resume: resume, fuse: options.fuseActivations,
             fuseResiduals: options.policy == .fp32, keep: { taps.contains(graph.valueNames[$0]) }, context: context,
             preparesSteps: preparesSteps)
+        // Subgraphs that ran while planning (folded control flow) left their values here.
+        plan.plannedTaps = context.subgraphTaps?.take() ?? [:]
+        return plan
     }
 }

@@ -1,6 +1,6 @@
 import Testing
 import Layers
-import Runtime
+@testable import Runtime
 import TensorCore
 
 /// Builds a graph by hand: X[N, 3, 6, 6] → Conv(3→4, 3×3, pad 1) → Relu → MaxPool 2×2 → Flatten
@@ -65,6 +65,57 @@ struct RuntimeTests {
             let hits = values.indices.filter { values[$0] != 0 }
             #expect(y.shape == [2, hits.count])
             #expect(y.int64s() == hits.map { Int64($0 / 10) } + hits.map { Int64($0 % 10) })
+        }
+    }
+
+    /// A run's own values are computed by its steps, also where an integer input is small (token
+    /// ids): only what a shape needs is planned by value. Graph: ids[4] (int64) → Gather(table) →
+    /// Relu → E; S[2] (int64) → Add(S, 0) → Reshape(E, ·) → Y. Each run must execute the Gather,
+    /// Relu and Add steps (counted by the profile), whatever the values; the Reshape's target is
+    /// planned by value after the run computed it (one continuation per distinct target).
+    @Test func runValuesAreComputedByStepsAndShapesPlannedWhereNeeded() throws {
+        let table = Tensor(shape: [5, 3], scalars: (0..<15).map { Float($0) - 7 })
+        let names = ["ids", "S", "T", "Z", "G", "E", "S2", "Y"]
+        let int = { (n: String, d: Int) in ValueDeclaration(name: n, dtype: .int64, dimensions: [.fixed(d)]) }
+        let graph = Graph(
+            valueNames: names, constants: [2: table, 3: Tensor(shape: [1], scalars: [Int64(0)])],
+            nodes: [
+                Node(name: "gather", layer: Gather(axis: 0), inputs: [2, 0], outputs: [4]),
+                Node(name: "relu", layer: ActivationLayer(.relu), inputs: [4], outputs: [5]),
+                Node(name: "add", layer: BinaryLayer(.add, opType: "Add"), inputs: [1, 3], outputs: [6]),
+                Node(name: "reshape", layer: ShapeOnly(.reshape(allowZero: false), opType: "Reshape"), inputs: [5, 6], outputs: [7]),
+            ],
+            inputs: [(0, int("ids", 4)), (1, int("S", 2))], outputs: [(7, ValueDeclaration(name: "Y", dtype: .float32, dimensions: nil))])
+        let session = Session(model: Model(graph: graph, format: "test", source: nil, opset: nil), options: SessionOptions(threads: 1, profile: true))
+        let runs: [([Int64], [Int64])] = [([0, 4, 2, 2], [3, 4]), ([1, 3, 0, 4], [3, 4]), ([4, 4, 1, 0], [2, 6]), ([0, 1, 2, 3], [3, 4])]
+        for (k, (ids, shape)) in runs.enumerated() {
+            let y = try #require(try session.run(["ids": Tensor(shape: [4], scalars: ids), "S": Tensor(shape: [2], scalars: shape)])["Y"])
+            #expect(y.shape == shape.map { Int($0) })
+            let expected: [Float] = ids.flatMap { i -> [Float] in (0..<3).map { (c: Int) -> Float in max(Float(Int(i) * 3 + c) - 7, 0) } }
+            #expect(y.scalars(as: Float.self) == expected)
+            for op in ["Gather", "Relu", "Add"] { #expect(session.profile[op]?.count == k + 1, "\(op) after run \(k + 1): \(session.profile)") }
+        }
+        let plans = session.plansMade
+        #expect(plans.count == 1 && plans.first?.cut?.node == 3)
+        #expect(plans.first?.continuations.count == 2)
+    }
+
+    /// Continuations are kept only for small cut values: NonZero over 5,000 computed elements is
+    /// planned again on every run (a run with new data costs what it costs), over 100 once per value.
+    @Test func largeCutValuesAreNotKept() throws {
+        for (n, kept) in [(100, 1), (5_000, 0)] {
+            let graph = Graph(
+                valueNames: ["X", "R", "Y"], constants: [:],
+                nodes: [Node(name: "relu", layer: ActivationLayer(.relu), inputs: [0], outputs: [1]), Node(name: "nz", layer: NonZero(), inputs: [1], outputs: [2])],
+                inputs: [(0, ValueDeclaration(name: "X", dtype: .float32, dimensions: [.fixed(n)]))],
+                outputs: [(2, ValueDeclaration(name: "Y", dtype: .int64, dimensions: nil))])
+            let session = Session(model: Model(graph: graph, format: "test", source: nil, opset: nil), options: SessionOptions(threads: 1))
+            let x = Tensor(shape: [n], scalars: (0..<n).map { Float($0 % 3) - 1 })
+            for _ in 0..<2 {
+                let y = try #require(try session.run(["X": x])["Y"])
+                #expect(y.int64s() == (0..<n).filter { $0 % 3 == 2 }.map(Int64.init))
+            }
+            #expect(session.plansMade.first?.continuations.count == kept)
         }
     }
 
