@@ -9,7 +9,8 @@ pools the timed runs, and reports median latencies, their ratio, the median of t
 ratios ("paired", robust to the machine's speed drifting between rounds), load time and peak RSS,
 then the geometric mean of each ratio.
 Models come from ModelZoo/generated/models (python3 ModelZoo/scripts/make_torchvision.py), or
---model-dir (ModelZoo/generated/broader: python3 ModelZoo/scripts/make_broader.py). Touchstone
+--model-dir (ModelZoo/generated/broader: python3 ModelZoo/scripts/make_broader.py;
+ModelZoo/generated/transformers with --feeds: make_transformers.py). Touchstone
 must be built first: swift build -c release -Xswiftc -target-cpu -Xswiftc native.
 """
 import argparse
@@ -50,6 +51,8 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--feeds", action="store_true",
+                    help="time both on MODEL_bBATCH.npz beside the model (make_transformers.py's valid token ids and masks) instead of seeded inputs")
     ap.add_argument("--touchstone", default=os.path.join(REPO, ".build", "release", "touchstone"))
     ap.add_argument("--out", default=os.path.join(HERE, "out", "compare.json"))
     args = ap.parse_args()
@@ -62,16 +65,22 @@ def main():
         for batch in map(int, args.batches.split(",")):
             for threads in map(int, args.threads.split(",")):
                 common = ["--batch", str(batch), "--threads", str(threads), "--runs", str(args.runs), "--warmup", str(args.warmup)]
+                ts_inputs, ort_inputs = [], []
+                if args.feeds:
+                    feeds = os.path.join(args.model_dir, f"{model}_b{batch}.npz")
+                    if not os.path.exists(feeds):
+                        sys.exit(f"{feeds} is missing: run python3 ModelZoo/scripts/make_transformers.py")
+                    ts_inputs, ort_inputs = ["--load-inputs", feeds], ["--inputs", feeds]
                 ts, ort = [], []
                 ts_meta, ort_meta = [], []
                 round_ratios = []
                 for r in range(args.rounds):
                     # Alternate which runtime goes first, so that neither always meets a warmer machine.
                     def touchstone():
-                        return run([args.touchstone, "bench", path, "--json"] + common, env)
+                        return run([args.touchstone, "bench", path, "--json"] + common + ts_inputs, env)
 
                     def onnxruntime():
-                        return run([sys.executable, os.path.join(HERE, "ort_bench.py"), path] + common)
+                        return run([sys.executable, os.path.join(HERE, "ort_bench.py"), path] + common + ort_inputs)
                     if r % 2 == 0:
                         a = touchstone()
                         b = onnxruntime()

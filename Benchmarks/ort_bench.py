@@ -3,7 +3,8 @@
     python3 Benchmarks/ort_bench.py MODEL --batch 1 --threads 1 --runs 10 --warmup 3
 
 Prints one JSON line: {"lat_ms": [...], "load_s": ..., "peak_rss_mb": ...}. Inputs are seeded
-random values of each input's declared shape with the first dimension set to the batch.
+random values of each input's declared shape with the first dimension set to the batch, or
+--inputs FILE.npz.
 """
 import argparse
 import json
@@ -28,6 +29,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--inputs", help="an .npz of the inputs (instead of seeded ones; --batch is then the file's)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     so = ort.SessionOptions()
@@ -38,11 +40,13 @@ def main():
     rng = np.random.default_rng(0)
     feeds = {}
     types = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
-    for i in sess.get_inputs():
+    for i in sess.get_inputs() if args.inputs is None else []:
         shape = [d if isinstance(d, int) else 1 for d in i.shape]
         if shape:
             shape[0] = args.batch
         feeds[i.name] = rng.standard_normal(shape).astype(types.get(i.type, np.float32))
+    if args.inputs is not None:
+        feeds = dict(np.load(args.inputs))
     for _ in range(args.warmup):
         sess.run(None, feeds)
     lat = []

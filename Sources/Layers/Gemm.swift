@@ -178,6 +178,7 @@ struct GemmOp: PreparedOp {
             if let act = gemm.activation { Linear.activate(y, act) }
         case .float32:
             try withFloat32([a, b, c], y) { f, y in
+                if tiled(f[0]!, f[1]!, f[2], y, context: context) { return }
                 var beta: Float = 0
                 if let ct = f[2], gemm.beta != 0 {
                     Movement.broadcast(ct, into: y)
@@ -187,6 +188,22 @@ struct GemmOp: PreparedOp {
                 if let act = gemm.activation { Linear.activate(y, act) }
             }
         }
+    }
+}
+
+extension GemmOp {
+    /// `Y = A·B (+ C)`, then the activation, on the register tiles (`Linear.tiledMatmul`) where
+    /// the product is a plain one (neither operand transposed, alpha 1, beta 1 or no C) and C is a
+    /// row of N values, one value or the whole `[M, N]`: C is added after the product, as a
+    /// convolution's bias is. False (nothing done) otherwise.
+    func tiled(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ y: Tensor, context: ExecutionContext) -> Bool {
+        guard !gemm.transA, !gemm.transB, gemm.alpha == 1, c == nil || gemm.beta == 1, Linear.usesTiles(rows: m) else { return false }
+        if let c, !(c.count == n || c.count == 1 || c.count == m * n) || (c.count == n && n > 1 && c.shape.last != n) { return false }
+        Linear.tiledProduct(a, b, adding: c, into: y, m: m, n: n, k: k, activation: c == nil ? gemm.activation : nil,
+                            threads: context.threads, scratch: context.scratch)
+        guard c != nil else { return true }
+        if let act = gemm.activation { Linear.activate(y, act) }
+        return true
     }
 }
 
@@ -214,8 +231,8 @@ struct MatMulOp: PreparedOp {
             if let act = activation { Linear.activate(y, act) }
         case .float32?:
             try withFloat32([a, b], y) { f, y in
-                Linear.batchedMatmul(f[0]!, f[1]!, into: y, batch: p.batch, m: p.m, n: p.n, k: p.k, threads: context.threads)
-                if let act = activation { Linear.activate(y, act) }
+                Linear.batchedMatmul(f[0]!, f[1]!, into: y, batch: p.batch, m: p.m, n: p.n, k: p.k, threads: context.threads,
+                                     activation: activation, scratch: context.scratch)
             }
         }
     }

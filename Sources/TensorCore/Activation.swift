@@ -98,6 +98,10 @@ enum Lanes {
         func callAsFunction(_ v: V) -> V { VectorMath.exp(v - shift) }
     }
 
+    struct Erf: VectorFunction {
+        @inline(__always) func callAsFunction(_ v: V) -> V { VectorMath.erf(v) }
+    }
+
     struct Clamp: VectorFunction {
         let low: V, high: V
         init(low: Float, high: Float) { (self.low, self.high) = (V(repeating: low), V(repeating: high)) }

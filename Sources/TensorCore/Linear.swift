@@ -14,21 +14,85 @@ public enum Linear {
         }
     }
 
+    /// `c[rows, n] = a[rows, k] · b[k, n]` (row strides `k`, `ldb`, `ldc`), then `activation`, on
+    /// Touchstone's register tiles: A packed into the scratch, B read where it lies. Each output
+    /// sums in MLAS's order (`PackedGEMM`: a fused chain from zero per depth block, the blocks
+    /// added in turn), so the bits do not depend on the thread count.
+    public static func tiledMatmul(
+        _ a: UnsafePointer<Float>, rows: Int, k: Int, _ b: UnsafePointer<Float>, n: Int, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+        activation: Activation?, threads: Int, scratch: Scratch?
+    ) {
+        if rows == 0 || n == 0 { return }
+        if k == 0 {
+            for i in 0..<rows { (c + i * ldc).update(repeating: 0, count: n) }
+            if let activation { for i in 0..<rows { PackedGEMM.finish(c + i * ldc, nil, count: n, activation) } }
+            return
+        }
+        let packed = PackedMatrix(a, rows: rows, depth: k, rowStride: k, kernel: PackedGEMM.selected, scratch: scratch)
+        PackedGEMM.multiply(packed, PanelSource.matrix(b, columns: n, rowStride: ldb), c: c, ldc: ldc, bias: nil, activation: activation,
+                            threads: threads, scratch: scratch)
+    }
+
+    /// `y[m, n] = a[m, k] · b[k, n] + c` on the tiles (`tiledMatmul`), float32 tensors; c (optional)
+    /// holds `n` values (one per column), one value, or `m·n`, and is added after the product; the
+    /// activation is applied by the tiles (pass nil when c is given, and apply it after).
+    public static func tiledProduct(
+        _ a: Tensor, _ b: Tensor, adding c: Tensor?, into y: Tensor, m: Int, n: Int, k: Int, activation: Activation?, threads: Int, scratch: Scratch?
+    ) {
+        let pa = UnsafePointer(a.storage.base.assumingMemoryBound(to: Float.self))
+        let pb = UnsafePointer(b.storage.base.assumingMemoryBound(to: Float.self))
+        let py = y.storage.base.assumingMemoryBound(to: Float.self)
+        tiledMatmul(pa, rows: m, k: k, pb, n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
+        guard let c else { return }
+        let pc = UnsafePointer(c.storage.base.assumingMemoryBound(to: Float.self))
+        for i in 0..<m {
+            let row = py + i * n
+            switch c.count {
+            case m * n: for j in 0..<n { row[j] += pc[i * n + j] }
+            case 1: for j in 0..<n { row[j] += pc[0] }
+            default: for j in 0..<n { row[j] += pc[j] }
+            }
+        }
+    }
+
+    /// Whether float32 products of `rows` rows go to the register tiles (`tiledMatmul`): when the
+    /// build has them and at least one row panel is full (fewer rows — a classifier or one decoded
+    /// token — stay with OpenBLAS's matrix-vector kernels).
+    public static func usesTiles(rows: Int) -> Bool { PackedGEMM.selected.isTiles && rows >= PackedGEMM.rowTile }
+
     /// Batched, broadcasting matrix product of float32 tensors.
     /// - a `[…A, M, K]`, b `[…B, K, N]`, y `[batch, M, N]` where batch = broadcast(…A, …B).
-    public static func batchedMatmul(_ a: Tensor, _ b: Tensor, into y: Tensor, batch: [Int], m: Int, n: Int, k: Int, threads: Int = 1) {
+    /// - activation: applied to the output by the tiles as they store it (on the OpenBLAS path, nil
+    ///   is passed and the caller applies it).
+    public static func batchedMatmul(
+        _ a: Tensor, _ b: Tensor, into y: Tensor, batch: [Int], m: Int, n: Int, k: Int, threads: Int = 1,
+        activation: Activation? = nil, scratch: Scratch? = nil
+    ) {
         let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
         let pa = UnsafePointer(a.storage.base.assumingMemoryBound(to: Float.self))
         let pb = UnsafePointer(b.storage.base.assumingMemoryBound(to: Float.self))
         let py = y.storage.base.assumingMemoryBound(to: Float.self)
-        // A shared 2-D right operand: one GEMM over all rows of A.
-        if bBatch.product == 1 && aBatch == batch {
-            GEMM.gemm(transA: false, transB: false, m: batch.product * m, n: n, k: k, alpha: 1, a: pa, lda: k, b: pb, ldb: n, beta: 0, c: py, ldc: n, threads: threads)
+        // A shared 2-D right operand: one product over all rows of A.
+        let shared = bBatch.product == 1 && aBatch == batch
+        if usesTiles(rows: shared ? batch.product * m : m) {
+            if shared {
+                tiledMatmul(pa, rows: batch.product * m, k: k, pb, n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
+                return
+            }
+            for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: batch).enumerated() {
+                tiledMatmul(pa + ia * m * k, rows: m, k: k, pb + ib * k * n, n: n, ldb: n, c: py + i * m * n, ldc: n,
+                            activation: activation, threads: threads, scratch: scratch)
+            }
             return
         }
-        for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: batch).enumerated() {
-            GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: pb + ib * k * n, ldb: n, beta: 0, c: py + i * m * n, ldc: n, threads: threads)
+        if shared {
+            GEMM.gemm(transA: false, transB: false, m: batch.product * m, n: n, k: k, alpha: 1, a: pa, lda: k, b: pb, ldb: n, beta: 0, c: py, ldc: n, threads: threads)
+        } else {
+            for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: batch).enumerated() {
+                GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: pb + ib * k * n, ldb: n, beta: 0, c: py + i * m * n, ldc: n, threads: threads)
+            }
         }
+        if let activation { Linear.activate(y, activation) }
     }
 
     /// Integer matrix product (Int64 accumulation, wrapped to the output type).

@@ -591,24 +591,41 @@ public final class PackedMatrix: @unchecked Sendable {
     let storage: TensorStorage
 
     /// Packs the row-major `[rows, depth]` matrix at `a` with row stride `rowStride` for `kernel`.
-    public init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int, kernel: PackedGEMM.Kernel = PackedGEMM.selected) {
+    public convenience init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int, kernel: PackedGEMM.Kernel = PackedGEMM.selected) {
+        self.init(a, rows: rows, depth: depth, rowStride: rowStride, kernel: kernel, scratch: nil)
+    }
+
+    /// Bytes the packed form of a `[rows, depth]` matrix takes for `kernel`.
+    static func byteCount(rows: Int, depth: Int, kernel: PackedGEMM.Kernel) -> Int {
+        let mr = PackedGEMM.rowTile
+        return (kernel.isTiles ? (rows + mr - 1) / mr * mr : rows) * depth * MemoryLayout<Float>.stride
+    }
+
+    /// Packs into `scratch`'s slot 3 when given (a matrix packed on every run, such as a
+    /// MatMul's activations), else into storage of its own.
+    init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int, kernel: PackedGEMM.Kernel, scratch: Scratch?) {
         let mr = PackedGEMM.rowTile
         let panels = (rows + mr - 1) / mr
         self.rows = rows
         self.depth = depth
         self.kernel = kernel
+        let bytes = Self.byteCount(rows: rows, depth: depth, kernel: kernel)
+        storage = scratch?.storage(bytes, slot: 3) ?? TensorStorage(byteCount: bytes)
         let p: UnsafeMutablePointer<Float>
         switch kernel {
         case .tiles16, .tiles8, .tiles4:
-            storage = TensorStorage(byteCount: panels * mr * depth * MemoryLayout<Float>.stride)
             p = storage.base.assumingMemoryBound(to: Float.self)
             for r in 0..<rows {
                 let dst = p + (r / mr) * mr * depth + r % mr
                 let src = a + r * rowStride
                 for k in 0..<depth { dst[k * mr] = src[k] }
             }
+            // The last panel's padding rows are zero (reused scratch holds earlier values).
+            for r in rows..<(panels * mr) {
+                let dst = p + (r / mr) * mr * depth + r % mr
+                for k in 0..<depth { dst[k * mr] = 0 }
+            }
         case .blas:
-            storage = TensorStorage(byteCount: rows * depth * MemoryLayout<Float>.stride)
             p = storage.base.assumingMemoryBound(to: Float.self)
             for r in 0..<rows { (p + r * depth).update(from: a + r * rowStride, count: depth) }
         }

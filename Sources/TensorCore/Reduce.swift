@@ -274,7 +274,20 @@ extension Reduce {
                 let o = slice / inner, i = slice % inner
                 let s = sp + o * axis * inner + i, d = dp + o * axis * inner + i
                 var m: Float = -.infinity
-                for a in 0..<axis { m = Swift.max(m, s[a * inner]) }
+                if inner == 1 {
+                    // The maximum is exact in any order (a NaN makes every output NaN whatever m is).
+                    var mv = V(repeating: -.infinity)
+                    var a = 0
+                    while a + V.scalarCount <= axis {
+                        let v = UnsafeRawPointer(s + a).loadUnaligned(as: V.self)
+                        mv = mv.replacing(with: v, where: v .> mv)
+                        a += V.scalarCount
+                    }
+                    m = mv.max()
+                    while a < axis { m = Swift.max(m, s[a]); a += 1 }
+                } else {
+                    for a in 0..<axis { m = Swift.max(m, s[a * inner]) }
+                }
                 var sum: Float
                 if inner == 1 {
                     let mv = V(repeating: m)
@@ -291,6 +304,16 @@ extension Reduce {
                 if log {
                     let l = Foundation.log(sum)
                     for a in 0..<axis { d[a * inner] = (s[a * inner] - m) - l }
+                } else if inner == 1 {
+                    // Vector division: the same correctly rounded quotients as one at a time.
+                    let sv = V(repeating: sum)
+                    var a = 0
+                    while a + V.scalarCount <= axis {
+                        let v = UnsafeRawPointer(d + a).loadUnaligned(as: V.self)
+                        UnsafeMutableRawPointer(d + a).storeBytes(of: v / sv, as: V.self)
+                        a += V.scalarCount
+                    }
+                    while a < axis { d[a] /= sum; a += 1 }
                 } else {
                     for a in 0..<axis { d[a * inner] /= sum }
                 }

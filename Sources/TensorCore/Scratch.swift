@@ -10,6 +10,12 @@ public final class Scratch: @unchecked Sendable {
     /// Bytes currently reserved.
     public var byteCount: Int { storages.reduce(0) { $0 + $1.byteCount } }
 
+    /// The storage of slot 0, 1, 2 or 3, at least `bytes` long, valid until the next call for that slot.
+    func storage(_ bytes: Int, slot: Int) -> TensorStorage {
+        if storages[slot].byteCount < bytes { storages[slot] = TensorStorage(byteCount: bytes) }
+        return storages[slot]
+    }
+
     /// A buffer of at least `count` floats in slot 0, 1, 2 or 3, valid until the next call for that slot.
     func floats(_ count: Int, slot: Int = 0) -> UnsafeMutablePointer<Float> {
         let bytes = count * MemoryLayout<Float>.stride

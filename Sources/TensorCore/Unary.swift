@@ -111,6 +111,8 @@ extension Elementwise {
                 out.withUnsafeMutableBufferPointer(as: Float.self) { dst in
                     if case .activation(let a) = op {
                         a.apply(src.baseAddress!, into: dst.baseAddress!, count: dst.count)
+                    } else if op == .erf {
+                        VectorMath.map(src.baseAddress!, into: dst.baseAddress!, count: dst.count, Lanes.Erf())
                     } else {
                         for i in 0..<src.count { dst[i] = op.apply(src[i]) }
                     }

@@ -331,6 +331,23 @@ struct PreparedFormTests {
     /// Pow by a constant 2 runs as A·A: the same bits as Pow computed in Double and rounded once,
     /// on random float32 bit patterns (subnormals, huge values, infinities and NaNs included), for
     /// float32 and float16; a non-constant exponent keeps Pow.
+    /// Pow by a constant 3 on float32 is (x·x)·x rounded twice: onnxruntime 1.31's CPU Pow gave
+    /// exactly that on 100,000 normal values (a correctly rounded cube matched it on 74%). The
+    /// expected values are Swift's scalar float products.
+    @Test func powByConstantThreeIsOnnxruntimesCube() throws {
+        var g = SeededGenerator(seed: 29)
+        let values = (0..<10_000).map { _ in Float(g.normal()) * 3 } + [0, -0.0, .infinity, -.infinity, 1e20, -1e-20]
+        let x = Tensor(shape: [values.count], scalars: values)
+        let three = Tensor(shape: [], scalars: [Float(3)])
+        let layer = BinaryLayer(.pow, opType: "Pow")
+        let op = try layer.prepare([TensorType(.float32, x.shape), TensorType(.float32, [])], constants: [nil, three], format: .standard)
+        #expect(String(describing: type(of: op)) == "CubeOp")
+        let y = Tensor(zeros: x.shape)
+        try op.run([x, three], outputs: [y], context: ExecutionContext(threads: 1))
+        let want = values.map { ($0 * $0) * $0 }
+        #expect(y.scalars(as: Float.self).map(\.bitPattern) == want.map(\.bitPattern))
+    }
+
     @Test func powByConstantTwoIsTheSquare() throws {
         var g = SeededGenerator(seed: 23)
         let bits = (0..<20_000).map { _ in UInt32(truncatingIfNeeded: g.next()) } + [0, 0x8000_0000, 0x7F80_0000, 0xFF80_0000, 1, 0x8000_0001, 0x7F7F_FFFF]
