@@ -28,7 +28,7 @@ public enum Linear {
             if let activation { for i in 0..<rows { PackedGEMM.finish(c + i * ldc, nil, count: n, activation) } }
             return
         }
-        let packed = PackedMatrix(a, rows: rows, depth: k, rowStride: k, kernel: PackedGEMM.selected, scratch: scratch)
+        let packed = PackedMatrix(a, rows: rows, depth: k, rowStride: k, kernel: PackedGEMM.selected, scratch: scratch, threads: threads)
         PackedGEMM.multiply(packed, PanelSource.matrix(b, columns: n, rowStride: ldb), c: c, ldc: ldc, bias: nil, activation: activation,
                             threads: threads, scratch: scratch)
     }

@@ -603,7 +603,9 @@ public final class PackedMatrix: @unchecked Sendable {
 
     /// Packs into `scratch`'s slot 3 when given (a matrix packed on every run, such as a
     /// MatMul's activations), else into storage of its own.
-    init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int, kernel: PackedGEMM.Kernel, scratch: Scratch?) {
+    /// - threads: row panels packed in parallel (each panel is one thread's; the layout does not
+    ///   depend on the split).
+    init(_ a: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int, kernel: PackedGEMM.Kernel, scratch: Scratch?, threads: Int = 1) {
         let mr = PackedGEMM.rowTile
         let panels = (rows + mr - 1) / mr
         self.rows = rows
@@ -615,15 +617,19 @@ public final class PackedMatrix: @unchecked Sendable {
         switch kernel {
         case .tiles16, .tiles8, .tiles4:
             p = storage.base.assumingMemoryBound(to: Float.self)
-            for r in 0..<rows {
-                let dst = p + (r / mr) * mr * depth + r % mr
-                let src = a + r * rowStride
-                for k in 0..<depth { dst[k * mr] = src[k] }
-            }
-            // The last panel's padding rows are zero (reused scratch holds earlier values).
-            for r in rows..<(panels * mr) {
-                let dst = p + (r / mr) * mr * depth + r % mr
-                for k in 0..<depth { dst[k * mr] = 0 }
+            let box = UncheckedBox((p, a))
+            Parallel.forEachChunk(panels, threads: rows * depth < 1 << 16 ? 1 : threads) { range in
+                let (p, a) = box.value
+                for r in (range.lowerBound * mr)..<(range.upperBound * mr) {
+                    let dst = p + (r / mr) * mr * depth + r % mr
+                    if r < rows {
+                        let src = a + r * rowStride
+                        for k in 0..<depth { dst[k * mr] = src[k] }
+                    } else {
+                        // The last panel's padding rows are zero (reused scratch holds earlier values).
+                        for k in 0..<depth { dst[k * mr] = 0 }
+                    }
+                }
             }
         case .blas:
             p = storage.base.assumingMemoryBound(to: Float.self)

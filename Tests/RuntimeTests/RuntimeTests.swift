@@ -369,3 +369,79 @@ struct PreparedFormTests {
         }
     }
 }
+
+@Suite("Layers: float32 products on the register tiles")
+struct TiledProductTests {
+    /// MLAS's depth block for `n` output columns and depth `k` (its stride heuristic as a table).
+    static func depthBlock(columns n: Int, depth k: Int) -> Int {
+        n >= k ? 128 : n <= 16 ? 1024 : n <= 32 ? 512 : n <= 64 ? 256 : 128
+    }
+
+    /// One output: a fused multiply-add chain from zero per depth block, the blocks added in turn.
+    static func blockedSum(_ a: (Int) -> Float, _ b: (Int) -> Float, k: Int, block: Int) -> Float {
+        var total: Float? = nil
+        for p0 in stride(from: 0, to: k, by: block) {
+            var acc: Float = 0
+            for p in p0..<min(k, p0 + block) { acc.addProduct(a(p), b(p)) }
+            total = total.map { $0 + acc } ?? acc
+        }
+        return total ?? 0
+    }
+
+    func random(_ count: Int, _ g: inout SeededGenerator) -> [Float] { (0..<count).map { _ in Float(g.normal()) } }
+
+    /// MatMul with a shared 2-D B (rows of all batches in one product) and a fused Relu, MatMul with
+    /// a B per batch (attention's shape), and Gemm plus a row of C: where the build has the tiles,
+    /// bitwise the scalar emulation of MLAS's order (then C, then the clamp), on one and two
+    /// threads; on OpenBLAS builds within 1e-5 of the emulation's magnitude (the emulation is then
+    /// only a reference: OpenBLAS sums in its own blocks).
+    @Test(arguments: [(2, 13, 300, 70, true), (3, 16, 64, 40, false), (1, 24, 700, 20, true)])
+    func matmulSumsInMLASOrder(batch: Int, m: Int, k: Int, n: Int, sharedB: Bool) throws {
+        var g = SeededGenerator(seed: UInt64(batch * 1000 + m * 10 + n))
+        let a = random(batch * m * k, &g), b = random((sharedB ? 1 : batch) * k * n, &g)
+        let block = Self.depthBlock(columns: n, depth: k)
+        var want = [Float]()
+        for i in 0..<batch { for r in 0..<m { for c in 0..<n {
+            let bb = sharedB ? 0 : i
+            let v = Self.blockedSum({ a[(i * m + r) * k + $0] }, { b[(bb * k + $0) * n + c] }, k: k, block: block)
+            want.append(max(v, 0))
+        } } }
+        let at = TensorType(.float32, [batch, m, k]), bt = TensorType(.float32, sharedB ? [k, n] : [batch, k, n])
+        let ta = Tensor(shape: at.shape, scalars: a), tb = Tensor(shape: bt.shape, scalars: b)
+        for threads in [1, 2] {
+            let op = try MatMul(activation: .relu).prepare([at, bt], constants: [nil, nil], format: .standard)
+            let y = Tensor(zeros: [batch, m, n])
+            try op.run([ta, tb], outputs: [y], context: ExecutionContext(threads: threads))
+            check(y.scalars(as: Float.self), want, tiles: Linear.usesTiles(rows: sharedB ? batch * m : m), "MatMul \(batch)×\(m)×\(k)×\(n) t\(threads)")
+        }
+    }
+
+    @Test func gemmAddsItsRowAfterTheProduct() throws {
+        var g = SeededGenerator(seed: 77)
+        let (m, k, n) = (24, 130, 50)
+        let a = random(m * k, &g), b = random(k * n, &g), c = random(n, &g)
+        let block = Self.depthBlock(columns: n, depth: k)
+        var want = [Float]()
+        for r in 0..<m { for j in 0..<n { want.append(Self.blockedSum({ a[r * k + $0] }, { b[$0 * n + j] }, k: k, block: block) + c[j]) } }
+        let types = [TensorType(.float32, [m, k]), TensorType(.float32, [k, n]), TensorType(.float32, [n])]
+        for threads in [1, 2] {
+            let op = try Gemm(transA: false, transB: false, alpha: 1, beta: 1).prepare(types, constants: [nil, nil, nil], format: .standard)
+            let y = Tensor(zeros: [m, n])
+            try op.run([Tensor(shape: [m, k], scalars: a), Tensor(shape: [k, n], scalars: b), Tensor(shape: [n], scalars: c)], outputs: [y],
+                       context: ExecutionContext(threads: threads))
+            check(y.scalars(as: Float.self), want, tiles: Linear.usesTiles(rows: m), "Gemm t\(threads)")
+        }
+    }
+
+    func check(_ got: [Float], _ want: [Float], tiles: Bool, _ what: String) {
+        if tiles {
+            let wrong = zip(got, want).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(wrong == 0, "\(what): \(wrong) of \(want.count) outputs differ from the emulation")
+        } else {
+            // Sums of up to 700 standard-normal products (magnitude ~26): OpenBLAS's own order
+            // moves them by a few float ulps; a misplaced term moves them by O(1).
+            let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-4, "\(what): largest difference \(worst)")
+        }
+    }
+}
