@@ -113,6 +113,11 @@ public struct Conv: Layer {
             guard dtypes.allSatisfy({ $0 == .float32 }) else { throw LayerError("the fused residual needs float32 operands, got \(dtypes)") }
         }
         let kernel = ProductKernel(dtypes, format)
+        if case .float32 = kernel, let cut = try cutToLiveTaps(g, constants) {
+            return ConvOp(
+                geometry: cut.geometry, kernel: kernel, residual: residual, activation: activation, packed: cut.weights,
+                roundsBeforeBias: residual ? nil : format.roundsBeforeBias)
+        }
         let weights: PackedConvWeights?
         if case .float32 = kernel { weights = packed?.value } else { weights = nil }
         return ConvOp(
@@ -122,6 +127,27 @@ public struct Conv: Layer {
 
     public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
         ProductAxes(weightChannel: 0, weightReduction: 1, weightReductionSpansRest: true, activationReduction: 1)
+    }
+
+    /// A dilated float32 convolution (not depthwise) with a constant, finite weight, some of whose
+    /// kernel rows or columns read only padding for every output (`Conv2DGeometry.liveTaps`): the
+    /// geometry cut to the taps that read the image and those taps' weights, packed. The taps
+    /// left out contribute exact zeros (0·w, w finite), so the sums are the same numbers; they
+    /// are summed in MLAS's blocks over the taps kept, so the last bits may differ from summing
+    /// all taps (onnxruntime's own NCHWc kernel skips such taps too). nil when nothing is cut.
+    func cutToLiveTaps(_ g: Conv2DGeometry, _ constants: [Tensor?]) throws -> (geometry: Conv2DGeometry, weights: PackedConvWeights)? {
+        guard g.dilationH > 1 || g.dilationW > 1, !g.isDepthwise, window.kernelShape.count == 2,
+              constants.count > 1, let w = constants[1], w.dtype == .float32, let live = g.liveTaps,
+              live.ky.count < g.kernelHeight || live.kx.count < g.kernelWidth, let cut = g.cutting(ky: live.ky, kx: live.kx)
+        else { return nil }
+        let v = w.scalars(as: Float.self)
+        guard v.allSatisfy(\.isFinite) else { return nil }
+        let (m, c, kh, kw) = (w.shape[0], w.shape[1], g.kernelHeight, g.kernelWidth)
+        var kept = [Float]()
+        kept.reserveCapacity(m * c * live.ky.count * live.kx.count)
+        for o in 0..<m { for i in 0..<c { for ky in live.ky { for kx in live.kx { kept.append(v[((o * c + i) * kh + ky) * kw + kx]) } } } }
+        let sliced = Tensor(shape: [m, c, live.ky.count, live.kx.count], scalars: kept)
+        return (cut, PackedConvWeights(sliced, groups: group))
     }
 
     public func multiplyAdds(_ inputs: [TensorType?]) -> Int {

@@ -148,8 +148,11 @@ struct ResizeOp: PreparedOp {
             Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
         } else {
             let f = x.dtype == .float32 ? x : x.converted(to: .float32)
-            let y = Resample.apply(f.scalars(as: Float.self), shape: shape, passes: passes, extrapolation: extrapolation, threads: context.threads)
-            Tensor(shape: outputs[0].shape, scalars: y).convert(into: outputs[0])
+            let y = outputs[0].dtype == .float32 ? outputs[0] : Tensor(zeros: outputs[0].shape)
+            y.withUnsafeMutableBufferPointer(as: Float.self) { out in
+                Resample.apply(f.scalars(as: Float.self), shape: shape, passes: passes, extrapolation: extrapolation, threads: context.threads, into: out)
+            }
+            if outputs[0].dtype != .float32 { y.convert(into: outputs[0]) }
         }
     }
 }

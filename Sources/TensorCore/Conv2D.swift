@@ -50,6 +50,39 @@ public struct Conv2DGeometry: Sendable, Equatable {
 
     /// Whether each group has one input channel (depthwise, possibly with a channel multiplier).
     public var isDepthwise: Bool { groups == inChannels && groups > 1 }
+
+    /// The kernel rows and columns (`ky0...ky1`, `kx0...kx1`) whose taps read the image for some
+    /// output; the others read only padding for every output (a dilated convolution whose dilation
+    /// reaches past a small map: DeepLabV3's ASPP at dilation 36 on a 33×33 map reads the image
+    /// with its centre tap alone). nil when some row or column reads nothing in between (not
+    /// one box), or when none does.
+    public var liveTaps: (ky: ClosedRange<Int>, kx: ClosedRange<Int>)? {
+        func live(_ k: Int, _ out: Int, _ stride: Int, _ pad: Int, _ dilation: Int, _ size: Int) -> Bool {
+            // Input positions k·dilation − pad + o·stride for o in 0..<out meet [0, size).
+            let first = k * dilation - pad, last = first + (out - 1) * stride
+            guard out > 0, last >= 0, first < size else { return false }
+            if stride == 1 { return true }
+            // The first o whose position is at least 0, and whether it is still inside.
+            let o = first >= 0 ? 0 : (-first + stride - 1) / stride
+            return o < out && first + o * stride < size
+        }
+        let ys = (0..<kernelHeight).filter { live($0, outHeight, strideH, padTop, dilationH, inHeight) }
+        let xs = (0..<kernelWidth).filter { live($0, outWidth, strideW, padLeft, dilationW, inWidth) }
+        guard let y0 = ys.first, let y1 = ys.last, let x0 = xs.first, let x1 = xs.last,
+              ys.count == y1 - y0 + 1, xs.count == x1 - x0 + 1 else { return nil }
+        return (y0...y1, x0...x1)
+    }
+
+    /// This geometry with the kernel cut to the given rows and columns (the padding before them
+    /// moved into the kernel's offset); nil when that would need negative padding.
+    public func cutting(ky: ClosedRange<Int>, kx: ClosedRange<Int>) -> Conv2DGeometry? {
+        var g = self
+        g.kernelHeight = ky.count
+        g.kernelWidth = kx.count
+        g.padTop = padTop - ky.lowerBound * dilationH
+        g.padLeft = padLeft - kx.lowerBound * dilationW
+        return g.padTop >= 0 && g.padLeft >= 0 ? g : nil
+    }
     /// Whether the convolution is a plain matrix product over the input (1×1, stride 1, no padding).
     public var isPointwise: Bool {
         kernelHeight == 1 && kernelWidth == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0

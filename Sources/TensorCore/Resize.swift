@@ -99,7 +99,9 @@ public struct ResizeTaps: Sendable, Equatable {
     }
 }
 
-/// N-D resampling by successive 1-D passes, axis by axis in increasing order.
+/// N-D resampling by successive 1-D passes, axis by axis from the last to the first: the last
+/// axis (contiguous, one gathered sum per output) is resized while the tensor is smallest when
+/// upsampling, and the passes after it sum whole contiguous rows.
 ///
 /// Each output element is `Σ w·x` over its taps, summed in tap order from zero in the element
 /// type: Float for float32 tensors (the weights rounded to Float once, when the pass is made), as
@@ -145,7 +147,7 @@ public enum Resample {
 
     /// The passes for `taps` (nil for axes left as they are).
     public static func passes(_ taps: [ResizeTaps?]) -> [Pass] {
-        taps.enumerated().compactMap { axis, t in t.map { Pass(axis: axis, taps: $0) } }
+        taps.enumerated().compactMap { axis, t in t.map { Pass(axis: axis, taps: $0) } }.reversed()
     }
 
     /// Resizes `x` of `shape` through `passes`; returns the result, whose shape is `shape` with each
@@ -155,26 +157,62 @@ public enum Resample {
     public static func apply<T: BinaryFloatingPoint>(
         _ x: [T], shape: [Int], passes: [Pass], extrapolation: Double, threads: Int = 1
     ) -> [T] {
+        var out = [T](repeating: 0, count: passes.reduce(shape) { s, p in var s = s; s[p.axis] = p.outputLength; return s }.product)
+        out.withUnsafeMutableBufferPointer { apply(x, shape: shape, passes: passes, extrapolation: extrapolation, threads: threads, into: $0) }
+        return out
+    }
+
+    /// `apply`, the last pass written into `final` (which must hold the output's count; any
+    /// contents are overwritten).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public static func apply<T: BinaryFloatingPoint>(
+        _ x: [T], shape: [Int], passes: [Pass], extrapolation: Double, threads: Int, into final: UnsafeMutableBufferPointer<T>
+    ) {
         var current = x
         var shape = shape
         let fill = T(extrapolation)
-        for pass in passes {
+        if passes.isEmpty {
+            for i in 0..<min(x.count, final.count) { final[i] = x[i] }
+            return
+        }
+        for (number, pass) in passes.enumerated() {
             let axis = pass.axis
             let outer = shape[..<axis].product, inner = shape[(axis + 1)...].product
             let inLen = pass.inputLength, outLen = pass.outputLength
             let w = pass.weights(as: T.self)
-            var next = [T](repeating: 0, count: outer * outLen * inner)
+            let last = number == passes.count - 1
+            var next = last ? [] : [T](repeating: 0, count: outer * outLen * inner)
             current.withUnsafeBufferPointer { src in
-                next.withUnsafeMutableBufferPointer { dst in
+                next.withUnsafeMutableBufferPointer { scratch in
+                    let dst = last ? final : scratch
                     pass.starts.withUnsafeBufferPointer { starts in
                         pass.indices.withUnsafeBufferPointer { idx in
                             w.withUnsafeBufferPointer { w in
                                 guard let sb = src.baseAddress, let db = dst.baseAddress else { return }
+                                if inner == 1 {
+                                    // The last axis: one gathered sum per output, the same
+                                    // additions in the same order, without the per-row set-up.
+                                    Parallel.forEachChunk(outer, threads: threads, grain: max(1, 16_384 / max(outLen, 1))) { range in
+                                        for o in range {
+                                            let d = db + o * outLen, base = sb + o * inLen
+                                            for j in 0..<outLen {
+                                                var acc: T = 0
+                                                for k in starts[j]..<starts[j + 1] {
+                                                    if idx[k] < 0 { acc = fill } else { acc += w[k] * base[idx[k]] }
+                                                }
+                                                d[j] = acc
+                                            }
+                                        }
+                                    }
+                                    return
+                                }
                                 let rows = outer * outLen
                                 Parallel.forEachChunk(rows, threads: threads, grain: max(1, 16_384 / max(inner, 1))) { range in
                                     for row in range {
                                         let o = row / outLen, j = row % outLen
                                         let d = db + row * inner
+                                        if last { d.update(repeating: 0, count: inner) }
                                         let base = sb + o * inLen * inner
                                         for k in starts[j]..<starts[j + 1] {
                                             if idx[k] < 0 {
@@ -194,14 +232,14 @@ public enum Resample {
             current = next
             shape[axis] = outLen
         }
-        return current
     }
 
-    /// The naive twin: the Double taps applied to Double values, one output element at a time.
+    /// The naive twin: the Double taps applied to Double values, one output element at a time,
+    /// axis by axis in `apply`'s order (the last first).
     public static func reference(_ x: [Double], shape: [Int], taps: [ResizeTaps?], extrapolation: Double) -> [Double] {
         var current = x
         var shape = shape
-        for (axis, t) in taps.enumerated() {
+        for (axis, t) in taps.enumerated().reversed() {
             guard let t else { continue }
             let outer = shape[..<axis].product, inner = shape[(axis + 1)...].product
             let inLen = shape[axis], outLen = t.taps.count

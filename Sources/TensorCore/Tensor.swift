@@ -20,6 +20,15 @@ public final class TensorStorage: @unchecked Sendable {
         owner = nil
     }
 
+    /// A copy of `byteCount` bytes at `source` (no zeroing first: every byte is written).
+    init(copying source: UnsafeRawPointer, byteCount: Int) {
+        self.byteCount = byteCount
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
+        base.copyMemory(from: source, byteCount: byteCount)
+        if byteCount < 64 { (base + byteCount).initializeMemory(as: UInt8.self, repeating: 0, count: 64 - byteCount) }
+        owner = nil
+    }
+
     /// A window of `byteCount` bytes of `owner`, starting `byteOffset` (a multiple of 64) bytes in.
     public init(window owner: TensorStorage, byteOffset: Int, byteCount: Int) {
         precondition(byteOffset >= 0 && byteOffset % 64 == 0 && byteOffset + byteCount <= owner.byteCount, "window outside its storage")
@@ -135,9 +144,7 @@ public struct Tensor: Sendable, CustomStringConvertible {
 
     /// A copy with its own storage.
     public func copied() -> Tensor {
-        let t = Tensor(zeros: shape, dtype: dtype)
-        copy(into: t)
-        return t
+        Tensor(shape: shape, dtype: dtype, storage: TensorStorage(copying: storage.base, byteCount: byteCount))
     }
 
     public var description: String {

@@ -445,3 +445,54 @@ struct TiledProductTests {
         }
     }
 }
+
+@Suite("Layers: dilated convolutions cut to the taps that read the image")
+struct DilatedTapTests {
+    func conv(_ x: Tensor, _ w: Tensor, _ b: Tensor, dilation: Int, pad: Int, threads: Int = 1) throws -> Tensor {
+        let window = try WindowAttributes(kernelShape: [w.shape[2], w.shape[3]], strides: nil, dilations: [dilation, dilation],
+                                          pads: [pad, pad, pad, pad], autoPad: .notSet)
+        let layer = try Conv(window: window, group: 1, weight: w)
+        let types = [TensorType(.float32, x.shape), TensorType(.float32, w.shape), TensorType(.float32, b.shape)]
+        let out = try layer.outputTypes(types, constants: [nil, w, b])[0]
+        let y = Tensor(zeros: out.shape)
+        try layer.prepare(types, constants: [nil, w, b], format: .standard).run([x, w, b], outputs: [y], context: ExecutionContext(threads: threads))
+        return y
+    }
+
+    /// Dilation 4 and padding 4 on a 3×3 map: only the centre tap reads the image, so the 3×3
+    /// convolution is the 1×1 convolution with the centre weights, bit for bit (the other taps'
+    /// products are exact zeros); and both agree with the naive Double twin over all nine taps.
+    /// Dilation 3, padding 3 on 5×5 (rows and columns 0 and 2 read the image for some outputs):
+    /// nothing is cut, and the result matches the naive twin.
+    @Test func centreTapAloneIsThePointwiseConvolution() throws {
+        var g = SeededGenerator(seed: 91)
+        let x = Tensor(shape: [2, 40, 3, 3], scalars: (0..<720).map { _ in Float(g.normal()) })
+        let w = Tensor(shape: [24, 40, 3, 3], scalars: (0..<8640).map { _ in Float(g.normal()) })
+        let b = Tensor(shape: [24], scalars: (0..<24).map { _ in Float(g.normal()) })
+        let centre = Tensor(shape: [24, 40, 1, 1], scalars: (0..<960).map { w.scalars(as: Float.self)[$0 * 9 + 4] })
+        let y = try conv(x, w, b, dilation: 4, pad: 4)
+        let pointwise = try conv(x, centre, b, dilation: 1, pad: 0)
+        #expect(y.shape == [2, 24, 3, 3])
+        #expect(bits(y) == bits(pointwise))
+        #expect(bits(try conv(x, w, b, dilation: 4, pad: 4, threads: 2)) == bits(y))
+        for (x, dilation, pad) in [(x, 4, 4), (Tensor(shape: [1, 40, 5, 5], scalars: (0..<1000).map { _ in Float(g.normal()) }), 3, 3)] {
+            let got = try conv(x, w, b, dilation: dilation, pad: pad)
+            let geometry = Conv2DGeometry(
+                batch: x.shape[0], inChannels: 40, inHeight: x.shape[2], inWidth: x.shape[3], outChannels: 24, outHeight: got.shape[2],
+                outWidth: got.shape[3], kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1, dilationH: dilation, dilationW: dilation,
+                padTop: pad, padLeft: pad, groups: 1)
+            let want = Tensor(zeros: got.shape)
+            Conv2D.reference(input: x, weight: w, bias: b, output: want, geometry: geometry, activation: nil)
+            // Sums of up to 360 normal products (magnitude ~19): float rounding moves them by a few
+            // 1e-6; a wrong tap moves them by O(1).
+            let worst = zip(got.scalars(as: Float.self), want.scalars(as: Float.self)).map { abs($0 - $1) }.max() ?? .nan
+            #expect(worst <= 1e-4, "dilation \(dilation) on \(x.shape): largest difference \(worst)")
+        }
+        #expect(try #require(Conv2DGeometry(
+            batch: 1, inChannels: 1, inHeight: 33, inWidth: 33, outChannels: 1, outHeight: 33, outWidth: 33, kernelHeight: 3, kernelWidth: 3,
+            strideH: 1, strideW: 1, dilationH: 36, dilationW: 36, padTop: 36, padLeft: 36, groups: 1).liveTaps).ky == 1...1)
+        #expect(try #require(Conv2DGeometry(
+            batch: 1, inChannels: 1, inHeight: 33, inWidth: 33, outChannels: 1, outHeight: 33, outWidth: 33, kernelHeight: 3, kernelWidth: 3,
+            strideH: 1, strideW: 1, dilationH: 24, dilationW: 24, padTop: 24, padLeft: 24, groups: 1).liveTaps).ky == 0...2)
+    }
+}
