@@ -125,10 +125,10 @@ public struct BinaryLayer: Layer {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let out = try outputTypes(inputs, constants: constants)[0]
         if op == .pow, [.float32, .float16, .bfloat16].contains(a.dtype), constants.count > 1, let e = constants[1], e.count == 1, e.doubles()[0] == 2 {
-            return SquareOp(activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, a.shape]))
+            return SmallPowerOp(cube: false, activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, a.shape]))
         }
         if op == .pow, a.dtype == .float32, constants.count > 1, let e = constants[1], e.count == 1, e.doubles()[0] == 3 {
-            return CubeOp(activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, a.shape]))
+            return SmallPowerOp(cube: true, activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, a.shape]))
         }
         return BroadcastBinaryOp(op: op, activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, b.shape]))
     }
@@ -155,27 +155,17 @@ struct BroadcastBinaryOp: PreparedOp {
     }
 }
 
-/// `Pow(A, 2)` ready to run as `A·A` (`Elementwise.binary`).
-struct SquareOp: PreparedOp {
+/// `Pow(A, 2)` ready to run as `A·A`, or `Pow(A, 3)` (float32) as `(A·A)·A`, the second product in
+/// place (`Elementwise.binary`).
+struct SmallPowerOp: PreparedOp {
+    let cube: Bool
     let activation: Activation?
     let walk: BroadcastWalk
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let a = try required(inputs, 0, "A")
-        Elementwise.binary(.mul, a, a, into: outputs[0], activation: activation, walk: walk)
-    }
-}
-
-/// `Pow(A, 3)` on float32 ready to run as `(A·A)·A` (`Elementwise.binary`, the second product in
-/// place).
-struct CubeOp: PreparedOp {
-    let activation: Activation?
-    let walk: BroadcastWalk
-
-    func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let a = try required(inputs, 0, "A")
-        Elementwise.binary(.mul, a, a, into: outputs[0], activation: nil, walk: walk)
-        Elementwise.binary(.mul, outputs[0], a, into: outputs[0], activation: activation, walk: walk)
+        Elementwise.binary(.mul, a, a, into: outputs[0], activation: cube ? nil : activation, walk: walk)
+        if cube { Elementwise.binary(.mul, outputs[0], a, into: outputs[0], activation: activation, walk: walk) }
     }
 }
 
