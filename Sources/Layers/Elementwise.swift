@@ -15,7 +15,7 @@ public struct ActivationLayer: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        Elementwise.unary(.activation(activation), try required(inputs, 0, "X"), into: outputs[0])
+        Elementwise.unary(.activation(activation), try required(inputs, 0, "X"), into: outputs[0], threads: context.threads)
     }
 }
 
@@ -33,7 +33,7 @@ public struct UnaryLayer: Layer {
     }
 
     public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        Elementwise.unary(op, try required(inputs, 0, "X"), into: outputs[0])
+        Elementwise.unary(op, try required(inputs, 0, "X"), into: outputs[0], threads: context.threads)
     }
 }
 
@@ -151,7 +151,7 @@ struct BroadcastBinaryOp: PreparedOp {
         let a = try required(inputs, 0, "A")
         var b = try required(inputs, 1, "B")
         if b.dtype != a.dtype { b = b.converted(to: a.dtype) }
-        Elementwise.binary(op, a, b, into: outputs[0], activation: activation, walk: walk)
+        Elementwise.binary(op, a, b, into: outputs[0], activation: activation, walk: walk, threads: context.threads)
     }
 }
 

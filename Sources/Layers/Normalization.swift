@@ -74,10 +74,10 @@ struct NormalizeOp: PreparedOp {
         let x = try required(inputs, 0, "X")
         if x.dtype == .float64 {
             compute(x.scalars(as: Double.self), try parameters(constantScale?.double, scaleInput, "scale", inputs) ?? [],
-                        try parameters(constantShift?.double, shiftInput, "B", inputs), shape: x.shape, outputs)
+                        try parameters(constantShift?.double, shiftInput, "B", inputs), shape: x.shape, outputs, threads: context.threads)
         } else {
             compute(x.scalars(as: Float.self), try parameters(constantScale?.float, scaleInput, "scale", inputs) ?? [],
-                        try parameters(constantShift?.float, shiftInput, "B", inputs), shape: x.shape, outputs)
+                        try parameters(constantShift?.float, shiftInput, "B", inputs), shape: x.shape, outputs, threads: context.threads)
         }
     }
 
@@ -88,12 +88,12 @@ struct NormalizeOp: PreparedOp {
         return NormalizeOp.laidOut(try required(inputs, i, what), expandTo).scalars(as: T.self)
     }
 
-    func compute<T: BinaryFloatingPoint & TensorScalar>(_ x: [T], _ scale: [T], _ shift: [T]?, shape: [Int], _ outputs: [Tensor]) {
+    func compute<T: BinaryFloatingPoint & TensorScalar>(_ x: [T], _ scale: [T], _ shift: [T]?, shape: [Int], _ outputs: [Tensor], threads: Int = 1) {
         var y = [T](repeating: 0, count: x.count)
         if rms {
             Normalize.rms(x, into: &y, groups: groups, size: size, epsilon: epsilon, scale: scale)
         } else if case .element = index {
-            let stats = Normalize.meanVariance(x, into: &y, groups: groups, size: size, epsilon: epsilon, scale: scale, shift: shift)
+            let stats = Normalize.meanVariance(x, into: &y, groups: groups, size: size, epsilon: epsilon, scale: scale, shift: shift, threads: threads)
             if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: stats.mean).convert(into: outputs[1]) }
             if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: stats.invStdDev).convert(into: outputs[2]) }
         } else {

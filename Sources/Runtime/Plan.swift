@@ -41,7 +41,7 @@ final class Plan: @unchecked Sendable {
 
     /// A plan's end before the graph's end: node `node` needs the values of `needed` (computed by
     /// this plan's steps, or graph inputs) to know its output types. The run computes them and
-    /// plans the rest with their values (`Plan(continuing:values:)`), so that only what depends
+    /// plans the rest with their values (`Session.plan(continuing:values:)`), so that only what depends
     /// on them is planned by value and every step before runs as planned.
     struct Cut {
         let node: Int

@@ -88,12 +88,25 @@ public struct BroadcastWalk: Sendable, Equatable {
     /// offset at the row's start (the output's is `row · rowLength`).
     @inlinable
     public func forEachRow(_ body: (Int, UnsafeMutableBufferPointer<Int>) -> Void) {
-        let outer = rowCount, depth = dims.count - 1
+        forEachRow(in: 0..<rowCount, body)
+    }
+
+    /// `forEachRow` over the rows in `rows` only (the odometer started at the first).
+    @inlinable
+    public func forEachRow(in rows: Range<Int>, _ body: (Int, UnsafeMutableBufferPointer<Int>) -> Void) {
+        guard !rows.isEmpty else { return }
+        let depth = dims.count - 1
         withUnsafeTemporaryAllocation(of: Int.self, capacity: strides.count + depth) { buffer in
             buffer.initialize(repeating: 0)
             let offsets = UnsafeMutableBufferPointer(rebasing: buffer[..<strides.count])
             let index = UnsafeMutableBufferPointer(rebasing: buffer[strides.count...])
-            for row in 0..<outer {
+            var rest = rows.lowerBound
+            for d in stride(from: depth - 1, through: 0, by: -1) {
+                index[d] = rest % dims[d]
+                rest /= dims[d]
+                for k in 0..<strides.count { offsets[k] += index[d] * strides[k][d] }
+            }
+            for row in rows {
                 body(row, offsets)
                 // Advance the outer index (an odometer), updating every operand's offset.
                 var d = depth - 1

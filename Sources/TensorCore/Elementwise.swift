@@ -26,9 +26,13 @@ public enum Elementwise {
 
     /// `binary` with the walk of `a` and `b` over `out` prepared ahead (`BroadcastWalk(output:
     /// out.shape, operands: [a.shape, b.shape])`). `out` may be `a` when `a` has `out`'s shape.
-    public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, into out: Tensor, activation: Activation? = nil, walk: BroadcastWalk) {
+    /// - threads: float32 add, sub, mul and div split their rows over threads (each element is
+    ///   computed alone, so the bits do not depend on the split).
+    public static func binary(
+        _ op: BinaryOp, _ a: Tensor, _ b: Tensor, into out: Tensor, activation: Activation? = nil, walk: BroadcastWalk, threads: Int = 1
+    ) {
         switch a.dtype {
-        case .float32: run(op, a, b, out, Float.self, activation, walk)
+        case .float32: run(op, a, b, out, Float.self, activation, walk, threads: threads)
         case .float64: run(op, a, b, out, Double.self, activation, walk)
         case .float16, .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0:
             // Computed in float32 and rounded once, as the node tests expect.
@@ -52,7 +56,9 @@ public enum Elementwise {
         }
     }
 
-    private static func run<T: TensorScalar>(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _: T.Type, _ activation: Activation?, _ walk: BroadcastWalk) {
+    private static func run<T: TensorScalar>(
+        _ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor, _: T.Type, _ activation: Activation?, _ walk: BroadcastWalk, threads: Int = 1
+    ) {
         if op.isComparison {
             broadcastLoop(a, b, out, walk, ClosureKernel(f: comparison(op, T.self)))
         } else {
@@ -60,10 +66,10 @@ public enum Elementwise {
                 // Stateless kernel types let the compiler inline and vectorize the inner loop;
                 // a closure would cost an indirect call per element.
                 switch op {
-                case .add: broadcastLoop(a, b, out, walk, FloatAdd())
-                case .sub: broadcastLoop(a, b, out, walk, FloatSub())
-                case .mul: broadcastLoop(a, b, out, walk, FloatMul())
-                default: broadcastLoop(a, b, out, walk, FloatDiv())
+                case .add: broadcastLoop(a, b, out, walk, FloatAdd(), threads: threads)
+                case .sub: broadcastLoop(a, b, out, walk, FloatSub(), threads: threads)
+                case .mul: broadcastLoop(a, b, out, walk, FloatMul(), threads: threads)
+                default: broadcastLoop(a, b, out, walk, FloatDiv(), threads: threads)
                 }
             } else {
                 broadcastLoop(a, b, out, walk, ClosureKernel(f: arithmetic(op, T.self)))
@@ -204,26 +210,64 @@ public enum Elementwise {
 
     /// Walks the broadcast index space with the innermost dimension as a tight loop.
     @inline(__always)
-    private static func broadcastLoop<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ walk: BroadcastWalk, _ f: K) {
+    private static func broadcastLoop<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ walk: BroadcastWalk, _ f: K, threads: Int = 1) {
+        let inner = walk.rowLength, rows = walk.rowCount
+        // Rows over threads when there are enough elements (one row: its elements, as rows of a walk
+        // of the same strides cut in pieces of whole vectors).
+        if threads > 1 && rows * inner >= 1 << 16 {
+            let box = UncheckedBox((a, b, out))
+            if rows >= threads {
+                Parallel.forEachChunk(rows, threads: threads) { range in
+                    let (a, b, out) = box.value
+                    broadcastRows(a, b, out, walk, f, rows: range)
+                }
+                return
+            }
+            if rows == 1 {
+                let pieces = (inner + 1023) / 1024
+                Parallel.forEachChunk(pieces, threads: threads) { range in
+                    let (a, b, out) = box.value
+                    row(a, b, out, walk, f, elements: (range.lowerBound * 1024)..<min(inner, range.upperBound * 1024))
+                }
+                return
+            }
+        }
+        broadcastRows(a, b, out, walk, f, rows: 0..<rows)
+    }
+
+    /// Elements `elements` of a walk's only row.
+    private static func row<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ walk: BroadcastWalk, _ f: K, elements: Range<Int>) {
+        let sa = walk.strides[0][walk.dims.count - 1], sb = walk.strides[1][walk.dims.count - 1]
+        span(a.storage.base.assumingMemoryBound(to: K.In.self) + elements.lowerBound * sa,
+             b.storage.base.assumingMemoryBound(to: K.In.self) + elements.lowerBound * sb,
+             out.storage.base.assumingMemoryBound(to: K.Out.self) + elements.lowerBound, count: elements.count, sa, sb, f)
+    }
+
+    private static func broadcastRows<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ walk: BroadcastWalk, _ f: K, rows: Range<Int>) {
         let pa = a.storage.base.assumingMemoryBound(to: K.In.self)
         let pb = b.storage.base.assumingMemoryBound(to: K.In.self)
         let po = out.storage.base.assumingMemoryBound(to: K.Out.self)
         let inner = walk.rowLength
         let sa = walk.strides[0][walk.dims.count - 1], sb = walk.strides[1][walk.dims.count - 1]
-        walk.forEachRow { o, offsets in
-            let dst = po + o * inner
-            let x = pa + offsets[0], y = pb + offsets[1]
-            if sa == 1 && sb == 1 {
-                for i in 0..<inner { dst[i] = f(x[i], y[i]) }
-            } else if sa == 1 {
-                let yv = y[0]
-                for i in 0..<inner { dst[i] = f(x[i], yv) }
-            } else if sb == 1 {
-                let xv = x[0]
-                for i in 0..<inner { dst[i] = f(xv, y[i]) }
-            } else {
-                for i in 0..<inner { dst[i] = f(x[i * sa], y[i * sb]) }
-            }
+        walk.forEachRow(in: rows) { o, offsets in span(pa + offsets[0], pb + offsets[1], po + o * inner, count: inner, sa, sb, f) }
+    }
+
+    /// `dst[i] = f(x[i·sa], y[i·sb])` for `i < count`, with the contiguous and broadcast cases as
+    /// tight loops the compiler vectorises.
+    @inline(__always)
+    private static func span<K: BinaryKernel>(
+        _ x: UnsafeMutablePointer<K.In>, _ y: UnsafeMutablePointer<K.In>, _ dst: UnsafeMutablePointer<K.Out>, count n: Int, _ sa: Int, _ sb: Int, _ f: K
+    ) {
+        if sa == 1 && sb == 1 {
+            for i in 0..<n { dst[i] = f(x[i], y[i]) }
+        } else if sa == 1 {
+            let yv = y[0]
+            for i in 0..<n { dst[i] = f(x[i], yv) }
+        } else if sb == 1 {
+            let xv = x[0]
+            for i in 0..<n { dst[i] = f(xv, y[i]) }
+        } else {
+            for i in 0..<n { dst[i] = f(x[i * sa], y[i * sb]) }
         }
     }
 }

@@ -47,26 +47,34 @@ extension Normalize {
     /// took 4.5 ms each that way).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
+    ///
+    /// - threads: groups split over threads (each group is one thread's, in one order, so the bits
+    ///   do not depend on the split).
     public static func meanVariance<T: BinaryFloatingPoint>(
-        _ x: [T], into y: inout [T], groups: Int, size: Int, epsilon: Double, scale: [T], shift: [T]?
+        _ x: [T], into y: inout [T], groups: Int, size: Int, epsilon: Double, scale: [T], shift: [T]?, threads: Int = 1
     ) -> GroupStatistics<T> {
         var stats = GroupStatistics(mean: [T](repeating: 0, count: groups), invStdDev: [T](repeating: 0, count: groups))
         guard scale.count >= size, (shift?.count ?? size) >= size, x.count >= groups * size, y.count >= groups * size else { return stats }
-        x.withUnsafeBufferPointer { xs in
-            y.withUnsafeMutableBufferPointer { ys in
-                scale.withUnsafeBufferPointer { a in
-                    for g in 0..<groups {
-                        let base = g * size
-                        let (mean, r) = groupMoments(x, base, size, epsilon: epsilon)
-                        if let shift {
-                            shift.withUnsafeBufferPointer { b in
-                                for j in 0..<size { ys[base + j] = (xs[base + j] - mean) * r * a[j] + b[j] }
+        let zeros = shift == nil ? [T](repeating: 0, count: size) : []
+        y.withUnsafeMutableBufferPointer { ys in
+            stats.mean.withUnsafeMutableBufferPointer { means in
+                stats.invStdDev.withUnsafeMutableBufferPointer { rs in
+                    (shift ?? zeros).withUnsafeBufferPointer { b in
+                        scale.withUnsafeBufferPointer { a in
+                            x.withUnsafeBufferPointer { xs in
+                                let box = UncheckedBox((xs, ys, means, rs, a, b))
+                                Parallel.forEachChunk(groups, threads: groups * size >= 1 << 15 ? threads : 1) { range in
+                                    let (xs, ys, means, rs, a, b) = box.value
+                                    for g in range {
+                                        let base = g * size
+                                        let (mean, r) = groupMoments(x, base, size, epsilon: epsilon)
+                                        for j in 0..<size { ys[base + j] = (xs[base + j] - mean) * r * a[j] + b[j] }
+                                        means[g] = mean
+                                        rs[g] = r
+                                    }
+                                }
                             }
-                        } else {
-                            for j in 0..<size { ys[base + j] = (xs[base + j] - mean) * r * a[j] + 0 }
                         }
-                        stats.mean[g] = mean
-                        stats.invStdDev[g] = r
                     }
                 }
             }

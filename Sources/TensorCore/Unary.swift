@@ -97,7 +97,9 @@ public enum UnaryOp: Sendable, Equatable {
 extension Elementwise {
     /// `out = op(x)` elementwise. float16 is computed in float32 and rounded once; integer
     /// inputs support abs, neg, sign and the identity-like ops.
-    public static func unary(_ op: UnaryOp, _ x: Tensor, into out: Tensor) {
+    /// - threads: the vectorised float32 functions (activations, erf) split the elements over
+    ///   threads in pieces of whole vectors (each element is computed alone: the same bits).
+    public static func unary(_ op: UnaryOp, _ x: Tensor, into out: Tensor, threads: Int = 1) {
         if case .activation(.clip(let lo, let hi)) = op, !x.dtype.isFloatingPoint {
             // Clip of integers (and FP8 storage types) through Double: exact below 2^53, and the
             // bounds are the input's type.
@@ -109,10 +111,20 @@ extension Elementwise {
         case .float32:
             x.withUnsafeBufferPointer(as: Float.self) { src in
                 out.withUnsafeMutableBufferPointer(as: Float.self) { dst in
-                    if case .activation(let a) = op {
-                        a.apply(src.baseAddress!, into: dst.baseAddress!, count: dst.count)
-                    } else if op == .erf {
-                        VectorMath.map(src.baseAddress!, into: dst.baseAddress!, count: dst.count, Lanes.Erf())
+                    let vectorised: Bool
+                    if case .activation = op { vectorised = true } else { vectorised = op == .erf }
+                    if vectorised, let s = src.baseAddress, let d = dst.baseAddress {
+                        let count = dst.count, piece = 4096
+                        let box = UncheckedBox((s, d))
+                        Parallel.forEachChunk((count + piece - 1) / piece, threads: count >= 1 << 16 ? threads : 1) { range in
+                            let (s, d) = box.value
+                            let lo = range.lowerBound * piece, n = min(count, range.upperBound * piece) - lo
+                            if case .activation(let a) = op {
+                                a.apply(s + lo, into: d + lo, count: n)
+                            } else {
+                                VectorMath.map(s + lo, into: d + lo, count: n, Lanes.Erf())
+                            }
+                        }
                     } else {
                         for i in 0..<src.count { dst[i] = op.apply(src[i]) }
                     }

@@ -73,20 +73,30 @@ public enum VectorMath {
         let bits = unsafeBitCast(x, to: VI.self)
         let a = unsafeBitCast(bits & magnitude, to: V.self)
         let t = x * x
-        var p = V(repeating: 8.392699237447232e-05)
-        for c: Float in [-0.0008148509077727795, 0.005201592575758696, -0.026859648525714874, 0.11283700913190842, -0.37612634897232056] {
-            p = fma(p, t, V(repeating: c))
-        }
+        // Horner's rule written out (an array of coefficients here was allocated per call).
+        var p = fma(V(repeating: 8.392699237447232e-05), t, V(repeating: -0.0008148509077727795))
+        p = fma(p, t, V(repeating: 0.005201592575758696))
+        p = fma(p, t, V(repeating: -0.026859648525714874))
+        p = fma(p, t, V(repeating: 0.11283700913190842))
+        p = fma(p, t, V(repeating: -0.37612634897232056))
         let s = fma(t, p, V(repeating: -5.904751176899481e-08))
         // The sign bit of x put back: erf(−0) is −0 (the sum −0 + 0 would give +0).
         let small = unsafeBitCast(unsafeBitCast(fma(x, V(repeating: 1.128379225730896), x * s), to: VI.self) | (bits & signBit), to: V.self)
         let u = a - V(repeating: 2.4296875)
-        var q = V(repeating: -1.2256965646884055e-06)
-        for c: Float in [5.632104489450285e-07, 1.8178930986323394e-05, -3.226430271752179e-05, -6.895534170325845e-05, 0.00032437205663882196,
-                         -0.0004374593554530293, -0.00036656815791502595, 0.0030226174276322126, -0.007339909672737122, 0.010986329056322575,
-                         -0.011099188588559628, 0.007485168520361185, -0.00308059505186975, 0.0005901589174754918] {
-            q = fma(q, u, V(repeating: c))
-        }
+        var q = fma(V(repeating: -1.2256965646884055e-06), u, V(repeating: 5.632104489450285e-07))
+        q = fma(q, u, V(repeating: 1.8178930986323394e-05))
+        q = fma(q, u, V(repeating: -3.226430271752179e-05))
+        q = fma(q, u, V(repeating: -6.895534170325845e-05))
+        q = fma(q, u, V(repeating: 0.00032437205663882196))
+        q = fma(q, u, V(repeating: -0.0004374593554530293))
+        q = fma(q, u, V(repeating: -0.00036656815791502595))
+        q = fma(q, u, V(repeating: 0.0030226174276322126))
+        q = fma(q, u, V(repeating: -0.007339909672737122))
+        q = fma(q, u, V(repeating: 0.010986329056322575))
+        q = fma(q, u, V(repeating: -0.011099188588559628))
+        q = fma(q, u, V(repeating: 0.007485168520361185))
+        q = fma(q, u, V(repeating: -0.00308059505186975))
+        q = fma(q, u, V(repeating: 0.0005901589174754918))
         let tail = (V(repeating: 1) - q).replacing(with: 1, where: a .> V(repeating: 3.9375))
         let signed = unsafeBitCast(unsafeBitCast(tail, to: VI.self) | (bits & signBit), to: V.self)
         return small.replacing(with: signed, where: a .>= V(repeating: 0.921875))

@@ -272,3 +272,56 @@ struct ReduceTests {
         }
     }
 }
+
+@Suite("Elementwise kernels split over threads")
+struct ThreadedElementwiseTests {
+    /// Binary ops over rows (a broadcast row operand, a broadcast column, a scalar) and over one
+    /// long row (same shapes, coalesced), unary activations and erf in vector pieces, and
+    /// LayerNorm-style group normalisation: 2 and 3 threads give the bits of 1, and the binary
+    /// results equal the naive per-element expression (each element is computed alone).
+    @Test func threadsGiveTheSameBits() {
+        var g = SeededGenerator(seed: 5)
+        let shape = [3, 181, 257]  // 139,551 elements: above the split threshold, ragged pieces
+        let x = Tensor(shape: shape, scalars: randomFloats(shape.product, &g))
+        let others: [[Int]] = [shape, [257], [181, 1], []]
+        for op in [BinaryOp.add, .sub, .mul, .div] {
+            for bShape in others {
+                let b = Tensor(shape: bShape, scalars: randomFloats(bShape.product, &g).map { $0 + 3 })
+                let walk = BroadcastWalk(output: shape, operands: [shape, bShape])
+                var results: [[UInt32]] = []
+                for threads in [1, 2, 3] {
+                    let y = Tensor(zeros: shape)
+                    Elementwise.binary(op, x, b, into: y, walk: walk, threads: threads)
+                    results.append(y.scalars(as: Float.self).map(\.bitPattern))
+                }
+                #expect(results[1] == results[0] && results[2] == results[0], "\(op) with B \(bShape)")
+                let xs = x.scalars(as: Float.self), bs = b.scalars(as: Float.self)
+                let want: [Float] = (0..<shape.product).map { i in
+                    let j = naiveIndex([i / (181 * 257), i / 257 % 181, i % 257], bShape)
+                    switch op {
+                    case .add: return xs[i] + bs[j]
+                    case .sub: return xs[i] - bs[j]
+                    case .mul: return xs[i] * bs[j]
+                    default: return xs[i] / bs[j]
+                    }
+                }
+                #expect(results[0] == want.map(\.bitPattern), "\(op) with B \(bShape) against the naive loop")
+            }
+        }
+        for op in [UnaryOp.erf, .activation(.sigmoid), .activation(.swish)] {
+            let outs = [1, 2, 3].map { threads -> [UInt32] in
+                let y = Tensor(zeros: shape)
+                Elementwise.unary(op, x, into: y, threads: threads)
+                return y.scalars(as: Float.self).map(\.bitPattern)
+            }
+            #expect(outs[1] == outs[0] && outs[2] == outs[0], "\(op)")
+        }
+        let xs = x.scalars(as: Float.self), scale = randomFloats(257, &g), shift = randomFloats(257, &g)
+        let normalised = [1, 2, 3].map { threads -> [UInt32] in
+            var y = [Float](repeating: 0, count: xs.count)
+            _ = Normalize.meanVariance(xs, into: &y, groups: 3 * 181, size: 257, epsilon: 1e-5, scale: scale, shift: shift, threads: threads)
+            return y.map(\.bitPattern)
+        }
+        #expect(normalised[1] == normalised[0] && normalised[2] == normalised[0], "group normalisation")
+    }
+}
