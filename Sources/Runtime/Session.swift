@@ -158,14 +158,15 @@ public final class Session {
             try runSteps(plan, &tensors, substitutes: substituteIDs, prepared: prepared, captured: &captured)
             guard let cut = plan.cut else { break }
             // The rest of the graph is planned with the values this run computed.
-            let values = try cut.needed.map { id in
+            let computed = try cut.needed.map { id in
                 guard let t = tensors[id] else { throw cut.error }
-                return t.copied()
+                return t
             }
-            let key = Plan.Cut.key(values)
-            if let next = plan.continuations[key] { plan = next } else {
-                let next = try self.plan(continuing: plan, values: values)
-                if values.reduce(0, { $0 + $1.count }) <= Self.keyedValueLimit {
+            // Small cut values are looked up (no copy, no key, for large ones that are never kept).
+            let key = computed.reduce(0, { $0 + $1.count }) <= Self.keyedValueLimit ? Plan.Cut.key(computed) : nil
+            if let key, let next = plan.continuations[key] { plan = next } else {
+                let next = try self.plan(continuing: plan, values: computed.map { $0.copied() })
+                if let key {
                     if plan.continuations.count >= Self.plansKept { plan.continuations.removeAll() }
                     plan.continuations[key] = next
                 }
