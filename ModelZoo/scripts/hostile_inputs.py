@@ -745,6 +745,59 @@ write("nodetests/test_" + "a" * 40 + "b/model.onnx", open(os.path.join(out, mlp_
 for pat in ["(a+)+$", "(a|aa)+$", "(a*)*c", "([a-z]+)*$"]:
     add(f"filter_{pat}", "time", ["conformance", "nodetests", "--filter", pat], "any")
 
+# --- Sequences, optionals, strings and the ONNX-ML ops: positions out of range, sizes a small
+# file asks for, patterns that backtrack, trees that loop, tables that do not pair up.
+def ml_case(name, nodes, inputs, outputs, inits=(), opset=21, ml=5, expect="error"):
+    g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid("ai.onnx.ml", ml)])
+    m.ir_version = 10
+    add(name, "sequences-strings", ["run", write(f"onnx/sequences-strings/{name}.onnx", m.SerializeToString()), "--threads", "1"], expect)
+
+
+S = TensorProto.STRING
+seq_out = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)]
+ml_case("split_to_sequence_16M_items", [helper.make_node("SplitToSequence", ["X"], ["S"]), helper.make_node("ConcatFromSequence", ["S"], ["Y"], axis=0)],
+        [vi("X", [1 << 24])], seq_out, expect="any")
+ml_case("sequence_at_out_of_range", [helper.make_node("SplitToSequence", ["X"], ["S"]), helper.make_node("SequenceAt", ["S", "P"], ["Y"])],
+        [vi("X", [3, 2])], seq_out, [i64("P", [99])])
+ml_case("sequence_insert_int64_max", [helper.make_node("SequenceEmpty", [], ["S"]), helper.make_node("SequenceInsert", ["S", "X", "P"], ["T"]),
+                                      helper.make_node("ConcatFromSequence", ["T"], ["Y"], axis=0)], [vi("X", [2])], seq_out, [i64("P", [I64_MAX])])
+ml_case("concat_from_empty_sequence", [helper.make_node("SequenceEmpty", [], ["S"]), helper.make_node("ConcatFromSequence", ["S"], ["Y"], axis=0)],
+        [vi("X", [2])], seq_out)
+ml_case("sequence_to_relu", [helper.make_node("SplitToSequence", ["X"], ["S"]), helper.make_node("Relu", ["S"], ["Y"])], [vi("X", [3])], seq_out)
+ml_case("split_to_sequence_bad_split", [helper.make_node("SplitToSequence", ["X", "P"], ["S"]), helper.make_node("ConcatFromSequence", ["S"], ["Y"], axis=0)],
+        [vi("X", [4])], seq_out, [i64("P", [I64_MAX, I64_MIN, 4])])
+ml_case("optional_of_map_type", [helper.make_node("Optional", [], ["Y"], type=helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [1])))],
+        [vi("X", [1])], seq_out)
+long_a = numpy_helper.from_array(np.array(["a" * 100000], dtype=object), "T")
+for pat in ["(a*)*b", "(a|aa)+$", "((a+)+)+c", "(x+x+)+y"]:
+    ml_case(f"regex_backtracking_{pat}", [helper.make_node("RegexFullMatch", ["T"], ["Y"], pattern=pat)], [vi("X", [1])],
+            [helper.make_tensor_value_info("Y", TensorProto.BOOL, None)], [long_a], expect="any")
+for pat in ["(?i)x", "a{1000}{1000}", "[[:alpha:]]", "(", "a**", "\\p{L}"]:
+    ml_case(f"regex_bad_{pat}", [helper.make_node("RegexFullMatch", ["T"], ["Y"], pattern=pat)], [vi("X", [1])],
+            [helper.make_tensor_value_info("Y", TensorProto.BOOL, None)], [long_a])
+ml_case("string_to_add", [helper.make_node("Add", ["T", "T"], ["Y"])], [vi("X", [1])], seq_out, [long_a])
+ml_case("string_split_huge_maxsplit", [helper.make_node("StringSplit", ["T"], ["Y", "Z"], maxsplit=I64_MAX)], [vi("X", [1])],
+        [helper.make_tensor_value_info("Y", S, None), helper.make_tensor_value_info("Z", TensorProto.INT64, None)], [long_a], expect="any")
+tree = dict(nodes_modes=numpy_helper.from_array(np.array([0, 0], np.uint8), "m"), nodes_featureids=[0, 0],
+            nodes_splits=numpy_helper.from_array(np.array([0.0, 0.0], np.float32), "s"), nodes_truenodeids=[1, 0], nodes_trueleafs=[0, 0],
+            nodes_falsenodeids=[1, 0], nodes_falseleafs=[0, 0], leaf_targetids=[0], leaf_weights=numpy_helper.from_array(np.array([1.0], np.float32), "w"),
+            tree_roots=[0], n_targets=1)
+ml_case("tree_ensemble_cycle", [helper.make_node("TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", **tree)], [vi("X", [2, 1])], seq_out)
+ml_case("tree_ensemble_leaf_out_of_range", [helper.make_node("TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", **{**tree, "nodes_trueleafs": [1, 1], "nodes_truenodeids": [5, 9]})],
+        [vi("X", [2, 1])], seq_out)
+ml_case("tree_ensemble_feature_beyond_x", [helper.make_node("TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", **{**tree, "nodes_featureids": [7, 7]})],
+        [vi("X", [2, 1])], seq_out)
+ml_case("tree_ensemble_targets_int64_max", [helper.make_node("TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", **{**tree, "n_targets": I64_MAX})],
+        [vi("X", [2, 1])], seq_out)
+ml_case("label_encoder_unpaired", [helper.make_node("LabelEncoder", ["X"], ["Y"], domain="ai.onnx.ml", keys_floats=[1.0, 2.0], values_int64s=[1])],
+        [vi("X", [2])], seq_out, ml=2)
+for name, attrs in {"skip_huge": dict(max_skip_count=I64_MAX), "gram_1000": dict(max_gram_length=1000), "counts_backwards": dict(ngram_counts=[0, 5, 2]),
+                    "indexes_huge": dict(ngram_indexes=[I64_MAX, 0])}.items():
+    base = dict(mode="TF", min_gram_length=1, max_gram_length=2, max_skip_count=1, ngram_counts=[0, 2], ngram_indexes=[0, 1], pool_int64s=[1, 2])
+    ml_case(f"tfidf_{name}", [helper.make_node("TfIdfVectorizer", ["I"], ["Y"], **{**base, **attrs})], [vi("X", [1])], seq_out,
+            [i64("I", [1, 2, 1])])
+
 with open(os.path.join(out, "cases.json"), "w") as f:
     json.dump(cases, f, indent=0)
 from collections import Counter

@@ -67,8 +67,18 @@ def safe_name(name):
     return "".join(c if (c.isalnum() or c in "._-") else "_" for c in name)
 
 
-def write_entry(root, name, model_file, feeds, opset, tolerance=DEFAULT_TOLERANCE, extra=None):
-    """Saves inputs and onnxruntime's outputs beside the model and returns a manifest entry."""
+def ort_run_model(model_bytes, feeds):
+    """onnxruntime's outputs of a serialized model, by name."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, feeds)))
+
+
+def write_entry(root, name, model_file, feeds, opset, tolerance=DEFAULT_TOLERANCE, extra=None, outputs=None):
+    """Saves inputs and onnxruntime's outputs (or the `outputs` given, by name) beside the model
+    and returns a manifest entry."""
     data_dir = os.path.join(root, "data", name)
     os.makedirs(data_dir, exist_ok=True)
     inputs = {}
@@ -76,9 +86,12 @@ def write_entry(root, name, model_file, feeds, opset, tolerance=DEFAULT_TOLERANC
         p = os.path.join(data_dir, "input_" + safe_name(k) + ".npy")
         np.save(p, v)
         inputs[k] = os.path.relpath(p, root)
+    given = outputs
     outputs = {}
-    for k, v in ort_run(os.path.join(root, model_file), feeds).items():
+    for k, v in (given if given is not None else ort_run(os.path.join(root, model_file), feeds)).items():
         p = os.path.join(data_dir, "expected_" + safe_name(k) + ".npy")
+        if v.dtype == object:  # onnxruntime's strings: saved as numpy unicode, not pickled objects
+            v = np.asarray(v, dtype=str)
         np.save(p, v)
         outputs[k] = os.path.relpath(p, root)
     entry = {

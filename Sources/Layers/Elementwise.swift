@@ -99,6 +99,8 @@ public struct BinaryLayer: Layer {
     }
 
     public var fusedActivation: Activation? { activation }
+    /// Equal compares strings too (`StringEqualOp`).
+    public var takesStrings: Bool { op == .equal }
 
     public func fusing(_ activation: Activation) -> (any Layer)? {
         guard self.activation == nil, !op.isComparison else { return nil }
@@ -124,6 +126,7 @@ public struct BinaryLayer: Layer {
     public func prepare(_ inputs: [TensorType?], constants: [Tensor?], format: ComputeFormat) throws -> any PreparedOp {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let out = try outputTypes(inputs, constants: constants)[0]
+        if a.dtype == .string { return StringEqualOp(a: a.shape, b: b.shape, out: out.shape) }
         if op == .pow, [.float32, .float16, .bfloat16].contains(a.dtype), constants.count > 1, let e = constants[1], e.count == 1, e.doubles()[0] == 2 {
             return SmallPowerOp(cube: false, activation: activation, walk: BroadcastWalk(output: out.shape, operands: [a.shape, a.shape]))
         }

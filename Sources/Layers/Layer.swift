@@ -1,18 +1,70 @@
 import Foundation
 import TensorCore
 
-/// The dtype and shape of a value flowing between layers.
+/// The dtype and shape of a value flowing between layers; for an ONNX sequence or optional, its
+/// kind and its items' types (`dtype` is then the items' element type and `shape` is `[0]`).
 public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     public var dtype: DType
     public var shape: [Int]
+    public var kind: ValueKind
 
     public init(_ dtype: DType, _ shape: [Int]) {
         self.dtype = dtype
         self.shape = shape
+        kind = .tensor
     }
 
+    /// The type of a sequence with items of these types (all of element type `dtype`).
+    public static func sequence(_ items: [TensorType], dtype: DType) -> TensorType {
+        var t = TensorType(dtype, [0])
+        t.kind = .sequence(items)
+        return t
+    }
+
+    /// The type of an optional holding a value of type `value`, or none (of element type `dtype`).
+    public static func optional(_ value: TensorType?, dtype: DType) -> TensorType {
+        var t = TensorType(dtype, [0])
+        t.kind = .optional(value)
+        return t
+    }
+
+    /// The type of a value (a tensor, a sequence or an optional).
+    public init(of value: Tensor) {
+        switch value.container {
+        case .sequence(let items)?: self = .sequence(items.map { TensorType(of: $0) }, dtype: value.dtype)
+        case .optional(let v)?: self = .optional(v.map { TensorType(of: $0) }, dtype: value.dtype)
+        case .strings?, nil: self.init(value.dtype, value.shape)
+        }
+    }
+
+    public var isTensor: Bool { kind == .tensor }
     public var count: Int { shape.product }
-    public var description: String { "\(dtype)\(shape)" }
+    public var description: String {
+        switch kind {
+        case .tensor: return "\(dtype)\(shape)"
+        case .sequence(let items): return "sequence<\(dtype)>[" + items.map(\.description).joined(separator: ", ") + "]"
+        case .optional(let v): return "optional(" + (v?.description ?? "none of \(dtype)") + ")"
+        }
+    }
+}
+
+/// What a value is: a tensor, or an ONNX sequence or optional (with its items' types, which plans
+/// know as they know shapes).
+public indirect enum ValueKind: Sendable, Hashable {
+    case tensor
+    /// A sequence with items of these types, in order.
+    case sequence([TensorType])
+    /// An optional holding a value of this type, or none.
+    case optional(TensorType?)
+
+    /// The name ONNX's type protos use.
+    public var name: String {
+        switch self {
+        case .tensor: "tensor"
+        case .sequence: "sequence"
+        case .optional: "optional"
+        }
+    }
 }
 
 /// A layer's complaint about its inputs or attributes; the runtime adds the node's name and op.
@@ -200,6 +252,13 @@ public protocol Layer: Sendable {
     /// The outputs when they follow from the input types alone (Shape), else nil.
     func valuesFromTypes(_ inputs: [TensorType?]) -> [Tensor]?
 
+    /// Whether the layer takes sequences or optionals as inputs (else the runtime refuses them
+    /// before the layer sees them).
+    var takesContainers: Bool { get }
+
+    /// Whether the layer takes string tensors as inputs (else the runtime refuses them).
+    var takesStrings: Bool { get }
+
     /// This layer for new values of its constant inputs (`constants[i]` is input i's value, nil
     /// where not constant), as the precision policies make when they round or quantize weights.
     /// Layers that prepare anything from a constant when they are made must prepare it again here.
@@ -215,6 +274,32 @@ extension Layer {
     public var fusedActivation: Activation? { nil }
     public func valuesFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { nil }
     public func replacingConstants(_ constants: [Tensor?]) throws -> any Layer { self }
+    public var takesContainers: Bool { false }
+    public var takesStrings: Bool { false }
+}
+
+/// A layer that makes its output values itself (sequences, optionals, a subgraph's results)
+/// instead of writing into storage the runtime allocated; the runtime keeps them as they come.
+public protocol ValueLayer: Layer {
+    /// The outputs for these inputs.
+    func evaluate(_ inputs: [Tensor?], context: ExecutionContext) throws -> [Tensor]
+}
+
+extension ValueLayer {
+    public var takesContainers: Bool { true }
+
+    /// Evaluates, then copies the outputs into the storage given (tensors of the planned types).
+    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+        let results = try evaluate(inputs, context: context)
+        for (k, o) in outputs.enumerated() {
+            guard k < results.count else { throw LayerError("\(opType) produced \(results.count) outputs, the node names \(outputs.count)") }
+            let r = results[k]
+            guard r.container == nil, o.container == nil, r.shape == o.shape else {
+                throw LayerError("\(opType)'s output \(k) is \(TensorType(of: r)), planned \(TensorType(of: o))")
+            }
+            if r.dtype == o.dtype { r.copy(into: o) } else { r.convert(into: o) }
+        }
+    }
 }
 
 // MARK: - Helpers for layer implementations
@@ -228,7 +313,7 @@ public func required(_ inputs: [TensorType?], _ i: Int, _ what: String) throws -
 
 /// The types of tensors (for a forward pass that reuses its layer's type checks).
 public func types(of tensors: [Tensor?]) -> [TensorType?] {
-    tensors.map { $0.map { TensorType($0.dtype, $0.shape) } }
+    tensors.map { $0.map { TensorType(of: $0) } }
 }
 
 /// Returns input `i`'s tensor, or throws naming it.

@@ -109,19 +109,3 @@ public struct EyeLike: Layer {
         Elementwise.eye(into: outputs[0], k: k)
     }
 }
-
-/// ONNX `OptionalHasElement`: true when the node is given an input (optional values are held as
-/// their tensors, so a given input always has one), false when it has none.
-public struct OptionalHasElement: Layer {
-    public var opType: String { "OptionalHasElement" }
-    public let present: Bool
-    public init(present: Bool) { self.present = present }
-
-    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] { [TensorType(.bool, [])] }
-
-    public func valuesFromTypes(_ inputs: [TensorType?]) -> [Tensor]? { [Tensor(scalar: present)] }
-
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        Tensor(scalar: present).copy(into: outputs[0])
-    }
-}

@@ -27,9 +27,14 @@ public struct ShapeOnly: Layer {
     }
 
     public var isReshape: Bool { true }
+    /// Identity passes sequences and optionals through as they are.
+    public var takesContainers: Bool { opType == "Identity" }
+    /// The reshapes keep a string tensor's strings (the runtime reshapes them).
+    public var takesStrings: Bool { opType != "Dropout" }
 
     public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
         let x = try required(inputs, 0, "data")
+        if !x.isTensor { return [x] }
         if kind != .identity { try requireKnownIfPresent(inputs, constants, 1, "shape or axes") }
         let shape = try outputShape(x.shape, constants)
         var types = [TensorType(x.dtype, shape)]

@@ -31,6 +31,11 @@ struct Attributes {
         return a
     }
 
+    /// A type attribute (`Optional`'s `type`).
+    func type(_ name: String) throws -> Onnx_TypeProto? {
+        try get(name, .typeProto).map(\.tp)
+    }
+
     func int(_ name: String) throws -> Int? {
         guard let a = try get(name, .int) else { return nil }
         return Int(a.i)

@@ -333,16 +333,26 @@ struct GraphBuilder {
             if isInput { throw LoadError(file: file, "\(role) '\(v.name)' has no type") }
             return ValueDeclaration(name: v.name, dtype: .float32, dimensions: nil)
         }
-        // An optional tensor is read as the tensor (an absent one cannot be a graph input's value).
+        // An optional declares its value's type; a sequence its items' (each of its own shape).
         var type = v.type
-        if case .optionalType(let o)? = type.value, o.hasElemType { type = o.elemType }
+        var kind = DeclaredKind.tensor
+        if case .optionalType(let o)? = type.value, o.hasElemType {
+            type = o.elemType
+            kind = .optional
+        }
+        var holdsSequence = false
+        if case .sequenceType(let s)? = type.value, s.hasElemType {
+            type = s.elemType
+            holdsSequence = true
+            if kind == .tensor { kind = .sequence }
+        }
         guard case .tensorType(let t)? = type.value else {
-            throw LoadError(file: file, "\(role) '\(v.name)' is not a tensor (sequences, maps and optionals are not supported)")
+            throw LoadError(file: file, "\(role) '\(v.name)' is not a tensor, a sequence of tensors or an optional of either (maps and nested sequences are not supported)")
         }
         guard let dtype = DType(rawValue: Int(t.elemType)) else {
             throw LoadError(file: file, "\(role) '\(v.name)' has ONNX element type \(t.elemType), which is not supported")
         }
-        guard t.hasShape else { return ValueDeclaration(name: v.name, dtype: dtype, dimensions: nil) }
+        guard t.hasShape, !holdsSequence else { return ValueDeclaration(name: v.name, dtype: dtype, dimensions: nil, kind: kind) }
         let dims: [DeclaredDimension] = try t.shape.dim.map { d in
             switch d.value {
             case .dimValue(let n)?:
@@ -352,7 +362,7 @@ struct GraphBuilder {
             case nil: return .symbolic("")
             }
         }
-        return ValueDeclaration(name: v.name, dtype: dtype, dimensions: dims)
+        return ValueDeclaration(name: v.name, dtype: dtype, dimensions: dims, kind: kind)
     }
 }
 

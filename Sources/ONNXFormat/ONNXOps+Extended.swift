@@ -176,11 +176,67 @@ extension ONNXOps {
             return DeformConv(kernelShape: try a.ints("kernel_shape"), strides: try a.ints("strides"), dilations: try a.ints("dilations"),
                               pads: try a.ints("pads"), groups: try a.int("group", default: 1), offsetGroups: try a.int("offset_group", default: 1))
         },
-        "OptionalHasElement": { c in OptionalHasElement(present: c.inputCount > 0 && c.hasInput(0)) },
-        "OptionalGetElement": { _ in ShapeOnly(.identity, opType: "OptionalGetElement") },
+        "OptionalHasElement": { _ in OptionalHasElement() },
+        "OptionalGetElement": { _ in OptionalGetElement() },
         "Optional": { c in
-            guard c.inputCount == 1 && c.hasInput(0) else { throw c.error("an empty optional (no input) is not supported; only Optional of a tensor") }
-            return ShapeOnly(.identity, opType: "Optional")
+            // The element type of an empty optional: the `type` attribute's tensor, or its sequence's.
+            guard let type = try c.attributes.type("type") else {
+                guard c.hasInput(0) else { throw c.error("an Optional without an input needs the type attribute") }
+                return OptionalConstruct(dtype: .float32)
+            }
+            var t = type
+            if case .sequenceType(let s)? = t.value, s.hasElemType { t = s.elemType }
+            guard case .tensorType(let tensor)? = t.value, let dtype = DType(rawValue: Int(tensor.elemType)) else {
+                throw c.error("attribute 'type' must be a tensor or a sequence of tensors of a supported element type")
+            }
+            return OptionalConstruct(dtype: dtype)
+        },
+        "StringConcat": { _ in StringConcat() },
+        "TfIdfVectorizer": { c in
+            let a = c.attributes
+            let mode = try a.string("mode", default: "TF")
+            guard let m = TfIdfVectorizer.Mode(rawValue: mode) else { throw c.error("mode '\(mode)' is not TF, IDF or TFIDF") }
+            let pool: [LookupKey]
+            if let s = try a.strings("pool_strings") { pool = s.map { .string($0) } } else { pool = (try a.ints("pool_int64s") ?? []).map { .integer(Int64($0)) } }
+            do {
+                return try TfIdfVectorizer(
+                    minGram: try a.require(a.int("min_gram_length"), "min_gram_length"), maxGram: try a.require(a.int("max_gram_length"), "max_gram_length"),
+                    maxSkip: try a.require(a.int("max_skip_count"), "max_skip_count"), mode: m, ngramCounts: try a.require(a.ints("ngram_counts"), "ngram_counts"),
+                    ngramIndexes: try a.require(a.ints("ngram_indexes"), "ngram_indexes"), pool: pool, weights: try a.floats("weights")?.map(Double.init))
+            } catch let e as LayerError { throw c.error(e.message) }
+        },
+        "RegexFullMatch": { c in
+            guard let pattern = try c.attributes.string("pattern") else { throw c.error("needs the attribute 'pattern'") }
+            do { return try RegexFullMatch(pattern: pattern) } catch let e as LayerError { throw c.error(e.message) }
+        },
+        "StringSplit": { c in StringSplit(delimiter: try c.attributes.string("delimiter"), maxSplit: try c.attributes.int("maxsplit")) },
+        "StringNormalizer": { c in
+            let action = try c.attributes.string("case_change_action", default: "NONE")
+            guard let change = StringNormalizer.CaseChange(rawValue: action) else {
+                throw c.error("case_change_action '\(action)' is not NONE, LOWER or UPPER")
+            }
+            return StringNormalizer(caseChange: change, caseSensitive: try c.attributes.flag("is_case_sensitive", default: false),
+                                    stopwords: try c.attributes.strings("stopwords") ?? [])
+        },
+        "SequenceEmpty": { c in SequenceEmpty(dtype: try dtypeAttribute(c, "dtype") ?? .float32) },
+        "SequenceConstruct": { _ in SequenceConstruct() },
+        "SequenceAt": { _ in SequenceAt() },
+        "SequenceInsert": { _ in SequenceInsert() },
+        "SequenceErase": { _ in SequenceErase() },
+        "SequenceLength": { _ in SequenceLength() },
+        "SplitToSequence": { c in
+            SplitToSequence(axis: try c.attributes.int("axis", default: 0), keepDims: try c.attributes.flag("keepdims", default: true))
+        },
+        "ConcatFromSequence": { c in
+            let a = c.attributes
+            return ConcatFromSequence(axis: try a.require(a.int("axis"), "axis"), newAxis: try a.flag("new_axis", default: false))
+        },
+        "SequenceMap": { c in
+            guard let body = try c.subgraph("body") else { throw c.error("needs the graph attribute body") }
+            guard body.formalCount == c.inputCount else {
+                throw c.error("the body takes \(body.formalCount) inputs, the node gives \(c.inputCount)")
+            }
+            return SequenceMap(body: body, outerNames: c.outerNames)
         },
         "BitCast": { c in BitCast(to: try c.attributes.require(dtypeAttribute(c, "to"), "to")) },
         "RNN": { c in try recurrentSequence(c, .simple) },
@@ -256,6 +312,65 @@ extension ONNXOps {
 extension ONNXOps {
     /// Ops of other domains, by "domain::op".
     static let domainTable: [String: Builder] = [
+        "ai.onnx.ml::LabelEncoder": { c in
+            let a = c.attributes, dir = c.baseDirectory
+            // Keys and values as tensors: opset 4's *_tensor, or the lists of every opset.
+            func list(_ kind: String) throws -> Tensor? {
+                if let t = try a.tensor("\(kind)_tensor", baseDirectory: dir) { return t }
+                if let s = try a.strings("\(kind)_strings") { return Tensor(strings: s, shape: [s.count]) }
+                if let i = try a.ints("\(kind)_int64s") { return Tensor(shape: [i.count], scalars: i.map(Int64.init)) }
+                if let f = try a.floats("\(kind)_floats") { return Tensor(shape: [f.count], scalars: f) }
+                return nil
+            }
+            guard let keys = try list("keys"), let values = try list("values") else { throw c.error("needs keys and values") }
+            let fallback: Tensor
+            if let t = try a.tensor("default_tensor", baseDirectory: dir) {
+                fallback = t
+            } else if values.dtype == .string {
+                fallback = Tensor(strings: [try a.string("default_string", default: "_Unused")], shape: [])
+            } else if values.dtype.isFloatingPoint {
+                fallback = Tensor(scalar: try a.float("default_float", default: -0.0)).converted(to: values.dtype)
+            } else {
+                fallback = Tensor(scalar: Int64(try a.int("default_int64", default: -1))).converted(to: values.dtype)
+            }
+            do { return try LabelEncoder(keys: keys, values: values, defaultValue: fallback.reshaped([])) } catch let e as LayerError { throw c.error(e.message) }
+        },
+        "ai.onnx.ml::TreeEnsemble": { c in
+            let a = c.attributes, dir = c.baseDirectory
+            func ints(_ name: String) throws -> [Int] { try a.require(a.ints(name), name) }
+            func values(_ name: String) throws -> [Double]? { try a.tensor(name, baseDirectory: dir)?.doubles() }
+            let modes = try a.require(a.tensor("nodes_modes", baseDirectory: dir), "nodes_modes").int64s().map { Int(clamping: $0) }
+            let splits = try a.require(values("nodes_splits"), "nodes_splits")
+            let features = try ints("nodes_featureids"), trueIDs = try ints("nodes_truenodeids"), falseIDs = try ints("nodes_falsenodeids")
+            let trueLeaves = try ints("nodes_trueleafs"), falseLeaves = try ints("nodes_falseleafs")
+            let missing = try a.ints("nodes_missing_value_tracks_true") ?? Array(repeating: 0, count: modes.count)
+            guard [splits.count, features.count, trueIDs.count, falseIDs.count, trueLeaves.count, falseLeaves.count, missing.count].allSatisfy({ $0 == modes.count }) else {
+                throw c.error("the nodes_* attributes must all list \(modes.count) nodes")
+            }
+            // Each membership node's set: the next values of membership_values up to a NaN.
+            var members = try values("membership_values") ?? []
+            var nodes: [TreeEnsemble.Node] = []
+            for k in modes.indices {
+                var set: Set<Double>?
+                if modes[k] == 6 {
+                    guard let end = members.firstIndex(where: \.isNaN) else { throw c.error("membership_values has no set for node \(k)") }
+                    set = Set(members[..<end])
+                    members.removeFirst(end + 1)
+                }
+                nodes.append(TreeEnsemble.Node(mode: modes[k], feature: features[k], split: splits[k], members: set, trueID: trueIDs[k], trueIsLeaf: trueLeaves[k] != 0,
+                                               falseID: falseIDs[k], falseIsLeaf: falseLeaves[k] != 0, missingTracksTrue: missing[k] != 0))
+            }
+            let targets = try ints("leaf_targetids"), weights = try a.require(values("leaf_weights"), "leaf_weights")
+            guard targets.count == weights.count else { throw c.error("leaf_targetids and leaf_weights list \(targets.count) and \(weights.count) leaves") }
+            guard let aggregate = TreeEnsemble.Aggregate(rawValue: try a.int("aggregate_function", default: 1)),
+                  let post = TreeEnsemble.PostTransform(rawValue: try a.int("post_transform", default: 0)) else {
+                throw c.error("aggregate_function must be 0…3 and post_transform 0…4")
+            }
+            do {
+                return try TreeEnsemble(nodes: nodes, leaves: Array(zip(targets, weights)), roots: try ints("tree_roots"),
+                                        targets: try a.require(a.int("n_targets"), "n_targets"), aggregate: aggregate, post: post)
+            } catch let e as LayerError { throw c.error(e.message) }
+        },
         "ai.onnx.ml::ArrayFeatureExtractor": { _ in ArrayFeatureExtractor() },
         "ai.onnx.ml::Binarizer": { c in Binarizer(threshold: Double(try c.attributes.float("threshold", default: 0))) },
         "ai.onnx.preview.training::Adagrad": { c in

@@ -34,7 +34,11 @@ public enum ONNXTensor {
         p.name = name
         p.dataType = Int32(tensor.dtype.rawValue)
         p.dims = tensor.shape.map { Int64($0) }
-        p.rawData = tensor.dtype.bitWidth < 8 ? Data(tensor.packedBytes()) : tensor.withUnsafeBytes { Data($0) }
+        if let strings = tensor.strings {
+            p.stringData = strings.map { Data($0.utf8) }
+        } else {
+            p.rawData = tensor.dtype.bitWidth < 8 ? Data(tensor.packedBytes()) : tensor.withUnsafeBytes { Data($0) }
+        }
         return try p.serializedData()
     }
 
@@ -53,6 +57,16 @@ public enum ONNXTensor {
             guard !overflow, c <= elementLimit else { throw LoadError(file: file, "\(what) declares dims \(p.dims), too many elements") }
             count = c
             shape.append(Int(d))
+        }
+        if dtype == .string {
+            // Strings are in string_data only (UTF-8 bytes); their size is what the file holds.
+            guard !p.hasRawData, p.dataLocation != .external else { throw LoadError(file: file, "\(what) is a string tensor outside string_data, which ONNX does not allow") }
+            guard p.stringData.count == count else { throw LoadError(file: file, "\(what) declares dims \(p.dims) (\(count) strings) but holds \(p.stringData.count)") }
+            let strings = try p.stringData.enumerated().map { k, bytes -> String in
+                guard let s = String(bytes: bytes, encoding: .utf8) else { throw LoadError(file: file, "\(what) holds string \(k), which is not valid UTF-8") }
+                return s
+            }
+            return Tensor(strings: strings, shape: shape)
         }
         // The 4- and 2-bit types are packed in files and take a byte each in memory.
         let packed = dtype.bitWidth < 8
@@ -113,6 +127,7 @@ public enum ONNXTensor {
             guard p.int32Data.count == count else { throw mismatch(p.int32Data.count, "int32_data values") }
             let t = Tensor(shape: shape, scalars: p.int32Data.map { Int64($0) })
             return t.converted(to: dtype)
+        case .string: throw LoadError(file: file, "\(what): internal error, strings are read above")
         }
     }
 

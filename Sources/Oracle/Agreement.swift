@@ -106,6 +106,16 @@ extension Oracle {
             Agreement(name: name, rule: rule, passed: false, maxAbsoluteError: .infinity, peak: 0, bound: nil, failingElements: candidate.count, worst: nil, mismatch: why, comparison: nil)
         }
         guard candidate.shape == reference.shape else { return refuse("the candidate has shape \(candidate.shape), the reference \(reference.shape)") }
+        // Strings agree only when equal, whatever the rule.
+        if candidate.dtype == .string || reference.dtype == .string {
+            guard let cs = candidate.strings, let rs = reference.strings else { return refuse("the candidate is \(candidate.dtype), the reference \(reference.dtype)") }
+            // By code points: Swift's `==` would equate canonically equivalent strings.
+            let differing = rs.indices.filter { !cs[$0].unicodeScalars.elementsEqual(rs[$0].unicodeScalars) }
+            guard let k = differing.first else {
+                return Agreement(name: name, rule: rule, passed: true, maxAbsoluteError: 0, peak: 0, bound: nil, failingElements: 0, worst: nil, mismatch: nil, comparison: nil)
+            }
+            return refuse("\(differing.count) of \(rs.count) strings differ; the first, element \(k): \"\(Oracle.printable(cs[k]))\", the reference \"\(Oracle.printable(rs[k]))\"")
+        }
         let c: [Double], r: [Double]
         if candidate.dtype == .int64 || reference.dtype == .int64 {
             // Exact for the whole int64 range where both are integers.

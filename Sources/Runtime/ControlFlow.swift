@@ -13,6 +13,10 @@ public struct Subgraph: Sendable {
     public let opset: Int?
     /// How many of the graph's inputs are formal (the rest read enclosing scopes' values).
     public let formalCount: Int
+    /// The numeric formats its nodes run in: the enclosing session's policy, which names the
+    /// subgraph's nodes and values as it names the main graph's (set when a session prepares the
+    /// graph holding it; FP32 before).
+    public internal(set) var policy: ExecutionPolicy = .fp32
     /// The enclosing scopes' values the graph reads, in the order of its inputs after the formal ones.
     public var outerNames: [String] { graph.inputs.dropFirst(formalCount).map(\.declaration.name) }
 
@@ -24,9 +28,9 @@ public struct Subgraph: Sendable {
 
     /// The graph with every input (formal inputs, then outer values) declared of these element
     /// types and, when given, shapes (else of any shape).
-    func declaring(_ dtypes: [DType], shapes: [[Int]]? = nil) -> Graph {
+    func declaring(_ dtypes: [DType], shapes: [[Int]?]? = nil) -> Graph {
         let inputs = graph.inputs.enumerated().map { k, input in
-            (input.id, ValueDeclaration(name: input.declaration.name, dtype: dtypes[k], dimensions: shapes?[k].map { .fixed($0) }))
+            (input.id, ValueDeclaration(name: input.declaration.name, dtype: dtypes[k], dimensions: shapes?[k]?.map { .fixed($0) }, kind: .any))
         }
         return Graph(valueNames: graph.valueNames, constants: graph.constants, nodes: graph.nodes, inputs: inputs,
                      outputs: graph.outputs.map { ($0.id, $0.declaration) })
@@ -48,8 +52,8 @@ public struct Subgraph: Sendable {
             guard let t = outer[name] else { throw LayerError("the subgraph reads '\(name)', which has no value here") }
             types.append(t)
         }
-        let g = declaring(types.map(\.dtype), shapes: types.map(\.shape))
-        let session = Session(model: Model(graph: g, format: "onnx", source: nil, opset: opset), options: SessionOptions(threads: 1))
+        let g = declaring(types.map(\.dtype), shapes: types.map { $0.isTensor ? $0.shape : nil })
+        let session = Session(model: Model(graph: g, format: "onnx", source: nil, opset: opset), options: SessionOptions(threads: 1, policy: policy))
         var typeByID: [Int: TensorType] = [:], values: [Int: Tensor] = [:]
         for (k, input) in g.inputs.enumerated() {
             typeByID[input.id] = types[k]
@@ -97,7 +101,7 @@ final class SubgraphRunner {
         if session == nil || values.map(\.dtype) != dtypes {
             dtypes = values.map(\.dtype)
             session = Session(model: Model(graph: subgraph.declaring(dtypes), format: "onnx", source: nil, opset: subgraph.opset),
-                              options: SessionOptions(threads: context.threads, taps: taps == nil ? .none : .all))
+                              options: SessionOptions(threads: context.threads, taps: taps == nil ? .none : .all, policy: subgraph.policy))
         }
         guard let session else { return [] }
         let result: [String: Tensor]
@@ -110,22 +114,38 @@ final class SubgraphRunner {
     }
 }
 
-/// A layer that runs graphs of its own (If, Loop, Scan): their values are the session's to capture.
+/// A layer that runs graphs of its own (If, Loop, Scan, SequenceMap): their values are the
+/// session's to capture, and its policy is theirs.
 protocol SubgraphHolder {
     var subgraphs: [Subgraph] { get }
+    /// This layer with each subgraph replaced by `transform` of it.
+    func mappingSubgraphs(_ transform: (Subgraph) -> Subgraph) -> any Layer
 }
 
-extension IfLayer: SubgraphHolder { var subgraphs: [Subgraph] { [thenBranch, elseBranch] } }
-extension LoopLayer: SubgraphHolder { var subgraphs: [Subgraph] { [body] } }
-extension ScanLayer: SubgraphHolder { var subgraphs: [Subgraph] { [body] } }
+extension Subgraph {
+    /// The subgraph with its nodes (and its subgraphs', at any depth) run under `policy`.
+    func running(under policy: ExecutionPolicy) -> Subgraph {
+        var s = self
+        s.policy = policy
+        return s
+    }
+}
 
-/// Copies subgraph results into a node's outputs, checking their types against the plan's.
-func deliver(_ results: [Tensor], into outputs: [Tensor], op: String) throws {
-    for (k, o) in outputs.enumerated() {
-        guard k < results.count else { throw LayerError("\(op) produced \(results.count) outputs, the node names \(outputs.count)") }
-        let r = results[k]
-        guard r.shape == o.shape else { throw LayerError("\(op)'s output \(k) has shape \(r.shape), planned \(o.shape)") }
-        if r.dtype == o.dtype { r.copy(into: o) } else { r.convert(into: o) }
+extension IfLayer: SubgraphHolder {
+    var subgraphs: [Subgraph] { [thenBranch, elseBranch] }
+    func mappingSubgraphs(_ transform: (Subgraph) -> Subgraph) -> any Layer {
+        IfLayer(thenBranch: transform(thenBranch), elseBranch: transform(elseBranch), outerNames: outerNames)
+    }
+}
+extension LoopLayer: SubgraphHolder {
+    var subgraphs: [Subgraph] { [body] }
+    func mappingSubgraphs(_ transform: (Subgraph) -> Subgraph) -> any Layer { LoopLayer(body: transform(body), carried: carried, outerNames: outerNames) }
+}
+extension ScanLayer: SubgraphHolder {
+    var subgraphs: [Subgraph] { [body] }
+    func mappingSubgraphs(_ transform: (Subgraph) -> Subgraph) -> any Layer {
+        ScanLayer(body: transform(body), scanInputs: scanInputs, inputAxes: inputAxes, inputDirections: inputDirections, outputAxes: outputAxes,
+                  outputDirections: outputDirections, batched: batched, outerNames: outerNames)
     }
 }
 
@@ -133,7 +153,7 @@ func deliver(_ results: [Tensor], into outputs: [Tensor], op: String) throws {
 /// run is planned (a constant or a value computed from shapes or known inputs), since the
 /// branches may give outputs of different shapes. Inputs: the condition, then the enclosing
 /// values both branches read (`outerNames`).
-public struct IfLayer: Layer {
+public struct IfLayer: ValueLayer {
     public var opType: String { "If" }
     public let thenBranch: Subgraph, elseBranch: Subgraph
     public let outerNames: [String]
@@ -158,10 +178,9 @@ public struct IfLayer: Layer {
         return try branch(condition).outputTypes(formal: [], formalValues: [], outer: outerTypes, outerValues: outerValues)
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
+    public func evaluate(_ inputs: [Tensor?], context: ExecutionContext) throws -> [Tensor] {
         let b = try branch(try required(inputs, 0, "cond"))
-        let results = try SubgraphRunner(b, context: context).run(formal: [], outer: Subgraph.outerValues(outerNames, inputs, own: 1))
-        try deliver(results, into: outputs, op: "If")
+        return try SubgraphRunner(b, context: context).run(formal: [], outer: Subgraph.outerValues(outerNames, inputs, own: 1))
     }
 }
 
@@ -170,7 +189,7 @@ public struct IfLayer: Layer {
 /// outputs are stacked along a new first axis. Its outputs' sizes depend on the values, so every
 /// input must be known when the run is planned; the loop then runs once while planning.
 /// Inputs: M, cond, the N initial values, then the enclosing values the body reads.
-public struct LoopLayer: Layer {
+public struct LoopLayer: ValueLayer {
     public var opType: String { "Loop" }
     public let body: Subgraph
     public let carried: Int
@@ -209,6 +228,7 @@ public struct LoopLayer: Layer {
             state = Array(results[1...carried])
             for k in 0..<scanCount {
                 let s = results[1 + carried + k]
+                guard s.container == nil else { throw LayerError("scan output \(k) is \(TensorType(of: s)); scan outputs are tensors") }
                 if let first = scans[k].first, first.shape != s.shape || first.dtype != s.dtype {
                     throw LayerError("scan output \(k) changes from \(first.dtype)\(first.shape) to \(s.dtype)\(s.shape) between iterations")
                 }
@@ -229,11 +249,11 @@ public struct LoopLayer: Layer {
         if let k = unknown.first {
             throw LayerError.needs(unknown, "Loop's outputs depend on its inputs' values (input \(k)), which must be known before running")
         }
-        return try iterate(constants, context: ExecutionContext(threads: 1)).map { TensorType($0.dtype, $0.shape) }
+        return try iterate(constants, context: ExecutionContext(threads: 1)).map { TensorType(of: $0) }
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try deliver(try iterate(inputs, context: context), into: outputs, op: "Loop")
+    public func evaluate(_ inputs: [Tensor?], context: ExecutionContext) throws -> [Tensor] {
+        try iterate(inputs, context: context)
     }
 }
 
@@ -259,7 +279,7 @@ func stack(_ parts: [Tensor], _ first: Tensor) throws -> Tensor {
 /// outputs are stacked along their axis. Every input must be known when the run is planned.
 /// Inputs: (opset 8: sequence_lens,) the N initial states, the M scan inputs, then the enclosing
 /// values the body reads.
-public struct ScanLayer: Layer {
+public struct ScanLayer: ValueLayer {
     public var opType: String { "Scan" }
     public let body: Subgraph
     public let scanInputs: Int
@@ -363,10 +383,82 @@ public struct ScanLayer: Layer {
         if let k = unknown.first {
             throw LayerError.needs(unknown, "Scan's outputs are computed when its inputs' values are known, so input \(k)'s values must be known first")
         }
-        return try run(constants, context: ExecutionContext(threads: 1)).map { TensorType($0.dtype, $0.shape) }
+        return try run(constants, context: ExecutionContext(threads: 1)).map { TensorType(of: $0) }
     }
 
-    public func forward(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        try deliver(try run(inputs, context: context), into: outputs, op: "Scan")
+    public func evaluate(_ inputs: [Tensor?], context: ExecutionContext) throws -> [Tensor] {
+        try run(inputs, context: context)
+    }
+}
+
+/// ONNX `SequenceMap`: the body runs once per position of the input sequence, reading that
+/// position's item of every sequence input and each tensor input whole; its outputs at each
+/// position make the output sequences. Inputs: the sequence, the additional inputs (sequences of
+/// the same length, or tensors), then the enclosing values the body reads.
+public struct SequenceMap: ValueLayer, SubgraphHolder {
+    public var opType: String { "SequenceMap" }
+    public let body: Subgraph
+    public let outerNames: [String]
+    var subgraphs: [Subgraph] { [body] }
+    func mappingSubgraphs(_ transform: (Subgraph) -> Subgraph) -> any Layer { SequenceMap(body: transform(body), outerNames: outerNames) }
+
+    public init(body: Subgraph, outerNames: [String]) {
+        self.body = body
+        self.outerNames = outerNames
+    }
+
+    /// The number of positions: the sequence inputs' common length. `lengths[k]`: input k's
+    /// number of items when it is a sequence, nil when it is a tensor; missing inputs are refused.
+    func positions(_ lengths: [Int?], present: [Bool]) throws -> Int {
+        guard let n = lengths.first ?? nil else { throw LayerError("input 0 (input_sequence) must be a sequence") }
+        for k in 1..<max(1, body.formalCount) {
+            guard k < present.count, present[k] else { throw LayerError("input \(k) is missing") }
+            if let m = lengths[k], m != n { throw LayerError("input \(k) is a sequence of \(m) items, input 0 has \(n)") }
+        }
+        return n
+    }
+
+    /// Position `i`'s value of input `x`: its item when a sequence, else itself.
+    static func item<T>(_ x: T, _ i: Int, items: (T) -> [T]?) -> T { items(x)?[i] ?? x }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let itemsOf: (TensorType) -> [TensorType]? = { if case .sequence(let s) = $0.kind { s } else { nil } }
+        let formalInputs = inputs.prefix(body.formalCount)
+        let n = try positions(formalInputs.map { $0.flatMap(itemsOf)?.count }, present: formalInputs.map { $0 != nil })
+        let outerTypes = Subgraph.outerValues(outerNames, inputs, own: body.formalCount)
+        let outerValues = Subgraph.outerValues(outerNames, constants, own: body.formalCount)
+        var collected = [[TensorType]](repeating: [], count: body.graph.outputs.count)
+        for i in 0..<n {
+            var formal: [TensorType] = [], values: [Tensor?] = []
+            for k in 0..<body.formalCount {
+                guard let x = inputs[k] else { continue }
+                formal.append(Self.item(x, i, items: itemsOf))
+                let v = k < constants.count ? constants[k] : nil
+                values.append(v.map { Self.item($0, i, items: { $0.sequenceItems }) })
+            }
+            let types = try body.outputTypes(formal: formal, formalValues: values, outer: outerTypes, outerValues: outerValues)
+            for (j, t) in types.enumerated() where j < collected.count {
+                guard t.isTensor else { throw LayerError("the body's output \(j) is a \(t.kind.name); SequenceMap's items are tensors") }
+                collected[j].append(t)
+            }
+        }
+        return collected.enumerated().map { j, items in
+            .sequence(items, dtype: items.first?.dtype ?? body.graph.outputs[j].declaration.dtype)
+        }
+    }
+
+    public func evaluate(_ inputs: [Tensor?], context: ExecutionContext) throws -> [Tensor] {
+        let formalInputs = inputs.prefix(body.formalCount)
+        let n = try positions(formalInputs.map { $0?.sequenceItems?.count }, present: formalInputs.map { $0 != nil })
+        let outer = Subgraph.outerValues(outerNames, inputs, own: body.formalCount)
+        let runner = SubgraphRunner(body, context: context)
+        var collected = [[Tensor]](repeating: [], count: body.graph.outputs.count)
+        for i in 0..<n {
+            let formal = try (0..<body.formalCount).map { k in Self.item(try required(inputs, k, "input \(k)"), i, items: { $0.sequenceItems }) }
+            for (j, t) in try runner.run(formal: formal, outer: outer).enumerated() where j < collected.count { collected[j].append(t) }
+        }
+        return collected.enumerated().map { j, items in
+            Tensor(sequence: items, dtype: items.first?.dtype ?? body.graph.outputs[j].declaration.dtype)
+        }
     }
 }

@@ -150,9 +150,14 @@ public struct ExecutionPolicy: Sendable, Equatable {
 
     /// The activation tensors an INT8 run of `graph` quantizes (inputs of the product ops that
     /// are not constants), in order of first use.
+    /// Subgraphs' product ops count too (If branches, loop bodies: their values are tapped by name).
     public static func quantizedActivations(of graph: Graph) -> [String] {
         var seen = Set<String>(), names: [String] = []
-        for node in graph.nodes where node.isProduct {
+        for node in graph.nodes {
+            for sub in (node.layer as? SubgraphHolder)?.subgraphs ?? [] {
+                for name in quantizedActivations(of: sub.graph) where seen.insert(name).inserted { names.append(name) }
+            }
+            guard node.isProduct else { continue }
             for case let id? in node.inputs.prefix(2) where graph.constants[id] == nil {
                 let name = graph.valueNames[id]
                 if seen.insert(name).inserted { names.append(name) }
@@ -415,7 +420,7 @@ struct PreparedGraph {
             throw ExecutionError("fp64 applies to a whole model; it cannot be mixed with other formats node by node")
         }
         if !kinds.isEmpty, kinds.allSatisfy({ $0 == .fp64 }) {
-            self.init(widening: graph)
+            self.init(widening: graph, policy: policy)
             return
         }
         var names = graph.valueNames
@@ -439,7 +444,7 @@ struct PreparedGraph {
                     inputs[i] = names.count - 1
                 }
             }
-            var layer = node.layer
+            var layer = Self.subgraphsRunning(node.layer, under: policy)
             if inputs != node.inputs {
                 let values = inputs.map { $0.flatMap { constants[$0] } }
                 do { layer = try layer.replacingConstants(values) } catch let e as LayerError {
@@ -494,16 +499,21 @@ struct PreparedGraph {
     }
 
     /// The FP64 graph: float32 constants, declarations and casts become float64.
-    private init(widening graph: Graph) {
+    /// A control-flow layer with its subgraphs run under `policy` (any other layer as it is).
+    static func subgraphsRunning(_ layer: any Layer, under policy: ExecutionPolicy) -> any Layer {
+        (layer as? SubgraphHolder)?.mappingSubgraphs { $0.running(under: policy) } ?? layer
+    }
+
+    private init(widening graph: Graph, policy: ExecutionPolicy) {
         let constants = graph.constants.mapValues { $0.dtype == .float32 ? $0.converted(to: .float64) : $0 }
         let nodes = graph.nodes.map { node -> Node in
-            var layer = node.layer
+            var layer = Self.subgraphsRunning(node.layer, under: policy)
             if let cast = layer as? Cast, cast.to == .float32 { layer = Cast(to: .float64) }
             if let c = layer as? ConstantOfShape, c.value.dtype == .float32 { layer = ConstantOfShape(value: c.value.converted(to: .float64)) }
             return Node(name: node.name, layer: layer, inputs: node.inputs, outputs: node.outputs)
         }
         func widen(_ d: ValueDeclaration) -> ValueDeclaration {
-            d.dtype == .float32 ? ValueDeclaration(name: d.name, dtype: .float64, dimensions: d.dimensions) : d
+            d.dtype == .float32 ? ValueDeclaration(name: d.name, dtype: .float64, dimensions: d.dimensions, kind: d.kind) : d
         }
         self.init(
             graph: Graph(

@@ -20,21 +20,53 @@ public enum DeclaredDimension: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A graph input or output as the model file declares it.
-public struct ValueDeclaration: Sendable, Equatable, CustomStringConvertible {
-    public let name: String
-    public let dtype: DType
-    /// nil when the file does not declare a shape.
-    public let dimensions: [DeclaredDimension]?
+/// What a declared value is: a tensor, an ONNX sequence or optional, or not said (a subgraph's
+/// input that takes whatever its node passes).
+public enum DeclaredKind: Sendable, Equatable, CustomStringConvertible {
+    case tensor, sequence, optional, any
 
-    public init(name: String, dtype: DType, dimensions: [DeclaredDimension]?) {
-        self.name = name
-        self.dtype = dtype
-        self.dimensions = dimensions
+    /// Whether a value of this kind may be given where this is declared: an optional takes its
+    /// value (a tensor or a sequence) as well as an optional.
+    public func admits(_ kind: ValueKind) -> Bool {
+        switch (self, kind) {
+        case (.any, _), (.optional, _), (.tensor, .tensor), (.sequence, .sequence): return true
+        default: return false
+        }
     }
 
     public var description: String {
-        "\(name): \(dtype)[\(dimensions.map { $0.map(\.description).joined(separator: ", ") } ?? "?")]"
+        switch self {
+        case .tensor: "tensor"
+        case .sequence: "sequence"
+        case .optional: "optional"
+        case .any: "value"
+        }
+    }
+}
+
+/// A graph input or output as the model file declares it.
+public struct ValueDeclaration: Sendable, Equatable, CustomStringConvertible {
+    public let name: String
+    /// The element type (a sequence's or optional's tensors' for those).
+    public let dtype: DType
+    /// nil when the file does not declare a shape (a sequence's items have shapes of their own).
+    public let dimensions: [DeclaredDimension]?
+    public let kind: DeclaredKind
+
+    public init(name: String, dtype: DType, dimensions: [DeclaredDimension]?, kind: DeclaredKind = .tensor) {
+        self.name = name
+        self.dtype = dtype
+        self.dimensions = dimensions
+        self.kind = kind
+    }
+
+    public var description: String {
+        let tensor = "\(dtype)[\(dimensions.map { $0.map(\.description).joined(separator: ", ") } ?? "?")]"
+        switch kind {
+        case .tensor, .any: return "\(name): \(tensor)"
+        case .sequence: return "\(name): sequence<\(dtype)>"
+        case .optional: return "\(name): optional<\(tensor)>"
+        }
     }
 
     /// The shape when every dimension is fixed.

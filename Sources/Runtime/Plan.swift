@@ -5,7 +5,9 @@ import TensorCore
 /// An execution plan for one set of input shapes: folded constants, the steps left to run (with
 /// activations fused), and every intermediate value's place in a shared arena.
 final class Plan: @unchecked Sendable {
-    enum StepKind { case compute, alias }
+    /// `compute`: the op writes into planned storage; `alias`: the output is the input reshaped;
+    /// `value`: a `ValueLayer` makes its outputs (sequences, optionals, subgraph results).
+    enum StepKind { case compute, alias, value }
 
     struct Step {
         let node: Int
@@ -49,9 +51,29 @@ final class Plan: @unchecked Sendable {
         /// What the node said it needs (for the error when no run can give it).
         let error: ExecutionError
 
-        /// The key of a continuation: the needed values' contents (floats by bit pattern).
+        /// The key of a continuation: the needed values' contents (floats by bit pattern; a
+        /// sequence's or optional's items in turn, after their count).
         static func key(_ values: [Tensor]) -> [[Int64]] {
-            values.map { t in t.dtype.isFloatingPoint ? t.doubles().map { Int64(bitPattern: $0.bitPattern) } : t.int64s() }
+            values.flatMap { t -> [[Int64]] in
+                switch t.container {
+                case .sequence(let items)?: return [[Int64(items.count)]] + key(items)
+                case .optional(let v)?: return [[v == nil ? 0 : 1]] + key(v.map { [$0] } ?? [])
+                case .strings(let strings)?: return strings.map { Array($0.utf8).map(Int64.init) }
+                case nil: return [t.dtype.isFloatingPoint ? t.doubles().map { Int64(bitPattern: $0.bitPattern) } : t.int64s()]
+                }
+            }
+        }
+
+        /// Elements in the values, a sequence's or optional's items included.
+        static func elementCount(_ values: [Tensor]) -> Int {
+            values.reduce(0) { total, t in
+                switch t.container {
+                case .sequence(let items)?: return total + 1 + elementCount(items)
+                case .optional(let v)?: return total + 1 + elementCount(v.map { [$0] } ?? [])
+                case .strings(let strings)?: return strings.reduce(total) { $0 + 1 + $1.utf8.count }
+                case nil: return total + t.count
+                }
+            }
         }
     }
 
@@ -116,6 +138,12 @@ final class Plan: @unchecked Sendable {
                 inTypes.append(t)
                 inValues.append(known[id])
             }
+            if !layer.takesContainers, let k = inTypes.firstIndex(where: { $0.map { !$0.isTensor } ?? false }), let t = inTypes[k] {
+                throw fail("input \(k) is a \(t.kind.name) (\(t)); \(layer.opType) takes tensors")
+            }
+            if !layer.takesStrings, let k = inTypes.firstIndex(where: { $0?.dtype == .string }) {
+                throw fail("input \(k) is a string tensor; \(layer.opType) does not take strings")
+            }
             let readsInputValues = node.inputs.contains { $0.map { fromInputValues.contains($0) } ?? false }
             // A run's values are shown to the layer only when its types need them.
             let hides = !foldsGivenValues && readsInputValues
@@ -161,6 +189,11 @@ final class Plan: @unchecked Sendable {
                 outBytes = MemoryBudget.sum(outBytes, bytes ?? Int.max)
             }
             for (i, id) in node.outputs.enumerated() { types[id] = outTypes[i] }
+            // Strings are never written into the arena: only layers that make their values (and
+            // reshapes, which pass them on) may produce them.
+            if !(layer is any ValueLayer), !layer.isReshape, outTypes.contains(where: { $0.dtype == .string }) {
+                throw fail("\(layer.opType) does not produce string tensors")
+            }
 
             // Constant folding: outputs that depend on constants alone, or on input shapes alone;
             // in a run's plan, also those whose types needed a run's values, and shape-like ones.
@@ -172,11 +205,19 @@ final class Plan: @unchecked Sendable {
                 // Folded values live as long as the plan: they count against the budget together.
                 foldedBytes = MemoryBudget.sum(foldedBytes, outBytes)
                 do { try MemoryBudget.check(foldedBytes, "folding constants up to this node") } catch let e as MemoryBudgetError { throw fail(e.description) }
-                let fresh = outTypes.prefix(node.outputs.count).map { Tensor(zeros: $0.shape, dtype: $0.dtype) }
                 do {
-                    try layer.prepare(inTypes, constants: inValues, format: computeFormats[index]).run(inValues, outputs: Array(fresh), context: context)
+                    if let valueLayer = layer as? any ValueLayer {
+                        let made = try valueLayer.evaluate(inValues, context: context)
+                        try Plan.check(made, against: Array(outTypes.prefix(node.outputs.count)))
+                        outs = made
+                    } else if layer.isReshape, let v = inValues.first ?? nil, v.container != nil, let t = outTypes.first {
+                        outs = [v.reshaped(t.shape)]
+                    } else {
+                        let fresh = outTypes.prefix(node.outputs.count).map { Tensor(zeros: $0.shape, dtype: $0.dtype) }
+                        try layer.prepare(inTypes, constants: inValues, format: computeFormats[index]).run(inValues, outputs: Array(fresh), context: context)
+                        outs = Array(fresh)
+                    }
                 } catch let e as LayerError { throw fail(e.message) }
-                outs = Array(fresh)
             }
             if let outs {
                 for (i, id) in node.outputs.enumerated() {
@@ -186,7 +227,8 @@ final class Plan: @unchecked Sendable {
                 continue
             }
             let alias = layer.isReshape && node.outputs.count == 1
-            steps.append(Step(node: index, layer: layer, inputs: node.inputs, outputs: node.outputs, kind: alias ? .alias : .compute, op: ForwardingOp(layer)))
+            let kind: StepKind = layer is any ValueLayer ? .value : alias ? .alias : .compute
+            steps.append(Step(node: index, layer: layer, inputs: node.inputs, outputs: node.outputs, kind: kind, op: ForwardingOp(layer)))
         }
 
         // Values the nodes after a cut read stay as they are (no fusion writes over them) and
@@ -229,7 +271,15 @@ final class Plan: @unchecked Sendable {
     /// A small integer tensor, as shapes, axes, counts and indices for them are: such values are
     /// planned by value when a node's types need a run's values.
     static func isShapeLike(_ t: TensorType) -> Bool {
-        !t.dtype.isFloatingPoint && t.dtype != .bool && t.count <= 64
+        t.isTensor && !t.dtype.isFloatingPoint && t.dtype != .bool && t.count <= 64
+    }
+
+    /// Checks values a `ValueLayer` made against the types planned for them.
+    static func check(_ values: [Tensor], against types: [TensorType]) throws {
+        guard values.count >= types.count else { throw LayerError("the op made \(values.count) outputs, the node names \(types.count)") }
+        for (k, (v, t)) in zip(values, types).enumerated() where TensorType(of: v) != t {
+            throw LayerError("output \(k) is \(TensorType(of: v)), planned \(t)")
+        }
     }
 
     /// Inputs of a `Concat` that their producers can write straight into the concatenation: value

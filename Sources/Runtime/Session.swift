@@ -135,7 +135,8 @@ public final class Session {
         if !substitutes.isEmpty {
             for (id, name) in graph.valueNames.enumerated() { if let t = substitutes[name] { substituteIDs[id] = t } }
         }
-        let types = try inputTypes(inputs.mapValues { ($0.shape, $0.dtype) }, graph: graph)
+        let containers = inputs.mapValues { TensorType(of: $0) }.filter { !$0.value.isTensor }
+        let types = try inputTypes(inputs.mapValues { ($0.shape, $0.dtype) }, graph: graph, containers: containers)
         let signature = graph.inputs.compactMap { types[$0.id] }
         var plan: Plan
         if let p = plans[signature] { plan = p } else {
@@ -163,7 +164,7 @@ public final class Session {
                 return t
             }
             // Small cut values are looked up (no copy, no key, for large ones that are never kept).
-            let key = computed.reduce(0, { $0 + $1.count }) <= Self.keyedValueLimit ? Plan.Cut.key(computed) : nil
+            let key = Plan.Cut.elementCount(computed) <= Self.keyedValueLimit ? Plan.Cut.key(computed) : nil
             if let key, let next = plan.continuations[key] { plan = next } else {
                 let next = try self.plan(continuing: plan, values: computed.map { $0.copied() })
                 if let key {
@@ -221,6 +222,17 @@ public final class Session {
                     throw ExecutionError(node: node.name, op: node.layer.opType, "its input has no value")
                 }
                 tensors[step.outputs[0]] = src.reshaped(t.shape)
+            case .value:
+                guard let layer = step.layer as? any ValueLayer else { throw ExecutionError("internal: a value step without a value layer") }
+                let t0 = options.profile ? DispatchTime.now().uptimeNanoseconds : 0
+                do {
+                    let made = try layer.evaluate(args, context: context)
+                    try Plan.check(made, against: step.outputs.map { plan.types[$0] ?? TensorType(.float32, []) })
+                    for (id, v) in zip(step.outputs, made) { tensors[id] = v }
+                } catch let e as LayerError {
+                    throw ExecutionError(node: node.name, op: node.layer.opType, e.message)
+                }
+                if options.profile { record(step.layer.opType, node: node.name, since: t0) }
             case .compute:
                 let outs = step.outputs.compactMap { tensors[$0] }
                 let t0 = options.profile ? DispatchTime.now().uptimeNanoseconds : 0
@@ -232,10 +244,7 @@ public final class Session {
                 if options.profile {
                     let key = step.layer.opType + ((step.layer as? Conv)?.residual == true ? "+Add" : "")
                         + (step.layer.fusedActivation.map { "+\($0)" } ?? "")
-                    let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-                    profile[key, default: (0, 0)].seconds += dt
-                    profile[key, default: (0, 0)].count += 1
-                    nodeProfile[node.name, default: 0] += dt
+                    record(key, node: node.name, since: t0)
                 }
                 if let r = prepared.formats[step.node].outputRounding {
                     for out in outs where out.dtype == .float32 { roundingCounts[node.name, default: RoundingCounts()] += Simulate.round(out, to: r) }
@@ -249,8 +258,17 @@ public final class Session {
         }
     }
 
+    /// Adds a step's time since `t0` to the profile, under `key` and the node's name.
+    private func record(_ key: String, node: String, since t0: UInt64) {
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        profile[key, default: (0, 0)].seconds += dt
+        profile[key, default: (0, 0)].count += 1
+        nodeProfile[node, default: 0] += dt
+    }
+
     /// Checks inputs against the declarations; returns their types by value id.
-    func inputTypes(_ inputs: [String: ([Int], DType?)], graph: Graph? = nil) throws -> [Int: TensorType] {
+    /// - containers: the types of the inputs given as sequences or optionals, by name.
+    func inputTypes(_ inputs: [String: ([Int], DType?)], graph: Graph? = nil, containers: [String: TensorType] = [:]) throws -> [Int: TensorType] {
         var types: [Int: TensorType] = [:]
         for (id, decl) in (graph ?? model.graph).inputs {
             guard let (shape, dtype) = inputs[decl.name] else {
@@ -259,6 +277,14 @@ public final class Session {
             if let dtype, dtype != decl.dtype {
                 throw ExecutionError("graph input '\(decl.name)' must be \(decl.dtype), got \(dtype)")
             }
+            if let t = containers[decl.name] {
+                guard decl.kind.admits(t.kind) else {
+                    throw ExecutionError("graph input '\(decl.name)' must be a \(decl.kind), got a \(t.kind.name)")
+                }
+                types[id] = t
+                continue
+            }
+            guard decl.kind != .sequence else { throw ExecutionError("graph input '\(decl.name)' must be a sequence, got a tensor") }
             if let dims = decl.dimensions {
                 guard dims.count == shape.count else {
                     throw ExecutionError("graph input '\(decl.name)' must have rank \(dims.count) (\(decl)), got shape \(shape)")

@@ -25,6 +25,9 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
     case float8e8m0 = 24
     case uint2 = 25
     case int2 = 26
+    /// UTF-8 strings, held as Swift strings (`Tensor(strings:shape:)`), never in raw storage.
+    /// (Declared last, so that adding it kept the other cases' order.)
+    case string = 8
 
     /// Bytes per element in memory. The 4- and 2-bit types take one byte each in Touchstone's
     /// tensors (their files pack them: `bitWidth`).
@@ -35,6 +38,7 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
         case .float16, .bfloat16, .int16, .uint16: return 2
         case .float32, .int32, .uint32: return 4
         case .float64, .int64, .uint64: return 8
+        case .string: return 0
         }
     }
 
@@ -89,6 +93,7 @@ public enum DType: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
         case .float8e8m0: return "float8e8m0"
         case .uint2: return "uint2"
         case .int2: return "int2"
+        case .string: return "string"
         }
     }
 }

@@ -53,6 +53,7 @@ public enum Elementwise {
             let o64 = Tensor(zeros: out.shape, dtype: op.isComparison ? .bool : .int64)
             run(op, a.converted(to: .int64), b.converted(to: .int64), o64, Int64.self, nil, walk)
             o64.convert(into: out)
+        case .string: return  // the runtime refuses strings before any kernel sees them
         }
     }
 
@@ -102,6 +103,7 @@ public enum Elementwise {
             let o64 = Tensor(zeros: out.shape, dtype: .int64)
             prelu(x.converted(to: .int64), slope.converted(to: .int64), o64, walk, Int64.self)
             o64.convert(into: out)
+        case .string: return
         case .float16, .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0:
             let o32 = Tensor(zeros: out.shape, dtype: .float32)
             prelu(x.converted(to: .float32), slope.converted(to: .float32), o32, walk, Float.self)

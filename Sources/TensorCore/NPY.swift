@@ -59,7 +59,9 @@ public enum NPY {
         if fortran { throw TensorFileError(path: path, "is in Fortran order; only C order is supported (save with np.ascontiguousarray)") }
         let count = try checkedCount(shape, path: path)
         let dataStart = headerStart + headerLength
-        let need = count * dtype.byteSize
+        let width = dtype == .string ? header.components(separatedBy: "'").first(where: { unicodeWidth($0) != nil }).flatMap(unicodeWidth) ?? 1 : 0
+        let (need, overflow) = count.multipliedReportingOverflow(by: dtype == .string ? 4 * width : dtype.byteSize)
+        guard !overflow else { throw TensorFileError(path: path, "has shape \(shape), too large to allocate") }
         guard bytes.count - dataStart >= need else {
             throw TensorFileError(path: path, "is truncated: shape \(shape) of \(dtype) needs \(need) bytes of data, found \(bytes.count - dataStart)")
         }
@@ -68,6 +70,7 @@ public enum NPY {
             throw TensorFileError(path: path, "holds \(bytes.count - dataStart - need) bytes after the data its header describes (shape \(shape) of \(dtype))")
         }
         do { try MemoryBudget.check(need, "shape \(shape) of \(dtype)") } catch let e as MemoryBudgetError { throw TensorFileError(path: path, e.description) }
+        if dtype == .string { return try decodeStrings(bytes[dataStart...], count: count, width: width, shape: shape, path: path) }
         return bytes.withUnsafeBytes { raw in
             Tensor(shape: shape, dtype: dtype, bytes: UnsafeRawBufferPointer(rebasing: raw[dataStart..<(dataStart + need)]))
         }
@@ -99,10 +102,37 @@ public enum NPY {
                 throw TensorFileError(path: path, "is big-endian (\(descr)); only little-endian data is supported")
             }
         }
+        if d.first == "U", unicodeWidth(descr) != nil { return .string }
         guard let t = table[String(d)] else {
-            throw TensorFileError(path: path, "has dtype '\(descr)', expected one of float32, float64, float16, int64, int32, int16, int8, uint8, uint16, bool")
+            throw TensorFileError(path: path, "has dtype '\(descr)', expected one of float32, float64, float16, int64, int32, int16, int8, uint8, uint16, bool, or unicode strings (<U)")
         }
         return t
+    }
+
+    /// The width in characters of a little-endian unicode dtype (`<U12`), 1…2^20.
+    static func unicodeWidth(_ descr: String) -> Int? {
+        guard descr.hasPrefix("<U") || descr.hasPrefix("=U") || descr.hasPrefix("U"), let n = Int(descr.drop { $0 != "U" }.dropFirst()),
+              n >= 1, n <= 1 << 20 else { return nil }
+        return n
+    }
+
+    /// Unicode strings of `width` UTF-32 code units each (zero-padded), as numpy writes `<U` arrays.
+    static func decodeStrings(_ bytes: ArraySlice<UInt8>, count: Int, width: Int, shape: [Int], path: String) throws -> Tensor {
+        var strings: [String] = []
+        strings.reserveCapacity(count)
+        var at = bytes.startIndex
+        for k in 0..<count {
+            var scalars = String.UnicodeScalarView()
+            for _ in 0..<width {
+                let v = UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+                at += 4
+                if v == 0 { continue }
+                guard let u = Unicode.Scalar(v) else { throw TensorFileError(path: path, "holds string \(k) with code point \(v), which is not Unicode") }
+                scalars.append(u)
+            }
+            strings.append(String(scalars))
+        }
+        return Tensor(strings: strings, shape: shape)
     }
 
     static func descr(_ dtype: DType) -> String {
@@ -124,6 +154,7 @@ public enum NPY {
         case .int8: return "|i1"
         case .uint8: return "|u1"
         case .bool: return "|b1"
+        case .string: return "<U1"  // the width is the longest string's (see encode)
         }
     }
 
@@ -168,7 +199,11 @@ public enum NPY {
     public static func encode(_ tensor: Tensor) -> Data {
         if tensor.dtype == .bfloat16 || tensor.dtype.miniFloatFormat != nil { return encode(tensor.converted(to: .float32)) }
         let shapeText = tensor.shape.isEmpty ? "()" : tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '\(descr(tensor.dtype))', 'fortran_order': False, 'shape': \(shapeText), }"
+        // Strings as numpy's fixed-width unicode: UTF-32 code points, zero-padded to the longest.
+        let strings = tensor.strings?.map { Array($0.unicodeScalars).map(\.value) }
+        let width = max(1, strings?.map(\.count).max() ?? 1)
+        let dtypeText = strings == nil ? descr(tensor.dtype) : "<U\(width)"
+        var header = "{'descr': '\(dtypeText)', 'fortran_order': False, 'shape': \(shapeText), }"
         // Pad so that the data starts on a 64-byte boundary, with a final newline.
         let wide = 10 + header.utf8.count + 1 > 65535
         let preamble = wide ? 12 : 10
@@ -179,6 +214,14 @@ public enum NPY {
         data.append(contentsOf: [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF)])
         if wide { data.append(contentsOf: [UInt8((n >> 16) & 0xFF), UInt8((n >> 24) & 0xFF)]) }
         data.append(contentsOf: Array(header.utf8))
+        if let strings {
+            for s in strings {
+                for v in s + Array(repeating: 0, count: width - s.count) {
+                    data.append(contentsOf: [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24)])
+                }
+            }
+            return data
+        }
         tensor.withUnsafeBytes { data.append(contentsOf: $0) }
         return data
     }

@@ -115,7 +115,7 @@ extension DType {
         case .uint4: return (0, 15)
         case .int2: return (-2, 1)
         case .uint2: return (0, 3)
-        case .float16, .bfloat16, .float32, .float64, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0:
+        case .float16, .bfloat16, .float32, .float64, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0, .string:
             return (Int64.min, Int64.max)
         }
     }

@@ -25,12 +25,15 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 extension Tensor {
     /// Seeded random values: standard normal for floats, integers uniform in `0..<intRange`
     /// (by default 0 or 1, the range Polygraphy's data loader gives integers: valid token ids,
-    /// token types and masks), bools fair coin flips.
+    /// token types and masks), bools fair coin flips, strings those integers written out.
     public static func random(shape: [Int], dtype: DType, seed: UInt64, intRange: Int = 2) -> Tensor {
         var g = SeededGenerator(seed: seed)
         let n = shape.product
         if dtype.isFloatingPoint {
             return Tensor(shape: shape, scalars: (0..<n).map { _ in g.normal() }).converted(to: dtype)
+        }
+        if dtype == .string {
+            return Tensor(strings: (0..<n).map { _ in String(g.next() % UInt64(max(1, intRange))) }, shape: shape)
         }
         if dtype == .bool {
             return Tensor(shape: shape, scalars: (0..<n).map { _ in g.next() & 1 == 1 })

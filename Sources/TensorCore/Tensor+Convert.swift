@@ -38,6 +38,7 @@ extension Tensor {
         case .uint4: convertFrom(UInt4.self, into: out)
         case .int2: convertFrom(Int2.self, into: out)
         case .uint2: convertFrom(UInt2.self, into: out)
+        case .string: return  // strings have no raw elements; layers never convert them
         }
     }
 
@@ -66,6 +67,7 @@ extension Tensor {
         case .uint4: convertPair(S.self, UInt4.self, into: out)
         case .int2: convertPair(S.self, Int2.self, into: out)
         case .uint2: convertPair(S.self, UInt2.self, into: out)
+        case .string: return
         }
     }
 

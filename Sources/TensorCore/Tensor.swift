@@ -50,6 +50,10 @@ public struct Tensor: Sendable, CustomStringConvertible {
     public let dtype: DType
     /// The underlying buffer; it may be larger than the tensor needs.
     public let storage: TensorStorage
+    /// Set when this value is not a tensor but an ONNX sequence or optional (`TensorContainer`);
+    /// such a value has shape `[0]` and no elements of its own, and `dtype` is its tensors'. A
+    /// string tensor holds its elements here too (with its own shape, and no raw bytes).
+    public let container: TensorContainer?
 
     /// The number of elements.
     public var count: Int { shape.reduce(1, *) }
@@ -58,11 +62,12 @@ public struct Tensor: Sendable, CustomStringConvertible {
     /// The rank (number of dimensions).
     public var rank: Int { shape.count }
 
-    /// A zero-filled tensor.
+    /// A zero-filled tensor (of empty strings for `.string`).
     public init(zeros shape: [Int], dtype: DType = .float32) {
         self.shape = shape
         self.dtype = dtype
         storage = TensorStorage(byteCount: shape.reduce(1, *) * dtype.byteSize)
+        container = dtype == .string ? .strings(Array(repeating: "", count: shape.reduce(1, *))) : nil
     }
 
     /// A view of existing storage, which must hold at least `shape.product × dtype.byteSize` bytes.
@@ -71,6 +76,45 @@ public struct Tensor: Sendable, CustomStringConvertible {
         self.shape = shape
         self.dtype = dtype
         self.storage = storage
+        container = nil
+    }
+
+    /// An ONNX sequence of tensors whose element type is `dtype` (every item must have it).
+    public init(sequence items: [Tensor], dtype: DType) {
+        shape = [0]
+        self.dtype = dtype
+        storage = TensorStorage(byteCount: 0)
+        container = .sequence(items)
+    }
+
+    /// An ONNX optional: `value` (a tensor or a sequence), or none; `dtype` is its tensors'
+    /// element type.
+    public init(optional value: Tensor?, dtype: DType) {
+        shape = [0]
+        self.dtype = dtype
+        storage = TensorStorage(byteCount: 0)
+        container = .optional(value)
+    }
+
+    /// A string tensor of this shape (`strings.count` must be its element count).
+    public init(strings: [String], shape: [Int]) {
+        precondition(shape.reduce(1, *) == strings.count, "shape \(shape) needs \(shape.reduce(1, *)) strings, got \(strings.count)")
+        self.shape = shape
+        dtype = .string
+        storage = TensorStorage(byteCount: 0)
+        container = .strings(strings)
+    }
+
+    /// The elements of a string tensor, in row-major order; nil for any other value.
+    public var strings: [String]? {
+        if case .strings(let s)? = container { return s }
+        return nil
+    }
+
+    /// The items of a sequence, or nil for any other value.
+    public var sequenceItems: [Tensor]? {
+        if case .sequence(let items)? = container { return items }
+        return nil
     }
 
     /// A tensor holding `scalars` in row-major order; `scalars.count` must equal the shape's product.
@@ -94,7 +138,9 @@ public struct Tensor: Sendable, CustomStringConvertible {
 
     /// The same storage seen with another shape of the same element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {
-        Tensor(shape: newShape, dtype: dtype, storage: storage)
+        if let strings { return Tensor(strings: strings, shape: newShape) }
+        guard container == nil else { return self }
+        return Tensor(shape: newShape, dtype: dtype, storage: storage)
     }
 
     /// The elements, converted to `T` when the dtype differs.
@@ -144,13 +190,35 @@ public struct Tensor: Sendable, CustomStringConvertible {
 
     /// A copy with its own storage.
     public func copied() -> Tensor {
-        Tensor(shape: shape, dtype: dtype, storage: TensorStorage(copying: storage.base, byteCount: byteCount))
+        switch container {
+        case .sequence(let items)?: return Tensor(sequence: items.map { $0.copied() }, dtype: dtype)
+        case .optional(let value)?: return Tensor(optional: value?.copied(), dtype: dtype)
+        case .strings(let s)?: return Tensor(strings: s, shape: shape)
+        case nil: return Tensor(shape: shape, dtype: dtype, storage: TensorStorage(copying: storage.base, byteCount: byteCount))
+        }
     }
 
     public var description: String {
+        switch container {
+        case .sequence(let items)?: return "Sequence<\(dtype)>(\(items.count) items)"
+        case .optional(let value)?: return value.map { "Optional(\($0))" } ?? "Optional<\(dtype)>(none)"
+        case .strings(let s)?: return "Tensor<string>\(shape) [" + (s.count <= 8 ? s.map { "\"\($0)\"" }.joined(separator: ", ") : "…") + "]"
+        case nil: break
+        }
         let shown = count <= 8 ? doubles().map { "\($0)" }.joined(separator: ", ") : "…"
         return "Tensor<\(dtype)>\(shape) [\(shown)]"
     }
+}
+
+/// What a value holds outside raw storage (`Tensor.container`): an ONNX sequence or optional, or
+/// a string tensor's elements.
+public indirect enum TensorContainer: Sendable {
+    /// A sequence: tensors of one element type, each of its own shape.
+    case sequence([Tensor])
+    /// An optional: a tensor or a sequence, or none.
+    case optional(Tensor?)
+    /// A string tensor's elements in row-major order (its shape is the tensor's).
+    case strings([String])
 }
 
 extension Sequence where Element == Int {

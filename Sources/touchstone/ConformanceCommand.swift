@@ -70,6 +70,32 @@ struct ConformanceCommand: ParsableCommand {
         if failed > 0 { throw CheckFailed(message: "\(failed) of \(passed + failed) runnable cases failed or raised an error") }
     }
 
+    /// What differs between an output and the expected value, by the node tests' own rule
+    /// (numpy's allclose, NaN agreeing with NaN); sequences item by item, and an optional as its
+    /// value (as onnx's backend runner compares them).
+    func compare(_ got: Tensor, _ expected: Tensor, name: String) -> [String] {
+        func unwrapped(_ t: Tensor) -> Tensor? {
+            if case .optional(let v)? = t.container { return v.flatMap(unwrapped) }
+            return t
+        }
+        guard let e = unwrapped(expected) else { return unwrapped(got) == nil ? [] : ["output \(name) has a value, expected none"] }
+        guard let g = unwrapped(got) else { return ["output \(name) is none, expected \(e)"] }
+        if let expectedItems = e.sequenceItems {
+            guard let items = g.sequenceItems else { return ["output \(name) is \(g), expected a sequence"] }
+            guard items.count == expectedItems.count else { return ["output \(name) has \(items.count) items, expected \(expectedItems.count)"] }
+            return zip(items, expectedItems).enumerated().flatMap { k, p in compare(p.0, p.1, name: "\(name)[\(k)]") }
+        }
+        guard g.dtype == e.dtype else { return ["output \(name) is \(g.dtype), expected \(e.dtype)"] }
+        if let expectedStrings = e.strings {
+            guard g.shape == e.shape, let strings = g.strings else { return ["output \(name) is \(g), expected \(e)"] }
+            guard let k = strings.indices.first(where: { !strings[$0].unicodeScalars.elementsEqual(expectedStrings[$0].unicodeScalars) }) else { return [] }
+            return ["output \(name) differs at element \(k): \"\(strings[k])\", expected \"\(expectedStrings[k])\""]
+        }
+        guard g.container == nil else { return ["output \(name) is \(g), expected a tensor"] }
+        let a = Oracle.agreement(g, e, name: name, rule: .allClose(rtol: rtol, atol: atol))
+        return a.passed ? [] : [a.message]
+    }
+
     /// Runs one case: ("pass" | "fail" | "unsupported" | "skipped" | "error", detail).
     func runCase(_ dir: URL) -> (String, String) {
         let name = dir.lastPathComponent
@@ -86,19 +112,16 @@ struct ConformanceCommand: ParsableCommand {
             for (i, decl) in model.inputs.enumerated() {
                 let file = data.appendingPathComponent("input_\(i).pb")
                 guard FileManager.default.fileExists(atPath: file.path) else { break }
-                feeds[decl.name] = try ONNXTensor.read(contentsOf: file).tensor
+                feeds[decl.name] = try ONNXTensor.readValue(contentsOf: file, kind: decl.kind, dtype: decl.dtype)
             }
             let outputs = try Session(model: model, options: SessionOptions(threads: threads)).run(feeds)
             var failures: [String] = []
             for (i, decl) in model.outputs.enumerated() {
                 let file = data.appendingPathComponent("output_\(i).pb")
                 guard FileManager.default.fileExists(atPath: file.path) else { continue }
-                let expected = try ONNXTensor.read(contentsOf: file).tensor
+                let expected = try ONNXTensor.readValue(contentsOf: file, kind: decl.kind, dtype: decl.dtype)
                 guard let got = outputs[decl.name] else { return ("fail", "no output \(decl.name)") }
-                guard got.dtype == expected.dtype else { return ("fail", "output \(decl.name) is \(got.dtype), expected \(expected.dtype)") }
-                // The node tests' own rule (numpy's allclose), NaN agreeing with NaN.
-                let a = Oracle.agreement(got, expected, name: decl.name, rule: .allClose(rtol: rtol, atol: atol))
-                if !a.passed { failures.append(a.message) }
+                failures += compare(got, expected, name: decl.name)
             }
             return failures.isEmpty ? ("pass", "") : ("fail", failures.joined(separator: "; "))
 

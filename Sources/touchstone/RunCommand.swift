@@ -55,6 +55,12 @@ struct RunCommand: ParsableCommand {
         for (k, v) in try parseInputAssignments(inputs, model: m) { feeds[k] = v }
         let shapes = try parseInputShapes(inputShapes, model: m)
         for decl in m.inputs where feeds[decl.name] == nil {
+            guard decl.dtype != .string else {
+                throw UsageError("input '\(Oracle.printable(decl.name))' is a string tensor, which Touchstone does not make up: give it with --input \(Oracle.printable(decl.name))=FILE.npy (a numpy unicode array)")
+            }
+            guard decl.kind == .tensor || decl.kind == .optional else {
+                throw UsageError("input '\(Oracle.printable(decl.name))' is a \(decl.kind), and seeded inputs are tensors: run it through the library (`Tensor(sequence:dtype:)`) or as a node test (`touchstone conformance`)")
+            }
             let shape = try concreteShape(decl, batch: batch, given: shapes[decl.name])
             feeds[decl.name] = Tensor.random(shape: shape, dtype: decl.dtype, seed: seed &+ UInt64(feeds.count))
             print("input \(decl.name): not given; using seeded random \(decl.dtype)\(shape) (seed \(seed &+ UInt64(feeds.count - 1)))")
@@ -88,24 +94,46 @@ struct RunCommand: ParsableCommand {
             print("saved the inputs to \(saveInputs)")
         }
         if let saveOutputs {
-            var saved = NamedTensors(m.outputs.compactMap { d in outputs[d.name].map { (d.name, $0) } })
+            var saved = NamedTensors(m.outputs.flatMap { d in outputs[d.name].map { tensors(of: $0, name: d.name) } ?? [] })
             // Node outputs in graph order (as Polygraphy's `mark all` lists them), not inputs or weights.
             for name in m.graph.computedNames {
-                if let t = session.tapped[name], saved[name] == nil { saved[name] = t }
+                for (n, t) in session.tapped[name].map({ tensors(of: $0, name: name) }) ?? [] where saved[n] == nil { saved[n] = t }
             }
             try TensorFiles.write([saved], to: saveOutputs)
             print("saved \(saved.names.count) tensor\(saved.names.count == 1 ? "" : "s") to \(saveOutputs)")
         }
         for decl in m.outputs {
-            guard let t = outputs[decl.name] else { continue }
-            print(summary(name: decl.name, t))
-            if let top = topK(t, k: 5) { print(top) }
-            if let out {
-                let file = URL(fileURLWithPath: out).appendingPathComponent(safeFileName(decl.name) + ".npy")
-                try NPY.write(t, to: file)
-                print("  wrote \(file.path)")
+            guard let value = outputs[decl.name] else { continue }
+            if let kind = containerSummary(value) { print("\(decl.name): \(kind)") }
+            for (name, t) in tensors(of: value, name: decl.name) {
+                print(summary(name: name, t))
+                if let top = topK(t, k: 5) { print(top) }
+                if let out {
+                    let file = URL(fileURLWithPath: out).appendingPathComponent(safeFileName(name) + ".npy")
+                    try NPY.write(t, to: file)
+                    print("  wrote \(file.path)")
+                }
             }
         }
+    }
+}
+
+/// The tensors a value holds, named: a tensor under its name, a sequence's items as
+/// `NAME[0]`, `NAME[1]`, …, an optional's value under the optional's name (none: nothing).
+func tensors(of value: Tensor, name: String) -> [(String, Tensor)] {
+    switch value.container {
+    case .sequence(let items)?: return items.enumerated().flatMap { k, t in tensors(of: t, name: "\(name)[\(k)]") }
+    case .optional(let v)?: return v.map { tensors(of: $0, name: name) } ?? []
+    case .strings?, nil: return [(name, value)]
+    }
+}
+
+/// A line saying what a sequence or optional holds (nil for a tensor).
+func containerSummary(_ value: Tensor) -> String? {
+    switch value.container {
+    case .sequence(let items)?: return "sequence of \(items.count) \(value.dtype) tensor\(items.count == 1 ? "" : "s")"
+    case .optional(let v)?: return v == nil ? "optional, none" : "optional, holding:"
+    case .strings?, nil: return nil
     }
 }
 
@@ -251,6 +279,10 @@ func forEachDouble(_ t: Tensor, in range: Range<Int>? = nil, _ body: (Double) ->
 
 /// One line: shape, dtype, min/max/mean/std and NaN/Inf counts, in two passes over the output.
 func summary(name: String, _ t: Tensor) -> String {
+    if let strings = t.strings {
+        let shown = strings.prefix(5).map { "\"\(Oracle.printable($0))\"" }.joined(separator: ", ")
+        return "output \(name): string\(t.shape)  [\(shown)\(strings.count > 5 ? ", …" : "")]"
+    }
     var count = 0, nan = 0, inf = 0, sum = 0.0, lo = Double.infinity, hi = -Double.infinity
     forEachDouble(t) { v in
         if v.isNaN { nan += 1 } else if v.isInfinite { inf += 1 } else {

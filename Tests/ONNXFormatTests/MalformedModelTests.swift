@@ -575,4 +575,42 @@ struct SchemaRuleTests {
         m.opsetImport[0].version = 18
         expectLoadError(["sp", "num_outputs"]) { _ = try ProtoFactory.load(m) }
     }
+
+    /// Sequence and optional value files (onnx-data.proto, read by a hand-written wire reader): a
+    /// valid one is read item by item; truncated lengths, varints running off the end, groups,
+    /// undefined element types and nested sequences are errors naming the file, never traps.
+    @Test func sequenceAndOptionalFilesAreCheckedAsRead() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("touchstone-seq-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var t = Onnx_TensorProto()
+        t.dataType = 6; t.dims = [2]; t.int32Data = [4, -5]
+        let tensor = [UInt8](try t.serializedData())
+        func field(_ n: UInt8, _ bytes: [UInt8]) -> [UInt8] { [n << 3 | 2, UInt8(bytes.count)] + bytes }
+        let elemTensor: [UInt8] = [2 << 3, 1], elemSequence: [UInt8] = [2 << 3, 3]
+        let sequence = elemTensor + field(3, tensor) + field(3, tensor)
+        func read(_ bytes: [UInt8], _ kind: DeclaredKind) throws -> Tensor {
+            let url = dir.appendingPathComponent("v.pb")
+            try Data(bytes).write(to: url)
+            return try ONNXTensor.readValue(contentsOf: url, kind: kind, dtype: .int32)
+        }
+        let items = try #require(try read(sequence, .sequence).sequenceItems)
+        #expect(items.count == 2 && items.allSatisfy { $0.scalars(as: Int32.self) == [4, -5] })
+        let optional = try read(elemSequence + field(5, sequence), .optional)
+        guard case .optional(let inner)? = optional.container else { Issue.record("not an optional"); return }
+        #expect(inner?.sequenceItems?.count == 2)
+        guard case .optional(nil)? = try read([], .optional).container else { Issue.record("an empty OptionalProto is not an empty optional"); return }
+        #expect(try read(elemTensor, .sequence).sequenceItems?.isEmpty == true)
+        let bad: [([UInt8], DeclaredKind, String)] = [
+            (elemTensor + [3 << 3 | 2, 100] + tensor, .sequence, "claims 100 bytes"),
+            (elemTensor + [3 << 3 | 2, 0xff, 0xff], .sequence, "varint runs past its end"),
+            (elemTensor + [3 << 3 | 3], .sequence, "wire type 3"),
+            ([2 << 3, 9], .optional, "element type 9"),
+            (elemSequence + field(5, sequence), .sequence, "only sequences of tensors"),
+            (elemTensor + field(3, [0xff, 0xff, 0xff]), .sequence, "not a valid TensorProto"),
+        ]
+        for (bytes, kind, fragment) in bad {
+            expectLoadError(["v.pb", fragment]) { _ = try read(bytes, kind) }
+        }
+    }
 }
