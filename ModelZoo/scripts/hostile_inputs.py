@@ -764,6 +764,14 @@ ml_case("sequence_insert_int64_max", [helper.make_node("SequenceEmpty", [], ["S"
                                       helper.make_node("ConcatFromSequence", ["T"], ["Y"], axis=0)], [vi("X", [2])], seq_out, [i64("P", [I64_MAX])])
 ml_case("concat_from_empty_sequence", [helper.make_node("SequenceEmpty", [], ["S"]), helper.make_node("ConcatFromSequence", ["S"], ["Y"], axis=0)],
         [vi("X", [2])], seq_out)
+# A loop that inserts one item per iteration, a million times: refused at the item limit.
+body = helper.make_graph(
+    [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("SequenceInsert", ["s", "x"], ["s_out"])], "body",
+    [vi("i", [], TensorProto.INT64), vi("c", [], TensorProto.BOOL), helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, None)],
+    [vi("c_out", [], TensorProto.BOOL), helper.make_tensor_sequence_value_info("s_out", TensorProto.FLOAT, None)])
+ml_case("loop_inserting_a_million_items",
+        [helper.make_node("SequenceEmpty", [], ["s0"]), helper.make_node("Loop", ["M", "", "s0"], ["S"], body=body),
+         helper.make_node("ConcatFromSequence", ["S"], ["Y"], axis=0)], [vi("x", [1])], seq_out, [i64("M", [1000000])])
 ml_case("sequence_to_relu", [helper.make_node("SplitToSequence", ["X"], ["S"]), helper.make_node("Relu", ["S"], ["Y"])], [vi("X", [3])], seq_out)
 ml_case("split_to_sequence_bad_split", [helper.make_node("SplitToSequence", ["X", "P"], ["S"]), helper.make_node("ConcatFromSequence", ["S"], ["Y"], axis=0)],
         [vi("X", [4])], seq_out, [i64("P", [I64_MAX, I64_MIN, 4])])

@@ -42,7 +42,10 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch kind {
         case .tensor: return "\(dtype)\(shape)"
-        case .sequence(let items): return "sequence<\(dtype)>[" + items.map(\.description).joined(separator: ", ") + "]"
+        case .sequence(let items):
+            // A long sequence is shown by its first items (errors quote input types).
+            let shown = items.prefix(4).map(\.description).joined(separator: ", ")
+            return "sequence<\(dtype)>[" + shown + (items.count > 4 ? ", … \(items.count) items" : "") + "]"
         case .optional(let v): return "optional(" + (v?.description ?? "none of \(dtype)") + ")"
         }
     }

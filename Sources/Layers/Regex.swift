@@ -81,11 +81,13 @@ public struct Regex: Sendable {
             var items: [Node] = []
             while let c = peek, c != 0x7C, c != 0x29 {  // '|', ')'
                 var atom = try parseAtom()
-                while let q = peek, [0x2A, 0x2B, 0x3F, 0x7B].contains(q) {  // * + ? {
+                if let q = peek, [0x2A, 0x2B, 0x3F, 0x7B].contains(q) {  // * + ? {
                     let (lo, hi) = try parseQuantifier()
                     if case .assertion = atom { throw error("a quantifier follows an assertion") }
                     atom = .repeated(atom, min: lo, max: hi)
                     _ = eat("?")  // lazy: the same full matches
+                    // RE2 (and Python) refuse a repetition of a repetition such as a** or a{2}{3}.
+                    if let q = peek, [0x2A, 0x2B, 0x3F, 0x7B].contains(q) { throw error("a repetition is repeated (write a group)") }
                 }
                 items.append(atom)
             }

@@ -39,11 +39,28 @@ func sequencePosition(_ value: Tensor, count: Int, insert: Bool = false) throws 
     return Int(p < 0 ? p + n : p)
 }
 
-/// The memory a sequence's items take, checked against the budget before they are made.
+/// The most items a sequence may hold. A sequence's type lists its items, so a loop that
+/// inserts one item per iteration plans its body once per length: the work grows with the square
+/// of the length (a loop reaching 16,384 items took 48 s), and this bound keeps a file from asking
+/// for hours of it.
+public let sequenceItemLimit = 1 << 12
+
+/// Bytes one item is counted to cost beyond its elements: the tensor, its storage and shape, and
+/// its type in the plan (an estimate with room to spare, not a measurement).
+let sequenceItemOverhead = 512
+
+/// Checks that `count` items can be made (the item limit) before anything is allocated for them.
+func checkSequenceCount(_ count: Int, _ what: String) throws {
+    guard count <= sequenceItemLimit else { throw LayerError("\(what) would hold \(count) items; a sequence holds at most \(sequenceItemLimit)") }
+    try MemoryBudget.check(MemoryBudget.bytes(count: count, dtype: .int64).map { $0 / 8 * sequenceItemOverhead }, "\(what) (\(count) items)")
+}
+
+/// The memory a sequence's items take, checked against the budget.
 func checkSequenceBytes(_ items: [TensorType], _ what: String) throws {
+    try checkSequenceCount(items.count, what)
     var total = 0
     for t in items {
-        total = MemoryBudget.sum(total, max(64, MemoryBudget.bytes(count: t.count, dtype: t.dtype) ?? Int.max))
+        total = MemoryBudget.sum(total, MemoryBudget.sum(sequenceItemOverhead, MemoryBudget.bytes(count: t.count, dtype: t.dtype) ?? Int.max))
     }
     try MemoryBudget.check(total, "\(what) (\(items.count) items)")
 }
@@ -187,7 +204,10 @@ public struct SplitToSequence: ValueLayer {
     func pieces(_ x: TensorType, _ split: Tensor?) throws -> (axis: Int, lengths: [Int], squeezes: Bool) {
         let a = try normalizedAxis(axis, rank: x.shape.count)
         let dim = x.shape[a]
-        guard let split else { return (a, Array(repeating: 1, count: dim), !keepDims) }
+        guard let split else {
+            try checkSequenceCount(dim, "the split")
+            return (a, Array(repeating: 1, count: dim), !keepDims)
+        }
         guard split.dtype == .int32 || split.dtype == .int64, split.rank <= 1 else {
             throw LayerError("split must be int32 or int64 of rank 0 or 1, got \(split.dtype)\(split.shape)")
         }
@@ -195,11 +215,13 @@ public struct SplitToSequence: ValueLayer {
         if split.rank == 0 {
             guard let size = values.first, size > 0 else { throw LayerError("split \(values) must be a positive size") }
             let s = Int(clamping: size)
+            try checkSequenceCount(dim / s + (dim % s == 0 ? 0 : 1), "the split")
             var lengths = Array(repeating: s, count: dim / s)
             if dim % s != 0 { lengths.append(dim % s) }
             return (a, lengths, false)
         }
         guard values.allSatisfy({ $0 >= 0 }) else { throw LayerError("split \(values) has a negative length") }
+        try checkSequenceCount(values.count, "the split")
         let lengths = values.map { Int(clamping: $0) }
         guard lengths.reduce(0, { MemoryBudget.sum($0, $1) }) == dim else {
             throw LayerError("split \(values) sums to \(lengths.reduce(0, { MemoryBudget.sum($0, $1) })), the axis has \(dim)")

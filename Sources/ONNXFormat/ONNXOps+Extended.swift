@@ -192,6 +192,20 @@ extension ONNXOps {
             return OptionalConstruct(dtype: dtype)
         },
         "StringConcat": { _ in StringConcat() },
+        "CausalConvWithState": { c in
+            let activation = try c.attributes.string("activation", default: "none")
+            guard ["none", "silu", "swish"].contains(activation) else { throw c.error("activation '\(activation)' is not none, silu or swish") }
+            return CausalConvWithState(silu: activation != "none")
+        },
+        "LinearAttention": { c in
+            let a = c.attributes
+            let name = try a.string("update_rule", default: "gated_delta")
+            guard let rule = LinearAttention.Rule(rawValue: name) else { throw c.error("update_rule '\(name)' is not linear, gated, delta or gated_delta") }
+            do {
+                return try LinearAttention(rule: rule, qHeads: try a.require(a.int("q_num_heads"), "q_num_heads"),
+                                           kvHeads: try a.require(a.int("kv_num_heads"), "kv_num_heads"), scale: try a.float("scale"))
+            } catch let e as LayerError { throw c.error(e.message) }
+        },
         "TfIdfVectorizer": { c in
             let a = c.attributes
             let mode = try a.string("mode", default: "TF")
@@ -370,6 +384,14 @@ extension ONNXOps {
                 return try TreeEnsemble(nodes: nodes, leaves: Array(zip(targets, weights)), roots: try ints("tree_roots"),
                                         targets: try a.require(a.int("n_targets"), "n_targets"), aggregate: aggregate, post: post)
             } catch let e as LayerError { throw c.error(e.message) }
+        },
+        "ai.onnx.preview::FlexAttention": { c in
+            let score = try c.subgraph("score_mod"), prob = try c.subgraph("prob_mod")
+            for (name, sub) in [("score_mod", score), ("prob_mod", prob)] {
+                if let sub, sub.formalCount != 1 || sub.graph.outputs.count != 1 { throw c.error("\(name) must take one input and give one output") }
+            }
+            return FlexAttention(scale: try c.attributes.float("scale"), softmaxType: try dtypeAttribute(c, "softmax_precision"),
+                                 scoreMod: score, probMod: prob, outerNames: c.outerNames)
         },
         "ai.onnx.ml::ArrayFeatureExtractor": { _ in ArrayFeatureExtractor() },
         "ai.onnx.ml::Binarizer": { c in Binarizer(threshold: Double(try c.attributes.float("threshold", default: 0))) },

@@ -1,4 +1,5 @@
 import Foundation
+import Layers
 import Runtime
 import SwiftProtobuf
 import TensorCore
@@ -105,7 +106,9 @@ struct ValueProtoReader {
         if let f = fields.first(where: { (4...7).contains($0.number) && $0.bytes != nil }) {
             throw error("is a sequence holding field \(f.number) values (sparse tensors, sequences, maps or optionals); only tensors are supported")
         }
-        let items = try fields.filter { $0.number == 3 }.compactMap { $0.bytes }.map { try tensor($0) }
+        let itemFields = fields.filter { $0.number == 3 }.compactMap { $0.bytes }
+        guard itemFields.count <= sequenceItemLimit else { throw error("is a sequence of \(itemFields.count) items; a sequence holds at most \(sequenceItemLimit)") }
+        let items = try itemFields.map { try tensor($0) }
         let itemType = items.first?.dtype ?? dtype
         if let other = items.first(where: { $0.dtype != itemType }) { throw error("is a sequence of \(itemType) and \(other.dtype) items; a sequence has one element type") }
         return Tensor(sequence: items, dtype: itemType)

@@ -462,3 +462,128 @@ public struct SequenceMap: ValueLayer, SubgraphHolder {
         }
     }
 }
+
+/// ONNX `FlexAttention` (the ai.onnx.preview domain): `Y = prob_mod(Softmax(score_mod(QKᵀ·scale))) V`
+/// over rank-4 `(batch, heads, sequence, head size)` inputs, each K/V head shared by
+/// `q_heads / kv_heads` consecutive query heads. As ONNX's reference computes it: Q and K each
+/// scaled by √scale and multiplied in their own type (16-bit products summed in float32 and
+/// rounded), the scores then in the softmax precision (float32, or float64 for float64 inputs,
+/// unless `softmax_precision` says), the modifier subgraphs run on the whole score tensor, and
+/// the product with V in the softmax precision, rounded to V's type. Inputs: Q, K, V, then the
+/// enclosing values the modifiers read.
+public struct FlexAttention: ValueLayer, SubgraphHolder {
+    public var opType: String { "FlexAttention" }
+    public let scale: Float?
+    public let softmaxType: DType?
+    public let scoreMod: Subgraph?, probMod: Subgraph?
+    public let outerNames: [String]
+    var subgraphs: [Subgraph] { [scoreMod, probMod].compactMap { $0 } }
+
+    public init(scale: Float?, softmaxType: DType?, scoreMod: Subgraph?, probMod: Subgraph?, outerNames: [String]) {
+        self.scale = scale
+        self.softmaxType = softmaxType
+        self.scoreMod = scoreMod
+        self.probMod = probMod
+        self.outerNames = outerNames
+    }
+
+    func mappingSubgraphs(_ transform: (Subgraph) -> Subgraph) -> any Layer {
+        FlexAttention(scale: scale, softmaxType: softmaxType, scoreMod: scoreMod.map(transform), probMod: probMod.map(transform), outerNames: outerNames)
+    }
+
+    /// The softmax's type: the attribute's, else float64 for float64 inputs, else float32.
+    func computeType(_ q: DType) -> DType { softmaxType ?? (q == .float64 ? .float64 : .float32) }
+
+    func dimensions(_ inputs: [TensorType?]) throws -> (b: Int, hq: Int, hkv: Int, l: Int, s: Int, e: Int, ev: Int) {
+        let q = try required(inputs, 0, "Q"), k = try required(inputs, 1, "K"), v = try required(inputs, 2, "V")
+        try requireFloat(q, "Q")
+        guard q.isTensor, k.isTensor, v.isTensor, q.shape.count == 4, k.shape.count == 4, v.shape.count == 4, k.dtype == q.dtype, v.dtype == q.dtype else {
+            throw LayerError("Q, K, V must be rank-4 tensors of one floating-point type, got \(q), \(k), \(v)")
+        }
+        let (b, hq, l, e) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        let (hkv, s) = (k.shape[1], k.shape[2])
+        guard k.shape[0] == b, k.shape[3] == e, v.shape[0] == b, v.shape[1] == hkv, v.shape[2] == s else {
+            throw LayerError("K \(k.shape) and V \(v.shape) do not fit Q \(q.shape)")
+        }
+        guard hkv > 0, hq % hkv == 0 else { throw LayerError("Q's \(hq) heads are not a multiple of K's \(hkv)") }
+        _ = try checkedProduct([b, hq, l, s], "the scores")
+        return (b, hq, hkv, l, s, e, v.shape[3])
+    }
+
+    public func outputTypes(_ inputs: [TensorType?], constants: [Tensor?]) throws -> [TensorType] {
+        let d = try dimensions(inputs)
+        let q = try required(inputs, 0, "Q")
+        guard [.float32, .float64, .float16, .bfloat16].contains(computeType(q.dtype)) else { throw LayerError("softmax_precision must be a float type") }
+        return [TensorType(q.dtype, [d.b, d.hq, d.l, d.ev])]
+    }
+
+    /// Runs a modifier on the score or probability tensor; its result must keep the shape.
+    func modify(_ x: Tensor, with sub: Subgraph?, inputs: [Tensor?], context: ExecutionContext) throws -> Tensor {
+        guard let sub else { return x }
+        let results = try SubgraphRunner(sub, context: context).run(formal: [x], outer: Subgraph.outerValues(outerNames, inputs, own: 3))
+        guard results.count == 1, results[0].shape == x.shape, results[0].isFloat else {
+            throw LayerError("a modifier must give one tensor of shape \(x.shape), got \(results.map { TensorType(of: $0) })")
+        }
+        return results[0]
+    }
+
+    public func evaluate(_ inputs: [Tensor?], context: ExecutionContext) throws -> [Tensor] {
+        let d = try dimensions(types(of: inputs))
+        let q = try required(inputs, 0, "Q"), k = try required(inputs, 1, "K"), v = try required(inputs, 2, "V")
+        let compute = computeType(q.dtype)
+        let scaleValue = scale ?? 1 / Float(d.e).squareRoot()
+        // √scale in float32, in the inputs' type; Q and K each scaled and rounded to that type.
+        let root = Tensor(scalar: scaleValue.squareRoot()).converted(to: q.dtype).doubles()[0]
+        func scaled(_ t: Tensor) -> [Double] {
+            Tensor(shape: t.shape, scalars: t.doubles().map { $0 * root }).converted(to: t.dtype).doubles()
+        }
+        let qs = scaled(q), ks = scaled(k), vs = v.converted(to: compute).doubles()
+        let group = d.hq / d.hkv
+        var scores = [Double](repeating: 0, count: d.b * d.hq * d.l * d.s)
+        for bi in 0..<d.b { for h in 0..<d.hq { for i in 0..<d.l { for j in 0..<d.s {
+            let qo = ((bi * d.hq + h) * d.l + i) * d.e, ko = ((bi * d.hkv + h / group) * d.s + j) * d.e
+            var acc = 0.0
+            if q.dtype == .float64 {
+                for x in 0..<d.e { acc += qs[qo + x] * ks[ko + x] }
+            } else {
+                var f: Float = 0
+                for x in 0..<d.e { f += Float(qs[qo + x]) * Float(ks[ko + x]) }
+                acc = Double(f)
+            }
+            scores[((bi * d.hq + h) * d.l + i) * d.s + j] = acc
+        } } } }
+        let shape = [d.b, d.hq, d.l, d.s]
+        // The product in the inputs' type, then the softmax precision.
+        var s = try modify(Tensor(shape: shape, scalars: scores).converted(to: q.dtype).converted(to: compute), with: scoreMod, inputs: inputs, context: context)
+        s = s.converted(to: compute)
+        var probs = s.doubles()
+        let single = compute != .float64
+        for r in 0..<(d.b * d.hq * d.l) {
+            let row = (r * d.s)..<((r + 1) * d.s)
+            let m = probs[row].max() ?? 0
+            var total = 0.0
+            for j in row {
+                let e = single ? Double(Foundation.exp(Float(probs[j] - m))) : Foundation.exp(probs[j] - m)
+                probs[j] = e
+                total = single ? Double(Float(total + e)) : total + e
+            }
+            for j in row { probs[j] = single ? Double(Float(probs[j] / total)) : probs[j] / total }
+        }
+        let p = try modify(Tensor(shape: shape, scalars: probs).converted(to: compute), with: probMod, inputs: inputs, context: context).converted(to: compute).doubles()
+        var y = [Double](repeating: 0, count: d.b * d.hq * d.l * d.ev)
+        for bi in 0..<d.b { for h in 0..<d.hq { for i in 0..<d.l { for m in 0..<d.ev {
+            var acc = 0.0
+            var f: Float = 0
+            for j in 0..<d.s {
+                let term = p[((bi * d.hq + h) * d.l + i) * d.s + j] * vs[((bi * d.hkv + h / group) * d.s + j) * d.ev + m]
+                if single { f += Float(term) } else { acc += term }
+            }
+            y[((bi * d.hq + h) * d.l + i) * d.ev + m] = single ? Double(f) : acc
+        } } } }
+        return [Tensor(shape: [d.b, d.hq, d.l, d.ev], scalars: y).converted(to: compute).converted(to: v.dtype)]
+    }
+}
+
+extension Tensor {
+    var isFloat: Bool { container == nil && dtype.isFloatingPoint }
+}

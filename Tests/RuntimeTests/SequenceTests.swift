@@ -96,6 +96,12 @@ import TensorCore
         let uneven = TensorType.sequence([TensorType(.float32, [2, 3]), TensorType(.float32, [2, 4])], dtype: .float32)
         #expect(throws: LayerError.self) { _ = try ConcatFromSequence(axis: 0, newAxis: false).outputTypes([uneven], constants: [nil]) }
         #expect(try ConcatFromSequence(axis: 1, newAxis: false).outputTypes([uneven], constants: [nil]) == [TensorType(.float32, [2, 7])])
+        // A split into more items than a sequence holds is refused before the items are made.
+        let long = TensorType(.float32, [sequenceItemLimit + 1])
+        #expect(throws: LayerError.self) { _ = try SplitToSequence(axis: 0, keepDims: true).outputTypes([long], constants: [nil]) }
+        #expect(try SplitToSequence(axis: 0, keepDims: true).outputTypes([long], constants: [nil, Tensor(scalar: Int64(2))]).first.map {
+            if case .sequence(let items) = $0.kind { items.count } else { 0 }
+        } == sequenceItemLimit / 2 + 1)
     }
 }
 
