@@ -122,13 +122,16 @@ public final class Session {
             throw ExecutionError("no graph input is named '\(name)'; inputs are \(graph.inputs.map(\.declaration.name))")
         }
         var inputs = inputs
+        // A sequence's or optional's tensors are widened or rounded as a tensor input is.
         if prepared.widensInputs {
-            for (k, t) in inputs where t.dtype == .float32 { inputs[k] = t.converted(to: .float64) }
+            for (k, t) in inputs where t.dtype == .float32 { inputs[k] = t.mappingTensors { $0.converted(to: .float64) } }
         } else if let r = prepared.inputRounding {
             for (k, t) in inputs where t.dtype == .float32 {
-                let copy = t.copied()
-                Simulate.round(copy, to: r)
-                inputs[k] = copy
+                inputs[k] = t.mappingTensors { x in
+                    let copy = x.copied()
+                    Simulate.round(copy, to: r)
+                    return copy
+                }
             }
         }
         var substituteIDs: [Int: Tensor] = [:]

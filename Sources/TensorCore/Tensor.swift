@@ -111,6 +111,20 @@ public struct Tensor: Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// This value with `transform` applied to each tensor it holds: itself when a tensor (or
+    /// strings), a sequence's items, an optional's value; the element type follows the result's.
+    public func mappingTensors(_ transform: (Tensor) -> Tensor) -> Tensor {
+        switch container {
+        case .sequence(let items)?:
+            let mapped = items.map { $0.mappingTensors(transform) }
+            return Tensor(sequence: mapped, dtype: mapped.first?.dtype ?? transform(Tensor(zeros: [0], dtype: dtype)).dtype)
+        case .optional(let value)?:
+            let mapped = value?.mappingTensors(transform)
+            return Tensor(optional: mapped, dtype: mapped?.dtype ?? transform(Tensor(zeros: [0], dtype: dtype)).dtype)
+        case .strings?, nil: return transform(self)
+        }
+    }
+
     /// The items of a sequence, or nil for any other value.
     public var sequenceItems: [Tensor]? {
         if case .sequence(let items)? = container { return items }

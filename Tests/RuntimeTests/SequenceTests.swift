@@ -71,6 +71,22 @@ import TensorCore
         #expect(e?.description.contains("'t'") == true)
     }
 
+    /// An FP64 run widens a sequence's items as it widens tensor inputs (and FP16 rounds them).
+    @Test func policiesReachSequenceItems() throws {
+        let graph = Graph(
+            valueNames: ["in", "p", "out"], constants: [1: Tensor(scalar: Int64(1))],
+            nodes: [Node(name: "at", layer: SequenceAt(), inputs: [0, 1], outputs: [2])],
+            inputs: [(0, ValueDeclaration(name: "in", dtype: .float32, dimensions: nil, kind: .sequence))],
+            outputs: [(2, ValueDeclaration(name: "out", dtype: .float32, dimensions: nil))])
+        let model = Model(graph: graph, format: "test", source: nil, opset: 17)
+        let item = Tensor(shape: [3], scalars: [Float(1) / 3, 1e-3, 65519])
+        let feed = ["in": Tensor(sequence: [Tensor(zeros: [2]), item], dtype: .float32)]
+        let wide = try #require(try Session(model: model, options: SessionOptions(threads: 1, policy: ExecutionPolicy(precision: .fp64))).run(feed)["out"])
+        #expect(wide.dtype == .float64 && wide.doubles() == item.doubles())
+        let half = try #require(try Session(model: model, options: SessionOptions(threads: 1, policy: ExecutionPolicy(precision: .fp16))).run(feed)["out"])
+        #expect(half.scalars(as: Float.self) == item.scalars(as: Float.self).map { Float(Float16($0)) })
+    }
+
     @Test func tensorOpsRefuseSequencesByName() throws {
         let graph = Graph(
             valueNames: ["X", "seq", "Y"], constants: [:],
