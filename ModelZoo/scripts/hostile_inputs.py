@@ -749,7 +749,8 @@ for pat in ["(a+)+$", "(a|aa)+$", "(a*)*c", "([a-z]+)*$"]:
 # file asks for, patterns that backtrack, trees that loop, tables that do not pair up.
 def ml_case(name, nodes, inputs, outputs, inits=(), opset=21, ml=5, expect="error"):
     g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid("ai.onnx.ml", ml)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid("ai.onnx.ml", ml),
+                                            helper.make_opsetid("ai.onnx.preview", 1)])
     m.ir_version = 10
     add(name, "sequences-strings", ["run", write(f"onnx/sequences-strings/{name}.onnx", m.SerializeToString()), "--threads", "1"], expect)
 
@@ -787,6 +788,12 @@ for pat in ["(?i)x", "a{1000}{1000}", "[[:alpha:]]", "(", "a**", "\\p{L}"]:
 ml_case("string_to_add", [helper.make_node("Add", ["T", "T"], ["Y"])], [vi("X", [1])], seq_out, [long_a])
 ml_case("string_split_huge_maxsplit", [helper.make_node("StringSplit", ["T"], ["Y", "Z"], maxsplit=I64_MAX)], [vi("X", [1])],
         [helper.make_tensor_value_info("Y", S, None), helper.make_tensor_value_info("Z", TensorProto.INT64, None)], [long_a], expect="any")
+# Small inputs whose products would be huge: FlexAttention's scores over 200,000 one-wide positions,
+# LinearAttention's state for 65,536-wide heads.
+ml_case("flexattention_long_scores", [helper.make_node("FlexAttention", ["Q", "Q", "Q"], ["Y"], domain="ai.onnx.preview")],
+        [vi("Q", [1, 1, 200000, 1])], seq_out, opset=27)
+ml_case("linear_attention_huge_state", [helper.make_node("LinearAttention", ["Q", "Q", "Q"], ["Y", "S"], q_num_heads=1, kv_num_heads=1, update_rule="linear")],
+        [vi("Q", [1, 1, 65536])], seq_out, opset=27)
 tree = dict(nodes_modes=numpy_helper.from_array(np.array([0, 0], np.uint8), "m"), nodes_featureids=[0, 0],
             nodes_splits=numpy_helper.from_array(np.array([0.0, 0.0], np.float32), "s"), nodes_truenodeids=[1, 0], nodes_trueleafs=[0, 0],
             nodes_falsenodeids=[1, 0], nodes_falseleafs=[0, 0], leaf_targetids=[0], leaf_weights=numpy_helper.from_array(np.array([1.0], np.float32), "w"),

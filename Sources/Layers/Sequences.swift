@@ -52,7 +52,7 @@ let sequenceItemOverhead = 512
 /// Checks that `count` items can be made (the item limit) before anything is allocated for them.
 func checkSequenceCount(_ count: Int, _ what: String) throws {
     guard count <= sequenceItemLimit else { throw LayerError("\(what) would hold \(count) items; a sequence holds at most \(sequenceItemLimit)") }
-    try MemoryBudget.check(MemoryBudget.bytes(count: count, dtype: .int64).map { $0 / 8 * sequenceItemOverhead }, "\(what) (\(count) items)")
+    try MemoryBudget.check(count * sequenceItemOverhead, "\(what) (\(count) items)")
 }
 
 /// The memory a sequence's items take, checked against the budget.

@@ -6,7 +6,7 @@ import TensorCore
 // attention recurrences. Both compute in float32 (float64 inputs too, as ONNX's reference does for
 // LinearAttention) and round their outputs to the inputs' type once.
 
-/// Input `i`'s values as Float, checked to be floating point of rank `rank`.
+/// Input `i`'s values as Float (its type was checked when the layer was planned).
 func floats(_ inputs: [Tensor?], _ i: Int, _ what: String) throws -> [Float] {
     try required(inputs, i, what).scalars(as: Float.self)
 }
