@@ -509,7 +509,7 @@ public struct FlexAttention: ValueLayer, SubgraphHolder {
         // The scores and probabilities are held in Double: refused before they are made when
         // small inputs ask for more than the budget (long sequences with one-wide heads).
         let scores = try checkedProduct([b, hq, l, s], "the scores")
-        do { try MemoryBudget.check(MemoryBudget.bytes(count: scores, dtype: .float64).map { MemoryBudget.sum($0, $0) }, "the attention scores \([b, hq, l, s])") } catch let e as MemoryBudgetError {
+        do { try MemoryBudget.check(MemoryBudget.bytes(count: scores, dtype: .float64).map { MemoryBudget.sum($0, $0) }, "a score tensor of shape \([b, hq, l, s])") } catch let e as MemoryBudgetError {
             throw LayerError(e.description)
         }
         return (b, hq, hkv, l, s, e, v.shape[3])
