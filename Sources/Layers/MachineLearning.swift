@@ -263,8 +263,10 @@ public struct TreeEnsemble: Layer {
             let big = single ? Double(Float.greatestFiniteMagnitude) : Double.greatestFiniteMagnitude
             var acc = [Double](repeating: aggregate == .min ? big : aggregate == .max ? -big : 0, count: targets)
             let row = values[(r * features)..<((r + 1) * features)]
+            var reached = [Bool](repeating: false, count: targets)
             for root in roots {
                 let l = leaves[try leaf(root: root, row)]
+                reached[l.target] = true
                 switch aggregate {
                 case .sum: acc[l.target] = store(acc[l.target] + l.weight)
                 case .average: acc[l.target] = store(acc[l.target] + l.weight / Double(roots.count))
@@ -275,8 +277,6 @@ public struct TreeEnsemble: Layer {
             // A target no tree's leaf reached stays 0 under min and max (onnxruntime's result;
             // onnx's reference evaluator leaves its starting ±largest value there).
             if aggregate == .min || aggregate == .max {
-                var reached = [Bool](repeating: false, count: targets)
-                for root in roots { reached[leaves[try leaf(root: root, row)].target] = true }
                 for t in 0..<targets where !reached[t] { acc[t] = 0 }
             }
             for (t, v) in transformed(acc).enumerated() { out[r * targets + t] = v }

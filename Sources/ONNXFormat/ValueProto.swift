@@ -19,7 +19,7 @@ extension ONNXTensor {
             do { data = try Data(contentsOf: url) } catch {
                 throw LoadError(file: url.path, "cannot be read (\(error.localizedDescription))")
             }
-            var reader = ValueProtoReader(path: url.path, baseDirectory: url.deletingLastPathComponent())
+            let reader = ValueProtoReader(path: url.path, baseDirectory: url.deletingLastPathComponent())
             return kind == .sequence ? try reader.sequence([UInt8](data)[...], dtype: dtype, depth: 0)
                 : try reader.optional([UInt8](data)[...], dtype: dtype, depth: 0)
         }
@@ -98,7 +98,7 @@ struct ValueProtoReader {
     }
 
     /// A `SequenceProto` of tensors.
-    mutating func sequence(_ data: ArraySlice<UInt8>, dtype: DType, depth: Int) throws -> Tensor {
+    func sequence(_ data: ArraySlice<UInt8>, dtype: DType, depth: Int) throws -> Tensor {
         guard depth < Self.depthLimit else { throw error("nests sequences and optionals more than \(Self.depthLimit) deep") }
         let fields = try fields(data, "SequenceProto")
         let kind = try elementKind(fields, "SequenceProto")
@@ -115,7 +115,7 @@ struct ValueProtoReader {
     }
 
     /// An `OptionalProto` holding a tensor, a sequence of tensors, or nothing.
-    mutating func optional(_ data: ArraySlice<UInt8>, dtype: DType, depth: Int) throws -> Tensor {
+    func optional(_ data: ArraySlice<UInt8>, dtype: DType, depth: Int) throws -> Tensor {
         guard depth < Self.depthLimit else { throw error("nests sequences and optionals more than \(Self.depthLimit) deep") }
         let fields = try fields(data, "OptionalProto")
         let kind = try elementKind(fields, "OptionalProto")
