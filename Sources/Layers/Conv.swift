@@ -16,7 +16,7 @@ public struct Conv: Layer {
     /// packs input W on each run. Packed on first use (the first plan that runs this convolution in
     /// float32), not when the model is loaded, then shared by every plan and session: loading and
     /// `inspect` hold the weight once, and graphs run in other formats never pack it.
-    public let packed: PackedWeightsOnce?
+    public let packed: MadeOnce<PackedConvWeights>?
     /// Whether a fourth input, R (the output's shape), is added before the activation: the
     /// runtime's fusion of a residual connection's `Add` into the convolution that feeds it.
     public let residual: Bool
@@ -31,11 +31,11 @@ public struct Conv: Layer {
         residual = false
         if let w = weight, w.dtype == .float32, w.rank == window.kernelShape.count + 2, Array(w.shape[2...]) == window.kernelShape,
            w.shape[0] % group == 0, !(group > 1 && w.shape[1] == 1), w.count > 0 {
-            packed = PackedWeightsOnce { PackedConvWeights(w, groups: group) }
+            packed = MadeOnce { PackedConvWeights(w, groups: group) }
         } else if let w = weight, w.dtype == .float32, w.rank == window.kernelShape.count + 2, Array(w.shape[2...]) == window.kernelShape,
                   group > 1, w.shape[0] == group, w.shape[1] == 1 {
             // Depthwise: the weights laid out for the channel-blocked kernel.
-            packed = PackedWeightsOnce { PackedConvWeights(depthwise: w) }
+            packed = MadeOnce { PackedConvWeights(depthwise: w) }
         } else {
             packed = nil
         }
@@ -301,14 +301,14 @@ public struct DeformConv: Layer {
 }
 
 /// A value made once, on first use, by whichever thread asks first; every later caller gets the same.
-public final class PackedWeightsOnce: @unchecked Sendable {
+public final class MadeOnce<Value>: @unchecked Sendable {
     private let lock = NSLock()
-    private let make: () -> PackedConvWeights
-    private var made: PackedConvWeights?
+    private let make: () -> Value
+    private var made: Value?
 
-    init(_ make: @escaping () -> PackedConvWeights) { self.make = make }
+    init(_ make: @escaping () -> Value) { self.make = make }
 
-    public var value: PackedConvWeights {
+    public var value: Value {
         lock.lock()
         defer { lock.unlock() }
         if let made { return made }

@@ -21,6 +21,10 @@ public enum Movement {
         let ps = UnsafePointer(src.storage.base.assumingMemoryBound(to: E.self)) + offset
         let pd = dst.storage.base.assumingMemoryBound(to: E.self)
         let inner = dims[dims.count - 1], si = s[dims.count - 1]
+        if si != 1, inner > 1, let c = s.indices.last(where: { s[$0] == 1 && dims[$0] > 1 }) {
+            blockedTranspose(ps, pd, dims: dims, strides: s, contiguous: c, E.self)
+            return
+        }
         let outer = n / inner
         var index = [Int](repeating: 0, count: dims.count - 1)
         var off = 0
@@ -42,6 +46,83 @@ public enum Movement {
                 k -= 1
             }
         }
+    }
+
+    /// `stridedCopy` where the output's last axis is strided in the source and axis `c` is the
+    /// source's contiguous one (a transpose of the last two axes, as attention's Kᵀ): those two
+    /// axes are copied in 16 × 16 blocks, so that each block's source rows and destination rows
+    /// stay in L1 (read element by element down a column, a 128 × 64 matrix ran at 4.6 GB/s).
+    private static func blockedTranspose<E>(
+        _ ps: UnsafePointer<E>, _ pd: UnsafeMutablePointer<E>, dims: [Int], strides s: [Int], contiguous c: Int, _: E.Type
+    ) {
+        let last = dims.count - 1
+        let ds = contiguousStrides(dims)
+        let rows = dims[c], cols = dims[last], rowStride = ds[c], colStride = s[last]
+        // The other axes, walked as an odometer.
+        let others = dims.indices.filter { $0 != c && $0 != last }
+        var index = [Int](repeating: 0, count: others.count)
+        var source = 0, target = 0
+        let block = 16
+        while true {
+            var r0 = 0
+            while r0 < rows {
+                let r1 = min(rows, r0 + block)
+                var l0 = 0
+                while l0 < cols {
+                    let l1 = min(cols, l0 + block)
+                    if MemoryLayout<E>.size == 4 && r1 - r0 == block && l1 - l0 == block {
+                        for rr in stride(from: r0, to: r1, by: 8) {
+                            for ll in stride(from: l0, to: l1, by: 8) {
+                                transpose8x8(UnsafeRawPointer(ps + source + rr + ll * colStride), colStride * 4,
+                                             UnsafeMutableRawPointer(pd + target + rr * rowStride + ll), rowStride * 4)
+                            }
+                        }
+                    } else {
+                        for r in r0..<r1 {
+                            let d = pd + target + r * rowStride, x = ps + source + r
+                            for l in l0..<l1 { d[l] = x[l * colStride] }
+                        }
+                    }
+                    l0 = l1
+                }
+                r0 = r1
+            }
+            var k = others.count - 1
+            while k >= 0 {
+                let axis = others[k]
+                index[k] += 1
+                source += s[axis]
+                target += ds[axis]
+                if index[k] < dims[axis] { break }
+                source -= s[axis] * dims[axis]
+                target -= ds[axis] * dims[axis]
+                index[k] = 0
+                k -= 1
+            }
+            if k < 0 { return }
+        }
+    }
+
+    /// Transposes an 8 × 8 block of 4-byte elements: row i of `dst` (rows `dstRowBytes` apart) is
+    /// column i of `src` (rows `srcRowBytes` apart). Three rounds of unzipping the rows in pairs
+    /// (each row's even elements, then its odd ones) are a transpose of eight rows.
+    @inline(__always)
+    static func transpose8x8(_ src: UnsafeRawPointer, _ srcRowBytes: Int, _ dst: UnsafeMutableRawPointer, _ dstRowBytes: Int) {
+        typealias V = SIMD8<UInt32>
+        var v0 = src.loadUnaligned(as: V.self), v1 = (src + srcRowBytes).loadUnaligned(as: V.self)
+        var v2 = (src + 2 * srcRowBytes).loadUnaligned(as: V.self), v3 = (src + 3 * srcRowBytes).loadUnaligned(as: V.self)
+        var v4 = (src + 4 * srcRowBytes).loadUnaligned(as: V.self), v5 = (src + 5 * srcRowBytes).loadUnaligned(as: V.self)
+        var v6 = (src + 6 * srcRowBytes).loadUnaligned(as: V.self), v7 = (src + 7 * srcRowBytes).loadUnaligned(as: V.self)
+        for _ in 0..<3 {
+            let p0 = SIMD16(lowHalf: v0, highHalf: v1), p1 = SIMD16(lowHalf: v2, highHalf: v3)
+            let p2 = SIMD16(lowHalf: v4, highHalf: v5), p3 = SIMD16(lowHalf: v6, highHalf: v7)
+            (v0, v1, v2, v3) = (p0.evenHalf, p1.evenHalf, p2.evenHalf, p3.evenHalf)
+            (v4, v5, v6, v7) = (p0.oddHalf, p1.oddHalf, p2.oddHalf, p3.oddHalf)
+        }
+        dst.storeBytes(of: v0, as: V.self); (dst + dstRowBytes).storeBytes(of: v1, as: V.self)
+        (dst + 2 * dstRowBytes).storeBytes(of: v2, as: V.self); (dst + 3 * dstRowBytes).storeBytes(of: v3, as: V.self)
+        (dst + 4 * dstRowBytes).storeBytes(of: v4, as: V.self); (dst + 5 * dstRowBytes).storeBytes(of: v5, as: V.self)
+        (dst + 6 * dstRowBytes).storeBytes(of: v6, as: V.self); (dst + 7 * dstRowBytes).storeBytes(of: v7, as: V.self)
     }
 
     /// `dst = transpose(src, perm)`: `dst.shape[i] = src.shape[perm[i]]`.

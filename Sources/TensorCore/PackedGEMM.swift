@@ -127,11 +127,11 @@ public enum PackedGEMM {
         if k > 0 {
             var gathered: UnsafeMutablePointer<Float>?
             var source = b.base, ldb = b.rowStride
-            if let offsets = b.offsets {
+            if b.offsets != nil || b.panelStride > 0 {
                 let dst = scratch?.floats(k * n, slot: 0)
                     ?? UnsafeMutableRawPointer.allocate(byteCount: k * n * 4, alignment: 64).bindMemory(to: Float.self, capacity: k * n)
                 if scratch == nil { gathered = dst }
-                for r in 0..<k { copy(dst + r * n, b.base + offsets[r], n) }
+                for r in 0..<k { b.copyRow(r, to: dst + r * n) }
                 source = UnsafePointer(dst)
                 ldb = n
             }
@@ -195,19 +195,23 @@ public enum PackedGEMM {
         // cache, else a last panel narrower than a tile when reading past its end is not safe.
         let lastPanel = (n + nr - 1) / nr - 1
         let copyAll = b.packed, copyTail = n % nr != 0 && !b.readableTail
+        // B packed once (`PackedPanels`): every panel is read where it lies, rows `nr` apart.
+        let prepacked = b.panelStride > 0
         // A last panel of at most `narrowColumns` columns (the last pixels of a 7×7 or 14×14 image)
         // goes column by column with the rows in the lanes (`narrowPanel`), read in place.
-        let narrow = grid == nil && n % nr != 0 && n % nr <= narrowColumns ? lastPanel : -1
+        let narrow = grid == nil && !prepacked && n % nr != 0 && n % nr <= narrowColumns ? lastPanel : -1
         func copied(_ j: Int) -> Bool { j != narrow && (copyAll || (copyTail && j == lastPanel)) }
         func copySlot(_ j: Int, _ j0: Int, _ kc: Int) -> UnsafeMutablePointer<Float> { tail + (copyAll ? (j - j0) * kc * nr : 0) }
 
         var j0 = columnPanels.lowerBound
         while j0 < columnPanels.upperBound {
-            let j1 = min(columnPanels.upperBound, j0 + blockPanels)
+            // A packed B goes one panel at a time, every depth block of it in turn: the whole of B
+            // is then read front to back.
+            let j1 = min(columnPanels.upperBound, j0 + (prepacked ? 1 : blockPanels))
             var p0 = 0
             while p0 < k {
                 let kc = min(layout.depth, k - p0)
-                b.rowOffsets(from: p0, count: kc, into: rowTable)
+                if !prepacked { b.rowOffsets(from: p0, count: kc, into: rowTable) }
                 for j in j0..<j1 where copied(j) {
                     let column0 = j * nr, width = min(nr, n - column0)
                     let panel = copySlot(j, j0, kc)
@@ -228,8 +232,8 @@ public enum PackedGEMM {
                     for j in j0..<j1 where j != narrow {
                         let columns = min(nr, n - j * nr)
                         let fromCopy = copied(j)
-                        let bp = fromCopy ? UnsafePointer(copySlot(j, j0, kc)) : b.base + j * nr
-                        let table = UnsafePointer(fromCopy ? packedTable : rowTable)
+                        let bp = prepacked ? b.base + j * b.panelStride + p0 * nr : fromCopy ? UnsafePointer(copySlot(j, j0, kc)) : b.base + j * nr
+                        let table = UnsafePointer(fromCopy || prepacked ? packedTable : rowTable)
                         if let grid {
                             // One depth block (see `multiply`): the tile goes to the edge tile, and
                             // its real outputs on to their pixels.
@@ -257,7 +261,23 @@ public enum PackedGEMM {
                             zero(edge, mr * nr)
                             for r in 0..<rows { copy(edge + r * nr, cp + r * ldc, columns) }
                         }
-                        tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
+                        if rows < mr && a.kernel == .tiles16 && (columns == nr || prepacked) {
+                            // A last row panel of 1 to 7 rows (a decoder step's token or two) in
+                            // tiles of four rows and of one: no multiply-adds on padding rows.
+                            var r = 0
+                            while r < rows {
+                                let four = rows - r >= 4
+                                let (ar, tr, br) = (ap + r, target + r * ldt, rowBias.map { $0 + r })
+                                if four {
+                                    tile4x48(ar, bp, rows: table, depth: kc, tr, ldc: ldt, bias: br, accumulate: accumulate, bounds: tileBounds)
+                                } else {
+                                    tile1x48(ar, bp, rows: table, depth: kc, tr, bias: br, accumulate: accumulate, bounds: tileBounds)
+                                }
+                                r += four ? 4 : 1
+                            }
+                        } else {
+                            tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
+                        }
                         if !direct {
                             for r in 0..<rows { copy(cp + r * ldc, edge + r * nr, columns) }
                         }
@@ -492,6 +512,59 @@ public enum PackedGEMM {
         store(&c7a, c + 7 * ldc, accumulate, i7, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, i7, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, i7, clamp, low, high)
     }
 
+    /// Rows 0–3 of an 8-row A panel over 48 columns: `tile8x48`'s sums for those rows (the same
+    /// fused chain per output, then C, the bias and the clamp), for a panel with fewer than 8 rows.
+    @inline(never)
+    static func tile4x48(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+    ) {
+        typealias V = SIMD16<Float>
+        let i0 = bias?[0]; var c0a = V(), c0b = V(), c0c = V()
+        let i1 = bias?[1]; var c1a = V(), c1b = V(), c1c = V()
+        let i2 = bias?[2]; var c2a = V(), c2b = V(), c2c = V()
+        let i3 = bias?[3]; var c3a = V(), c3b = V(), c3c = V()
+        var ap = a
+        for k in 0..<depth {
+            let bp = UnsafeRawPointer(b + rows[k])
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let b2 = bp.loadUnaligned(fromByteOffset: 128, as: V.self)
+            let a0 = V(repeating: ap[0]); c0a.addProduct(a0, b0); c0b.addProduct(a0, b1); c0c.addProduct(a0, b2)
+            let a1 = V(repeating: ap[1]); c1a.addProduct(a1, b0); c1b.addProduct(a1, b1); c1c.addProduct(a1, b2)
+            let a2 = V(repeating: ap[2]); c2a.addProduct(a2, b0); c2b.addProduct(a2, b1); c2c.addProduct(a2, b2)
+            let a3 = V(repeating: ap[3]); c3a.addProduct(a3, b0); c3b.addProduct(a3, b1); c3c.addProduct(a3, b2)
+            ap += rowTile
+        }
+        let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
+        store(&c0a, c + 0 * ldc, accumulate, i0, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, i0, clamp, low, high); store(&c0c, c + 0 * ldc + 32, accumulate, i0, clamp, low, high)
+        store(&c1a, c + 1 * ldc, accumulate, i1, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, i1, clamp, low, high); store(&c1c, c + 1 * ldc + 32, accumulate, i1, clamp, low, high)
+        store(&c2a, c + 2 * ldc, accumulate, i2, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, i2, clamp, low, high); store(&c2c, c + 2 * ldc + 32, accumulate, i2, clamp, low, high)
+        store(&c3a, c + 3 * ldc, accumulate, i3, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, i3, clamp, low, high); store(&c3c, c + 3 * ldc + 32, accumulate, i3, clamp, low, high)
+    }
+
+    /// Row 0 of an 8-row A panel over 48 columns, as `tile4x48` for one row: one fused chain per
+    /// output, as in the tiles, so the bits are theirs (the chains' latency bounds it, not B).
+    @inline(never)
+    static func tile1x48(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
+        _ c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+    ) {
+        typealias V = SIMD16<Float>
+        let i0 = bias?[0]; var c0a = V(), c0b = V(), c0c = V()
+        var ap = a
+        for k in 0..<depth {
+            let bp = UnsafeRawPointer(b + rows[k])
+            let a0 = V(repeating: ap[0])
+            c0a.addProduct(a0, bp.loadUnaligned(fromByteOffset: 0, as: V.self))
+            c0b.addProduct(a0, bp.loadUnaligned(fromByteOffset: 64, as: V.self))
+            c0c.addProduct(a0, bp.loadUnaligned(fromByteOffset: 128, as: V.self))
+            ap += rowTile
+        }
+        let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
+        store(&c0a, c, accumulate, i0, clamp, low, high); store(&c0b, c + 16, accumulate, i0, clamp, low, high); store(&c0c, c + 32, accumulate, i0, clamp, low, high)
+    }
+
     /// The 8×32 register tile: `C[0..<8, 0..<32] (+)= A·B` over `depth` steps; step k reads
     /// 8 values of the packed A slice and B's 32 floats at `b + rows[k]`; `bias`, given with the last
     /// depth block, is added to each row after the sum, and `bounds`, when given, clamp the stored results.
@@ -693,14 +766,40 @@ public struct PanelSource {
     /// Whether every row may be read up to a whole tile past its last column (the extra values
     /// land in columns that are dropped); otherwise a narrow last panel is copied out first.
     let readableTail: Bool
+    /// Floats from one column panel to the next when B is already packed (`PackedPanels`); 0 when
+    /// B is read through rows.
+    let panelStride: Int
     /// Whether B is copied into panels block by block instead of read in place: for row strides
     /// that are multiples of 2 KB, whose rows would all fall in a few cache sets (a 1024-wide
     /// matrix read in place ran at half speed).
-    var packed: Bool { offsets == nil && (rowStride * MemoryLayout<Float>.stride) % 2048 == 0 }
+    var packed: Bool { offsets == nil && panelStride == 0 && (rowStride * MemoryLayout<Float>.stride) % 2048 == 0 }
+
+    init(base: UnsafePointer<Float>, columns: Int, offsets: UnsafePointer<Int>?, rowStride: Int, readableTail: Bool, panelStride: Int = 0) {
+        self.base = base
+        self.columns = columns
+        self.offsets = offsets
+        self.rowStride = rowStride
+        self.readableTail = readableTail
+        self.panelStride = panelStride
+    }
 
     /// A row-major matrix with the given row stride.
     public static func matrix(_ base: UnsafePointer<Float>, columns: Int, rowStride: Int) -> PanelSource {
         PanelSource(base: base, columns: columns, offsets: nil, rowStride: rowStride, readableTail: false)
+    }
+
+    /// Copies row `r`'s columns to `dst`.
+    func copyRow(_ r: Int, to dst: UnsafeMutablePointer<Float>) {
+        if panelStride > 0 {
+            let nr = PackedGEMM.columnTile
+            var column0 = 0
+            while column0 < columns {
+                PackedGEMM.copy(dst + column0, base + column0 / nr * panelStride + r * nr, min(nr, columns - column0))
+                column0 += nr
+            }
+        } else {
+            PackedGEMM.copy(dst, base + (offsets?[r] ?? r * rowStride), columns)
+        }
     }
 
     /// Rows at arbitrary offsets from `base`, each readable `PackedGEMM.columnTile` floats past

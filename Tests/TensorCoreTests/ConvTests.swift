@@ -340,6 +340,42 @@ struct PackedGEMMTests {
         }
     }
 
+    /// B packed once (`PackedPanels`, a constant weight) gives the bits of B read in place, which
+    /// are the scalar emulation of MLAS's order: rows from a single one (the one- and four-row
+    /// tiles of a short last row panel) to 64, columns in whole panels or not (the panels' zero
+    /// padding), depths over one and several blocks, bias and ReLU, one and two threads, every
+    /// tile shape; and the `.blas` kernel, which gathers B back from the panels, within 1e-4.
+    @Test(arguments: [(8, 48, 300), (13, 100, 700), (1, 2304, 130), (37, 50, 257), (64, 96, 128), (3, 10, 2000), (21, 4, 64)])
+    func packedPanelsGiveTheBitsOfBInPlace(m: Int, n: Int, k: Int) {
+        var g = SeededGenerator(seed: UInt64(m * 131 + n * 7 + k))
+        let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = randomFloats(m, &g)
+        let block = Self.mlasDepthBlock(columns: n, depth: k)
+        var want = [Float]()
+        for i in 0..<m { for j in 0..<n { want.append(max(0, Self.mlasOrderSum({ a[i * k + $0] }, { b[$0 * n + j] }, depth: k, block: block, bias: bias[i]))) } }
+        let panels = b.withUnsafeBufferPointer { PackedPanels($0.baseAddress!, depth: k, columns: n) }
+        for kernel in PackedGEMM.Kernel.allCases {
+            for threads in [1, 2] {
+                var c = [Float](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { a in
+                    bias.withUnsafeBufferPointer { bias in
+                        c.withUnsafeMutableBufferPointer { c in
+                            let packed = PackedMatrix(a.baseAddress!, rows: m, depth: k, rowStride: k, kernel: kernel)
+                            PackedGEMM.multiply(packed, panels.source, c: c.baseAddress!, ldc: n, bias: bias.baseAddress!, activation: .relu, threads: threads)
+                        }
+                    }
+                }
+                if kernel.isTiles {
+                    let inPlace = Self.product(a, b, m: m, n: n, k: k, kernel: kernel, bias: bias, activation: .relu, threads: threads)
+                    #expect(c.map(\.bitPattern) == inPlace.map(\.bitPattern), "\(m)×\(n)×\(k) \(kernel) t\(threads): packed and in place differ")
+                    #expect(c.map(\.bitPattern) == want.map(\.bitPattern), "\(m)×\(n)×\(k) \(kernel) t\(threads): not MLAS's order")
+                } else {
+                    // OpenBLAS sums in its own blocks: a few ulps of sums of magnitude ~√k.
+                    expectClose(c, want, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5, "\(m)×\(n)×\(k) blas t\(threads)")
+                }
+            }
+        }
+    }
+
     /// `PackedGEMM.multiply` of the row-major `a` (m × k) and `b` (k × n) with `kernel`.
     static func product(
         _ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, kernel: PackedGEMM.Kernel, bias: [Float]?, activation: Activation?, threads: Int,

@@ -172,6 +172,35 @@ struct MovementTests {
         #expect(y.scalars(as: Int32.self) == want)
     }
 
+    /// Transposes whose last output axis is strided in the source (attention's Kᵀ and the like)
+    /// go through 16 × 16 blocks, 4-byte elements through 8 × 8 vector transposes: sizes up to 40
+    /// (whole blocks, partial blocks, both), 1-, 4- and 8-byte elements, against the index rule.
+    @Test(arguments: 0..<24)
+    func blockedTransposeMatchesNaive(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 501)
+        let rank = randomInt(2...4, &g)
+        let shape = (0..<rank).map { _ in randomInt(1...40, &g) }
+        var perm = Array(0..<rank).shuffled(using: &g)
+        if seed % 3 == 0 { perm = Array(0..<rank); perm.swapAt(rank - 1, rank - 2) }
+        let st = contiguousStrides(shape)
+        let outShape = perm.map { shape[$0] }
+        let want = allIndices(outShape).map { idx in zip(perm, idx).reduce(0) { $0 + st[$1.0] * $1.1 } }
+        let dtype: DType = [.int32, .int64, .uint8][seed % 3 == 0 ? 0 : seed % 3]
+        let x: Tensor
+        switch dtype {
+        case .int64: x = Tensor(shape: shape, scalars: (0..<shape.product).map { Int64($0) })
+        case .uint8: x = Tensor(shape: shape, scalars: (0..<shape.product).map { UInt8(truncatingIfNeeded: $0) })
+        default: x = Tensor(shape: shape, scalars: (0..<shape.product).map { Int32($0) })
+        }
+        let y = Tensor(zeros: outShape, dtype: dtype)
+        Movement.transpose(x, perm: perm, into: y)
+        switch dtype {
+        case .int64: #expect(y.scalars(as: Int64.self) == want.map { Int64($0) }, "\(shape) \(perm)")
+        case .uint8: #expect(y.scalars(as: UInt8.self) == want.map { UInt8(truncatingIfNeeded: $0) }, "\(shape) \(perm)")
+        default: #expect(y.scalars(as: Int32.self) == want.map { Int32($0) }, "\(shape) \(perm)")
+        }
+    }
+
     /// Tile against the index rule: output (…, j_i, …) holds input (…, j_i mod d_i, …).
     @Test(arguments: 0..<20)
     func tileMatchesNaive(seed: Int) {
