@@ -88,23 +88,34 @@ public struct MatMul: Layer {
     public let activation: Activation?
     /// B packed for the tiles when it is a float32 2-D constant (`ConstantPanels`).
     public let constantB: ConstantPanels?
+    /// Whether input B is given as `[…, N, K]` and its transpose multiplied: the runtime's fold of
+    /// a `Transpose` of the last two axes into the product (`Plan.foldTransposesIntoMatMul`); never
+    /// read from a model.
+    public let transposedB: Bool
 
     /// - weight: B's value when it is a constant.
     public init(activation: Activation? = nil, weight: Tensor? = nil) {
         self.activation = activation
         constantB = ConstantPanels(weight)
+        transposedB = false
     }
 
-    private init(_ other: MatMul, activation: Activation?) {
+    private init(_ other: MatMul, activation: Activation?, transposedB: Bool) {
         self.activation = activation
-        constantB = other.constantB
+        constantB = transposedB ? nil : other.constantB
+        self.transposedB = transposedB
     }
+
+    /// This product reading B as `[…, N, K]` (see `transposedB`).
+    public var readingTransposedB: MatMul { MatMul(self, activation: activation, transposedB: true) }
 
     public var fusedActivation: Activation? { activation }
-    public func fusing(_ activation: Activation) -> (any Layer)? { self.activation == nil ? MatMul(self, activation: activation) : nil }
+    public func fusing(_ activation: Activation) -> (any Layer)? {
+        self.activation == nil ? MatMul(self, activation: activation, transposedB: transposedB) : nil
+    }
 
     public func replacingConstants(_ constants: [Tensor?]) throws -> any Layer {
-        MatMul(activation: activation, weight: constants.count > 1 ? constants[1] : nil)
+        transposedB ? self : MatMul(activation: activation, weight: constants.count > 1 ? constants[1] : nil)
     }
 
     struct Plan {
@@ -114,7 +125,12 @@ public struct MatMul: Layer {
         var out: [Int]
     }
 
-    func plan(_ a0: [Int], _ b0: [Int]) throws -> Plan {
+    func plan(_ a0: [Int], _ given: [Int]) throws -> Plan {
+        var b0 = given
+        if transposedB {
+            guard b0.count >= 2 else { throw LayerError("a transposed B must have rank ≥ 2, got \(given)") }
+            b0.swapAt(b0.count - 1, b0.count - 2)
+        }
         guard !a0.isEmpty, !b0.isEmpty else { throw LayerError("MatMul operands must have rank ≥ 1, got \(a0) and \(b0)") }
         let a = a0.count == 1 ? [1, a0[0]] : a0
         let b = b0.count == 1 ? [b0[0], 1] : b0
@@ -143,6 +159,10 @@ public struct MatMul: Layer {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let p = try plan(a.shape, b.shape)
         let kernel: ProductKernel? = a.dtype.isFloatingPoint ? ProductKernel([a.dtype, b.dtype], format) : nil
+        if transposedB {
+            guard case .float32? = kernel, a.dtype == .float32 else { throw LayerError("a transposed B is for float32 products, got \(a.dtype)") }
+            return MatMulOp(plan: p, kernel: kernel, activation: activation, transposedB: true)
+        }
         var panels: PackedPanels?
         // B without batch dimensions: one product over the rows of every batch.
         if case .float32? = kernel, a.dtype == .float32, p.b.count == 2 {
@@ -287,9 +307,13 @@ struct MatMulOp: PreparedOp {
     let activation: Activation?
     /// B packed once, when it is a constant the tiles read packed (`ConstantPanels`).
     var panels: PackedPanels? = nil
+    /// Whether B is given transposed (`MatMul.transposedB`).
+    var transposedB = false
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        let a = try required(inputs, 0, "A").reshaped(plan.a), b = try required(inputs, 1, "B").reshaped(plan.b)
+        var bShape = plan.b
+        if transposedB { bShape.swapAt(bShape.count - 1, bShape.count - 2) }
+        let a = try required(inputs, 0, "A").reshaped(plan.a), b = try required(inputs, 1, "B").reshaped(bShape)
         let y = outputs[0]
         let p = plan
         switch kernel {
@@ -307,7 +331,7 @@ struct MatMulOp: PreparedOp {
         case .float32?:
             try withFloat32([a, b], y) { f, y in
                 Linear.batchedMatmul(f[0]!, f[1]!, into: y, batch: p.batch, m: p.m, n: p.n, k: p.k, threads: context.threads,
-                                     activation: activation, scratch: context.scratch, panels: panels)
+                                     activation: activation, scratch: context.scratch, panels: panels, transposedB: transposedB)
             }
         }
     }

@@ -246,6 +246,11 @@ final class Plan: @unchecked Sendable {
         let rounding = { (node: Int) in node < outputRoundings.count ? outputRoundings[node] : nil }
         if fuse { steps = Plan.fuseActivations(steps, graph: graph, keep: keeps, rounding: rounding) }
         if fuse && fuseResiduals { steps = Plan.fuseResidualAdds(steps, graph: graph, types: types, keep: keeps) }
+        if fuse && fuseResiduals {
+            steps = Plan.foldTransposesIntoMatMul(steps, graph: graph, types: &types, keep: keeps) { node in
+                rounding(node) == nil && computeFormats[node] == .standard
+            }
+        }
         let windows = fuse && fuseResiduals ? Plan.concatWindows(steps, graph: graph, types: types, keep: keeps) : [:]
         // Each compute step prepared once, for its (possibly fused) layer and the node's format.
         for i in steps.indices where preparesSteps && steps[i].kind == .compute {
@@ -393,6 +398,58 @@ final class Plan: @unchecked Sendable {
             removed.insert(i)
             removed.insert(m)
             outputs.insert(steps[m].outputs[0])
+        }
+        return result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Folds a Transpose of B's last two axes into the float32 MatMul that reads it (`MatMul(X,
+    /// Transpose(K))`), also through a Mul by one value between them (`MatMul(X, Transpose(K)·s)`,
+    /// as exporters write attention's scaled Kᵀ): the Mul then scales K itself (the same products,
+    /// element by element) and the MatMul reads B transposed (`MatMul.transposedB`), each batch's
+    /// matrix turned in the scratch instead of the whole tensor through memory. Bitwise the same
+    /// as the separate steps (the product gets the same values in the same calls). Only where the
+    /// values in between have no other reader, are not kept, and no node rounds its output or sums
+    /// in another format (`plain`).
+    static func foldTransposesIntoMatMul(
+        _ steps: [Step], graph: Graph, types: inout [TensorType?], keep: (Int) -> Bool, plain: (Int) -> Bool
+    ) -> [Step] {
+        let readers = Plan.readers(steps, graph: graph)
+        var producer = [Int: Int]()
+        for (i, s) in steps.enumerated() where s.kind == .compute { for id in s.outputs { producer[id] = i } }
+        var result = steps
+        var removed = Set<Int>()
+        /// The step that transposes the last two axes into `v`, when only one step reads `v`.
+        func swap(_ v: Int) -> Int? {
+            guard readers[v] == 1, !keep(v), let t = producer[v], !removed.contains(t), let layer = result[t].layer as? Transpose,
+                  result[t].outputs == [v], result[t].inputs.count == 1, result[t].inputs[0] != nil, plain(result[t].node),
+                  let shape = types[v]?.shape, shape.count >= 2 else { return nil }
+            let rank = shape.count
+            var swapped = Array(0..<rank)
+            swapped.swapAt(rank - 1, rank - 2)
+            return (layer.perm ?? Array((0..<rank).reversed())) == swapped ? t : nil
+        }
+        for (i, s) in steps.enumerated() {
+            guard s.kind == .compute, let matmul = s.layer as? MatMul, !matmul.transposedB, s.inputs.count == 2, plain(s.node),
+                  let b = s.inputs[1], let bType = types[b], bType.dtype == .float32, bType.shape.count >= 2,
+                  let a = s.inputs[0], types[a]?.dtype == .float32
+            else { continue }
+            if let t = swap(b), let k = result[t].inputs[0] {
+                result[i].inputs[1] = k
+                result[i].layer = matmul.readingTransposedB
+                removed.insert(t)
+                continue
+            }
+            // B = Transpose(K) · s, s one value.
+            guard readers[b] == 1, !keep(b), let m = producer[b], !removed.contains(m), plain(result[m].node),
+                  let mul = result[m].layer as? BinaryLayer, mul.op == .mul, mul.activation == nil, result[m].outputs == [b],
+                  result[m].inputs.count == 2, let x0 = result[m].inputs[0], let x1 = result[m].inputs[1] else { continue }
+            let (v, scale) = types[x1]?.shape.product == 1 ? (x0, x1) : (x1, x0)
+            guard v != scale, types[scale]?.shape.product == 1, types[scale]?.dtype == .float32, let t = swap(v), let k = result[t].inputs[0],
+                  let kType = types[k], kType.dtype == .float32, let sRank = types[scale]?.shape.count, sRank <= kType.shape.count else { continue }
+            result[m].inputs = result[m].inputs.map { $0 == v ? k : $0 }
+            types[b] = kType
+            result[i].layer = matmul.readingTransposedB
+            removed.insert(t)
         }
         return result.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }

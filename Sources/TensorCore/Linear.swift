@@ -89,14 +89,30 @@ public enum Linear {
     /// - activation: applied to the output by the tiles as they store it (on the OpenBLAS path, nil
     ///   is passed and the caller applies it).
     /// - panels: B packed once (a constant 2-D B), used by the tiles when given.
+    /// - transposedB: b is `[…B, N, K]`, and Bᵀ is multiplied (a Transpose folded into the product).
     public static func batchedMatmul(
         _ a: Tensor, _ b: Tensor, into y: Tensor, batch: [Int], m: Int, n: Int, k: Int, threads: Int = 1,
-        activation: Activation? = nil, scratch: Scratch? = nil, panels: PackedPanels? = nil
+        activation: Activation? = nil, scratch: Scratch? = nil, panels: PackedPanels? = nil, transposedB: Bool = false
     ) {
         let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
         let pa = UnsafePointer(a.storage.base.assumingMemoryBound(to: Float.self))
-        let pb = UnsafePointer(b.storage.base.assumingMemoryBound(to: Float.self))
         let py = y.storage.base.assumingMemoryBound(to: Float.self)
+        let given = UnsafePointer(b.storage.base.assumingMemoryBound(to: Float.self))
+        // A transposed B (`[…, n, k]`) is turned into `[k, n]` one batch at a time, in the scratch's
+        // slot 1, and then multiplied exactly as B given so: the same values into the same calls,
+        // so the same bits as a separate Transpose before the product.
+        let owned = transposedB && scratch == nil ? UnsafeMutablePointer<Float>.allocate(capacity: k * n) : nil
+        defer { owned?.deallocate() }
+        let slice = transposedB ? (owned ?? scratch.unsafelyUnwrapped.floats(k * n, slot: 1)) : nil
+        var sliceHolds = -1
+        func bMatrix(_ ib: Int) -> UnsafePointer<Float> {
+            guard let slice else { return given + ib * k * n }
+            if sliceHolds != ib {
+                Movement.transposeMatrix(given + ib * k * n, rows: n, columns: k, into: slice)
+                sliceHolds = ib
+            }
+            return UnsafePointer(slice)
+        }
         // A shared 2-D right operand: one product over all rows of A.
         let shared = bBatch.product == 1 && aBatch == batch
         if usesTiles(rows: shared ? batch.product * m : m) {
@@ -105,20 +121,20 @@ public enum Linear {
                 return
             }
             if shared {
-                tiledMatmul(pa, rows: batch.product * m, k: k, pb, n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
+                tiledMatmul(pa, rows: batch.product * m, k: k, bMatrix(0), n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
                 return
             }
             for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: batch).enumerated() {
-                tiledMatmul(pa + ia * m * k, rows: m, k: k, pb + ib * k * n, n: n, ldb: n, c: py + i * m * n, ldc: n,
+                tiledMatmul(pa + ia * m * k, rows: m, k: k, bMatrix(ib), n: n, ldb: n, c: py + i * m * n, ldc: n,
                             activation: activation, threads: threads, scratch: scratch)
             }
             return
         }
         if shared {
-            GEMM.gemm(transA: false, transB: false, m: batch.product * m, n: n, k: k, alpha: 1, a: pa, lda: k, b: pb, ldb: n, beta: 0, c: py, ldc: n, threads: threads)
+            GEMM.gemm(transA: false, transB: false, m: batch.product * m, n: n, k: k, alpha: 1, a: pa, lda: k, b: bMatrix(0), ldb: n, beta: 0, c: py, ldc: n, threads: threads)
         } else {
             for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: batch).enumerated() {
-                GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: pb + ib * k * n, ldb: n, beta: 0, c: py + i * m * n, ldc: n, threads: threads)
+                GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: bMatrix(ib), ldb: n, beta: 0, c: py + i * m * n, ldc: n, threads: threads)
             }
         }
         if let activation { Linear.activate(y, activation) }

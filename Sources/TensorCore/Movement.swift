@@ -125,6 +125,19 @@ public enum Movement {
         (dst + 6 * dstRowBytes).storeBytes(of: v6, as: V.self); (dst + 7 * dstRowBytes).storeBytes(of: v7, as: V.self)
     }
 
+    /// `dst[c, r] = src[r, c]` for a row-major float matrix `src` of `rows × columns`: 8 × 8
+    /// vector blocks, then the edges one value at a time.
+    public static func transposeMatrix(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
+        let rows8 = rows / 8 * 8, columns8 = columns / 8 * 8
+        for r in stride(from: 0, to: rows8, by: 8) {
+            for c in stride(from: 0, to: columns8, by: 8) {
+                transpose8x8(UnsafeRawPointer(src + r * columns + c), columns * 4, UnsafeMutableRawPointer(dst + c * rows + r), rows * 4)
+            }
+            for c in columns8..<columns { for i in r..<(r + 8) { dst[c * rows + i] = src[i * columns + c] } }
+        }
+        for r in rows8..<rows { for c in 0..<columns { dst[c * rows + r] = src[r * columns + c] } }
+    }
+
     /// `dst = transpose(src, perm)`: `dst.shape[i] = src.shape[perm[i]]`.
     public static func transpose(_ src: Tensor, perm: [Int], into dst: Tensor) {
         let st = contiguousStrides(src.shape)

@@ -210,6 +210,69 @@ struct SwishFusionTests {
     }
 }
 
+@Suite("Runtime: a Transpose of B folded into MatMul")
+struct TransposedOperandTests {
+    /// Y1 = MatMul(Q, Transpose(K)·s) (attention's scaled Kᵀ, as exporters write it) and
+    /// Y2 = MatMul(Q, Transpose(V)), Q `[2, 3, m, 16]`, K and V `[2, 3, 20, 16]`.
+    func attentionScores(m: Int) -> Model {
+        let names = ["Q", "K", "V", "KT", "S", "KTS", "Y1", "VT", "Y2"]
+        let swapLast = Transpose(perm: [0, 1, 3, 2])
+        let nodes = [
+            Node(name: "kt", layer: swapLast, inputs: [1], outputs: [3]),
+            Node(name: "scale", layer: BinaryLayer(.mul, opType: "Mul"), inputs: [3, 4], outputs: [5]),
+            Node(name: "scores", layer: MatMul(), inputs: [0, 5], outputs: [6]),
+            Node(name: "vt", layer: swapLast, inputs: [2], outputs: [7]),
+            Node(name: "plain", layer: MatMul(), inputs: [0, 7], outputs: [8]),
+        ]
+        func declared(_ name: String, _ dims: [Int]) -> ValueDeclaration { ValueDeclaration(name: name, dtype: .float32, dimensions: dims.map { .fixed($0) }) }
+        let graph = Graph(
+            valueNames: names, constants: [4: Tensor(shape: [1], scalars: [Float(0.353_553_4)])], nodes: nodes,
+            inputs: [(0, declared("Q", [2, 3, m, 16])), (1, declared("K", [2, 3, 20, 16])), (2, declared("V", [2, 3, 20, 16]))],
+            outputs: [(6, ValueDeclaration(name: "Y1", dtype: .float32, dimensions: nil)), (8, ValueDeclaration(name: "Y2", dtype: .float32, dimensions: nil))])
+        return Model(graph: graph, format: "test", source: nil, opset: nil)
+    }
+
+    /// Folded (no Transpose step runs), the outputs are bitwise those of the separate steps (taps
+    /// on the transposed values keep the steps apart; so does turning fusion off), for a one-row
+    /// product (OpenBLAS) and a 16-row one (the tiles), on one and two threads; and within float32
+    /// rounding of a direct sum in Double.
+    @Test(arguments: [1, 16])
+    func foldedTransposeIsBitwiseTheSame(m: Int) throws {
+        let model = attentionScores(m: m)
+        let q = Tensor.random(shape: [2, 3, m, 16], dtype: .float32, seed: 21), k = Tensor.random(shape: [2, 3, 20, 16], dtype: .float32, seed: 22)
+        let v = Tensor.random(shape: [2, 3, 20, 16], dtype: .float32, seed: 23)
+        let feeds = ["Q": q, "K": k, "V": v]
+        for threads in [1, 2] {
+            let folded = Session(model: model, options: SessionOptions(threads: threads, profile: true))
+            let y = try folded.run(feeds)
+            #expect(!folded.profile.keys.contains("Transpose") && folded.profile.keys.contains("MatMul"), "\(folded.profile.keys)")
+            let tapped = Session(model: model, options: SessionOptions(threads: threads, taps: .names(["KT", "VT"]), profile: true))
+            let yTapped = try tapped.run(feeds)
+            #expect(tapped.profile.keys.contains("Transpose"))
+            let yPlain = try Session(model: model, options: SessionOptions(threads: threads, fuseActivations: false)).run(feeds)
+            for name in ["Y1", "Y2"] {
+                #expect(bits(y[name]) == bits(yTapped[name]), "\(name) m=\(m) t\(threads): folded and tapped differ")
+                #expect(bits(y[name]) == bits(yPlain[name]), "\(name) m=\(m) t\(threads): folded and unfused differ")
+            }
+        }
+        let y = try Session(model: model, options: SessionOptions(threads: 1)).run(feeds)
+        let qv = q.scalars(as: Float.self), kv = k.scalars(as: Float.self), vv = v.scalars(as: Float.self)
+        let s = Float(0.353_553_4)
+        var worst: Double = 0
+        for (name, other, scale) in [("Y1", kv, s), ("Y2", vv, Float(1))] {
+            let got = y[name]?.scalars(as: Float.self) ?? []
+            #expect(got.count == 6 * m * 20)
+            for bh in 0..<6 { for i in 0..<m { for j in 0..<20 {
+                var sum = 0.0
+                for d in 0..<16 { sum += Double(qv[(bh * m + i) * 16 + d]) * Double(other[(bh * 20 + j) * 16 + d] * scale) }
+                if got.count == 6 * m * 20 { worst = max(worst, abs(Double(got[(bh * m + i) * 20 + j]) - sum)) }
+            } } }
+        }
+        // 16 products of standard normals (sums ~4): float32 rounding moves them by ~1e-6.
+        #expect(worst < 1e-4, "largest difference from the Double sum: \(worst)")
+    }
+}
+
 @Suite("Runtime: residual Add fusion")
 struct ResidualFusionTests {
     /// X → Conv(2→2, 3×3 or 1×1) → C; Add(C, X) or Add(X, C) → A; Relu(A) → Y: a residual block's
