@@ -14,7 +14,7 @@ that both runtimes are timed on.
     python3 ModelZoo/scripts/make_transformers.py --check .build/release/touchstone
     python3 Benchmarks/compare_onnxruntime.py --model-dir ModelZoo/generated/transformers --feeds --models bert_base,...
 
---check runs every exported model through `touchstone run` on its batch-1 inputs and compares each
+--check runs every exported model through `touchstone run` on its batch-1 and batch-8 inputs and compares each
 output with onnxruntime's: the largest difference relative to the output's peak magnitude.
 """
 import argparse
@@ -148,9 +148,9 @@ def export(name):
           f"{'…' if len(names) > 3 else ''})", flush=True)
 
 
-def check(touchstone, name):
+def check(touchstone, name, batch):
     path = os.path.join(OUT, name + ".onnx")
-    feeds_path = os.path.join(OUT, f"{name}_b1.npz")
+    feeds_path = os.path.join(OUT, f"{name}_b{batch}.npz")
     feeds = dict(np.load(feeds_path))
     reference = zoo.ort_run(path, feeds)
     with tempfile.TemporaryDirectory() as d:
@@ -164,7 +164,7 @@ def check(touchstone, name):
         c = np.asarray(got[k], np.float64)
         assert c.shape == r.shape, f"{name} {k}: shape {c.shape}, onnxruntime {r.shape}"
         worst = max(worst, float(np.abs(c - r).max() / max(np.abs(r).max(), 1e-30)))
-    print(f"{name}: {len(reference)} outputs, largest difference {worst:.2e} of the peak", flush=True)
+    print(f"{name} batch {batch}: {len(reference)} outputs, largest difference {worst:.2e} of the peak", flush=True)
     return worst
 
 
@@ -178,8 +178,9 @@ def main():
     failed = []
     for name in args.models.split(","):
         if args.check:
-            if check(args.check, name) > args.tol:
-                failed.append(name)
+            for batch in (1, 8):
+                if check(args.check, name, batch) > args.tol:
+                    failed.append(f"{name} batch {batch}")
         else:
             export(name)
     if failed:
