@@ -544,7 +544,7 @@ public enum PackedGEMM {
     }
 
     /// Row 0 of an 8-row A panel over 48 columns, as `tile4x48` for one row: one fused chain per
-    /// output, as in the tiles, so the bits are theirs (the chains' latency bounds it, not B).
+    /// output, as in the tiles, so the bits are theirs.
     @inline(never)
     static func tile1x48(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
