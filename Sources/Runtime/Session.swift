@@ -65,6 +65,9 @@ public final class Session {
     private var prepared: PreparedGraph?
     /// Reused buffers for quantized or rounded copies of activations, by node and input index.
     private var transformedBuffers: [Int: Tensor] = [:]
+    /// The storage of the outputs the last run returned: a run copies its outputs into those its
+    /// caller no longer holds (`Tensor.copied(reusing:)`).
+    private var outputStorages: [TensorStorage] = []
 
     /// A plan keeps at most this many continuations, and a session this many plans (older ones
     /// are dropped when more are made).
@@ -181,10 +184,14 @@ public final class Session {
         for (name, t) in context.subgraphTaps?.take() ?? [:] { captured[name] = t }
         tapped = captured
         var result: [String: Tensor] = [:]
+        var storages: [TensorStorage] = []
         for (id, decl) in graph.outputs {
             guard let t = tensors[id] else { throw ExecutionError("graph output '\(decl.name)' has no value") }
-            result[decl.name] = t.copied()
+            let copy = t.copied(reusing: &outputStorages)
+            if copy.container == nil { storages.append(copy.storage) }
+            result[decl.name] = copy
         }
+        outputStorages = storages
         return result
     }
 

@@ -154,6 +154,25 @@ struct RuntimeTests {
         #expect(again == all)
     }
 
+    /// A run copies its outputs into the buffers of the last run's outputs that the caller has let
+    /// go of, and never into one the caller still holds.
+    @Test func outputsReuseOnlyBuffersTheCallerLetGo() throws {
+        let session = Session(model: try smallGraph(), options: SessionOptions(threads: 1))
+        let other = Tensor.random(shape: [3, 3, 6, 6], dtype: .float32, seed: 5)
+        let held = try session.run(["X": input])
+        let heldBits = bits(held["Y"])
+        var second: [String: Tensor]? = try session.run(["X": other])
+        #expect(bits(held["Y"]) == heldBits, "an output still held was overwritten")
+        #expect(bits(second?["Y"]) != heldBits)
+        #expect(second?["Y"]?.storage !== held["Y"]?.storage)
+        let secondID = try #require(second?["Y"].map { ObjectIdentifier($0.storage) })
+        second = nil
+        let third = try session.run(["X": input])
+        #expect(bits(third["Y"]) == heldBits)
+        #expect(bits(held["Y"]) == heldBits)
+        #expect(third["Y"].map { ObjectIdentifier($0.storage) } == secondID, "a buffer let go of was not reused")
+    }
+
     @Test func arenaReusesBuffers() throws {
         let model = try smallGraph()
         let s = Session(model: model, options: SessionOptions(threads: 1))
