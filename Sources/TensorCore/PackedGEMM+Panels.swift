@@ -48,7 +48,7 @@ public final class PackedPanels: @unchecked Sendable {
     /// Bytes held.
     public var byteCount: Int { storage.byteCount }
 
-    /// The panels as `PackedGEMM.multiply`'s B.
+    /// The panels as `PackedGEMM.multiply`'s B (valid while these panels are alive).
     public var source: PanelSource {
         PanelSource(base: UnsafePointer(storage.base.assumingMemoryBound(to: Float.self)), columns: columns, offsets: nil, rowStride: 0,
                     readableTail: true, panelStride: panelStride)
