@@ -74,7 +74,7 @@ public struct Concat: Layer {
 struct ConcatOp: PreparedOp {
     let axis: Int
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        Movement.concat(inputs.compactMap { $0 }, axis: axis, into: outputs[0])
+        Movement.concat(inputs.compactMap { $0 }, axis: axis, into: outputs[0], threads: context.threads)
     }
 }
 

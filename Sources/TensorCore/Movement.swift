@@ -150,23 +150,33 @@ public enum Movement {
     }
 
     /// Concatenates along `axis`: each input is `[outer, d_i, inner]`, the output `[outer, Σd_i, inner]`.
-    public static func concat(_ inputs: [Tensor], axis: Int, into dst: Tensor) {
+    /// - threads: the outer rows split over threads when the output is large (each row's copies are
+    ///   one thread's; a copy's bytes do not depend on the split).
+    public static func concat(_ inputs: [Tensor], axis: Int, into dst: Tensor, threads: Int = 1) {
         let shape = dst.shape
         let outer = shape[..<axis].reduce(1, *)
         let inner = shape[(axis + 1)...].reduce(1, *) * dst.dtype.byteSize
         let total = shape[axis] * inner
+        var starts: [Int] = []
         var start = 0
         for t in inputs {
-            let chunk = t.shape[axis] * inner
-            // An input that its producer already wrote in place (a window of `dst`, see the
-            // runtime's plan) is not copied.
-            let inPlace = outer == 1 && t.storage.base == dst.storage.base + start
-            if chunk > 0 && !inPlace {
-                for o in 0..<outer {
-                    (dst.storage.base + o * total + start).copyMemory(from: t.storage.base + o * chunk, byteCount: chunk)
+            starts.append(start)
+            start += t.shape[axis] * inner
+        }
+        let box = UncheckedBox((inputs, dst, starts))
+        Parallel.forEachChunk(outer, threads: outer * total < 1 << 20 ? 1 : threads) { rows in
+            let (inputs, dst, starts) = box.value
+            for (t, start) in zip(inputs, starts) {
+                let chunk = t.shape[axis] * inner
+                // An input that its producer already wrote in place (a window of `dst`, see the
+                // runtime's plan) is not copied.
+                let inPlace = outer == 1 && t.storage.base == dst.storage.base + start
+                if chunk > 0 && !inPlace {
+                    for o in rows {
+                        (dst.storage.base + o * total + start).copyMemory(from: t.storage.base + o * chunk, byteCount: chunk)
+                    }
                 }
             }
-            start += chunk
         }
     }
 
