@@ -159,6 +159,20 @@ public enum Conv2D {
             return
         }
         let shifted = ShiftedImage(g)
+        // Outputs at most 8 wide gather their patches into a compact matrix (below); wider ones
+        // multiply the extended grid.
+        let gridColumns = shifted.phaseWidth != g.outWidth && g.outWidth <= 8 ? plane : shifted.columns
+        if let regions = TapRegions(g, gridColumns: gridColumns) {
+            for n in 0..<g.batch {
+                for grp in 0..<g.groups {
+                    let offset = (n * g.outChannels + grp * mg) * plane
+                    regions.forward(
+                        inp + (n * g.inChannels + grp * cg) * inPlane, weights.groups[grp], out + offset, bias: biasPtr.map { $0 + grp * mg },
+                        activation: activation, residual: res.map { $0 + offset }, scratch: scratch, threads: threads)
+                }
+            }
+            return
+        }
         let offsets = shifted.rowOffsets()
         defer { offsets.deallocate() }
         let image = scratch.floats(shifted.floats, slot: 1)
@@ -183,6 +197,121 @@ public enum Conv2D {
                     weights.groups[grp], source, c: out + offset, ldc: plane,
                     bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
                     outputColumns: plane, grid: compact ? nil : grid, residual: res.map { $0 + offset })
+            }
+        }
+    }
+
+    /// A convolution whose taps read only padding for a large share of its outputs (a large
+    /// dilation on a small map: DeepLabV3's ASPP at dilations 12 and 24 on a 33×33 map), computed
+    /// without those taps: the output plane is cut into rectangles within which each tap reads the
+    /// image for every output or for none, and each rectangle is a product of the weights' live
+    /// taps (`PackedMatrix(_:depthRows:)`) with its patches of live taps (gathered from the input).
+    ///
+    /// The same bits as the whole product: a tap over padding adds `w·0` to the sum, and a fused
+    /// chain that starts at +0 is never −0 before its first nonzero product (a round-to-nearest sum
+    /// is −0 only when both addends are), so leaving those terms out changes nothing; and the
+    /// depth blocks stay those of the whole depth (`blockEnds`), so each block's chain and the
+    /// order the blocks are added in are unchanged.
+    struct TapRegions {
+        struct Region {
+            let rows: Range<Int>, columns: Range<Int>
+            /// The live taps (`ky·KW + kx`), ascending.
+            let taps: [Int]
+        }
+
+        let g: Conv2DGeometry
+        let regions: [Region]
+
+        /// The cut, or nil when it would not save at least a quarter of the work of a product
+        /// over `gridColumns` columns with every tap (the extended grid, or the compact matrix of
+        /// outputs at most 8 wide). A rectangle whose taps are not all live packs its own weights,
+        /// counted as 16 more columns of work.
+        init?(_ g: Conv2DGeometry, gridColumns: Int) {
+            guard g.outHeight > 0, g.outWidth > 0 else { return nil }
+            let ys = Self.bands(out: g.outHeight, kernel: g.kernelHeight, stride: g.strideH, pad: g.padTop, dilation: g.dilationH, size: g.inHeight)
+            let xs = Self.bands(out: g.outWidth, kernel: g.kernelWidth, stride: g.strideW, pad: g.padLeft, dilation: g.dilationW, size: g.inWidth)
+            guard ys.count > 1 || xs.count > 1 else { return nil }
+            let all = g.kernelHeight * g.kernelWidth
+            var regions: [Region] = [], work = 0
+            for (rows, kys) in ys {
+                for (columns, kxs) in xs {
+                    let taps = kys.flatMap { ky in kxs.map { ky * g.kernelWidth + $0 } }
+                    regions.append(Region(rows: rows, columns: columns, taps: taps))
+                    work += taps.count * (rows.count * columns.count + (taps.count == all ? 0 : 16))
+                }
+            }
+            guard work * 4 < all * gridColumns * 3 else { return nil }
+            self.g = g
+            self.regions = regions
+        }
+
+        /// The bands of outputs `0..<out` along one axis within which each kernel position `k`
+        /// reads the image (position `o·stride − pad + k·dilation` in `0..<size`) for every output
+        /// or for none, each with the positions that do.
+        static func bands(out: Int, kernel: Int, stride: Int, pad: Int, dilation: Int, size: Int) -> [(Range<Int>, [Int])] {
+            let live = (0..<kernel).map { k -> Range<Int> in
+                let lo = min(out, max(0, ceilDiv(pad - k * dilation, stride)))
+                return lo..<min(out, max(lo, ceilDiv(size + pad - k * dilation, stride)))
+            }
+            let cuts = Set([0, out] + live.flatMap { [$0.lowerBound, $0.upperBound] }).sorted()
+            return zip(cuts, cuts.dropFirst()).map { b0, b1 in (b0..<b1, (0..<kernel).filter { live[$0].contains(b0) }) }
+        }
+
+        /// One group of one image: `src` `[C/groups, H, W]`, `a` the group's packed weights,
+        /// `out` (and `residual`) its `[M/groups, OH, OW]` planes.
+        func forward(
+            _ src: UnsafePointer<Float>, _ a: PackedMatrix, _ out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+            activation: Activation?, residual: UnsafePointer<Float>?, scratch: Scratch, threads: Int
+        ) {
+            let all = g.kernelHeight * g.kernelWidth, channels = a.depth / all
+            let plane = g.outHeight * g.outWidth, inPlane = g.inHeight * g.inWidth
+            // The whole product's depth blocks (`Conv2D.forward` gives it every output as columns).
+            let block = min(a.depth, PackedGEMM.depthBlock(columns: plane, depth: a.depth))
+            for region in regions {
+                let taps = region.taps
+                let depthRows = (0..<channels).flatMap { c in taps.map { c * all + $0 } }
+                // Where each block of the whole depth ends among the kept rows.
+                let blockEnds = Swift.stride(from: block, to: a.depth, by: block).map { p in
+                    p / all * taps.count + taps.count(where: { $0 < p % all })
+                } + [depthRows.count]
+                let live = taps.count == all ? a : PackedMatrix(a, depthRows: depthRows, scratch: scratch, threads: threads)
+                let h = region.rows.count, w = region.columns.count, pixels = h * w
+                let matrix = scratch.floats(max(1, depthRows.count * pixels), slot: 3)
+                let box = UncheckedBox(matrix)
+                let g = self.g
+                Parallel.forEachChunk(depthRows.count, threads: depthRows.count * pixels > 1 << 15 ? threads : 1, grain: 16) { range in
+                    let matrix = box.value
+                    for l in range {
+                        let c = l / taps.count, tap = taps[l % taps.count], ky = tap / g.kernelWidth, kx = tap % g.kernelWidth
+                        let iy = region.rows.lowerBound * g.strideH - g.padTop + ky * g.dilationH
+                        let ix = region.columns.lowerBound * g.strideW - g.padLeft + kx * g.dilationW
+                        let line = src + c * inPlane + iy * g.inWidth + ix
+                        for y in 0..<h {
+                            let row = line + y * g.strideH * g.inWidth, dst = matrix + l * pixels + y * w
+                            if g.strideW == 1 { PackedGEMM.copy(dst, row, w) } else { PackedGEMM.copy(dst, row, w, stride: g.strideW) }
+                        }
+                    }
+                }
+                let b = PanelSource.matrix(matrix, columns: pixels, rowStride: pixels)
+                let corner = region.rows.lowerBound * g.outWidth + region.columns.lowerBound
+                if w == g.outWidth {
+                    // Whole output rows: the product writes them in place.
+                    PackedGEMM.multiply(
+                        live, b, c: out + corner, ldc: plane, bias: bias, activation: activation, threads: threads, scratch: scratch,
+                        residual: residual.map { $0 + corner }, blockEnds: blockEnds)
+                    continue
+                }
+                let product = scratch.floats(a.rows * pixels, slot: 2)
+                PackedGEMM.multiply(
+                    live, b, c: product, ldc: pixels, bias: bias, activation: residual == nil ? activation : nil, threads: threads,
+                    scratch: scratch, blockEnds: blockEnds)
+                for m in 0..<a.rows {
+                    for y in 0..<h {
+                        let at = m * plane + corner + y * g.outWidth
+                        PackedGEMM.copy(out + at, product + m * pixels + y * w, w)
+                        if let residual { PackedGEMM.finish(out + at, residual + at, count: w, activation) }
+                    }
+                }
             }
         }
     }

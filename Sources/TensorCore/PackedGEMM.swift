@@ -46,14 +46,18 @@ public enum PackedGEMM {
     /// - residual: a matrix laid out as C that is added to it after the bias and before the
     ///   activation (a residual connection's Add, fused): `C = act(A·B + bias + R)`, rounded as the
     ///   separate steps would be.
+    /// - blockEnds: where each depth block ends (ascending, the last `a.depth`; a block may be
+    ///   empty) instead of the uniform blocks of `depthBlock`: a convolution with the taps that read
+    ///   only padding left out (`Conv2D.TapRegions`) keeps the blocks of the whole depth this way.
     public static func multiply(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
         bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch? = nil, outputColumns: Int? = nil,
-        grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil
+        grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil, blockEnds: [Int]? = nil
     ) {
         let m = a.rows, n = b.columns
         if m == 0 || n == 0 { return }
-        let kc = min(a.depth, depthBlock(columns: outputColumns ?? n, depth: a.depth))
+        let kc = blockEnds.map { ends in zip(ends, [0] + ends).reduce(1) { max($0, $1.0 - $1.1) } }
+            ?? min(a.depth, depthBlock(columns: outputColumns ?? n, depth: a.depth))
         if let grid, a.depth == 0 || a.kernel == .blas || kc < a.depth {
             // The whole grid into a scratch matrix, then its real columns to their pixels. (With one
             // depth block, the tiles below write the real outputs themselves.)
@@ -61,7 +65,7 @@ public enum PackedGEMM {
             defer { owned?.deallocate() }
             let whole = owned ?? scratch.unsafelyUnwrapped.floats(m * n, slot: 2)
             multiply(a, b, c: whole, ldc: n, bias: bias, activation: residual == nil ? activation : nil, threads: threads,
-                     scratch: scratch, outputColumns: outputColumns)
+                     scratch: scratch, outputColumns: outputColumns, blockEnds: blockEnds)
             for i in 0..<m {
                 grid.scatter(whole + i * n, columns: 0..<n, to: c + i * ldc)
                 if let residual { finish(c + i * ldc, residual + i * ldc, count: ldc, activation) }
@@ -70,7 +74,7 @@ public enum PackedGEMM {
         }
         if a.depth == 0 || a.kernel == .blas {
             blasMultiply(a, b, c: c, ldc: ldc, bias: bias, activation: activation, threads: threads, scratch: scratch,
-                         residual: residual, depthBlock: kc)
+                         residual: residual, depthBlock: kc, blockEnds: blockEnds)
             return
         }
         let rowPanels = (m + rowTile - 1) / rowTile
@@ -86,7 +90,8 @@ public enum PackedGEMM {
         func run(_ part: Int, rows: Range<Int>, columns: Range<Int>) {
             let (c, bias, work, residual) = box.value
             compute(a, b, c: c, ldc: ldc, bias: bias, activation: activation, rowPanels: rows, columnPanels: columns,
-                    work: UnsafeMutableRawPointer(work + part * layout.floats), layout: layout, grid: grid, residual: residual)
+                    work: UnsafeMutableRawPointer(work + part * layout.floats), layout: layout, grid: grid, residual: residual,
+                    blockEnds: blockEnds)
         }
         if parts == 1 {
             run(0, rows: 0..<rowPanels, columns: 0..<columnPanels)
@@ -121,7 +126,7 @@ public enum PackedGEMM {
     static func blasMultiply(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
         bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch?, residual: UnsafePointer<Float>? = nil,
-        depthBlock: Int
+        depthBlock: Int, blockEnds: [Int]? = nil
     ) {
         let m = a.rows, n = b.columns, k = a.depth
         if k > 0 {
@@ -136,9 +141,11 @@ public enum PackedGEMM {
                 ldb = n
             }
             defer { gathered?.deallocate() }
-            var p0 = 0
+            var p0 = 0, block = 0
             while p0 < k {
-                let kc = min(max(depthBlock, 1), k - p0)
+                let kc = blockEnds.map { $0[block] - p0 } ?? min(max(depthBlock, 1), k - p0)
+                block += 1
+                if kc == 0 { continue }
                 GEMM.gemm(transA: false, transB: false, m: m, n: n, k: kc, alpha: 1, a: a.rowMajor + p0, lda: k, b: source + p0 * ldb,
                           ldb: ldb, beta: p0 == 0 ? 0 : 1, c: c, ldc: ldc, threads: threads)
                 p0 += kc
@@ -176,7 +183,8 @@ public enum PackedGEMM {
     static func compute(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
         bias: UnsafePointer<Float>?, activation: Activation?, rowPanels: Range<Int>, columnPanels: Range<Int>,
-        work: UnsafeMutableRawPointer, layout: WorkLayout, grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil
+        work: UnsafeMutableRawPointer, layout: WorkLayout, grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil,
+        blockEnds: [Int]? = nil
     ) {
         let m = a.rows, n = b.columns, k = a.depth
         let mr = rowTile, nr = columnTile
@@ -208,9 +216,11 @@ public enum PackedGEMM {
             // A packed B goes one panel at a time, every depth block of it in turn: the whole of B
             // is then read front to back.
             let j1 = min(columnPanels.upperBound, j0 + (prepacked ? 1 : blockPanels))
-            var p0 = 0
+            var p0 = 0, block = 0
             while p0 < k {
-                let kc = min(layout.depth, k - p0)
+                let kc = blockEnds.map { $0[block] - p0 } ?? min(layout.depth, k - p0)
+                block += 1
+                if kc == 0 { continue }
                 if !prepacked { b.rowOffsets(from: p0, count: kc, into: rowTable) }
                 for j in j0..<j1 where copied(j) {
                     let column0 = j * nr, width = min(nr, n - column0)
@@ -707,6 +717,37 @@ public final class PackedMatrix: @unchecked Sendable {
         case .blas:
             p = storage.base.assumingMemoryBound(to: Float.self)
             for r in 0..<rows { (p + r * depth).update(from: a + r * rowStride, count: depth) }
+        }
+    }
+
+    /// The columns `depthRows` of `a` (of its depth; ascending) packed for `a.kernel` into
+    /// `scratch`'s slot 4: a convolution's weights without the taps that read only padding over a
+    /// region of its output (`Conv2D.TapRegions`).
+    init(_ a: PackedMatrix, depthRows: [Int], scratch: Scratch, threads: Int) {
+        let mr = PackedGEMM.rowTile
+        rows = a.rows
+        depth = depthRows.count
+        kernel = a.kernel
+        storage = scratch.storage(Self.byteCount(rows: rows, depth: depth, kernel: kernel), slot: 4)
+        let box = UncheckedBox((storage.base.assumingMemoryBound(to: Float.self), UnsafePointer(a.storage.base.assumingMemoryBound(to: Float.self))))
+        let (rows, depth, from) = (rows, depth, a.depth)
+        if kernel.isTiles {
+            // Panel by panel, eight rows (one 32-byte step of the panel) per kept column.
+            let panels = (rows + mr - 1) / mr
+            Parallel.forEachChunk(panels, threads: panels * depth < 1 << 14 ? 1 : threads) { range in
+                let (p, a) = box.value
+                for i in range {
+                    let src = a + i * mr * from, dst = p + i * mr * depth
+                    for (l, k) in depthRows.enumerated() {
+                        UnsafeMutableRawPointer(dst + l * mr).storeBytes(of: UnsafeRawPointer(src + k * mr).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                    }
+                }
+            }
+        } else {
+            let (p, a) = box.value
+            for r in 0..<rows {
+                for (l, k) in depthRows.enumerated() { p[r * depth + l] = a[r * from + k] }
+            }
         }
     }
 

@@ -461,6 +461,52 @@ struct PackedGEMMTests {
         }
     }
 
+    /// Convolutions whose taps read only padding for many outputs (dilations reaching across a
+    /// small map, as in DeepLabV3's ASPP; a stride; a one-row kernel; outputs that read nothing
+    /// but padding; groups) take `Conv2D.TapRegions`, which leaves those taps out: bitwise the
+    /// emulation of MLAS's order over the whole im2col depth, padding zeros included, on every
+    /// kernel shape, one and two threads, with bias, a residual and ReLU after it.
+    @Test(arguments: [
+        // (channels, outputs, size, kernel height, kernel width, stride, dilation, padding, groups)
+        (24, 20, 17, 3, 3, 1, 6, 6, 1), (40, 16, 17, 3, 3, 1, 12, 12, 1), (16, 9, 29, 3, 3, 2, 10, 10, 1),
+        (12, 8, 5, 3, 3, 1, 2, 6, 1), (20, 12, 40, 1, 3, 1, 16, 16, 1), (24, 16, 11, 3, 3, 1, 5, 5, 2),
+    ])
+    func paddingTapsLeftOutKeepTheBits(cin: Int, m: Int, size: Int, kh: Int, kw: Int, stride: Int, dilation: Int, pad: Int, groups: Int) {
+        var g = SeededGenerator(seed: UInt64(cin * 97 + size * 13 + dilation))
+        let ih = kh == 1 ? 1 : size, ph = kh == 1 ? 0 : pad
+        let oh = (ih + 2 * ph - dilation * (kh - 1) - 1) / stride + 1, ow = (size + 2 * pad - dilation * (kw - 1) - 1) / stride + 1
+        let geo = Conv2DGeometry(batch: 2, inChannels: cin, inHeight: ih, inWidth: size, outChannels: m, outHeight: oh, outWidth: ow,
+                                 kernelHeight: kh, kernelWidth: kw, strideH: stride, strideW: stride, dilationH: dilation, dilationW: dilation,
+                                 padTop: ph, padLeft: pad, groups: groups)
+        let shifted = Conv2D.ShiftedImage(geo)
+        #expect(Conv2D.TapRegions(geo, gridColumns: ow <= 8 && shifted.phaseWidth != ow ? oh * ow : shifted.columns) != nil, "the regions are taken")
+        let cg = cin / groups, mg = m / groups, k = cg * kh * kw
+        let x = randomFloats(2 * cin * ih * size, &g), w = randomFloats(m * k, &g), bias = randomFloats(m, &g)
+        let r = randomFloats(2 * m * oh * ow, &g)
+        let weight = Tensor(shape: [m, cg, kh, kw], scalars: w)
+        let block = Self.mlasDepthBlock(columns: oh * ow, depth: k)
+        var want = [Float]()
+        for n in 0..<2 { for o in 0..<m { for oy in 0..<oh { for ox in 0..<ow {
+            func patch(_ p: Int) -> Float {
+                let (c, ky, kx) = ((o / mg) * cg + p / (kh * kw), p / kw % kh, p % kw)
+                let iy = oy * stride - ph + ky * dilation, ix = ox * stride - pad + kx * dilation
+                return iy >= 0 && iy < ih && ix >= 0 && ix < size ? x[((n * cin + c) * ih + iy) * size + ix] : 0
+            }
+            let sum = Self.mlasOrderSum({ w[o * k + $0] }, patch, depth: k, block: block, bias: bias[o])
+            want.append(max(0, sum + r[want.count]))
+        } } } }
+        for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
+            for threads in [1, 2] {
+                let y = Tensor(zeros: [2, m, oh, ow])
+                Conv2D.forward(input: Tensor(shape: [2, cin, ih, size], scalars: x), weight: weight, bias: Tensor(shape: [m], scalars: bias), output: y,
+                               geometry: geo, activation: .relu, scratch: Scratch(), threads: threads,
+                               packed: PackedConvWeights(weight, groups: groups, kernel: kernel), residual: Tensor(shape: [2, m, oh, ow], scalars: r))
+                let wrong = zip(y.scalars(as: Float.self), want).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(wrong == 0, "\(geo) \(kernel) \(threads) threads: \(wrong) outputs differ")
+            }
+        }
+    }
+
     /// Convolutions large enough to cross the depth and column blocks, split over 2 threads; outputs
     /// up to 8 wide go through the compact patch matrix, wider ones through the extended grid.
     @Test(arguments: [(72, 12, 1, 1), (16, 30, 1, 2), (80, 6, 1, 1), (96, 12, 2, 2), (40, 9, 1, 2), (24, 40, 1, 1), (8, 41, 1, 2)])
