@@ -145,58 +145,74 @@ public enum Conv2D {
         let inp = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
         let out = output.storage.base.assumingMemoryBound(to: Float.self)
         let biasPtr = bias.map { UnsafePointer($0.storage.base.assumingMemoryBound(to: Float.self)) }
-        if g.isPointwise {
-            for n in 0..<g.batch {
+        // At a batch of at least two images per thread (or one per thread when they divide evenly),
+        // each thread takes whole images, with a scratch of its own: no barrier between the copy
+        // of an image and its product, and each thread's image stays in its own caches. Each
+        // image's product is split over threads or not with the same bits.
+        let parts = min(threads, g.batch)
+        if parts > 1 && (g.batch % parts == 0 || g.batch >= 4 * parts) {
+            let workers = scratch.workers(parts)
+            Parallel.forEachChunk(parts, threads: parts) { range in
+                for p in range { run((g.batch * p / parts)..<(g.batch * (p + 1) / parts), scratch: workers[p], threads: 1) }
+            }
+        } else {
+            run(0..<g.batch, scratch: scratch, threads: threads)
+        }
+
+        func run(_ images: Range<Int>, scratch: Scratch, threads: Int) {
+            if g.isPointwise {
+                for n in images {
+                    for grp in 0..<g.groups {
+                        let src = inp + (n * g.inChannels + grp * cg) * inPlane
+                        let offset = (n * g.outChannels + grp * mg) * plane
+                        PackedGEMM.multiply(
+                            weights.groups[grp], PanelSource.matrix(src, columns: plane, rowStride: plane), c: out + offset,
+                            ldc: plane, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
+                            residual: res.map { $0 + offset })
+                    }
+                }
+                return
+            }
+            let shifted = ShiftedImage(g)
+            // Outputs at most 8 wide gather their patches into a compact matrix (below); wider ones
+            // multiply the extended grid.
+            let gridColumns = shifted.phaseWidth != g.outWidth && g.outWidth <= 8 ? plane : shifted.columns
+            if let regions = TapRegions(g, gridColumns: gridColumns) {
+                for n in images {
+                    for grp in 0..<g.groups {
+                        let offset = (n * g.outChannels + grp * mg) * plane
+                        regions.forward(
+                            inp + (n * g.inChannels + grp * cg) * inPlane, weights.groups[grp], out + offset, bias: biasPtr.map { $0 + grp * mg },
+                            activation: activation, residual: res.map { $0 + offset }, scratch: scratch, threads: threads)
+                    }
+                }
+                return
+            }
+            let offsets = shifted.rowOffsets()
+            defer { offsets.deallocate() }
+            let image = scratch.floats(shifted.floats, slot: 1)
+            // Only the real outputs of the extended grid are kept, unless it has no extra columns.
+            let grid = shifted.phaseWidth != g.outWidth ? GridColumns(gridWidth: shifted.phaseWidth, width: g.outWidth) : nil
+            // Outputs at most 8 wide lose a large share of the grid to its extra columns (7 of 9 real
+            // in a 3×3 convolution of a 7×7 image): there the real patches are first gathered into a
+            // compact [C·KH·KW, OH·OW] matrix, so that the tiles compute only real outputs (the same
+            // sums in the same order, so the same bits). ResNet-18's 512→512 3×3 convolutions at 7×7
+            // took ~0.9× the grid's time this way; at 14×14 (14 of 16 real) it was no faster.
+            let compact = grid != nil && g.outWidth <= 8
+            let matrix = compact ? scratch.floats(weights.groups[0].depth * plane + 16, slot: 3) : image
+            for n in images {
                 for grp in 0..<g.groups {
-                    let src = inp + (n * g.inChannels + grp * cg) * inPlane
+                    shifted.fill(from: inp + (n * g.inChannels + grp * cg) * inPlane, into: image, threads: threads)
                     let offset = (n * g.outChannels + grp * mg) * plane
+                    if compact { shifted.gather(image, offsets: offsets, rows: weights.groups[grp].depth, into: matrix, threads: threads) }
+                    let source = compact
+                        ? PanelSource.matrix(matrix, columns: plane, rowStride: plane)
+                        : PanelSource.rows(image, offsets: offsets, columns: shifted.columns)
                     PackedGEMM.multiply(
-                        weights.groups[grp], PanelSource.matrix(src, columns: plane, rowStride: plane), c: out + offset,
-                        ldc: plane, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
-                        residual: res.map { $0 + offset })
+                        weights.groups[grp], source, c: out + offset, ldc: plane,
+                        bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
+                        outputColumns: plane, grid: compact ? nil : grid, residual: res.map { $0 + offset })
                 }
-            }
-            return
-        }
-        let shifted = ShiftedImage(g)
-        // Outputs at most 8 wide gather their patches into a compact matrix (below); wider ones
-        // multiply the extended grid.
-        let gridColumns = shifted.phaseWidth != g.outWidth && g.outWidth <= 8 ? plane : shifted.columns
-        if let regions = TapRegions(g, gridColumns: gridColumns) {
-            for n in 0..<g.batch {
-                for grp in 0..<g.groups {
-                    let offset = (n * g.outChannels + grp * mg) * plane
-                    regions.forward(
-                        inp + (n * g.inChannels + grp * cg) * inPlane, weights.groups[grp], out + offset, bias: biasPtr.map { $0 + grp * mg },
-                        activation: activation, residual: res.map { $0 + offset }, scratch: scratch, threads: threads)
-                }
-            }
-            return
-        }
-        let offsets = shifted.rowOffsets()
-        defer { offsets.deallocate() }
-        let image = scratch.floats(shifted.floats, slot: 1)
-        // Only the real outputs of the extended grid are kept, unless it has no extra columns.
-        let grid = shifted.phaseWidth != g.outWidth ? GridColumns(gridWidth: shifted.phaseWidth, width: g.outWidth) : nil
-        // Outputs at most 8 wide lose a large share of the grid to its extra columns (7 of 9 real
-        // in a 3×3 convolution of a 7×7 image): there the real patches are first gathered into a
-        // compact [C·KH·KW, OH·OW] matrix, so that the tiles compute only real outputs (the same
-        // sums in the same order, so the same bits). ResNet-18's 512→512 3×3 convolutions at 7×7
-        // took ~0.9× the grid's time this way; at 14×14 (14 of 16 real) it was no faster.
-        let compact = grid != nil && g.outWidth <= 8
-        let matrix = compact ? scratch.floats(weights.groups[0].depth * plane + 16, slot: 3) : image
-        for n in 0..<g.batch {
-            for grp in 0..<g.groups {
-                shifted.fill(from: inp + (n * g.inChannels + grp * cg) * inPlane, into: image, threads: threads)
-                let offset = (n * g.outChannels + grp * mg) * plane
-                if compact { shifted.gather(image, offsets: offsets, rows: weights.groups[grp].depth, into: matrix, threads: threads) }
-                let source = compact
-                    ? PanelSource.matrix(matrix, columns: plane, rowStride: plane)
-                    : PanelSource.rows(image, offsets: offsets, columns: shifted.columns)
-                PackedGEMM.multiply(
-                    weights.groups[grp], source, c: out + offset, ldc: plane,
-                    bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
-                    outputColumns: plane, grid: compact ? nil : grid, residual: res.map { $0 + offset })
             }
         }
     }
@@ -208,10 +224,12 @@ public enum Conv2D {
     /// taps (`PackedMatrix(_:depthRows:)`) with its patches of live taps (gathered from the input).
     ///
     /// The same bits as the whole product: a tap over padding adds `w·0` to the sum, and a fused
-    /// chain that starts at +0 is never −0 before its first nonzero product (a round-to-nearest sum
-    /// is −0 only when both addends are), so leaving those terms out changes nothing; and the
-    /// depth blocks stay those of the whole depth (`blockEnds`), so each block's chain and the
-    /// order the blocks are added in are unchanged.
+    /// chain that starts at +0 is never −0 unless a product underflows to −0 (a round-to-nearest
+    /// sum is −0 only when both addends are, or when it underflows), so leaving those terms out
+    /// changes nothing but, in that case alone, the sign of a zero sum (as leaving out the kernel
+    /// rows that read only padding, `liveTaps`, does); and the depth blocks stay those of the whole
+    /// depth (`blockEnds`), so each block's chain and the order the blocks are added in are
+    /// unchanged.
     struct TapRegions {
         struct Region {
             let rows: Range<Int>, columns: Range<Int>

@@ -8,7 +8,16 @@ public final class Scratch: @unchecked Sendable {
     public init() {}
 
     /// Bytes currently reserved.
-    public var byteCount: Int { storages.reduce(0) { $0 + $1.byteCount } }
+    public var byteCount: Int { storages.reduce(0) { $0 + $1.byteCount } + workerScratch.reduce(0) { $0 + $1.byteCount } }
+
+    private var workerScratch: [Scratch] = []
+
+    /// A scratch of its own for each of `count` threads that work at once (each made on first
+    /// use, on the caller's thread, and kept).
+    func workers(_ count: Int) -> [Scratch] {
+        while workerScratch.count < count { workerScratch.append(Scratch()) }
+        return Array(workerScratch.prefix(count))
+    }
 
     /// The storage of slot 0 to 4, at least `bytes` long, valid until the next call for that slot.
     func storage(_ bytes: Int, slot: Int) -> TensorStorage {
