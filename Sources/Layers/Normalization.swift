@@ -32,10 +32,13 @@ struct NormalizeOp: PreparedOp {
     /// Constant parameters, read once in both precisions.
     struct Parameters {
         let float: [Float], double: [Double]
+        /// `float` as a tensor, for `Normalize.layerNorm`.
+        let tensor: Tensor
         init?(_ t: Tensor?) {
             guard let t else { return nil }
             float = t.scalars(as: Float.self)
             double = t.scalars(as: Double.self)
+            tensor = Tensor(shape: [float.count], scalars: float)
         }
     }
 
@@ -72,6 +75,21 @@ struct NormalizeOp: PreparedOp {
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let x = try required(inputs, 0, "X")
+        if x.dtype == .float32, outputs[0].dtype == .float32, !rms, case .element = index {
+            // In place on the buffers (`Normalize.layerNorm`), the bits of the array form below.
+            let scale = try constantScale?.tensor
+                ?? NormalizeOp.laidOut(try required(inputs, scaleInput, "scale"), expandTo).converted(to: .float32)
+            let shift = try constantShift?.tensor
+                ?? shiftInput.map { NormalizeOp.laidOut(try required(inputs, $0, "B"), expandTo).converted(to: .float32) }
+            guard scale.count >= size, (shift?.count ?? size) >= size, x.count >= groups * size else {
+                throw LayerError("scale \(scale.shape) and B \(shift?.shape ?? []) must cover the \(size) normalised elements")
+            }
+            let stats = Normalize.layerNorm(
+                x, into: outputs[0], groups: groups, size: size, epsilon: epsilon, scale: scale, shift: shift, threads: context.threads)
+            if outputs.count > 1 { Tensor(shape: outputs[1].shape, scalars: stats.mean).convert(into: outputs[1]) }
+            if outputs.count > 2 { Tensor(shape: outputs[2].shape, scalars: stats.invStdDev).convert(into: outputs[2]) }
+            return
+        }
         if x.dtype == .float64 {
             compute(x.scalars(as: Double.self), try parameters(constantScale?.double, scaleInput, "scale", inputs) ?? [],
                         try parameters(constantShift?.double, shiftInput, "B", inputs), shape: x.shape, outputs, threads: context.threads)

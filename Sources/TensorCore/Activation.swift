@@ -95,7 +95,7 @@ enum Lanes {
     /// e^(x − shift) (softmax's exponentials).
     struct ShiftedExp: VectorFunction {
         let shift: V
-        func callAsFunction(_ v: V) -> V { VectorMath.exp(v - shift) }
+        @inline(__always) func callAsFunction(_ v: V) -> V { VectorMath.exp(v - shift) }
     }
 
     struct Erf: VectorFunction {

@@ -82,6 +82,67 @@ extension Normalize {
         return stats
     }
 
+    /// `layerNorm` on float32 tensors: x and y `[groups, size]` (y may be x), scale and shift at
+    /// least `size` elements. Returns each group's mean and 1/√(variance + ε).
+    public static func layerNorm(
+        _ x: Tensor, into y: Tensor, groups: Int, size: Int, epsilon: Double, scale: Tensor, shift: Tensor?, threads: Int
+    ) -> GroupStatistics<Float> {
+        var stats = GroupStatistics(mean: [Float](repeating: 0, count: groups), invStdDev: [Float](repeating: 0, count: groups))
+        stats.mean.withUnsafeMutableBufferPointer { m in
+            stats.invStdDev.withUnsafeMutableBufferPointer { r in
+                layerNorm(
+                    x.storage.base.assumingMemoryBound(to: Float.self), into: y.storage.base.assumingMemoryBound(to: Float.self),
+                    groups: groups, size: size, epsilon: epsilon, scale: scale.storage.base.assumingMemoryBound(to: Float.self),
+                    shift: shift.map { UnsafePointer($0.storage.base.assumingMemoryBound(to: Float.self)) },
+                    means: m.baseAddress, invStdDevs: r.baseAddress, threads: threads)
+            }
+        }
+        return stats
+    }
+
+    /// `meanVariance` with one scale and shift per element (LayerNormalization) on float32
+    /// buffers, read and written in place: the same arithmetic in the same order, so the same bits
+    /// (the mean and the squared deviations as `blockedSum`s, then `((x − mean)·r)·scale[j] +
+    /// shift[j]` rounded step by step, sixteen elements at a time; + 0 without a shift, as
+    /// `meanVariance` adds its zeros). The array form copied x, y and the output through Swift
+    /// arrays: four passes over each tensor, a BERT-base LayerNorm of 8×128×768 at 3.5 ms.
+    /// - means, invStdDevs: `groups` floats each, or nil.
+    public static func layerNorm(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, groups: Int, size: Int, epsilon: Double,
+        scale: UnsafePointer<Float>, shift: UnsafePointer<Float>?, means: UnsafeMutablePointer<Float>?, invStdDevs: UnsafeMutablePointer<Float>?,
+        threads: Int
+    ) {
+        guard groups > 0, size > 0 else { return }
+        typealias V = VectorMath.V
+        let w = V.scalarCount
+        let box = UncheckedBox((x, y, scale, shift, means, invStdDevs))
+        Parallel.forEachChunk(groups, threads: groups * size >= 1 << 15 ? threads : 1) { range in
+            let (x, y, a, b, means, rs) = box.value
+            for g in range {
+                let xs = x + g * size, ys = y + g * size
+                let mean = Reduce.blockedSum(xs, size) { $0 } / Float(size)
+                let mv = V(repeating: mean)
+                let squares = Reduce.blockedSum(xs, size) { let d = $0 - mv; return d * d }
+                let r = 1 / (squares / Float(size) + Float(epsilon)).squareRoot()
+                let rv = V(repeating: r)
+                var j = 0
+                while j + w <= size {
+                    let v = UnsafeRawPointer(xs + j).loadUnaligned(as: V.self)
+                    let av = UnsafeRawPointer(a + j).loadUnaligned(as: V.self)
+                    let bv = b.map { UnsafeRawPointer($0 + j).loadUnaligned(as: V.self) } ?? V(repeating: 0)
+                    UnsafeMutableRawPointer(ys + j).storeBytes(of: (v - mv) * rv * av + bv, as: V.self)
+                    j += w
+                }
+                while j < size {
+                    ys[j] = (xs[j] - mean) * r * a[j] + (b?[j] ?? 0)
+                    j += 1
+                }
+                means?[g] = mean
+                rs?[g] = r
+            }
+        }
+    }
+
     /// Σ x[base + j] over j < n, or Σ (x[base + j] − shift)² with a shift: blocked for Float,
     /// sequential for Double.
     ///

@@ -48,6 +48,34 @@ struct GroupNormalizeTests {
         } }
     }
 
+    /// The in-place LayerNorm kernel (`Normalize.layerNorm`, float32 buffers) gives the bits of
+    /// the array form it replaced (`meanVariance` with per-element scale and shift), with and
+    /// without a shift (where −0 still becomes +0), sizes off the vector width, in place and not,
+    /// on one and two threads; and both are the naive twin within the Float bound above.
+    @Test(arguments: [(3, 7), (5, 16), (64, 768), (9, 1000), (2, 33)])
+    func layerNormKernelIsTheArrayForm(groups: Int, size: Int) {
+        let x = Self.data(groups, size, seed: UInt64(groups * 31 + size)).map { Float($0) }
+        var g = SeededGenerator(seed: UInt64(size))
+        let scale = randomFloats(size, &g), shift = randomFloats(size, &g)
+        let ref = Normalize.groupsReference(x.map { Double($0) }, groups: groups, size: size, epsilon: 1e-5)
+        for withShift in [true, false] {
+            var want = [Float](repeating: .nan, count: x.count)
+            let wantStats = Normalize.meanVariance(x, into: &want, groups: groups, size: size, epsilon: 1e-5, scale: scale, shift: withShift ? shift : nil)
+            for i in x.indices {
+                let r = ref.y[i] * Double(scale[i % size]) + (withShift ? Double(shift[i % size]) : 0)
+                #expect(abs(Double(want[i]) - r) <= 1e-5 * max(1, abs(r)))
+            }
+            for (threads, inPlace) in [(1, false), (2, false), (2, true)] {
+                let xt = Tensor(shape: [groups, size], scalars: x)
+                let y = inPlace ? xt : Tensor(zeros: [groups, size])
+                let stats = Normalize.layerNorm(xt, into: y, groups: groups, size: size, epsilon: 1e-5, scale: Tensor(shape: [size], scalars: scale),
+                                                shift: withShift ? Tensor(shape: [size], scalars: shift) : nil, threads: threads)
+                #expect(y.scalars(as: Float.self).map(\.bitPattern) == want.map(\.bitPattern), "\(groups)×\(size) shift \(withShift) \(threads) threads in place \(inPlace)")
+                #expect(stats.mean.map(\.bitPattern) == wantStats.mean.map(\.bitPattern) && stats.invStdDev.map(\.bitPattern) == wantStats.invStdDev.map(\.bitPattern))
+            }
+        }
+    }
+
     @Test(arguments: [(2, 9), (4, 768)])
     func rmsMatchesReference(groups: Int, size: Int) {
         let x = Self.data(groups, size, seed: UInt64(size))
