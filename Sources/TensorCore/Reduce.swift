@@ -234,18 +234,18 @@ extension Reduce {
         }
     }
 
-    /// One output from a contiguous row of n values.
+    /// One output from a contiguous row of n values. Each blocked sum is a function of its own:
+    /// in this one, its lane functions were left as calls, one per sixteen values.
     private static func row(_ op: ReduceOp, _ p: UnsafePointer<Float>, _ n: Int) -> Float {
         switch op {
-        case .sum, .mean, .logSum: return finish(op, blockedSum(p, n) { $0 }, count: n, max: 0)
-        case .l1: return blockedSum(p, n) { $0.replacing(with: -$0, where: $0 .< 0) }
-        case .l2, .sumSquare: return finish(op, blockedSum(p, n) { $0 * $0 }, count: n, max: 0)
+        case .sum, .mean, .logSum: return finish(op, rowSum(p, n), count: n, max: 0)
+        case .l1: return rowSumOfMagnitudes(p, n)
+        case .l2, .sumSquare: return finish(op, rowSumOfSquares(p, n), count: n, max: 0)
         case .logSumExp:
             var m: Float = -.infinity
             for k in 0..<n { m = Swift.max(m, p[k]) }
             if m.isInfinite { return m }
-            let mv = V(repeating: m)
-            return finish(op, blockedSum(p, n) { VectorMath.exp($0 - mv) }, count: n, max: m)
+            return finish(op, rowSumOfExponentials(p, n, shift: m), count: n, max: m)
         case .prod:
             var a: Float = 1
             for k in 0..<n { a *= p[k] }
@@ -258,6 +258,16 @@ extension Reduce {
             }
             return a
         }
+    }
+
+    @inline(never) static func rowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float { blockedSum(p, n) { $0 } }
+    @inline(never) static func rowSumOfMagnitudes(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        blockedSum(p, n) { $0.replacing(with: -$0, where: $0 .< 0) }
+    }
+    @inline(never) static func rowSumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Float { blockedSum(p, n) { $0 * $0 } }
+    @inline(never) static func rowSumOfExponentials(_ p: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
+        let mv = V(repeating: shift)
+        return blockedSum(p, n) { VectorMath.exp($0 - mv) }
     }
 
     /// Softmax in Float: per slice along the axis, the maximum m, the exponentials e = exp(x − m)
