@@ -32,7 +32,7 @@ public struct Transpose: Layer {
 struct TransposeOp: PreparedOp {
     let perm: [Int]
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
-        Movement.transpose(try required(inputs, 0, "data"), perm: perm, into: outputs[0])
+        Movement.transpose(try required(inputs, 0, "data"), perm: perm, into: outputs[0], threads: context.threads)
     }
 }
 

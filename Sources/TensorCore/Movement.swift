@@ -3,47 +3,72 @@ public enum Movement {
     /// Copies a strided view of `src` into the contiguous `dst`.
     /// `dst[i0, …, ik] = src[offset + Σ ij·strides[j]]` for the index space `dst.shape`.
     /// Strides are in elements and may be 0 (broadcast) or negative (reversed slices).
-    public static func stridedCopy(_ src: Tensor, offset: Int, strides: [Int], into dst: Tensor) {
+    /// - threads: copies of 1 MB or more are split over threads, by output rows (or, for a
+    ///   blocked transpose, by the matrices of its outer axes); every element is copied once
+    ///   whoever copies it.
+    public static func stridedCopy(_ src: Tensor, offset: Int, strides: [Int], into dst: Tensor, threads: Int = 1) {
         precondition(strides.count == dst.shape.count && src.dtype == dst.dtype)
+        let parts = dst.count * src.dtype.byteSize < 1 << 20 ? 1 : max(1, threads)
         switch src.dtype.byteSize {
-        case 1: stridedCopy(src, offset, strides, dst, UInt8.self)
-        case 2: stridedCopy(src, offset, strides, dst, UInt16.self)
-        case 4: stridedCopy(src, offset, strides, dst, UInt32.self)
-        default: stridedCopy(src, offset, strides, dst, UInt64.self)
+        case 1: stridedCopy(src, offset, strides, dst, UInt8.self, parts)
+        case 2: stridedCopy(src, offset, strides, dst, UInt16.self, parts)
+        case 4: stridedCopy(src, offset, strides, dst, UInt32.self, parts)
+        default: stridedCopy(src, offset, strides, dst, UInt64.self, parts)
         }
     }
 
-    private static func stridedCopy<E>(_ src: Tensor, _ offset: Int, _ strides: [Int], _ dst: Tensor, _: E.Type) {
+    /// The offsets (in the source, with `strides`; in the contiguous destination) of element
+    /// `linear` of the index space `dims`, and its index.
+    private static func locate(_ linear: Int, dims: [Int], strides: [Int]) -> (source: Int, target: Int, index: [Int]) {
+        var index = [Int](repeating: 0, count: dims.count), rest = linear, source = 0
+        for k in dims.indices.reversed() {
+            index[k] = rest % dims[k]
+            rest /= dims[k]
+            source += index[k] * strides[k]
+        }
+        return (source, linear, index)
+    }
+
+    private static func stridedCopy<E>(_ src: Tensor, _ offset: Int, _ strides: [Int], _ dst: Tensor, _: E.Type, _ parts: Int) {
         let n = dst.count
         if n == 0 { return }
         let (dims, st) = Broadcast.coalesce(dst.shape, [strides, contiguousStrides(dst.shape)])
         let s = st[0]
-        let ps = UnsafePointer(src.storage.base.assumingMemoryBound(to: E.self)) + offset
-        let pd = dst.storage.base.assumingMemoryBound(to: E.self)
+        let box = UncheckedBox((UnsafePointer(src.storage.base.assumingMemoryBound(to: E.self)) + offset, dst.storage.base.assumingMemoryBound(to: E.self)))
         let inner = dims[dims.count - 1], si = s[dims.count - 1]
         if si != 1, inner > 1, let c = s.indices.last(where: { s[$0] == 1 && dims[$0] > 1 }) {
-            blockedTranspose(ps, pd, dims: dims, strides: s, contiguous: c, E.self)
+            // The outer axes' matrices, split over the parts.
+            let last = dims.count - 1
+            let others = dims.indices.filter { $0 != c && $0 != last }
+            let matrices = others.reduce(1) { $0 * dims[$1] }
+            Parallel.forEachChunk(matrices, threads: parts) { range in
+                let (ps, pd) = box.value
+                blockedTranspose(ps, pd, dims: dims, strides: s, contiguous: c, matrices: range, E.self)
+            }
             return
         }
         let outer = n / inner
-        var index = [Int](repeating: 0, count: dims.count - 1)
-        var off = 0
-        for o in 0..<outer {
-            let d = pd + o * inner
-            let x = ps + off
-            if si == 1 {
-                d.update(from: x, count: inner)
-            } else {
-                for i in 0..<inner { d[i] = x[i * si] }
-            }
-            var k = index.count - 1
-            while k >= 0 {
-                index[k] += 1
-                off += s[k]
-                if index[k] < dims[k] { break }
-                off -= s[k] * dims[k]
-                index[k] = 0
-                k -= 1
+        let rowDims = Array(dims.dropLast()), rowStrides = Array(s.dropLast())
+        Parallel.forEachChunk(outer, threads: parts) { rows in
+            let (ps, pd) = box.value
+            var (off, _, index) = locate(rows.lowerBound, dims: rowDims, strides: rowStrides)
+            for o in rows {
+                let d = pd + o * inner
+                let x = ps + off
+                if si == 1 {
+                    d.update(from: x, count: inner)
+                } else {
+                    for i in 0..<inner { d[i] = x[i * si] }
+                }
+                var k = index.count - 1
+                while k >= 0 {
+                    index[k] += 1
+                    off += s[k]
+                    if index[k] < dims[k] { break }
+                    off -= s[k] * dims[k]
+                    index[k] = 0
+                    k -= 1
+                }
             }
         }
     }
@@ -52,18 +77,21 @@ public enum Movement {
     /// source's contiguous one (a transpose of the last two axes, as attention's Kᵀ): those two
     /// axes are copied in 16 × 16 blocks, so that each block's source rows and destination rows
     /// stay in L1 (read element by element down a column, a 128 × 64 matrix ran at 4.6 GB/s).
+    /// - matrices: which of the matrices over the other axes (in row-major order) to copy.
     private static func blockedTranspose<E>(
-        _ ps: UnsafePointer<E>, _ pd: UnsafeMutablePointer<E>, dims: [Int], strides s: [Int], contiguous c: Int, _: E.Type
+        _ ps: UnsafePointer<E>, _ pd: UnsafeMutablePointer<E>, dims: [Int], strides s: [Int], contiguous c: Int, matrices: Range<Int>, _: E.Type
     ) {
+        if matrices.isEmpty { return }
         let last = dims.count - 1
         let ds = contiguousStrides(dims)
         let rows = dims[c], cols = dims[last], rowStride = ds[c], colStride = s[last]
-        // The other axes, walked as an odometer.
+        // The other axes, walked as an odometer from the first matrix of the range.
         let others = dims.indices.filter { $0 != c && $0 != last }
-        var index = [Int](repeating: 0, count: others.count)
-        var source = 0, target = 0
+        let start = locate(matrices.lowerBound, dims: others.map { dims[$0] }, strides: others.map { s[$0] })
+        var index = start.index
+        var source = start.source, target = zip(index, others).reduce(0) { $0 + $1.0 * ds[$1.1] }
         let block = 16
-        while true {
+        for _ in matrices {
             var r0 = 0
             while r0 < rows {
                 let r1 = min(rows, r0 + block)
@@ -99,7 +127,6 @@ public enum Movement {
                 index[k] = 0
                 k -= 1
             }
-            if k < 0 { return }
         }
     }
 
@@ -139,9 +166,9 @@ public enum Movement {
     }
 
     /// `dst = transpose(src, perm)`: `dst.shape[i] = src.shape[perm[i]]`.
-    public static func transpose(_ src: Tensor, perm: [Int], into dst: Tensor) {
+    public static func transpose(_ src: Tensor, perm: [Int], into dst: Tensor, threads: Int = 1) {
         let st = contiguousStrides(src.shape)
-        stridedCopy(src, offset: 0, strides: perm.map { st[$0] }, into: dst)
+        stridedCopy(src, offset: 0, strides: perm.map { st[$0] }, into: dst, threads: threads)
     }
 
     /// Broadcasts `src` to `dst.shape` (Expand, Tile's building block).

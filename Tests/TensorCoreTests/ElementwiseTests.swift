@@ -201,6 +201,28 @@ struct MovementTests {
         }
     }
 
+    /// Transposes of 1 MB and more are split over threads (by output rows, or by the outer
+    /// matrices of a blocked transpose, each part starting mid-odometer): attention's head split
+    /// and Kᵀ at batch 8, a ragged split (7 matrices, 3 threads), and a reversed slice, with 1 to 3
+    /// threads, against the index rule.
+    @Test(arguments: [([8, 128, 12, 64], [0, 2, 1, 3]), ([8, 12, 128, 64], [0, 1, 3, 2]), ([7, 300, 130], [0, 2, 1]), ([5, 3, 70000], [1, 0, 2])])
+    func threadedTransposesMatchTheIndexRule(shape: [Int], perm: [Int]) {
+        let st = contiguousStrides(shape)
+        let outShape = perm.map { shape[$0] }
+        let want = allIndices(outShape).map { idx in Int32(zip(perm, idx).reduce(0) { $0 + st[$1.0] * $1.1 }) }
+        let x = Tensor(shape: shape, scalars: (0..<shape.product).map { Int32($0) })
+        for threads in 1...3 {
+            let y = Tensor(zeros: outShape, dtype: .int32)
+            Movement.transpose(x, perm: perm, into: y, threads: threads)
+            #expect(y.scalars(as: Int32.self) == want, "\(shape) \(perm) \(threads) threads")
+        }
+        // A reversed slice of the last axis (negative stride), split over two threads.
+        let reversed = Tensor(zeros: shape, dtype: .int32)
+        Movement.stridedCopy(x, offset: shape.last! - 1, strides: st.dropLast() + [-1], into: reversed, threads: 2)
+        let wantReversed = allIndices(shape).map { idx in Int32(zip(st.dropLast(), idx.dropLast()).reduce(0) { $0 + $1.0 * $1.1 } + shape.last! - 1 - idx.last!) }
+        #expect(reversed.scalars(as: Int32.self) == wantReversed, "\(shape) reversed")
+    }
+
     /// Tile against the index rule: output (…, j_i, …) holds input (…, j_i mod d_i, …).
     @Test(arguments: 0..<20)
     func tileMatchesNaive(seed: Int) {
