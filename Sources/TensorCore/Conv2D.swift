@@ -149,6 +149,12 @@ public enum Conv2D {
         // each thread takes whole images, with a scratch of its own: no barrier between the copy
         // of an image and its product, and each thread's image stays in its own caches. Each
         // image's product is split over threads or not with the same bits.
+        // The layout and the padding-tap cut depend on the geometry alone: made once here, not
+        // per thread. Outputs at most 8 wide gather their patches into a compact matrix (below);
+        // wider ones multiply the extended grid.
+        let shifted = ShiftedImage(g)
+        let gridColumns = shifted.phaseWidth != g.outWidth && g.outWidth <= 8 ? plane : shifted.columns
+        let regions = g.isPointwise ? nil : TapRegions(g, gridColumns: gridColumns)
         let parts = min(threads, g.batch)
         if parts > 1 && (g.batch % parts == 0 || g.batch >= 4 * parts) {
             let workers = scratch.workers(parts)
@@ -173,11 +179,7 @@ public enum Conv2D {
                 }
                 return
             }
-            let shifted = ShiftedImage(g)
-            // Outputs at most 8 wide gather their patches into a compact matrix (below); wider ones
-            // multiply the extended grid.
-            let gridColumns = shifted.phaseWidth != g.outWidth && g.outWidth <= 8 ? plane : shifted.columns
-            if let regions = TapRegions(g, gridColumns: gridColumns) {
+            if let regions {
                 for n in images {
                     for grp in 0..<g.groups {
                         let offset = (n * g.outChannels + grp * mg) * plane
@@ -246,6 +248,14 @@ public enum Conv2D {
         /// counted as 16 more columns of work.
         init?(_ g: Conv2DGeometry, gridColumns: Int) {
             guard g.outHeight > 0, g.outWidth > 0 else { return nil }
+            // Without allocating: the live tap-output pairs per axis bound the work from below;
+            // ordinary convolutions (a pixel of padding, no dilation) stop here.
+            func livePairs(_ out: Int, _ kernel: Int, _ stride: Int, _ pad: Int, _ dilation: Int, _ size: Int) -> Int {
+                (0..<kernel).reduce(0) { $0 + Self.liveOutputs($1, out: out, stride: stride, pad: pad, dilation: dilation, size: size).count }
+            }
+            let liveY = livePairs(g.outHeight, g.kernelHeight, g.strideH, g.padTop, g.dilationH, g.inHeight)
+            let liveX = livePairs(g.outWidth, g.kernelWidth, g.strideW, g.padLeft, g.dilationW, g.inWidth)
+            guard liveY * liveX * 4 < g.kernelHeight * g.kernelWidth * gridColumns * 3 else { return nil }
             let ys = Self.bands(out: g.outHeight, kernel: g.kernelHeight, stride: g.strideH, pad: g.padTop, dilation: g.dilationH, size: g.inHeight)
             let xs = Self.bands(out: g.outWidth, kernel: g.kernelWidth, stride: g.strideW, pad: g.padLeft, dilation: g.dilationW, size: g.inWidth)
             guard ys.count > 1 || xs.count > 1 else { return nil }
@@ -263,14 +273,18 @@ public enum Conv2D {
             self.regions = regions
         }
 
+        /// The outputs `o` in `0..<out` whose kernel position `k` reads the image along one axis:
+        /// position `o·stride − pad + k·dilation` in `0..<size`.
+        static func liveOutputs(_ k: Int, out: Int, stride: Int, pad: Int, dilation: Int, size: Int) -> Range<Int> {
+            let lo = min(out, max(0, ceilDiv(pad - k * dilation, stride)))
+            return lo..<min(out, max(lo, ceilDiv(size + pad - k * dilation, stride)))
+        }
+
         /// The bands of outputs `0..<out` along one axis within which each kernel position `k`
         /// reads the image (position `o·stride − pad + k·dilation` in `0..<size`) for every output
         /// or for none, each with the positions that do.
         static func bands(out: Int, kernel: Int, stride: Int, pad: Int, dilation: Int, size: Int) -> [(Range<Int>, [Int])] {
-            let live = (0..<kernel).map { k -> Range<Int> in
-                let lo = min(out, max(0, ceilDiv(pad - k * dilation, stride)))
-                return lo..<min(out, max(lo, ceilDiv(size + pad - k * dilation, stride)))
-            }
+            let live = (0..<kernel).map { liveOutputs($0, out: out, stride: stride, pad: pad, dilation: dilation, size: size) }
             let cuts = Set([0, out] + live.flatMap { [$0.lowerBound, $0.upperBound] }).sorted()
             return zip(cuts, cuts.dropFirst()).map { b0, b1 in (b0..<b1, (0..<kernel).filter { live[$0].contains(b0) }) }
         }

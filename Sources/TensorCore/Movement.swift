@@ -17,16 +17,16 @@ public enum Movement {
         }
     }
 
-    /// The offsets (in the source, with `strides`; in the contiguous destination) of element
-    /// `linear` of the index space `dims`, and its index.
-    private static func locate(_ linear: Int, dims: [Int], strides: [Int]) -> (source: Int, target: Int, index: [Int]) {
+    /// The source offset (with `strides`) of element `linear` of the index space `dims`, and its
+    /// index.
+    private static func locate(_ linear: Int, dims: [Int], strides: [Int]) -> (source: Int, index: [Int]) {
         var index = [Int](repeating: 0, count: dims.count), rest = linear, source = 0
         for k in dims.indices.reversed() {
             index[k] = rest % dims[k]
             rest /= dims[k]
             source += index[k] * strides[k]
         }
-        return (source, linear, index)
+        return (source, index)
     }
 
     private static func stridedCopy<E>(_ src: Tensor, _ offset: Int, _ strides: [Int], _ dst: Tensor, _: E.Type, _ parts: Int) {
@@ -51,7 +51,7 @@ public enum Movement {
         let rowDims = Array(dims.dropLast()), rowStrides = Array(s.dropLast())
         Parallel.forEachChunk(outer, threads: parts) { rows in
             let (ps, pd) = box.value
-            var (off, _, index) = locate(rows.lowerBound, dims: rowDims, strides: rowStrides)
+            var (off, index) = locate(rows.lowerBound, dims: rowDims, strides: rowStrides)
             for o in rows {
                 let d = pd + o * inner
                 let x = ps + off
