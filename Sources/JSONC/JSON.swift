@@ -10,7 +10,7 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
     /// An array of base64 strings decoded as float32 values while it was read (`JSONStream`).
-    case floats([Float])
+    case floats(FloatArray)
 
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }

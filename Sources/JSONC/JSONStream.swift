@@ -2,86 +2,126 @@ import CJSONC
 import Foundation
 
 /// Decodes base64 text into little-endian float32 values as the bytes arrive (frugally-deep's
-/// weight arrays: base64 split into chunks; white space is skipped, `=` ends a quad).
-public struct Base64FloatDecoder {
+/// weight arrays: base64 split into chunks; white space is skipped, `=` ends a quad). The bytes
+/// go straight into the memory the values end in (`FloatArray`): sixteen characters at a time
+/// while they are whole quads, one at a time around string ends, white space and padding.
+public struct Base64FloatDecoder: ~Copyable {
     /// Each byte's sextet value, or −1 for a byte outside the alphabet.
-    static let table: [Int16] = {
-        var t = [Int16](repeating: -1, count: 256)
-        for (i, b) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() { t[Int(b)] = Int16(i) }
+    static let table: [Int32] = {
+        var t = [Int32](repeating: -1, count: 256)
+        for (i, b) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() { t[Int(b)] = Int32(i) }
         return t
     }()
 
-    private var values: [Float] = []
-    private var word: UInt32 = 0, bytesInWord = 0
+    /// Each pair of bytes' 12 bits (the first byte's sextet high), indexed by the pair read as a
+    /// little-endian UInt16; 0xFFFF where either byte is outside the alphabet.
+    static let pairs: [UInt16] = {
+        var t = [UInt16](repeating: 0xFFFF, count: 65536)
+        for first in 0..<256 where table[first] >= 0 {
+            for second in 0..<256 where table[second] >= 0 {
+                t[first | second << 8] = UInt16(table[first] << 6 | table[second])
+            }
+        }
+        return t
+    }()
+
+    private var out = FloatArrayBuilder()
     private var quad: UInt32 = 0, sextets = 0
+    /// How many bytes the whole array may reach at most (a hint for `FloatArrayBuilder`).
+    var expectedBytes = 0
 
     public init() {}
 
-    /// The values decoded so far (whole float32s), in an array of their exact size: the growing
-    /// buffer's spare capacity (up to half) is not kept.
-    public var floats: [Float] {
-        [Float](unsafeUninitializedCapacity: values.count) { out, n in
-            _ = out.initialize(from: values)
-            n = values.count
+    /// Whether the decoded bytes end on a float's boundary.
+    public var isComplete: Bool { out.used % 4 == 0 && sextets == 0 }
+
+    /// The values decoded, in memory of their exact size (a large array's pages, not a copy).
+    public consuming func finish() -> FloatArray { out.finish() }
+
+    private mutating func append(_ value: UInt32, bytes: Int) throws {
+        try out.reserve(4, expected: expectedBytes)
+        // The quad's bytes are its value's high bytes first: byte-swapped, they are its low bytes.
+        out.base.storeBytes(of: (value << 8).byteSwapped, toByteOffset: out.used, as: UInt32.self)
+        out.used += bytes
+    }
+
+    /// Decodes `count` bytes of text up to the first byte that is neither base64, white space nor
+    /// `=`, and returns how many bytes it took (`count` when it took them all). Throws only when
+    /// memory for the values cannot be had.
+    public mutating func decode(_ p: UnsafePointer<UInt8>, count: Int) throws -> Int {
+        try Self.table.withUnsafeBufferPointer { tb -> Int in
+            try Self.pairs.withUnsafeBufferPointer { pb -> Int in
+                guard let t = tb.baseAddress, let pt = pb.baseAddress else { return 0 }
+                return try decode(p, count: count, table: t, pairs: pt)
+            }
         }
     }
 
-    /// Whether the decoded bytes end on a float's boundary.
-    public var isComplete: Bool { bytesInWord == 0 && sextets == 0 }
-
-    @inline(__always)
-    private mutating func emit(_ byte: UInt32) {
-        word |= (byte & 0xFF) << (8 * UInt32(bytesInWord))
-        bytesInWord += 1
-        if bytesInWord == 4 {
-            values.append(Float(bitPattern: word))
-            word = 0
-            bytesInWord = 0
+    private mutating func decode(_ p: UnsafePointer<UInt8>, count: Int, table t: UnsafePointer<Int32>, pairs pt: UnsafePointer<UInt16>) throws -> Int {
+        var i = 0
+        while true {
+            // Whole quads, sixteen characters at a time, at most 4,096 characters per reservation
+            // (a piece of text may hold many small arrays).
+            while sextets == 0 && count - i >= 16 {
+                let groups = min(count - i, 4096) / 16
+                try out.reserve(groups * 12 + 4, expected: expectedBytes)
+                var o = out.base + out.used
+                var done = 0
+                while done < groups {
+                    // Two characters a lookup.
+                    let q = UnsafeRawPointer(p + i)
+                    @inline(__always) func pair(_ k: Int) -> UInt32 {
+                        UInt32(pt[Int(UInt16(littleEndian: q.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self)))])
+                    }
+                    let a0 = pair(0), a1 = pair(1), b0 = pair(2), b1 = pair(3)
+                    let c0 = pair(4), c1 = pair(5), d0 = pair(6), d1 = pair(7)
+                    guard (a0 | a1 | b0 | b1 | c0 | c1 | d0 | d1) & 0x8000 == 0 else { break }
+                    // Each quad's 24 bits in the top of a word.
+                    let a = a0 << 20 | a1 << 8, b = b0 << 20 | b1 << 8
+                    let c = c0 << 20 | c1 << 8, d = d0 << 20 | d1 << 8
+                    // Four overlapping 4-byte stores, high byte first; the last one's fourth
+                    // byte is the spare byte the reservation made room for.
+                    o.storeBytes(of: a.byteSwapped, as: UInt32.self)
+                    o.storeBytes(of: b.byteSwapped, toByteOffset: 3, as: UInt32.self)
+                    o.storeBytes(of: c.byteSwapped, toByteOffset: 6, as: UInt32.self)
+                    o.storeBytes(of: d.byteSwapped, toByteOffset: 9, as: UInt32.self)
+                    o += 12
+                    i += 16
+                    done += 1
+                }
+                out.used = o - out.base
+                if done < groups { break }
+            }
+            guard i < count else { return i }
+            let ch = p[i]
+            if ch == 0x20 || ch == 0x0A || ch == 0x0D || ch == 0x09 { i += 1; continue }
+            if ch == UInt8(ascii: "=") {
+                // Padding: the bytes the partial quad holds.
+                if sextets == 2 { try append(quad << 12, bytes: 1) }
+                if sextets == 3 { try append(quad << 6, bytes: 2) }
+                sextets = 0
+                quad = 0
+                i += 1
+                continue
+            }
+            let v = t[Int(ch)]
+            guard v >= 0 else { return i }
+            quad = quad << 6 | UInt32(truncatingIfNeeded: v)
+            sextets += 1
+            if sextets == 4 {
+                try append(quad, bytes: 3)
+                quad = 0
+                sextets = 0
+            }
+            i += 1
         }
     }
 
     /// Feeds `count` bytes of text; returns the offset of the first byte that is not base64, or
-    /// nil. Whole quads go four characters at a time.
-    public mutating func feed(_ p: UnsafePointer<UInt8>, count: Int) -> Int? {
-        Self.table.withUnsafeBufferPointer { t -> Int? in
-            var i = 0
-            while i < count {
-                if sextets == 0 && i + 4 <= count {
-                    let a = t[Int(p[i])], b = t[Int(p[i + 1])], c = t[Int(p[i + 2])], d = t[Int(p[i + 3])]
-                    if (a | b | c | d) >= 0 {
-                        let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                        emit(v >> 16)
-                        emit(v >> 8)
-                        emit(v)
-                        i += 4
-                        continue
-                    }
-                }
-                let ch = p[i]
-                i += 1
-                if ch == 0x20 || ch == 0x0A || ch == 0x0D || ch == 0x09 { continue }
-                if ch == UInt8(ascii: "=") {
-                    // Padding: flush the bytes the partial quad holds.
-                    if sextets == 2 { emit(quad >> 4) }
-                    if sextets == 3 { emit(quad >> 10); emit(quad >> 2) }
-                    sextets = 0
-                    quad = 0
-                    continue
-                }
-                let v = t[Int(ch)]
-                guard v >= 0 else { return i - 1 }
-                quad = quad << 6 | UInt32(v)
-                sextets += 1
-                if sextets == 4 {
-                    emit(quad >> 16)
-                    emit(quad >> 8)
-                    emit(quad)
-                    quad = 0
-                    sextets = 0
-                }
-            }
-            return nil
-        }
+    /// nil.
+    public mutating func feed(_ p: UnsafePointer<UInt8>, count: Int) throws -> Int? {
+        let taken = try decode(p, count: count)
+        return taken < count ? taken : nil
     }
 }
 
@@ -96,24 +136,45 @@ public enum JSONStream {
     /// Parses a whole file. `decodesFloats(path)` gets the object keys from the root to an array
     /// (array positions are not part of the path).
     public static func parse(contentsOf url: URL, decodesFloats: @escaping ([String]) -> Bool) throws -> JSONValue {
-        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw JSONError(path: url.path, message: "cannot be read") }
-        defer { try? handle.close() }
-        return try parse(path: url.path, decodesFloats: decodesFloats) { [UInt8](handle.readData(ofLength: 1 << 22)) }
-    }
-
-    /// Parses bytes held in memory; `path` names the source in errors.
-    public static func parse(_ data: Data, path: String, decodesFloats: @escaping ([String]) -> Bool) throws -> JSONValue {
-        var offset = data.startIndex
-        return try parse(path: path, decodesFloats: decodesFloats) {
-            let end = Swift.min(data.endIndex, offset + (1 << 22))
-            defer { offset = end }
-            return [UInt8](data[offset..<end])
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw JSONError(path: url.path, message: "cannot be read") }
+        defer { close(fd) }
+        var info = stat()
+        let size = fstat(fd, &info) == 0 ? Int(exactly: info.st_size) ?? 0 : 0
+        return try parse(path: url.path, size: size, pieceSize: 1 << 22, decodesFloats: decodesFloats) { piece in
+            guard let base = piece.baseAddress else { return 0 }
+            var filled = 0
+            while filled < piece.count {
+                let n = read(fd, base + filled, piece.count - filled)
+                if n < 0 && errno == EINTR { continue }
+                guard n >= 0 else { return nil }
+                if n == 0 { break }
+                filled += n
+            }
+            return filled
         }
     }
 
-    /// Parses what `read` returns, piece by piece (an empty piece ends the text).
-    static func parse(path: String, decodesFloats: @escaping ([String]) -> Bool, read: @escaping () -> [UInt8]) throws -> JSONValue {
-        var parser = Parser(read: read, path: path, decodesFloats: decodesFloats)
+    /// Parses bytes held in memory, `pieceSize` bytes at a time as a file is read; `path` names
+    /// the source in errors.
+    public static func parse(_ data: Data, path: String, pieceSize: Int = 1 << 22, decodesFloats: @escaping ([String]) -> Bool) throws -> JSONValue {
+        var offset = data.startIndex
+        return try parse(path: path, size: data.count, pieceSize: max(1, pieceSize), decodesFloats: decodesFloats) { piece in
+            guard let base = piece.baseAddress else { return 0 }
+            let n = Swift.min(piece.count, data.endIndex - offset)
+            data.copyBytes(to: base, from: offset..<(offset + n))
+            offset += n
+            return n
+        }
+    }
+
+    /// Parses what `fill` puts in a piece of `pieceSize` bytes, piece by piece (0 bytes end the
+    /// text, nil is a read error). `size` is the text's length in bytes, as far as known (0 if not).
+    static func parse(path: String, size: Int, pieceSize: Int, decodesFloats: @escaping ([String]) -> Bool,
+                      fill: @escaping (UnsafeMutableBufferPointer<UInt8>) -> Int?) throws -> JSONValue {
+        let piece = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, pieceSize))
+        defer { piece.deallocate() }
+        var parser = Parser(fill: fill, piece: piece, size: size, path: path, decodesFloats: decodesFloats)
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()
         if parser.peek() != nil { throw parser.error("has text after its JSON value (at byte \(parser.position))") }
@@ -121,18 +182,25 @@ public enum JSONStream {
     }
 
     struct Parser {
-        let read: () -> [UInt8]
+        let fill: (UnsafeMutableBufferPointer<UInt8>) -> Int?
+        /// The piece of text read last: `filled` bytes of it are valid.
+        let piece: UnsafeMutableBufferPointer<UInt8>
+        let size: Int
         let path: String
         let decodesFloats: ([String]) -> Bool
-        var buffer: [UInt8] = []
+        var filled = 0
         var index = 0
         var consumed = 0
+        var readFailed = false
         var keys: [String] = []
         /// Float bytes decoded since the heap was last trimmed.
         var decodedSinceTrim = 0
 
-        init(read: @escaping () -> [UInt8], path: String, decodesFloats: @escaping ([String]) -> Bool) {
-            self.read = read
+        init(fill: @escaping (UnsafeMutableBufferPointer<UInt8>) -> Int?, piece: UnsafeMutableBufferPointer<UInt8>, size: Int,
+             path: String, decodesFloats: @escaping ([String]) -> Bool) {
+            self.fill = fill
+            self.piece = piece
+            self.size = size
             self.path = path
             self.decodesFloats = decodesFloats
         }
@@ -141,17 +209,24 @@ public enum JSONStream {
 
         func error(_ message: String) -> JSONError { JSONError(path: path, message: message) }
         func invalid(_ what: String) -> JSONError {
-            JSONError(path: path, message: "is not valid JSON (\(what) at byte \(position)); it may be truncated")
+            if readFailed { return JSONError(path: path, message: "could not be read past byte \(position)") }
+            return JSONError(path: path, message: "is not valid JSON (\(what) at byte \(position)); it may be truncated")
         }
 
         /// The next byte without consuming it; nil at the end of the file.
         @inline(__always)
         mutating func peek() -> UInt8? {
-            if index < buffer.count { return buffer[index] }
-            consumed += buffer.count
-            buffer = read()
+            if index < filled { return piece[index] }
+            guard !readFailed else { return nil }
+            consumed += filled
             index = 0
-            return buffer.isEmpty ? nil : buffer[0]
+            guard let n = fill(piece) else {
+                readFailed = true
+                filled = 0
+                return nil
+            }
+            filled = n
+            return n == 0 ? nil : piece[0]
         }
 
         @inline(__always)
@@ -231,39 +306,38 @@ public enum JSONStream {
         /// An array of base64 strings, decoded as they are read.
         mutating func floats() throws -> JSONValue {
             var decoder = Base64FloatDecoder()
+            // The text left bounds the array's bytes: a large array's memory is reserved once.
+            decoder.expectedBytes = Swift.max(0, size - position) / 4 * 3 + 16
+            let name = keys.joined(separator: "/")
             while true {
                 skipWhitespace()
-                guard next() == UInt8(ascii: "\"") else { throw error("'\(keys.joined(separator: "/"))' holds something other than base64 strings") }
+                guard next() == UInt8(ascii: "\"") else { throw error("'\(name)' holds something other than base64 strings") }
                 while true {
-                    if index == buffer.count, peek() == nil { throw invalid("unterminated string") }
-                    // One piece of the buffer at a time: the text up to the closing quote.
-                    let piece = buffer
-                    let (end, closed) = piece.withUnsafeBufferPointer { p -> (Int, Bool) in
-                        var k = index
-                        while k < p.count && p[k] != UInt8(ascii: "\"") { k += 1 }
-                        return (k, k < p.count)
+                    if index == filled, peek() == nil { throw invalid("unterminated string") }
+                    guard let base = piece.baseAddress else { throw invalid("unterminated string") }
+                    let taken: Int
+                    do { taken = try decoder.decode(base + index, count: filled - index) } catch {
+                        throw self.error("'\(name)': memory for its values could not be had (at byte \(position))")
                     }
-                    let failed = piece.withUnsafeBufferPointer { p in
-                        p.baseAddress.flatMap { decoder.feed($0 + index, count: end - index) }
+                    index += taken
+                    if index < filled {
+                        guard piece[index] == UInt8(ascii: "\"") else { throw self.error("'\(name)' is not valid base64 (at byte \(position))") }
+                        index += 1
+                        break
                     }
-                    if let bad = failed { throw error("'\(keys.joined(separator: "/"))' is not valid base64 (at byte \(consumed + index + bad))") }
-                    index = closed ? end + 1 : end
-                    if closed { break }
                 }
                 skipWhitespace()
                 switch next() {
                 case UInt8(ascii: ","): continue
                 case UInt8(ascii: "]"):
-                    guard decoder.isComplete else { throw error("'\(keys.joined(separator: "/"))' does not hold whole float32 values") }
-                    let values = decoder.floats
-                    decoder = Base64FloatDecoder()
+                    guard decoder.isComplete else { throw error("'\(name)' does not hold whole float32 values") }
+                    let values = decoder.finish()
                     decodedSinceTrim += values.count * 4
                     if decodedSinceTrim >= 16 << 20 {
-                        // The decoders' growing buffers and the 4 MiB read pieces, freed, leave
-                        // holes in glibc's heap that it keeps (its mmap threshold rises after the
-                        // first large free): given back every 16 MiB of weights. With the weight
-                        // store's trimming, Keras's ResNet50 (138 MB) peaks at 152–172 MiB instead
-                        // of 189–204 (Benchmarks/RESULTS.md, "Loading Keras JSON").
+                        // Freed heap buffers (small arrays, the tree's strings) leave holes in
+                        // glibc's heap that it keeps (its mmap threshold rises after the first
+                        // large free): given back every 16 MiB of weights (Benchmarks/RESULTS.md,
+                        // "Loading Keras JSON").
                         decodedSinceTrim = 0
                         Heap.trim()
                     }

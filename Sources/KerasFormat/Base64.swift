@@ -23,9 +23,14 @@ enum Base64Floats {
     static func decode(_ chunks: [String], count: Int) -> [Float]? {
         var decoder = Base64FloatDecoder()
         for var chunk in chunks {
-            let failed = chunk.withUTF8 { text in text.baseAddress.flatMap { decoder.feed($0, count: text.count) } }
-            if failed != nil { return nil }
+            let decoded = chunk.withUTF8 { text -> Bool in
+                guard let p = text.baseAddress else { return true }
+                do { return try decoder.feed(p, count: text.count) == nil } catch { return false }
+            }
+            if !decoded { return nil }
         }
-        return decoder.floats.count == count ? decoder.floats : nil
+        guard decoder.isComplete else { return nil }
+        let values = decoder.finish()
+        return values.count == count ? values.array : nil
     }
 }

@@ -171,7 +171,8 @@ struct KerasGraphBuilder {
         if case .floats(let values) = v {
             let count = try checkedCount(shape, path: path, what: what)
             guard values.count == count else { throw LoadError(file: path, "\(what) holds \(4 * values.count) bytes, its shape \(shape) needs \(4 * count)") }
-            return Tensor(shape: shape, scalars: values)
+            // The tensor adopts the decoded memory (a 400 MB weight is not copied).
+            return Tensor(shape: shape, dtype: .float32, storage: TensorStorage(adopting: values.base, byteCount: 4 * count, owner: values))
         }
         guard let chunks = v?.array?.compactMap(\.string), chunks.count == v?.array?.count else {
             throw LoadError(file: path, "\(what) has no list of base64 strings")

@@ -9,8 +9,9 @@ public final class TensorStorage: @unchecked Sendable {
     /// Capacity in bytes.
     public let byteCount: Int
     @usableFromInline let base: UnsafeMutableRawPointer
-    /// The storage this one is a window of (kept alive by it), or nil when it owns its bytes.
-    private let owner: TensorStorage?
+    /// What owns the bytes (the storage this one is a window of, or memory adopted from a
+    /// loader), kept alive by it; nil when this storage owns its bytes.
+    private let owner: AnyObject?
 
     /// Allocates `byteCount` zeroed bytes.
     public init(byteCount: Int) {
@@ -54,6 +55,15 @@ public final class TensorStorage: @unchecked Sendable {
         precondition(byteOffset >= 0 && byteOffset % 64 == 0 && byteOffset + byteCount <= owner.byteCount, "window outside its storage")
         self.byteCount = byteCount
         base = owner.base + byteOffset
+        self.owner = owner
+    }
+
+    /// Bytes that `owner` holds and frees (a loader's decoded weights, adopted without a copy):
+    /// `base` must be 64-byte aligned and stay valid for `byteCount` bytes while `owner` lives.
+    public init(adopting base: UnsafeMutableRawPointer, byteCount: Int, owner: AnyObject) {
+        precondition(Int(bitPattern: base) % 64 == 0, "adopted storage must be 64-byte aligned")
+        self.byteCount = byteCount
+        self.base = base
         self.owner = owner
     }
 

@@ -1,6 +1,7 @@
 import Foundation
-import JSONC
+@testable import JSONC
 import Testing
+import TensorCore
 
 /// The streaming parser against json-c: the same tree for every Keras file here and beside the
 /// checkout, except that the base64 arrays it decodes arrive as floats, which must be the bytes the
@@ -53,6 +54,64 @@ struct JSONStreamTests {
         for bad in [#"{"a": 1"#, #"{"a": [1, 2}"#, #"{"a": "\x"}"#, #"{"a": 1} x"#, #"{"trainable_params": {"l": {"w": ["AAA!"]}}}"#,
                     #"{"trainable_params": {"l": {"w": ["AAAAAAA="]}}}"#] {
             #expect(throws: JSONError.self, "\(bad)") { try JSONStream.parse(Data(bad.utf8), path: "t", decodesFloats: Self.decodes) }
+        }
+    }
+
+    /// Weight arrays of many sizes (a float to 300 KB, past the heap/mapping switch), their base64
+    /// cut into chunks anywhere (inside quads too) with spaces inside, read in pieces of 1 byte to
+    /// 4 MiB: every array decodes to the bytes it was made from (written by Foundation's encoder).
+    @Test func base64ArraysDecodeWhereverTheTextIsCut() throws {
+        var rng = SeededGenerator(seed: 18)
+        var arrays: [[UInt32]] = []
+        var text = #"{"trainable_params": {"#
+        for (n, count) in [1, 2, 3, 192, 1000, 4097, 76_000].enumerated() {
+            let words = (0..<count).map { _ in UInt32.random(in: .min ... .max, using: &rng) }
+            arrays.append(words)
+            // 4 bytes a float: the base64 ends in "", "==" or "=" by the count's remainder mod 3.
+            let encoded = Array(words.withUnsafeBytes { Data($0) }.base64EncodedString().utf8)
+            var chunks: [String] = []
+            var at = 0
+            while at < encoded.count {
+                let end = min(encoded.count, at + Int.random(in: 1...1500, using: &rng))
+                var chunk = Array(encoded[at..<end])
+                if Bool.random(using: &rng) { chunk.insert(UInt8(ascii: " "), at: Int.random(in: 0...chunk.count, using: &rng)) }
+                chunks.append("\"" + String(decoding: chunk, as: UTF8.self) + "\"")
+                at = end
+            }
+            text += (n > 0 ? ", " : "") + "\"l\(n)\": {\"w\": [" + chunks.joined(separator: ", ") + "]}"
+        }
+        text += "}}"
+        for piece in [1, 7, 4096, 1 << 22] {
+            let tree = try JSONStream.parse(Data(text.utf8), path: "t", pieceSize: piece, decodesFloats: Self.decodes)
+            for (n, words) in arrays.enumerated() {
+                guard case .floats(let f)? = tree["trainable_params"]?["l\(n)"]?["w"] else {
+                    Issue.record("l\(n) not decoded (pieces of \(piece))")
+                    continue
+                }
+                #expect(f.map(\.bitPattern) == words, "l\(n), \(words.count) floats, pieces of \(piece)")
+                #expect(Int(bitPattern: f.base) % 64 == 0)
+            }
+        }
+    }
+
+    /// The growing buffer past what it was told to expect (a file that grows while read): a
+    /// mapping replaced by a larger one keeps every byte; heap buffers grow and shrink to size.
+    @Test func floatBuilderGrowsPastItsReservation() throws {
+        for expected in [0, 300_000, 1 << 20] {
+            var b = FloatArrayBuilder()
+            var written: [UInt32] = []
+            while written.count < 600_000 {
+                let k = min(5000, 600_000 - written.count)
+                try b.reserve(4 * k, expected: expected)
+                for j in 0..<k {
+                    let w = UInt32(truncatingIfNeeded: (written.count + j) &* 2_654_435_761)
+                    b.base.storeBytes(of: w, toByteOffset: b.used + 4 * j, as: UInt32.self)
+                }
+                written += (0..<k).map { UInt32(truncatingIfNeeded: (written.count + $0) &* 2_654_435_761) }
+                b.used += 4 * k
+            }
+            let f = b.finish()
+            #expect(f.count == written.count && f.map(\.bitPattern) == written, "expected \(expected)")
         }
     }
 }
