@@ -168,7 +168,7 @@ struct GlobalPoolOp: PreparedOp {
             return
         }
         try withFloat32([x], outputs[0]) { f, y in
-            Pool2D.global(input: try required(f, 0, "X"), output: y, planes: planes, planeSize: planeSize, max: isMax)
+            Pool2D.global(input: try required(f, 0, "X"), output: y, planes: planes, planeSize: planeSize, max: isMax, threads: context.threads)
         }
     }
 }

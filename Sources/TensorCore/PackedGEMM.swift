@@ -79,7 +79,9 @@ public enum PackedGEMM {
         }
         let rowPanels = (m + rowTile - 1) / rowTile
         let columnPanels = (n + columnTile - 1) / columnTile
-        let parts = m * n * a.depth < 1 << 17 ? 1 : max(1, threads)
+        // Matrix-vector products (a squeeze-excitation block's fully connected layers, a batch-1
+        // classifier) read each weight once: split from 32K products, not 128K.
+        let parts = m * n * a.depth < (n <= 4 ? 1 << 15 : 1 << 17) ? 1 : max(1, threads)
         // Per part: a tail panel buffer, two row tables, the padded bias and an edge tile, from the
         // session's scratch so that steady-state runs neither allocate nor fault pages in.
         let layout = WorkLayout(depth: kc, rowPanels: rowPanels, panels: b.packed ? blockPanels : 1)

@@ -288,11 +288,20 @@ public enum Pool2D {
         }
     }
 
-    /// Global average or max over each plane. `[N·C, S] => [N·C]`.
-    public static func global(input: Tensor, output: Tensor, planes: Int, planeSize: Int, max: Bool) {
-        let src = input.storage.base.assumingMemoryBound(to: Float.self)
-        let dst = output.storage.base.assumingMemoryBound(to: Float.self)
-        for p in 0..<planes {
+    /// Global average or max over each plane. `[N·C, S] => [N·C]`. Planes are split over threads
+    /// when there are 32K values or more (each plane is summed the same way whoever sums it): on two
+    /// threads, one thread reading a whole map that both had just written took longer than on one
+    /// (EfficientNet-B0's squeeze-excitation pools, 0.35 ms a run on one thread, 0.46 on two).
+    public static func global(input: Tensor, output: Tensor, planes: Int, planeSize: Int, max: Bool, threads: Int = 1) {
+        let box = UncheckedBox((input.storage.base.assumingMemoryBound(to: Float.self), output.storage.base.assumingMemoryBound(to: Float.self)))
+        Parallel.forEachChunk(planes, threads: planes * planeSize >= 1 << 15 ? threads : 1) { range in
+            let (src, dst) = box.value
+            globalPlanes(src, dst, planes: range, planeSize: planeSize, max: max)
+        }
+    }
+
+    private static func globalPlanes(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, planes: Range<Int>, planeSize: Int, max: Bool) {
+        for p in planes {
             let s = src + p * planeSize
             if max {
                 var m = -Float.infinity

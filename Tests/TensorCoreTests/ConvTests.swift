@@ -213,6 +213,29 @@ struct PoolTests {
         }
     }
 
+    /// Global pooling split over threads by planes (from 32K values): the same bits on one, two
+    /// and three threads, and averages within 1e-6 of a double-precision sum (600 values a plane).
+    @Test func globalPoolingGivesTheSameBitsOnAnyThreads() {
+        var g = SeededGenerator(seed: 77)
+        let planes = 70, size = 600
+        let values = randomFloats(planes * size, &g)
+        let x = Tensor(shape: [planes, size], scalars: values)
+        for isMax in [false, true] {
+            var results: [[UInt32]] = []
+            for threads in 1...3 {
+                let y = Tensor(zeros: [planes])
+                Pool2D.global(input: x, output: y, planes: planes, planeSize: size, max: isMax, threads: threads)
+                results.append(y.scalars(as: Float.self).map(\.bitPattern))
+            }
+            #expect(results[1] == results[0] && results[2] == results[0], "max \(isMax)")
+            let want = (0..<planes).map { p in
+                let plane = values[(p * size)..<((p + 1) * size)]
+                return isMax ? plane.max() ?? 0 : Float(plane.reduce(0.0) { $0 + Double($1) } / Double(size))
+            }
+            expectClose(results[0].map(Float.init(bitPattern:)), want, atol: 1e-6, rtol: 1e-6, "global pool max \(isMax)")
+        }
+    }
+
     @Test(arguments: 0..<40)
     func fastMatchesReference(seed: Int) {
         var g = SeededGenerator(seed: UInt64(seed) &+ 1000)
@@ -327,7 +350,9 @@ struct PackedGEMMTests {
     /// does): bitwise equal to the scalar emulation, across the depth-block choices, and so does
     /// the column-by-column kernel of a last panel of 1 to 4 columns (n = 100, 49, 98), over groups of
     /// four row panels and a partial group; every tile shape (sixteen, eight and four lanes).
-    @Test(arguments: [(9, 100, 300), (9, 40, 300), (8, 10, 2000), (3, 200, 50), (16, 20, 700), (40, 49, 300), (37, 98, 700)])
+    /// (300, 1, 200) and (48, 3, 700) are matrix-vector products split over the two threads by rows.
+    @Test(arguments: [(9, 100, 300), (9, 40, 300), (8, 10, 2000), (3, 200, 50), (16, 20, 700), (40, 49, 300), (37, 98, 700),
+                      (300, 1, 200), (48, 3, 700)])
     func tilesSumInMLASOrder(m: Int, n: Int, k: Int) {
         var g = SeededGenerator(seed: UInt64(m * 7919 + n * 31 + k))
         let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = randomFloats(m, &g)
