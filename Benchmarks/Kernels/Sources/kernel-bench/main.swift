@@ -185,6 +185,33 @@ row("add (per-channel broadcast)", "256×56×56 + 256×1×1", sBias, 2.0 * Doubl
 let sRelu = median { Elementwise.unary(.activation(.relu), ea, into: ec) }
 row("relu", "256×56×56", sRelu, 2.0 * Double(ea.byteCount) / sRelu / 1e9, "GB/s")
 
+// Pooling: ResNet's max pool (3×3, stride 2, 64×112×112) and a global average (1280×7×7, a
+// classifier's); bytes read and written per second.
+do {
+    let x = Tensor.random(shape: [64, 112, 112], dtype: .float32, seed: 11), y = Tensor(zeros: [64, 56, 56])
+    let geo = Pool2DGeometry(
+        planes: 64, inHeight: 112, inWidth: 112, outHeight: 56, outWidth: 56, kernelHeight: 3, kernelWidth: 3,
+        strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+    let sMax = median { Pool2D.max(input: x, output: y, geometry: geo, threads: threads) }
+    row("max pool 3×3/2", "64×112×112", sMax, Double(x.byteCount + y.byteCount) / sMax / 1e9, "GB/s")
+    let g = Tensor.random(shape: [1280, 49], dtype: .float32, seed: 12), gy = Tensor(zeros: [1280])
+    let sGlobal = median { Pool2D.global(input: g, output: gy, planes: 1280, planeSize: 49, max: false, threads: threads) }
+    row("global average pool", "1280×7×7", sGlobal, Double(g.byteCount) / sGlobal / 1e9, "GB/s")
+}
+
+// Resize: a segmentation head's last bilinear upsample (×8, half-pixel), 21×65×65 to 21×520×520;
+// bytes written per second.
+do {
+    let taps = ResizeTaps.make(
+        input: 65, output: 520, scale: 8, mode: .linear, transform: .halfPixel, nearest: .roundPreferFloor,
+        cubicA: -0.75, excludeOutside: false, antialias: false, roi: (0, 1))
+    let passes = Resample.passes([nil, taps, taps])
+    let x = Tensor.random(shape: [21, 65, 65], dtype: .float32, seed: 13).scalars(as: Float.self)
+    var out = [Float](repeating: 0, count: 21 * 520 * 520)
+    let s = median { out.withUnsafeMutableBufferPointer { Resample.apply(x, shape: [21, 65, 65], passes: passes, extrapolation: 0, threads: threads, into: $0) } }
+    row("resize bilinear ×8", "21×65×65 → 21×520×520", s, Double(out.count * 4) / s / 1e9, "GB/s written")
+}
+
 // Activations over 64 K floats (256 KB, in L2), values in [-8, 8).
 do {
     let count = 1 << 16
