@@ -91,11 +91,19 @@ struct FloatArrayBuilder: ~Copyable {
             return
         }
         let page = Self.pageSize
-        let wanted = max(target, expected)
-        guard wanted <= Int.max - page else { throw BuilderError.tooLarge }
-        let size = (wanted + page - 1) / page * page
-        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let p, p != MAP_FAILED else { throw BuilderError.noMemory(size) }
+        guard max(target, expected) <= Int.max - page else { throw BuilderError.tooLarge }
+        // The whole expected size first (address space only); where that much cannot be mapped
+        // (an address-space limit), just what is needed now, grown again later.
+        var mapped: (UnsafeMutableRawPointer, Int)?
+        for wanted in Set([max(target, expected), target]).sorted(by: >) {
+            let size = (wanted + page - 1) / page * page
+            let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            if let p, p != MAP_FAILED {
+                mapped = (p, size)
+                break
+            }
+        }
+        guard let (p, size) = mapped else { throw BuilderError.noMemory(target) }
         p.copyMemory(from: base, byteCount: used)
         if mappedBytes > 0 { munmap(base, mappedBytes) } else { base.deallocate() }
         base = p
