@@ -9,31 +9,16 @@ public struct Gemm: Layer {
     public let transA: Bool, transB: Bool
     public let alpha: Float, beta: Float
     public let activation: Activation?
-    /// B packed for the tiles when it is a float32 constant and not transposed (`ConstantPanels`;
-    /// a transposed B goes to OpenBLAS, whose `sgemm` reads it row by row, front to back).
-    public let constantB: ConstantPanels?
 
-    /// - weight: B's value when it is a constant.
-    public init(transA: Bool, transB: Bool, alpha: Float, beta: Float, activation: Activation? = nil, weight: Tensor? = nil) {
+    public init(transA: Bool, transB: Bool, alpha: Float, beta: Float, activation: Activation? = nil) {
         self.transA = transA; self.transB = transB; self.alpha = alpha; self.beta = beta
         self.activation = activation
-        constantB = transB ? nil : ConstantPanels(weight)
-    }
-
-    private init(_ other: Gemm, activation: Activation?) {
-        transA = other.transA; transB = other.transB; alpha = other.alpha; beta = other.beta
-        self.activation = activation
-        constantB = other.constantB
     }
 
     public var fusedActivation: Activation? { activation }
 
     public func fusing(_ activation: Activation) -> (any Layer)? {
-        self.activation == nil ? Gemm(self, activation: activation) : nil
-    }
-
-    public func replacingConstants(_ constants: [Tensor?]) throws -> any Layer {
-        Gemm(transA: transA, transB: transB, alpha: alpha, beta: beta, activation: activation, weight: constants.count > 1 ? constants[1] : nil)
+        self.activation == nil ? Gemm(transA: transA, transB: transB, alpha: alpha, beta: beta, activation: activation) : nil
     }
 
     func dims(_ a: [Int], _ b: [Int]) throws -> (m: Int, n: Int, k: Int) {
@@ -63,11 +48,7 @@ public struct Gemm: Layer {
         let c = inputs.count > 2 ? inputs[2] : nil
         let (m, n, k) = try dims(a.shape, b.shape)
         let kernel = ProductKernel([a.dtype, b.dtype, c?.dtype].compactMap { $0 }, format)
-        var panels: PackedPanels?
-        if case .float32 = kernel, !transA, alpha == 1, a.dtype == .float32 {
-            panels = constantB?.panels(for: constants.count > 1 ? constants[1] : nil, rows: m)
-        }
-        return GemmOp(gemm: self, m: m, n: n, k: k, kernel: kernel, panels: panels)
+        return GemmOp(gemm: self, m: m, n: n, k: k, kernel: kernel)
     }
 
     public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
@@ -86,36 +67,27 @@ public struct Gemm: Layer {
 public struct MatMul: Layer {
     public var opType: String { "MatMul" }
     public let activation: Activation?
-    /// B packed for the tiles when it is a float32 2-D constant (`ConstantPanels`).
-    public let constantB: ConstantPanels?
     /// Whether input B is given as `[…, N, K]` and its transpose multiplied: the runtime's fold of
     /// a `Transpose` of the last two axes into the product (`Plan.foldTransposesIntoMatMul`); never
     /// read from a model.
     public let transposedB: Bool
 
-    /// - weight: B's value when it is a constant.
-    public init(activation: Activation? = nil, weight: Tensor? = nil) {
+    public init(activation: Activation? = nil) {
         self.activation = activation
-        constantB = ConstantPanels(weight)
         transposedB = false
     }
 
-    private init(_ other: MatMul, activation: Activation?, transposedB: Bool) {
+    private init(activation: Activation?, transposedB: Bool) {
         self.activation = activation
-        constantB = transposedB ? nil : other.constantB
         self.transposedB = transposedB
     }
 
     /// This product reading B as `[…, N, K]` (see `transposedB`).
-    public var readingTransposedB: MatMul { MatMul(self, activation: activation, transposedB: true) }
+    public var readingTransposedB: MatMul { MatMul(activation: activation, transposedB: true) }
 
     public var fusedActivation: Activation? { activation }
     public func fusing(_ activation: Activation) -> (any Layer)? {
-        self.activation == nil ? MatMul(self, activation: activation, transposedB: transposedB) : nil
-    }
-
-    public func replacingConstants(_ constants: [Tensor?]) throws -> any Layer {
-        transposedB ? self : MatMul(activation: activation, weight: constants.count > 1 ? constants[1] : nil)
+        self.activation == nil ? MatMul(activation: activation, transposedB: transposedB) : nil
     }
 
     struct Plan {
@@ -163,12 +135,7 @@ public struct MatMul: Layer {
             guard case .float32? = kernel, a.dtype == .float32 else { throw LayerError("a transposed B is for float32 products, got \(a.dtype)") }
             return MatMulOp(plan: p, kernel: kernel, activation: activation, transposedB: true)
         }
-        var panels: PackedPanels?
-        // B without batch dimensions: one product over the rows of every batch.
-        if case .float32? = kernel, a.dtype == .float32, p.b.count == 2 {
-            panels = constantB?.panels(for: constants.count > 1 ? constants[1] : nil, rows: p.batch.product * p.m)
-        }
-        return MatMulOp(plan: p, kernel: kernel, activation: activation, panels: panels)
+        return MatMulOp(plan: p, kernel: kernel, activation: activation)
     }
 
     public func productAxes(activationRank: Int, weightRank: Int) -> ProductAxes? {
@@ -204,44 +171,11 @@ enum ProductKernel {
     }
 }
 
-/// A constant B of a product (a linear layer's weight), packed for the register tiles
-/// (`PackedPanels`) the first time a plan multiplies it by few enough rows of A that reading it
-/// in place would bound the product; shared by every plan and session after that.
-///
-/// Packed, the weight is held twice (as given, and packed), so only products of at most
-/// `rowsWorthPacking` rows use it: a decoder step's few tokens, not an encoder's batch × sequence,
-/// whose products reuse each block of B over many row panels and gain little.
-public struct ConstantPanels: Sendable {
-    /// The weight's storage, to recognise it among a plan's constants.
-    let storage: TensorStorage, shape: [Int]
-    public let packed: MadeOnce<PackedPanels>
-
-    /// Rows of A up to which a product reads the packed B.
-    public static let rowsWorthPacking = 64
-
-    /// nil unless `weight` (B) is a non-empty float32 matrix.
-    init?(_ weight: Tensor?) {
-        guard let w = weight, w.dtype == .float32, w.rank == 2, w.count > 0, w.container == nil else { return nil }
-        storage = w.storage
-        shape = w.shape
-        packed = MadeOnce { PackedPanels(w) }
-    }
-
-    /// The packed B (packing it now if it is not yet), when `b` — a plan's value of the input — is
-    /// the weight packed and a product of `rows` rows runs on the tiles; else nil.
-    func panels(for b: Tensor?, rows: Int) -> PackedPanels? {
-        guard let b, b.storage === storage, b.shape == shape, Linear.usesTiles(rows: rows), rows <= Self.rowsWorthPacking else { return nil }
-        return packed.value
-    }
-}
-
 /// A Gemm ready to run.
 struct GemmOp: PreparedOp {
     let gemm: Gemm
     let m: Int, n: Int, k: Int
     let kernel: ProductKernel
-    /// B packed once, when it is a constant the tiles read packed (`ConstantPanels`).
-    let panels: PackedPanels?
 
     func run(_ inputs: [Tensor?], outputs: [Tensor], context: ExecutionContext) throws {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
@@ -292,7 +226,7 @@ extension GemmOp {
     func tiled(_ a: Tensor, _ b: Tensor, _ c: Tensor?, _ y: Tensor, context: ExecutionContext) -> Bool {
         guard !gemm.transA, !gemm.transB, gemm.alpha == 1, c == nil || gemm.beta == 1, Linear.usesTiles(rows: m) else { return false }
         if let c, !(c.count == n || c.count == 1 || c.count == m * n) || (c.count == n && n > 1 && c.shape.last != n) { return false }
-        Linear.tiledProduct(a, b, panels: panels, adding: c, into: y, m: m, n: n, k: k, activation: c == nil ? gemm.activation : nil,
+        Linear.tiledProduct(a, b, adding: c, into: y, m: m, n: n, k: k, activation: c == nil ? gemm.activation : nil,
                             threads: context.threads, scratch: context.scratch)
         guard c != nil else { return true }
         if let act = gemm.activation { Linear.activate(y, act) }
@@ -305,8 +239,6 @@ struct MatMulOp: PreparedOp {
     let plan: MatMul.Plan
     let kernel: ProductKernel?
     let activation: Activation?
-    /// B packed once, when it is a constant the tiles read packed (`ConstantPanels`).
-    var panels: PackedPanels? = nil
     /// Whether B is given transposed (`MatMul.transposedB`).
     var transposedB = false
 
@@ -331,7 +263,7 @@ struct MatMulOp: PreparedOp {
         case .float32?:
             try withFloat32([a, b], y) { f, y in
                 Linear.batchedMatmul(f[0]!, f[1]!, into: y, batch: p.batch, m: p.m, n: p.n, k: p.k, threads: context.threads,
-                                     activation: activation, scratch: context.scratch, panels: panels, transposedB: transposedB)
+                                     activation: activation, scratch: context.scratch, transposedB: transposedB)
             }
         }
     }

@@ -18,27 +18,19 @@ public enum Linear {
     /// Touchstone's register tiles: A packed into the scratch, B read where it lies. Each output
     /// sums in MLAS's order (`PackedGEMM`: a fused chain from zero per depth block, the blocks
     /// added in turn), so the bits do not depend on the thread count.
+    /// - streamB: B is a weight that comes from memory (`PackedGEMM.multiply`): true but for the
+    ///   per-batch products of activations (attention's heads), whose B is usually in cache.
     public static func tiledMatmul(
         _ a: UnsafePointer<Float>, rows: Int, k: Int, _ b: UnsafePointer<Float>, n: Int, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-        activation: Activation?, threads: Int, scratch: Scratch?
+        activation: Activation?, threads: Int, scratch: Scratch?, streamB: Bool = true
     ) {
-        tiledMatmul(a, rows: rows, k: k, PanelSource.matrix(b, columns: n, rowStride: ldb), c: c, ldc: ldc, activation: activation, threads: threads, scratch: scratch)
-    }
-
-    /// `c[rows, n] = a[rows, k] · B`, B packed once (`PackedPanels`, `[k, n]`): as `tiledMatmul`
-    /// with B in place, the same bits, B read front to back.
-    public static func tiledMatmul(
-        _ a: UnsafePointer<Float>, rows: Int, _ panels: PackedPanels, c: UnsafeMutablePointer<Float>, ldc: Int,
-        activation: Activation?, threads: Int, scratch: Scratch?
-    ) {
-        withExtendedLifetime(panels) {
-            tiledMatmul(a, rows: rows, k: panels.depth, panels.source, c: c, ldc: ldc, activation: activation, threads: threads, scratch: scratch)
-        }
+        tiledMatmul(a, rows: rows, k: k, PanelSource.matrix(b, columns: n, rowStride: ldb), c: c, ldc: ldc, activation: activation, threads: threads,
+                    scratch: scratch, streamB: streamB)
     }
 
     static func tiledMatmul(
         _ a: UnsafePointer<Float>, rows: Int, k: Int, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
-        activation: Activation?, threads: Int, scratch: Scratch?
+        activation: Activation?, threads: Int, scratch: Scratch?, streamB: Bool = true
     ) {
         let n = b.columns
         if rows == 0 || n == 0 { return }
@@ -48,25 +40,20 @@ public enum Linear {
             return
         }
         let packed = PackedMatrix(a, rows: rows, depth: k, rowStride: k, kernel: PackedGEMM.selected, scratch: scratch, threads: threads)
-        PackedGEMM.multiply(packed, b, c: c, ldc: ldc, bias: nil, activation: activation, threads: threads, scratch: scratch)
+        PackedGEMM.multiply(packed, b, c: c, ldc: ldc, bias: nil, activation: activation, threads: threads, scratch: scratch, streamB: streamB)
     }
 
     /// `y[m, n] = a[m, k] · b[k, n] + c` on the tiles (`tiledMatmul`), float32 tensors; c (optional)
     /// holds `n` values (one per column), one value, or `m·n`, and is added after the product; the
     /// activation is applied by the tiles (pass nil when c is given, and apply it after).
-    /// - panels: B packed once, used instead of `b` when given.
     public static func tiledProduct(
-        _ a: Tensor, _ b: Tensor, panels: PackedPanels? = nil, adding c: Tensor?, into y: Tensor, m: Int, n: Int, k: Int, activation: Activation?,
+        _ a: Tensor, _ b: Tensor, adding c: Tensor?, into y: Tensor, m: Int, n: Int, k: Int, activation: Activation?,
         threads: Int, scratch: Scratch?
     ) {
         let pa = UnsafePointer(a.storage.base.assumingMemoryBound(to: Float.self))
         let pb = UnsafePointer(b.storage.base.assumingMemoryBound(to: Float.self))
         let py = y.storage.base.assumingMemoryBound(to: Float.self)
-        if let panels {
-            tiledMatmul(pa, rows: m, panels, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
-        } else {
-            tiledMatmul(pa, rows: m, k: k, pb, n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
-        }
+        tiledMatmul(pa, rows: m, k: k, pb, n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
         guard let c else { return }
         let pc = UnsafePointer(c.storage.base.assumingMemoryBound(to: Float.self))
         for i in 0..<m {
@@ -88,11 +75,10 @@ public enum Linear {
     /// - a `[…A, M, K]`, b `[…B, K, N]`, y `[batch, M, N]` where batch = broadcast(…A, …B).
     /// - activation: applied to the output by the tiles as they store it (on the OpenBLAS path, nil
     ///   is passed and the caller applies it).
-    /// - panels: B packed once (a constant 2-D B), used by the tiles when given.
     /// - transposedB: b is `[…B, N, K]`, and Bᵀ is multiplied (a Transpose folded into the product).
     public static func batchedMatmul(
         _ a: Tensor, _ b: Tensor, into y: Tensor, batch: [Int], m: Int, n: Int, k: Int, threads: Int = 1,
-        activation: Activation? = nil, scratch: Scratch? = nil, panels: PackedPanels? = nil, transposedB: Bool = false
+        activation: Activation? = nil, scratch: Scratch? = nil, transposedB: Bool = false
     ) {
         let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
         let pa = UnsafePointer(a.storage.base.assumingMemoryBound(to: Float.self))
@@ -116,17 +102,13 @@ public enum Linear {
         // A shared 2-D right operand: one product over all rows of A.
         let shared = bBatch.product == 1 && aBatch == batch
         if usesTiles(rows: shared ? batch.product * m : m) {
-            if shared, let panels {
-                tiledMatmul(pa, rows: batch.product * m, panels, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
-                return
-            }
             if shared {
                 tiledMatmul(pa, rows: batch.product * m, k: k, bMatrix(0), n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
                 return
             }
             for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: batch).enumerated() {
                 tiledMatmul(pa + ia * m * k, rows: m, k: k, bMatrix(ib), n: n, ldb: n, c: py + i * m * n, ldc: n,
-                            activation: activation, threads: threads, scratch: scratch)
+                            activation: activation, threads: threads, scratch: scratch, streamB: false)
             }
             return
         }

@@ -8,7 +8,7 @@ extension PackedGEMM {
     @inline(__always)
     static func tile(
         _ kernel: Kernel, columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
     ) {
         switch kernel {
         case .tiles8:
@@ -21,7 +21,9 @@ extension PackedGEMM {
                 for half in 0..<2 {
                     let a = a + 4 * half, c = c + 4 * half * ldc + column, bias = bias.map { $0 + 4 * half }
                     if width == 24 {
-                        tile4x24(a, b + column, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
+                        // The first half reads B from memory: it asks for the next block.
+                        tile4x24(a, b + column, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds,
+                                 ahead: half == 0 ? ahead : 0)
                     } else {
                         tile4x16(a, b + column, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
                     }
@@ -32,7 +34,7 @@ extension PackedGEMM {
             let width = columns > 32 ? 48 : columns > 16 ? 32 : 16, twelves = width == 16 ? 0 : width / 12
             for part in 0..<twelves {
                 let column = 12 * part
-                tile8x12(a, b + column, rows: rows, depth: depth, c + column, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
+                tile8x12(a, b + column, rows: rows, depth: depth, c + column, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds, ahead: ahead)
             }
             var column = 12 * twelves
             while column < width {
@@ -40,7 +42,7 @@ extension PackedGEMM {
                 column += 8
             }
         default:
-            tile(columns: columns, a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
+            tile(columns: columns, a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds, ahead: ahead)
         }
     }
 
@@ -73,7 +75,7 @@ extension PackedGEMM {
     @inline(never)
     static func tile4x24(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
     ) {
         typealias V = SIMD8<Float>
         var c0a = V(), c0b = V(), c0c = V()
@@ -82,7 +84,8 @@ extension PackedGEMM {
         var c3a = V(), c3b = V(), c3c = V()
         var ap = a
         for k in 0..<depth {
-            let bp = UnsafeRawPointer(b + rows[k])
+            let row = b + rows[k], bp = UnsafeRawPointer(row)
+            if ahead != 0 { prefetch(row + ahead, floats: 24) }
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 32, as: V.self)
             let b2 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -132,7 +135,7 @@ extension PackedGEMM {
     @inline(never)
     static func tile8x12(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
     ) {
         typealias V = SIMD4<Float>
         var c0a = V(), c0b = V(), c0c = V()
@@ -145,7 +148,8 @@ extension PackedGEMM {
         var c7a = V(), c7b = V(), c7c = V()
         var ap = a
         for k in 0..<depth {
-            let bp = UnsafeRawPointer(b + rows[k])
+            let row = b + rows[k], bp = UnsafeRawPointer(row)
+            if ahead != 0 { prefetch(row + ahead, floats: 12) }
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 16, as: V.self)
             let b2 = bp.loadUnaligned(fromByteOffset: 32, as: V.self)

@@ -1,3 +1,5 @@
+import CTargetFeatures
+
 /// Touchstone's own single-precision product for convolutions: `C = A·B (+ bias) → activation`,
 /// with A (the weights) packed once and B read where it lies.
 ///
@@ -36,6 +38,9 @@ public enum PackedGEMM {
     }
     /// Column panels that each A slice meets while it is in L1.
     static let blockPanels = 4
+    /// Row panels of A up to which a product asked to stream B does (`compute`): 64 rows, a
+    /// decoder step's tokens, where each block of B comes from memory for few multiply-adds.
+    static let streamingRowPanels = 8
 
     /// `C[m, n] = A[m, k]·B[k, n] + bias[m]`, then `activation`, for every element of C.
     /// - c: row stride `ldc`; fully overwritten (rows `0..<a.rows`, columns `0..<b.columns`).
@@ -49,10 +54,12 @@ public enum PackedGEMM {
     /// - blockEnds: where each depth block ends (ascending, the last `a.depth`; a block may be
     ///   empty) instead of the uniform blocks of `depthBlock`: a convolution with the taps that read
     ///   only padding left out (`Conv2D.TapRegions`) keeps the blocks of the whole depth this way.
+    /// - streamB: B is a plain matrix that comes from memory, read once per product (a linear
+    ///   layer's weight): with few rows of A, each block's rows are asked for ahead (`compute`).
     public static func multiply(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
         bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch? = nil, outputColumns: Int? = nil,
-        grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil, blockEnds: [Int]? = nil
+        grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil, blockEnds: [Int]? = nil, streamB: Bool = false
     ) {
         let m = a.rows, n = b.columns
         if m == 0 || n == 0 { return }
@@ -93,7 +100,7 @@ public enum PackedGEMM {
             let (c, bias, work, residual) = box.value
             compute(a, b, c: c, ldc: ldc, bias: bias, activation: activation, rowPanels: rows, columnPanels: columns,
                     work: UnsafeMutableRawPointer(work + part * layout.floats), layout: layout, grid: grid, residual: residual,
-                    blockEnds: blockEnds)
+                    blockEnds: blockEnds, streamB: streamB)
         }
         if parts == 1 {
             run(0, rows: 0..<rowPanels, columns: 0..<columnPanels)
@@ -134,7 +141,7 @@ public enum PackedGEMM {
         if k > 0 {
             var gathered: UnsafeMutablePointer<Float>?
             var source = b.base, ldb = b.rowStride
-            if b.offsets != nil || b.panelStride > 0 {
+            if b.offsets != nil {
                 let dst = scratch?.floats(k * n, slot: 0)
                     ?? UnsafeMutableRawPointer.allocate(byteCount: k * n * 4, alignment: 64).bindMemory(to: Float.self, capacity: k * n)
                 if scratch == nil { gathered = dst }
@@ -186,7 +193,7 @@ public enum PackedGEMM {
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
         bias: UnsafePointer<Float>?, activation: Activation?, rowPanels: Range<Int>, columnPanels: Range<Int>,
         work: UnsafeMutableRawPointer, layout: WorkLayout, grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil,
-        blockEnds: [Int]? = nil
+        blockEnds: [Int]? = nil, streamB: Bool = false
     ) {
         let m = a.rows, n = b.columns, k = a.depth
         let mr = rowTile, nr = columnTile
@@ -201,40 +208,48 @@ public enum PackedGEMM {
             paddedBias.update(from: bias, count: m)
         }
         let bounds = Bounds(activation)
+        // A product of few rows of A (a decoder step's tokens times a weight) reads each block of a
+        // plain B from memory once and is bound by that stream; its rows lie a row stride apart,
+        // each on another page, where the hardware's prefetchers do not follow. So the first row
+        // panel asks for the next block's lines as its tiles read each row of this one (`ahead`).
+        let streaming = streamB && b.offsets == nil && grid == nil && blockEnds == nil && rowPanels.count <= streamingRowPanels
         // Panels read from a copy instead of in place: all of them when B's stride would alias in
-        // cache, else a last panel narrower than a tile when reading past its end is not safe.
+        // cache (unless a single row panel reads each value of B once), else a last panel
+        // narrower than a tile when reading past its end is not safe.
         let lastPanel = (n + nr - 1) / nr - 1
-        let copyAll = b.packed, copyTail = n % nr != 0 && !b.readableTail
-        // B packed once (`PackedPanels`): every panel is read where it lies, rows `nr` apart.
-        let prepacked = b.panelStride > 0
+        let copyAll = b.packed && !(streaming && rowPanels.count == 1), copyTail = n % nr != 0 && !b.readableTail
         // A last panel of at most `narrowColumns` columns (the last pixels of a 7×7 or 14×14 image)
         // goes column by column with the rows in the lanes (`narrowPanel`), read in place.
-        let narrow = grid == nil && !prepacked && n % nr != 0 && n % nr <= narrowColumns ? lastPanel : -1
+        let narrow = grid == nil && n % nr != 0 && n % nr <= narrowColumns ? lastPanel : -1
         func copied(_ j: Int) -> Bool { j != narrow && (copyAll || (copyTail && j == lastPanel)) }
         func copySlot(_ j: Int, _ j0: Int, _ kc: Int) -> UnsafeMutablePointer<Float> { tail + (copyAll ? (j - j0) * kc * nr : 0) }
 
         var j0 = columnPanels.lowerBound
         while j0 < columnPanels.upperBound {
-            // A packed B goes one panel at a time, every depth block of it in turn: the whole of B
-            // is then read front to back.
-            let j1 = min(columnPanels.upperBound, j0 + (prepacked ? 1 : blockPanels))
+            let j1 = min(columnPanels.upperBound, j0 + blockPanels)
             var p0 = 0, block = 0
             while p0 < k {
                 let kc = blockEnds.map { $0[block] - p0 } ?? min(layout.depth, k - p0)
                 block += 1
                 if kc == 0 { continue }
-                if !prepacked { b.rowOffsets(from: p0, count: kc, into: rowTable) }
+                b.rowOffsets(from: p0, count: kc, into: rowTable)
+                let accumulate = p0 > 0, last = p0 + kc == k
+                // Floats from each row read to the same place in the next block: the next depth
+                // block of these panels, or after the last one the first of the next panels. (The
+                // next block may hold fewer rows, or none: prefetching past B is harmless.)
+                let ahead = !streaming ? 0 : !last ? kc * b.rowStride : j1 < columnPanels.upperBound ? (j1 - j0) * nr - p0 * b.rowStride : 0
                 for j in j0..<j1 where copied(j) {
                     let column0 = j * nr, width = min(nr, n - column0)
                     let panel = copySlot(j, j0, kc)
                     // The lanes past the last column are zeroed: whatever stale bits they held
                     // (subnormals above all) would slow every multiply-add that reads them.
                     for r in 0..<kc {
-                        copy(panel + r * nr, b.base + rowTable[r] + column0, width)
+                        let row = b.base + rowTable[r] + column0
+                        if ahead != 0 { prefetch(row + ahead, floats: width) }
+                        copy(panel + r * nr, row, width)
                         zero(panel + r * nr + width, nr - width)
                     }
                 }
-                let accumulate = p0 > 0, last = p0 + kc == k
                 // With a residual the clamp waits until it has been added.
                 let tileBounds = last && residual == nil ? bounds : nil
                 for i in rowPanels {
@@ -244,8 +259,9 @@ public enum PackedGEMM {
                     for j in j0..<j1 where j != narrow {
                         let columns = min(nr, n - j * nr)
                         let fromCopy = copied(j)
-                        let bp = prepacked ? b.base + j * b.panelStride + p0 * nr : fromCopy ? UnsafePointer(copySlot(j, j0, kc)) : b.base + j * nr
-                        let table = UnsafePointer(fromCopy || prepacked ? packedTable : rowTable)
+                        let bp = fromCopy ? UnsafePointer(copySlot(j, j0, kc)) : b.base + j * nr
+                        let table = UnsafePointer(fromCopy ? packedTable : rowTable)
+                        let tileAhead = i == rowPanels.lowerBound && !fromCopy ? ahead : 0
                         if let grid {
                             // One depth block (see `multiply`): the tile goes to the edge tile, and
                             // its real outputs on to their pixels.
@@ -273,7 +289,7 @@ public enum PackedGEMM {
                             zero(edge, mr * nr)
                             for r in 0..<rows { copy(edge + r * nr, cp + r * ldc, columns) }
                         }
-                        if rows < mr && a.kernel == .tiles16 && (columns == nr || prepacked) {
+                        if rows < mr && a.kernel == .tiles16 && columns == nr {
                             // A last row panel of 1 to 7 rows (a decoder step's token or two) in
                             // tiles of four rows and of one: no multiply-adds on padding rows.
                             var r = 0
@@ -288,7 +304,8 @@ public enum PackedGEMM {
                                 r += four ? 4 : 1
                             }
                         } else {
-                            tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds)
+                            tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate,
+                                 bounds: tileBounds, ahead: tileAhead)
                         }
                         if !direct {
                             for r in 0..<rows { copy(cp + r * ldc, edge + r * nr, columns) }
@@ -326,14 +343,14 @@ public enum PackedGEMM {
     @inline(__always)
     static func tile(
         columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
     ) {
         if columns <= 16 {
             tile8x16(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
         } else if columns <= 32 {
             tile8x32(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
         } else {
-            tile8x48(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
+            tile8x48(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds, ahead: ahead)
         }
     }
 
@@ -400,6 +417,20 @@ public enum PackedGEMM {
             if panels.count > 2 { store(c2, panel: 2) }
             if panels.count > 3 { store(c3, panel: 3) }
         }
+    }
+
+    /// Asks for the cache lines of `floats` floats from `p` (`touchstone_prefetch`: into L2, a
+    /// hint that never faults, wherever `p` points).
+    @inline(__always)
+    static func prefetch(_ p: UnsafePointer<Float>, floats: Int) {
+        let raw = UnsafeRawPointer(p), bytes = floats &* 4
+        var offset = 0
+        while offset < bytes {
+            touchstone_prefetch(raw + offset)
+            offset &+= 64
+        }
+        // A run not aligned to a line ends on one more.
+        touchstone_prefetch(raw + (bytes &- 1))
     }
 
     /// Copies `count` floats (a short run) without a library call; the buffers must not overlap.
@@ -486,7 +517,7 @@ public enum PackedGEMM {
     @inline(never)
     static func tile8x48(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
     ) {
         typealias V = SIMD16<Float>
         let i0 = bias?[0]; var c0a = V(), c0b = V(), c0c = V()
@@ -499,7 +530,8 @@ public enum PackedGEMM {
         let i7 = bias?[7]; var c7a = V(), c7b = V(), c7c = V()
         var ap = a
         for k in 0..<depth {
-            let bp = UnsafeRawPointer(b + rows[k])
+            let row = b + rows[k], bp = UnsafeRawPointer(row)
+            if ahead != 0 { prefetch(row + ahead, floats: 48) }
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             let b2 = bp.loadUnaligned(fromByteOffset: 128, as: V.self)
@@ -809,21 +841,17 @@ public struct PanelSource {
     /// Whether every row may be read up to a whole tile past its last column (the extra values
     /// land in columns that are dropped); otherwise a narrow last panel is copied out first.
     let readableTail: Bool
-    /// Floats from one column panel to the next when B is already packed (`PackedPanels`); 0 when
-    /// B is read through rows.
-    let panelStride: Int
     /// Whether B is copied into panels block by block instead of read in place: for row strides
     /// that are multiples of 2 KB, whose rows would all fall in a few cache sets (a 1024-wide
     /// matrix read in place ran at half speed).
-    var packed: Bool { offsets == nil && panelStride == 0 && (rowStride * MemoryLayout<Float>.stride) % 2048 == 0 }
+    var packed: Bool { offsets == nil && (rowStride * MemoryLayout<Float>.stride) % 2048 == 0 }
 
-    init(base: UnsafePointer<Float>, columns: Int, offsets: UnsafePointer<Int>?, rowStride: Int, readableTail: Bool, panelStride: Int = 0) {
+    init(base: UnsafePointer<Float>, columns: Int, offsets: UnsafePointer<Int>?, rowStride: Int, readableTail: Bool) {
         self.base = base
         self.columns = columns
         self.offsets = offsets
         self.rowStride = rowStride
         self.readableTail = readableTail
-        self.panelStride = panelStride
     }
 
     /// A row-major matrix with the given row stride.
@@ -833,16 +861,7 @@ public struct PanelSource {
 
     /// Copies row `r`'s columns to `dst`.
     func copyRow(_ r: Int, to dst: UnsafeMutablePointer<Float>) {
-        if panelStride > 0 {
-            let nr = PackedGEMM.columnTile
-            var column0 = 0
-            while column0 < columns {
-                PackedGEMM.copy(dst + column0, base + column0 / nr * panelStride + r * nr, min(nr, columns - column0))
-                column0 += nr
-            }
-        } else {
-            PackedGEMM.copy(dst, base + (offsets?[r] ?? r * rowStride), columns)
-        }
+        PackedGEMM.copy(dst, base + (offsets?[r] ?? r * rowStride), columns)
     }
 
     /// Rows at arbitrary offsets from `base`, each readable `PackedGEMM.columnTile` floats past

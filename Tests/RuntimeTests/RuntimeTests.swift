@@ -515,46 +515,6 @@ struct TiledProductTests {
         }
     }
 
-    /// A constant 2-D B of MatMul and of Gemm (not transposed) is packed once, by the first plan
-    /// with at most `ConstantPanels.rowsWorthPacking` rows, and read packed by every such plan:
-    /// bitwise the products with B an input. Plans with more rows, a transposed B, or a B that is
-    /// not the packed weight read B in place.
-    @Test func constantWeightsPackedForFewRows() throws {
-        var g = SeededGenerator(seed: 404)
-        let (k, n) = (300, 100)
-        let w = Tensor(shape: [k, n], scalars: random(k * n, &g))
-        for rows in [8, 24, 64, 72] {
-            let a = Tensor(shape: [rows, k], scalars: random(rows * k, &g))
-            let at = TensorType(.float32, [1, rows, k]), bt = TensorType(.float32, [k, n])
-            let layer = MatMul(activation: .relu, weight: w)
-            let packedOp = try layer.prepare([at, bt], constants: [nil, w], format: .standard)
-            let plainOp = try MatMul(activation: .relu).prepare([at, bt], constants: [nil, nil], format: .standard)
-            let usesPanels = (packedOp as? MatMulOp)?.panels != nil
-            #expect(usesPanels == (Linear.usesTiles(rows: rows) && rows <= ConstantPanels.rowsWorthPacking), "MatMul \(rows) rows")
-            for threads in [1, 2] {
-                let y1 = Tensor(zeros: [1, rows, n]), y2 = Tensor(zeros: [1, rows, n])
-                try packedOp.run([a.reshaped([1, rows, k]), w], outputs: [y1], context: ExecutionContext(threads: threads))
-                try plainOp.run([a.reshaped([1, rows, k]), w], outputs: [y2], context: ExecutionContext(threads: threads))
-                #expect(bits(y1) == bits(y2), "MatMul \(rows) rows t\(threads)")
-            }
-            let types = [TensorType(.float32, [rows, k]), bt, TensorType(.float32, [n])]
-            let c = Tensor(shape: [n], scalars: random(n, &g))
-            let gemm = try Gemm(transA: false, transB: false, alpha: 1, beta: 1, weight: w).prepare(types, constants: [nil, w, nil], format: .standard)
-            let plainGemm = try Gemm(transA: false, transB: false, alpha: 1, beta: 1).prepare(types, constants: [nil, nil, nil], format: .standard)
-            #expect(((gemm as? GemmOp)?.panels != nil) == usesPanels, "Gemm \(rows) rows")
-            let y1 = Tensor(zeros: [rows, n]), y2 = Tensor(zeros: [rows, n])
-            try gemm.run([a, w, c], outputs: [y1], context: ExecutionContext(threads: 2))
-            try plainGemm.run([a, w, c], outputs: [y2], context: ExecutionContext(threads: 2))
-            #expect(bits(y1) == bits(y2), "Gemm \(rows) rows")
-        }
-        // Another tensor of the same shape in B's place, and a transposed B, are not read packed.
-        let other = Tensor(shape: [k, n], scalars: random(k * n, &g))
-        let op = try MatMul(weight: w).prepare([TensorType(.float32, [8, k]), TensorType(.float32, [k, n])], constants: [nil, other], format: .standard)
-        #expect((op as? MatMulOp)?.panels == nil)
-        let wt = Tensor(shape: [n, k], scalars: random(k * n, &g))
-        #expect(Gemm(transA: false, transB: true, alpha: 1, beta: 1, weight: wt).constantB == nil)
-    }
-
     func check(_ got: [Float], _ want: [Float], tiles: Bool, _ what: String) {
         if tiles {
             let wrong = zip(got, want).filter { $0.bitPattern != $1.bitPattern }.count

@@ -64,14 +64,12 @@ for (m, n, k) in [(1024, 1024, 1024), (256, 3136, 1152), (64, 12544, 147), (1280
 }
 
 // A decoder step's products: 8 rows (8 sequences, one token each) through GPT-2's 48 weights of
-// one step (12 blocks of 768×2304, 768×768, 768×3072 and 3072×768: 340 MB, far beyond the caches),
-// B read in place (192 bytes of each row at a time, a row apart) or packed once into panels
-// (`PackedPanels`, read front to back); sgemm on the same for reference. Throughput is the
-// weights streamed.
+// one step (12 blocks of 768×2304, 768×768, 768×3072 and 3072×768: 340 MB, beyond the caches),
+// B read in place by the tiles, which ask for each block's rows ahead (`streamB`), or not; sgemm
+// on the same for reference. Throughput is the weights streamed.
 do {
     let shapes = Array(repeating: [(768, 2304), (768, 768), (768, 3072), (3072, 768)], count: 12).flatMap { $0 }
     let weights = shapes.enumerated().map { i, s in Tensor.random(shape: [s.0, s.1], dtype: .float32, seed: UInt64(100 + i)) }
-    let panels = weights.map { PackedPanels($0) }
     let inputs = [768, 3072].map { Tensor.random(shape: [8, $0], dtype: .float32, seed: 3) }
     let out = Tensor(zeros: [8, 3072])
     let bytes = Double(weights.reduce(0) { $0 + $1.byteCount })
@@ -93,19 +91,17 @@ do {
         }
     }
     row("decoder-step products, sgemm", "8 rows × 48 GPT-2 weights", sBlas, bytes / sBlas / 1e9, "GB/s of weights")
-    let sInPlace = median {
-        pass { a, i, c in
-            weights[i].withUnsafeBufferPointer(as: Float.self) { bp in
-                Linear.tiledMatmul(a, rows: 8, k: weights[i].shape[0], bp.baseAddress!, n: weights[i].shape[1], ldb: weights[i].shape[1], c: c,
-                                   ldc: weights[i].shape[1], activation: nil, threads: threads, scratch: scratch)
+    for streamB in [true, false] {
+        let s = median {
+            pass { a, i, c in
+                weights[i].withUnsafeBufferPointer(as: Float.self) { bp in
+                    Linear.tiledMatmul(a, rows: 8, k: weights[i].shape[0], bp.baseAddress!, n: weights[i].shape[1], ldb: weights[i].shape[1], c: c,
+                                       ldc: weights[i].shape[1], activation: nil, threads: threads, scratch: scratch, streamB: streamB)
+                }
             }
         }
+        row("decoder-step products, tiles, B \(streamB ? "streamed" : "not asked for ahead")", "8 rows × 48 GPT-2 weights", s, bytes / s / 1e9, "GB/s of weights")
     }
-    row("decoder-step products, tiles, B in place", "8 rows × 48 GPT-2 weights", sInPlace, bytes / sInPlace / 1e9, "GB/s of weights")
-    let sPacked = median {
-        pass { a, i, c in Linear.tiledMatmul(a, rows: 8, panels[i], c: c, ldc: panels[i].columns, activation: nil, threads: threads, scratch: scratch) }
-    }
-    row("decoder-step products, tiles, B packed", "8 rows × 48 GPT-2 weights", sPacked, bytes / sPacked / 1e9, "GB/s of weights")
 }
 
 // Attention's Kᵀ: the last two axes of [8·12, 128, 64] swapped (3 MB), read and written once.
