@@ -30,7 +30,7 @@ public enum Linear {
 
     static func tiledMatmul(
         _ a: UnsafePointer<Float>, rows: Int, k: Int, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
-        activation: Activation?, threads: Int, scratch: Scratch?, streamB: Bool = true
+        activation: Activation?, threads: Int, scratch: Scratch?, streamB: Bool
     ) {
         let n = b.columns
         if rows == 0 || n == 0 { return }

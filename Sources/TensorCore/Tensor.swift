@@ -21,26 +21,6 @@ public final class TensorStorage: @unchecked Sendable {
         owner = nil
     }
 
-    /// Allocates `byteCount` zeroed bytes for a large buffer read front to back on every run (a
-    /// packed weight): on Linux, aligned to and advised into 2 MB pages (transparent huge pages),
-    /// so that the read does not walk the page tables every 4 KB.
-    public init(largeZeroed byteCount: Int) {
-        self.byteCount = byteCount
-        #if os(Linux)
-        let huge = 2 << 20
-        if byteCount >= huge {
-            base = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: huge)
-            _ = madvise(base, byteCount / huge * huge, Int32(MADV_HUGEPAGE))  // a hint only; the tail stays in 4 KB pages
-            base.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
-            owner = nil
-            return
-        }
-        #endif
-        base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 64))
-        owner = nil
-    }
-
     /// A copy of `byteCount` bytes at `source` (no zeroing first: every byte is written).
     init(copying source: UnsafeRawPointer, byteCount: Int) {
         self.byteCount = byteCount
