@@ -27,6 +27,25 @@ final class Plan: @unchecked Sendable {
     let types: [TensorType?]
     /// Total bytes of arena storage.
     let arenaBytes: Int
+    /// Graph outputs this plan's steps compute, kept out of the arena: each run writes them into a
+    /// buffer of their own (`bindOutputs`), which the run returns as it is.
+    let outputBuffers: [OutputBuffer]
+    /// Each output buffer's storage from the last run, by root value id: reused when the caller
+    /// has let go of the outputs it was returned in.
+    private var outputStorage: [Int: TensorStorage] = [:]
+
+    /// The buffer of a graph output computed by a step: `root` (the value the step computes; the
+    /// graph output itself or the value it reshapes), its size (the root's bytes), and the values
+    /// that are windows of it: the root at offset 0, values that die before the root is written
+    /// (placed there instead of the arena), and inputs written into a concatenation that is one
+    /// of those.
+    struct OutputBuffer {
+        let root: Int
+        let bytes: Int
+        let views: [(id: Int, byteOffset: Int)]
+        /// The graph outputs it holds (the root or reshapes of it).
+        let outputs: [Int]
+    }
     /// Values computed at plan time (by id), for taps.
     let folded: [Int: Tensor]
     /// Where this plan stops, when a node's output types depend on values that only the run
@@ -269,8 +288,29 @@ final class Plan: @unchecked Sendable {
         for (id, t) in known.enumerated() where graph.constants[id] == nil { if let t { knownValues[id] = t } }
         self.knownValues = knownValues
         self.runtimeKnown = fromInputValues
-        (tensors, arenaBytes) = try Plan.assignStorage(
+        (tensors, arenaBytes, outputBuffers) = try Plan.assignStorage(
             steps: steps, types: types, known: known, graph: graph, windows: windows, alsoHeld: foldedBytes, liveToEnd: laterReads)
+    }
+
+    /// Binds this plan's output buffers into `tensors` for a run: the last run's storage when
+    /// nothing but the plan holds it (the caller let go of those outputs), else new storage.
+    /// Returns, for each graph output in such a buffer, the buffer's root value id.
+    func bindOutputs(_ tensors: inout [Tensor?]) -> [Int: Int] {
+        var roots: [Int: Int] = [:]
+        for buffer in outputBuffers {
+            var storage = outputStorage.removeValue(forKey: buffer.root) ?? TensorStorage(byteCount: buffer.bytes)
+            if !isKnownUniquelyReferenced(&storage) { storage = TensorStorage(byteCount: buffer.bytes) }
+            outputStorage[buffer.root] = storage
+            for view in buffer.views {
+                guard let t = types[view.id] else { continue }
+                let bytes = t.count * t.dtype.byteSize
+                let s = view.byteOffset == 0 && bytes == storage.byteCount ? storage
+                    : TensorStorage(window: storage, byteOffset: view.byteOffset, byteCount: bytes)
+                tensors[view.id] = Tensor(shape: t.shape, dtype: t.dtype, storage: s)
+            }
+            for id in buffer.outputs { roots[id] = buffer.root }
+        }
+        return roots
     }
 
     /// A small integer tensor, as shapes, axes, counts and indices for them are: such values are
@@ -503,13 +543,16 @@ final class Plan: @unchecked Sendable {
     }
 
     /// Assigns every computed value a window of one arena, at an offset no value alive at the same
-    /// time uses (greedy by size, the largest first).
+    /// time uses (greedy by size, the largest first). Graph outputs that a step computes (directly
+    /// or through a reshape) get buffers of their own instead (`OutputBuffer`, bound by each run):
+    /// a run returns them without copying them out of the arena, so a large output (a segmentation
+    /// map) is held once, not twice.
     /// - windows: values written straight into another value's buffer (`concatWindows`); they share
     ///   its buffer, which is taken when the first of them is computed.
     static func assignStorage(
         steps: [Step], types: [TensorType?], known: [Tensor?], graph: Graph, windows: [Int: (root: Int, byteOffset: Int)] = [:],
         alsoHeld: Int = 0, liveToEnd: Set<Int> = []
-    ) throws -> ([Tensor?], Int) {
+    ) throws -> ([Tensor?], Int, [OutputBuffer]) {
         let n = types.count
         var root = Array(0..<n)
         for (id, w) in windows { root[id] = w.root }
@@ -531,29 +574,57 @@ final class Plan: @unchecked Sendable {
                 size[id] = max(64, (t.count * t.dtype.byteSize + 63) / 64 * 64)
             }
         }
-        // Greedy by size: the largest values first, each at the lowest 64-byte-aligned offset where
-        // it overlaps no placed value whose lifetime it shares (a step's outputs never share bytes
-        // with its inputs: both are live at that step). Sizes are checked tensors' sizes; offsets
-        // stay below their sum.
-        let order = first.keys.sorted { (size[$0] ?? 0, first[$1] ?? 0, $1) > (size[$1] ?? 0, first[$0] ?? 0, $0) }
-        var placed: [(offset: Int, end: Int, from: Int, to: Int)] = []
-        var offsetOf = [Int: Int]()
-        var total = 0
-        for id in order {
-            guard let need = size[id], let from = first[id] else { continue }
-            let to = lastUse[id]
-            let clashes = placed.filter { $0.from <= to && from <= $0.to }.sorted { $0.offset < $1.offset }
+        // Regions: each graph output's buffer (the output at its start, alive from the step that
+        // first writes it to the end), then the arena. Values that die before an output is written
+        // may share its buffer, so a large output (a segmentation map) takes the place of the
+        // intermediates that made it, as it would in the arena, and is still returned uncopied.
+        typealias Placed = (offset: Int, end: Int, from: Int, to: Int)
+        var regions: [(root: Int, capacity: Int, placed: [Placed])] = []
+        var outputBytes = 0
+        for r in Set(graph.outputs.map { root[$0.id] }).sorted() {
+            // The buffer is exactly the output's bytes, so that the output is its storage (not a
+            // window of it) and the caller's tensor keeps the buffer's identity.
+            guard let need = size[r], let from = first[r], let t = types[r] else { continue }
+            let bytes = t.count * t.dtype.byteSize
+            regions.append((r, bytes, [(0, need, from, Int.max)]))
+            outputBytes = MemoryBudget.sum(outputBytes, bytes)
+            first[r] = nil
+        }
+        /// The lowest 64-byte-aligned offset where `need` bytes overlap no value placed in `placed`
+        /// whose lifetime they share (a step's outputs never share bytes with its inputs: both are
+        /// live at that step).
+        func lowestOffset(_ need: Int, from: Int, to: Int, among placed: [Placed]) -> Int {
             var offset = 0
-            for c in clashes where c.end > offset {
+            for c in placed.filter({ $0.from <= to && from <= $0.to }).sorted(by: { $0.offset < $1.offset }) where c.end > offset {
                 if c.offset >= MemoryBudget.sum(offset, need) { break }
                 offset = c.end
             }
+            return offset
+        }
+        // Greedy by size: the largest values first, each into the first output buffer where it
+        // fits, else into the arena. Sizes are checked tensors' sizes; offsets stay below their sum.
+        let order = first.keys.sorted { (size[$0] ?? 0, first[$1] ?? 0, $1) > (size[$1] ?? 0, first[$0] ?? 0, $0) }
+        var placed: [Placed] = []
+        var offsetOf = [Int: Int](), regionOf = [Int: (region: Int, offset: Int)]()
+        var total = 0
+        values: for id in order {
+            guard let need = size[id], let from = first[id] else { continue }
+            let to = lastUse[id]
+            for k in regions.indices {
+                let offset = lowestOffset(need, from: from, to: to, among: regions[k].placed)
+                guard MemoryBudget.sum(offset, need) <= regions[k].capacity else { continue }
+                regions[k].placed.append((offset, offset + need, from, to))
+                regionOf[id] = (k, offset)
+                continue values
+            }
+            let offset = lowestOffset(need, from: from, to: to, among: placed)
             offsetOf[id] = offset
             placed.append((offset, MemoryBudget.sum(offset, need), from, to))
             total = max(total, MemoryBudget.sum(offset, need))
         }
         do {
-            try MemoryBudget.check(MemoryBudget.sum(total, alsoHeld), "the plan's intermediate tensors (\(offsetOf.count) values)")
+            try MemoryBudget.check(MemoryBudget.sum(MemoryBudget.sum(total, alsoHeld), outputBytes),
+                                   "the plan's intermediate tensors and outputs (\(offsetOf.count + regionOf.count + regions.count) values)")
         } catch let e as MemoryBudgetError { throw ExecutionError(e.description) }
         let arena = total > 0 ? TensorStorage(byteCount: total) : nil
         var tensors = known
@@ -563,11 +634,23 @@ final class Plan: @unchecked Sendable {
             }
         }
         for (id, w) in windows {
-            guard let t = types[id], let offset = offsetOf[w.root], let arena else { continue }
+            guard let t = types[id], let offset = offsetOf[w.root], let arena else { continue }  // in an output buffer: bound by each run
             let window = TensorStorage(window: arena, byteOffset: offset + w.byteOffset, byteCount: t.count * t.dtype.byteSize)
             tensors[id] = Tensor(shape: t.shape, dtype: t.dtype, storage: window)
         }
-        return (tensors, total)
+        // Each output buffer's views: its output, the values placed in it, and their windows.
+        var views = [[(id: Int, byteOffset: Int)]](repeating: [], count: regions.count)
+        for (k, r) in regions.enumerated() { views[k].append((r.root, 0)) }
+        for (id, p) in regionOf { views[p.region].append((id, p.offset)) }
+        for (id, w) in windows {
+            if let k = regions.firstIndex(where: { $0.root == w.root }) { views[k].append((id, w.byteOffset)) }
+            if let p = regionOf[w.root] { views[p.region].append((id, p.offset + w.byteOffset)) }
+        }
+        let outputBuffers = regions.enumerated().map { k, r in
+            OutputBuffer(root: r.root, bytes: r.capacity, views: views[k].sorted { $0.id < $1.id },
+                         outputs: graph.outputs.map(\.id).filter { root[$0] == r.root })
+        }
+        return (tensors, total, outputBuffers)
     }
 }
 

@@ -65,8 +65,10 @@ public final class Session {
     private var prepared: PreparedGraph?
     /// Reused buffers for quantized or rounded copies of activations, by node and input index.
     private var transformedBuffers: [Int: Tensor] = [:]
-    /// The storage of the outputs the last run returned: a run copies its outputs into those its
-    /// caller no longer holds (`Tensor.copied(reusing:)`).
+    /// The storage of the outputs the last run returned as copies (those no step computes: inputs,
+    /// constants, values made by `ValueLayer`s): a run copies such outputs into those its caller no
+    /// longer holds (`Tensor.copied(reusing:)`). Outputs a step computes are written into buffers
+    /// of their own and returned as they are (`Plan.bindOutputs`).
     private var outputStorages: [TensorStorage] = []
 
     /// A plan keeps at most this many continuations, and a session this many plans (older ones
@@ -89,6 +91,10 @@ public final class Session {
 
     /// Bytes of arena storage the plans hold.
     public var arenaBytes: Int { plans.values.reduce(0) { $0 + $1.arenaBytes } }
+
+    /// Bytes of the graph outputs the plans compute in buffers of their own (outside the arena;
+    /// a run returns them without a copy).
+    public var outputBufferBytes: Int { plans.values.reduce(0) { $0 + $1.outputBuffers.reduce(0) { $0 + $1.bytes } } }
 
     /// The plans made so far (for tests of their storage).
     var plansMade: [Plan] { Array(plans.values) }
@@ -157,7 +163,10 @@ public final class Session {
         if options.taps != .none {
             for (id, decl) in graph.inputs where options.taps.contains(decl.name) { captured[decl.name] = tensors[id]?.copied() }
         }
+        // Graph outputs computed in buffers of their own, by value id → buffer (the value's root).
+        var outputRoots: [Int: Int] = [:]
         while true {
+            outputRoots.merge(plan.bindOutputs(&tensors)) { _, new in new }
             if options.taps != .none {
                 for (id, t) in plan.folded where options.taps.contains(graph.valueNames[id]) { captured[graph.valueNames[id]] = t.copied() }
                 for (name, t) in plan.plannedTaps { captured[name] = t.copied() }
@@ -185,8 +194,15 @@ public final class Session {
         tapped = captured
         var result: [String: Tensor] = [:]
         var storages: [TensorStorage] = []
+        var returned = Set<Int>()
         for (id, decl) in graph.outputs {
             guard let t = tensors[id] else { throw ExecutionError("graph output '\(decl.name)' has no value") }
+            // An output in its own buffer is returned as it is (once: another output on the same
+            // buffer, or one read from the model's constants or the inputs, is copied).
+            if let root = outputRoots[id], returned.insert(root).inserted {
+                result[decl.name] = t
+                continue
+            }
             let copy = t.copied(reusing: &outputStorages)
             if copy.container == nil { storages.append(copy.storage) }
             result[decl.name] = copy

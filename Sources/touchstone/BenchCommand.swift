@@ -86,9 +86,9 @@ struct BenchCommand: ParsableCommand {
         let sorted = lat.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         let rss = peakRSSMegabytes()
-        print(String(format: "%@: batch %d, %d thread%@, %d runs after %d warm-up: median %.2f ms, min %.2f ms, max %.2f ms; load %.3f s; arena %.1f MB; peak RSS %.1f MB",
+        print(String(format: "%@: batch %d, %d thread%@, %d runs after %d warm-up: median %.2f ms, min %.2f ms, max %.2f ms; load %.3f s; arena %.1f MB, outputs %.1f MB; peak RSS %.1f MB",
                      url.lastPathComponent, batch, threads, threads == 1 ? "" : "s", runs, warmup, median, sorted.first ?? 0, sorted.last ?? 0,
-                     loadSeconds, Double(session.arenaBytes) / 1e6, rss))
+                     loadSeconds, Double(session.arenaBytes) / 1e6, Double(session.outputBufferBytes) / 1e6, rss))
         if profile {
             print("OpenBLAS kernels: \(GEMM.coreName); convolution kernel: \(PackedGEMM.selected.rawValue)")
             let total = session.profile.values.reduce(0) { $0 + $1.seconds }

@@ -7,8 +7,9 @@ import TouchstoneTesting
 /// The arena's invariant, checked on real plans: no two values alive at the same step share a
 /// byte. Lifetimes are recomputed here from the plan's steps (a value lives from the step that
 /// computes it to the last step that reads it or an alias of it; graph outputs to the end), and
-/// every pair alive at a step is compared by address. Batch 2, where no value is written into a
-/// concatenation's window (those share bytes with the concatenation by design).
+/// every pair alive at a step is compared by address, in the arena and in the graph outputs' own
+/// buffers (which values that die before the output is written share). Batch 2, where no value is
+/// written into a concatenation's window (those share bytes with the concatenation by design).
 @Suite("Arena: values alive together never share bytes")
 struct ArenaTests {
     @Test(arguments: [("ModelZoo/models/determinism_net.onnx", [2, 3, 56, 56]), ("ModelZoo/models/digits_cnn.onnx", [2, 1, 8, 8]),
@@ -30,10 +31,12 @@ struct ArenaTests {
                 for id in s.inputs.compactMap({ $0 }) + s.outputs { last[root[id]] = max(last[root[id]], i) }
             }
             for o in model.graph.outputs { last[root[o.id]] = Int.max }
-            // Each computed value's bytes.
+            // Each computed value's bytes (graph outputs' buffers bound as a run binds them).
+            var bound = plan.tensors
+            _ = plan.bindOutputs(&bound)
             var ranges: [(id: Int, start: UInt, end: UInt)] = []
             for id in 0..<n where root[id] == id && def[id] != Int.max {
-                guard let t = plan.tensors[id] else { continue }
+                guard let t = bound[id] else { continue }
                 let start = t.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
                 ranges.append((id, start, start + UInt(t.byteCount)))
             }
