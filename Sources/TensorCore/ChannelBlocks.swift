@@ -23,9 +23,12 @@ struct ChannelBlocks {
     let inPlane: Int, outPlane: Int, tapCount: Int
     /// Floats of the scratch image, `[PH, PW, 16]`: the padded extent that the windows read.
     let imageFloats: Int
-    /// Offsets in floats: each input pixel's cell in the scratch image (−1: outside the extent,
-    /// never read), each output pixel's window start, each tap from that start.
-    let cellOf: UnsafeMutablePointer<Int>, windowOf: UnsafeMutablePointer<Int>, tapOffsets: UnsafeMutablePointer<Int>
+    /// Offsets in floats: each output pixel's window start, each tap from that start.
+    let windowOf: UnsafeMutablePointer<Int>, tapOffsets: UnsafeMutablePointer<Int>
+    /// The input plane, the padded extent, and where the input's first pixel lies in it.
+    let inHeight: Int, inWidth: Int, extentHeight: Int, extentWidth: Int, padTop: Int, padLeft: Int
+    /// The rows of the windows: their vertical stride, their span in input rows, the output width.
+    let strideH: Int, spanH: Int, outWidth: Int
 
     /// The window `(y, x)` starts at image cell `(y·strideH − padTop, x·strideW − padLeft)` and
     /// takes `kernelH × kernelW` taps, dilation apart. The caller calls `deallocate()`.
@@ -39,16 +42,11 @@ struct ChannelBlocks {
         tapCount = kh * kw
         let ph = (oh - 1) * sh + (kh - 1) * dh + 1, pw = (ow - 1) * sw + (kw - 1) * dw + 1
         imageFloats = ph * pw * lanes
-        let tables = UnsafeMutablePointer<Int>.allocate(capacity: inPlane + outPlane + tapCount)
-        cellOf = tables
-        windowOf = tables + inPlane
-        tapOffsets = tables + inPlane + outPlane
-        for y in 0..<ih {
-            for x in 0..<iw {
-                let py = y + padTop, px = x + padLeft
-                cellOf[y * iw + x] = py < ph && px < pw ? (py * pw + px) * lanes : -1
-            }
-        }
+        (inHeight, inWidth, extentHeight, extentWidth, self.padTop, self.padLeft) = (ih, iw, ph, pw, padTop, padLeft)
+        (strideH, spanH, outWidth) = (sh, (kh - 1) * dh + 1, ow)
+        let tables = UnsafeMutablePointer<Int>.allocate(capacity: outPlane + tapCount)
+        windowOf = tables
+        tapOffsets = tables + outPlane
         for y in 0..<oh {
             for x in 0..<ow { windowOf[y * ow + x] = (y * sh * pw + x * sw) * lanes }
         }
@@ -73,29 +71,76 @@ struct ChannelBlocks {
             dilationH: g.dilationH, dilationW: g.dilationW, padTop: g.padTop, padLeft: g.padLeft)
     }
 
-    func deallocate() { cellOf.deallocate() }
+    func deallocate() { windowOf.deallocate() }
 
-    /// Writes planes `src[c·inPlane ..< (c + 1)·inPlane]`, `c < count`, into the image cells, lane c;
-    /// lanes from `count` on get zeros. The padding cells are left as they are. Sixteen pixels per
+    /// A scratch image for this layout (`imageFloats`, then `extra` floats), its padding cells (the
+    /// extent's cells that no input pixel lands in) set to `padding`; the cells that `load` writes
+    /// and the extra floats are left unset. The caller deallocates.
+    func image(extra: Int, padding: Float) -> UnsafeMutablePointer<Float> {
+        let lanes = Self.lanes
+        let image = UnsafeMutableRawPointer.allocate(byteCount: (imageFloats + extra) * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: imageFloats + extra)
+        #if DEBUG
+        // Cells left unset hold NaN in tests, so that a read of one shows in the results.
+        image.initialize(repeating: .nan, count: imageFloats + extra)
+        #endif
+        let rowFloats = extentWidth * lanes
+        // Image rows occupy extent rows padTop ..< padTop + inHeight, columns padLeft ..< padLeft + inWidth.
+        let top = min(extentHeight, padTop), bottom = min(extentHeight, padTop + inHeight)
+        let left = min(extentWidth, padLeft), right = min(extentWidth, padLeft + inWidth)
+        image.initialize(repeating: padding, count: top * rowFloats)
+        (image + bottom * rowFloats).initialize(repeating: padding, count: (extentHeight - bottom) * rowFloats)
+        for y in top..<bottom {
+            let row = image + y * rowFloats
+            row.initialize(repeating: padding, count: left * lanes)
+            (row + right * lanes).initialize(repeating: padding, count: (extentWidth - right) * lanes)
+        }
+        return image
+    }
+
+    /// The input rows that the windows of output pixels `pixels` read (clipped to the image).
+    func inputRows(for pixels: Range<Int>) -> Range<Int> {
+        guard !pixels.isEmpty, outWidth > 0 else { return 0..<0 }
+        let first = pixels.lowerBound / outWidth, last = (pixels.upperBound - 1) / outWidth
+        let lo = max(0, first * strideH - padTop), hi = min(inHeight, last * strideH - padTop + spanH)
+        return lo..<max(lo, hi)
+    }
+
+    /// Writes rows `rows` (all by default) of planes `src[c·inPlane ..< (c + 1)·inPlane]`,
+    /// `c < count`, into their image cells, lane c; lanes from `count` on get zeros. Pixels outside
+    /// the extent (never read) and the padding cells are left as they are. Sixteen pixels per
     /// transpose; the last group overlaps the one before it (rewriting the same cells).
     @inline(__always)
-    func load(_ src: UnsafePointer<Float>, count: Int, into image: UnsafeMutablePointer<Float>) {
+    func load(_ src: UnsafePointer<Float>, count: Int, rows: Range<Int>? = nil, into image: UnsafeMutablePointer<Float>) {
         let lanes = Self.lanes
-        if inPlane >= lanes {
-            var p = 0
-            while p < inPlane {
-                p = min(p, inPlane - lanes)
+        let rows = rows ?? 0..<inHeight
+        let start = rows.lowerBound * inWidth, end = rows.upperBound * inWidth
+        let pw = extentWidth, ph = extentHeight, iw = inWidth
+        /// The cell of input pixel (y, x), or -1 outside the extent.
+        @inline(__always) func cell(_ y: Int, _ x: Int) -> Int {
+            let py = y + padTop, px = x + padLeft
+            return py < ph && px < pw ? (py * pw + px) * lanes : -1
+        }
+        if end - start >= lanes {
+            var p = start
+            while p < end {
+                p = min(p, end - lanes)
                 var v = Square { c in c < count ? UnsafeRawPointer(src + c * inPlane + p).loadUnaligned(as: V.self) : V() }
                 v.transpose()
-                v.forEach { j, row in
-                    let cell = cellOf[p + j]
-                    if cell >= 0 { UnsafeMutableRawPointer(image + cell).storeBytes(of: row, as: V.self) }
+                var y = p / iw, x = p - y * iw
+                v.forEach { _, row in
+                    let at = cell(y, x)
+                    if at >= 0 { UnsafeMutableRawPointer(image + at).storeBytes(of: row, as: V.self) }
+                    x += 1
+                    if x == iw { x = 0; y += 1 }
                 }
                 p += lanes
             }
         } else {
-            for p in 0..<inPlane where cellOf[p] >= 0 {
-                for c in 0..<lanes { image[cellOf[p] + c] = c < count ? src[c * inPlane + p] : 0 }
+            for p in start..<end {
+                let at = cell(p / iw, p % iw)
+                guard at >= 0 else { continue }
+                for c in 0..<lanes { image[at + c] = c < count ? src[c * inPlane + p] : 0 }
             }
         }
     }
@@ -123,13 +168,6 @@ struct ChannelBlocks {
                 for c in 0..<count { dst[c * outPlane + q] = results[q * lanes + c] }
             }
         }
-    }
-
-    /// A 64-byte-aligned buffer of `count` floats, each set to `value`. The caller deallocates.
-    static func buffer(_ count: Int, filledWith value: Float) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
-        p.initialize(repeating: value, count: count)
-        return p
     }
 
     /// Sixteen vectors of sixteen floats, held as separate values so that they stay in registers

@@ -30,8 +30,9 @@ extension Conv2D {
         let splits = parallel && items < threads ? min(threads / items, max(1, outPlane / 8)) : 1
         Parallel.forEachChunk(items * splits, threads: parallel ? threads : 1) { range in
             let (layout, weights) = box.value
-            // Zeroed once: every block rewrites the same image cells and leaves the padding alone.
-            let image = ChannelBlocks.buffer(layout.imageFloats + (outPlane + 1) * lanes, filledWith: 0)
+            // Padding zeroed once: every block rewrites the image cells its outputs read and
+            // leaves the padding alone.
+            let image = layout.image(extra: (outPlane + 1) * lanes, padding: 0)
             defer { image.deallocate() }
             let results = image + layout.imageFloats, biasLanes = results + outPlane * lanes
             weights.withUnsafeBufferPointer { weights in
@@ -41,7 +42,8 @@ extension Conv2D {
                     let n = item / blocks, c0 = (item % blocks) * lanes, cn = min(lanes, channels - c0)
                     let taps = UnsafePointer(weights.baseAddress.unsafelyUnwrapped + (item % blocks) * tapCount * lanes)
                     for c in 0..<lanes { biasLanes[c] = c < cn ? biasPtr?[c0 + c] ?? 0 : 0 }
-                    layout.load(inBase + (n * channels + c0) * inPlane, count: cn, into: image)
+                    // A split loads only the rows its outputs read.
+                    layout.load(inBase + (n * channels + c0) * inPlane, count: cn, rows: splits > 1 ? layout.inputRows(for: pixels) : nil, into: image)
                     // Eight output pixels per step: a tap is one weight vector and eight input
                     // vectors. The last group overlaps the one before it.
                     let b = UnsafeRawPointer(biasLanes).load(as: V.self)

@@ -55,7 +55,8 @@ public enum Pool2D {
         let box = UncheckedBox(layout)
         Parallel.forEachChunk(blocks, threads: g.planes * outPlane * tapCount > 1 << 15 ? threads : 1) { range in
             let layout = box.value
-            let image = ChannelBlocks.buffer(layout.imageFloats + outPlane * lanes, filledWith: -.infinity)
+            // Padding set once: every block rewrites the same image cells and leaves it alone.
+            let image = layout.image(extra: outPlane * lanes, padding: -.infinity)
             defer { image.deallocate() }
             let results = image + layout.imageFloats
             let taps = layout.tapOffsets
