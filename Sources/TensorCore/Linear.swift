@@ -106,7 +106,40 @@ public enum Linear {
                 tiledMatmul(pa, rows: batch.product * m, k: k, bMatrix(0), n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
                 return
             }
-            for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: batch).enumerated() {
+            let pairs = Broadcast.batchPairs(aBatch, bBatch, batch: batch)
+            // Many small products (attention's per-head, per-window products: Swin's 192 of
+            // 49×49 by 49×32 at batch 1) are too small to split inside (`PackedGEMM.multiply`
+            // splits from 128K multiply-adds), so they go to the threads whole, each thread with a
+            // scratch of its own. Each product gives the same bits on any thread count.
+            let parts = min(threads, pairs.count)
+            if parts > 1 && (m * n * k < 1 << 17 || pairs.count >= 4 * threads) {
+                let workers = scratch?.workers(parts) ?? (0..<parts).map { _ in Scratch() }
+                let box = UncheckedBox((pa, given, py, workers))
+                Parallel.forEachChunk(parts, threads: parts) { range in
+                    let (pa, given, py, workers) = box.value
+                    for part in range {
+                        let scratch = workers[part]
+                        // This part's own turned B (slot 1 of its scratch).
+                        let slice = transposedB ? scratch.floats(k * n, slot: 1) : nil
+                        var sliceHolds = -1
+                        for i in (pairs.count * part / parts)..<(pairs.count * (part + 1) / parts) {
+                            let (ia, ib) = pairs[i]
+                            var bp = given + ib * k * n
+                            if let slice {
+                                if sliceHolds != ib {
+                                    Movement.transposeMatrix(bp, rows: n, columns: k, into: slice)
+                                    sliceHolds = ib
+                                }
+                                bp = UnsafePointer(slice)
+                            }
+                            tiledMatmul(pa + ia * m * k, rows: m, k: k, bp, n: n, ldb: n, c: py + i * m * n, ldc: n,
+                                        activation: activation, threads: 1, scratch: scratch, streamB: false)
+                        }
+                    }
+                }
+                return
+            }
+            for (i, (ia, ib)) in pairs.enumerated() {
                 tiledMatmul(pa + ia * m * k, rows: m, k: k, bMatrix(ib), n: n, ldb: n, c: py + i * m * n, ldc: n,
                             activation: activation, threads: threads, scratch: scratch, streamB: false)
             }

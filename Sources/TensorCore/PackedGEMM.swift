@@ -737,14 +737,23 @@ public final class PackedMatrix: @unchecked Sendable {
             let box = UncheckedBox((p, a))
             Parallel.forEachChunk(panels, threads: rows * depth < 1 << 16 ? 1 : threads) { range in
                 let (p, a) = box.value
-                for r in (range.lowerBound * mr)..<(range.upperBound * mr) {
-                    let dst = p + (r / mr) * mr * depth + r % mr
-                    if r < rows {
-                        let src = a + r * rowStride
-                        for k in 0..<depth { dst[k * mr] = src[k] }
-                    } else {
-                        // The last panel's padding rows are zero (reused scratch holds earlier values).
-                        for k in 0..<depth { dst[k * mr] = 0 }
+                for panel in range {
+                    // Whole panels eight depth steps at a time: eight rows' vectors turned in registers.
+                    var k0 = 0
+                    let src = a + panel * mr * rowStride, dst = p + panel * mr * depth, count = min(mr, rows - panel * mr)
+                    while k0 + 8 <= depth {
+                        Self.transposed8(src + k0, rowStride: rowStride, rows: count, into: dst + k0 * mr)
+                        k0 += 8
+                    }
+                    for r in (panel * mr)..<(panel * mr + mr) {
+                        let dst = p + panel * mr * depth + r % mr
+                        if r < rows {
+                            let src = a + r * rowStride
+                            for k in k0..<depth { dst[k * mr] = src[k] }
+                        } else {
+                            // The last panel's padding rows are zero (reused scratch holds earlier values).
+                            for k in k0..<depth { dst[k * mr] = 0 }
+                        }
                     }
                 }
             }
@@ -752,6 +761,29 @@ public final class PackedMatrix: @unchecked Sendable {
             p = storage.base.assumingMemoryBound(to: Float.self)
             for r in 0..<rows { (p + r * depth).update(from: a + r * rowStride, count: depth) }
         }
+    }
+
+    /// Eight floats of eight rows (`rowStride` apart; rows from `rows` on read as zeros), written
+    /// depth-major: `dst[k·8 + r] = src[r·rowStride + k]` for k, r < 8. Three rounds of unzipping pairs of rows: row k of a
+    /// round takes the even lanes of rows 2k and 2k + 1, row 4 + k their odd lanes; read as one
+    /// 64-element sequence indexed `8·row + lane`, a round rotates the index right by one bit, so
+    /// three rounds swap row and lane.
+    @inline(__always)
+    static func transposed8(_ src: UnsafePointer<Float>, rowStride: Int, rows: Int, into dst: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD8<Float>
+        @inline(__always) func row(_ r: Int) -> V { r < rows ? UnsafeRawPointer(src + r * rowStride).loadUnaligned(as: V.self) : V() }
+        @inline(__always) func evens(_ a: V, _ b: V) -> V { V(a[0], a[2], a[4], a[6], b[0], b[2], b[4], b[6]) }
+        @inline(__always) func odds(_ a: V, _ b: V) -> V { V(a[1], a[3], a[5], a[7], b[1], b[3], b[5], b[7]) }
+        var (v0, v1, v2, v3, v4, v5, v6, v7) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+        for _ in 0..<3 {
+            (v0, v1, v2, v3, v4, v5, v6, v7) = (evens(v0, v1), evens(v2, v3), evens(v4, v5), evens(v6, v7),
+                                                odds(v0, v1), odds(v2, v3), odds(v4, v5), odds(v6, v7))
+        }
+        let out = UnsafeMutableRawPointer(dst)
+        out.storeBytes(of: v0, toByteOffset: 0, as: V.self); out.storeBytes(of: v1, toByteOffset: 32, as: V.self)
+        out.storeBytes(of: v2, toByteOffset: 64, as: V.self); out.storeBytes(of: v3, toByteOffset: 96, as: V.self)
+        out.storeBytes(of: v4, toByteOffset: 128, as: V.self); out.storeBytes(of: v5, toByteOffset: 160, as: V.self)
+        out.storeBytes(of: v6, toByteOffset: 192, as: V.self); out.storeBytes(of: v7, toByteOffset: 224, as: V.self)
     }
 
     /// The columns `depthRows` of `a` (of its depth; ascending) packed for `a.kernel` into

@@ -545,6 +545,33 @@ struct TiledProductTests {
         }
     }
 
+    /// Many small per-batch products with a broadcast B (`[4, 3, m, k]` by `[1, 3, k, n]`, B given
+    /// as is or transposed, `[1, 3, n, k]`, as attention's folded Kᵀ): on two and three threads the
+    /// products go to the threads whole (each thread turning its own Bᵀ), and every output is
+    /// bitwise the scalar emulation of MLAS's order, as on one thread.
+    @Test(arguments: [false, true])
+    func smallProductsSplitOverThreadsKeepTheirBits(transposedB: Bool) throws {
+        let (m, k, n) = (9, 20, 12)
+        var g = SeededGenerator(seed: transposedB ? 5 : 6)
+        let a = random(12 * m * k, &g), b = random(3 * k * n, &g)
+        // b as [3, k, n]; given transposed it is stored as [3, n, k].
+        let stored = transposedB ? (0..<3).flatMap { h in (0..<n).flatMap { c in (0..<k).map { p in b[(h * k + p) * n + c] } } } : b
+        let block = Self.depthBlock(columns: n, depth: k)
+        var want = [Float]()
+        for i in 0..<12 { for r in 0..<m { for c in 0..<n {
+            want.append(Self.blockedSum({ a[(i * m + r) * k + $0] }, { b[((i % 3) * k + $0) * n + c] }, k: k, block: block))
+        } } }
+        let at = TensorType(.float32, [4, 3, m, k]), bt = TensorType(.float32, transposedB ? [1, 3, n, k] : [1, 3, k, n])
+        for threads in [1, 2, 3] {
+            let layer = transposedB ? MatMul().readingTransposedB : MatMul()
+            let op = try layer.prepare([at, bt], constants: [nil, nil], format: .standard)
+            let y = Tensor(zeros: [4, 3, m, n])
+            try op.run([Tensor(shape: at.shape, scalars: a), Tensor(shape: bt.shape, scalars: stored)], outputs: [y],
+                       context: ExecutionContext(threads: threads))
+            check(y.scalars(as: Float.self), want, tiles: Linear.usesTiles(rows: m), "MatMul 12×\(m)×\(k)×\(n) transposed \(transposedB) t\(threads)")
+        }
+    }
+
     @Test func gemmAddsItsRowAfterTheProduct() throws {
         var g = SeededGenerator(seed: 77)
         let (m, k, n) = (24, 130, 50)
