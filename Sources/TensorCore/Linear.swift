@@ -89,21 +89,12 @@ public enum Linear {
         // so the same bits as a separate Transpose before the product.
         let owned = transposedB && scratch == nil ? UnsafeMutablePointer<Float>.allocate(capacity: k * n) : nil
         defer { owned?.deallocate() }
-        let slice = transposedB ? (owned ?? scratch.unsafelyUnwrapped.floats(k * n, slot: 1)) : nil
-        var sliceHolds = -1
-        func bMatrix(_ ib: Int) -> UnsafePointer<Float> {
-            guard let slice else { return given + ib * k * n }
-            if sliceHolds != ib {
-                Movement.transposeMatrix(given + ib * k * n, rows: n, columns: k, into: slice)
-                sliceHolds = ib
-            }
-            return UnsafePointer(slice)
-        }
+        var turned = BatchOperand(given: given, k: k, n: n, slice: transposedB ? (owned ?? scratch.unsafelyUnwrapped.floats(k * n, slot: 1)) : nil)
         // A shared 2-D right operand: one product over all rows of A.
         let shared = bBatch.product == 1 && aBatch == batch
         if usesTiles(rows: shared ? batch.product * m : m) {
             if shared {
-                tiledMatmul(pa, rows: batch.product * m, k: k, bMatrix(0), n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
+                tiledMatmul(pa, rows: batch.product * m, k: k, turned.matrix(0), n: n, ldb: n, c: py, ldc: n, activation: activation, threads: threads, scratch: scratch)
                 return
             }
             let pairs = Broadcast.batchPairs(aBatch, bBatch, batch: batch)
@@ -120,19 +111,10 @@ public enum Linear {
                     for part in range {
                         let scratch = workers[part]
                         // This part's own turned B (slot 1 of its scratch).
-                        let slice = transposedB ? scratch.floats(k * n, slot: 1) : nil
-                        var sliceHolds = -1
+                        var turned = BatchOperand(given: given, k: k, n: n, slice: transposedB ? scratch.floats(k * n, slot: 1) : nil)
                         for i in (pairs.count * part / parts)..<(pairs.count * (part + 1) / parts) {
                             let (ia, ib) = pairs[i]
-                            var bp = given + ib * k * n
-                            if let slice {
-                                if sliceHolds != ib {
-                                    Movement.transposeMatrix(bp, rows: n, columns: k, into: slice)
-                                    sliceHolds = ib
-                                }
-                                bp = UnsafePointer(slice)
-                            }
-                            tiledMatmul(pa + ia * m * k, rows: m, k: k, bp, n: n, ldb: n, c: py + i * m * n, ldc: n,
+                            tiledMatmul(pa + ia * m * k, rows: m, k: k, turned.matrix(ib), n: n, ldb: n, c: py + i * m * n, ldc: n,
                                         activation: activation, threads: 1, scratch: scratch, streamB: false)
                         }
                     }
@@ -140,19 +122,40 @@ public enum Linear {
                 return
             }
             for (i, (ia, ib)) in pairs.enumerated() {
-                tiledMatmul(pa + ia * m * k, rows: m, k: k, bMatrix(ib), n: n, ldb: n, c: py + i * m * n, ldc: n,
+                tiledMatmul(pa + ia * m * k, rows: m, k: k, turned.matrix(ib), n: n, ldb: n, c: py + i * m * n, ldc: n,
                             activation: activation, threads: threads, scratch: scratch, streamB: false)
             }
             return
         }
         if shared {
-            GEMM.gemm(transA: false, transB: false, m: batch.product * m, n: n, k: k, alpha: 1, a: pa, lda: k, b: bMatrix(0), ldb: n, beta: 0, c: py, ldc: n, threads: threads)
+            GEMM.gemm(transA: false, transB: false, m: batch.product * m, n: n, k: k, alpha: 1, a: pa, lda: k, b: turned.matrix(0), ldb: n, beta: 0, c: py, ldc: n, threads: threads)
         } else {
             for (i, (ia, ib)) in Broadcast.batchPairs(aBatch, bBatch, batch: batch).enumerated() {
-                GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: bMatrix(ib), ldb: n, beta: 0, c: py + i * m * n, ldc: n, threads: threads)
+                GEMM.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa + ia * m * k, lda: k, b: turned.matrix(ib), ldb: n, beta: 0, c: py + i * m * n, ldc: n, threads: threads)
             }
         }
         if let activation { Linear.activate(y, activation) }
+    }
+
+    /// Batch `ib`'s `[k, n]` matrix of a product's B: where it lies, or, for a B given transposed
+    /// (`[…, n, k]`), turned into `slice` (kept while consecutive batches read the same one).
+    struct BatchOperand {
+        let given: UnsafePointer<Float>, k: Int, n: Int
+        let slice: UnsafeMutablePointer<Float>?
+        var holds = -1
+
+        init(given: UnsafePointer<Float>, k: Int, n: Int, slice: UnsafeMutablePointer<Float>?) {
+            (self.given, self.k, self.n, self.slice) = (given, k, n, slice)
+        }
+
+        mutating func matrix(_ ib: Int) -> UnsafePointer<Float> {
+            guard let slice else { return given + ib * k * n }
+            if holds != ib {
+                Movement.transposeMatrix(given + ib * k * n, rows: n, columns: k, into: slice)
+                holds = ib
+            }
+            return UnsafePointer(slice)
+        }
     }
 
     /// Integer matrix product (Int64 accumulation, wrapped to the output type).
