@@ -1,3 +1,5 @@
+import CTargetFeatures
+
 /// The register tiles for narrower vectors: the same 8-row × (16, 32 or 48)-column tile as
 /// `tile8x48` and its siblings, computed as sub-tiles that fit sixteen 256-bit registers (AVX2) or
 /// thirty-two 128-bit ones (NEON). Each output is the same fused multiply-add chain from zero over
@@ -8,7 +10,7 @@ extension PackedGEMM {
     @inline(__always)
     static func tile(
         _ kernel: Kernel, columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0, nextA: Int = 0
     ) {
         switch kernel {
         case .tiles8:
@@ -23,7 +25,7 @@ extension PackedGEMM {
                     if width == 24 {
                         // The first half reads B from memory: it asks for the next block.
                         tile4x24(a, b + column, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds,
-                                 ahead: half == 0 ? ahead : 0)
+                                 ahead: half == 0 ? ahead : 0, nextA: part == 0 && half == 0 ? nextA : 0)
                     } else {
                         tile4x16(a, b + column, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
                     }
@@ -34,7 +36,8 @@ extension PackedGEMM {
             let width = columns > 32 ? 48 : columns > 16 ? 32 : 16, twelves = width == 16 ? 0 : width / 12
             for part in 0..<twelves {
                 let column = 12 * part
-                tile8x12(a, b + column, rows: rows, depth: depth, c + column, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds, ahead: ahead)
+                tile8x12(a, b + column, rows: rows, depth: depth, c + column, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds, ahead: ahead,
+                         nextA: part == 0 ? nextA : 0)
             }
             var column = 12 * twelves
             while column < width {
@@ -42,7 +45,7 @@ extension PackedGEMM {
                 column += 8
             }
         default:
-            tile(columns: columns, a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds, ahead: ahead)
+            tile(columns: columns, a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds, ahead: ahead, nextA: nextA)
         }
     }
 
@@ -75,7 +78,7 @@ extension PackedGEMM {
     @inline(never)
     static func tile4x24(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0, nextA: Int = 0
     ) {
         typealias V = SIMD8<Float>
         var c0a = V(), c0b = V(), c0c = V()
@@ -86,6 +89,7 @@ extension PackedGEMM {
         for k in 0..<depth {
             let row = b + rows[k], bp = UnsafeRawPointer(row)
             if ahead != 0 { prefetch(row + ahead, floats: 24) }
+            if nextA != 0 && k & 1 == 0 { touchstone_prefetch(ap + nextA) }
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 32, as: V.self)
             let b2 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -135,7 +139,7 @@ extension PackedGEMM {
     @inline(never)
     static func tile8x12(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0, nextA: Int = 0
     ) {
         typealias V = SIMD4<Float>
         var c0a = V(), c0b = V(), c0c = V()
@@ -150,6 +154,7 @@ extension PackedGEMM {
         for k in 0..<depth {
             let row = b + rows[k], bp = UnsafeRawPointer(row)
             if ahead != 0 { prefetch(row + ahead, floats: 12) }
+            if nextA != 0 && k & 1 == 0 { touchstone_prefetch(ap + nextA) }
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 16, as: V.self)
             let b2 = bp.loadUnaligned(fromByteOffset: 32, as: V.self)

@@ -65,9 +65,9 @@ public enum PackedGEMM {
         if m == 0 || n == 0 { return }
         let kc = blockEnds.map { ends in zip(ends, [0] + ends).reduce(1) { max($0, $1.0 - $1.1) } }
             ?? min(a.depth, depthBlock(columns: outputColumns ?? n, depth: a.depth))
-        if let grid, a.depth == 0 || a.kernel == .blas || kc < a.depth {
-            // The whole grid into a scratch matrix, then its real columns to their pixels. (With one
-            // depth block, the tiles below write the real outputs themselves.)
+        if let grid, a.depth == 0 || a.kernel == .blas {
+            // The whole grid into a scratch matrix, then its real columns to their pixels. (The
+            // tiles below write the real outputs themselves.)
             let owned = scratch == nil ? UnsafeMutablePointer<Float>.allocate(capacity: m * n) : nil
             defer { owned?.deallocate() }
             let whole = owned ?? scratch.unsafelyUnwrapped.floats(m * n, slot: 2)
@@ -91,7 +91,7 @@ public enum PackedGEMM {
         let parts = m * n * a.depth < (n <= 4 ? 1 << 15 : 1 << 17) ? 1 : max(1, threads)
         // Per part: a tail panel buffer, two row tables, the padded bias and an edge tile, from the
         // session's scratch so that steady-state runs neither allocate nor fault pages in.
-        let layout = WorkLayout(depth: kc, rowPanels: rowPanels, panels: b.packed ? blockPanels : 1)
+        let layout = WorkLayout(depth: kc, rowPanels: rowPanels, panels: b.packed ? blockPanels : 1, gridGroup: grid != nil && kc < a.depth)
         let work = scratch?.floats(layout.floats * parts, slot: 0)
             ?? UnsafeMutableRawPointer.allocate(byteCount: layout.floats * parts * 4, alignment: 64).bindMemory(to: Float.self, capacity: layout.floats * parts)
         defer { if scratch == nil { work.deallocate() } }
@@ -174,18 +174,25 @@ public enum PackedGEMM {
 
     /// Where one part's working memory goes, in floats from a 64-byte-aligned start.
     struct WorkLayout {
-        let tail: Int, rowTable: Int, packedTable: Int, bias: Int, edge: Int, floats: Int
+        let tail: Int, rowTable: Int, packedTable: Int, bias: Int, edge: Int, group: Int, floats: Int
         /// The depth block.
         let depth: Int
+        /// Whether `group` holds the sums of a group of column panels (`groupStride` floats per row
+        /// of A) until its last depth block, when B is a convolution's extended grid summed in
+        /// several blocks.
+        let gridGroup: Bool
+        static let groupStride = blockPanels * columnTile
         /// - panels: column panels the copy buffer holds (1: a narrow last panel; more: whole blocks).
-        init(depth: Int, rowPanels: Int, panels: Int) {
+        init(depth: Int, rowPanels: Int, panels: Int, gridGroup: Bool = false) {
             self.depth = depth
+            self.gridGroup = gridGroup
             tail = 0
             rowTable = depth * columnTile * panels
             packedTable = rowTable + depth * 2  // Int is two floats wide
             bias = packedTable + depth * 2
             edge = (bias + rowPanels * rowTile + 15) / 16 * 16
-            floats = edge + rowTile * columnTile
+            group = edge + rowTile * columnTile
+            floats = group + (gridGroup ? rowPanels * rowTile * Self.groupStride : 0)
         }
     }
 
@@ -208,6 +215,11 @@ public enum PackedGEMM {
             paddedBias.update(from: bias, count: m)
         }
         let bounds = Bounds(activation)
+        // An extended grid summed in several depth blocks: each group of column panels is summed
+        // in `group` (rows of `groupStride`), and after its last block its real outputs go to their
+        // pixels (with the residual and activation) while they are in cache.
+        let gridGroup = layout.gridGroup ? grid : nil
+        let group = floats + layout.group, ldg = WorkLayout.groupStride
         // A product of few rows of A (a decoder step's tokens times a weight) reads each block of a
         // plain B from memory once and is bound by that stream; its rows lie a row stride apart,
         // each on another page, where the hardware's prefetchers do not follow. So the first row
@@ -262,10 +274,16 @@ public enum PackedGEMM {
                         let bp = fromCopy ? UnsafePointer(copySlot(j, j0, kc)) : b.base + j * nr
                         let table = UnsafePointer(fromCopy ? packedTable : rowTable)
                         let tileAhead = i == rowPanels.lowerBound && !fromCopy ? ahead : 0
-                        if let grid {
-                            // One depth block (see `multiply`): the tile goes to the edge tile, and
-                            // its real outputs on to their pixels.
-                            tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds)
+                        // The first tile of a row panel asks for the next panel's A slice (into L2)
+                        // as it reads its own: a large layer's weights (ResNet's last 3×3, 9.4 MB)
+                        // come from memory, one panel's slice a whole panel's depth from the next,
+                        // where the hardware's prefetchers do not follow.
+                        let nextA = j == j0 && i + 1 < rowPanels.upperBound ? k * mr : 0
+                        if let grid, gridGroup == nil {
+                            // One depth block: the tile goes to the edge tile, and its real outputs
+                            // on to their pixels.
+                            tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds,
+                                 nextA: nextA)
                             if residual == nil, tileBounds == nil, let activation {
                                 for r in 0..<rows { activation.apply(edge + r * nr, count: columns) }
                             }
@@ -281,13 +299,13 @@ public enum PackedGEMM {
                             }
                             continue
                         }
-                        let cp = c + i * mr * ldc + j * nr
+                        let (cp, ldcp) = gridGroup == nil ? (c + i * mr * ldc + j * nr, ldc) : (group + i * mr * ldg + (j - j0) * nr, ldg)
                         // Whole tiles write C directly; partial ones go through the edge tile.
                         let direct = rows == mr && (columns == 48 || columns == 32 || columns == 16)
-                        let target = direct ? cp : edge, ldt = direct ? ldc : nr
+                        let target = direct ? cp : edge, ldt = direct ? ldcp : nr
                         if !direct && accumulate {
                             zero(edge, mr * nr)
-                            for r in 0..<rows { copy(edge + r * nr, cp + r * ldc, columns) }
+                            for r in 0..<rows { copy(edge + r * nr, cp + r * ldcp, columns) }
                         }
                         if rows < mr && a.kernel == .tiles16 && columns == nr {
                             // A last row panel of 1 to 7 rows (a decoder step's token or two) in
@@ -305,12 +323,23 @@ public enum PackedGEMM {
                             }
                         } else {
                             tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate,
-                                 bounds: tileBounds, ahead: tileAhead)
+                                 bounds: tileBounds, ahead: tileAhead, nextA: nextA)
                         }
                         if !direct {
-                            for r in 0..<rows { copy(cp + r * ldc, edge + r * nr, columns) }
+                            for r in 0..<rows { copy(cp + r * ldcp, edge + r * nr, columns) }
                         }
-                        if last, let residual {
+                        if last, let grid = gridGroup {
+                            // The group's last block: this tile's real outputs to their pixels.
+                            let rowsC = c + i * mr * ldc, rowsResidual = residual.map { $0 + i * mr * ldc }
+                            grid.forEachRun((j * nr)..<(j * nr + columns)) { pixel, column, count in
+                                for r in 0..<rows {
+                                    let out = rowsC + r * ldc + pixel, sums = cp + r * ldcp + column
+                                    if residual == nil, tileBounds == nil, let activation { activation.apply(sums, count: count) }
+                                    copy(out, sums, count)
+                                    if let rowsResidual { finish(out, rowsResidual + r * ldc + pixel, count: count, activation) }
+                                }
+                            }
+                        } else if last, let residual {
                             for r in 0..<rows { finish(cp + r * ldc, residual + (i * mr + r) * ldc + j * nr, count: columns, activation) }
                         } else if last, tileBounds == nil, let activation {
                             for r in 0..<rows { activation.apply(cp + r * ldc, count: columns) }
@@ -343,14 +372,14 @@ public enum PackedGEMM {
     @inline(__always)
     static func tile(
         columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0, nextA: Int = 0
     ) {
         if columns <= 16 {
             tile8x16(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
         } else if columns <= 32 {
             tile8x32(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds)
         } else {
-            tile8x48(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds, ahead: ahead)
+            tile8x48(a, b, rows: rows, depth: depth, c, ldc: ldc, bias: bias, accumulate: accumulate, bounds: bounds, ahead: ahead, nextA: nextA)
         }
     }
 
@@ -514,10 +543,12 @@ public enum PackedGEMM {
     /// The 8×48 register tile: `C[0..<8, 0..<48] (+)= A·B` over `depth` steps; step k reads
     /// 8 values of the packed A slice and B's 48 floats at `b + rows[k]`; `bias`, given with the last
     /// depth block, is added to each row after the sum, and `bounds`, when given, clamp the stored results.
+    /// `ahead` (floats from each row of B) and `nextA` (from the A slice) ask for what a later tile
+    /// reads, one line of A per two steps, so that a whole slice is asked for over the tile.
     @inline(never)
     static func tile8x48(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0, nextA: Int = 0
     ) {
         typealias V = SIMD16<Float>
         let i0 = bias?[0]; var c0a = V(), c0b = V(), c0c = V()
@@ -532,6 +563,7 @@ public enum PackedGEMM {
         for k in 0..<depth {
             let row = b + rows[k], bp = UnsafeRawPointer(row)
             if ahead != 0 { prefetch(row + ahead, floats: 48) }
+            if nextA != 0 && k & 1 == 0 { touchstone_prefetch(ap + nextA) }
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             let b2 = bp.loadUnaligned(fromByteOffset: 128, as: V.self)
