@@ -221,7 +221,7 @@ public enum PackedGEMM {
         // another page, where the hardware's prefetchers do not follow. So the first row panel
         // asks for the next block's lines as its tiles (or the copy into panels) read each row of
         // this one (`ahead`): for a few row panels (a decoder step) and for many (an encoder's
-        // 128 tokens, BERT-base's linear layers ~5% faster than without).
+        // 128 tokens: BERT-base at batch 1 measured 241–277 ms without, 198–203 with).
         let streaming = streamB && b.offsets == nil && grid == nil && blockEnds == nil
         // Panels read from a copy instead of in place: all of them when B's stride would alias in
         // cache (unless a single row panel reads each value of B once), else a last panel
