@@ -282,19 +282,8 @@ public enum PackedGEMM {
                             // on to their pixels.
                             tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds,
                                  nextA: nextA)
-                            if residual == nil, tileBounds == nil, let activation {
-                                for r in 0..<rows { activation.apply(edge + r * nr, count: columns) }
-                            }
-                            // The runs are the same for every row of the tile: found once (a
-                            // division each), then copied row by row.
-                            let rowsC = c + i * mr * ldc, rowsResidual = residual.map { $0 + i * mr * ldc }
-                            grid.forEachRun((j * nr)..<(j * nr + columns)) { pixel, column, count in
-                                for r in 0..<rows {
-                                    let out = rowsC + r * ldc + pixel
-                                    copy(out, edge + r * nr + column, count)
-                                    if let rowsResidual { finish(out, rowsResidual + r * ldc + pixel, count: count, activation) }
-                                }
-                            }
+                            grid.scatterTile(edge, ld: nr, rows: rows, columns: (j * nr)..<(j * nr + columns), to: c + i * mr * ldc, ldc: ldc,
+                                             residual: residual.map { $0 + i * mr * ldc }, activation: activation, activate: tileBounds == nil)
                             continue
                         }
                         let (cp, ldcp) = gridGroup == nil ? (c + i * mr * ldc + j * nr, ldc) : (group + i * mr * ldg + (j - j0) * nr, ldg)
@@ -328,15 +317,8 @@ public enum PackedGEMM {
                         }
                         if last, let grid = gridGroup {
                             // The group's last block: this tile's real outputs to their pixels.
-                            let rowsC = c + i * mr * ldc, rowsResidual = residual.map { $0 + i * mr * ldc }
-                            grid.forEachRun((j * nr)..<(j * nr + columns)) { pixel, column, count in
-                                for r in 0..<rows {
-                                    let out = rowsC + r * ldc + pixel, sums = cp + r * ldcp + column
-                                    if residual == nil, tileBounds == nil, let activation { activation.apply(sums, count: count) }
-                                    copy(out, sums, count)
-                                    if let rowsResidual { finish(out, rowsResidual + r * ldc + pixel, count: count, activation) }
-                                }
-                            }
+                            grid.scatterTile(cp, ld: ldcp, rows: rows, columns: (j * nr)..<(j * nr + columns), to: c + i * mr * ldc, ldc: ldc,
+                                             residual: residual.map { $0 + i * mr * ldc }, activation: activation, activate: tileBounds == nil)
                         } else if last, let residual {
                             for r in 0..<rows { finish(cp + r * ldc, residual + (i * mr + r) * ldc + j * nr, count: columns, activation) }
                         } else if last, tileBounds == nil, let activation {
@@ -882,6 +864,26 @@ public struct GridColumns: Sendable {
             y += 1
             rowStart += gridWidth
             q = rowStart
+        }
+    }
+
+    /// A tile's real outputs to their pixels: `rows` rows of sums `ld` apart (`sums[0]` is column
+    /// `columns.lowerBound`) to the planes `ldc` apart at `c`, each run then given the residual and
+    /// activation (`PackedGEMM.finish`), or without a residual the activation first when `activate`
+    /// (the tile has not clamped). The runs are the same for every row: found once (a division
+    /// each), then copied row by row.
+    @inline(__always)
+    func scatterTile(
+        _ sums: UnsafeMutablePointer<Float>, ld: Int, rows: Int, columns: Range<Int>, to c: UnsafeMutablePointer<Float>, ldc: Int,
+        residual: UnsafePointer<Float>?, activation: Activation?, activate: Bool
+    ) {
+        forEachRun(columns) { pixel, column, count in
+            for r in 0..<rows {
+                let out = c + r * ldc + pixel, src = sums + r * ld + column
+                if residual == nil, activate, let activation { activation.apply(src, count: count) }
+                PackedGEMM.copy(out, src, count)
+                if let residual { PackedGEMM.finish(out, residual + r * ldc + pixel, count: count, activation) }
+            }
         }
     }
 
