@@ -1,7 +1,7 @@
 """Latency of several Touchstone builds (or kernel choices) on the same models, interleaved.
 
     python3 Benchmarks/compare_builds.py LABEL=BINARY[,ENV=VALUE...] LABEL=BINARY ... \
-        [--models resnet18,...] [--batch 1] [--threads 1] [--runs 10] [--warmup 3] [--rounds 3]
+        [--models resnet18,...] [--batch 1] [--threads 1] [--runs 10] [--warmup 3] [--warmup-ms 200] [--rounds 3]
 
 Each configuration is a label, a `touchstone` binary and optional environment settings, e.g.
 `avx2-tiles=/tmp/haswell/release/touchstone` or `avx2-blas=/tmp/haswell/release/touchstone,
@@ -40,7 +40,8 @@ def parse_config(text):
 
 def bench(binary, env, path, args):
     cmd = [binary, "bench", path, "--json", "--batch", str(args.batch), "--threads", str(args.threads),
-           "--runs", str(args.runs), "--warmup", str(args.warmup)]
+           "--runs", str(args.runs), "--warmup", str(args.warmup),
+                          "--warmup-ms", str(args.warmup_ms)]
     return run(cmd, env)
 
 
@@ -53,6 +54,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--warmup-ms", type=float, default=200.0,
+                    help="each process also warms up for at least this long before timing (steady state, as trtexec's --warmUp)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(HERE, "out", "compare_builds.json"))
     args = ap.parse_args()

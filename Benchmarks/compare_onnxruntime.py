@@ -1,7 +1,7 @@
 """Side-by-side latency of Touchstone and onnxruntime, interleaved in one run.
 
     python3 Benchmarks/compare_onnxruntime.py [--models resnet18,...] [--batches 1,8] [--threads 1,2]
-        [--runs 10] [--warmup 3] [--rounds 3] [--out Benchmarks/out/compare.json]
+        [--runs 10] [--warmup 3] [--warmup-ms 200] [--rounds 3] [--out Benchmarks/out/compare.json]
 
 For every model × batch × threads it alternates the two runtimes `rounds` times (each a fresh
 process: `touchstone bench --json` and Benchmarks/ort_bench.py, the first of the pair alternating),
@@ -50,6 +50,8 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--warmup-ms", type=float, default=200.0,
+                    help="each process also warms up for at least this long before timing (steady state, as trtexec's --warmUp)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--feeds", action="store_true",
                     help="time both on MODEL_bBATCH.npz beside the model (make_transformers.py's valid token ids and masks) instead of seeded inputs")
@@ -64,7 +66,8 @@ def main():
             sys.exit(f"{path} is missing: run python3 ModelZoo/scripts/make_torchvision.py (or make_broader.py)")
         for batch in map(int, args.batches.split(",")):
             for threads in map(int, args.threads.split(",")):
-                common = ["--batch", str(batch), "--threads", str(threads), "--runs", str(args.runs), "--warmup", str(args.warmup)]
+                common = ["--batch", str(batch), "--threads", str(threads), "--runs", str(args.runs), "--warmup", str(args.warmup),
+                          "--warmup-ms", str(args.warmup_ms)]
                 ts_inputs, ort_inputs = [], []
                 if args.feeds:
                     feeds = os.path.join(args.model_dir, f"{model}_b{batch}.npz")

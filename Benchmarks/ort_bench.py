@@ -1,6 +1,6 @@
 """Times onnxruntime (CPU provider) the way `touchstone bench` times Touchstone.
 
-    python3 Benchmarks/ort_bench.py MODEL --batch 1 --threads 1 --runs 10 --warmup 3
+    python3 Benchmarks/ort_bench.py MODEL --batch 1 --threads 1 --runs 10 --warmup 3 --warmup-ms 200
 
 Prints one JSON line: {"lat_ms": [...], "load_s": ..., "peak_rss_mb": ...}. Inputs are seeded
 random values of each input's declared shape with the first dimension set to the batch, or
@@ -28,7 +28,9 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs (at least)")
+    ap.add_argument("--warmup-ms", type=float, default=200.0,
+                    help="warm up for at least this many milliseconds as well, as `touchstone bench --warmup-ms` does")
     ap.add_argument("--inputs", help="an .npz of the inputs (instead of seeded ones; --batch is then the file's)")
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -47,8 +49,11 @@ def main():
         feeds[i.name] = rng.standard_normal(shape).astype(types.get(i.type, np.float32))
     if args.inputs is not None:
         feeds = dict(np.load(args.inputs))
-    for _ in range(args.warmup):
+    start = time.perf_counter()
+    warmed = 0
+    while warmed < args.warmup or (time.perf_counter() - start) * 1000 < args.warmup_ms:
         sess.run(None, feeds)
+        warmed += 1
     lat = []
     for _ in range(args.runs):
         t = time.perf_counter()

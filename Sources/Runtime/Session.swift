@@ -53,6 +53,12 @@ public final class Session {
     public private(set) var profile: [String: (seconds: Double, count: Int)] = [:]
     /// With `SessionOptions.profile`: accumulated seconds per node name.
     public private(set) var nodeProfile: [String: Double] = [:]
+    /// Forgets what `profile` and `nodeProfile` have accumulated (e.g. over warm-up runs, whose
+    /// first also packs weights and plans).
+    public func resetProfile() {
+        profile = [:]
+        nodeProfile = [:]
+    }
     /// FP16/BF16 runs: what rounding each node's outputs did, by node name, summed over runs.
     public var roundingCounts: [String: RoundingCounts] = [:]
     /// INT8 runs: per quantized activation tensor, values quantized and values clipped (beyond

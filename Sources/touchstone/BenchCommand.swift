@@ -29,8 +29,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed runs.")
     var runs: Int = 10
 
-    @Option(help: "Untimed warm-up runs.")
+    @Option(help: "Untimed warm-up runs (at least).")
     var warmup: Int = 2
+
+    @Option(help: "Warm up for at least this many milliseconds as well, so that timing starts in steady state (as trtexec's --warmUp, 200 ms by default); 0 for a count alone.")
+    var warmupMs: Double = 200
 
     @Flag(help: "Print the time spent per op type and the slowest nodes.")
     var profile = false
@@ -45,8 +48,8 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         try validateThreads(threads)
-        guard batch >= 1, runs >= 1, warmup >= 0 else {
-            throw ValidationError("--batch and --runs must be at least 1, --warmup at least 0")
+        guard batch >= 1, runs >= 1, warmup >= 0, warmupMs >= 0, warmupMs <= 600_000 else {
+            throw ValidationError("--batch and --runs must be at least 1, --warmup at least 0, --warmup-ms from 0 to 600000")
         }
     }
 
@@ -76,7 +79,13 @@ struct BenchCommand: ParsableCommand {
             feeds[d.name] = Tensor.random(shape: shape, dtype: d.dtype, seed: UInt64(i))
         }
         let session = Session(model: m, options: SessionOptions(threads: threads, profile: profile, policy: try precision.policy(for: m)))
-        for _ in 0..<warmup { _ = try session.run(feeds) }
+        let warmupStart = DispatchTime.now().uptimeNanoseconds
+        var warmed = 0
+        while warmed < warmup || Double(DispatchTime.now().uptimeNanoseconds - warmupStart) / 1e6 < warmupMs {
+            _ = try session.run(feeds)
+            warmed += 1
+        }
+        session.resetProfile()
         var lat: [Double] = []
         for _ in 0..<runs {
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -87,20 +96,20 @@ struct BenchCommand: ParsableCommand {
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         let rss = peakRSSMegabytes()
         print(String(format: "%@: batch %d, %d thread%@, %d runs after %d warm-up: median %.2f ms, min %.2f ms, max %.2f ms; load %.3f s; arena %.1f MB, outputs %.1f MB; peak RSS %.1f MB",
-                     url.lastPathComponent, batch, threads, threads == 1 ? "" : "s", runs, warmup, median, sorted.first ?? 0, sorted.last ?? 0,
+                     url.lastPathComponent, batch, threads, threads == 1 ? "" : "s", runs, warmed, median, sorted.first ?? 0, sorted.last ?? 0,
                      loadSeconds, Double(session.arenaBytes) / 1e6, Double(session.outputBufferBytes) / 1e6, rss))
         if profile {
             print("OpenBLAS kernels: \(GEMM.coreName); convolution kernel: \(PackedGEMM.selected.rawValue)")
             let total = session.profile.values.reduce(0) { $0 + $1.seconds }
-            print("time per op type over \(warmup + runs) runs:")
+            print("time per op type over the \(runs) timed runs:")
             for (op, p) in session.profile.sorted(by: { $0.value.seconds > $1.value.seconds }) {
-                print(String(format: "  %-28@ %8.2f ms/run  %5.1f%%  (%d steps/run)", op as NSString, p.seconds * 1000 / Double(warmup + runs),
-                             100 * p.seconds / max(total, 1e-12), p.count / (warmup + runs)))
+                print(String(format: "  %-28@ %8.2f ms/run  %5.1f%%  (%d steps/run)", op as NSString, p.seconds * 1000 / Double(runs),
+                             100 * p.seconds / max(total, 1e-12), p.count / runs))
             }
             print("slowest nodes:")
             let kinds = Dictionary(m.graph.nodes.map { ($0.name, $0.layer.opType) }, uniquingKeysWith: { a, _ in a })
             for (name, seconds) in session.nodeProfile.sorted(by: { $0.value > $1.value }).prefix(max(0, profileNodes)) {
-                print(String(format: "  %8.3f ms/run  %@ (%@)", seconds * 1000 / Double(warmup + runs), name, kinds[name] ?? "?"))
+                print(String(format: "  %8.3f ms/run  %@ (%@)", seconds * 1000 / Double(runs), name, kinds[name] ?? "?"))
             }
         }
         if json {
