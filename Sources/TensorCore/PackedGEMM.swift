@@ -278,6 +278,19 @@ public enum PackedGEMM {
                         // where the hardware's prefetchers do not follow.
                         let nextA = j == j0 && i + 1 < rowPanels.upperBound ? k * mr : 0
                         if let grid, gridGroup == nil {
+                            if rows == mr, columns == nr, let pixel = grid.pixel(ofRun: (j * nr)..<(j * nr + columns)) {
+                                // All its columns real outputs side by side in one row (most tiles of
+                                // a wide first convolution): the tile stores at their pixels.
+                                let out = c + i * mr * ldc + pixel
+                                tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, out, ldc: ldc, bias: rowBias, accumulate: false,
+                                     bounds: tileBounds, nextA: nextA)
+                                if residual != nil || (tileBounds == nil && activation != nil) {
+                                    for r in 0..<rows {
+                                        finish(out + r * ldc, residual.map { $0 + (i * mr + r) * ldc + pixel }, count: columns, activation)
+                                    }
+                                }
+                                continue
+                            }
                             // One depth block: the tile goes to the edge tile, and its real outputs
                             // on to their pixels.
                             tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds,
@@ -865,6 +878,14 @@ public struct GridColumns: Sendable {
             rowStart += gridWidth
             q = rowStart
         }
+    }
+
+    /// The pixel of the first of `columns` when all of them are real outputs of one output row
+    /// (no column past the row's end), else nil.
+    @inline(__always)
+    func pixel(ofRun columns: Range<Int>) -> Int? {
+        let y = columns.lowerBound / gridWidth, x = columns.lowerBound - y * gridWidth
+        return x + columns.count <= width ? y * width + x : nil
     }
 
     /// A tile's real outputs to their pixels: `rows` rows of sums `ld` apart (`sums[0]` is column

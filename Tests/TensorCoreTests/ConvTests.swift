@@ -526,6 +526,49 @@ struct PackedGEMMTests {
         }
     }
 
+    /// First convolutions (3 channels, one depth block) on images wide enough that most tiles lie
+    /// inside one output row and are stored at their pixels, the rest going through the edge tile:
+    /// bitwise MLAS's order, with a residual and ReLU (the tile leaves the clamp to the residual's
+    /// pass) and with Swish (applied after the store), on every tile kernel, one and two threads.
+    @Test(arguments: [(3, 2, 1, 199), (3, 1, 1, 100), (5, 2, 2, 200)])
+    func firstConvolutionTilesAtTheirPixels(kernel kk: Int, stride: Int, pad: Int, size: Int) {
+        var g = SeededGenerator(seed: UInt64(kk * 131 + size))
+        let (cin, m) = (3, 20)
+        let out = (size + 2 * pad - kk) / stride + 1
+        let geo = Conv2DGeometry(batch: 2, inChannels: cin, inHeight: size, inWidth: size, outChannels: m, outHeight: out, outWidth: out,
+                                 kernelHeight: kk, kernelWidth: kk, strideH: stride, strideW: stride, dilationH: 1, dilationW: 1,
+                                 padTop: pad, padLeft: pad, groups: 1)
+        let k = cin * kk * kk
+        #expect(k <= 128 && out >= 2 * PackedGEMM.columnTile, "one depth block, rows wider than two tiles")
+        let x = randomFloats(2 * cin * size * size, &g), w = randomFloats(m * k, &g), bias = randomFloats(m, &g)
+        let r = randomFloats(2 * m * out * out, &g)
+        let weight = Tensor(shape: [m, cin, kk, kk], scalars: w)
+        var sums = [Float]()
+        for n in 0..<2 { for o in 0..<m { for oy in 0..<out { for ox in 0..<out {
+            func patch(_ p: Int) -> Float {
+                let (c, ky, kx) = (p / (kk * kk), p / kk % kk, p % kk)
+                let iy = oy * stride - pad + ky, ix = ox * stride - pad + kx
+                return iy >= 0 && iy < size && ix >= 0 && ix < size ? x[((n * cin + c) * size + iy) * size + ix] : 0
+            }
+            sums.append(Self.mlasOrderSum({ w[o * k + $0] }, patch, depth: k, block: k, bias: bias[o]))
+        } } } }
+        let withResidual = zip(sums, r).map { max(0, $0 + $1) }
+        let swish = sums.map { Activation.swish.apply($0) }
+        for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
+            for threads in [1, 2] {
+                for (activation, residual, want) in [(Activation.relu, true, withResidual), (.swish, false, swish)] {
+                    let y = Tensor(zeros: [2, m, out, out])
+                    Conv2D.forward(input: Tensor(shape: [2, cin, size, size], scalars: x), weight: weight, bias: Tensor(shape: [m], scalars: bias), output: y,
+                                   geometry: geo, activation: activation, scratch: Scratch(), threads: threads,
+                                   packed: PackedConvWeights(weight, groups: 1, kernel: kernel),
+                                   residual: residual ? Tensor(shape: [2, m, out, out], scalars: r) : nil)
+                    let wrong = zip(y.scalars(as: Float.self), want).filter { $0.bitPattern != $1.bitPattern }.count
+                    #expect(wrong == 0, "\(geo) \(kernel) \(activation) \(threads) threads: \(wrong) outputs differ")
+                }
+            }
+        }
+    }
+
     /// Convolutions large enough to cross the depth and column blocks, split over 2 threads; outputs
     /// up to 8 wide go through the compact patch matrix, wider ones through the extended grid.
     @Test(arguments: [(72, 12, 1, 1), (16, 30, 1, 2), (80, 6, 1, 1), (96, 12, 2, 2), (40, 9, 1, 2), (24, 40, 1, 1), (8, 41, 1, 2)])
