@@ -476,12 +476,17 @@ public enum Conv2D {
     /// Convolutions with one output channel per input channel on planes that `ChannelBlocks`
     /// suits go to the channel-blocked kernel (`depthwiseChannelBlocked`); wider planes and channel
     /// multipliers to the row kernel (`depthwiseRows`), which fills its vectors along image rows.
-    /// Both give the same bits.
+    /// With AVX-512 (the row kernel's 32-wide tiles) outputs 48 or more wide go to the row kernel
+    /// too: measured alone, one thread, 3×3 from 56 wide 0.25 against 0.28–0.30 ms blocked (144
+    /// channels), from 112 to 56 0.41 against 0.44 (96), from 48 wide 0.12 against 0.14 (96); at
+    /// 38 wide the two were equal, and below that, or 5×5 with stride 2 to 38 wide, the blocked
+    /// kernel was faster (28 wide, 192 channels: 0.08 against 0.12). Both give the same bits.
     public static func depthwise(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
         activation: Activation?, threads: Int, packed: PackedConvWeights? = nil
     ) {
-        if g.outChannels == g.groups && ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth) {
+        if g.outChannels == g.groups && ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth)
+            && (TOUCHSTONE_TARGET_AVX512F == 0 || g.outWidth < 48) {
             depthwiseChannelBlocked(
                 input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads,
                 blocks: packed?.channelBlocks)
