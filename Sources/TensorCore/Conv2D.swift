@@ -584,28 +584,29 @@ public enum Conv2D {
                     let y2 = min(y + 4, oh - 4)
                     fill(through: (y2 + 3) * sh + (kh - 1) * dh + 1)
                     var x = 0
+                    // The four-row tile at x for both row groups (one where they coincide).
+                    @inline(__always) func fourRows(wide: Bool) {
+                        @inline(__always) func tile(_ row: Int) {
+                            let input = scratch + row * rowStep + x, output = dst + row * ow + x
+                            if wide {
+                                Self.depthwiseTile4x2Wide(input, rowStep: rowStep, taps: tapOffsets, tapCount: tapCount,
+                                                          weights: wk, bias: b, output: output, outputStride: ow, width: ow - x)
+                            } else {
+                                Self.depthwiseTile4x2(input, rowStep: rowStep, taps: tapOffsets, tapCount: tapCount,
+                                                      weights: wk, bias: b, output: output, outputStride: ow, width: ow - x)
+                            }
+                        }
+                        tile(y)
+                        if y2 != y { tile(y2) }
+                    }
                     // Sixteen-lane vectors where the target has them (with the rows filled just
                     // ahead, the 112-wide layer above 0.24 → 0.21 ms).
                     while TOUCHSTONE_TARGET_AVX512F != 0 && ow - x > 16 {
-                        Self.depthwiseTile4x2Wide(
-                            scratch + y * rowStep + x, rowStep: rowStep, taps: tapOffsets, tapCount: tapCount,
-                            weights: wk, bias: b, output: dst + y * ow + x, outputStride: ow, width: ow - x)
-                        if y2 != y {
-                            Self.depthwiseTile4x2Wide(
-                                scratch + y2 * rowStep + x, rowStep: rowStep, taps: tapOffsets, tapCount: tapCount,
-                                weights: wk, bias: b, output: dst + y2 * ow + x, outputStride: ow, width: ow - x)
-                        }
+                        fourRows(wide: true)
                         x += 32
                     }
                     while ow - x > 8 {
-                        Self.depthwiseTile4x2(
-                            scratch + y * rowStep + x, rowStep: rowStep, taps: tapOffsets, tapCount: tapCount,
-                            weights: wk, bias: b, output: dst + y * ow + x, outputStride: ow, width: ow - x)
-                        if y2 != y {
-                            Self.depthwiseTile4x2(
-                                scratch + y2 * rowStep + x, rowStep: rowStep, taps: tapOffsets, tapCount: tapCount,
-                                weights: wk, bias: b, output: dst + y2 * ow + x, outputStride: ow, width: ow - x)
-                        }
+                        fourRows(wide: false)
                         x += 16
                     }
                     if x < ow {

@@ -271,6 +271,41 @@ struct SwishFusionTests {
         #expect(Set(tapped.profile.keys) == ["Conv", "Sigmoid", "Mul"])
         #expect(bits(out["Y"]) == bits(fused["Y"]))
     }
+
+    /// SiLU over values no step can fuse it into: a graph input (float32 and float64), and an
+    /// Add's output that another node reads too. The pair runs as one Swish step, bitwise the two
+    /// steps' result; a float16 pair stays apart (its sigmoid is rounded before the product).
+    @Test(arguments: [DType.float32, .float64, .float16])
+    func siluOverAnInputOrASharedValueIsOneStep(dtype: DType) throws {
+        // Y1 = X·Sigmoid(X); A = X + X; Y2 = A·Sigmoid(A); Y3 = A + A.
+        let names = ["X", "S1", "Y1", "A", "S2", "Y2", "Y3"]
+        let nodes = [
+            Node(name: "sig1", layer: ActivationLayer(.sigmoid), inputs: [0], outputs: [1]),
+            Node(name: "mul1", layer: BinaryLayer(.mul, opType: "Mul"), inputs: [1, 0], outputs: [2]),
+            Node(name: "add", layer: BinaryLayer(.add, opType: "Add"), inputs: [0, 0], outputs: [3]),
+            Node(name: "sig2", layer: ActivationLayer(.sigmoid), inputs: [3], outputs: [4]),
+            Node(name: "mul2", layer: BinaryLayer(.mul, opType: "Mul"), inputs: [3, 4], outputs: [5]),
+            Node(name: "add2", layer: BinaryLayer(.add, opType: "Add"), inputs: [3, 3], outputs: [6]),
+        ]
+        let x = ValueDeclaration(name: "X", dtype: dtype, dimensions: [.fixed(3), .fixed(37)])
+        func out(_ name: String) -> ValueDeclaration { ValueDeclaration(name: name, dtype: dtype, dimensions: nil) }
+        let graph = Graph(valueNames: names, constants: [:], nodes: nodes, inputs: [(0, x)], outputs: [(2, out("Y1")), (5, out("Y2")), (6, out("Y3"))])
+        let model = Model(graph: graph, format: "test", source: nil, opset: nil)
+        // Values from −12 to 12, where the sigmoid goes from its small tail to nearly 1.
+        let values = (0..<111).map { Double($0 - 55) * 0.22 }
+        let input = Tensor(shape: [3, 37], scalars: values.map { Float($0) }).converted(to: dtype)
+        let fusedSession = Session(model: model, options: SessionOptions(threads: 1, profile: true))
+        let fused = try fusedSession.run(["X": input])
+        let plain = try Session(model: model, options: SessionOptions(threads: 1, fuseActivations: false)).run(["X": input])
+        let expected: Set<String> = dtype == .float16 ? ["Sigmoid", "Mul", "Add"] : ["Swish", "Add"]
+        #expect(Set(fusedSession.profile.keys) == expected, "\(dtype)")
+        #expect(fusedSession.profile["Swish"]?.count ?? 0 == (dtype == .float16 ? 0 : 2), "\(dtype)")
+        for name in ["Y1", "Y2", "Y3"] {
+            let a = try #require(fused[name]), b = try #require(plain[name])
+            #expect(a.converted(to: .float64).scalars(as: Double.self).map(\.bitPattern) == b.converted(to: .float64).scalars(as: Double.self).map(\.bitPattern),
+                    "\(dtype) \(name)")
+        }
+    }
 }
 
 @Suite("Runtime: a Transpose of B folded into MatMul")
