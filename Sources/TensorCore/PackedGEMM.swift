@@ -277,20 +277,11 @@ public enum PackedGEMM {
                         // come from memory, one panel's slice a whole panel's depth from the next,
                         // where the hardware's prefetchers do not follow.
                         let nextA = j == j0 && i + 1 < rowPanels.upperBound ? k * mr : 0
-                        if let grid, gridGroup == nil {
-                            if rows == mr, columns == nr, let pixel = grid.pixel(ofRun: (j * nr)..<(j * nr + columns)) {
-                                // All its columns real outputs side by side in one row (most tiles of
-                                // a wide first convolution): the tile stores at their pixels.
-                                let out = c + i * mr * ldc + pixel
-                                tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, out, ldc: ldc, bias: rowBias, accumulate: false,
-                                     bounds: tileBounds, nextA: nextA)
-                                if residual != nil || (tileBounds == nil && activation != nil) {
-                                    for r in 0..<rows {
-                                        finish(out + r * ldc, residual.map { $0 + (i * mr + r) * ldc + pixel }, count: columns, activation)
-                                    }
-                                }
-                                continue
-                            }
+                        // On an extended grid of one depth block, a tile whose columns are all real
+                        // outputs side by side in one row (most tiles of a wide first convolution)
+                        // stores at their pixels like a tile of a plain C; the others go below.
+                        let pixel = gridGroup == nil && rows == mr && columns == nr ? grid?.pixel(ofRun: (j * nr)..<(j * nr + columns)) : nil
+                        if let grid, gridGroup == nil, pixel == nil {
                             // One depth block: the tile goes to the edge tile, and its real outputs
                             // on to their pixels.
                             tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, edge, ldc: nr, bias: rowBias, accumulate: false, bounds: tileBounds,
@@ -299,7 +290,9 @@ public enum PackedGEMM {
                                              residual: residual.map { $0 + i * mr * ldc }, activation: activation, activate: tileBounds == nil)
                             continue
                         }
-                        let (cp, ldcp) = gridGroup == nil ? (c + i * mr * ldc + j * nr, ldc) : (group + i * mr * ldg + (j - j0) * nr, ldg)
+                        // Where the tile's first output lies in its row of C.
+                        let outColumn = pixel ?? j * nr
+                        let (cp, ldcp) = gridGroup == nil ? (c + i * mr * ldc + outColumn, ldc) : (group + i * mr * ldg + (j - j0) * nr, ldg)
                         // Whole tiles write C directly; partial ones go through the edge tile.
                         let direct = rows == mr && (columns == 48 || columns == 32 || columns == 16)
                         let target = direct ? cp : edge, ldt = direct ? ldcp : nr
@@ -332,10 +325,8 @@ public enum PackedGEMM {
                             // The group's last block: this tile's real outputs to their pixels.
                             grid.scatterTile(cp, ld: ldcp, rows: rows, columns: (j * nr)..<(j * nr + columns), to: c + i * mr * ldc, ldc: ldc,
                                              residual: residual.map { $0 + i * mr * ldc }, activation: activation, activate: tileBounds == nil)
-                        } else if last, let residual {
-                            for r in 0..<rows { finish(cp + r * ldc, residual + (i * mr + r) * ldc + j * nr, count: columns, activation) }
-                        } else if last, tileBounds == nil, let activation {
-                            for r in 0..<rows { activation.apply(cp + r * ldc, count: columns) }
+                        } else if last, residual != nil || (tileBounds == nil && activation != nil) {
+                            for r in 0..<rows { finish(cp + r * ldc, residual.map { $0 + (i * mr + r) * ldc + outColumn }, count: columns, activation) }
                         }
                     }
                 }
