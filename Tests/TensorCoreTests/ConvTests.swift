@@ -447,8 +447,9 @@ struct PackedGEMMTests {
     }
 
     /// A 3×3 convolution with a 7×7 output (49 pixels, so 256-deep blocks over its 576-deep sum;
-    /// the compact patch matrix) and with a 20×20 one (128-deep blocks; the extended grid),
-    /// bitwise against the emulation over im2col order (c, ky, kx), on every tile shape.
+    /// the compact patch matrix) and with a 20×20 one (128-deep blocks; the extended grid over
+    /// rows that share a padding column), bitwise against the emulation over im2col order
+    /// (c, ky, kx), on every tile shape.
     @Test(arguments: [7, 20])
     func convolutionSumsInMLASOrder(size: Int) {
         var g = SeededGenerator(seed: 77)
@@ -461,6 +462,9 @@ struct PackedGEMMTests {
         let weight = Tensor(shape: [m, cin, 3, 3], scalars: w)
         let k = cin * 9, block = Self.mlasDepthBlock(columns: size * size, depth: k)
         #expect(block == (size == 7 ? 256 : 128))
+        // At 20×20 the rows of the padded image share their padding column (21 floats apart, a
+        // grid of 420 columns instead of 440); at 7×7 (56 or 63 columns, four vectors either way) not.
+        #expect(Conv2D.ShiftedImage(geo).rowStride == (size == 7 ? 9 : 21))
         var want = [Float]()
         for o in 0..<m { for oy in 0..<size { for ox in 0..<size {
             func patch(_ p: Int) -> Float {
@@ -488,17 +492,45 @@ struct PackedGEMMTests {
     @Test(arguments: [
         // (channels, outputs, size, kernel height, kernel width, stride, dilation, padding, groups)
         (24, 20, 17, 3, 3, 1, 6, 6, 1), (40, 16, 17, 3, 3, 1, 12, 12, 1), (16, 9, 29, 3, 3, 2, 10, 10, 1),
-        (12, 8, 5, 3, 3, 1, 2, 6, 1), (20, 12, 40, 1, 3, 1, 16, 16, 1), (24, 16, 11, 3, 3, 1, 5, 5, 2),
+        (12, 8, 5, 3, 3, 1, 2, 7, 1), (20, 12, 40, 1, 3, 1, 28, 28, 1), (24, 16, 11, 3, 3, 1, 5, 5, 2),
     ])
     func paddingTapsLeftOutKeepTheBits(cin: Int, m: Int, size: Int, kh: Int, kw: Int, stride: Int, dilation: Int, pad: Int, groups: Int) {
-        var g = SeededGenerator(seed: UInt64(cin * 97 + size * 13 + dilation))
+        let geo = Self.paddedGeometry(cin: cin, m: m, size: size, kh: kh, kw: kw, stride: stride, dilation: dilation, pad: pad, groups: groups)
+        let shifted = Conv2D.ShiftedImage(geo)
+        let (oh, ow) = (geo.outHeight, geo.outWidth)
+        #expect(Conv2D.TapRegions(geo, gridColumns: ow <= 8 && shifted.rowStride != ow ? oh * ow : shifted.columns) != nil, "the regions are taken")
+        Self.expectMLASOrder(geo)
+    }
+
+    /// A convolution whose padding is wide enough on both sides that consecutive rows of the padded
+    /// image can share all of it (`ShiftedImage.shared`): rows `outWidth` floats apart, so the
+    /// grid has no extra columns and the product writes the output directly; bitwise MLAS's
+    /// order as above. (It took the tap regions before rows shared their padding.)
+    @Test func rowsSharingAllTheirPaddingWriteTheOutputDirectly() {
+        let geo = Self.paddedGeometry(cin: 12, m: 8, size: 5, kh: 3, kw: 3, stride: 1, dilation: 2, pad: 6, groups: 1)
+        let shifted = Conv2D.ShiftedImage(geo)
+        #expect(geo.outWidth == 13 && shifted.rowStride == 13 && shifted.shared == 4)
+        #expect(Conv2D.TapRegions(geo, gridColumns: shifted.columns) == nil, "the grid is taken")
+        Self.expectMLASOrder(geo)
+    }
+
+    /// A square input of `size` with `pad` on every side (a one-row kernel: a one-row input, no
+    /// padding above or below), batch 2.
+    static func paddedGeometry(cin: Int, m: Int, size: Int, kh: Int, kw: Int, stride: Int, dilation: Int, pad: Int, groups: Int) -> Conv2DGeometry {
         let ih = kh == 1 ? 1 : size, ph = kh == 1 ? 0 : pad
         let oh = (ih + 2 * ph - dilation * (kh - 1) - 1) / stride + 1, ow = (size + 2 * pad - dilation * (kw - 1) - 1) / stride + 1
-        let geo = Conv2DGeometry(batch: 2, inChannels: cin, inHeight: ih, inWidth: size, outChannels: m, outHeight: oh, outWidth: ow,
-                                 kernelHeight: kh, kernelWidth: kw, strideH: stride, strideW: stride, dilationH: dilation, dilationW: dilation,
-                                 padTop: ph, padLeft: pad, groups: groups)
-        let shifted = Conv2D.ShiftedImage(geo)
-        #expect(Conv2D.TapRegions(geo, gridColumns: ow <= 8 && shifted.phaseWidth != ow ? oh * ow : shifted.columns) != nil, "the regions are taken")
+        return Conv2DGeometry(batch: 2, inChannels: cin, inHeight: ih, inWidth: size, outChannels: m, outHeight: oh, outWidth: ow,
+                              kernelHeight: kh, kernelWidth: kw, strideH: stride, strideW: stride, dilationH: dilation, dilationW: dilation,
+                              padTop: ph, padLeft: pad, groups: groups)
+    }
+
+    /// `Conv2D.forward` of `geo` (batch 2, symmetric padding) with bias, a residual and ReLU,
+    /// bitwise the emulation of MLAS's order over the whole im2col depth, padding zeros included,
+    /// on every tile shape, one and two threads.
+    static func expectMLASOrder(_ geo: Conv2DGeometry) {
+        let (cin, m, ih, size, kh, kw) = (geo.inChannels, geo.outChannels, geo.inHeight, geo.inWidth, geo.kernelHeight, geo.kernelWidth)
+        let (oh, ow, stride, dilation, ph, pad, groups) = (geo.outHeight, geo.outWidth, geo.strideH, geo.dilationH, geo.padTop, geo.padLeft, geo.groups)
+        var g = SeededGenerator(seed: UInt64(cin * 97 + size * 13 + dilation))
         let cg = cin / groups, mg = m / groups, k = cg * kh * kw
         let x = randomFloats(2 * cin * ih * size, &g), w = randomFloats(m * k, &g), bias = randomFloats(m, &g)
         let r = randomFloats(2 * m * oh * ow, &g)
