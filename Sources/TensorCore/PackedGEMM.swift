@@ -52,10 +52,14 @@ public enum PackedGEMM {
     ///   only padding left out (`Conv2D.TapRegions`) keeps the blocks of the whole depth this way.
     /// - streamB: B is a plain matrix that comes from memory, read once per product (a linear
     ///   layer's weight): with few rows of A, each block's rows are asked for ahead (`compute`).
+    /// - rowPanelsOuter: on one thread, one row panel at a time over all the columns, so that C is
+    ///   written 8 rows at a time from start to end instead of every row a group of column panels
+    ///   at a time (`Conv2D` asks for it where that measured faster; the sums are the same).
     public static func multiply(
         _ a: PackedMatrix, _ b: PanelSource, c: UnsafeMutablePointer<Float>, ldc: Int,
         bias: UnsafePointer<Float>?, activation: Activation?, threads: Int, scratch: Scratch? = nil, outputColumns: Int? = nil,
-        grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil, blockEnds: [Int]? = nil, streamB: Bool = false
+        grid: GridColumns? = nil, residual: UnsafePointer<Float>? = nil, blockEnds: [Int]? = nil, streamB: Bool = false,
+        rowPanelsOuter: Bool = false
     ) {
         let m = a.rows, n = b.columns
         if m == 0 || n == 0 { return }
@@ -98,7 +102,9 @@ public enum PackedGEMM {
                     work: UnsafeMutableRawPointer(work + part * layout.floats), layout: layout, grid: grid, residual: residual,
                     blockEnds: blockEnds, streamB: streamB)
         }
-        if parts == 1 {
+        if parts == 1 && rowPanelsOuter && grid == nil {
+            for i in 0..<rowPanels { run(0, rows: i..<(i + 1), columns: 0..<columnPanels) }
+        } else if parts == 1 {
             run(0, rows: 0..<rowPanels, columns: 0..<columnPanels)
         } else if busiest(columnPanels, columnTile, n, parts) * m * 9 <= busiest(rowPanels, rowTile, m, parts) * n * 10 {
             // Split the columns (many pixels) unless splitting the output channels leaves the busiest

@@ -514,6 +514,18 @@ struct PackedGEMMTests {
         Self.expectMLASOrder(geo)
     }
 
+    /// Pointwise convolutions at most 16 deep with more than one image write their output one row
+    /// panel at a time (`PackedGEMM.multiply(rowPanelsOuter:)`): bitwise MLAS's order as above, with
+    /// 20 outputs (a partial row panel), 15×15 (a ragged last column panel) and 7×7 (a last panel of
+    /// one column), 16 and 3 deep.
+    @Test(arguments: [(16, 20, 15), (3, 12, 7), (16, 8, 16)])
+    func shallowPointwiseRowPanelsOuter(cin: Int, m: Int, size: Int) {
+        let geo = Conv2DGeometry(batch: 2, inChannels: cin, inHeight: size, inWidth: size, outChannels: m, outHeight: size, outWidth: size,
+                                 kernelHeight: 1, kernelWidth: 1, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: 0, padLeft: 0, groups: 1)
+        #expect(geo.isPointwise)
+        Self.expectMLASOrder(geo)
+    }
+
     /// A square input of `size` with `pad` on every side (a one-row kernel: a one-row input, no
     /// padding above or below), batch 2.
     static func paddedGeometry(cin: Int, m: Int, size: Int, kh: Int, kw: Int, stride: Int, dilation: Int, pad: Int, groups: Int) -> Conv2DGeometry {
