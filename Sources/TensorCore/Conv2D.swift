@@ -377,9 +377,8 @@ public enum Conv2D {
     struct ShiftedImage {
         let g: Conv2DGeometry
         let channels: Int, phaseHeight: Int, phaseWidth: Int
-        /// Columns of padding shared by consecutive rows of every stored phase, and the distance
-        /// between rows (`phaseWidth − shared`): the extended grid's width.
-        let shared: Int, rowStride: Int
+        /// Columns of padding shared by consecutive rows of every stored phase.
+        let shared: Int
         /// The phases (`py·strideW + px`) that some tap reads, in order; only these are stored (a
         /// 1×1 convolution of stride 2 reads one phase of four).
         let usedPhases: [Int]
@@ -394,17 +393,16 @@ public enum Conv2D {
                 for kx in 0..<g.kernelWidth { used.insert((ky * g.dilationH % g.strideH) * g.strideW + kx * g.dilationW % g.strideW) }
             }
             usedPhases = used.sorted()
-            var shared = phaseWidth - g.outWidth
+            var overlap = phaseWidth - g.outWidth
             for phase in usedPhases {
                 let (lo, hi) = Self.imageColumns(g, phaseWidth: phaseWidth, px: phase % g.strideW)
-                shared = min(shared, lo, phaseWidth - hi)
+                overlap = min(overlap, lo, phaseWidth - hi)
             }
             // Only where it saves a sixteen-column vector of the grid (the tiles' granularity): at
             // 14×14 both widths need 224 columns, and rows 16 floats apart (every kx = 0 tap's
             // loads aligned) measured 5% faster than 15.
             func vectors(_ width: Int) -> Int { (g.outHeight * width + 15) / 16 }
-            self.shared = shared > 0 && vectors(phaseWidth - shared) < vectors(phaseWidth) ? shared : 0
-            rowStride = phaseWidth - self.shared
+            shared = overlap > 0 && vectors(phaseWidth - overlap) < vectors(phaseWidth) ? overlap : 0
         }
 
         /// The columns `[lo, hi)` of column phase `px` that hold image columns: column `j` is image
@@ -416,6 +414,8 @@ public enum Conv2D {
 
         /// Phases stored per channel.
         var phases: Int { usedPhases.count }
+        /// The distance between rows of a stored phase: the extended grid's width.
+        var rowStride: Int { phaseWidth - shared }
         /// Floats per stored phase: its rows `rowStride` apart, the last one whole.
         var phaseSize: Int { phaseHeight * rowStride + shared }
         /// Columns of the extended grid.
