@@ -377,15 +377,45 @@ public enum PackedGEMM {
     @inline(__always)
     static func finish(_ c: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?, count: Int, _ activation: Activation?) {
         if let residual {
+            finish(c, from: c, residual, count: count, activation)
+        } else {
+            activation?.apply(c, count: count)
+        }
+    }
+
+    /// `dst = activation(src + residual)` over `count` floats: the sum and a clamp (ReLU, Clip) in
+    /// one pass, other activations in a second. The same bits as adding the residual in one pass and
+    /// applying the activation in another (each lane is the same float sum, then the same clamp as
+    /// `Activation.apply`). Every input vector is read before the output vector that overlaps it is
+    /// written, so `dst` may be `src` or `residual`.
+    @inline(__always)
+    static func finish(
+        _ dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, _ residual: UnsafePointer<Float>, count: Int, _ activation: Activation?
+    ) {
+        typealias V = SIMD16<Float>
+        let bounds = Bounds(activation), clamp = bounds != nil
+        let low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
+        @inline(__always) func sum(_ i: Int) -> V {
+            let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self) + UnsafeRawPointer(residual + i).loadUnaligned(as: V.self)
+            return clamp ? v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high) : v
+        }
+        if count >= 16 {
+            // A ragged end is the last whole vector, overlapping the one before, computed first.
+            let end = count - 16, last = sum(end)
             var i = 0
-            while i + 16 <= count {
-                let sum = UnsafeRawPointer(c + i).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(residual + i).loadUnaligned(as: SIMD16<Float>.self)
-                UnsafeMutableRawPointer(c + i).storeBytes(of: sum, as: SIMD16<Float>.self)
+            while i < end {
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: sum(i), as: V.self)
                 i += 16
             }
-            while i < count { c[i] += residual[i]; i += 1 }
+            UnsafeMutableRawPointer(dst + end).storeBytes(of: last, as: V.self)
+        } else {
+            var v = V(), r = V()
+            for j in 0..<count { v[j] = src[j]; r[j] = residual[j] }
+            v += r
+            if clamp { v = v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high) }
+            for j in 0..<count { dst[j] = v[j] }
         }
-        activation?.apply(c, count: count)
+        if !clamp { activation?.apply(dst, count: count) }
     }
 
     /// Widest last panel that `narrowPanel` computes.
@@ -886,10 +916,10 @@ public struct GridColumns: Sendable {
     }
 
     /// A tile's real outputs to their pixels: `rows` rows of sums `ld` apart (`sums[0]` is column
-    /// `columns.lowerBound`) to the planes `ldc` apart at `c`, each run then given the residual and
-    /// activation (`PackedGEMM.finish`), or without a residual the activation first when `activate`
-    /// (the tile has not clamped). The runs are the same for every row: found once (a division
-    /// each), then copied row by row.
+    /// `columns.lowerBound`) to the planes `ldc` apart at `c`, each run given the residual and
+    /// activation on the way (`PackedGEMM.finish(_:from:_:count:_:)`: one pass with ReLU or Clip),
+    /// or without a residual the activation first when `activate` (the tile has not clamped). The
+    /// runs are the same for every row: found once (a division each), then copied row by row.
     @inline(__always)
     func scatterTile(
         _ sums: UnsafeMutablePointer<Float>, ld: Int, rows: Int, columns: Range<Int>, to c: UnsafeMutablePointer<Float>, ldc: Int,
@@ -899,8 +929,11 @@ public struct GridColumns: Sendable {
             for r in 0..<rows {
                 let out = c + r * ldc + pixel, src = sums + r * ld + column
                 if residual == nil, activate, let activation { activation.apply(src, count: count) }
-                PackedGEMM.copy(out, src, count)
-                if let residual { PackedGEMM.finish(out, residual + r * ldc + pixel, count: count, activation) }
+                if let residual {
+                    PackedGEMM.finish(out, from: src, residual + r * ldc + pixel, count: count, activation)
+                } else {
+                    PackedGEMM.copy(out, src, count)
+                }
             }
         }
     }

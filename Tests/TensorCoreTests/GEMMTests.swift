@@ -101,4 +101,37 @@ struct GEMMTests {
         }
         #expect(c == [2, 4, 6, 8])
     }
+
+    /// `PackedGEMM.finish(_:from:_:count:_:)`, the residual and activation after a product, is the
+    /// separate Add then the activation, bitwise, for every length around the vector width (the
+    /// ragged end, lengths below one vector), with the output apart from its inputs and the same
+    /// buffer as either; nothing outside the run is written.
+    @Test(arguments: [nil, Activation.relu, .clip(low: -0.25, high: 0.5), .sigmoid])
+    func residualFinishIsTheSeparateAdd(activation: Activation?) {
+        var g = SeededGenerator(seed: 41)
+        for count in 0...70 {
+            for aliasing in 0..<3 {
+                // Zeros of both signs and a NaN among the values: the clamp's edge cases.
+                var src = randomFloats(count + 8, &g), res = randomFloats(count + 8, &g)
+                if count > 5 { src[1] = -0.0; res[1] = 0; src[2] = .nan; src[3] = 0; res[3] = -0.0 }
+                var want = src
+                for i in 0..<count { want[i] = src[i] + res[i] }
+                want.withUnsafeMutableBufferPointer { activation?.apply($0.baseAddress!, count: count) }
+                var out = [Float](repeating: 7, count: count + 8)
+                switch aliasing {
+                case 0:
+                    out.withUnsafeMutableBufferPointer { PackedGEMM.finish($0.baseAddress!, from: src, res, count: count, activation) }
+                    for i in count..<out.count { want[i] = 7 }
+                case 1:
+                    src.withUnsafeMutableBufferPointer { PackedGEMM.finish($0.baseAddress!, from: $0.baseAddress!, res, count: count, activation) }
+                    out = src
+                default:
+                    res.withUnsafeMutableBufferPointer { PackedGEMM.finish($0.baseAddress!, from: src, $0.baseAddress!, count: count, activation) }
+                    out = res
+                    for i in count..<out.count { want[i] = res[i] }
+                }
+                #expect(out.map(\.bitPattern) == want.map(\.bitPattern), "count \(count), aliasing \(aliasing), \(String(describing: activation))")
+            }
+        }
+    }
 }
