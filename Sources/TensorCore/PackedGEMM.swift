@@ -583,7 +583,9 @@ public enum PackedGEMM {
         for k in 0..<depth {
             let row = b + rows[k], bp = UnsafeRawPointer(row)
             if ahead != 0 { prefetch(row + ahead, floats: 48) }
-            if nextA != 0 && k & 1 == 0 { touchstone_prefetch(ap + nextA) }
+            // Unconditional (with no next slice it asks for A's own line): a branch here cost
+            // more than the request.
+            touchstone_prefetch(ap + nextA)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             let b2 = bp.loadUnaligned(fromByteOffset: 128, as: V.self)
