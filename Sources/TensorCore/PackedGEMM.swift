@@ -268,7 +268,37 @@ public enum PackedGEMM {
                 }
                 // With a residual the clamp waits until it has been added.
                 let tileBounds = last && residual == nil ? bounds : nil
+                // The last panel of at most `narrowColumns` columns: its B values gathered once per
+                // depth block into the panel's unused copy slot (`narrowColumns` floats a row), then
+                // four row panels at a time (four independent chains), right after those panels'
+                // tiles, while their A slices are still in cache (a 512→512 3×3 layer's A is 9.4 MB;
+                // read again after all the row panels, it came from memory, and each B value was a
+                // line of its own, read once per four row panels).
+                let narrowHere = (j0..<j1).contains(narrow)
+                let narrowB = copySlot(narrow, j0, kc)
+                if narrowHere {
+                    let column0 = narrow * nr, columns = n - column0
+                    for r in 0..<kc {
+                        let row = b.base + rowTable[r] + column0
+                        for col in 0..<narrowColumns { narrowB[r * narrowColumns + col] = col < columns ? row[col] : 0 }
+                    }
+                }
+                func narrowPanels(_ panels: Range<Int>) {
+                    let column0 = narrow * nr, columns = n - column0
+                    narrowPanel(
+                        a, depth: p0..<(p0 + kc), panels: panels, UnsafePointer(narrowB), columns: columns,
+                        c + column0, ldc: ldc, bias: last && bias != nil ? UnsafePointer(paddedBias) : nil, accumulate: accumulate, bounds: tileBounds)
+                    if last, residual != nil || (tileBounds == nil && activation != nil) {
+                        for row in (panels.lowerBound * mr)..<min(m, panels.upperBound * mr) {
+                            finish(c + row * ldc + column0, residual.map { $0 + row * ldc + column0 }, count: columns, activation)
+                        }
+                    }
+                }
                 for i in rowPanels {
+                    defer {
+                        let k = i - rowPanels.lowerBound
+                        if narrowHere && (k % 4 == 3 || i + 1 == rowPanels.upperBound) { narrowPanels((i - k % 4)..<(i + 1)) }
+                    }
                     let rows = min(mr, m - i * mr)
                     let ap = a.panel(i) + p0 * mr
                     let rowBias: UnsafePointer<Float>? = last && bias != nil ? UnsafePointer(paddedBias + i * mr) : nil
@@ -334,22 +364,6 @@ public enum PackedGEMM {
                         } else if last, residual != nil || (tileBounds == nil && activation != nil) {
                             for r in 0..<rows { finish(cp + r * ldc, residual.map { $0 + (i * mr + r) * ldc + outColumn }, count: columns, activation) }
                         }
-                    }
-                }
-                if (j0..<j1).contains(narrow) {
-                    let column0 = narrow * nr, columns = n - column0
-                    var i = rowPanels.lowerBound
-                    while i < rowPanels.upperBound {
-                        let panels = min(4, rowPanels.upperBound - i)
-                        narrowPanel(
-                            a, depth: p0..<(p0 + kc), panels: i..<(i + panels), b.base + column0, rows: rowTable, columns: columns,
-                            c + column0, ldc: ldc, bias: last && bias != nil ? UnsafePointer(paddedBias) : nil, accumulate: accumulate, bounds: tileBounds)
-                        if last, residual != nil || (tileBounds == nil && activation != nil) {
-                            for row in (i * mr)..<min(m, (i + panels) * mr) {
-                                finish(c + row * ldc + column0, residual.map { $0 + row * ldc + column0 }, count: columns, activation)
-                            }
-                        }
-                        i += panels
                     }
                 }
                 p0 += kc
@@ -425,10 +439,11 @@ public enum PackedGEMM {
     /// depth block: each column is eight-lane multiply-adds with the rows in the lanes, one chain per
     /// panel (a 16-wide tile would spend on one column as long as on 32 more). Each output is the
     /// same fused chain from zero as in the tiles, then C, the bias (`bias`, padded, given with the
-    /// last block) and the clamp in the same order, so the bits are the tiles'.
+    /// last block) and the clamp in the same order, so the bits are the tiles'. `b` holds the
+    /// block's B values of these columns, `narrowColumns` floats per row of the block.
     @inline(never)
     static func narrowPanel(
-        _ a: PackedMatrix, depth: Range<Int>, panels: Range<Int>, _ b: UnsafePointer<Float>, rows table: UnsafePointer<Int>, columns: Int,
+        _ a: PackedMatrix, depth: Range<Int>, panels: Range<Int>, _ b: UnsafePointer<Float>, columns: Int,
         _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?
     ) {
         typealias V = SIMD8<Float>
@@ -439,7 +454,7 @@ public enum PackedGEMM {
         for column in 0..<columns {
             var c0 = V(), c1 = V(), c2 = V(), c3 = V()
             for k in 0..<depth.count {
-                let bv = V(repeating: b[table[k] + column])
+                let bv = V(repeating: b[k &* narrowColumns &+ column])
                 let o = k &* 32
                 c0.addProduct(UnsafeRawPointer(a0).load(fromByteOffset: o, as: V.self), bv)
                 c1.addProduct(UnsafeRawPointer(a1).load(fromByteOffset: o, as: V.self), bv)
