@@ -106,10 +106,14 @@ public enum PackedGEMM {
             for i in 0..<rowPanels { run(0, rows: i..<(i + 1), columns: 0..<columnPanels) }
         } else if parts == 1 {
             run(0, rows: 0..<rowPanels, columns: 0..<columnPanels)
-        } else if busiest(columnPanels, columnTile, n, parts) * m * 9 <= busiest(rowPanels, rowTile, m, parts) * n * 10 {
-            // Split the columns (many pixels) unless splitting the output channels leaves the busiest
-            // part at least 10% less work (each part then reads all of B): five column panels over
-            // two threads (a 14×14 convolution's extended grid) left one thread 128 of 224 columns.
+        } else if m < n && busiest(columnPanels, columnTile, n, parts) * m * 9 <= busiest(rowPanels, rowTile, m, parts) * n * 10 {
+            // Split the columns (many pixels) when they outnumber the rows, unless splitting the
+            // output channels (each part then reading all of B) leaves the busiest part at least
+            // 10% less work: five column panels over two threads (a 14×14 convolution's extended grid)
+            // left one thread 128 of 224 columns. With at least as many rows as columns the rows
+            // are split, so that each part reads half of A, the larger operand, rather than all of
+            // it: ResNet-50's 256→1024 1×1 layer at 14×14 (196 columns, a 1 MB A) on two threads,
+            // alone, 0.44 → 0.37 ms; 1024→256 likewise.
             Parallel.forEachChunk(parts, threads: parts) { range in
                 for p in range { run(p, rows: 0..<rowPanels, columns: (columnPanels * p / parts)..<(columnPanels * (p + 1) / parts)) }
             }
