@@ -279,30 +279,14 @@ public enum PackedGEMM {
                 // read again after all the row panels, it came from memory, and each B value was a
                 // line of its own, read once per four row panels).
                 let narrowHere = (j0..<j1).contains(narrow)
-                let narrowB = copySlot(narrow, j0, kc)
+                let narrowB = copySlot(narrow, j0, kc), narrowColumn0 = narrow * nr, narrowCount = n - narrowColumn0
                 if narrowHere {
-                    let column0 = narrow * nr, columns = n - column0
                     for r in 0..<kc {
-                        let row = b.base + rowTable[r] + column0
-                        for col in 0..<narrowColumns { narrowB[r * narrowColumns + col] = col < columns ? row[col] : 0 }
-                    }
-                }
-                func narrowPanels(_ panels: Range<Int>) {
-                    let column0 = narrow * nr, columns = n - column0
-                    narrowPanel(
-                        a, depth: p0..<(p0 + kc), panels: panels, UnsafePointer(narrowB), columns: columns,
-                        c + column0, ldc: ldc, bias: last && bias != nil ? UnsafePointer(paddedBias) : nil, accumulate: accumulate, bounds: tileBounds)
-                    if last, residual != nil || (tileBounds == nil && activation != nil) {
-                        for row in (panels.lowerBound * mr)..<min(m, panels.upperBound * mr) {
-                            finish(c + row * ldc + column0, residual.map { $0 + row * ldc + column0 }, count: columns, activation)
-                        }
+                        let row = b.base + rowTable[r] + narrowColumn0
+                        for col in 0..<narrowColumns { narrowB[r * narrowColumns + col] = col < narrowCount ? row[col] : 0 }
                     }
                 }
                 for i in rowPanels {
-                    defer {
-                        let k = i - rowPanels.lowerBound
-                        if narrowHere && (k % 4 == 3 || i + 1 == rowPanels.upperBound) { narrowPanels((i - k % 4)..<(i + 1)) }
-                    }
                     let rows = min(mr, m - i * mr)
                     let ap = a.panel(i) + p0 * mr
                     let rowBias: UnsafePointer<Float>? = last && bias != nil ? UnsafePointer(paddedBias + i * mr) : nil
@@ -367,6 +351,19 @@ public enum PackedGEMM {
                                              residual: residual.map { $0 + i * mr * ldc }, activation: activation, activate: tileBounds == nil)
                         } else if last, residual != nil || (tileBounds == nil && activation != nil) {
                             for r in 0..<rows { finish(cp + r * ldc, residual.map { $0 + (i * mr + r) * ldc + outColumn }, count: columns, activation) }
+                        }
+                    }
+                    let nth = i - rowPanels.lowerBound
+                    if narrowHere && (nth % 4 == 3 || i + 1 == rowPanels.upperBound) {
+                        let panels = (i - nth % 4)..<(i + 1)
+                        narrowPanel(
+                            a, depth: p0..<(p0 + kc), panels: panels, UnsafePointer(narrowB), columns: narrowCount, c + narrowColumn0, ldc: ldc,
+                            bias: last && bias != nil ? UnsafePointer(paddedBias) : nil, accumulate: accumulate, bounds: tileBounds)
+                        if last, residual != nil || (tileBounds == nil && activation != nil) {
+                            for row in (panels.lowerBound * mr)..<min(m, panels.upperBound * mr) {
+                                let at = row * ldc + narrowColumn0
+                                finish(c + at, residual.map { $0 + at }, count: narrowCount, activation)
+                            }
                         }
                     }
                 }
