@@ -60,10 +60,11 @@ extension KerasGraphBuilder {
             let x = try one()
             let units = try ints("units", 1)[0], inner = try dim(x, -1)
             var y: Int
-            let w = constant("\(name)/kernel", try weight(name, "weights", [inner, units], op: kind))
+            let kernel = try weight(name, "weights", [inner, units], op: kind)
+            let w = constant("\(name)/kernel", kernel)
             let b = bool("use_bias", true) ? constant("\(name)/bias", try weight(name, "bias", [units], op: kind)) : nil
             if x.shape.count == 2 {
-                y = add(site, Gemm(transA: false, transB: false, alpha: 1, beta: 1), [keras(x.key), w, b])[0]
+                y = add(site, Gemm(transA: false, transB: false, alpha: 1, beta: 1, weight: kernel), [keras(x.key), w, b])[0]
             } else {
                 y = add(site, MatMul(), [keras(x.key), w])[0]
                 if let b { y = add("\(site)/bias", BinaryLayer(.add, opType: "Add"), [y, b])[0] }

@@ -89,7 +89,7 @@ extension ONNXOps {
             let a = c.attributes
             return Gemm(
                 transA: try a.int("transA", default: 0) != 0, transB: try a.int("transB", default: 0) != 0,
-                alpha: try a.float("alpha", default: 1), beta: try a.float("beta", default: 1))
+                alpha: try a.float("alpha", default: 1), beta: try a.float("beta", default: 1), weight: c.constant(1))
         },
         "MatMul": { _ in MatMul() },
     ]

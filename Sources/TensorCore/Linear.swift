@@ -66,6 +66,37 @@ public enum Linear {
         }
     }
 
+    /// `y[m, n] = x·Wᵀ + bias[n]`, then `activation`, for a weight packed once as the product's A
+    /// operand (`weights`, `[n, k]`: a fully connected layer's weight in the `[out, in]` layout,
+    /// packed when the layer was first planned), on the register tiles: computed as
+    /// `yᵀ = W·xᵀ`, with x turned into `[k, m]` and yᵀ turned back in `scratch` (slots 1 and 2;
+    /// nothing is turned when m is 1). The weight is read once per run in its packed form, where
+    /// OpenBLAS's `sgemm` with a transposed B packs it again on every call. Each output sums in
+    /// MLAS's order (`PackedGEMM`), so the bits do not depend on the thread count.
+    /// - x: `[m, k]`.
+    /// - y: `[m, n]`, fully overwritten.
+    /// - bias: n float32 values, or nil.
+    public static func packedWeightProduct(
+        _ x: Tensor, m: Int, weights: PackedMatrix, bias: Tensor?, activation: Activation?, into y: Tensor,
+        threads: Int, scratch: Scratch
+    ) {
+        let n = weights.rows, k = weights.depth
+        if m == 0 || n == 0 { return }
+        let y = y.storage.base.assumingMemoryBound(to: Float.self)
+        let x = UnsafePointer(x.storage.base.assumingMemoryBound(to: Float.self))
+        let bias = bias.map { UnsafePointer($0.storage.base.assumingMemoryBound(to: Float.self)) }
+        var source = x
+        if m > 1 {
+            let turned = scratch.floats(k * m, slot: 1)
+            Movement.transposeMatrix(x, rows: m, columns: k, into: turned)
+            source = UnsafePointer(turned)
+        }
+        let out = m == 1 ? y : scratch.floats(n * m, slot: 2)
+        PackedGEMM.multiply(weights, PanelSource.matrix(source, columns: m, rowStride: m), c: out, ldc: m, bias: bias,
+                            activation: activation, threads: threads, scratch: scratch)
+        if m > 1 { Movement.transposeMatrix(UnsafePointer(out), rows: n, columns: m, into: y) }
+    }
+
     /// Whether float32 products of `rows` rows go to the register tiles (`tiledMatmul`): when the
     /// build has them and at least one row panel is full (fewer rows — a classifier or one decoded
     /// token — stay with OpenBLAS's matrix-vector kernels).

@@ -624,6 +624,36 @@ struct TiledProductTests {
         }
     }
 
+    /// A Gemm whose B is a constant runs on the weight laid out once: with fewer than 8 rows on
+    /// B′ packed as the tiles' A operand (Yᵀ = B′ᵀ·Aᵀ: the depth block is the one for m output
+    /// columns), with 8 or more on Bᵀ made once and multiplied as an untransposed B (the block for
+    /// n columns); C's row added after the product, then the clamp. Bitwise the emulation on one
+    /// and two threads where the build has the tiles. The layer is made from another weight and
+    /// then given B's value (`replacingConstants`, as the precision policies do), so a layout
+    /// left from the first weight would be off by O(1).
+    @Test(arguments: [(1, 300, 100, true), (3, 200, 70, true), (5, 1100, 40, false), (8, 130, 50, true), (13, 700, 300, true), (2, 64, 1, true)])
+    func gemmWithAConstantWeightRunsOnItLaidOutOnce(m: Int, k: Int, n: Int, transB: Bool) throws {
+        var g = SeededGenerator(seed: UInt64(m * 1009 + k * 17 + n))
+        let a = random(m * k, &g), b = random(k * n, &g), c = random(n, &g), other = random(k * n, &g)
+        // B′[p, j]: B is [K, N], or [N, K] with transB.
+        func bPrime(_ p: Int, _ j: Int) -> Float { transB ? b[j * k + p] : b[p * n + j] }
+        let rows = m < PackedGEMM.rowTile
+        let block = Self.depthBlock(columns: rows ? m : n, depth: k)
+        var want = [Float]()
+        for r in 0..<m { for j in 0..<n { want.append(max(0, Self.blockedSum({ a[r * k + $0] }, { bPrime($0, j) }, k: k, block: block) + c[j])) } }
+        let bShape = transB ? [n, k] : [k, n]
+        let weight = Tensor(shape: bShape, scalars: b)
+        let first = Gemm(transA: false, transB: transB, alpha: 1, beta: 1, weight: Tensor(shape: bShape, scalars: other))
+        let layer = try #require(try first.replacingConstants([nil, weight, nil]).fusing(.relu))
+        let types = [TensorType(.float32, [m, k]), TensorType(.float32, bShape), TensorType(.float32, [n])]
+        for threads in [1, 2] {
+            let op = try layer.prepare(types, constants: [nil, weight, nil], format: .standard)
+            let y = Tensor(zeros: [m, n])
+            try op.run([Tensor(shape: [m, k], scalars: a), weight, Tensor(shape: [n], scalars: c)], outputs: [y], context: ExecutionContext(threads: threads))
+            check(y.scalars(as: Float.self), want, tiles: PackedGEMM.selected.isTiles, "Gemm \(m)×\(k)×\(n) transB \(transB) t\(threads)")
+        }
+    }
+
     func check(_ got: [Float], _ want: [Float], tiles: Bool, _ what: String) {
         if tiles {
             let wrong = zip(got, want).filter { $0.bitPattern != $1.bitPattern }.count
