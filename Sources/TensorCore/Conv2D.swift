@@ -151,10 +151,10 @@ public enum Conv2D {
         // of an image and its product, and each thread's image stays in its own caches. Each
         // image's product is split over threads or not with the same bits.
         // The layout and the padding-tap cut depend on the geometry alone: made once here, not
-        // per thread. Outputs at most 8 wide gather their patches into a compact matrix (below);
+        // per thread. Outputs at most 16 wide gather their patches into a compact matrix (below);
         // wider ones multiply the extended grid.
         let shifted = ShiftedImage(g)
-        let gridColumns = shifted.rowStride != g.outWidth && g.outWidth <= 8 ? plane : shifted.columns
+        let gridColumns = shifted.rowStride != g.outWidth && g.outWidth <= 16 ? plane : shifted.columns
         let regions = g.isPointwise ? nil : TapRegions(g, gridColumns: gridColumns)
         let parts = min(threads, g.batch)
         if parts > 1 && (g.batch % parts == 0 || g.batch >= 4 * parts) {
@@ -205,12 +205,15 @@ public enum Conv2D {
             let image = scratch.floats(shifted.floats, slot: 1)
             // Only the real outputs of the extended grid are kept, unless it has no extra columns.
             let grid = shifted.rowStride != g.outWidth ? GridColumns(gridWidth: shifted.rowStride, width: g.outWidth) : nil
-            // Outputs at most 8 wide lose a large share of the grid to its extra columns (7 of 9 real
-            // in a 3×3 convolution of a 7×7 image): there the real patches are first gathered into a
-            // compact [C·KH·KW, OH·OW] matrix, so that the tiles compute only real outputs (the same
-            // sums in the same order, so the same bits). ResNet-18's 512→512 3×3 convolutions at 7×7
-            // took ~0.9× the grid's time this way; at 14×14 (14 of 16 real) it was no faster.
-            let compact = grid != nil && g.outWidth <= 8
+            // Outputs at most 16 wide lose a large share of the grid to its extra columns (7 of 9 real
+            // in a 3×3 convolution of a 7×7 image, 14 of 16 at 14×14): there the real patches are
+            // first gathered into a compact [C·KH·KW, OH·OW] matrix, so that the tiles compute only
+            // real outputs (the same sums in the same order, so the same bits). ResNet-18's 512→512
+            // 3×3 convolutions at 7×7 took ~0.9× the grid's time this way. At 14×14 it was no faster
+            // on an Intel Emerald Rapids core, and on an AMD Zen 4 core 256→256 alone 2.47 → 2.31
+            // ms (7 alternating rounds; ResNet-18 0.95–0.98); at 28×28 (1.014) the gathered matrix
+            // (3.6 MB for 128→128) no longer pays for itself.
+            let compact = grid != nil && g.outWidth <= 16
             let matrix = compact ? scratch.floats(weights.groups[0].depth * plane + 16, slot: 3) : image
             for n in images {
                 for grp in 0..<g.groups {
