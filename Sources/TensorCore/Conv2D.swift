@@ -257,7 +257,7 @@ public enum Conv2D {
 
         /// The cut, or nil when it would not save at least a quarter of the work of a product
         /// over `gridColumns` columns with every tap (the extended grid, or the compact matrix of
-        /// outputs at most 8 wide). A rectangle whose taps are not all live packs its own weights,
+        /// outputs at most 16 wide). A rectangle whose taps are not all live packs its own weights,
         /// counted as 16 more columns of work.
         init?(_ g: Conv2DGeometry, gridColumns: Int) {
             guard g.outHeight > 0, g.outWidth > 0 else { return nil }
