@@ -16,12 +16,20 @@ public struct Gemm: Layer {
     /// float32 plan on a build with the tiles (as `Conv.packed`), so a model holds it only for
     /// the batch sizes it runs.
     public let packed: MadeOnce<PackedMatrix>?
-    /// Bᵀ as a `[K, N]` row-major matrix, for products of at least 8 rows when transB is set (every
+    /// Bᵀ as a `[K, N]` row-major matrix, for products of 8 to `turnedRowLimit` rows when transB is set (every
     /// PyTorch `Linear` exported as Gemm), which the tiles then multiply as they do an untransposed
     /// B (`GemmOp.tiled`), read in place: OpenBLAS's `sgemm` with a transposed B packs the weight
     /// again on each call (MobileNetV3-Small's 1024→1000 classifier at batch 8: 0.86 ms on one
     /// thread). Made as `packed` is.
     public let turned: MadeOnce<Tensor>?
+
+    /// The most rows (a classifier's batch) multiplied on `turned`. With more, OpenBLAS's packing
+    /// of B on each call is spread over enough rows to cost little, and the products keep
+    /// OpenBLAS's sums: Faster R-CNN's box head (150 RoIs, K = 12,544) on `turned` moved its
+    /// outputs by ~1e-7, enough for two near-duplicate boxes (scores 3e-8 apart, 0.009 px apart)
+    /// to trade places in NonMaxSuppression against onnxruntime's reference, which sums Gemm
+    /// in its own order (`check_detectors.py` failed).
+    public static let turnedRowLimit = 64
 
     /// The largest weight `packed` and `turned` are made from, in bytes: 64 MiB, every classifier
     /// of the zoo and VGG's 4096→4096 and 4096→1000 layers, but not its 25088→4096 one (392 MiB,
@@ -112,7 +120,7 @@ public struct Gemm: Layer {
             let w = packed.value
             if w.rows == n && w.depth == k && w.kernel == PackedGEMM.selected { return GemmOp(gemm: self, m: m, n: n, k: k, kernel: kernel, packed: w) }
         }
-        if Linear.usesTiles(rows: m), !transA, let turned {
+        if Linear.usesTiles(rows: m), m <= Self.turnedRowLimit, !transA, let turned {
             let t = turned.value
             if t.shape == [k, n] { return GemmOp(gemm: self, m: m, n: n, k: k, kernel: kernel, turnedB: t) }
         }

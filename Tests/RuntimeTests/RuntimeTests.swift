@@ -626,7 +626,7 @@ struct TiledProductTests {
 
     /// A Gemm whose B is a constant runs on the weight laid out once: with fewer than 8 rows on
     /// B′ packed as the tiles' A operand (Yᵀ = B′ᵀ·Aᵀ: the depth block is the one for m output
-    /// columns), with 8 or more on Bᵀ made once and multiplied as an untransposed B (the block for
+    /// columns), with 8 to 64 on Bᵀ made once and multiplied as an untransposed B (the block for
     /// n columns); C's row added after the product, then the clamp. Bitwise the emulation on one
     /// and two threads where the build has the tiles. The layer is made from another weight and
     /// then given B's value (`replacingConstants`, as the precision policies do), so a layout
