@@ -214,6 +214,10 @@ public enum Conv2D {
             // ms (7 alternating rounds; ResNet-18 0.95–0.98); at 28×28 (1.014) the gathered matrix
             // (3.6 MB for 128→128) no longer pays for itself.
             let compact = grid != nil && g.outWidth <= 16
+            if let bands = bandCount(threads: threads) {
+                runInBands(bands, images, image: image, offsets: offsets, grid: grid, compact: compact, scratch: scratch)
+                return
+            }
             let matrix = compact ? scratch.floats(weights.groups[0].depth * plane + 16, slot: 3) : image
             for n in images {
                 for grp in 0..<g.groups {
@@ -227,6 +231,72 @@ public enum Conv2D {
                         weights.groups[grp], source, c: out + offset, ldc: plane,
                         bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
                         outputColumns: plane, grid: compact ? nil : grid, residual: res.map { $0 + offset })
+                }
+            }
+        }
+
+        /// The bands of output rows that `threads` threads take of one image's product, or nil
+        /// where `PackedGEMM.multiply` splits it better (or not at all): by output channels when
+        /// they are at least as many as the pixels (each thread then reads half of the weights, the
+        /// larger operand), whole when the product is small, and always on the `.blas` path
+        /// (OpenBLAS's sums of a product depend on its width).
+        func bandCount(threads: Int) -> Int? {
+            let depth = weights.groups[0].depth
+            guard threads > 1, weights.groups[0].kernel.isTiles, g.outHeight >= 2, mg < plane, mg * plane * depth >= 1 << 17 else { return nil }
+            return min(threads, g.outHeight)
+        }
+
+        /// One image's product split by bands of output rows, each band a thread's from the padded
+        /// image to its outputs: the image is filled in one region (each thread its band's rows),
+        /// then each thread gathers its band's patches (outputs at most 16 wide) and multiplies them
+        /// on its own scratch. Split by output columns inside `PackedGEMM.multiply` instead, each
+        /// thread read B rows that the other thread had written (the copy was split by channels)
+        /// and waited at three barriers per convolution: DenseNet-121's 128→32 3×3 layers at 14×14
+        /// ran no faster on two threads than on one (0.16–0.20 ms against 0.18; onnxruntime 0.078
+        /// against 0.151). The depth blocks are the whole product's, so the sums are the same.
+        func runInBands(
+            _ bands: Int, _ images: Range<Int>, image: UnsafeMutablePointer<Float>, offsets: UnsafeMutablePointer<Int>,
+            grid: GridColumns?, compact: Bool, scratch: Scratch
+        ) {
+            let depth = weights.groups[0].depth
+            let kc = min(depth, PackedGEMM.depthBlock(columns: plane, depth: depth))
+            let blockEnds = Array(Swift.stride(from: kc, to: depth, by: kc)) + [depth]
+            let workers = scratch.workers(bands)
+            // Band b's outputs are rows oy0 ..< oy1; it fills the image's rows from oy0 (its own
+            // outputs' first tap row) up to the next band's (the last band to the end).
+            func outputRows(_ b: Int) -> Range<Int> { (g.outHeight * b / bands)..<(g.outHeight * (b + 1) / bands) }
+            let box = UncheckedBox((image, offsets, out))
+            for n in images {
+                for grp in 0..<g.groups {
+                    let src = inp + (n * g.inChannels + grp * cg) * inPlane
+                    let offset = (n * g.outChannels + grp * mg) * plane
+                    Parallel.forEachChunk(bands, threads: bands) { range in
+                        let (image, _, _) = box.value
+                        for b in range {
+                            let rows = outputRows(b).lowerBound..<(b == bands - 1 ? shifted.phaseHeight : outputRows(b + 1).lowerBound)
+                            shifted.fill(from: src, into: image, rows: rows, last: b == bands - 1)
+                        }
+                    }
+                    Parallel.forEachChunk(bands, threads: bands) { range in
+                        let (image, offsets, out) = box.value
+                        for b in range {
+                            let rows = outputRows(b), pixels = rows.count * g.outWidth
+                            let first = UnsafePointer(image + rows.lowerBound * shifted.rowStride)
+                            let source: PanelSource
+                            if compact {
+                                let matrix = workers[b].floats(depth * pixels + 16, slot: 3)
+                                shifted.gather(first, offsets: offsets, rows: depth, outputRows: rows.count, into: matrix, threads: 1)
+                                source = PanelSource.matrix(matrix, columns: pixels, rowStride: pixels)
+                            } else {
+                                source = PanelSource.rows(first, offsets: offsets, columns: rows.count * shifted.rowStride)
+                            }
+                            let at = offset + rows.lowerBound * g.outWidth
+                            PackedGEMM.multiply(
+                                weights.groups[grp], source, c: out + at, ldc: plane,
+                                bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: 1, scratch: workers[b],
+                                outputColumns: pixels, grid: compact ? nil : grid, residual: res.map { $0 + at }, blockEnds: blockEnds)
+                        }
+                    }
                 }
             }
         }
@@ -447,8 +517,12 @@ public enum Conv2D {
         /// vectors in increasing address order, the part past its end rewritten by the next one;
         /// `dst` has 16 floats of slack for the last. Split over threads by B rows, each thread's
         /// last row copied exactly, so that no vector spills into another thread's rows.
-        func gather(_ image: UnsafePointer<Float>, offsets: UnsafePointer<Int>, rows: Int, into dst: UnsafeMutablePointer<Float>, threads: Int) {
-            let ow = g.outWidth, oh = g.outHeight, pw = rowStride
+        /// `outputRows` (all when nil) gathers the patches of that many output rows from `image`.
+        func gather(
+            _ image: UnsafePointer<Float>, offsets: UnsafePointer<Int>, rows: Int, outputRows: Int? = nil, into dst: UnsafeMutablePointer<Float>,
+            threads: Int
+        ) {
+            let ow = g.outWidth, oh = outputRows ?? g.outHeight, pw = rowStride
             let box = UncheckedBox(dst)
             Parallel.forEachChunk(rows, threads: rows * oh * ow > 1 << 15 ? threads : 1, grain: 16) { range in
                 let dst = box.value
@@ -480,31 +554,44 @@ public enum Conv2D {
         /// Each row is written whole, in increasing order: its last `shared` zeros are the next
         /// row's first, which that row rewrites with the same zeros.
         func fill(from src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, threads: Int) {
-            let sh = g.strideH, sw = g.strideW, ih = g.inHeight, iw = g.inWidth, pw = phaseWidth, rs = rowStride
             let planes = channels * phases
             let box = UncheckedBox(dst)
             Parallel.forEachChunk(planes, threads: planes * phaseSize > 1 << 16 ? threads : 1, grain: 4) { range in
-                let dst = box.value
-                for plane in range {
-                    let phase = usedPhases[plane % phases]
-                    let c = plane / phases, py = phase / sw, px = phase % sw
-                    let image = src + c * ih * iw
-                    let (lo, hi) = Self.imageColumns(g, phaseWidth: pw, px: px)
-                    for i in 0..<phaseHeight {
-                        let row = dst + plane * phaseSize + i * rs
-                        let iy = i * sh + py - g.padTop
-                        if iy < 0 || iy >= ih {
-                            PackedGEMM.zero(row, pw)
-                            continue
-                        }
-                        PackedGEMM.zero(row, lo)
-                        let line = image + iy * iw + (lo * sw + px - g.padLeft)
-                        PackedGEMM.copy(row + lo, line, hi - lo, stride: sw)
-                        PackedGEMM.zero(row + hi, pw - hi)
+                fill(from: src, into: box.value, planes: range, rows: 0..<phaseHeight, last: true)
+            }
+            PackedGEMM.zero(dst + planes * phaseSize, rowStride + PackedGEMM.columnTile)
+        }
+
+        /// Rows `rows` of every stored phase, for a band of output rows: the last row of a band
+        /// that is not `last` stops where the next row starts, so that bands filled at once write
+        /// disjoint floats; the `last` band zeroes the slack too.
+        func fill(from src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, rows: Range<Int>, last: Bool) {
+            fill(from: src, into: dst, planes: 0..<(channels * phases), rows: rows, last: last)
+            if last { PackedGEMM.zero(dst + channels * phases * phaseSize, rowStride + PackedGEMM.columnTile) }
+        }
+
+        private func fill(from src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, planes: Range<Int>, rows: Range<Int>, last: Bool) {
+            let sh = g.strideH, sw = g.strideW, ih = g.inHeight, iw = g.inWidth, pw = phaseWidth, rs = rowStride
+            for plane in planes {
+                let phase = usedPhases[plane % phases]
+                let c = plane / phases, py = phase / sw, px = phase % sw
+                let image = src + c * ih * iw
+                let (lo, hi) = Self.imageColumns(g, phaseWidth: pw, px: px)
+                for i in rows {
+                    let row = dst + plane * phaseSize + i * rs
+                    // The shared zeros past a band's last row are the next band's to write.
+                    let width = last || i + 1 < rows.upperBound ? pw : rs
+                    let iy = i * sh + py - g.padTop
+                    if iy < 0 || iy >= ih {
+                        PackedGEMM.zero(row, width)
+                        continue
                     }
+                    PackedGEMM.zero(row, lo)
+                    let line = image + iy * iw + (lo * sw + px - g.padLeft)
+                    PackedGEMM.copy(row + lo, line, hi - lo, stride: sw)
+                    PackedGEMM.zero(row + hi, width - hi)
                 }
             }
-            PackedGEMM.zero(dst + planes * phaseSize, rs + PackedGEMM.columnTile)
         }
     }
 
