@@ -177,6 +177,13 @@ public enum Conv2D {
                 // 4.91 → 5.20). At batch 1, or alone with its output in cache (16→64 at 55×55,
                 // batch 8: 0.67 → 0.85), it measured slower.
                 let rowPanelsOuter = g.batch > 1 && cg <= 16
+                // Planes of at least 1,024 pixels put each row of B (an input channel) on pages of
+                // its own, where the hardware's prefetchers do not follow: the product asks for
+                // the next panels' lines as it reads these (`streamB`, as for a linear layer's
+                // weight). One thread, batch 8, 8 alternating rounds: MobileNetV2's 32→16 at
+                // 112×112 2.69 → 1.82 ms, 16→96 there 8.29 → 6.30, 96→24 at 56×56 2.05 → 1.39,
+                // 144→24 2.82 → 2.57; 576→96 at 14×14 (rows 784 bytes apart) 1.82 → 1.91, so not there.
+                let streamB = plane >= 1024
                 for n in images {
                     for grp in 0..<g.groups {
                         let src = inp + (n * g.inChannels + grp * cg) * inPlane
@@ -184,7 +191,7 @@ public enum Conv2D {
                         PackedGEMM.multiply(
                             weights.groups[grp], PanelSource.matrix(src, columns: plane, rowStride: plane), c: out + offset,
                             ldc: plane, bias: biasPtr.map { $0 + grp * mg }, activation: activation, threads: threads, scratch: scratch,
-                            residual: res.map { $0 + offset }, rowPanelsOuter: rowPanelsOuter)
+                            residual: res.map { $0 + offset }, streamB: streamB, rowPanelsOuter: rowPanelsOuter)
                     }
                 }
                 return
