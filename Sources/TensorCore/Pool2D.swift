@@ -43,7 +43,15 @@ public enum Pool2D {
     /// Max pooling with sixteen planes in the lanes of each vector (`ChannelBlocks`), for small
     /// planes: the scratch image's padding holds −∞, and each output pixel takes the maximum of its
     /// taps as whole vectors, eight pixels at a time.
-    static func maxChannelBlocked(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
+    ///
+    /// A window at least two taps wide and high is taken in two passes: each row of the padded
+    /// extent's maxima over the kernel's columns, then each output's over the kernel's rows, 4
+    /// comparisons an output for 3×3 at stride 1 instead of 8. The same bits as the taps in
+    /// row-major order: either way a window gives its last NaN, else the first of its largest
+    /// values (a later equal value, −0 after +0, does not replace it).
+    /// - twoPasses: whether to take the two passes (tests compare both ways); by default where the
+    ///   window is at least two taps wide and high.
+    static func maxChannelBlocked(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int, twoPasses: Bool? = nil) {
         typealias V = SIMD16<Float>
         let lanes = ChannelBlocks.lanes
         let layout = ChannelBlocks(g)
@@ -52,17 +60,24 @@ public enum Pool2D {
         let blocks = (g.planes + lanes - 1) / lanes
         let inBase = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
         let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
+        let separable = twoPasses ?? (g.kernelHeight > 1 && g.kernelWidth > 1)
+        let rowMaxima = separable ? layout.extentHeight * g.outWidth * lanes : 0
         let box = UncheckedBox(layout)
         Parallel.forEachChunk(blocks, threads: g.planes * outPlane * tapCount > 1 << 15 ? threads : 1) { range in
             let layout = box.value
             // Padding set once: every block rewrites the same image cells and leaves it alone.
-            let image = layout.image(extra: outPlane * lanes, padding: -.infinity)
+            let image = layout.image(extra: outPlane * lanes + rowMaxima, padding: -.infinity)
             defer { image.deallocate() }
             let results = image + layout.imageFloats
             let taps = layout.tapOffsets
             for block in range {
                 let c0 = block * lanes, cn = Swift.min(lanes, g.planes - c0)
                 layout.load(inBase + c0 * inPlane, count: cn, into: image)
+                if separable {
+                    separableMax(image, layout: layout, geometry: g, rows: results + outPlane * lanes, into: results)
+                    layout.store(results, count: cn, to: outBase + c0 * outPlane)
+                    continue
+                }
                 var q = 0
                 while q < outPlane {
                     let step = Swift.min(8, outPlane - q)
@@ -100,6 +115,38 @@ public enum Pool2D {
                     q += step
                 }
                 layout.store(results, count: cn, to: outBase + c0 * outPlane)
+            }
+        }
+    }
+
+    /// `maxChannelBlocked`'s two passes over a loaded block: `rows` (`[extent height][OW][16]`)
+    /// gets each extent row's maxima over the kernel's columns, `results` (`[OH·OW][16]`) each
+    /// output's maximum of those over the kernel's rows.
+    @inline(__always)
+    private static func separableMax(
+        _ image: UnsafePointer<Float>, layout: ChannelBlocks, geometry g: Pool2DGeometry, rows: UnsafeMutablePointer<Float>,
+        into results: UnsafeMutablePointer<Float>
+    ) {
+        typealias V = SIMD16<Float>
+        let lanes = ChannelBlocks.lanes, ow = g.outWidth, pw = layout.extentWidth
+        let columnStep = g.strideW * lanes, tapStep = g.dilationW * lanes * 4
+        for y in 0..<layout.extentHeight {
+            let line = image + y * pw * lanes, out = UnsafeMutableRawPointer(rows + y * ow * lanes)
+            for x in 0..<ow {
+                let p = UnsafeRawPointer(line + x * columnStep)
+                var m = p.load(as: V.self)
+                for kx in 1..<g.kernelWidth { m = nanMax(m, p.load(fromByteOffset: kx * tapStep, as: V.self)) }
+                out.storeBytes(of: m, toByteOffset: x * lanes * 4, as: V.self)
+            }
+        }
+        let rowStep = g.dilationH * ow * lanes * 4
+        for y in 0..<g.outHeight {
+            let line = UnsafeRawPointer(rows + y * g.strideH * ow * lanes), out = UnsafeMutableRawPointer(results + y * ow * lanes)
+            for x in 0..<ow {
+                let p = line + x * lanes * 4
+                var m = p.load(as: V.self)
+                for ky in 1..<g.kernelHeight { m = nanMax(m, p.load(fromByteOffset: ky * rowStep, as: V.self)) }
+                out.storeBytes(of: m, toByteOffset: x * lanes * 4, as: V.self)
             }
         }
     }
