@@ -273,6 +273,9 @@ public enum PackedGEMM {
                 }
                 // With a residual the clamp waits until it has been added.
                 let tileBounds = last && residual == nil ? bounds : nil
+                // Whole sixteen-lane 8×48 tiles that store into C add the residual themselves, then
+                // the activation when it is a clamp.
+                let fuseResidual = last && residual != nil && gridGroup == nil && a.kernel == .tiles16 && (activation == nil || bounds != nil)
                 // The last panel of at most `narrowColumns` columns: its B values gathered once per
                 // depth block into the panel's unused copy slot (`narrowColumns` floats a row), then
                 // `narrowPanels` row panels at a time (`narrowPanel`), right after those panels'
@@ -306,6 +309,13 @@ public enum PackedGEMM {
                         // outputs side by side in one row (most tiles of a wide first convolution)
                         // stores at their pixels like a tile of a plain C; the others go below.
                         let pixel = gridGroup == nil && rows == mr && columns == nr ? grid?.pixel(ofRun: (j * nr)..<(j * nr + columns)) : nil
+                        if last, let residual {
+                            // The residual this tile adds after its sums, asked for (into L2) before
+                            // them: read after the multiply-adds, each row's lines came from memory
+                            // (a 1×1 64→256 layer at 56×56 with its residual: 15% of its time).
+                            let pixels = grid?.pixels(of: (j * nr)..<(j * nr + columns)) ?? ((j * nr)..<(j * nr + columns))
+                            for r in 0..<rows { prefetch(residual + (i * mr + r) * ldc + pixels.lowerBound, floats: pixels.count) }
+                        }
                         if let grid, gridGroup == nil, pixel == nil {
                             // One depth block: the tile goes to the edge tile, and its real outputs
                             // on to their pixels.
@@ -339,6 +349,12 @@ public enum PackedGEMM {
                                 }
                                 r += four ? 4 : 1
                             }
+                        } else if fuseResidual && direct && columns == 48 {
+                            // The residual and a clamp in the tile's stores, while its sums are in
+                            // registers, instead of a pass over them after.
+                            tile8x48(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: bounds,
+                                     ahead: tileAhead, nextA: nextA, residual: residual.map { $0 + i * mr * ldc + outColumn })
+                            continue
                         } else {
                             tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate,
                                  bounds: tileBounds, ahead: tileAhead, nextA: nextA)
@@ -635,9 +651,20 @@ public enum PackedGEMM {
         _ v: inout SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool, _ bias: Float?,
         _ clamp: Bool, _ low: SIMD16<Float>, _ high: SIMD16<Float>
     ) {
+        store(&v, p, accumulate, bias, nil, clamp, low, high)
+    }
+
+    /// `store` with a residual `shift` bytes past `p` (when given) added after the bias, before
+    /// the clamp: the same bits as storing the sum and adding the residual in a pass of its own.
+    @inline(__always)
+    static func store(
+        _ v: inout SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool, _ bias: Float?, _ shift: Int?,
+        _ clamp: Bool, _ low: SIMD16<Float>, _ high: SIMD16<Float>
+    ) {
         let raw = UnsafeMutableRawPointer(p)
         if accumulate { v += raw.loadUnaligned(as: SIMD16<Float>.self) }
         if let bias { v += SIMD16(repeating: bias) }
+        if let shift { v += UnsafeRawPointer(raw).loadUnaligned(fromByteOffset: shift, as: SIMD16<Float>.self) }
         // Comparisons are false for NaN, which therefore passes through as Clip requires.
         if clamp { v = v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high) }
         raw.storeBytes(of: v, as: SIMD16<Float>.self)
@@ -658,7 +685,8 @@ public enum PackedGEMM {
     @inline(never) @_optimize(size)
     static func tile8x48(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0, nextA: Int = 0
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int = 0, nextA: Int = 0,
+        residual: UnsafePointer<Float>? = nil
     ) {
         typealias V = SIMD16<Float>
         let i0 = bias?[0]; var c0a = V(), c0b = V(), c0c = V()
@@ -689,15 +717,16 @@ public enum PackedGEMM {
             let a7 = V(repeating: ap[7]); c7a.addProduct(a7, b0); c7b.addProduct(a7, b1); c7c.addProduct(a7, b2)
             ap += 8
         }
+        let shift = residual.map { UnsafeRawPointer(c).distance(to: UnsafeRawPointer($0)) }
         let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
-        store(&c0a, c + 0 * ldc, accumulate, i0, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, i0, clamp, low, high); store(&c0c, c + 0 * ldc + 32, accumulate, i0, clamp, low, high)
-        store(&c1a, c + 1 * ldc, accumulate, i1, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, i1, clamp, low, high); store(&c1c, c + 1 * ldc + 32, accumulate, i1, clamp, low, high)
-        store(&c2a, c + 2 * ldc, accumulate, i2, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, i2, clamp, low, high); store(&c2c, c + 2 * ldc + 32, accumulate, i2, clamp, low, high)
-        store(&c3a, c + 3 * ldc, accumulate, i3, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, i3, clamp, low, high); store(&c3c, c + 3 * ldc + 32, accumulate, i3, clamp, low, high)
-        store(&c4a, c + 4 * ldc, accumulate, i4, clamp, low, high); store(&c4b, c + 4 * ldc + 16, accumulate, i4, clamp, low, high); store(&c4c, c + 4 * ldc + 32, accumulate, i4, clamp, low, high)
-        store(&c5a, c + 5 * ldc, accumulate, i5, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, i5, clamp, low, high); store(&c5c, c + 5 * ldc + 32, accumulate, i5, clamp, low, high)
-        store(&c6a, c + 6 * ldc, accumulate, i6, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, i6, clamp, low, high); store(&c6c, c + 6 * ldc + 32, accumulate, i6, clamp, low, high)
-        store(&c7a, c + 7 * ldc, accumulate, i7, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, i7, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, i7, clamp, low, high)
+        store(&c0a, c + 0 * ldc, accumulate, i0, shift, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, i0, shift, clamp, low, high); store(&c0c, c + 0 * ldc + 32, accumulate, i0, shift, clamp, low, high)
+        store(&c1a, c + 1 * ldc, accumulate, i1, shift, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, i1, shift, clamp, low, high); store(&c1c, c + 1 * ldc + 32, accumulate, i1, shift, clamp, low, high)
+        store(&c2a, c + 2 * ldc, accumulate, i2, shift, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, i2, shift, clamp, low, high); store(&c2c, c + 2 * ldc + 32, accumulate, i2, shift, clamp, low, high)
+        store(&c3a, c + 3 * ldc, accumulate, i3, shift, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, i3, shift, clamp, low, high); store(&c3c, c + 3 * ldc + 32, accumulate, i3, shift, clamp, low, high)
+        store(&c4a, c + 4 * ldc, accumulate, i4, shift, clamp, low, high); store(&c4b, c + 4 * ldc + 16, accumulate, i4, shift, clamp, low, high); store(&c4c, c + 4 * ldc + 32, accumulate, i4, shift, clamp, low, high)
+        store(&c5a, c + 5 * ldc, accumulate, i5, shift, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, i5, shift, clamp, low, high); store(&c5c, c + 5 * ldc + 32, accumulate, i5, shift, clamp, low, high)
+        store(&c6a, c + 6 * ldc, accumulate, i6, shift, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, i6, shift, clamp, low, high); store(&c6c, c + 6 * ldc + 32, accumulate, i6, shift, clamp, low, high)
+        store(&c7a, c + 7 * ldc, accumulate, i7, shift, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, i7, shift, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, i7, shift, clamp, low, high)
     }
 
     /// Rows 0–3 of an 8-row A panel over 48 columns: `tile8x48`'s sums for those rows (the same
@@ -997,6 +1026,18 @@ public struct GridColumns: Sendable {
             rowStart += gridWidth
             q = rowStart
         }
+    }
+
+    /// The pixels from the first real output among `columns` to the last (the rows' other pixels
+    /// between them included).
+    @inline(__always)
+    func pixels(of columns: Range<Int>) -> Range<Int> {
+        func pixel(_ q: Int) -> Int {
+            let y = q / gridWidth
+            return y * width + min(q - y * gridWidth, width)
+        }
+        let lo = pixel(columns.lowerBound)
+        return lo..<max(lo, pixel(columns.upperBound))
     }
 
     /// The pixel of the first of `columns` when all of them are real outputs of one output row

@@ -228,6 +228,40 @@ struct PoolTests {
         }
     }
 
+    /// Stride-1 max pools that keep the plane's size (`maxKeepingSize`, on the flat plane): the
+    /// bits of the blocked kernel's two passes, and the naive twin's values, for kernels 2 to 5
+    /// with the padding split either way, planes from 1×1 (narrower than a vector) to 70 wide,
+    /// NaN payloads and ±0 ties, on one and two threads.
+    @Test(arguments: 0..<24)
+    func sizeKeepingMax(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 9090)
+        let kh = randomInt(2...5, &g), kw = randomInt(2...5, &g)
+        let pt = randomInt(0...kh - 1, &g), pl = randomInt(0...kw - 1, &g)
+        let ih = [1, 3, 14, 7, 28, randomInt(1...40, &g)][seed % 6], iw = [1, 5, 14, 7, 28, randomInt(1...70, &g)][seed % 6]
+        let planes = seed % 4 == 3 ? 700 : [1, 3, 17][seed % 3]
+        let geo = Pool2DGeometry(
+            planes: planes, inHeight: ih, inWidth: iw, outHeight: ih, outWidth: iw, kernelHeight: kh, kernelWidth: kw,
+            strideH: 1, strideW: 1, padTop: pt, padLeft: pl, padBottom: kh - 1 - pt, padRight: kw - 1 - pl)
+        #expect(Pool2D.keepsSize(geo))
+        var values = randomFloats(planes * ih * iw, &g)
+        if seed % 3 == 2 {
+            for i in values.indices { values[i] = i % 5 == 0 ? (i % 10 == 0 ? 0 : -0.0) : -abs(values[i]) }
+        }
+        for n in 0..<(seed % 4) { values[randomInt(0...(values.count - 1), &g)] = Float(nan: UInt32(n + 1), signaling: false) }
+        let x = Tensor(shape: [planes, ih, iw], scalars: values)
+        let slow = Tensor(zeros: [planes, ih, iw]), blocked = Tensor(zeros: slow.shape)
+        Pool2D.reference(input: x, output: slow, geometry: geo, isMax: true, countIncludePad: false)
+        Pool2D.maxChannelBlocked(input: x, output: blocked, geometry: geo, threads: 1, twoPasses: true)
+        for threads in [1, 2] {
+            let flat = Tensor(zeros: slow.shape)
+            Pool2D.maxKeepingSize(input: x, output: flat, geometry: geo, threads: threads)
+            let got = flat.scalars(as: Float.self)
+            #expect(zip(got, slow.scalars(as: Float.self)).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "flat max pool \(geo)")
+            let differing = zip(got, blocked.scalars(as: Float.self)).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "flat against blocked: \(differing) outputs' bits differ, \(geo), \(threads) threads")
+        }
+    }
+
     /// Global pooling split over threads by planes (from 32K values): the same bits on one, two
     /// and three threads, and averages within 1e-6 of a double-precision sum (600 values a plane).
     @Test func globalPoolingGivesTheSameBitsOnAnyThreads() {
