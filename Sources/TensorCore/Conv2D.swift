@@ -177,13 +177,17 @@ public enum Conv2D {
                 // 4.91 → 5.20). At batch 1, or alone with its output in cache (16→64 at 55×55,
                 // batch 8: 0.67 → 0.85), it measured slower.
                 let rowPanelsOuter = g.batch > 1 && cg <= 16
-                // Planes of at least 1,024 pixels put each row of B (an input channel) on pages of
-                // its own, where the hardware's prefetchers do not follow: the product asks for
-                // the next panels' lines as it reads these (`streamB`, as for a linear layer's
+                // Planes of at least 512 pixels put each row of B (an input channel) 2 KB or more
+                // from the next, where the hardware's prefetchers do not follow: the product asks
+                // for the next panels' lines as it reads these (`streamB`, as for a linear layer's
                 // weight). One thread, batch 8, 8 alternating rounds: MobileNetV2's 32→16 at
                 // 112×112 2.69 → 1.82 ms, 16→96 there 8.29 → 6.30, 96→24 at 56×56 2.05 → 1.39,
-                // 144→24 2.82 → 2.57; 576→96 at 14×14 (rows 784 bytes apart) 1.82 → 1.91, so not there.
-                let streamB = plane >= 1024
+                // 144→24 2.82 → 2.57; 576→96 at 14×14 (rows 784 bytes apart) 1.82 → 1.91, so not
+                // there. At 27×27 and 28×28 (profiles inside the models, batch 8, two rounds):
+                // SqueezeNet's 256→32 1.17–1.34 → 1.00–1.11 ms, ResNet-50's nine 28×28 pointwise
+                // layers 91.4–92.0 → 89.2–89.5, GoogLeNet's eight 17.3–18.0 → 16.1–16.2,
+                // MobileNetV2's six 5.2–5.3 → 5.0; at batch 1 the same within noise.
+                let streamB = plane >= 512
                 for n in images {
                     for grp in 0..<g.groups {
                         let src = inp + (n * g.inChannels + grp * cg) * inPlane

@@ -51,7 +51,7 @@ public enum PackedGEMM {
     ///   empty) instead of the uniform blocks of `depthBlock`: a convolution with the taps that read
     ///   only padding left out (`Conv2D.TapRegions`) keeps the blocks of the whole depth this way.
     /// - streamB: B is a plain matrix that comes from memory, read once per product (a linear
-    ///   layer's weight; a pointwise convolution's input planes of at least 1,024 pixels): the first
+    ///   layer's weight; a pointwise convolution's input planes of at least 512 pixels): the first
     ///   row panel asks for each block's rows ahead of the tiles that read them (`compute`).
     /// - rowPanelsOuter: on one thread, one row panel at a time over all the columns, so that C is
     ///   written 8 rows at a time from start to end instead of every row a group of column panels
