@@ -290,6 +290,10 @@ public enum PackedGEMM {
                         for col in 0..<narrowColumns { narrowB[r * narrowColumns + col] = col < narrowCount ? row[col] : 0 }
                     }
                 }
+                // A single narrow column (49 columns: a 7×7 image) rides along with the tile before
+                // it (`tile8x49`) where every row panel is whole and nothing follows the store.
+                let foldNarrow = narrowHere && narrowCount == 1 && narrow > j0 && m % mr == 0 && a.kernel == .tiles16 && residual == nil
+                    && (activation == nil || bounds != nil)
                 for i in rowPanels {
                     let rows = min(mr, m - i * mr)
                     let ap = a.panel(i) + p0 * mr
@@ -349,6 +353,9 @@ public enum PackedGEMM {
                                 }
                                 r += four ? 4 : 1
                             }
+                        } else if foldNarrow && j == narrow - 1 && direct && columns == 48 {
+                            tile8x49(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds,
+                                     ahead: tileAhead, nextA: nextA, last: UnsafePointer(narrowB), lastStride: narrowColumns)
                         } else if fuseResidual && direct && columns == 48 {
                             // The residual and a clamp in the tile's stores, while its sums are in
                             // registers, instead of a pass over them after.
@@ -371,7 +378,7 @@ public enum PackedGEMM {
                         }
                     }
                     let nth = i - rowPanels.lowerBound
-                    if narrowHere && (nth % narrowPanels == narrowPanels - 1 || i + 1 == rowPanels.upperBound) {
+                    if narrowHere && !foldNarrow && (nth % narrowPanels == narrowPanels - 1 || i + 1 == rowPanels.upperBound) {
                         let panels = (i - nth % narrowPanels)..<(i + 1)
                         narrowPanel(
                             a, depth: p0..<(p0 + kc), panels: panels, UnsafePointer(narrowB), columns: narrowCount, c + narrowColumn0, ldc: ldc,
@@ -727,6 +734,71 @@ public enum PackedGEMM {
         store(&c5a, c + 5 * ldc, accumulate, i5, shift, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, i5, shift, clamp, low, high); store(&c5c, c + 5 * ldc + 32, accumulate, i5, shift, clamp, low, high)
         store(&c6a, c + 6 * ldc, accumulate, i6, shift, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, i6, shift, clamp, low, high); store(&c6c, c + 6 * ldc + 32, accumulate, i6, shift, clamp, low, high)
         store(&c7a, c + 7 * ldc, accumulate, i7, shift, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, i7, shift, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, i7, shift, clamp, low, high)
+    }
+
+    /// `tile8x48` and one more column: C's column 48 for the panel's 8 rows from `last` (that
+    /// column's B value of each step, `lastStride` floats apart), its 8 sums in the lanes of one
+    /// eight-lane accumulator (A's 8 values of a step as a vector, times the broadcast B value).
+    /// For a product 49 columns wide (a 7×7 image's outputs): the column that `narrowPanel` would
+    /// compute after the tiles, re-reading the A slices from L2 (a 512→512 3×3 layer's 9.4 MB),
+    /// rides along with the tile instead. Each output is the same fused chain, then C, the bias
+    /// and the clamp, so the bits are `narrowPanel`'s.
+    @inline(never) @_optimize(size)
+    static func tile8x49(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int, nextA: Int,
+        last: UnsafePointer<Float>, lastStride: Int
+    ) {
+        typealias V = SIMD16<Float>
+        let i0 = bias?[0]; var c0a = V(), c0b = V(), c0c = V()
+        let i1 = bias?[1]; var c1a = V(), c1b = V(), c1c = V()
+        let i2 = bias?[2]; var c2a = V(), c2b = V(), c2c = V()
+        let i3 = bias?[3]; var c3a = V(), c3b = V(), c3c = V()
+        let i4 = bias?[4]; var c4a = V(), c4b = V(), c4c = V()
+        let i5 = bias?[5]; var c5a = V(), c5b = V(), c5c = V()
+        let i6 = bias?[6]; var c6a = V(), c6b = V(), c6c = V()
+        let i7 = bias?[7]; var c7a = V(), c7b = V(), c7c = V()
+        var column = SIMD8<Float>()
+        var ap = a, lp = last
+        for k in 0..<depth {
+            let row = b + rows[k], bp = UnsafeRawPointer(row)
+            if ahead != 0 { prefetch(row + ahead, floats: 48) }
+            touchstone_prefetch(ap + nextA)
+            column.addProduct(UnsafeRawPointer(ap).load(as: SIMD8<Float>.self), SIMD8(repeating: lp[0]))
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let b2 = bp.loadUnaligned(fromByteOffset: 128, as: V.self)
+            let a0 = V(repeating: ap[0]); c0a.addProduct(a0, b0); c0b.addProduct(a0, b1); c0c.addProduct(a0, b2)
+            let a1 = V(repeating: ap[1]); c1a.addProduct(a1, b0); c1b.addProduct(a1, b1); c1c.addProduct(a1, b2)
+            let a2 = V(repeating: ap[2]); c2a.addProduct(a2, b0); c2b.addProduct(a2, b1); c2c.addProduct(a2, b2)
+            let a3 = V(repeating: ap[3]); c3a.addProduct(a3, b0); c3b.addProduct(a3, b1); c3c.addProduct(a3, b2)
+            let a4 = V(repeating: ap[4]); c4a.addProduct(a4, b0); c4b.addProduct(a4, b1); c4c.addProduct(a4, b2)
+            let a5 = V(repeating: ap[5]); c5a.addProduct(a5, b0); c5b.addProduct(a5, b1); c5c.addProduct(a5, b2)
+            let a6 = V(repeating: ap[6]); c6a.addProduct(a6, b0); c6b.addProduct(a6, b1); c6c.addProduct(a6, b2)
+            let a7 = V(repeating: ap[7]); c7a.addProduct(a7, b0); c7b.addProduct(a7, b1); c7c.addProduct(a7, b2)
+            ap += 8
+            lp += lastStride
+        }
+        let clamp = bounds != nil, low = V(repeating: bounds?.low ?? 0), high = V(repeating: bounds?.high ?? 0)
+        store(&c0a, c + 0 * ldc, accumulate, i0, nil, clamp, low, high); store(&c0b, c + 0 * ldc + 16, accumulate, i0, nil, clamp, low, high); store(&c0c, c + 0 * ldc + 32, accumulate, i0, nil, clamp, low, high)
+        store(&c1a, c + 1 * ldc, accumulate, i1, nil, clamp, low, high); store(&c1b, c + 1 * ldc + 16, accumulate, i1, nil, clamp, low, high); store(&c1c, c + 1 * ldc + 32, accumulate, i1, nil, clamp, low, high)
+        store(&c2a, c + 2 * ldc, accumulate, i2, nil, clamp, low, high); store(&c2b, c + 2 * ldc + 16, accumulate, i2, nil, clamp, low, high); store(&c2c, c + 2 * ldc + 32, accumulate, i2, nil, clamp, low, high)
+        store(&c3a, c + 3 * ldc, accumulate, i3, nil, clamp, low, high); store(&c3b, c + 3 * ldc + 16, accumulate, i3, nil, clamp, low, high); store(&c3c, c + 3 * ldc + 32, accumulate, i3, nil, clamp, low, high)
+        store(&c4a, c + 4 * ldc, accumulate, i4, nil, clamp, low, high); store(&c4b, c + 4 * ldc + 16, accumulate, i4, nil, clamp, low, high); store(&c4c, c + 4 * ldc + 32, accumulate, i4, nil, clamp, low, high)
+        store(&c5a, c + 5 * ldc, accumulate, i5, nil, clamp, low, high); store(&c5b, c + 5 * ldc + 16, accumulate, i5, nil, clamp, low, high); store(&c5c, c + 5 * ldc + 32, accumulate, i5, nil, clamp, low, high)
+        store(&c6a, c + 6 * ldc, accumulate, i6, nil, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, i6, nil, clamp, low, high); store(&c6c, c + 6 * ldc + 32, accumulate, i6, nil, clamp, low, high)
+        store(&c7a, c + 7 * ldc, accumulate, i7, nil, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, i7, nil, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, i7, nil, clamp, low, high)
+        for r in 0..<8 {
+            let out = c + r * ldc + 48
+            var v = column[r]
+            if accumulate { v += out.pointee }
+            if let bias { v += bias[r] }
+            if let bounds {
+                if v < bounds.low { v = bounds.low }
+                if v > bounds.high { v = bounds.high }
+            }
+            out.pointee = v
+        }
     }
 
     /// Rows 0–3 of an 8-row A panel over 48 columns: `tile8x48`'s sums for those rows (the same

@@ -500,6 +500,33 @@ struct PackedGEMMTests {
         }
     }
 
+    /// Products one column past a whole tile (49, 97, 193 columns: a 7×7 image's outputs) with
+    /// whole row panels, where the last column rides along with the tile before it (`tile8x49`):
+    /// bitwise MLAS's order on every tile shape, with and without bias, ReLU or a Clip, depths of
+    /// one block and of several (C accumulated), one and two threads (split by rows or columns).
+    @Test(arguments: 0..<12)
+    func lastColumnWithTheTileMatchesTheOrderBitwise(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &* 7_919 &+ 49)
+        let m = [8, 32, 72, 136][seed % 4], n = [49, 97, 193][seed % 3], k = [randomInt(1...40, &g), randomInt(200...300, &g), 1_152][seed / 4 % 3]
+        let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = seed % 5 == 0 ? nil : randomFloats(m, &g)
+        let activation: Activation? = [nil, .relu, .clip(low: -2, high: 1.5)][seed % 3]
+        let block = Self.mlasDepthBlock(columns: n, depth: k)
+        var want = [Float]()
+        for i in 0..<m { for j in 0..<n {
+            var v = Self.mlasOrderSum({ a[i * k + $0] }, { b[$0 * n + j] }, depth: k, block: block, bias: bias?[i])
+            if case .clip(let low, let high) = activation { v = min(max(v, low), high) }
+            if activation == .relu { v = max(v, 0) }
+            want.append(v)
+        } }
+        for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
+            for threads in [1, 2] {
+                let c = Self.product(a, b, m: m, n: n, k: k, kernel: kernel, bias: bias, activation: activation, threads: threads, rowStride: n)
+                let wrong = zip(c, want).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(wrong == 0, "\(m)×\(n)×\(k) \(kernel) \(String(describing: activation)) \(threads) threads: \(wrong) outputs differ")
+            }
+        }
+    }
+
     /// A 3×3 convolution with a 7×7 output (49 pixels, so 256-deep blocks over its 576-deep sum;
     /// the compact patch matrix), a 14×14 one (128-deep blocks; the compact matrix too) and a
     /// 20×20 one (128-deep blocks; the extended grid over rows that share a padding column),
