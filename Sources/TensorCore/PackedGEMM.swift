@@ -476,7 +476,8 @@ public enum PackedGEMM {
     /// four, or, with 32 vector registers (AVX-512, NEON), three or four columns over four. Before,
     /// each column went alone over four panels: four chains waited on the multiply-add's latency
     /// and A was read once per column (a 512→512 3×3 convolution at 7×7 spent 4.7% of its time
-    /// here, on 1 of its 49 columns).
+    /// here, on 1 of its 49 columns). A single column with whole row panels and nothing after the
+    /// store now goes with the tile before it instead (`tile8x49`).
     @inline(never)
     static func narrowPanel(
         _ a: PackedMatrix, depth: Range<Int>, panels: Range<Int>, _ b: UnsafePointer<Float>, columns: Int,

@@ -28,10 +28,13 @@ public enum Pool2D {
     /// Max pooling; taps outside the image are ignored. `[N·C, H, W] => [N·C, OH, OW]`.
     /// A NaN in a window makes that output NaN.
     ///
-    /// Planes at most 64 wide that `ChannelBlocks` suits go to `maxChannelBlocked`, others to the
-    /// row kernel. (On GoogLeNet's pools the blocked kernel took half the row kernel's time on 7- to
-    /// 28-wide planes, about 0.9× on 56-wide ones and 1.6× on 112-wide ones, where its transposes
-    /// cost more than the rows' vector passes.)
+    /// Stride-1 windows that keep the plane's size, on planes of at most 4,096 floats, go to
+    /// `maxKeepingSize`; other planes at most 64 wide that `ChannelBlocks` suits to
+    /// `maxChannelBlocked`, the rest to the row kernel. (On GoogLeNet's pools the blocked kernel took
+    /// half the row kernel's time on 7- to 28-wide planes, about 0.9× on 56-wide ones and 1.6× on
+    /// 112-wide ones, where its transposes cost more than the rows' vector passes. Stride-2 pools on
+    /// rows of NCHW, as `maxKeepingSize` does for stride 1, measured slower than the blocked kernel:
+    /// outputs narrower than a vector leave most lanes idle.)
     public static func max(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
         if keepsSize(g) && g.inHeight * g.inWidth <= 4096 {
             maxKeepingSize(input: input, output: output, geometry: g, threads: threads)
@@ -122,10 +125,11 @@ public enum Pool2D {
     }
 
     /// Whether a pooling window of stride 1 keeps the plane's size (GoogLeNet's 3×3 branch pools
-    /// with padding 1), undilated and at least two taps wide and high: `maxKeepingSize`'s case.
+    /// with padding 1), undilated and 2 to 16 taps wide and high: `maxKeepingSize`'s case (its
+    /// mask table holds a vector per tap column and plane vector, and its guards 16 floats).
     static func keepsSize(_ g: Pool2DGeometry) -> Bool {
         g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1 && g.outHeight == g.inHeight && g.outWidth == g.inWidth
-            && g.kernelHeight > 1 && g.kernelWidth > 1 && g.padTop < g.kernelHeight && g.padLeft < g.kernelWidth
+            && (2...16).contains(g.kernelHeight) && (2...16).contains(g.kernelWidth) && g.padTop < g.kernelHeight && g.padLeft < g.kernelWidth
     }
 
     /// Max pooling of stride 1 that keeps the plane's size (`keepsSize`), on the plane as one flat
