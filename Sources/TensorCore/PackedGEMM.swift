@@ -361,7 +361,7 @@ public enum PackedGEMM {
                             // registers, instead of a pass over them after.
                             tile8x48(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: bounds,
                                      ahead: tileAhead, nextA: nextA, residual: residual.map { $0 + i * mr * ldc + outColumn })
-                            continue
+                            continue  // past the residual's pass below, which the stores have done
                         } else {
                             tile(a.kernel, columns: columns, ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate,
                                  bounds: tileBounds, ahead: tileAhead, nextA: nextA)

@@ -383,6 +383,22 @@ struct PackedGEMMTests {
         n >= k ? 128 : n <= 16 ? 1024 : n <= 32 ? 512 : n <= 64 ? 256 : 128
     }
 
+    /// `C = A·B + bias` (A `m×k`, B `k×n` with row stride `ldb`), then ReLU or the Clip, each output
+    /// summed as `mlasOrderSum` sums it over the product's MLAS depth blocks.
+    static func mlasOrderProduct(
+        _ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ldb: Int, bias: [Float]?, activation: Activation?
+    ) -> [Float] {
+        let block = mlasDepthBlock(columns: n, depth: k)
+        var want = [Float]()
+        for i in 0..<m { for j in 0..<n {
+            var v = mlasOrderSum({ a[i * k + $0] }, { b[$0 * ldb + j] }, depth: k, block: block, bias: bias?[i])
+            if case .clip(let low, let high) = activation { v = min(max(v, low), high) }
+            if activation == .relu { v = max(v, 0) }
+            want.append(v)
+        } }
+        return want
+    }
+
     /// One output in MLAS's order: a fused multiply-add chain from zero per depth block, the
     /// blocks' sums added in turn, then the bias.
     static func mlasOrderSum(_ a: (Int) -> Float, _ b: (Int) -> Float, depth k: Int, block: Int, bias: Float?) -> Float {
@@ -485,14 +501,7 @@ struct PackedGEMMTests {
         guard ldb >= n else { return }
         let a = randomFloats(m * k, &g), b = randomFloats(k * ldb, &g), bias = seed % 5 == 0 ? nil : randomFloats(m, &g)
         let activation: Activation? = [nil, .relu, .clip(low: -2, high: 1.5)][seed % 3]
-        let block = Self.mlasDepthBlock(columns: n, depth: k)
-        var want = [Float]()
-        for i in 0..<m { for j in 0..<n {
-            var v = Self.mlasOrderSum({ a[i * k + $0] }, { b[$0 * ldb + j] }, depth: k, block: block, bias: bias?[i])
-            if case .clip(let low, let high) = activation { v = min(max(v, low), high) }
-            if activation == .relu { v = max(v, 0) }
-            want.append(v)
-        } }
+        let want = Self.mlasOrderProduct(a, b, m: m, n: n, k: k, ldb: ldb, bias: bias, activation: activation)
         for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
             let c = Self.product(a, b, m: m, n: n, k: k, kernel: kernel, bias: bias, activation: activation, threads: 1 + seed % 2, rowStride: ldb)
             let wrong = zip(c, want).filter { $0.bitPattern != $1.bitPattern }.count
@@ -510,14 +519,7 @@ struct PackedGEMMTests {
         let m = [8, 32, 72, 136][seed % 4], n = [49, 97, 193][seed % 3], k = [randomInt(1...40, &g), randomInt(200...300, &g), 1_152][seed / 4 % 3]
         let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = seed % 5 == 0 ? nil : randomFloats(m, &g)
         let activation: Activation? = [nil, .relu, .clip(low: -2, high: 1.5)][seed % 3]
-        let block = Self.mlasDepthBlock(columns: n, depth: k)
-        var want = [Float]()
-        for i in 0..<m { for j in 0..<n {
-            var v = Self.mlasOrderSum({ a[i * k + $0] }, { b[$0 * n + j] }, depth: k, block: block, bias: bias?[i])
-            if case .clip(let low, let high) = activation { v = min(max(v, low), high) }
-            if activation == .relu { v = max(v, 0) }
-            want.append(v)
-        } }
+        let want = Self.mlasOrderProduct(a, b, m: m, n: n, k: k, ldb: n, bias: bias, activation: activation)
         for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
             for threads in [1, 2] {
                 let c = Self.product(a, b, m: m, n: n, k: k, kernel: kernel, bias: bias, activation: activation, threads: threads, rowStride: n)
