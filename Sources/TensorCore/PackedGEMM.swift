@@ -247,7 +247,11 @@ public enum PackedGEMM {
 
         var j0 = columnPanels.lowerBound
         while j0 < columnPanels.upperBound {
-            let j1 = min(columnPanels.upperBound, j0 + blockPanels)
+            var j1 = min(columnPanels.upperBound, j0 + blockPanels)
+            // A narrow last panel that would be a group of its own joins the group before it, whose
+            // A slices it then reads while they are in cache (read in a group of their own, the
+            // four columns of a 14×14 image re-read all of A: a 256→256 3×3 layer's 2.4 MB).
+            if j1 == narrow && narrow + 1 == columnPanels.upperBound && !copyAll { j1 += 1 }
             var p0 = 0, block = 0
             while p0 < k {
                 let kc = blockEnds.map { $0[block] - p0 } ?? min(layout.depth, k - p0)
@@ -290,9 +294,10 @@ public enum PackedGEMM {
                         for col in 0..<narrowColumns { narrowB[r * narrowColumns + col] = col < narrowCount ? row[col] : 0 }
                     }
                 }
-                // A single narrow column (49 columns: a 7×7 image) rides along with the tile before
-                // it (`tile8x49`) where every row panel is whole and nothing follows the store.
-                let foldNarrow = narrowHere && narrowCount == 1 && narrow > j0 && m % mr == 0 && a.kernel == .tiles16 && residual == nil
+                // The narrow columns (one of a 7×7 image's 49, four of a 14×14 image's 196) ride
+                // along with the group's first tiles, one column each (`tile8x49`), where every row
+                // panel is whole and nothing follows the store.
+                let foldNarrow = narrowHere && narrow - j0 >= narrowCount && m % mr == 0 && a.kernel == .tiles16 && residual == nil
                     && (activation == nil || bounds != nil)
                 for i in rowPanels {
                     let rows = min(mr, m - i * mr)
@@ -353,9 +358,11 @@ public enum PackedGEMM {
                                 }
                                 r += four ? 4 : 1
                             }
-                        } else if foldNarrow && j == narrow - 1 && direct && columns == 48 {
+                        } else if foldNarrow && j - j0 < narrowCount && direct && columns == 48 {
+                            let t = j - j0
                             tile8x49(ap, bp, rows: table, depth: kc, target, ldc: ldt, bias: rowBias, accumulate: accumulate, bounds: tileBounds,
-                                     ahead: tileAhead, nextA: nextA, last: UnsafePointer(narrowB), lastStride: narrowColumns)
+                                     ahead: tileAhead, nextA: nextA, last: UnsafePointer(narrowB + t), lastStride: narrowColumns,
+                                     lastColumn: narrowColumn0 + t - outColumn)
                         } else if fuseResidual && direct && columns == 48 {
                             // The residual and a clamp in the tile's stores, while its sums are in
                             // registers, instead of a pass over them after.
@@ -737,18 +744,19 @@ public enum PackedGEMM {
         store(&c7a, c + 7 * ldc, accumulate, i7, shift, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, i7, shift, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, i7, shift, clamp, low, high)
     }
 
-    /// `tile8x48` and one more column: C's column 48 for the panel's 8 rows from `last` (that
-    /// column's B value of each step, `lastStride` floats apart), its 8 sums in the lanes of one
-    /// eight-lane accumulator (A's 8 values of a step as a vector, times the broadcast B value).
-    /// For a product 49 columns wide (a 7×7 image's outputs): the column that `narrowPanel` would
+    /// `tile8x48` and one more column: C's column `lastColumn` (counted from `c`) for the panel's
+    /// 8 rows from `last` (that column's B value of each step, `lastStride` floats apart), its 8
+    /// sums in the lanes of one eight-lane accumulator (A's 8 values of a step as a vector, times
+    /// the broadcast B value). For a product 49 columns wide (a 7×7 image's outputs), or 196 (a
+    /// 14×14 image's, four narrow columns over four tiles): the columns that `narrowPanel` would
     /// compute after the tiles, re-reading the A slices from L2 (a 512→512 3×3 layer's 9.4 MB),
-    /// rides along with the tile instead. Each output is the same fused chain, then C, the bias
-    /// and the clamp, so the bits are `narrowPanel`'s.
+    /// ride along with tiles instead. Each output is the same fused chain, then C, the bias and
+    /// the clamp, so the bits are `narrowPanel`'s.
     @inline(never) @_optimize(size)
     static func tile8x49(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: UnsafePointer<Int>, depth: Int,
         _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, accumulate: Bool, bounds: Bounds?, ahead: Int, nextA: Int,
-        last: UnsafePointer<Float>, lastStride: Int
+        last: UnsafePointer<Float>, lastStride: Int, lastColumn: Int
     ) {
         typealias V = SIMD16<Float>
         let i0 = bias?[0]; var c0a = V(), c0b = V(), c0c = V()
@@ -790,7 +798,7 @@ public enum PackedGEMM {
         store(&c6a, c + 6 * ldc, accumulate, i6, nil, clamp, low, high); store(&c6b, c + 6 * ldc + 16, accumulate, i6, nil, clamp, low, high); store(&c6c, c + 6 * ldc + 32, accumulate, i6, nil, clamp, low, high)
         store(&c7a, c + 7 * ldc, accumulate, i7, nil, clamp, low, high); store(&c7b, c + 7 * ldc + 16, accumulate, i7, nil, clamp, low, high); store(&c7c, c + 7 * ldc + 32, accumulate, i7, nil, clamp, low, high)
         for r in 0..<8 {
-            let out = c + r * ldc + 48
+            let out = c + r * ldc + lastColumn
             var v = column[r]
             if accumulate { v += out.pointee }
             if let bias { v += bias[r] }

@@ -509,14 +509,17 @@ struct PackedGEMMTests {
         }
     }
 
-    /// Products one column past a whole tile (49, 97, 193 columns: a 7×7 image's outputs) with
-    /// whole row panels, where the last column rides along with the tile before it (`tile8x49`):
-    /// bitwise MLAS's order on every tile shape, with and without bias, ReLU or a Clip, depths of
-    /// one block and of several (C accumulated), one and two threads (split by rows or columns).
-    @Test(arguments: 0..<12)
+    /// Products one to four columns past whole tiles (49, 97, 193 columns: a 7×7 image's outputs;
+    /// 196 and 388: a 14×14 image's, whose four narrow columns ride one each with the first four
+    /// tiles of the last group; 100, with too few tiles for its four, and 148 with three) with whole
+    /// row panels, where the narrow columns ride along with tiles (`tile8x49`): bitwise MLAS's order
+    /// on every tile shape, with and without bias, ReLU or a Clip, depths of one block and of
+    /// several (C accumulated), one and two threads (split by rows or columns).
+    @Test(arguments: 0..<24)
     func lastColumnWithTheTileMatchesTheOrderBitwise(seed: Int) {
         var g = SeededGenerator(seed: UInt64(seed) &* 7_919 &+ 49)
-        let m = [8, 32, 72, 136][seed % 4], n = [49, 97, 193][seed % 3], k = [randomInt(1...40, &g), randomInt(200...300, &g), 1_152][seed / 4 % 3]
+        let m = [8, 32, 72, 136][seed % 4], n = [49, 97, 193, 196, 388, 100, 148][seed % 7]
+        let k = [randomInt(1...40, &g), randomInt(200...300, &g), 1_152][seed / 4 % 3]
         let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = seed % 5 == 0 ? nil : randomFloats(m, &g)
         let activation: Activation? = [nil, .relu, .clip(low: -2, high: 1.5)][seed % 3]
         let want = Self.mlasOrderProduct(a, b, m: m, n: n, k: k, ldb: n, bias: bias, activation: activation)
