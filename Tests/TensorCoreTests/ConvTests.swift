@@ -386,12 +386,13 @@ struct PackedGEMMTests {
     /// `C = A·B + bias` (A `m×k`, B `k×n` with row stride `ldb`), then ReLU or the Clip, each output
     /// summed as `mlasOrderSum` sums it over the product's MLAS depth blocks.
     static func mlasOrderProduct(
-        _ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ldb: Int, bias: [Float]?, activation: Activation?
+        _ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ldb: Int, bias: [Float]?, activation: Activation?, residual: [Float]? = nil
     ) -> [Float] {
         let block = mlasDepthBlock(columns: n, depth: k)
         var want = [Float]()
         for i in 0..<m { for j in 0..<n {
             var v = mlasOrderSum({ a[i * k + $0] }, { b[$0 * ldb + j] }, depth: k, block: block, bias: bias?[i])
+            if let residual { v += residual[i * n + j] }
             if case .clip(let low, let high) = activation { v = min(max(v, low), high) }
             if activation == .relu { v = max(v, 0) }
             want.append(v)
@@ -462,7 +463,7 @@ struct PackedGEMMTests {
     /// `PackedGEMM.multiply` of the row-major `a` (m × k) and `b` (k × n) with `kernel`.
     static func product(
         _ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, kernel: PackedGEMM.Kernel, bias: [Float]?, activation: Activation?, threads: Int,
-        rowStride: Int? = nil, streamB: Bool = false
+        rowStride: Int? = nil, streamB: Bool = false, residual: [Float]? = nil
     ) -> [Float] {
         let ldb = rowStride ?? n
         var c = [Float](repeating: .nan, count: m * n)
@@ -470,14 +471,17 @@ struct PackedGEMMTests {
             b.withUnsafeBufferPointer { b in
                 let packed = PackedMatrix(a.baseAddress!, rows: m, depth: k, rowStride: k, kernel: kernel)
                 c.withUnsafeMutableBufferPointer { c in
-                    if let bias {
-                        bias.withUnsafeBufferPointer { bias in
+                    (residual ?? []).withUnsafeBufferPointer { r in
+                        let r = residual == nil ? nil : r.baseAddress
+                        if let bias {
+                            bias.withUnsafeBufferPointer { bias in
+                                PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: ldb), c: c.baseAddress!, ldc: n,
+                                                    bias: bias.baseAddress!, activation: activation, threads: threads, residual: r, streamB: streamB)
+                            }
+                        } else {
                             PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: ldb), c: c.baseAddress!, ldc: n,
-                                                bias: bias.baseAddress!, activation: activation, threads: threads, streamB: streamB)
+                                                bias: nil, activation: activation, threads: threads, residual: r, streamB: streamB)
                         }
-                    } else {
-                        PackedGEMM.multiply(packed, PanelSource.matrix(b.baseAddress!, columns: n, rowStride: ldb), c: c.baseAddress!, ldc: n,
-                                            bias: nil, activation: activation, threads: threads, streamB: streamB)
                     }
                 }
             }
@@ -513,8 +517,9 @@ struct PackedGEMMTests {
     /// 196 and 388: a 14×14 image's, whose four narrow columns ride one each with the first four
     /// tiles of the last group; 100, with too few tiles for its four, and 148 with three) with whole
     /// row panels, where the narrow columns ride along with tiles (`tile8x49`): bitwise MLAS's order
-    /// on every tile shape, with and without bias, ReLU or a Clip, depths of one block and of
-    /// several (C accumulated), one and two threads (split by rows or columns).
+    /// on every tile shape, with and without bias, a residual (added after the bias, before the activation),
+    /// ReLU or a Clip, depths of one block and of several (C accumulated), one and two threads
+    /// (split by rows or columns).
     @Test(arguments: 0..<24)
     func lastColumnWithTheTileMatchesTheOrderBitwise(seed: Int) {
         var g = SeededGenerator(seed: UInt64(seed) &* 7_919 &+ 49)
@@ -522,10 +527,12 @@ struct PackedGEMMTests {
         let k = [randomInt(1...40, &g), randomInt(200...300, &g), 1_152][seed / 4 % 3]
         let a = randomFloats(m * k, &g), b = randomFloats(k * n, &g), bias = seed % 5 == 0 ? nil : randomFloats(m, &g)
         let activation: Activation? = [nil, .relu, .clip(low: -2, high: 1.5)][seed % 3]
-        let want = Self.mlasOrderProduct(a, b, m: m, n: n, k: k, ldb: n, bias: bias, activation: activation)
+        let residual = seed % 4 < 2 ? randomFloats(m * n, &g) : nil
+        let want = Self.mlasOrderProduct(a, b, m: m, n: n, k: k, ldb: n, bias: bias, activation: activation, residual: residual)
         for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
             for threads in [1, 2] {
-                let c = Self.product(a, b, m: m, n: n, k: k, kernel: kernel, bias: bias, activation: activation, threads: threads, rowStride: n)
+                let c = Self.product(a, b, m: m, n: n, k: k, kernel: kernel, bias: bias, activation: activation, threads: threads, rowStride: n,
+                                     residual: residual)
                 let wrong = zip(c, want).filter { $0.bitPattern != $1.bitPattern }.count
                 #expect(wrong == 0, "\(m)×\(n)×\(k) \(kernel) \(String(describing: activation)) \(threads) threads: \(wrong) outputs differ")
             }
