@@ -383,8 +383,9 @@ struct PackedGEMMTests {
         n >= k ? 128 : n <= 16 ? 1024 : n <= 32 ? 512 : n <= 64 ? 256 : 128
     }
 
-    /// `C = A·B + bias` (A `m×k`, B `k×n` with row stride `ldb`), then ReLU or the Clip, each output
-    /// summed as `mlasOrderSum` sums it over the product's MLAS depth blocks.
+    /// `C = A·B + bias + residual` (A `m×k`, B `k×n` with row stride `ldb`, the residual `m×n`
+    /// when given), then ReLU or the Clip, each output summed as `mlasOrderSum` sums it over the
+    /// product's MLAS depth blocks.
     static func mlasOrderProduct(
         _ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ldb: Int, bias: [Float]?, activation: Activation?, residual: [Float]? = nil
     ) -> [Float] {
