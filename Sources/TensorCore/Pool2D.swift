@@ -29,15 +29,21 @@ public enum Pool2D {
     /// A NaN in a window makes that output NaN.
     ///
     /// Stride-1 windows that keep the plane's size, on planes of at most 4,096 floats, go to
-    /// `maxKeepingSize`; other planes at most 64 wide that `ChannelBlocks` suits to
-    /// `maxChannelBlocked`, the rest to the row kernel. (On GoogLeNet's pools the blocked kernel took
-    /// half the row kernel's time on 7- to 28-wide planes, about 0.9× on 56-wide ones and 1.6× on
-    /// 112-wide ones, where its transposes cost more than the rows' vector passes. Stride-2 pools on
-    /// rows of NCHW, as `maxKeepingSize` does for stride 1, measured slower than the blocked kernel:
-    /// outputs narrower than a vector leave most lanes idle.)
+    /// `maxKeepingSize`; stride-2 windows of 2 or 3 with outputs at least 16 wide to `maxHalving`;
+    /// other planes at most 64 wide that `ChannelBlocks` suits to `maxChannelBlocked`, the rest to
+    /// the row kernel. (On GoogLeNet's pools the blocked kernel took half the row kernel's time on
+    /// 7- to 28-wide planes, about 0.9× on 56-wide ones and 1.6× on 112-wide ones, where its
+    /// transposes cost more than the rows' vector passes. `maxHalving`, alone, one thread, an
+    /// Emerald Rapids Xeon, two alternating rounds of 300 runs, medians: ResNet's 64×112×112 → 56
+    /// 0.25–0.28 → 0.17–0.18 ms (row kernel before), SqueezeNet's 64×111×111 → 55 0.26–0.28 → 0.18
+    /// and 128×55×55 → 27 0.19–0.20 → 0.13 (blocked before), VGG's 2×2 64×224×224 0.73–0.78 →
+    /// 0.59; 27 → 13, 14 → 7 and 28 → 14 were slower than the blocked kernel, 0.095 → 0.107, 0.067
+    /// → 0.126 and 0.060 → 0.068: outputs narrower than a vector leave most lanes idle.)
     public static func max(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
         if keepsSize(g) && g.inHeight * g.inWidth <= 4096 {
             maxKeepingSize(input: input, output: output, geometry: g, threads: threads)
+        } else if halvesRows(g) && g.outWidth >= 16 {
+            maxHalving(input: input, output: output, geometry: g, threads: threads)
         } else if g.inWidth <= 64 && ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth) {
             maxChannelBlocked(input: input, output: output, geometry: g, threads: threads)
         } else {
@@ -120,6 +126,87 @@ public enum Pool2D {
                     q += step
                 }
                 layout.store(results, count: cn, to: outBase + c0 * outPlane)
+            }
+        }
+    }
+
+    /// Whether `maxHalving` takes a pool: stride 2 both ways, undilated, windows 2 or 3 taps wide
+    /// and high (the max pools of ResNet, SqueezeNet, GoogLeNet, DenseNet, ShuffleNet and VGG).
+    static func halvesRows(_ g: Pool2DGeometry) -> Bool {
+        g.strideH == 2 && g.strideW == 2 && g.dilationH == 1 && g.dilationW == 1
+            && (2...3).contains(g.kernelHeight) && (2...3).contains(g.kernelWidth)
+    }
+
+    /// Max pooling of stride 2 (`halvesRows`) on the rows of NCHW, sixteen outputs a vector: for
+    /// each output row, the maxima of its input rows (those inside the image, top to bottom) into a
+    /// line whose padding holds −∞, then from two aligned vectors of that line the kernel's columns
+    /// as their even and odd lanes, and the third column as the even lanes moved down one lane with
+    /// the next vector's first (two-source permutes; `run` takes 6 for 16 outputs, this 3). The
+    /// comparisons are the row kernel's (`run`), in its order, so the same bits.
+    static func maxHalving(input: Tensor, output: Tensor, geometry g: Pool2DGeometry, threads: Int) {
+        typealias V = SIMD16<Float>
+        let inBase = UnsafePointer(input.storage.base.assumingMemoryBound(to: Float.self))
+        let outBase = output.storage.base.assumingMemoryBound(to: Float.self)
+        let ih = g.inHeight, iw = g.inWidth, oh = g.outHeight, ow = g.outWidth
+        let kh = g.kernelHeight, pt = g.padTop, pl = g.padLeft, three = g.kernelWidth == 3
+        let inPlane = ih * iw, outPlane = oh * ow
+        // The line: output x's window starts at line[2x]; the vector steps read up to 2·ow rounded
+        // up to 32, and 16 more. Cells outside the image hold −∞ throughout.
+        let lineLength = Swift.max(pl + iw, (ow + 15) / 16 * 32 + 16)
+        let box = UncheckedBox(outBase)
+        Parallel.forEachChunk(g.planes, threads: g.planes * outPlane > 1 << 14 ? threads : 1) { range in
+            let outBase = box.value
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: (lineLength + 16) * 4, alignment: 64)
+            defer { raw.deallocate() }
+            let line = raw.bindMemory(to: Float.self, capacity: lineLength + 16)
+            line.update(repeating: -.infinity, count: lineLength + 16)
+            let row = line + pl, q = UnsafeRawPointer(line)
+            for p in range {
+                let src = inBase + p * inPlane, dst = outBase + p * outPlane
+                for y in 0..<oh {
+                    let start = y * 2 - pt
+                    let lo = Swift.max(0, start), rows = Swift.min(ih, start + kh) - lo
+                    let out = dst + y * ow
+                    guard rows > 0 else {
+                        out.update(repeating: -.infinity, count: ow)
+                        continue
+                    }
+                    // A window of fewer rows takes its last row again: the same maximum, bit for bit.
+                    let r0 = src + lo * iw, r1 = rows > 1 ? r0 + iw : r0, r2 = rows > 2 ? r0 + 2 * iw : r1
+                    if iw >= 16 {
+                        // Whole vectors, the last one ending at the row's end.
+                        var c = 0
+                        while true {
+                            let at = Swift.min(c, iw - 16)
+                            let v = nanMax(nanMax(UnsafeRawPointer(r0 + at).loadUnaligned(as: V.self), UnsafeRawPointer(r1 + at).loadUnaligned(as: V.self)),
+                                           UnsafeRawPointer(r2 + at).loadUnaligned(as: V.self))
+                            UnsafeMutableRawPointer(row + at).storeBytes(of: v, as: V.self)
+                            if at == iw - 16 { break }
+                            c += 16
+                        }
+                    } else {
+                        for c in 0..<iw {
+                            var m = r0[c]
+                            if r1[c] > m || r1[c].isNaN { m = r1[c] }
+                            if r2[c] > m || r2[c].isNaN { m = r2[c] }
+                            row[c] = m
+                        }
+                    }
+                    var x = 0
+                    while x < ow {
+                        let at = x &* 8
+                        let a = q.load(fromByteOffset: at, as: V.self), b = q.load(fromByteOffset: at &+ 64, as: V.self)
+                        let evens = VectorMath.evens(a, b)
+                        var m = nanMax(evens, VectorMath.odds(a, b))
+                        if three { m = nanMax(m, VectorMath.shiftedDown(evens, q.load(fromByteOffset: at &+ 128, as: V.self))) }
+                        if x + 16 <= ow {
+                            UnsafeMutableRawPointer(out + x).storeBytes(of: m, as: V.self)
+                        } else {
+                            for i in 0..<(ow - x) { out[x + i] = m[i] }
+                        }
+                        x += 16
+                    }
+                }
             }
         }
     }

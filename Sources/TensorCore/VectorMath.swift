@@ -172,6 +172,12 @@ public enum VectorMath {
         SIMD16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
     }
 
+    /// Lanes 1 to 15 of `a`, then lane 0 of `b`.
+    @inline(__always)
+    static func shiftedDown(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        SIMD16(a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], b[0])
+    }
+
     /// The even lanes of `v`.
     @inline(__always)
     static func evens(_ v: SIMD16<Float>) -> SIMD8<Float> {

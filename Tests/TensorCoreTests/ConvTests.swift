@@ -262,6 +262,46 @@ struct PoolTests {
         }
     }
 
+    /// Stride-2 max pools on the rows of NCHW (`maxHalving`): the naive twin's values and the row
+    /// kernel's bits (the same comparisons in the same order), for windows of 2 and 3 with the
+    /// padding on either side or none, floor and ceil sizes, planes from 3 to 131 wide (outputs
+    /// narrower than a vector, a partial last vector, rows that start off a cache line), NaN
+    /// payloads and ±0 ties, on one and two threads.
+    @Test(arguments: 0..<32)
+    func halvingMax(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 7070)
+        let kh = randomInt(2...3, &g), kw = randomInt(2...3, &g)
+        let pt = randomInt(0...kh - 1, &g), pl = randomInt(0...kw - 1, &g)
+        let ih = [3, 7, 27, 55, 112, randomInt(3...60, &g)][seed % 6], iw = [3, 111, 27, 55, 112, randomInt(3...131, &g)][(seed / 2) % 6]
+        let ceil = seed % 2 == 1
+        func out(_ i: Int, _ p: Int, _ k: Int) -> Int {
+            var o = (i + 2 * p - k + (ceil ? 1 : 0)) / 2 + 1
+            if ceil && (o - 1) * 2 >= i + p { o -= 1 }  // the last window starts inside the image or the left padding
+            return o
+        }
+        let geo = Pool2DGeometry(
+            planes: [1, 3, 16, 5][seed % 4], inHeight: ih, inWidth: iw, outHeight: out(ih, pt, kh), outWidth: out(iw, pl, kw),
+            kernelHeight: kh, kernelWidth: kw, strideH: 2, strideW: 2, padTop: pt, padLeft: pl, padBottom: pt, padRight: pl)
+        #expect(Pool2D.halvesRows(geo))
+        var values = randomFloats(geo.planes * ih * iw, &g)
+        if seed % 3 == 2 {
+            for i in values.indices { values[i] = i % 5 == 0 ? (i % 10 == 0 ? 0 : -0.0) : -abs(values[i]) }
+        }
+        for n in 0..<(seed % 4) { values[randomInt(0...(values.count - 1), &g)] = Float(nan: UInt32(n + 1), signaling: false) }
+        let x = Tensor(shape: [geo.planes, ih, iw], scalars: values)
+        let slow = Tensor(zeros: [geo.planes, geo.outHeight, geo.outWidth]), rows = Tensor(zeros: slow.shape)
+        Pool2D.reference(input: x, output: slow, geometry: geo, isMax: true, countIncludePad: false)
+        Pool2D.run(input: x, output: rows, geometry: geo, threads: 1, isMax: true, countIncludePad: false)
+        for threads in [1, 2] {
+            let halving = Tensor(zeros: slow.shape)
+            Pool2D.maxHalving(input: x, output: halving, geometry: geo, threads: threads)
+            let got = halving.scalars(as: Float.self)
+            #expect(zip(got, slow.scalars(as: Float.self)).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "halving max pool \(geo)")
+            let differing = zip(got, rows.scalars(as: Float.self)).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "halving against the row kernel: \(differing) outputs' bits differ, \(geo), \(threads) threads")
+        }
+    }
+
     /// Global pooling split over threads by planes (from 32K values): the same bits on one, two
     /// and three threads, and averages within 1e-6 of a double-precision sum (600 values a plane).
     @Test func globalPoolingGivesTheSameBitsOnAnyThreads() {
