@@ -53,8 +53,8 @@ struct UncheckedBox<T>: @unchecked Sendable {
 /// 18 µs late), so the workers spin for a while after each region, looking for the next, and
 /// only then sleep on a condition variable. The caller runs pieces too; pieces are claimed one
 /// at a time, so a late worker costs nothing but its absence: the caller from the first piece up,
-/// the workers from the last one down, so that on two threads the caller takes the first half of
-/// every split and the worker the second, whichever reaches the counter first (when both claimed
+/// the workers from the last one down (never the first), so that on two threads the caller takes
+/// the first half of every split and the worker the second, whichever reaches the counter first (when both claimed
 /// from the first piece up, a worker that came first took the caller's half, and the next layer
 /// read that half from the other core's cache; EfficientNet-B0 at batch 1 on two threads, four
 /// alternating rounds of 100 runs on an Emerald Rapids Xeon, medians 8.09–8.62 → 7.88–8.34 ms).
@@ -132,13 +132,14 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Claims and runs pieces of the region `generation` until none is left: the caller from the
-    /// first piece up, the workers from the last one down (`fromTop`).
+    /// first piece up, the workers from the last one down (`fromTop`) and never the first, which
+    /// waits for the caller (with several workers, two could otherwise take both pieces of two).
     private func runPieces(generation: UInt64, fromTop: Bool = false) {
         var s = state.load(ordering: .acquiring)
         while true {
             let high = (s >> 16) & 0xFFFF
             let low = s & 0xFFFF
-            guard s >> 32 == generation, low < high else { return }
+            guard s >> 32 == generation, low < high, !fromTop || high > 1 else { return }
             let (claimed, current) = state.compareExchange(
                 expected: s, desired: fromTop ? s - (1 << 16) : s + 1, ordering: .acquiringAndReleasing)
             if claimed {

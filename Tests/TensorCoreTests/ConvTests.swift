@@ -206,12 +206,7 @@ struct PoolTests {
         let geo = Pool2DGeometry(
             planes: planes, inHeight: ih, inWidth: iw, outHeight: oh, outWidth: ow, kernelHeight: kh, kernelWidth: kw,
             strideH: sh, strideW: sw, padTop: pt, padLeft: pl, padBottom: pt, padRight: pl)
-        var values = randomFloats(planes * ih * iw, &g)
-        if seed % 3 == 2 {
-            for i in values.indices { values[i] = i % 5 == 0 ? (i % 10 == 0 ? 0 : -0.0) : -abs(values[i]) }
-        }
-        for n in 0..<(seed % 4) { values[randomInt(0...(values.count - 1), &g)] = Float(nan: UInt32(n + 1), signaling: false) }
-        let x = Tensor(shape: [planes, ih, iw], scalars: values)
+        let x = maxPoolInput(planes: planes, ih, iw, seed: seed, &g)
         let slow = Tensor(zeros: [planes, oh, ow]), rows = Tensor(zeros: slow.shape), blocked = Tensor(zeros: slow.shape)
         Pool2D.reference(input: x, output: slow, geometry: geo, isMax: true, countIncludePad: false)
         Pool2D.run(input: x, output: rows, geometry: geo, threads: 1, isMax: true, countIncludePad: false)
@@ -243,23 +238,10 @@ struct PoolTests {
             planes: planes, inHeight: ih, inWidth: iw, outHeight: ih, outWidth: iw, kernelHeight: kh, kernelWidth: kw,
             strideH: 1, strideW: 1, padTop: pt, padLeft: pl, padBottom: kh - 1 - pt, padRight: kw - 1 - pl)
         #expect(Pool2D.keepsSize(geo))
-        var values = randomFloats(planes * ih * iw, &g)
-        if seed % 3 == 2 {
-            for i in values.indices { values[i] = i % 5 == 0 ? (i % 10 == 0 ? 0 : -0.0) : -abs(values[i]) }
-        }
-        for n in 0..<(seed % 4) { values[randomInt(0...(values.count - 1), &g)] = Float(nan: UInt32(n + 1), signaling: false) }
-        let x = Tensor(shape: [planes, ih, iw], scalars: values)
-        let slow = Tensor(zeros: [planes, ih, iw]), blocked = Tensor(zeros: slow.shape)
-        Pool2D.reference(input: x, output: slow, geometry: geo, isMax: true, countIncludePad: false)
+        let x = maxPoolInput(planes: planes, ih, iw, seed: seed, &g)
+        let blocked = Tensor(zeros: [planes, ih, iw])
         Pool2D.maxChannelBlocked(input: x, output: blocked, geometry: geo, threads: 1, twoPasses: true)
-        for threads in [1, 2] {
-            let flat = Tensor(zeros: slow.shape)
-            Pool2D.maxKeepingSize(input: x, output: flat, geometry: geo, threads: threads)
-            let got = flat.scalars(as: Float.self)
-            #expect(zip(got, slow.scalars(as: Float.self)).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "flat max pool \(geo)")
-            let differing = zip(got, blocked.scalars(as: Float.self)).filter { $0.bitPattern != $1.bitPattern }.count
-            #expect(differing == 0, "flat against blocked: \(differing) outputs' bits differ, \(geo), \(threads) threads")
-        }
+        expectMaxPool("flat", x, geo, sameBitsAs: blocked, "blocked") { Pool2D.maxKeepingSize(input: x, output: $0, geometry: geo, threads: $1) }
     }
 
     /// Stride-2 max pools on the rows of NCHW (`maxHalving`): the naive twin's values and the row
@@ -283,23 +265,10 @@ struct PoolTests {
             planes: [1, 3, 16, 5][seed % 4], inHeight: ih, inWidth: iw, outHeight: out(ih, pt, kh), outWidth: out(iw, pl, kw),
             kernelHeight: kh, kernelWidth: kw, strideH: 2, strideW: 2, padTop: pt, padLeft: pl, padBottom: pt, padRight: pl)
         #expect(Pool2D.halvesRows(geo))
-        var values = randomFloats(geo.planes * ih * iw, &g)
-        if seed % 3 == 2 {
-            for i in values.indices { values[i] = i % 5 == 0 ? (i % 10 == 0 ? 0 : -0.0) : -abs(values[i]) }
-        }
-        for n in 0..<(seed % 4) { values[randomInt(0...(values.count - 1), &g)] = Float(nan: UInt32(n + 1), signaling: false) }
-        let x = Tensor(shape: [geo.planes, ih, iw], scalars: values)
-        let slow = Tensor(zeros: [geo.planes, geo.outHeight, geo.outWidth]), rows = Tensor(zeros: slow.shape)
-        Pool2D.reference(input: x, output: slow, geometry: geo, isMax: true, countIncludePad: false)
+        let x = maxPoolInput(planes: geo.planes, ih, iw, seed: seed, &g)
+        let rows = Tensor(zeros: [geo.planes, geo.outHeight, geo.outWidth])
         Pool2D.run(input: x, output: rows, geometry: geo, threads: 1, isMax: true, countIncludePad: false)
-        for threads in [1, 2] {
-            let halving = Tensor(zeros: slow.shape)
-            Pool2D.maxHalving(input: x, output: halving, geometry: geo, threads: threads)
-            let got = halving.scalars(as: Float.self)
-            #expect(zip(got, slow.scalars(as: Float.self)).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "halving max pool \(geo)")
-            let differing = zip(got, rows.scalars(as: Float.self)).filter { $0.bitPattern != $1.bitPattern }.count
-            #expect(differing == 0, "halving against the row kernel: \(differing) outputs' bits differ, \(geo), \(threads) threads")
-        }
+        expectMaxPool("halving", x, geo, sameBitsAs: rows, "the row kernel") { Pool2D.maxHalving(input: x, output: $0, geometry: geo, threads: $1) }
     }
 
     /// Global pooling split over threads by planes (from 32K values): the same bits on one, two
@@ -799,5 +768,35 @@ struct PackedGEMMTests {
             let err = (zip(c, exact).reduce(0) { $0 + (Double($1.0) - $1.1) * (Double($1.0) - $1.1) } / Double(m * n)).squareRoot() / rms
             #expect(err <= 2.5e-7, "kernel \(kernel): RMS error \(err) of the RMS")
         }
+    }
+}
+
+/// A max pool's input `[planes, ih, iw]` from `g`: standard normal values, or (every third seed)
+/// values at most 0 with a fifth of them +0 and −0 alternately, so that windows tie a +0 with a −0;
+/// and `seed % 4` NaNs of distinct payloads, which must win their windows.
+func maxPoolInput(planes: Int, _ ih: Int, _ iw: Int, seed: Int, _ g: inout SeededGenerator) -> Tensor {
+    var values = randomFloats(planes * ih * iw, &g)
+    if seed % 3 == 2 {
+        for i in values.indices { values[i] = i % 5 == 0 ? (i % 10 == 0 ? 0 : -0.0) : -abs(values[i]) }
+    }
+    for n in 0..<(seed % 4) { values[randomInt(0...(values.count - 1), &g)] = Float(nan: UInt32(n + 1), signaling: false) }
+    return Tensor(shape: [planes, ih, iw], scalars: values)
+}
+
+/// Runs a max pool kernel (`run(output, threads)`) on one and two threads and expects the naive
+/// twin's values (a maximum has one right answer; NaN where it is NaN) and the bits of `other`,
+/// another kernel's output that takes the same comparisons in the same order.
+func expectMaxPool(
+    _ name: String, _ x: Tensor, _ geo: Pool2DGeometry, sameBitsAs other: Tensor, _ otherName: String, _ run: (Tensor, Int) -> Void
+) {
+    let slow = Tensor(zeros: other.shape)
+    Pool2D.reference(input: x, output: slow, geometry: geo, isMax: true, countIncludePad: false)
+    for threads in [1, 2] {
+        let fast = Tensor(zeros: other.shape)
+        run(fast, threads)
+        let got = fast.scalars(as: Float.self)
+        #expect(zip(got, slow.scalars(as: Float.self)).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(name) max pool \(geo)")
+        let differing = zip(got, other.scalars(as: Float.self)).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(differing == 0, "\(name) against \(otherName): \(differing) outputs' bits differ, \(geo), \(threads) threads")
     }
 }
