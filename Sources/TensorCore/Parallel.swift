@@ -54,10 +54,11 @@ struct UncheckedBox<T>: @unchecked Sendable {
 /// only then sleep on a condition variable. The caller runs pieces too; pieces are claimed one
 /// at a time, so a late worker costs nothing but its absence: the caller from the first piece up,
 /// the workers from the last one down (never the first), so that on two threads the caller takes
-/// the first half of every split and the worker the second, whichever reaches the counter first (when both claimed
-/// from the first piece up, a worker that came first took the caller's half, and the next layer
-/// read that half from the other core's cache; EfficientNet-B0 at batch 1 on two threads, four
-/// alternating rounds of 100 runs on an Emerald Rapids Xeon, medians 8.09–8.62 → 7.88–8.34 ms).
+/// the first half of every split and the worker the second, whichever reaches the counter first.
+/// (When both claimed from the first piece up, a worker that came first took the caller's half,
+/// and the next layer read that half from the other core's cache; EfficientNet-B0 at batch 1 on
+/// two threads, four alternating rounds of 100 runs on an Emerald Rapids Xeon, medians 8.09–8.62
+/// → 7.88–8.34 ms.)
 ///
 /// One region runs at a time: a caller that finds the pool taken (another thread's region, or a
 /// region inside a region) falls back to Dispatch. `TOUCHSTONE_THREAD_POOL=dispatch` turns the
