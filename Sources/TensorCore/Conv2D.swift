@@ -632,12 +632,19 @@ public enum Conv2D {
     /// too: measured alone, one thread, 3×3 from 56 wide 0.25 against 0.28–0.30 ms blocked (144
     /// channels), from 112 to 56 0.41 against 0.44 (96), from 48 wide 0.12 against 0.14 (96); at
     /// 38 wide the two were equal, and below that, or 5×5 with stride 2 to 38 wide, the blocked
-    /// kernel was faster (28 wide, 192 channels: 0.08 against 0.12). Both give the same bits.
+    /// kernel was faster (28 wide, 192 channels: 0.08 against 0.12). With AVX-512, stride-2 layers
+    /// at least 14 wide (`halvesRows`) go to `depthwiseHalving`, which splits the columns in
+    /// registers instead of copying them into phases or transposing them: alone, one thread,
+    /// medians of 500 runs, 144×56×56 → 28 3×3 0.21 → 0.14 ms (blocked before), 96×112×112 → 56
+    /// 0.45–0.48 → 0.41 (rows before), 72×56×56 → 28 5×5 0.12–0.13 → 0.10; 192×28×28 → 14 0.08 →
+    /// 0.07, and 7 wide (576×14×14) 0.07 blocked against 0.09. All three give the same bits.
     public static func depthwise(
         input: Tensor, weight: Tensor, bias: Tensor?, output: Tensor, geometry g: Conv2DGeometry,
         activation: Activation?, threads: Int, packed: PackedConvWeights? = nil
     ) {
-        if g.outChannels == g.groups && ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth)
+        if TOUCHSTONE_TARGET_AVX512F != 0 && halvesRows(g) {
+            depthwiseHalving(input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads)
+        } else if g.outChannels == g.groups && ChannelBlocks.suits(inHeight: g.inHeight, inWidth: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth)
             && (TOUCHSTONE_TARGET_AVX512F == 0 || g.outWidth < 48) {
             depthwiseChannelBlocked(
                 input: input, weight: weight, bias: bias, output: output, geometry: g, activation: activation, threads: threads,

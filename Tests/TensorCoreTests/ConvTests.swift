@@ -183,6 +183,41 @@ struct ConvTests {
         let differing = zip(blocked.scalars(as: Float.self), rows.scalars(as: Float.self)).filter { $0.0.bitPattern != $0.1.bitPattern }.count
         #expect(differing == 0, "blocked (\(threads) threads) and row kernels differ at \(differing) outputs: \(geo)")
     }
+
+    /// The stride-2 kernel (`depthwiseHalving`) against the reference and, bit for bit, against the
+    /// row kernel: kernels 1 to 5 each way, pads 0 to 2 on each side, outputs 1 to 70 wide (one or
+    /// more vectors, ragged ends, partial vectors stored whole where the plane goes on past them)
+    /// and 4 to 13 high (an overlapping last row group), channels, images, activations, 1 to 3
+    /// threads. Same bound as above (at most 25 products).
+    @Test(arguments: 0..<40)
+    func halvingDepthwise(seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 4242)
+        let channels = [1, 3, 16, 21][seed % 4], batch = 1 + seed % 2, threads = 1 + seed % 3
+        let kh = randomInt(1...5, &g), kw = randomInt(1...5, &g)
+        let pt = randomInt(0...2, &g), pl = randomInt(0...2, &g), pb = randomInt(0...2, &g), pr = randomInt(0...2, &g)
+        let ow = [1, 7, 14, 16, 17, 31, 32, 33, 48, 70][seed % 10]
+        let ih = 2 * (randomInt(4...13, &g) - 1) + kh - pt - pb + randomInt(0...1, &g)
+        let iw = max(1, 2 * (ow - 1) + kw - pl - pr + randomInt(0...1, &g))
+        let geo = Conv2DGeometry(
+            batch: batch, inChannels: channels, inHeight: ih, inWidth: iw, outChannels: channels,
+            outHeight: (ih + pt + pb - kh) / 2 + 1, outWidth: (iw + pl + pr - kw) / 2 + 1,
+            kernelHeight: kh, kernelWidth: kw, strideH: 2, strideW: 2, dilationH: 1, dilationW: 1, padTop: pt, padLeft: pl,
+            groups: channels)
+        let x = Tensor(shape: [batch, channels, ih, iw], scalars: randomFloats(batch * channels * ih * iw, &g))
+        let w = Tensor(shape: [channels, 1, kh, kw], scalars: randomFloats(channels * kh * kw, &g))
+        let b = seed % 5 == 1 ? nil : Tensor(shape: [channels], scalars: randomFloats(channels, &g))
+        let act: Activation? = [nil, .relu, .swish, .clip(low: -0.5, high: 0.5)][seed % 4]
+        let outShape = [batch, channels, geo.outHeight, geo.outWidth]
+        let slow = Tensor(zeros: outShape), rows = Tensor(zeros: outShape), halving = Tensor(zeros: outShape)
+        Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: act)
+        Conv2D.depthwiseRows(input: x, weight: w, bias: b, output: rows, geometry: geo, activation: act, threads: 1)
+        Conv2D.depthwiseHalving(input: x, weight: w, bias: b, output: halving, geometry: geo, activation: act, threads: threads)
+        // (One channel is a plain convolution, not a depthwise one.)
+        #expect(geo.outHeight >= 4 && Conv2D.halvesRows(geo) == (channels > 1 && geo.outWidth >= 14), "\(geo)")
+        expectClose(halving.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-4, rtol: 1e-4, "stride-2 depthwise \(geo)")
+        let differing = zip(halving.scalars(as: Float.self), rows.scalars(as: Float.self)).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+        #expect(differing == 0, "stride-2 (\(threads) threads) and row kernels differ at \(differing) outputs: \(geo)")
+    }
 }
 
 @Suite("Pooling kernels against the naive twin")

@@ -156,18 +156,21 @@ for (cin, cout, size, k, stride) in [(64, 64, 56, 3, 1), (512, 512, 7, 3, 1), (3
     row("Conv \(k)×\(k)/\(stride) + bias + ReLU", "\(cin)→\(cout), \(size)×\(size)", s, gflops, String(format: "GFLOP/s (%.0f%% of sgemm peak)", 100 * gflops / peak))
 }
 
-// Depthwise (MobileNet's and EfficientNet's shapes), all three on the channel-blocked kernel
-// (inputs at most 64 wide).
-for (channels, size, k) in [(144, 56, 3), (672, 14, 5), (1152, 7, 5)] {
-    let dgeo = Conv2DGeometry(batch: 1, inChannels: channels, inHeight: size, inWidth: size, outChannels: channels, outHeight: size, outWidth: size,
-                              kernelHeight: k, kernelWidth: k, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, padTop: k / 2, padLeft: k / 2, groups: channels)
+// Depthwise (MobileNet's and EfficientNet's shapes): stride 1 on the channel-blocked kernel
+// (inputs at most 64 wide), stride 2 on the rows (`Conv2D.depthwiseHalving`) where the target has
+// AVX-512.
+for (channels, size, k, stride) in [(144, 56, 3, 1), (672, 14, 5, 1), (1152, 7, 5, 1), (96, 112, 3, 2), (144, 56, 3, 2), (240, 28, 5, 2)] {
+    let out = (size - 1) / stride + 1
+    let dgeo = Conv2DGeometry(batch: 1, inChannels: channels, inHeight: size, inWidth: size, outChannels: channels, outHeight: out, outWidth: out,
+                              kernelHeight: k, kernelWidth: k, strideH: stride, strideW: stride, dilationH: 1, dilationW: 1, padTop: k / 2, padLeft: k / 2,
+                              groups: channels)
     let dx = Tensor.random(shape: [1, channels, size, size], dtype: .float32, seed: 5)
     let dw = Tensor.random(shape: [channels, 1, k, k], dtype: .float32, seed: 6)
-    let dy = Tensor(zeros: [1, channels, size, size])
+    let dy = Tensor(zeros: [1, channels, out, out])
     let packed = PackedConvWeights(depthwise: dw)
     let flops = 2.0 * Double(dgeo.multiplyAdds)
     let sDw = median { Conv2D.depthwise(input: dx, weight: dw, bias: nil, output: dy, geometry: dgeo, activation: .relu, threads: threads, packed: packed) }
-    row("depthwise \(k)×\(k)", "\(channels)×\(size)×\(size)", sDw, flops / sDw / 1e9, String(format: "GFLOP/s (%.1f%% of sgemm peak)", 100 * flops / sDw / 1e9 / peak))
+    row("depthwise \(k)×\(k)/\(stride)", "\(channels)×\(size)×\(size)", sDw, flops / sDw / 1e9, String(format: "GFLOP/s (%.1f%% of sgemm peak)", 100 * flops / sDw / 1e9 / peak))
 }
 
 // Elementwise add, same shape and per-channel broadcast.
