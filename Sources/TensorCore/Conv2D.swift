@@ -330,7 +330,7 @@ public enum Conv2D {
     /// dilation on a small map: DeepLabV3's ASPP at dilations 12 and 24 on a 33×33 map), computed
     /// without those taps: the output plane is cut into rectangles within which each tap reads the
     /// image for every output or for none, and each rectangle is a product of the weights' live
-    /// taps (`PackedMatrix(_:depthRows:)`) with its patches of live taps (gathered from the input).
+    /// taps (`PackedMatrix.keeping(taps:of:threads:scratch:)`) with its patches of live taps (gathered from the input).
     ///
     /// The same bits as the whole product: a tap over padding adds `w·0` to the sum, and a fused
     /// chain that starts at +0 is never −0 unless a product underflows to −0 (a round-to-nearest
@@ -408,17 +408,17 @@ public enum Conv2D {
             let block = min(a.depth, PackedGEMM.depthBlock(columns: plane, depth: a.depth))
             for region in regions {
                 let taps = region.taps
-                let depthRows = (0..<channels).flatMap { c in taps.map { c * all + $0 } }
+                let liveDepth = channels * taps.count
                 // Where each block of the whole depth ends among the kept rows.
                 let blockEnds = Swift.stride(from: block, to: a.depth, by: block).map { p in
                     p / all * taps.count + taps.count(where: { $0 < p % all })
-                } + [depthRows.count]
-                let live = taps.count == all ? a : PackedMatrix(a, depthRows: depthRows, scratch: scratch, threads: threads)
+                } + [liveDepth]
+                let live = taps.count == all ? a : a.keeping(taps: taps, of: all, threads: threads, scratch: scratch)
                 let h = region.rows.count, w = region.columns.count, pixels = h * w
-                let matrix = scratch.floats(max(1, depthRows.count * pixels), slot: 3)
+                let matrix = scratch.floats(max(1, liveDepth * pixels), slot: 3)
                 let box = UncheckedBox(matrix)
                 let g = self.g
-                Parallel.forEachChunk(depthRows.count, threads: depthRows.count * pixels > 1 << 15 ? threads : 1, grain: 16) { range in
+                Parallel.forEachChunk(liveDepth, threads: liveDepth * pixels > 1 << 15 ? threads : 1, grain: 16) { range in
                     let matrix = box.value
                     for l in range {
                         let c = l / taps.count, tap = taps[l % taps.count], ky = tap / g.kernelWidth, kx = tap % g.kernelWidth

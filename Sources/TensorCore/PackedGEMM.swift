@@ -1,4 +1,5 @@
 import CTargetFeatures
+import Foundation
 
 /// Touchstone's own single-precision product for convolutions: `C = A·B (+ bias) → activation`,
 /// with A (the weights) packed once and B read where it lies.
@@ -1040,15 +1041,42 @@ public final class PackedMatrix: @unchecked Sendable {
         out.storeBytes(of: v6, toByteOffset: 192, as: V.self); out.storeBytes(of: v7, toByteOffset: 224, as: V.self)
     }
 
-    /// The columns `depthRows` of `a` (of its depth; ascending) packed for `a.kernel` into
-    /// `scratch`'s slot 4: a convolution's weights without the taps that read only padding over a
-    /// region of its output (`Conv2D.TapRegions`).
-    init(_ a: PackedMatrix, depthRows: [Int], scratch: Scratch, threads: Int) {
+    /// This matrix, a convolution's weights with `all` taps per input channel (depth `c·all +
+    /// tap`), without the taps not in `taps` (ascending): the weights of a region of the output
+    /// over which the other taps read only padding (`Conv2D.TapRegions`). Packed on first use and
+    /// kept with this matrix, since the regions are the same on every run: DeepLabV3's ASPP
+    /// (960→256 3×3 at dilations 12 and 24 on a 33×33 map, eight regions each) had repacked 3.9
+    /// to 5.9 MB of weights per region per run, 4–6 ms of its two layers' 49–51 (one thread);
+    /// kept, they hold 40/9 and 28/9 times those layers' weights more (64 MB). What would take the
+    /// kept selections past six times this matrix's size (large kernels, many regions) is packed
+    /// into `scratch` on every call instead.
+    func keeping(taps: [Int], of all: Int, threads: Int, scratch: Scratch) -> PackedMatrix {
+        let depthRows = { (0..<(self.depth / all)).flatMap { c in taps.map { c * all + $0 } } }
+        let bytes = Self.byteCount(rows: rows, depth: depth / all * taps.count, kernel: kernel)
+        selectionLock.lock()
+        defer { selectionLock.unlock() }
+        if let kept = selections[taps] { return kept }
+        guard keptBytes + bytes <= 6 * storage.byteCount else {
+            return PackedMatrix(self, depthRows: depthRows(), storage: scratch.storage(bytes, slot: 4), threads: threads)
+        }
+        let kept = PackedMatrix(self, depthRows: depthRows(), storage: TensorStorage(byteCount: bytes), threads: threads)
+        selections[taps] = kept
+        keptBytes += bytes
+        return kept
+    }
+
+    /// The selections of `keeping(taps:of:threads:scratch:)`, by their taps, and their bytes.
+    private var selections: [[Int]: PackedMatrix] = [:]
+    private var keptBytes = 0
+    private let selectionLock = NSLock()
+
+    /// The columns `depthRows` of `a` (of its depth; ascending) packed for `a.kernel` into `storage`.
+    private init(_ a: PackedMatrix, depthRows: [Int], storage: TensorStorage, threads: Int) {
         let mr = PackedGEMM.rowTile
         rows = a.rows
         depth = depthRows.count
         kernel = a.kernel
-        storage = scratch.storage(Self.byteCount(rows: rows, depth: depth, kernel: kernel), slot: 4)
+        self.storage = storage
         let box = UncheckedBox((storage.base.assumingMemoryBound(to: Float.self), UnsafePointer(a.storage.base.assumingMemoryBound(to: Float.self))))
         let (rows, depth, from) = (rows, depth, a.depth)
         if kernel.isTiles {

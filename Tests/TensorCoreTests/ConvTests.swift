@@ -636,8 +636,23 @@ struct PackedGEMMTests {
         let geo = Self.paddedGeometry(cin: cin, m: m, size: size, kh: kh, kw: kw, stride: stride, dilation: dilation, pad: pad, groups: groups)
         let shifted = Conv2D.ShiftedImage(geo)
         let (oh, ow) = (geo.outHeight, geo.outWidth)
-        #expect(Conv2D.TapRegions(geo, gridColumns: ow <= 8 && shifted.rowStride != ow ? oh * ow : shifted.columns) != nil, "the regions are taken")
+        let regions = Conv2D.TapRegions(geo, gridColumns: ow <= 8 && shifted.rowStride != ow ? oh * ow : shifted.columns)
+        #expect(regions != nil, "the regions are taken")
         Self.expectMLASOrder(geo)
+        // A region's weights are packed once per matrix and kept, up to six times the matrix's
+        // size in all: the 5×5 map padded by 7 (15×15 outputs, 24 regions) goes past that, and
+        // the rest are packed on every call.
+        let a = PackedConvWeights(Tensor(zeros: [m, cin / groups, kh, kw]), groups: groups).groups[0]
+        let selections = Set((regions?.regions ?? []).map(\.taps).filter { $0.count < kh * kw })
+        let allKept = selections.reduce(0) { $0 + $1.count } <= 6 * kh * kw
+        #expect(allKept == (size != 5), "\(selections.count) selections")
+        var kept = 0
+        for taps in selections.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let first = a.keeping(taps: taps, of: kh * kw, threads: 1, scratch: Scratch())
+            #expect(first.depth == cin / groups * taps.count)
+            if first === a.keeping(taps: taps, of: kh * kw, threads: 2, scratch: Scratch()) { kept += 1 }
+        }
+        #expect(allKept ? kept == selections.count : kept < selections.count, "\(kept) of \(selections.count) kept")
     }
 
     /// A convolution whose padding is wide enough on both sides that consecutive rows of the padded
@@ -697,11 +712,13 @@ struct PackedGEMMTests {
             want.append(max(0, sum + r[want.count]))
         } } } }
         for kernel in PackedGEMM.Kernel.allCases where kernel.isTiles {
+            // One packing for both runs: the second takes the weights of the tap regions kept by the first.
+            let packed = PackedConvWeights(weight, groups: groups, kernel: kernel)
             for threads in [1, 2] {
                 let y = Tensor(zeros: [2, m, oh, ow])
                 Conv2D.forward(input: Tensor(shape: [2, cin, ih, size], scalars: x), weight: weight, bias: Tensor(shape: [m], scalars: bias), output: y,
                                geometry: geo, activation: .relu, scratch: Scratch(), threads: threads,
-                               packed: PackedConvWeights(weight, groups: groups, kernel: kernel), residual: Tensor(shape: [2, m, oh, ow], scalars: r))
+                               packed: packed, residual: Tensor(shape: [2, m, oh, ow], scalars: r))
                 let wrong = zip(y.scalars(as: Float.self), want).filter { $0.bitPattern != $1.bitPattern }.count
                 #expect(wrong == 0, "\(geo) \(kernel) \(threads) threads: \(wrong) outputs differ")
             }
