@@ -163,19 +163,11 @@ struct ConvTests {
         let ih = randomInt(spanH...max(spanH, side), &g), iw = randomInt(spanW...max(spanW, side), &g)
         let batch = 1 + seed % 2
         let threads = 1 + (seed / 2) % 4
-        let geo = Conv2DGeometry(
-            batch: batch, inChannels: channels, inHeight: ih, inWidth: iw, outChannels: channels,
-            outHeight: (ih + pt + pb - dh * (kh - 1) - 1) / sh + 1, outWidth: (iw + pl + pr - dw * (kw - 1) - 1) / sw + 1,
-            kernelHeight: kh, kernelWidth: kw, strideH: sh, strideW: sw, dilationH: dh, dilationW: dw, padTop: pt, padLeft: pl,
-            groups: channels)
-        let x = Tensor(shape: [batch, channels, ih, iw], scalars: randomFloats(batch * channels * ih * iw, &g))
-        let w = Tensor(shape: [channels, 1, kh, kw], scalars: randomFloats(channels * kh * kw, &g))
-        let b = seed % 4 == 1 ? nil : Tensor(shape: [channels], scalars: randomFloats(channels, &g))
         let act: Activation? = [nil, .relu, .swish, .clip(low: -0.5, high: 0.5)][seed % 4]
-        let outShape = [batch, channels, geo.outHeight, geo.outWidth]
-        let slow = Tensor(zeros: outShape), rows = Tensor(zeros: outShape), blocked = Tensor(zeros: outShape)
-        Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: act)
-        Conv2D.depthwiseRows(input: x, weight: w, bias: b, output: rows, geometry: geo, activation: act, threads: 1)
+        let (geo, x, w, b, slow, rows) = Self.depthwiseCase(
+            batch: batch, channels: channels, ih: ih, iw: iw, kernel: (kh, kw), stride: (sh, sw), dilation: (dh, dw),
+            pads: (pt, pl, pb, pr), bias: seed % 4 != 1, activation: act, &g)
+        let blocked = Tensor(zeros: slow.shape)
         Conv2D.depthwiseChannelBlocked(
             input: x, weight: w, bias: b, output: blocked, geometry: geo, activation: act, threads: threads,
             blocks: seed % 3 == 1 ? PackedConvWeights(depthwise: w).channelBlocks : nil)
@@ -198,25 +190,39 @@ struct ConvTests {
         let ow = [1, 7, 14, 16, 17, 31, 32, 33, 48, 70][seed % 10]
         let ih = 2 * (randomInt(4...13, &g) - 1) + kh - pt - pb + randomInt(0...1, &g)
         let iw = max(1, 2 * (ow - 1) + kw - pl - pr + randomInt(0...1, &g))
-        let geo = Conv2DGeometry(
-            batch: batch, inChannels: channels, inHeight: ih, inWidth: iw, outChannels: channels,
-            outHeight: (ih + pt + pb - kh) / 2 + 1, outWidth: (iw + pl + pr - kw) / 2 + 1,
-            kernelHeight: kh, kernelWidth: kw, strideH: 2, strideW: 2, dilationH: 1, dilationW: 1, padTop: pt, padLeft: pl,
-            groups: channels)
-        let x = Tensor(shape: [batch, channels, ih, iw], scalars: randomFloats(batch * channels * ih * iw, &g))
-        let w = Tensor(shape: [channels, 1, kh, kw], scalars: randomFloats(channels * kh * kw, &g))
-        let b = seed % 5 == 1 ? nil : Tensor(shape: [channels], scalars: randomFloats(channels, &g))
         let act: Activation? = [nil, .relu, .swish, .clip(low: -0.5, high: 0.5)][seed % 4]
-        let outShape = [batch, channels, geo.outHeight, geo.outWidth]
-        let slow = Tensor(zeros: outShape), rows = Tensor(zeros: outShape), halving = Tensor(zeros: outShape)
-        Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: act)
-        Conv2D.depthwiseRows(input: x, weight: w, bias: b, output: rows, geometry: geo, activation: act, threads: 1)
+        let (geo, x, w, b, slow, rows) = Self.depthwiseCase(
+            batch: batch, channels: channels, ih: ih, iw: iw, kernel: (kh, kw), stride: (2, 2), dilation: (1, 1),
+            pads: (pt, pl, pb, pr), bias: seed % 5 != 1, activation: act, &g)
+        let halving = Tensor(zeros: slow.shape)
         Conv2D.depthwiseHalving(input: x, weight: w, bias: b, output: halving, geometry: geo, activation: act, threads: threads)
         // (One channel is a plain convolution, not a depthwise one.)
         #expect(geo.outHeight >= 4 && Conv2D.halvesRows(geo) == (channels > 1 && geo.outWidth >= 14), "\(geo)")
         expectClose(halving.scalars(as: Float.self), slow.scalars(as: Float.self), atol: 1e-4, rtol: 1e-4, "stride-2 depthwise \(geo)")
         let differing = zip(halving.scalars(as: Float.self), rows.scalars(as: Float.self)).filter { $0.0.bitPattern != $0.1.bitPattern }.count
         #expect(differing == 0, "stride-2 (\(threads) threads) and row kernels differ at \(differing) outputs: \(geo)")
+    }
+
+    /// A seeded depthwise convolution (one output channel per input channel, `channels` of them)
+    /// with its outputs by the naive twin (`slow`) and by the row kernel on one thread (`rows`).
+    static func depthwiseCase(
+        batch: Int, channels: Int, ih: Int, iw: Int, kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int),
+        pads: (Int, Int, Int, Int), bias: Bool, activation act: Activation?, _ g: inout SeededGenerator
+    ) -> (geo: Conv2DGeometry, x: Tensor, w: Tensor, b: Tensor?, slow: Tensor, rows: Tensor) {
+        let (kh, kw) = kernel, (sh, sw) = stride, (dh, dw) = dilation, (pt, pl, pb, pr) = pads
+        let geo = Conv2DGeometry(
+            batch: batch, inChannels: channels, inHeight: ih, inWidth: iw, outChannels: channels,
+            outHeight: (ih + pt + pb - dh * (kh - 1) - 1) / sh + 1, outWidth: (iw + pl + pr - dw * (kw - 1) - 1) / sw + 1,
+            kernelHeight: kh, kernelWidth: kw, strideH: sh, strideW: sw, dilationH: dh, dilationW: dw, padTop: pt, padLeft: pl,
+            groups: channels)
+        let x = Tensor(shape: [batch, channels, ih, iw], scalars: randomFloats(batch * channels * ih * iw, &g))
+        let w = Tensor(shape: [channels, 1, kh, kw], scalars: randomFloats(channels * kh * kw, &g))
+        let b = bias ? Tensor(shape: [channels], scalars: randomFloats(channels, &g)) : nil
+        let outShape = [batch, channels, geo.outHeight, geo.outWidth]
+        let slow = Tensor(zeros: outShape), rows = Tensor(zeros: outShape)
+        Conv2D.reference(input: x, weight: w, bias: b, output: slow, geometry: geo, activation: act)
+        Conv2D.depthwiseRows(input: x, weight: w, bias: b, output: rows, geometry: geo, activation: act, threads: 1)
+        return (geo, x, w, b, slow, rows)
     }
 }
 
