@@ -1047,7 +1047,7 @@ public final class PackedMatrix: @unchecked Sendable {
     /// kept with this matrix, since the regions are the same on every run: DeepLabV3's ASPP
     /// (960→256 3×3 at dilations 12 and 24 on a 33×33 map, eight regions each) had repacked 3.9
     /// to 5.9 MB of weights per region per run, 4–6 ms of its two layers' 49–51 (one thread);
-    /// kept, they hold 40/9 and 28/9 times those layers' weights more (64 MB). What would take the
+    /// kept, they hold 40/9 and 25/9 times those layers' weights more (64 MB). What would take the
     /// kept selections past six times this matrix's size (large kernels, many regions) is packed
     /// into `scratch` on every call instead.
     func keeping(taps: [Int], of all: Int, threads: Int, scratch: Scratch) -> PackedMatrix {
