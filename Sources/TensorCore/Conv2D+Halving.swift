@@ -77,6 +77,9 @@ extension Conv2D {
                     // The tile holding the last vector first: its partial vectors are stored
                     // whole where the plane goes on past them, and the tiles to its left then
                     // rewrite the next rows' first outputs.
+                    // (`two` as a literal at each call, so that each inlined copy is compiled for
+                    // its width: a first version passed `v + 1 < vectors`, and its compiled loop
+                    // tested it around the loads of every tap.)
                     @inline(__always) func tile(_ v: Int) {
                         if v + 1 < vectors {
                             Self.halvingTile(top + v * 128, lineBytes: lineBytes, kh: kh, kw: kw, weights: wk, bias: b, two: true,
@@ -126,6 +129,7 @@ extension Conv2D {
                 a1 = VectorMath.fma(w, VectorMath.evens(e1, f1), a1)
                 a2 = VectorMath.fma(w, VectorMath.evens(e2, f2), a2)
                 a3 = VectorMath.fma(w, VectorMath.evens(e3, f3), a3)
+                // The second vector's 32 floats (placeholders when one vector: never used then).
                 var g0 = e0, h0 = f0, g1 = e1, h1 = f1, g2 = e2, h2 = f2, g3 = e3, h3 = f3
                 if two {
                     g0 = p.loadUnaligned(fromByteOffset: 128, as: V.self); h0 = p.loadUnaligned(fromByteOffset: 192, as: V.self)
